@@ -3,6 +3,7 @@
 
 mod error;
 mod event;
+mod storage;
 mod train;
 
 pub use error::{Error, Result};

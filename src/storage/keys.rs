@@ -1,0 +1,118 @@
+//! Key layout. One sled tree; the first byte says what a key holds. Integers are
+//! big-endian so that key order is numeric order.
+//!
+//! | prefix | rest | value |
+//! |---|---|---|
+//! | `M` | — | [`Meta`](super::meta::Meta) |
+//! | `L` | bucket u32, run u64 | log segment (events of 64 users, columnar) |
+//! | `h` | bucket u32 | manifest: the runs of a bucket |
+//! | `U` / `I` / `G` | block u32 | user / item / group id block (4096 external ids) |
+//! | `a` / `b` | user / item u32 | user / item attributes |
+//! | `C` | table name | catalog entry: the versions of a table |
+//! | `T` | name, 0, version u64, block u32 | a block of table rows |
+//! | `J` | job id u64 | job record |
+//! | `P` | model name | retrain policy |
+
+pub(crate) const META: &[u8] = b"M";
+
+pub(crate) fn segment(bucket: u32, run: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(13);
+    k.push(b'L');
+    k.extend_from_slice(&bucket.to_be_bytes());
+    k.extend_from_slice(&run.to_be_bytes());
+    k
+}
+
+pub(crate) fn manifest(bucket: u32) -> Vec<u8> {
+    let mut k = vec![b'h'];
+    k.extend_from_slice(&bucket.to_be_bytes());
+    k
+}
+
+pub(crate) fn id_block(space: u8, block: u32) -> Vec<u8> {
+    let mut k = vec![space];
+    k.extend_from_slice(&block.to_be_bytes());
+    k
+}
+
+pub(crate) fn user_attrs(user: u32) -> Vec<u8> {
+    let mut k = vec![b'a'];
+    k.extend_from_slice(&user.to_be_bytes());
+    k
+}
+
+pub(crate) fn item_attrs(item: u32) -> Vec<u8> {
+    let mut k = vec![b'b'];
+    k.extend_from_slice(&item.to_be_bytes());
+    k
+}
+
+pub(crate) fn catalog(name: &str) -> Vec<u8> {
+    let mut k = vec![b'C'];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+pub(crate) fn table_prefix(name: &str, version: u64) -> Vec<u8> {
+    let mut k = vec![b'T'];
+    k.extend_from_slice(name.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+pub(crate) fn table_block(name: &str, version: u64, block: u32) -> Vec<u8> {
+    let mut k = table_prefix(name, version);
+    k.extend_from_slice(&block.to_be_bytes());
+    k
+}
+
+/// Split a table block key back into (name, version, block).
+pub(crate) fn parse_table_block(key: &[u8]) -> Option<(&str, u64, u32)> {
+    let rest = key.strip_prefix(b"T")?;
+    let zero = rest.iter().position(|&b| b == 0)?;
+    let name = std::str::from_utf8(&rest[..zero]).ok()?;
+    let tail = &rest[zero + 1..];
+    if tail.len() != 12 {
+        return None;
+    }
+    let version = u64::from_be_bytes(tail[..8].try_into().ok()?);
+    let block = u32::from_be_bytes(tail[8..].try_into().ok()?);
+    Some((name, version, block))
+}
+
+pub(crate) fn job(id: u64) -> Vec<u8> {
+    let mut k = vec![b'J'];
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+pub(crate) fn policy(model: &str) -> Vec<u8> {
+    let mut k = vec![b'P'];
+    k.extend_from_slice(model.as_bytes());
+    k
+}
+
+pub(crate) fn be_u32(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?))
+}
+
+pub(crate) fn be_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_numerically_and_parse_back() {
+        assert!(segment(1, 255) < segment(1, 256));
+        assert!(segment(1, u64::MAX) < segment(2, 0));
+        let k = table_block("als.items", 7, 3);
+        assert_eq!(parse_table_block(&k), Some(("als.items", 7, 3)));
+        assert!(table_block("a", 1, 0).starts_with(&table_prefix("a", 1)));
+        // A name that extends another never shares its version prefix.
+        assert!(!table_block("ab", 1, 0).starts_with(&table_prefix("a", 1)));
+    }
+}

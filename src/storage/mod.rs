@@ -1,0 +1,11 @@
+//! Everything on disk: the backend, the key layout and the typed stores built on it.
+//! Nothing outside this module knows that sled is underneath.
+pub(crate) mod attrs;
+pub(crate) mod backend;
+pub(crate) mod codec;
+pub(crate) mod ids;
+pub(crate) mod jobs;
+pub(crate) mod keys;
+pub(crate) mod log;
+pub(crate) mod meta;
+pub(crate) mod tables;
