@@ -1,0 +1,296 @@
+//! Running jobs: foreground or background, with records that survive a restart.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::{Db, RunningJob};
+use crate::storage::backend::WriteBatch;
+use crate::storage::jobs::{self as job_store, JobRecord, JobState, Policy};
+use crate::storage::meta;
+use crate::train::context::{JobContext, NoProgress, ProgressSink};
+use crate::train::job::{Job, Snapshot};
+use crate::{Error, Params, Result};
+
+/// A job as `recdb jobs` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JobInfo {
+    pub id: u64,
+    pub model: String,
+    pub params: String,
+    pub state: &'static str,
+    pub progress: f64,
+    pub message: String,
+    pub created_unix: i64,
+    pub seconds: f64,
+    pub error: String,
+    /// Events the job trained on (the log up to this sequence number).
+    pub watermark: u64,
+    pub seed: u64,
+    pub tables: Vec<String>,
+}
+
+impl JobInfo {
+    fn from_record(r: &JobRecord) -> JobInfo {
+        JobInfo {
+            id: r.id,
+            model: r.model.clone(),
+            params: r.params.clone(),
+            state: JobState::from_u8(r.state).as_str(),
+            progress: r.progress as f64,
+            message: r.message.clone(),
+            created_unix: r.created_unix,
+            seconds: r.seconds,
+            error: r.error.clone(),
+            watermark: r.watermark,
+            seed: r.seed,
+            tables: r.tables.clone(),
+        }
+    }
+}
+
+/// Options of one training run.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Every random choice of the job derives from this seed.
+    pub seed: u64,
+    /// Threads for this job; `None` uses the database's pool.
+    pub threads: Option<usize>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions { seed: 42, threads: None }
+    }
+}
+
+/// A job running in the background.
+pub struct JobHandle {
+    pub id: u64,
+    cancel: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<JobInfo>>,
+}
+
+impl JobHandle {
+    /// Ask the job to stop; it ends as `cancelled` and publishes nothing.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+    /// Wait for the job to end.
+    pub fn wait(self) -> Result<JobInfo> {
+        self.thread.join().unwrap_or_else(|_| Err(Error::JobFailed("job thread panicked".into())))
+    }
+}
+
+struct Tee<'a> {
+    user: &'a dyn ProgressSink,
+    shared: Arc<Mutex<(f64, String)>>,
+}
+
+impl ProgressSink for Tee<'_> {
+    fn report(&self, fraction: f64, message: &str) {
+        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = (fraction, message.to_owned());
+        self.user.report(fraction, message);
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+impl Db {
+    fn put_record(&self, rec: &JobRecord) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        job_store::put(&mut batch, rec);
+        self.backend().apply(batch)?;
+        self.backend().flush()
+    }
+
+    /// Register a job: allocate its id and record it as running at the current watermark.
+    fn start_record(&self, job: &dyn Job, seed: u64) -> Result<JobRecord> {
+        let _w = self.lock_write();
+        let mut st = self.state_mut();
+        let id = st.meta.next_job;
+        st.meta.next_job += 1;
+        let rec = JobRecord {
+            id,
+            model: job.model().to_owned(),
+            params: job.params_json(),
+            state: JobState::Running as u8,
+            created_unix: meta::now_unix(),
+            started_unix: meta::now_unix(),
+            watermark: st.meta.events,
+            seed,
+            message: "starting".into(),
+            ..JobRecord::default()
+        };
+        let mut batch = WriteBatch::default();
+        st.meta.put(&mut batch);
+        job_store::put(&mut batch, &rec);
+        self.backend().apply(batch)?;
+        drop(st);
+        self.backend().flush()?;
+        Ok(rec)
+    }
+
+    fn run_job(&self, job: Box<dyn Job>, opts: &TrainOptions, sink: &dyn ProgressSink, cancel: Arc<AtomicBool>, mut rec: JobRecord) -> Result<JobInfo> {
+        let started = Instant::now();
+        let shared = Arc::new(Mutex::new((0.0, String::new())));
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(rec.id, RunningJob { cancel: cancel.clone(), progress: shared.clone() });
+        let tee = Tee { user: sink, shared };
+        let own_pool;
+        let pool = match opts.threads {
+            Some(0) => return Err(Error::param("threads", "must be at least 1")),
+            Some(n) => {
+                own_pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| Error::Storage(format!("thread pool: {e}")))?;
+                &own_pool
+            }
+            None => &self.inner.pool,
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<_> {
+            let snapshot = {
+                let st = self.state();
+                Snapshot {
+                    watermark: rec.watermark,
+                    n_users: st.users.len() as usize,
+                    n_items: st.items.len() as usize,
+                    events: pool.install(|| st.log.snapshot(self.backend(), rec.watermark))?,
+                }
+            };
+            let ctx = JobContext::new(opts.seed, &cancel, &tee, pool);
+            ctx.check_cancel()?;
+            job.run(&snapshot, &ctx)
+        }))
+        .unwrap_or_else(|p| Err(Error::JobFailed(format!("panic in job: {}", panic_message(p)))));
+        self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&rec.id);
+        rec.seconds = started.elapsed().as_secs_f64();
+        rec.finished_unix = meta::now_unix();
+        let result = outcome.and_then(|outputs| {
+            rec.state = JobState::Done as u8;
+            rec.progress = 1.0;
+            rec.message = "published".into();
+            self.publish(&outputs, &mut rec)
+        });
+        match result {
+            Ok(()) => Ok(JobInfo::from_record(&rec)),
+            Err(e) => {
+                rec.state = if matches!(e, Error::Cancelled) { JobState::Cancelled } else { JobState::Failed } as u8;
+                rec.error = e.to_string();
+                rec.message = rec.error.clone();
+                rec.tables.clear();
+                self.put_record(&rec)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Train `model` in the foreground and publish its tables. Durable on return.
+    pub fn train(&self, model: &str, params: &Params, opts: &TrainOptions) -> Result<JobInfo> {
+        self.train_with_progress(model, params, opts, &NoProgress)
+    }
+
+    /// [`Db::train`] with a progress sink (the shell draws a bar from it).
+    pub fn train_with_progress(&self, model: &str, params: &Params, opts: &TrainOptions, sink: &dyn ProgressSink) -> Result<JobInfo> {
+        let job = crate::train::make_job(model, params)?;
+        let rec = self.start_record(job.as_ref(), opts.seed)?;
+        self.run_job(job, opts, sink, Arc::new(AtomicBool::new(false)), rec)
+    }
+
+    /// Train `model` on a background thread; parallel work still runs on the pool.
+    pub fn spawn_train(&self, model: &str, params: &Params, opts: &TrainOptions) -> Result<JobHandle> {
+        let job = crate::train::make_job(model, params)?;
+        let rec = self.start_record(job.as_ref(), opts.seed)?;
+        let id = rec.id;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (db, opts, c) = (self.clone(), opts.clone(), cancel.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("recdb-job-{id}"))
+            .spawn(move || db.run_job(job, &opts, &NoProgress, c, rec))
+            .map_err(|e| Error::Storage(format!("cannot start a job thread: {e}")))?;
+        Ok(JobHandle { id, cancel, thread })
+    }
+
+    /// Every job ever run, oldest first, with live progress for running ones.
+    pub fn jobs(&self) -> Result<Vec<JobInfo>> {
+        let running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(job_store::all(self.backend())?
+            .iter()
+            .map(|r| {
+                let mut info = JobInfo::from_record(r);
+                if let Some(j) = running.get(&r.id) {
+                    let (p, m) = j.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    info.progress = p;
+                    info.message = m;
+                }
+                info
+            })
+            .collect())
+    }
+
+    pub fn job(&self, id: u64) -> Result<JobInfo> {
+        self.jobs()?.into_iter().find(|j| j.id == id).ok_or(Error::UnknownJob(id))
+    }
+
+    /// Ask a running job to stop.
+    pub fn cancel_job(&self, id: u64) -> Result<()> {
+        match self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            Some(j) => {
+                j.cancel.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            None => Err(Error::UnknownJob(id)),
+        }
+    }
+
+    /// Rerun `model` in the background whenever `every_events` events have arrived since
+    /// the watermark of its last finished run. Durable on return.
+    pub fn set_retrain_policy(&self, model: &str, params: &Params, every_events: u64) -> Result<()> {
+        if every_events == 0 {
+            return Err(Error::param("every_events", "must be at least 1"));
+        }
+        crate::train::make_job(model, params)?;
+        let encoded = params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n");
+        let _w = self.lock_write();
+        let mut batch = WriteBatch::default();
+        job_store::put_policy(&mut batch, &Policy { model: model.to_owned(), params: encoded, every_events });
+        self.backend().apply(batch)?;
+        self.backend().flush()
+    }
+
+    /// Start the retrain jobs whose policy is due. Returns the started handles.
+    pub(crate) fn after_commit(&self) -> Result<Vec<JobHandle>> {
+        let policies = job_store::policies(self.backend())?;
+        if policies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let events = self.state().meta.events;
+        let records = job_store::all(self.backend())?;
+        let mut started = Vec::new();
+        for p in policies {
+            let mine = records.iter().filter(|r| r.model == p.model);
+            if mine.clone().any(|r| JobState::from_u8(r.state) == JobState::Running) {
+                continue;
+            }
+            let last = mine.filter(|r| JobState::from_u8(r.state) == JobState::Done).map(|r| r.watermark).max().unwrap_or(0);
+            if events.saturating_sub(last) >= p.every_events {
+                let mut params = Params::new();
+                for kv in p.params.lines().filter(|l| !l.is_empty()) {
+                    params.insert_kv(kv)?;
+                }
+                started.push(self.spawn_train(&p.model, &params, &TrainOptions::default())?);
+            }
+        }
+        Ok(started)
+    }
+}

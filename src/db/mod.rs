@@ -1,0 +1,348 @@
+//! The database handle: opening, the in-memory state, and reads that are not queries.
+
+mod ingest;
+mod jobs;
+mod tables;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+
+pub use ingest::{CommitReceipt, ImportReport, IngestBatch};
+pub use jobs::{JobHandle, JobInfo, TrainOptions};
+pub(crate) use tables::TableOutput;
+pub use tables::{TableFormat, TableInfo};
+
+use crate::event::{Event, ItemRecord, UserRecord};
+use crate::storage::backend::{Backend, MemBackend, SledBackend, WriteBatch};
+use crate::storage::ids::{IdMap, Space};
+use crate::storage::log::Log;
+use crate::storage::meta::{self, Meta};
+use crate::storage::tables::TableView;
+use crate::storage::{attrs, jobs as job_store};
+use crate::{Error, Result};
+
+/// How to open a database.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the database lives; `None` keeps it in memory (gone when dropped).
+    pub path: Option<PathBuf>,
+    /// Threads of the database's own pool (training, parallel ingest). 0 = all cores.
+    pub threads: usize,
+    /// Page cache of the storage engine, in bytes.
+    pub cache_bytes: u64,
+    /// How many versions of each table to keep (the current one included).
+    pub keep_versions: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { path: None, threads: 0, cache_bytes: 256 << 20, keep_versions: 2 }
+    }
+}
+
+impl Config {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Config { path: Some(path.into()), ..Config::default() }
+    }
+}
+
+pub(crate) struct State {
+    pub meta: Meta,
+    pub users: IdMap,
+    pub items: IdMap,
+    pub groups: IdMap,
+    pub log: Log,
+}
+
+pub(crate) struct RunningJob {
+    pub cancel: Arc<AtomicBool>,
+    pub progress: Arc<Mutex<(f64, String)>>,
+}
+
+pub(crate) struct Inner {
+    pub backend: Box<dyn Backend>,
+    /// Serialises writers: commits, publishes, job records.
+    pub write: Mutex<()>,
+    pub state: RwLock<State>,
+    pub views: Mutex<HashMap<String, Arc<TableView>>>,
+    pub genres: RwLock<Option<Arc<tables::GenreIndex>>>,
+    pub pool: rayon::ThreadPool,
+    pub running: Mutex<HashMap<u64, RunningJob>>,
+    pub config: Config,
+}
+
+/// An open recdb database. Cheap to clone; every clone is the same database.
+///
+/// Durability: [`IngestBatch::commit`], [`Db::log_events`], the `import_*` calls, a
+/// finished training job and [`Db::flush`] are durable when they return. Nothing else
+/// writes.
+#[derive(Clone)]
+pub struct Db {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("path", &self.inner.config.path).finish()
+    }
+}
+
+/// Counts and sizes, as `recdb stats` shows them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Stats {
+    pub users: u64,
+    pub items: u64,
+    pub events: u64,
+    pub groups: u64,
+    pub log_segments: u64,
+    pub tables: Vec<TableInfo>,
+    pub jobs: u64,
+    pub size_on_disk: u64,
+    pub format: u32,
+}
+
+/// The result of [`Db::check`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckReport {
+    pub events: u64,
+    pub segments: u64,
+    pub users: u64,
+    pub items: u64,
+    pub item_attrs: u64,
+    pub user_attrs: u64,
+    pub table_versions: u64,
+    pub table_rows: u64,
+    pub jobs: u64,
+}
+
+/// One event of a user's history, with external ids.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HistoryEntry {
+    pub item: String,
+    pub kind: crate::EventKind,
+    pub value: f32,
+    pub timestamp: i64,
+}
+
+impl Db {
+    /// Open (or create) the database at `path` with default settings.
+    pub fn open(path: impl AsRef<Path>) -> Result<Db> {
+        Db::open_with(Config::new(path.as_ref()))
+    }
+
+    /// A database that lives in memory only.
+    pub fn temporary() -> Result<Db> {
+        Db::open_with(Config::default())
+    }
+
+    pub fn open_with(config: Config) -> Result<Db> {
+        if config.keep_versions == 0 {
+            return Err(Error::param("keep_versions", "must be at least 1"));
+        }
+        let backend: Box<dyn Backend> = match &config.path {
+            Some(p) => {
+                if p.exists() && !p.is_dir() {
+                    return Err(Error::UnsupportedFormat {
+                        found: format!("{} is a file, not a recdb database directory", p.display()),
+                        supported: meta::FORMAT,
+                    });
+                }
+                Box::new(SledBackend::open(p, config.cache_bytes)?)
+            }
+            None => Box::new(MemBackend::default()),
+        };
+        Db::with_backend(backend, config)
+    }
+
+    pub(crate) fn with_backend(backend: Box<dyn Backend>, config: Config) -> Result<Db> {
+        meta::check_or_init_format(backend.as_ref())?;
+        let meta = Meta::load(backend.as_ref())?.ok_or_else(|| Error::corrupted("database header (missing)"))?;
+        let users = IdMap::load(backend.as_ref(), Space::Users, meta.users)?;
+        let items = IdMap::load(backend.as_ref(), Space::Items, meta.items)?;
+        let groups = IdMap::load(backend.as_ref(), Space::Groups, meta.groups)?;
+        let log = Log::load(backend.as_ref())?;
+        let threads = if config.threads == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            config.threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("recdb-{i}"))
+            .build()
+            .map_err(|e| Error::Storage(format!("thread pool: {e}")))?;
+        let inner = Inner {
+            backend,
+            write: Mutex::new(()),
+            state: RwLock::new(State { meta, users, items, groups, log }),
+            views: Mutex::new(HashMap::new()),
+            genres: RwLock::new(None),
+            pool,
+            running: Mutex::new(HashMap::new()),
+            config,
+        };
+        let db = Db { inner: Arc::new(inner) };
+        db.recover()?;
+        Ok(db)
+    }
+
+    /// After a crash: jobs that were running are marked interrupted, and table blocks
+    /// that no catalog entry names (a publish that never flipped) are removed.
+    fn recover(&self) -> Result<()> {
+        let _w = self.lock_write();
+        let b = self.backend();
+        let mut batch = WriteBatch::default();
+        for mut rec in job_store::all(b)? {
+            let state = job_store::JobState::from_u8(rec.state);
+            if !state.is_finished() {
+                rec.state = job_store::JobState::Interrupted as u8;
+                rec.message = "the process stopped while the job ran".into();
+                job_store::put(&mut batch, &rec);
+            }
+        }
+        tables::collect_orphans(b, &mut batch)?;
+        for k in self.state().log.orphans(b)? {
+            batch.delete(k);
+        }
+        if !batch.is_empty() {
+            b.apply(batch)?;
+            b.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        self.inner.backend.as_ref()
+    }
+
+    pub(crate) fn state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.inner.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn state_mut(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.inner.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn lock_write(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner.write.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where the database lives (`None` for a temporary one).
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.config.path.as_deref()
+    }
+
+    /// Make every write so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.backend().flush()
+    }
+
+    pub(crate) fn user_id(&self, user: &str) -> Result<u32> {
+        self.state().users.get(user).ok_or_else(|| Error::UnknownUser(user.to_owned()))
+    }
+
+    pub(crate) fn item_id(&self, item: &str) -> Result<u32> {
+        self.state().items.get(item).ok_or_else(|| Error::UnknownItem(item.to_owned()))
+    }
+
+    pub(crate) fn item_name(&self, item: u32) -> String {
+        self.state().items.name(item).map(str::to_owned).unwrap_or_else(|| format!("#{item}"))
+    }
+
+    /// A user's events in time order (dense ids), for queries and jobs.
+    pub(crate) fn history_dense(&self, user: u32) -> Result<Vec<Event>> {
+        let st = self.state();
+        st.log.history(self.backend(), user)
+    }
+
+    /// A user's events in time order.
+    pub fn history(&self, user: &str) -> Result<Vec<HistoryEntry>> {
+        let st = self.state();
+        let uid = st.users.get(user).ok_or_else(|| Error::UnknownUser(user.to_owned()))?;
+        let evs = st.log.history(self.backend(), uid)?;
+        Ok(evs
+            .into_iter()
+            .map(|e| HistoryEntry {
+                item: st.items.name(e.item).unwrap_or("?").to_owned(),
+                kind: e.kind,
+                value: e.value,
+                timestamp: e.timestamp,
+            })
+            .collect())
+    }
+
+    /// The attributes of an item (an item known only from events has empty ones).
+    pub fn item(&self, id: &str) -> Result<ItemRecord> {
+        let iid = self.item_id(id)?;
+        Ok(attrs::get_item(self.backend(), iid, id)?.unwrap_or_else(|| ItemRecord { id: id.to_owned(), ..Default::default() }))
+    }
+
+    /// The attributes of a user.
+    pub fn user(&self, id: &str) -> Result<UserRecord> {
+        let uid = self.user_id(id)?;
+        Ok(attrs::get_user(self.backend(), uid, id)?.unwrap_or_else(|| UserRecord { id: id.to_owned(), ..Default::default() }))
+    }
+
+    /// External ids of all items, by dense id.
+    pub fn item_ids(&self) -> Vec<String> {
+        self.state().items.names().to_vec()
+    }
+
+    /// External ids of all users, by dense id.
+    pub fn user_ids(&self) -> Vec<String> {
+        self.state().users.names().to_vec()
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        let (users, items, events, groups, segments) = {
+            let st = self.state();
+            (st.users.len() as u64, st.items.len() as u64, st.meta.events, st.groups.len() as u64, st.log.runs() as u64)
+        };
+        Ok(Stats {
+            users,
+            items,
+            events,
+            groups,
+            log_segments: segments,
+            tables: self.tables()?,
+            jobs: job_store::all(self.backend())?.len() as u64,
+            size_on_disk: self.backend().size_on_disk()?,
+            format: meta::FORMAT,
+        })
+    }
+
+    /// Read and validate every stored value: log segments, id maps, attributes, every
+    /// block of every table version, job records.
+    pub fn check(&self) -> Result<CheckReport> {
+        let b = self.backend();
+        let st = self.state();
+        let events = st.log.verify(b)?;
+        if events != st.meta.events {
+            return Err(Error::corrupted(format!("interaction log ({events} events stored, header says {})", st.meta.events)));
+        }
+        IdMap::load(b, Space::Users, st.meta.users)?;
+        IdMap::load(b, Space::Items, st.meta.items)?;
+        IdMap::load(b, Space::Groups, st.meta.groups)?;
+        let item_attrs = attrs::all_items(b)?.len() as u64;
+        let user_attrs = attrs::verify_users(b)?;
+        let segments = st.log.runs() as u64;
+        drop(st);
+        let (table_versions, table_rows) = tables::verify_all(b)?;
+        let jobs = job_store::all(b)?.len() as u64;
+        job_store::policies(b)?;
+        let st = self.state();
+        Ok(CheckReport {
+            events,
+            segments,
+            users: st.users.len() as u64,
+            items: st.items.len() as u64,
+            item_attrs,
+            user_attrs,
+            table_versions,
+            table_rows,
+            jobs,
+        })
+    }
+}

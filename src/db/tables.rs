@@ -1,0 +1,267 @@
+//! Tables as the database serves them: the catalog, the cache of open versions,
+//! atomic publish with garbage collection, and export.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::Db;
+use crate::storage::backend::{Backend, WriteBatch};
+use crate::storage::jobs::JobRecord;
+use crate::storage::tables::{self, CatalogEntry, RowSpace, TableView, VersionInfo};
+use crate::storage::{attrs, jobs as job_store, keys, meta};
+use crate::{Error, Result};
+
+/// A table as `stats` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TableInfo {
+    pub name: String,
+    pub version: u64,
+    pub rows: u64,
+    pub dim: u64,
+    pub space: &'static str,
+    /// Versions still stored (the current one included).
+    pub versions: Vec<u64>,
+    pub job: u64,
+    pub watermark: u64,
+}
+
+/// A table produced by a job, before it is published.
+#[derive(Debug, Clone)]
+pub(crate) struct TableOutput {
+    pub name: String,
+    pub space: RowSpace,
+    pub dim: usize,
+    /// Row-major, `dim` columns.
+    pub rows: Vec<f32>,
+    pub offset: f32,
+    pub row_ids: Vec<String>,
+}
+
+/// Export formats of `export table`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    /// Raw little-endian f32 rows in `FILE`, ids one a line in `FILE.ids`.
+    F32,
+    /// `id<TAB>v1<TAB>v2...` one row a line.
+    Tsv,
+}
+
+impl std::str::FromStr for TableFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(TableFormat::F32),
+            "tsv" => Ok(TableFormat::Tsv),
+            _ => Err(Error::param("format", format!("`{s}`: expected f32 or tsv"))),
+        }
+    }
+}
+
+/// Items by genre, built from the attributes on first use.
+pub(crate) struct GenreIndex {
+    pub by_genre: HashMap<String, Vec<bool>>,
+}
+
+fn info_of(entry: &CatalogEntry) -> Option<TableInfo> {
+    let cur = entry.current()?;
+    Some(TableInfo {
+        name: entry.name.clone(),
+        version: cur.version,
+        rows: cur.rows as u64,
+        dim: cur.dim as u64,
+        space: RowSpace::from_u8(cur.space).unwrap_or(RowSpace::Other).as_str(),
+        versions: entry.versions.iter().map(|v| v.version).collect(),
+        job: cur.job,
+        watermark: cur.watermark,
+    })
+}
+
+/// Stage deletes of table blocks that no catalog entry names.
+pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result<()> {
+    let catalog = tables::load_catalog(b)?;
+    let live: HashMap<&str, Vec<u64>> =
+        catalog.iter().map(|e| (e.name.as_str(), e.versions.iter().map(|v| v.version).collect())).collect();
+    for k in b.keys_with_prefix(b"T")? {
+        let keep = keys::parse_table_block(&k).is_some_and(|(name, version, _)| live.get(name).is_some_and(|vs| vs.contains(&version)));
+        if !keep {
+            batch.delete(k.to_vec());
+        }
+    }
+    Ok(())
+}
+
+/// Validate every block of every stored version: (versions, rows).
+pub(crate) fn verify_all(b: &dyn Backend) -> Result<(u64, u64)> {
+    let mut versions = 0;
+    let mut rows = 0;
+    for entry in tables::load_catalog(b)? {
+        for v in &entry.versions {
+            let view = TableView::load(b, &entry.name, v)?;
+            for r in 0..view.rows() {
+                if view.row(r).iter().any(|x| !x.is_finite()) {
+                    return Err(Error::corrupted(format!("row {r} of table `{}` version {} (not finite)", entry.name, v.version)));
+                }
+            }
+            versions += 1;
+            rows += v.rows as u64;
+        }
+    }
+    Ok((versions, rows))
+}
+
+impl Db {
+    /// Every table with its current version.
+    pub fn tables(&self) -> Result<Vec<TableInfo>> {
+        Ok(tables::load_catalog(self.backend())?.iter().filter_map(info_of).collect())
+    }
+
+    /// The current version of a table, validated and read in place. The view stays valid
+    /// (and unchanged) however many versions are published after it.
+    pub fn table(&self, name: &str) -> Result<Arc<TableView>> {
+        let entry = tables::get_entry(self.backend(), name)?.ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
+        let cur = entry.current().ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
+        let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = views.get(name) {
+            if v.version() == cur.version {
+                return Ok(v.clone());
+            }
+        }
+        let view = TableView::load(self.backend(), name, cur)?;
+        views.insert(name.to_owned(), view.clone());
+        Ok(view)
+    }
+
+    /// Publish the tables of one job: write their blocks, then flip every catalog entry
+    /// and record the job as done in one atomic batch, drop versions beyond
+    /// `keep_versions` in the same batch, and flush.
+    pub(crate) fn publish(&self, outputs: &[TableOutput], record: &mut JobRecord) -> Result<()> {
+        for o in outputs {
+            tables::check_name(&o.name)?;
+            if o.dim == 0 || o.rows.len() % o.dim != 0 {
+                return Err(Error::DimensionMismatch { expected: o.dim, got: o.rows.len() });
+            }
+            if let Some(i) = o.rows.iter().position(|x| !x.is_finite()) {
+                return Err(Error::JobFailed(format!("table `{}` has a non-finite value at row {}", o.name, i / o.dim)));
+            }
+        }
+        let _w = self.lock_write();
+        let b = self.backend();
+        let mut meta = self.state().meta.clone();
+        let mut batch = WriteBatch::default();
+        for o in outputs {
+            let version = meta.next_version;
+            meta.next_version += 1;
+            let (rows_per_block, blocks) = tables::write_blocks(b, &o.name, version, o.dim, &o.rows)?;
+            let mut entry = tables::get_entry(b, &o.name)?.unwrap_or_else(|| CatalogEntry { name: o.name.clone(), versions: vec![] });
+            entry.versions.push(VersionInfo {
+                version,
+                rows: (o.rows.len() / o.dim) as u32,
+                dim: o.dim as u32,
+                rows_per_block,
+                blocks,
+                space: o.space as u8,
+                created_unix: meta::now_unix(),
+                job: record.id,
+                watermark: record.watermark,
+                offset: o.offset,
+                row_ids: o.row_ids.clone(),
+            });
+            let keep = self.inner.config.keep_versions;
+            while entry.versions.len() > keep {
+                let old = entry.versions.remove(0);
+                tables::delete_blocks(b, &o.name, old.version, &mut batch)?;
+            }
+            tables::put_entry(&mut batch, &entry);
+        }
+        record.tables = outputs.iter().map(|o| o.name.clone()).collect();
+        job_store::put(&mut batch, record);
+        {
+            let mut st = self.state_mut();
+            st.meta.next_version = meta.next_version;
+            st.meta.put(&mut batch);
+            b.apply(batch)?;
+        }
+        b.flush()
+    }
+
+    /// Delete a table and all its versions. Durable on return.
+    pub fn drop_table(&self, name: &str) -> Result<()> {
+        let _w = self.lock_write();
+        let b = self.backend();
+        let entry = tables::get_entry(b, name)?.ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
+        let mut batch = WriteBatch::default();
+        for v in &entry.versions {
+            tables::delete_blocks(b, name, v.version, &mut batch)?;
+        }
+        batch.delete(keys::catalog(name));
+        b.apply(batch)?;
+        self.inner.views.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        b.flush()
+    }
+
+    /// The external id of row `r` of a table.
+    pub fn row_id(&self, view: &TableView, r: usize) -> String {
+        match view.space() {
+            RowSpace::Items => self.item_name(r as u32),
+            RowSpace::Users => self.state().users.name(r as u32).map(str::to_owned).unwrap_or_else(|| format!("#{r}")),
+            RowSpace::Other => view.row_ids().get(r).cloned().unwrap_or_else(|| r.to_string()),
+        }
+    }
+
+    /// Write a table out: `F32` writes raw little-endian rows to `path` and the ids, one a
+    /// line, to `path` + `.ids`; `Tsv` writes `id<TAB>values` lines.
+    pub fn export_table(&self, name: &str, format: TableFormat, path: &Path) -> Result<u64> {
+        let view = self.table(name)?;
+        let io = |e| Error::io(path, e);
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+        match format {
+            TableFormat::F32 => {
+                let ids_path = path.with_extension(match path.extension() {
+                    Some(e) => format!("{}.ids", e.to_string_lossy()),
+                    None => "ids".into(),
+                });
+                let ioi = |e| Error::io(&ids_path, e);
+                let mut ids = std::io::BufWriter::new(std::fs::File::create(&ids_path).map_err(ioi)?);
+                for r in 0..view.rows() {
+                    for x in view.row(r).iter() {
+                        out.write_all(&x.to_le_bytes()).map_err(io)?;
+                    }
+                    writeln!(ids, "{}", self.row_id(&view, r)).map_err(ioi)?;
+                }
+                ids.flush().map_err(ioi)?;
+            }
+            TableFormat::Tsv => {
+                for r in 0..view.rows() {
+                    write!(out, "{}", self.row_id(&view, r)).map_err(io)?;
+                    for x in view.row(r).iter() {
+                        write!(out, "\t{x}").map_err(io)?;
+                    }
+                    writeln!(out).map_err(io)?;
+                }
+            }
+        }
+        out.flush().map_err(io)?;
+        Ok(view.rows() as u64)
+    }
+
+    pub(crate) fn genre_index(&self) -> Result<Arc<GenreIndex>> {
+        if let Some(g) = self.inner.genres.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Ok(g.clone());
+        }
+        let n = self.state().items.len() as usize;
+        let mut by_genre: HashMap<String, Vec<bool>> = HashMap::new();
+        for (item, a) in attrs::all_items(self.backend())? {
+            for g in a.genres {
+                let v = by_genre.entry(g.to_lowercase()).or_insert_with(|| vec![false; n]);
+                if let Some(slot) = v.get_mut(item as usize) {
+                    *slot = true;
+                }
+            }
+        }
+        let g = Arc::new(GenreIndex { by_genre });
+        *self.inner.genres.write().unwrap_or_else(|e| e.into_inner()) = Some(g.clone());
+        Ok(g)
+    }
+}

@@ -1,0 +1,138 @@
+//! `similar` and `recommend`: resolve ids, pick the table, filter, search.
+
+use crate::index::{ExactSearch, Metric, VectorSearch};
+use crate::storage::tables::RowSpace;
+use crate::{Db, Error, Result};
+
+/// Options shared by `similar` and `recommend`.
+#[derive(Debug, Clone)]
+pub struct QueryOptions {
+    /// How many results (at least 1).
+    pub k: usize,
+    /// The model whose tables answer (`<model>.items`, `<model>.users`).
+    pub model: String,
+    /// Keep items the user has already interacted with (recommend only).
+    pub include_seen: bool,
+    /// Only items with this genre/tag (case-insensitive).
+    pub genre: Option<String>,
+}
+
+impl Default for QueryOptions {
+    fn default() -> Self {
+        QueryOptions { k: 10, model: "als".into(), include_seen: false, genre: None }
+    }
+}
+
+impl QueryOptions {
+    pub fn model(model: &str) -> Self {
+        QueryOptions { model: model.to_owned(), ..QueryOptions::default() }
+    }
+    pub fn k(mut self, k: usize) -> Self {
+        self.k = k;
+        self
+    }
+}
+
+/// One result: an external id and its score.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Hit {
+    pub id: String,
+    pub score: f32,
+}
+
+impl Db {
+    fn allowed_genre(&self, genre: &Option<String>) -> Result<Option<Vec<bool>>> {
+        let Some(g) = genre else { return Ok(None) };
+        let idx = self.genre_index()?;
+        idx.by_genre
+            .get(&g.to_lowercase())
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| Error::param("genre", format!("no item has genre `{g}`")))
+    }
+
+    fn check_k(k: usize) -> Result<()> {
+        if k == 0 {
+            Err(Error::param("k", "must be at least 1"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Items most similar to `item` by cosine over the model's item table.
+    pub fn similar(&self, item: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
+        Self::check_k(opts.k)?;
+        let iid = self.item_id(item)?;
+        let table = self.table(&format!("{}.items", opts.model))?;
+        if table.space() != RowSpace::Items {
+            return Err(Error::InvalidInput(format!("table `{}` does not hold items", table.name())));
+        }
+        if iid as usize >= table.rows() {
+            return Err(Error::InvalidInput(format!(
+                "item `{item}` arrived after model `{}` was trained; retrain it",
+                opts.model
+            )));
+        }
+        let q = table.row(iid as usize).to_vec();
+        if q.iter().all(|&x| x == 0.0) {
+            return Err(Error::ZeroVector(format!("item `{item}` in table `{}`", table.name())));
+        }
+        let genre = self.allowed_genre(&opts.genre)?;
+        let allow = |r: u32| r != iid && genre.as_ref().is_none_or(|g| g.get(r as usize).copied().unwrap_or(false));
+        let hits = ExactSearch.search(&table, &q, Metric::Cosine, opts.k, &allow);
+        Ok(self.to_hits(hits))
+    }
+
+    /// The items with the highest predicted score for `user`; items the user has
+    /// interacted with are left out unless `include_seen`.
+    pub fn recommend(&self, user: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
+        Self::check_k(opts.k)?;
+        let uid = self.user_id(user)?;
+        let users = self.table(&format!("{}.users", opts.model))?;
+        let items = self.table(&format!("{}.items", opts.model))?;
+        if users.dim() != items.dim() {
+            return Err(Error::DimensionMismatch { expected: items.dim(), got: users.dim() });
+        }
+        if uid as usize >= users.rows() {
+            return Err(Error::InvalidInput(format!(
+                "user `{user}` arrived after model `{}` was trained; retrain it",
+                opts.model
+            )));
+        }
+        let q = users.row(uid as usize).to_vec();
+        let mut seen = vec![false; items.rows()];
+        if !opts.include_seen {
+            for e in self.history_dense(uid)? {
+                if let Some(s) = seen.get_mut(e.item as usize) {
+                    *s = true;
+                }
+            }
+        }
+        let genre = self.allowed_genre(&opts.genre)?;
+        let allow = |r: u32| !seen[r as usize] && genre.as_ref().is_none_or(|g| g.get(r as usize).copied().unwrap_or(false));
+        let offset = items.offset();
+        let hits = ExactSearch.search(&items, &q, Metric::Dot, opts.k, &allow);
+        Ok(self.to_hits(hits.into_iter().map(|(i, s)| (i, s + offset)).collect()))
+    }
+
+    /// The model's prediction for one (user, item) pair: dot product plus the table offset.
+    pub fn predict(&self, user: &str, item: &str, model: &str) -> Result<f32> {
+        let (uid, iid) = (self.user_id(user)?, self.item_id(item)?);
+        let users = self.table(&format!("{model}.users"))?;
+        let items = self.table(&format!("{model}.items"))?;
+        if users.dim() != items.dim() {
+            return Err(Error::DimensionMismatch { expected: items.dim(), got: users.dim() });
+        }
+        if uid as usize >= users.rows() || iid as usize >= items.rows() {
+            return Err(Error::InvalidInput(format!("`{user}` or `{item}` arrived after model `{model}` was trained")));
+        }
+        Ok(items.row(iid as usize).dot(&users.row(uid as usize).to_vec()) + items.offset())
+    }
+
+    fn to_hits(&self, hits: Vec<(u32, f32)>) -> Vec<Hit> {
+        let st = self.state();
+        hits.into_iter()
+            .map(|(i, score)| Hit { id: st.items.name(i).map(str::to_owned).unwrap_or_else(|| format!("#{i}")), score })
+            .collect()
+    }
+}

@@ -1,0 +1,30 @@
+//! The job abstraction: validated hyperparameters in, tables out.
+
+use crate::db::TableOutput;
+use crate::event::Event;
+use crate::train::context::JobContext;
+use crate::Result;
+
+/// What a job reads: every event up to a watermark, grouped by user in time order.
+pub(crate) struct Snapshot {
+    pub watermark: u64,
+    pub n_users: usize,
+    pub n_items: usize,
+    pub events: Vec<Event>,
+}
+
+impl Snapshot {
+    /// (user, item, value) triples, for the matrix-factorization views.
+    pub fn triples(&self) -> Vec<(u32, u32, f32)> {
+        self.events.iter().map(|e| (e.user, e.item, e.value)).collect()
+    }
+}
+
+/// A training job. Built (and so validated) from [`crate::Params`] before anything runs.
+pub(crate) trait Job: Send + Sync {
+    /// The model name; tables are published as `<name>.users`, `<name>.items`, ...
+    fn model(&self) -> &str;
+    /// The validated hyperparameters, as JSON, for the job record.
+    fn params_json(&self) -> String;
+    fn run(&self, snapshot: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>>;
+}
