@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 mod error;
+#[allow(dead_code)] // wired into `recdb eval` later
+mod eval;
 mod event;
 mod train;
 
