@@ -3,6 +3,8 @@
 
 mod db;
 mod error;
+#[allow(dead_code)] // wired into `recdb eval` later
+mod eval;
 mod event;
 mod index;
 mod ingest;

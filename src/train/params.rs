@@ -69,28 +69,3 @@ impl Params {
         }
     }
 }
-
-/// Range checks shared by the jobs.
-pub(crate) fn positive(name: &str, v: usize) -> Result<usize> {
-    if v == 0 {
-        Err(Error::param(name, "must be at least 1"))
-    } else {
-        Ok(v)
-    }
-}
-
-pub(crate) fn finite_nonneg(name: &str, v: f32) -> Result<f32> {
-    if !v.is_finite() || v < 0.0 {
-        Err(Error::param(name, format!("must be a finite number >= 0 (got {v})")))
-    } else {
-        Ok(v)
-    }
-}
-
-pub(crate) fn finite_pos(name: &str, v: f32) -> Result<f32> {
-    if !v.is_finite() || v <= 0.0 {
-        Err(Error::param(name, format!("must be a finite number > 0 (got {v})")))
-    } else {
-        Ok(v)
-    }
-}
