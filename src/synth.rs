@@ -1,0 +1,5 @@
+//! placeholder
+pub struct SynthConfig;
+pub struct Synth;
+pub fn generate() {}
+pub fn generate_dense() {}
