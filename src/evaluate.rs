@@ -1,0 +1,209 @@
+//! `recdb eval`: run a protocol of DESIGN.md end to end on a fresh temporary database,
+//! through the same import, job and query paths an application uses.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::eval::{self, EvalEvent, Metrics};
+use crate::{Db, Error, NoProgress, Params, ProgressSink, QueryOptions, RawEvent, Result, TrainOptions};
+
+/// Which protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Leave-last-out next item, HR@10 / NDCG@10 (ML-100K).
+    Next,
+    /// Fixed 80/20 split on `(user*31 + item) % 5`, RMSE (ML-100K).
+    Rating,
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "next" => Ok(Protocol::Next),
+            "rating" => Ok(Protocol::Rating),
+            other => Err(Error::param("protocol", format!("`{other}`: expected next or rating"))),
+        }
+    }
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Next => "next",
+            Protocol::Rating => "rating",
+        }
+    }
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub protocol: Protocol,
+    pub model: String,
+    /// The data set directory; `None` looks for `../shared/data/ml-100k`.
+    pub data: Option<PathBuf>,
+    pub params: Params,
+    pub seed: u64,
+    pub threads: Option<usize>,
+}
+
+/// The outcome of an evaluation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EvalReport {
+    pub protocol: String,
+    pub model: String,
+    pub params: serde_json::Value,
+    pub metrics: BTreeMap<String, f64>,
+    /// Test users (NEXT) or test ratings (RATING) evaluated.
+    pub users: u64,
+    pub train_seconds: f64,
+    /// The `popular` baseline on the same split (NEXT).
+    pub baseline: Option<BTreeMap<String, f64>>,
+    pub data: String,
+}
+
+impl std::fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "protocol {} on {}, model {}", self.protocol.to_uppercase(), self.data, self.model)?;
+        writeln!(f, "params {}", self.params)?;
+        for (k, v) in &self.metrics {
+            writeln!(f, "{k:>10}  {v:.4}")?;
+        }
+        if let Some(b) = &self.baseline {
+            for (k, v) in b {
+                writeln!(f, "{:>10}  {v:.4}  (popular)", k)?;
+            }
+        }
+        write!(f, "evaluated {}; training took {:.2} s", self.users, self.train_seconds)
+    }
+}
+
+/// Where the ML-100K data is: `dir` if given, else `../shared/data/ml-100k` when present.
+pub fn resolve_data(dir: Option<&Path>) -> Result<PathBuf> {
+    let candidates: Vec<PathBuf> = match dir {
+        Some(d) => vec![d.to_path_buf()],
+        None => vec![PathBuf::from("../shared/data/ml-100k"), PathBuf::from("../../shared/data/ml-100k")],
+    };
+    for c in &candidates {
+        if c.join("ml-100k.inter").is_file() {
+            return Ok(c.clone());
+        }
+    }
+    Err(Error::InvalidInput(format!(
+        "ML-100K not found: expected ml-100k.inter in {} (pass --data DIR)",
+        candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(" or ")
+    )))
+}
+
+/// Numeric ids where the data has them, so that ties sort as the protocol says.
+fn numeric(id: &str, fallback: &mut BTreeMap<String, u32>) -> u32 {
+    id.parse().unwrap_or_else(|_| {
+        let n = fallback.len() as u32;
+        *fallback.entry(id.to_owned()).or_insert(n)
+    })
+}
+
+fn train_db(events: &[RawEvent], threads: Option<usize>) -> Result<Db> {
+    let db = Db::open_with(crate::Config { threads: threads.unwrap_or(0), ..crate::Config::default() })?;
+    db.log_events(events)?;
+    Ok(db)
+}
+
+fn hr_ndcg(db: &Db, model: &str, test: &[RawEvent]) -> Result<Metrics> {
+    let opts = QueryOptions::model(model).k(10);
+    let mut pairs = Vec::with_capacity(test.len());
+    let mut ranked = Vec::with_capacity(test.len());
+    for (j, e) in test.iter().enumerate() {
+        // A test user with no training events cannot be ranked for: a miss.
+        let hits = match db.recommend(&e.user, &opts) {
+            Ok(h) => h,
+            Err(Error::UnknownUser(_)) => Vec::new(),
+            Err(err) => return Err(err),
+        };
+        pairs.push((j as u32, 0u32));
+        // Relabel: the held-out item is 0, anything else 1.
+        ranked.push(hits.iter().map(|h| u32::from(h.id != e.item)).collect::<Vec<u32>>());
+    }
+    eval::hr_ndcg_at_k(&pairs, &ranked, 10)
+}
+
+/// Run one evaluation. Progress goes to `sink`.
+pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalReport> {
+    let dir = resolve_data(opts.data.as_deref())?;
+    let events = crate::read_events(dir.join("ml-100k.inter"), None)?;
+    let mut fb_u = BTreeMap::new();
+    let mut fb_i = BTreeMap::new();
+    let keyed: Vec<(EvalEvent, &RawEvent)> = events
+        .iter()
+        .map(|e| ((numeric(&e.user, &mut fb_u), numeric(&e.item, &mut fb_i), e.value, e.timestamp), e))
+        .collect();
+    let train_opts = TrainOptions { seed: opts.seed, threads: opts.threads };
+    let mut metrics = BTreeMap::new();
+    let mut baseline = None;
+    let (users, train_seconds, params);
+    match opts.protocol {
+        Protocol::Next => {
+            let (train, test) = eval::next_split(&keyed.iter().map(|(k, _)| *k).collect::<Vec<_>>());
+            let by_key: BTreeMap<(u32, u32, i64), &RawEvent> = keyed.iter().map(|(k, e)| ((k.0, k.1, k.3), *e)).collect();
+            let raw_train: Vec<RawEvent> = train.iter().map(|t| by_key[&(t.0, t.1, t.3)].clone()).collect();
+            let test_set: std::collections::HashSet<(u32, u32)> = test.iter().copied().collect();
+            let test_raw: Vec<RawEvent> =
+                keyed.iter().filter(|(k, _)| test_set.contains(&(k.0, k.1))).map(|(_, e)| (*e).clone()).collect();
+            let db = train_db(&raw_train, opts.threads)?;
+            let t = Instant::now();
+            let info = db.train_with_progress(&opts.model, &opts.params, &train_opts, sink)?;
+            train_seconds = t.elapsed().as_secs_f64();
+            params = info.params;
+            let m = hr_ndcg(&db, &opts.model, &test_raw)?;
+            metrics.insert("hr@10".into(), m.hr.unwrap_or(0.0));
+            metrics.insert("ndcg@10".into(), m.ndcg.unwrap_or(0.0));
+            users = m.n as u64;
+            if opts.model != "popular" {
+                db.train("popular", &Params::new(), &train_opts)?;
+                let b = hr_ndcg(&db, "popular", &test_raw)?;
+                baseline = Some(BTreeMap::from([("hr@10".to_string(), b.hr.unwrap_or(0.0)), ("ndcg@10".to_string(), b.ndcg.unwrap_or(0.0))]));
+            }
+        }
+        Protocol::Rating => {
+            let (train, test) = eval::rating_split(&keyed, |(k, _)| (k.0 as u64, k.1 as u64));
+            let raw_train: Vec<RawEvent> = train.iter().map(|(_, e)| (*e).clone()).collect();
+            let db = train_db(&raw_train, opts.threads)?;
+            let t = Instant::now();
+            let info = db.train_with_progress(&opts.model, &opts.params, &train_opts, sink)?;
+            train_seconds = t.elapsed().as_secs_f64();
+            params = info.params;
+            let mean = raw_train.iter().map(|e| e.value as f64).sum::<f64>() / raw_train.len().max(1) as f64;
+            let mut pairs = Vec::with_capacity(test.len());
+            for (_, e) in &test {
+                // Users or items never seen in training get the global mean.
+                let p = match db.predict(&e.user, &e.item, &opts.model) {
+                    Ok(p) => p,
+                    Err(Error::UnknownUser(_) | Error::UnknownItem(_)) => mean as f32,
+                    Err(err) => return Err(err),
+                };
+                // Clipped to the rating scale, as rating libraries do.
+                pairs.push((p.clamp(1.0, 5.0), e.value));
+            }
+            let m = Metrics::from_rmse(&pairs)?;
+            metrics.insert("rmse".into(), m.rmse.unwrap_or(f64::NAN));
+            users = m.n as u64;
+        }
+    }
+    Ok(EvalReport {
+        protocol: opts.protocol.as_str().into(),
+        model: opts.model.clone(),
+        params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
+        metrics,
+        users,
+        train_seconds,
+        baseline,
+        data: dir.display().to_string(),
+    })
+}
+
+/// [`evaluate`] without progress.
+pub fn evaluate_quiet(opts: &EvalOptions) -> Result<EvalReport> {
+    evaluate(opts, &NoProgress)
+}
