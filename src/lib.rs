@@ -1,4 +1,28 @@
 //! recdb: an embedded recommender database.
+//!
+//! An application links recdb like SQLite or sled: it logs what users do, trains
+//! recommendation models in-process, and asks for similar items and recommendations.
+//! Everything lives in one directory (a sled database): the interaction log in packed
+//! segments, id maps, attributes, and versioned embedding tables read in place.
+//!
+//! ```
+//! use recdb::{Db, EventKind, Params, QueryOptions, TrainOptions};
+//!
+//! # fn main() -> recdb::Result<()> {
+//! let db = Db::temporary()?; // or Db::open("path/to/db")
+//! let mut batch = db.batch();
+//! for (user, item) in [("ann", "alien"), ("ann", "aliens"), ("bob", "alien"), ("bob", "aliens"), ("cid", "alien")] {
+//!     batch.push(user, item, EventKind::View, 1.0, 0)?;
+//! }
+//! batch.commit()?; // atomic and durable on return
+//! db.train("als", &Params::new().set("factors", 8), &TrainOptions::default())?;
+//! let recs = db.recommend("cid", &QueryOptions::model("als").k(1))?;
+//! assert_eq!(recs[0].id, "aliens");
+//! # Ok(()) }
+//! ```
+//!
+//! Durability: [`IngestBatch::commit`], the `import_*` calls, a finished training job
+//! and [`Db::flush`] are durable when they return.
 #![forbid(unsafe_code)]
 
 mod db;
