@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use rustc_hash::FxHashMap;
 
 use super::Db;
 use crate::event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
@@ -15,7 +14,9 @@ use crate::{Error, Result};
 #[derive(Default)]
 struct Interner {
     names: Vec<String>,
-    index: FxHashMap<String, u32>,
+    // foldhash: FxHash's weak mixing of short ids (`u123`) cost more in probe
+    // comparisons than it saved in hashing.
+    index: std::collections::HashMap<compact_str::CompactString, u32, foldhash::fast::RandomState>,
 }
 
 impl Interner {
@@ -25,7 +26,7 @@ impl Interner {
         }
         let i = self.names.len() as u32;
         self.names.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
+        self.index.insert(s.into(), i);
         i
     }
 }
