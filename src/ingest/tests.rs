@@ -554,3 +554,81 @@ fn tsv_speed() {
         n as f64 / best / 1e6
     );
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn event() -> impl Strategy<Value = RawEvent> {
+        (
+            "[a-zA-Z0-9_]{1,8}",
+            // Surrounding spaces are trimmed by the readers, so ids here have none.
+            "[a-zA-Z0-9]([a-zA-Z0-9_,\"' ]{0,5}[a-zA-Z0-9])?",
+            0u32..=50,
+            -1_000_000_000i64..=4_000_000_000,
+            prop::option::of("s[0-9]{1,3}"),
+        )
+            .prop_map(|(user, item, v, timestamp, group)| RawEvent {
+                user,
+                item,
+                kind: EventKind::Rating,
+                value: v as f32 / 10.0,
+                timestamp,
+                group,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn csv_and_jsonl_round_trip(events in prop::collection::vec(event(), 1..40)) {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(["user", "item", "rating", "timestamp", "session"]).unwrap();
+            let mut jsonl = String::new();
+            for e in &events {
+                let (v, t) = (e.value.to_string(), e.timestamp.to_string());
+                let g = e.group.clone().unwrap_or_default();
+                w.write_record([e.user.as_str(), &e.item, &v, &t, &g]).unwrap();
+                let mut obj = serde_json::json!({
+                    "user": e.user, "item": e.item, "rating": e.value, "timestamp": e.timestamp,
+                });
+                if let Some(g) = &e.group {
+                    obj["session"] = serde_json::Value::from(g.clone());
+                }
+                jsonl.push_str(&obj.to_string());
+                jsonl.push('\n');
+            }
+            let csv_bytes = w.into_inner().unwrap();
+            prop_assert_eq!(&parse_events("p.csv", &csv_bytes, None).unwrap(), &events);
+            prop_assert_eq!(&parse_events("p.jsonl", jsonl.as_bytes(), None).unwrap(), &events);
+            // TSV: ids without tabs are written as they are.
+            let mut tsv = String::from("user\titem\trating\ttimestamp\tsession\n");
+            for e in &events {
+                tsv.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\n",
+                    e.user, e.item, e.value, e.timestamp, e.group.as_deref().unwrap_or("")
+                ));
+            }
+            prop_assert_eq!(&parse_events("p.tsv", tsv.as_bytes(), None).unwrap(), &events);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            header in prop::sample::select(vec![
+                "", "user\titem\trating\ttimestamp\n", "user,item,weight,kind,session\n",
+                "item_id:token\tclass:token_seq\ttitle:token_seq\n", "{\"user\":1,\"item\":2}\n",
+            ]),
+            body in prop::collection::vec(
+                prop::sample::select(b"ab1.9\t,\n\r\"{}:[]- e\xff\xc3".to_vec()), 0..120),
+        ) {
+            let mut bytes = header.as_bytes().to_vec();
+            bytes.extend(body);
+            for f in [None, Some(Format::Tsv), Some(Format::Csv), Some(Format::JsonLines), Some(Format::Atomic)] {
+                let _ = parse_events("fuzz", &bytes, f);
+                let _ = parse_items("fuzz", &bytes, f);
+                let _ = parse_users("fuzz", &bytes, f);
+            }
+        }
+    }
+}
