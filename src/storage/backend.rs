@@ -63,6 +63,9 @@ impl SledBackend {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
+            // Values (and sled leaf pages) over a quarter segment become one file each;
+            // 8 MiB segments keep log segments and table blocks inside the log.
+            .segment_size(8 << 20)
             // recdb decides when to be durable (commit, publish, flush); sled's own
             // background flusher stays on as a bound on how much an unflushed crash loses.
             .flush_every_ms(Some(1000))
