@@ -346,3 +346,50 @@ impl Db {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::meta::write_format;
+
+    #[test]
+    fn newer_format_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        drop(Db::open(&path).unwrap());
+        {
+            let b = SledBackend::open(&path, 1 << 20).unwrap();
+            write_format(&b, meta::FORMAT + 1).unwrap();
+            b.flush().unwrap();
+        }
+        match Db::open(&path) {
+            Err(Error::UnsupportedFormat { found, supported }) => {
+                assert_eq!(found, format!("format {}", meta::FORMAT + 1));
+                assert_eq!(supported, meta::FORMAT);
+            }
+            other => panic!("expected UnsupportedFormat, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn interrupted_jobs_and_orphan_blocks_are_cleaned_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let db = Db::open(&path).unwrap();
+            let mut batch = db.batch();
+            batch.push("u", "i", crate::EventKind::View, 1.0, 0).unwrap();
+            batch.commit().unwrap();
+            // A job that "crashed": its record says running, its blocks never got a catalog entry.
+            let mut batch = WriteBatch::default();
+            job_store::put(&mut batch, &job_store::JobRecord { id: 77, model: "als".into(), state: 1, ..Default::default() });
+            db.backend().apply(batch).unwrap();
+            crate::storage::tables::write_blocks(db.backend(), "als.items", 99, 2, &[1.0, 2.0]).unwrap();
+            db.flush().unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.job(77).unwrap().state, "interrupted");
+        assert!(db.backend().keys_with_prefix(b"T").unwrap().is_empty());
+        db.check().unwrap();
+    }
+}
