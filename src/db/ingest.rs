@@ -2,32 +2,51 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
 
 use super::Db;
 use crate::event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
 use crate::storage::attrs;
 use crate::storage::backend::WriteBatch;
-use crate::storage::ids::PendingIds;
+use crate::storage::ids::{IdMap, PendingIds};
 use crate::{Error, Result};
 
-/// Interns strings so that a batch stores each distinct id once.
+/// The ids of a batch, appended as they come (no hashing on `push`); they are
+/// resolved to dense ids in parallel at commit.
 #[derive(Default)]
-struct Interner {
-    names: Vec<String>,
-    // foldhash: FxHash's weak mixing of short ids (`u123`) cost more in probe
-    // comparisons than it saved in hashing.
-    index: std::collections::HashMap<compact_str::CompactString, u32, foldhash::fast::RandomState>,
+struct Arena {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
 }
 
-impl Interner {
-    fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.index.get(s) {
-            return i;
+impl Arena {
+    fn push(&mut self, s: &str) -> u32 {
+        self.bytes.extend_from_slice(s.as_bytes());
+        self.ends.push(self.bytes.len());
+        (self.ends.len() - 1) as u32
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        // Only whole `&str`s are appended, so every slice boundary is a char boundary.
+        std::str::from_utf8(&self.bytes[start..self.ends[i]]).unwrap_or_default()
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Dense ids for every entry: known ids looked up in parallel, new ones assigned
+    /// in order of first appearance (so ids do not depend on the thread count).
+    fn resolve(&self, known: &IdMap, pending: &mut PendingIds<'_>) -> Result<Vec<u32>> {
+        const NEW: u32 = u32::MAX;
+        let mut ids: Vec<u32> = (0..self.len()).into_par_iter().map(|i| known.get(self.get(i)).unwrap_or(NEW)).collect();
+        for (i, id) in ids.iter_mut().enumerate() {
+            if *id == NEW {
+                *id = pending.resolve(self.get(i))?;
+            }
         }
-        let i = self.names.len() as u32;
-        self.names.push(s.to_owned());
-        self.index.insert(s.into(), i);
-        i
+        Ok(ids)
     }
 }
 
@@ -47,10 +66,11 @@ const NO_GROUP: u32 = u32::MAX;
 /// ```
 pub struct IngestBatch<'a> {
     db: &'a Db,
-    users: Interner,
-    items: Interner,
-    groups: Interner,
-    events: Vec<(u32, u32, EventKind, f32, i64, u32)>,
+    users: Arena,
+    items: Arena,
+    groups: Arena,
+    /// (kind, value, timestamp, group index or NO_GROUP); user and item are the arenas'.
+    events: Vec<(EventKind, f32, i64, u32)>,
 }
 
 /// What a commit wrote.
@@ -106,13 +126,13 @@ impl<'a> IngestBatch<'a> {
         let g = match group {
             Some(g) => {
                 check_id("group", g, index)?;
-                self.groups.intern(g)
+                self.groups.push(g)
             }
             None => NO_GROUP,
         };
-        let u = self.users.intern(user);
-        let i = self.items.intern(item);
-        self.events.push((u, i, kind, value, timestamp, g));
+        self.users.push(user);
+        self.items.push(item);
+        self.events.push((kind, value, timestamp, g));
         Ok(())
     }
 
@@ -135,18 +155,22 @@ impl<'a> IngestBatch<'a> {
             let mut pu = PendingIds::new(&st.users);
             let mut pi = PendingIds::new(&st.items);
             let mut pg = PendingIds::new(&st.groups);
-            let umap: Vec<u32> = self.users.names.iter().map(|n| pu.resolve(n)).collect::<Result<_>>()?;
-            let imap: Vec<u32> = self.items.names.iter().map(|n| pi.resolve(n)).collect::<Result<_>>()?;
-            let gmap: Vec<u32> = self.groups.names.iter().map(|n| pg.resolve(n)).collect::<Result<_>>()?;
+            let (umap, imap, gmap) = db.inner.pool.install(|| -> Result<_> {
+                Ok((
+                    self.users.resolve(&st.users, &mut pu)?,
+                    self.items.resolve(&st.items, &mut pi)?,
+                    self.groups.resolve(&st.groups, &mut pg)?,
+                ))
+            })?;
             let mut meta = st.meta.clone();
             let base = meta.events;
             let events: Vec<Event> = self
                 .events
                 .iter()
                 .enumerate()
-                .map(|(k, &(u, i, kind, value, ts, g))| Event {
-                    user: umap[u as usize],
-                    item: imap[i as usize],
+                .map(|(k, &(kind, value, ts, g))| Event {
+                    user: umap[k],
+                    item: imap[k],
                     kind,
                     value,
                     timestamp: ts,
@@ -198,7 +222,7 @@ pub struct ImportReport {
 impl Db {
     /// Start a batch of events; nothing is written until [`IngestBatch::commit`].
     pub fn batch(&self) -> IngestBatch<'_> {
-        IngestBatch { db: self, users: Interner::default(), items: Interner::default(), groups: Interner::default(), events: Vec::new() }
+        IngestBatch { db: self, users: Arena::default(), items: Arena::default(), groups: Arena::default(), events: Vec::new() }
     }
 
     /// Log events atomically and durably.

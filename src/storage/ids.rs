@@ -3,7 +3,10 @@
 //! at open.
 
 use rkyv::{Archive, Deserialize, Serialize};
+use compact_str::CompactString;
 use rustc_hash::FxHashMap;
+
+use std::collections::HashMap;
 
 use super::backend::{Backend, WriteBatch};
 use super::codec::{self, Tag};
@@ -48,7 +51,8 @@ impl Space {
 pub(crate) struct IdMap {
     space: Space,
     names: Vec<String>,
-    index: FxHashMap<String, u32>,
+    // Short ids are stored inline, so a lookup compares without a second cache miss.
+    index: HashMap<CompactString, u32, foldhash::fast::RandomState>,
 }
 
 impl IdMap {
@@ -72,9 +76,9 @@ impl IdMap {
                 names.len()
             )));
         }
-        let mut index = FxHashMap::with_capacity_and_hasher(names.len(), Default::default());
+        let mut index = HashMap::with_capacity_and_hasher(names.len(), Default::default());
         for (i, n) in names.iter().enumerate() {
-            if index.insert(n.clone(), i as u32).is_some() {
+            if index.insert(CompactString::from(n.as_str()), i as u32).is_some() {
                 return Err(Error::corrupted(format!(
                     "{} id map (duplicate id `{n}`)",
                     space.name()
@@ -135,7 +139,7 @@ impl IdMap {
     /// Install names whose blocks were committed.
     pub fn install(&mut self, new: Vec<String>) {
         for n in new {
-            self.index.insert(n.clone(), self.names.len() as u32);
+            self.index.insert(CompactString::from(n.as_str()), self.names.len() as u32);
             self.names.push(n);
         }
     }

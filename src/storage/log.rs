@@ -20,7 +20,7 @@ use crate::event::{Event, EventKind};
 use crate::{Error, Result};
 
 pub(crate) const BUCKET_SHIFT: u32 = 6;
-pub(crate) const MAX_RUNS: usize = 8;
+pub(crate) const MAX_RUNS: usize = 16;
 
 pub(crate) fn bucket_of(user: u32) -> u32 {
     user >> BUCKET_SHIFT
@@ -153,22 +153,31 @@ impl Log {
         next_run: &mut u64,
         batch: &mut WriteBatch,
     ) -> Result<LogUpdate> {
-        // Group by bucket with a stable counting sort, then sort each bucket in parallel.
-        events.par_sort_unstable_by_key(|e| (e.user, e.timestamp, e.seq));
-        let mut groups: Vec<(u32, &[Event])> = Vec::new();
-        let mut start = 0;
-        while start < events.len() {
-            let bucket = bucket_of(events[start].user);
-            let len = events[start..].partition_point(|e| bucket_of(e.user) == bucket);
-            groups.push((bucket, &events[start..start + len]));
-            start += len;
+        // Scatter by bucket (one pass), then sort and encode each bucket in parallel:
+        // small sorts that stay in cache instead of one big sort of the whole batch.
+        let (lo, hi) = events.iter().fold((u32::MAX, 0), |(lo, hi), e| (lo.min(bucket_of(e.user)), hi.max(bucket_of(e.user))));
+        let mut by_bucket: Vec<Vec<Event>> = Vec::new();
+        if !events.is_empty() {
+            let mut counts = vec![0usize; (hi - lo) as usize + 1];
+            for e in &events {
+                counts[(bucket_of(e.user) - lo) as usize] += 1;
+            }
+            by_bucket = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
+            for e in events.drain(..) {
+                by_bucket[(bucket_of(e.user) - lo) as usize].push(e);
+            }
         }
+        let groups: Vec<(u32, Vec<Event>)> =
+            by_bucket.into_iter().enumerate().filter(|(_, v)| !v.is_empty()).map(|(i, v)| (lo + i as u32, v)).collect();
         let first_run = *next_run;
         *next_run += groups.len() as u64;
         let planned: Vec<Result<(u32, Manifest, Vec<(Vec<u8>, Option<Vec<u8>>)>)>> = groups
-            .par_iter()
+            .into_par_iter()
             .enumerate()
-            .map(|(i, &(bucket, evs))| self.plan_bucket(b, bucket, evs, first_run + i as u64))
+            .map(|(i, (bucket, mut evs))| {
+                evs.sort_unstable_by_key(|e| (e.user, e.timestamp, e.seq));
+                self.plan_bucket(b, bucket, &evs, first_run + i as u64)
+            })
             .collect();
         let mut manifests = Vec::with_capacity(planned.len());
         for p in planned {
