@@ -335,7 +335,7 @@ mod ml100k {
                 init_std: d0.init_std,
             };
             let t = Instant::now();
-            let m = with_ctx(42, 2, |ctx| als::train(&data, &p, ctx)).unwrap();
+            let m = with_ctx(env("SEED", 42), 2, |ctx| als::train(&data, &p, ctx)).unwrap();
             let secs = t.elapsed().as_secs_f64();
             let r = next_metrics(&data, &test, model_scores(&m));
             println!(
@@ -354,9 +354,10 @@ mod ml100k {
                 bias_reg: env("BPR_BREG", d0.bias_reg),
                 init_std: env("BPR_STD", d0.init_std),
                 lr_decay: env("BPR_DECAY", d0.lr_decay),
+                popular_negatives: env("BPR_POP", d0.popular_negatives),
             };
             let t = Instant::now();
-            let m = with_ctx(42, 2, |ctx| bpr::train(&data, &p, ctx)).unwrap();
+            let m = with_ctx(env("SEED", 42), 2, |ctx| bpr::train(&data, &p, ctx)).unwrap();
             let secs = t.elapsed().as_secs_f64();
             let r = next_metrics(&data, &test, model_scores(&m));
             println!(
@@ -385,7 +386,7 @@ mod ml100k {
                 lr_decay: env("SGD_DECAY", d0.lr_decay),
             };
             let t = Instant::now();
-            let m = with_ctx(42, 2, |ctx| sgd::train(&data, &p, ctx)).unwrap();
+            let m = with_ctx(env("SEED", 42), 2, |ctx| sgd::train(&data, &p, ctx)).unwrap();
             let secs = t.elapsed().as_secs_f64();
             let pairs: Vec<(f32, f32)> = test
                 .iter()
