@@ -39,13 +39,13 @@ impl Default for BprParams {
     fn default() -> Self {
         BprParams {
             factors: 64,
-            epochs: 60,
+            epochs: 150,
             learning_rate: 0.05,
             reg: 0.01,
             bias_reg: 0.01,
             init_std: 0.1,
             lr_decay: 1.0,
-            popular_negatives: 0.0,
+            popular_negatives: 0.25,
         }
     }
 }
