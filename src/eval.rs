@@ -44,7 +44,10 @@ pub(crate) fn next_split(events: &[EvalEvent]) -> (Vec<EvalEvent>, Vec<(u32, u32
 /// RATING membership: test when `(user_id * 31 + item_id) % 5 == 0`, on the ORIGINAL
 /// numeric ids of the data set (ML-100K's `user_id`/`item_id` tokens), not dense ids.
 pub(crate) fn is_rating_test(user_id: u64, item_id: u64) -> bool {
-    (user_id.wrapping_mul(31).wrapping_add(item_id)) % 5 == 0
+    user_id
+        .wrapping_mul(31)
+        .wrapping_add(item_id)
+        .is_multiple_of(5)
 }
 
 /// RATING split: `(train, test)`. `external_ids` gives an event's original numeric
