@@ -36,10 +36,10 @@ impl Default for AlsParams {
     /// Tuned on the NEXT protocol of ML-100K (see `eval::tests::ml100k_targets`).
     fn default() -> Self {
         AlsParams {
-            factors: 64,
-            iterations: 15,
-            reg: 0.01,
-            alpha: 1.0,
+            factors: 32,
+            iterations: 30,
+            reg: 1.0,
+            alpha: 5.0,
             cg_steps: 3,
             binarize: true,
             init_std: 0.01,

@@ -1,10 +1,10 @@
 //! Implicit feedback: Bayesian Personalised Ranking (Rendle et al. 2009).
 //!
 //! SGD on `ln sigmoid(x_ui - x_uj)` for a sampled positive (u, i) and an item j the user
-//! has not interacted with, drawn uniformly. Scores are `<p_u, q_i> + b_i`: the item
-//! bias (stored in `MfModel::item_bias`) carries popularity, which uniform negatives
-//! reward. Runs sequentially, so a seed gives the same model on any pool; at
-//! ML-100K scale an epoch is a few milliseconds.
+//! has not interacted with (uniform, or by popularity for a `popular_negatives` share).
+//! Scores are `<p_u, q_i> + b_i`: the item bias (stored in `MfModel::item_bias`)
+//! carries popularity, which uniform negatives reward. Runs sequentially, so a seed
+//! gives the same model on any pool; at ML-100K scale an epoch takes about 25 ms.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -28,6 +28,10 @@ pub(crate) struct BprParams {
     pub init_std: f32,
     /// The step size is multiplied by this after each epoch (1 = constant).
     pub lr_decay: f32,
+    /// Share of negatives drawn in proportion to item popularity (a random stored
+    /// entry's item, as the `implicit` library does) instead of uniformly: popular
+    /// negatives teach finer distinctions among popular items.
+    pub popular_negatives: f32,
 }
 
 impl Default for BprParams {
@@ -35,12 +39,13 @@ impl Default for BprParams {
     fn default() -> Self {
         BprParams {
             factors: 64,
-            epochs: 60,
+            epochs: 150,
             learning_rate: 0.05,
             reg: 0.01,
             bias_reg: 0.01,
             init_std: 0.1,
             lr_decay: 1.0,
+            popular_negatives: 0.25,
         }
     }
 }
@@ -57,6 +62,12 @@ impl BprParams {
             return Err(Error::param(
                 "lr_decay",
                 format!("must be in (0, 1], got {}", self.lr_decay),
+            ));
+        }
+        if !(self.popular_negatives.is_finite() && (0.0..=1.0).contains(&self.popular_negatives)) {
+            return Err(Error::param(
+                "popular_negatives",
+                format!("must be in [0, 1], got {}", self.popular_negatives),
             ));
         }
         Ok(())
@@ -91,7 +102,7 @@ pub(crate) fn train_traced(
     let qs = q.as_slice_mut().expect("standard layout");
     let mut diff = vec![0f32; f];
     let mut lr = params.learning_rate;
-    let (reg, breg) = (params.reg, params.bias_reg);
+    let (reg, breg, pop_neg) = (params.reg, params.bias_reg, params.popular_negatives);
     let mut trace = Vec::with_capacity(params.epochs);
     for epoch in 0..params.epochs {
         ctx.check_cancel()?;
@@ -106,7 +117,11 @@ pub(crate) fn train_traced(
                 continue; // a user who has every item has no negative
             }
             let j = loop {
-                let j = rng.random_range(0..data.n_items as u32);
+                let j = if pop_neg > 0.0 && rng.random::<f32>() < pop_neg {
+                    data.indices[rng.random_range(0..data.nnz())]
+                } else {
+                    rng.random_range(0..data.n_items as u32)
+                };
                 if seen.binary_search(&j).is_err() {
                     break j as usize;
                 }
