@@ -9,7 +9,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use recdb::{Db, EventKind};
 
 fn events_n() -> usize {
-    std::env::var("RECDB_BENCH_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000_000)
+    std::env::var("RECDB_BENCH_EVENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000_000)
 }
 
 /// Deterministic synthetic events: 100k users, 50k items with a skewed popularity.
@@ -38,25 +41,38 @@ fn batch_api(c: &mut Criterion) {
     let n = events_n();
     let (users, items, evs) = synthetic(n);
     let mut g = c.benchmark_group("ingest");
-    g.sample_size(10).measurement_time(Duration::from_secs(30)).throughput(Throughput::Elements(n as u64));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(30))
+        .throughput(Throughput::Elements(n as u64));
     for batch in [1_000_000usize] {
-        g.bench_with_input(BenchmarkId::new("batch_api_durable", format!("{n}ev_{batch}per_commit")), &batch, |b, &batch| {
-            b.iter_with_setup(
-                || tempfile::tempdir().unwrap(),
-                |dir| {
-                    let db = Db::open(dir.path().join("db")).unwrap();
-                    for chunk in evs.chunks(batch) {
-                        let mut w = db.batch();
-                        for &(u, i, v, ts) in chunk {
-                            w.push(&users[u as usize], &items[i as usize], EventKind::Rating, v, ts).unwrap();
+        g.bench_with_input(
+            BenchmarkId::new("batch_api_durable", format!("{n}ev_{batch}per_commit")),
+            &batch,
+            |b, &batch| {
+                b.iter_with_setup(
+                    || tempfile::tempdir().unwrap(),
+                    |dir| {
+                        let db = Db::open(dir.path().join("db")).unwrap();
+                        for chunk in evs.chunks(batch) {
+                            let mut w = db.batch();
+                            for &(u, i, v, ts) in chunk {
+                                w.push(
+                                    &users[u as usize],
+                                    &items[i as usize],
+                                    EventKind::Rating,
+                                    v,
+                                    ts,
+                                )
+                                .unwrap();
+                            }
+                            w.commit().unwrap();
                         }
-                        w.commit().unwrap();
-                    }
-                    drop(db);
-                    dir
-                },
-            )
-        });
+                        drop(db);
+                        dir
+                    },
+                )
+            },
+        );
     }
     g.finish();
 }
@@ -74,19 +90,27 @@ fn tsv_import(c: &mut Criterion) {
     f.flush().unwrap();
     drop(f);
     let mut g = c.benchmark_group("ingest");
-    g.sample_size(10).measurement_time(Duration::from_secs(30)).throughput(Throughput::Elements(n as u64));
-    g.bench_function(BenchmarkId::new("tsv_import_durable", format!("{n}lines")), |b| {
-        b.iter_with_setup(
-            || tempfile::tempdir().unwrap(),
-            |d| {
-                let db = Db::open(d.path().join("db")).unwrap();
-                db.import_events(&path, None).unwrap();
-                drop(db);
-                d
-            },
-        )
-    });
-    g.bench_function(BenchmarkId::new("tsv_parse_only", format!("{n}lines")), |b| b.iter(|| recdb::read_events(&path, None).unwrap().len()));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(30))
+        .throughput(Throughput::Elements(n as u64));
+    g.bench_function(
+        BenchmarkId::new("tsv_import_durable", format!("{n}lines")),
+        |b| {
+            b.iter_with_setup(
+                || tempfile::tempdir().unwrap(),
+                |d| {
+                    let db = Db::open(d.path().join("db")).unwrap();
+                    db.import_events(&path, None).unwrap();
+                    drop(db);
+                    d
+                },
+            )
+        },
+    );
+    g.bench_function(
+        BenchmarkId::new("tsv_parse_only", format!("{n}lines")),
+        |b| b.iter(|| recdb::read_events(&path, None).unwrap().len()),
+    );
     g.finish();
 }
 

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::eval::{self, EvalEvent, Metrics};
-use crate::{Db, Error, NoProgress, Params, ProgressSink, QueryOptions, RawEvent, Result, TrainOptions};
+use crate::{
+    Db, Error, NoProgress, Params, ProgressSink, QueryOptions, RawEvent, Result, TrainOptions,
+};
 
 /// Which protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +25,10 @@ impl std::str::FromStr for Protocol {
         match s {
             "next" => Ok(Protocol::Next),
             "rating" => Ok(Protocol::Rating),
-            other => Err(Error::param("protocol", format!("`{other}`: expected next or rating"))),
+            other => Err(Error::param(
+                "protocol",
+                format!("`{other}`: expected next or rating"),
+            )),
         }
     }
 }
@@ -66,7 +71,13 @@ pub struct EvalReport {
 
 impl std::fmt::Display for EvalReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "protocol {} on {}, model {}", self.protocol.to_uppercase(), self.data, self.model)?;
+        writeln!(
+            f,
+            "protocol {} on {}, model {}",
+            self.protocol.to_uppercase(),
+            self.data,
+            self.model
+        )?;
         writeln!(f, "params {}", self.params)?;
         for (k, v) in &self.metrics {
             writeln!(f, "{k:>10}  {v:.4}")?;
@@ -76,7 +87,11 @@ impl std::fmt::Display for EvalReport {
                 writeln!(f, "{:>10}  {v:.4}  (popular)", k)?;
             }
         }
-        write!(f, "evaluated {}; training took {:.2} s", self.users, self.train_seconds)
+        write!(
+            f,
+            "evaluated {}; training took {:.2} s",
+            self.users, self.train_seconds
+        )
     }
 }
 
@@ -84,7 +99,10 @@ impl std::fmt::Display for EvalReport {
 pub fn resolve_data(dir: Option<&Path>) -> Result<PathBuf> {
     let candidates: Vec<PathBuf> = match dir {
         Some(d) => vec![d.to_path_buf()],
-        None => vec![PathBuf::from("../shared/data/ml-100k"), PathBuf::from("../../shared/data/ml-100k")],
+        None => vec![
+            PathBuf::from("../shared/data/ml-100k"),
+            PathBuf::from("../../shared/data/ml-100k"),
+        ],
     };
     for c in &candidates {
         if c.join("ml-100k.inter").is_file() {
@@ -93,7 +111,11 @@ pub fn resolve_data(dir: Option<&Path>) -> Result<PathBuf> {
     }
     Err(Error::InvalidInput(format!(
         "ML-100K not found: expected ml-100k.inter in {} (pass --data DIR)",
-        candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(" or ")
+        candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" or ")
     )))
 }
 
@@ -105,8 +127,17 @@ fn numeric(id: &str, fallback: &mut BTreeMap<String, u32>) -> u32 {
     })
 }
 
-fn train_db(events: &[RawEvent], threads: Option<usize>) -> Result<Db> {
-    let db = Db::open_with(crate::Config { threads: threads.unwrap_or(0), ..crate::Config::default() })?;
+/// A fresh database with the item catalog (so items seen only in test are ranked too)
+/// and the training events.
+fn train_db(dir: &Path, events: &[RawEvent], threads: Option<usize>) -> Result<Db> {
+    let db = Db::open_with(crate::Config {
+        threads: threads.unwrap_or(0),
+        ..crate::Config::default()
+    })?;
+    let catalog = dir.join("ml-100k.item");
+    if catalog.is_file() {
+        db.import_items(&catalog, None)?;
+    }
     db.log_events(events)?;
     Ok(db)
 }
@@ -124,7 +155,11 @@ fn hr_ndcg(db: &Db, model: &str, test: &[RawEvent]) -> Result<Metrics> {
         };
         pairs.push((j as u32, 0u32));
         // Relabel: the held-out item is 0, anything else 1.
-        ranked.push(hits.iter().map(|h| u32::from(h.id != e.item)).collect::<Vec<u32>>());
+        ranked.push(
+            hits.iter()
+                .map(|h| u32::from(h.id != e.item))
+                .collect::<Vec<u32>>(),
+        );
     }
     eval::hr_ndcg_at_k(&pairs, &ranked, 10)
 }
@@ -137,21 +172,42 @@ pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalRepor
     let mut fb_i = BTreeMap::new();
     let keyed: Vec<(EvalEvent, &RawEvent)> = events
         .iter()
-        .map(|e| ((numeric(&e.user, &mut fb_u), numeric(&e.item, &mut fb_i), e.value, e.timestamp), e))
+        .map(|e| {
+            (
+                (
+                    numeric(&e.user, &mut fb_u),
+                    numeric(&e.item, &mut fb_i),
+                    e.value,
+                    e.timestamp,
+                ),
+                e,
+            )
+        })
         .collect();
-    let train_opts = TrainOptions { seed: opts.seed, threads: opts.threads };
+    let train_opts = TrainOptions {
+        seed: opts.seed,
+        threads: opts.threads,
+    };
     let mut metrics = BTreeMap::new();
     let mut baseline = None;
     let (users, train_seconds, params);
     match opts.protocol {
         Protocol::Next => {
-            let (train, test) = eval::next_split(&keyed.iter().map(|(k, _)| *k).collect::<Vec<_>>());
-            let by_key: BTreeMap<(u32, u32, i64), &RawEvent> = keyed.iter().map(|(k, e)| ((k.0, k.1, k.3), *e)).collect();
-            let raw_train: Vec<RawEvent> = train.iter().map(|t| by_key[&(t.0, t.1, t.3)].clone()).collect();
+            let (train, test) =
+                eval::next_split(&keyed.iter().map(|(k, _)| *k).collect::<Vec<_>>());
+            let by_key: BTreeMap<(u32, u32, i64), &RawEvent> =
+                keyed.iter().map(|(k, e)| ((k.0, k.1, k.3), *e)).collect();
+            let raw_train: Vec<RawEvent> = train
+                .iter()
+                .map(|t| by_key[&(t.0, t.1, t.3)].clone())
+                .collect();
             let test_set: std::collections::HashSet<(u32, u32)> = test.iter().copied().collect();
-            let test_raw: Vec<RawEvent> =
-                keyed.iter().filter(|(k, _)| test_set.contains(&(k.0, k.1))).map(|(_, e)| (*e).clone()).collect();
-            let db = train_db(&raw_train, opts.threads)?;
+            let test_raw: Vec<RawEvent> = keyed
+                .iter()
+                .filter(|(k, _)| test_set.contains(&(k.0, k.1)))
+                .map(|(_, e)| (*e).clone())
+                .collect();
+            let db = train_db(&dir, &raw_train, opts.threads)?;
             let t = Instant::now();
             let info = db.train_with_progress(&opts.model, &opts.params, &train_opts, sink)?;
             train_seconds = t.elapsed().as_secs_f64();
@@ -163,18 +219,22 @@ pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalRepor
             if opts.model != "popular" {
                 db.train("popular", &Params::new(), &train_opts)?;
                 let b = hr_ndcg(&db, "popular", &test_raw)?;
-                baseline = Some(BTreeMap::from([("hr@10".to_string(), b.hr.unwrap_or(0.0)), ("ndcg@10".to_string(), b.ndcg.unwrap_or(0.0))]));
+                baseline = Some(BTreeMap::from([
+                    ("hr@10".to_string(), b.hr.unwrap_or(0.0)),
+                    ("ndcg@10".to_string(), b.ndcg.unwrap_or(0.0)),
+                ]));
             }
         }
         Protocol::Rating => {
             let (train, test) = eval::rating_split(&keyed, |(k, _)| (k.0 as u64, k.1 as u64));
             let raw_train: Vec<RawEvent> = train.iter().map(|(_, e)| (*e).clone()).collect();
-            let db = train_db(&raw_train, opts.threads)?;
+            let db = train_db(&dir, &raw_train, opts.threads)?;
             let t = Instant::now();
             let info = db.train_with_progress(&opts.model, &opts.params, &train_opts, sink)?;
             train_seconds = t.elapsed().as_secs_f64();
             params = info.params;
-            let mean = raw_train.iter().map(|e| e.value as f64).sum::<f64>() / raw_train.len().max(1) as f64;
+            let mean = raw_train.iter().map(|e| e.value as f64).sum::<f64>()
+                / raw_train.len().max(1) as f64;
             let mut pairs = Vec::with_capacity(test.len());
             for (_, e) in &test {
                 // Users or items never seen in training get the global mean.

@@ -19,13 +19,21 @@ pub struct QueryOptions {
 
 impl Default for QueryOptions {
     fn default() -> Self {
-        QueryOptions { k: 10, model: "als".into(), include_seen: false, genre: None }
+        QueryOptions {
+            k: 10,
+            model: "als".into(),
+            include_seen: false,
+            genre: None,
+        }
     }
 }
 
 impl QueryOptions {
     pub fn model(model: &str) -> Self {
-        QueryOptions { model: model.to_owned(), ..QueryOptions::default() }
+        QueryOptions {
+            model: model.to_owned(),
+            ..QueryOptions::default()
+        }
     }
     pub fn k(mut self, k: usize) -> Self {
         self.k = k;
@@ -65,7 +73,10 @@ impl Db {
         let iid = self.item_id(item)?;
         let table = self.table(&format!("{}.items", opts.model))?;
         if table.space() != RowSpace::Items {
-            return Err(Error::InvalidInput(format!("table `{}` does not hold items", table.name())));
+            return Err(Error::InvalidInput(format!(
+                "table `{}` does not hold items",
+                table.name()
+            )));
         }
         if iid as usize >= table.rows() {
             return Err(Error::InvalidInput(format!(
@@ -75,10 +86,18 @@ impl Db {
         }
         let q = table.row(iid as usize).to_vec();
         if q.iter().all(|&x| x == 0.0) {
-            return Err(Error::ZeroVector(format!("item `{item}` in table `{}`", table.name())));
+            return Err(Error::ZeroVector(format!(
+                "item `{item}` in table `{}`",
+                table.name()
+            )));
         }
         let genre = self.allowed_genre(&opts.genre)?;
-        let allow = |r: u32| r != iid && genre.as_ref().is_none_or(|g| g.get(r as usize).copied().unwrap_or(false));
+        let allow = |r: u32| {
+            r != iid
+                && genre
+                    .as_ref()
+                    .is_none_or(|g| g.get(r as usize).copied().unwrap_or(false))
+        };
         let hits = ExactSearch.search(&table, &q, Metric::Cosine, opts.k, &allow);
         Ok(self.to_hits(hits))
     }
@@ -91,7 +110,10 @@ impl Db {
         let users = self.table(&format!("{}.users", opts.model))?;
         let items = self.table(&format!("{}.items", opts.model))?;
         if users.dim() != items.dim() {
-            return Err(Error::DimensionMismatch { expected: items.dim(), got: users.dim() });
+            return Err(Error::DimensionMismatch {
+                expected: items.dim(),
+                got: users.dim(),
+            });
         }
         if uid as usize >= users.rows() {
             return Err(Error::InvalidInput(format!(
@@ -109,7 +131,12 @@ impl Db {
             }
         }
         let genre = self.allowed_genre(&opts.genre)?;
-        let allow = |r: u32| !seen[r as usize] && genre.as_ref().is_none_or(|g| g.get(r as usize).copied().unwrap_or(false));
+        let allow = |r: u32| {
+            !seen[r as usize]
+                && genre
+                    .as_ref()
+                    .is_none_or(|g| g.get(r as usize).copied().unwrap_or(false))
+        };
         let offset = items.offset();
         let hits = ExactSearch.search(&items, &q, Metric::Dot, opts.k, &allow);
         Ok(self.to_hits(hits.into_iter().map(|(i, s)| (i, s + offset)).collect()))
@@ -121,18 +148,33 @@ impl Db {
         let users = self.table(&format!("{model}.users"))?;
         let items = self.table(&format!("{model}.items"))?;
         if users.dim() != items.dim() {
-            return Err(Error::DimensionMismatch { expected: items.dim(), got: users.dim() });
+            return Err(Error::DimensionMismatch {
+                expected: items.dim(),
+                got: users.dim(),
+            });
         }
         if uid as usize >= users.rows() || iid as usize >= items.rows() {
-            return Err(Error::InvalidInput(format!("`{user}` or `{item}` arrived after model `{model}` was trained")));
+            return Err(Error::InvalidInput(format!(
+                "`{user}` or `{item}` arrived after model `{model}` was trained"
+            )));
         }
-        Ok(items.row(iid as usize).dot(&users.row(uid as usize).to_vec()) + items.offset())
+        Ok(items
+            .row(iid as usize)
+            .dot(&users.row(uid as usize).to_vec())
+            + items.offset())
     }
 
     fn to_hits(&self, hits: Vec<(u32, f32)>) -> Vec<Hit> {
         let st = self.state();
         hits.into_iter()
-            .map(|(i, score)| Hit { id: st.items.name(i).map(str::to_owned).unwrap_or_else(|| format!("#{i}")), score })
+            .map(|(i, score)| Hit {
+                id: st
+                    .items
+                    .name(i)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("#{i}")),
+                score,
+            })
             .collect()
     }
 }

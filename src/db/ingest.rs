@@ -40,7 +40,10 @@ impl Arena {
     /// in order of first appearance (so ids do not depend on the thread count).
     fn resolve(&self, known: &IdMap, pending: &mut PendingIds<'_>) -> Result<Vec<u32>> {
         const NEW: u32 = u32::MAX;
-        let mut ids: Vec<u32> = (0..self.len()).into_par_iter().map(|i| known.get(self.get(i)).unwrap_or(NEW)).collect();
+        let mut ids: Vec<u32> = (0..self.len())
+            .into_par_iter()
+            .map(|i| known.get(self.get(i)).unwrap_or(NEW))
+            .collect();
         for (i, id) in ids.iter_mut().enumerate() {
             if *id == NEW {
                 *id = pending.resolve(self.get(i))?;
@@ -85,10 +88,14 @@ pub struct CommitReceipt {
 
 fn check_id(what: &str, id: &str, index: usize) -> Result<()> {
     if id.is_empty() {
-        return Err(Error::InvalidInput(format!("event {index}: empty {what} id")));
+        return Err(Error::InvalidInput(format!(
+            "event {index}: empty {what} id"
+        )));
     }
     if id.len() > 1024 {
-        return Err(Error::InvalidInput(format!("event {index}: {what} id longer than 1024 bytes")));
+        return Err(Error::InvalidInput(format!(
+            "event {index}: {what} id longer than 1024 bytes"
+        )));
     }
     Ok(())
 }
@@ -103,7 +110,14 @@ impl<'a> IngestBatch<'a> {
     }
 
     /// Add one event. Rejects empty ids and non-finite values.
-    pub fn push(&mut self, user: &str, item: &str, kind: EventKind, value: f32, timestamp: i64) -> Result<()> {
+    pub fn push(
+        &mut self,
+        user: &str,
+        item: &str,
+        kind: EventKind,
+        value: f32,
+        timestamp: i64,
+    ) -> Result<()> {
         self.push_in_group(user, item, kind, value, timestamp, None)
     }
 
@@ -121,7 +135,9 @@ impl<'a> IngestBatch<'a> {
         check_id("user", user, index)?;
         check_id("item", item, index)?;
         if !value.is_finite() {
-            return Err(Error::InvalidInput(format!("event {index}: value {value} is not finite")));
+            return Err(Error::InvalidInput(format!(
+                "event {index}: value {value} is not finite"
+            )));
         }
         let g = match group {
             Some(g) => {
@@ -137,7 +153,14 @@ impl<'a> IngestBatch<'a> {
     }
 
     pub fn push_raw(&mut self, e: &RawEvent) -> Result<()> {
-        self.push_in_group(&e.user, &e.item, e.kind, e.value, e.timestamp, e.group.as_deref())
+        self.push_in_group(
+            &e.user,
+            &e.item,
+            e.kind,
+            e.value,
+            e.timestamp,
+            e.group.as_deref(),
+        )
     }
 
     /// Write every event atomically and durably: after a crash either all of them are
@@ -174,7 +197,11 @@ impl<'a> IngestBatch<'a> {
                     kind,
                     value,
                     timestamp: ts,
-                    group: if g == NO_GROUP { NO_GROUP } else { gmap[g as usize] },
+                    group: if g == NO_GROUP {
+                        NO_GROUP
+                    } else {
+                        gmap[g as usize]
+                    },
                     seq: base + k as u64,
                 })
                 .collect();
@@ -182,7 +209,10 @@ impl<'a> IngestBatch<'a> {
             meta.users = pu.total();
             meta.items = pi.total();
             meta.groups = pg.total();
-            let update = db.inner.pool.install(|| st.log.plan_append(b, events, &mut meta.next_run, &mut batch))?;
+            let update = db.inner.pool.install(|| {
+                st.log
+                    .plan_append(b, events, &mut meta.next_run, &mut batch)
+            })?;
             st.users.write_appended(&pu.new, &mut batch);
             st.items.write_appended(&pi.new, &mut batch);
             st.groups.write_appended(&pg.new, &mut batch);
@@ -222,7 +252,13 @@ pub struct ImportReport {
 impl Db {
     /// Start a batch of events; nothing is written until [`IngestBatch::commit`].
     pub fn batch(&self) -> IngestBatch<'_> {
-        IngestBatch { db: self, users: Arena::default(), items: Arena::default(), groups: Arena::default(), events: Vec::new() }
+        IngestBatch {
+            db: self,
+            users: Arena::default(),
+            items: Arena::default(),
+            groups: Arena::default(),
+            events: Vec::new(),
+        }
     }
 
     /// Log events atomically and durably.
@@ -237,7 +273,11 @@ impl Db {
     /// Import an events file (TSV, CSV, JSON lines or ML-100K atomic; detected from the
     /// header unless `format` is given). The whole file is validated before anything is
     /// written; it is then committed atomically and durably.
-    pub fn import_events(&self, path: &Path, format: Option<crate::Format>) -> Result<CommitReceipt> {
+    pub fn import_events(
+        &self,
+        path: &Path,
+        format: Option<crate::Format>,
+    ) -> Result<CommitReceipt> {
         let events = crate::ingest::read_events(path, format)?;
         self.log_events(&events)
     }
@@ -309,7 +349,10 @@ impl Db {
             meta.put(&mut batch);
             (pending.new, meta)
         };
-        let report = ImportReport { records: records as u64, new_ids: new.len() as u64 };
+        let report = ImportReport {
+            records: records as u64,
+            new_ids: new.len() as u64,
+        };
         {
             let mut st = self.state_mut();
             b.apply(batch)?;

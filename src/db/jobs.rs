@@ -61,7 +61,10 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { seed: 42, threads: None }
+        TrainOptions {
+            seed: 42,
+            threads: None,
+        }
     }
 }
 
@@ -79,7 +82,9 @@ impl JobHandle {
     }
     /// Wait for the job to end.
     pub fn wait(self) -> Result<JobInfo> {
-        self.thread.join().unwrap_or_else(|_| Err(Error::JobFailed("job thread panicked".into())))
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(Error::JobFailed("job thread panicked".into())))
     }
 }
 
@@ -137,14 +142,27 @@ impl Db {
         Ok(rec)
     }
 
-    fn run_job(&self, job: Box<dyn Job>, opts: &TrainOptions, sink: &dyn ProgressSink, cancel: Arc<AtomicBool>, mut rec: JobRecord) -> Result<JobInfo> {
+    fn run_job(
+        &self,
+        job: Box<dyn Job>,
+        opts: &TrainOptions,
+        sink: &dyn ProgressSink,
+        cancel: Arc<AtomicBool>,
+        mut rec: JobRecord,
+    ) -> Result<JobInfo> {
         let started = Instant::now();
         let shared = Arc::new(Mutex::new((0.0, String::new())));
         self.inner
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(rec.id, RunningJob { cancel: cancel.clone(), progress: shared.clone() });
+            .insert(
+                rec.id,
+                RunningJob {
+                    cancel: cancel.clone(),
+                    progress: shared.clone(),
+                },
+            );
         let tee = Tee { user: sink, shared };
         let own_pool;
         let pool = match opts.threads {
@@ -172,8 +190,17 @@ impl Db {
             ctx.check_cancel()?;
             job.run(&snapshot, &ctx)
         }))
-        .unwrap_or_else(|p| Err(Error::JobFailed(format!("panic in job: {}", panic_message(p)))));
-        self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&rec.id);
+        .unwrap_or_else(|p| {
+            Err(Error::JobFailed(format!(
+                "panic in job: {}",
+                panic_message(p)
+            )))
+        });
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&rec.id);
         rec.seconds = started.elapsed().as_secs_f64();
         rec.finished_unix = meta::now_unix();
         let result = outcome.and_then(|outputs| {
@@ -185,7 +212,11 @@ impl Db {
         match result {
             Ok(()) => Ok(JobInfo::from_record(&rec)),
             Err(e) => {
-                rec.state = if matches!(e, Error::Cancelled) { JobState::Cancelled } else { JobState::Failed } as u8;
+                rec.state = if matches!(e, Error::Cancelled) {
+                    JobState::Cancelled
+                } else {
+                    JobState::Failed
+                } as u8;
                 rec.error = e.to_string();
                 rec.message = rec.error.clone();
                 rec.tables.clear();
@@ -201,14 +232,25 @@ impl Db {
     }
 
     /// [`Db::train`] with a progress sink (the shell draws a bar from it).
-    pub fn train_with_progress(&self, model: &str, params: &Params, opts: &TrainOptions, sink: &dyn ProgressSink) -> Result<JobInfo> {
+    pub fn train_with_progress(
+        &self,
+        model: &str,
+        params: &Params,
+        opts: &TrainOptions,
+        sink: &dyn ProgressSink,
+    ) -> Result<JobInfo> {
         let job = crate::train::make_job(model, params)?;
         let rec = self.start_record(job.as_ref(), opts.seed)?;
         self.run_job(job, opts, sink, Arc::new(AtomicBool::new(false)), rec)
     }
 
     /// Train `model` on a background thread; parallel work still runs on the pool.
-    pub fn spawn_train(&self, model: &str, params: &Params, opts: &TrainOptions) -> Result<JobHandle> {
+    pub fn spawn_train(
+        &self,
+        model: &str,
+        params: &Params,
+        opts: &TrainOptions,
+    ) -> Result<JobHandle> {
         let job = crate::train::make_job(model, params)?;
         let rec = self.start_record(job.as_ref(), opts.seed)?;
         let id = rec.id;
@@ -239,12 +281,21 @@ impl Db {
     }
 
     pub fn job(&self, id: u64) -> Result<JobInfo> {
-        self.jobs()?.into_iter().find(|j| j.id == id).ok_or(Error::UnknownJob(id))
+        self.jobs()?
+            .into_iter()
+            .find(|j| j.id == id)
+            .ok_or(Error::UnknownJob(id))
     }
 
     /// Ask a running job to stop.
     pub fn cancel_job(&self, id: u64) -> Result<()> {
-        match self.inner.running.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        match self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
             Some(j) => {
                 j.cancel.store(true, Ordering::Relaxed);
                 Ok(())
@@ -255,15 +306,31 @@ impl Db {
 
     /// Rerun `model` in the background whenever `every_events` events have arrived since
     /// the watermark of its last finished run. Durable on return.
-    pub fn set_retrain_policy(&self, model: &str, params: &Params, every_events: u64) -> Result<()> {
+    pub fn set_retrain_policy(
+        &self,
+        model: &str,
+        params: &Params,
+        every_events: u64,
+    ) -> Result<()> {
         if every_events == 0 {
             return Err(Error::param("every_events", "must be at least 1"));
         }
         crate::train::make_job(model, params)?;
-        let encoded = params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n");
+        let encoded = params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let _w = self.lock_write();
         let mut batch = WriteBatch::default();
-        job_store::put_policy(&mut batch, &Policy { model: model.to_owned(), params: encoded, every_events });
+        job_store::put_policy(
+            &mut batch,
+            &Policy {
+                model: model.to_owned(),
+                params: encoded,
+                every_events,
+            },
+        );
         self.backend().apply(batch)?;
         self.backend().flush()
     }
@@ -279,10 +346,17 @@ impl Db {
         let mut started = Vec::new();
         for p in policies {
             let mine = records.iter().filter(|r| r.model == p.model);
-            if mine.clone().any(|r| JobState::from_u8(r.state) == JobState::Running) {
+            if mine
+                .clone()
+                .any(|r| JobState::from_u8(r.state) == JobState::Running)
+            {
                 continue;
             }
-            let last = mine.filter(|r| JobState::from_u8(r.state) == JobState::Done).map(|r| r.watermark).max().unwrap_or(0);
+            let last = mine
+                .filter(|r| JobState::from_u8(r.state) == JobState::Done)
+                .map(|r| r.watermark)
+                .max()
+                .unwrap_or(0);
             if events.saturating_sub(last) >= p.every_events {
                 let mut params = Params::new();
                 for kv in p.params.lines().filter(|l| !l.is_empty()) {

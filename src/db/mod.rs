@@ -38,13 +38,21 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { path: None, threads: 0, cache_bytes: 256 << 20, keep_versions: 2 }
+        Config {
+            path: None,
+            threads: 0,
+            cache_bytes: 256 << 20,
+            keep_versions: 2,
+        }
     }
 }
 
 impl Config {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Config { path: Some(path.into()), ..Config::default() }
+        Config {
+            path: Some(path.into()),
+            ..Config::default()
+        }
     }
 }
 
@@ -85,7 +93,9 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("path", &self.inner.config.path).finish()
+        f.debug_struct("Db")
+            .field("path", &self.inner.config.path)
+            .finish()
     }
 }
 
@@ -158,13 +168,16 @@ impl Db {
 
     pub(crate) fn with_backend(backend: Box<dyn Backend>, config: Config) -> Result<Db> {
         meta::check_or_init_format(backend.as_ref())?;
-        let meta = Meta::load(backend.as_ref())?.ok_or_else(|| Error::corrupted("database header (missing)"))?;
+        let meta = Meta::load(backend.as_ref())?
+            .ok_or_else(|| Error::corrupted("database header (missing)"))?;
         let users = IdMap::load(backend.as_ref(), Space::Users, meta.users)?;
         let items = IdMap::load(backend.as_ref(), Space::Items, meta.items)?;
         let groups = IdMap::load(backend.as_ref(), Space::Groups, meta.groups)?;
         let log = Log::load(backend.as_ref())?;
         let threads = if config.threads == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             config.threads
         };
@@ -176,14 +189,22 @@ impl Db {
         let inner = Inner {
             backend,
             write: Mutex::new(()),
-            state: RwLock::new(State { meta, users, items, groups, log }),
+            state: RwLock::new(State {
+                meta,
+                users,
+                items,
+                groups,
+                log,
+            }),
             views: Mutex::new(HashMap::new()),
             genres: RwLock::new(None),
             pool,
             running: Mutex::new(HashMap::new()),
             config,
         };
-        let db = Db { inner: Arc::new(inner) };
+        let db = Db {
+            inner: Arc::new(inner),
+        };
         db.recover()?;
         Ok(db)
     }
@@ -240,15 +261,25 @@ impl Db {
     }
 
     pub(crate) fn user_id(&self, user: &str) -> Result<u32> {
-        self.state().users.get(user).ok_or_else(|| Error::UnknownUser(user.to_owned()))
+        self.state()
+            .users
+            .get(user)
+            .ok_or_else(|| Error::UnknownUser(user.to_owned()))
     }
 
     pub(crate) fn item_id(&self, item: &str) -> Result<u32> {
-        self.state().items.get(item).ok_or_else(|| Error::UnknownItem(item.to_owned()))
+        self.state()
+            .items
+            .get(item)
+            .ok_or_else(|| Error::UnknownItem(item.to_owned()))
     }
 
     pub(crate) fn item_name(&self, item: u32) -> String {
-        self.state().items.name(item).map(str::to_owned).unwrap_or_else(|| format!("#{item}"))
+        self.state()
+            .items
+            .name(item)
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("#{item}"))
     }
 
     /// A user's events in time order (dense ids), for queries and jobs.
@@ -260,7 +291,10 @@ impl Db {
     /// A user's events in time order.
     pub fn history(&self, user: &str) -> Result<Vec<HistoryEntry>> {
         let st = self.state();
-        let uid = st.users.get(user).ok_or_else(|| Error::UnknownUser(user.to_owned()))?;
+        let uid = st
+            .users
+            .get(user)
+            .ok_or_else(|| Error::UnknownUser(user.to_owned()))?;
         let evs = st.log.history(self.backend(), uid)?;
         Ok(evs
             .into_iter()
@@ -276,13 +310,23 @@ impl Db {
     /// The attributes of an item (an item known only from events has empty ones).
     pub fn item(&self, id: &str) -> Result<ItemRecord> {
         let iid = self.item_id(id)?;
-        Ok(attrs::get_item(self.backend(), iid, id)?.unwrap_or_else(|| ItemRecord { id: id.to_owned(), ..Default::default() }))
+        Ok(
+            attrs::get_item(self.backend(), iid, id)?.unwrap_or_else(|| ItemRecord {
+                id: id.to_owned(),
+                ..Default::default()
+            }),
+        )
     }
 
     /// The attributes of a user.
     pub fn user(&self, id: &str) -> Result<UserRecord> {
         let uid = self.user_id(id)?;
-        Ok(attrs::get_user(self.backend(), uid, id)?.unwrap_or_else(|| UserRecord { id: id.to_owned(), ..Default::default() }))
+        Ok(
+            attrs::get_user(self.backend(), uid, id)?.unwrap_or_else(|| UserRecord {
+                id: id.to_owned(),
+                ..Default::default()
+            }),
+        )
     }
 
     /// External ids of all items, by dense id.
@@ -298,7 +342,13 @@ impl Db {
     pub fn stats(&self) -> Result<Stats> {
         let (users, items, events, groups, segments) = {
             let st = self.state();
-            (st.users.len() as u64, st.items.len() as u64, st.meta.events, st.groups.len() as u64, st.log.runs() as u64)
+            (
+                st.users.len() as u64,
+                st.items.len() as u64,
+                st.meta.events,
+                st.groups.len() as u64,
+                st.log.runs() as u64,
+            )
         };
         Ok(Stats {
             users,
@@ -320,7 +370,10 @@ impl Db {
         let st = self.state();
         let events = st.log.verify(b)?;
         if events != st.meta.events {
-            return Err(Error::corrupted(format!("interaction log ({events} events stored, header says {})", st.meta.events)));
+            return Err(Error::corrupted(format!(
+                "interaction log ({events} events stored, header says {})",
+                st.meta.events
+            )));
         }
         IdMap::load(b, Space::Users, st.meta.users)?;
         IdMap::load(b, Space::Items, st.meta.items)?;
@@ -378,13 +431,24 @@ mod tests {
         {
             let db = Db::open(&path).unwrap();
             let mut batch = db.batch();
-            batch.push("u", "i", crate::EventKind::View, 1.0, 0).unwrap();
+            batch
+                .push("u", "i", crate::EventKind::View, 1.0, 0)
+                .unwrap();
             batch.commit().unwrap();
             // A job that "crashed": its record says running, its blocks never got a catalog entry.
             let mut batch = WriteBatch::default();
-            job_store::put(&mut batch, &job_store::JobRecord { id: 77, model: "als".into(), state: 1, ..Default::default() });
+            job_store::put(
+                &mut batch,
+                &job_store::JobRecord {
+                    id: 77,
+                    model: "als".into(),
+                    state: 1,
+                    ..Default::default()
+                },
+            );
             db.backend().apply(batch).unwrap();
-            crate::storage::tables::write_blocks(db.backend(), "als.items", 99, 2, &[1.0, 2.0]).unwrap();
+            crate::storage::tables::write_blocks(db.backend(), "als.items", 99, 2, &[1.0, 2.0])
+                .unwrap();
             db.flush().unwrap();
         }
         let db = Db::open(&path).unwrap();

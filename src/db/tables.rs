@@ -54,7 +54,10 @@ impl std::str::FromStr for TableFormat {
         match s {
             "f32" => Ok(TableFormat::F32),
             "tsv" => Ok(TableFormat::Tsv),
-            _ => Err(Error::param("format", format!("`{s}`: expected f32 or tsv"))),
+            _ => Err(Error::param(
+                "format",
+                format!("`{s}`: expected f32 or tsv"),
+            )),
         }
     }
 }
@@ -71,7 +74,9 @@ fn info_of(entry: &CatalogEntry) -> Option<TableInfo> {
         version: cur.version,
         rows: cur.rows as u64,
         dim: cur.dim as u64,
-        space: RowSpace::from_u8(cur.space).unwrap_or(RowSpace::Other).as_str(),
+        space: RowSpace::from_u8(cur.space)
+            .unwrap_or(RowSpace::Other)
+            .as_str(),
         versions: entry.versions.iter().map(|v| v.version).collect(),
         job: cur.job,
         watermark: cur.watermark,
@@ -81,10 +86,19 @@ fn info_of(entry: &CatalogEntry) -> Option<TableInfo> {
 /// Stage deletes of table blocks that no catalog entry names.
 pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result<()> {
     let catalog = tables::load_catalog(b)?;
-    let live: HashMap<&str, Vec<u64>> =
-        catalog.iter().map(|e| (e.name.as_str(), e.versions.iter().map(|v| v.version).collect())).collect();
+    let live: HashMap<&str, Vec<u64>> = catalog
+        .iter()
+        .map(|e| {
+            (
+                e.name.as_str(),
+                e.versions.iter().map(|v| v.version).collect(),
+            )
+        })
+        .collect();
     for k in b.keys_with_prefix(b"T")? {
-        let keep = keys::parse_table_block(&k).is_some_and(|(name, version, _)| live.get(name).is_some_and(|vs| vs.contains(&version)));
+        let keep = keys::parse_table_block(&k).is_some_and(|(name, version, _)| {
+            live.get(name).is_some_and(|vs| vs.contains(&version))
+        });
         if !keep {
             batch.delete(k.to_vec());
         }
@@ -101,7 +115,10 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<(u64, u64)> {
             let view = TableView::load(b, &entry.name, v)?;
             for r in 0..view.rows() {
                 if view.row(r).iter().any(|x| !x.is_finite()) {
-                    return Err(Error::corrupted(format!("row {r} of table `{}` version {} (not finite)", entry.name, v.version)));
+                    return Err(Error::corrupted(format!(
+                        "row {r} of table `{}` version {} (not finite)",
+                        entry.name, v.version
+                    )));
                 }
             }
             versions += 1;
@@ -114,14 +131,20 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<(u64, u64)> {
 impl Db {
     /// Every table with its current version.
     pub fn tables(&self) -> Result<Vec<TableInfo>> {
-        Ok(tables::load_catalog(self.backend())?.iter().filter_map(info_of).collect())
+        Ok(tables::load_catalog(self.backend())?
+            .iter()
+            .filter_map(info_of)
+            .collect())
     }
 
     /// The current version of a table, validated and read in place. The view stays valid
     /// (and unchanged) however many versions are published after it.
     pub fn table(&self, name: &str) -> Result<Arc<TableView>> {
-        let entry = tables::get_entry(self.backend(), name)?.ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
-        let cur = entry.current().ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
+        let entry = tables::get_entry(self.backend(), name)?
+            .ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
+        let cur = entry
+            .current()
+            .ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
         let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = views.get(name) {
             if v.version() == cur.version {
@@ -140,10 +163,17 @@ impl Db {
         for o in outputs {
             tables::check_name(&o.name)?;
             if o.dim == 0 || o.rows.len() % o.dim != 0 {
-                return Err(Error::DimensionMismatch { expected: o.dim, got: o.rows.len() });
+                return Err(Error::DimensionMismatch {
+                    expected: o.dim,
+                    got: o.rows.len(),
+                });
             }
             if let Some(i) = o.rows.iter().position(|x| !x.is_finite()) {
-                return Err(Error::JobFailed(format!("table `{}` has a non-finite value at row {}", o.name, i / o.dim)));
+                return Err(Error::JobFailed(format!(
+                    "table `{}` has a non-finite value at row {}",
+                    o.name,
+                    i / o.dim
+                )));
             }
         }
         let _w = self.lock_write();
@@ -153,8 +183,12 @@ impl Db {
         for o in outputs {
             let version = meta.next_version;
             meta.next_version += 1;
-            let (rows_per_block, blocks) = tables::write_blocks(b, &o.name, version, o.dim, &o.rows)?;
-            let mut entry = tables::get_entry(b, &o.name)?.unwrap_or_else(|| CatalogEntry { name: o.name.clone(), versions: vec![] });
+            let (rows_per_block, blocks) =
+                tables::write_blocks(b, &o.name, version, o.dim, &o.rows)?;
+            let mut entry = tables::get_entry(b, &o.name)?.unwrap_or_else(|| CatalogEntry {
+                name: o.name.clone(),
+                versions: vec![],
+            });
             entry.versions.push(VersionInfo {
                 version,
                 rows: (o.rows.len() / o.dim) as u32,
@@ -190,14 +224,19 @@ impl Db {
     pub fn drop_table(&self, name: &str) -> Result<()> {
         let _w = self.lock_write();
         let b = self.backend();
-        let entry = tables::get_entry(b, name)?.ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
+        let entry =
+            tables::get_entry(b, name)?.ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
         let mut batch = WriteBatch::default();
         for v in &entry.versions {
             tables::delete_blocks(b, name, v.version, &mut batch)?;
         }
         batch.delete(keys::catalog(name));
         b.apply(batch)?;
-        self.inner.views.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.inner
+            .views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
         b.flush()
     }
 
@@ -205,8 +244,17 @@ impl Db {
     pub fn row_id(&self, view: &TableView, r: usize) -> String {
         match view.space() {
             RowSpace::Items => self.item_name(r as u32),
-            RowSpace::Users => self.state().users.name(r as u32).map(str::to_owned).unwrap_or_else(|| format!("#{r}")),
-            RowSpace::Other => view.row_ids().get(r).cloned().unwrap_or_else(|| r.to_string()),
+            RowSpace::Users => self
+                .state()
+                .users
+                .name(r as u32)
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("#{r}")),
+            RowSpace::Other => view
+                .row_ids()
+                .get(r)
+                .cloned()
+                .unwrap_or_else(|| r.to_string()),
         }
     }
 
@@ -223,7 +271,8 @@ impl Db {
                     None => "ids".into(),
                 });
                 let ioi = |e| Error::io(&ids_path, e);
-                let mut ids = std::io::BufWriter::new(std::fs::File::create(&ids_path).map_err(ioi)?);
+                let mut ids =
+                    std::io::BufWriter::new(std::fs::File::create(&ids_path).map_err(ioi)?);
                 for r in 0..view.rows() {
                     for x in view.row(r).iter() {
                         out.write_all(&x.to_le_bytes()).map_err(io)?;
@@ -247,14 +296,22 @@ impl Db {
     }
 
     pub(crate) fn genre_index(&self) -> Result<Arc<GenreIndex>> {
-        if let Some(g) = self.inner.genres.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(g) = self
+            .inner
+            .genres
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             return Ok(g.clone());
         }
         let n = self.state().items.len() as usize;
         let mut by_genre: HashMap<String, Vec<bool>> = HashMap::new();
         for (item, a) in attrs::all_items(self.backend())? {
             for g in a.genres {
-                let v = by_genre.entry(g.to_lowercase()).or_insert_with(|| vec![false; n]);
+                let v = by_genre
+                    .entry(g.to_lowercase())
+                    .or_insert_with(|| vec![false; n]);
                 if let Some(slot) = v.get_mut(item as usize) {
                     *slot = true;
                 }

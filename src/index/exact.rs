@@ -6,7 +6,14 @@ use crate::storage::tables::TableView;
 pub(crate) struct ExactSearch;
 
 impl VectorSearch for ExactSearch {
-    fn search(&self, table: &TableView, query: &[f32], metric: Metric, k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> {
+    fn search(
+        &self,
+        table: &TableView,
+        query: &[f32],
+        metric: Metric,
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
         let mut top = TopK::new(k);
         let qn = query.iter().map(|x| x * x).sum::<f32>().sqrt();
         for r in 0..table.rows() {

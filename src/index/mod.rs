@@ -19,5 +19,12 @@ pub enum Metric {
 
 /// Finds the `k` best rows of a table for a query, among the rows `allow` accepts.
 pub(crate) trait VectorSearch: Send + Sync {
-    fn search(&self, table: &TableView, query: &[f32], metric: Metric, k: usize, allow: &dyn Fn(u32) -> bool) -> Vec<(u32, f32)>;
+    fn search(
+        &self,
+        table: &TableView,
+        query: &[f32],
+        metric: Metric,
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)>;
 }

@@ -2,8 +2,8 @@
 //! blocks of 4096 names (never a key per id); the string→dense map is rebuilt in memory
 //! at open.
 
-use rkyv::{Archive, Deserialize, Serialize};
 use compact_str::CompactString;
+use rkyv::{Archive, Deserialize, Serialize};
 use rustc_hash::FxHashMap;
 
 use std::collections::HashMap;
@@ -78,7 +78,10 @@ impl IdMap {
         }
         let mut index = HashMap::with_capacity_and_hasher(names.len(), Default::default());
         for (i, n) in names.iter().enumerate() {
-            if index.insert(CompactString::from(n.as_str()), i as u32).is_some() {
+            if index
+                .insert(CompactString::from(n.as_str()), i as u32)
+                .is_some()
+            {
                 return Err(Error::corrupted(format!(
                     "{} id map (duplicate id `{n}`)",
                     space.name()
@@ -139,7 +142,8 @@ impl IdMap {
     /// Install names whose blocks were committed.
     pub fn install(&mut self, new: Vec<String>) {
         for n in new {
-            self.index.insert(CompactString::from(n.as_str()), self.names.len() as u32);
+            self.index
+                .insert(CompactString::from(n.as_str()), self.names.len() as u32);
             self.names.push(n);
         }
     }

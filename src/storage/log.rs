@@ -155,7 +155,9 @@ impl Log {
     ) -> Result<LogUpdate> {
         // Scatter by bucket (one pass), then sort and encode each bucket in parallel:
         // small sorts that stay in cache instead of one big sort of the whole batch.
-        let (lo, hi) = events.iter().fold((u32::MAX, 0), |(lo, hi), e| (lo.min(bucket_of(e.user)), hi.max(bucket_of(e.user))));
+        let (lo, hi) = events.iter().fold((u32::MAX, 0), |(lo, hi), e| {
+            (lo.min(bucket_of(e.user)), hi.max(bucket_of(e.user)))
+        });
         let mut by_bucket: Vec<Vec<Event>> = Vec::new();
         if !events.is_empty() {
             let mut counts = vec![0usize; (hi - lo) as usize + 1];
@@ -167,8 +169,12 @@ impl Log {
                 by_bucket[(bucket_of(e.user) - lo) as usize].push(e);
             }
         }
-        let groups: Vec<(u32, Vec<Event>)> =
-            by_bucket.into_iter().enumerate().filter(|(_, v)| !v.is_empty()).map(|(i, v)| (lo + i as u32, v)).collect();
+        let groups: Vec<(u32, Vec<Event>)> = by_bucket
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(i, v)| (lo + i as u32, v))
+            .collect();
         let first_run = *next_run;
         *next_run += groups.len() as u64;
         let planned: Vec<Result<(u32, Manifest, Vec<(Vec<u8>, Option<Vec<u8>>)>)>> = groups

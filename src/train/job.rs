@@ -16,7 +16,10 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     /// (user, item, value) triples, for the matrix-factorization views.
     pub fn triples(&self) -> Vec<(u32, u32, f32)> {
-        self.events.iter().map(|e| (e.user, e.item, e.value)).collect()
+        self.events
+            .iter()
+            .map(|e| (e.user, e.item, e.value))
+            .collect()
     }
 }
 

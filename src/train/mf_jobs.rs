@@ -61,6 +61,7 @@ impl MfJob {
                     bias_reg: p.get("bias_reg", d.bias_reg)?,
                     init_std: p.get("init_std", d.init_std)?,
                     lr_decay: p.get("lr_decay", d.lr_decay)?,
+                    popular_negatives: p.get("popular_negatives", d.popular_negatives)?,
                 };
                 b.validate()?;
                 Kind::Bpr(b)
@@ -68,7 +69,10 @@ impl MfJob {
             other => return Err(Error::UnknownModel(other.to_owned())),
         };
         p.finish(model)?;
-        Ok(MfJob { model: model.to_owned(), kind })
+        Ok(MfJob {
+            model: model.to_owned(),
+            kind,
+        })
     }
 }
 
@@ -90,6 +94,7 @@ impl Job for MfJob {
             Kind::Bpr(b) => serde_json::json!({
                 "factors": b.factors, "epochs": b.epochs, "learning_rate": b.learning_rate, "reg": b.reg,
                 "bias_reg": b.bias_reg, "init_std": b.init_std, "lr_decay": b.lr_decay,
+                "popular_negatives": b.popular_negatives,
             }),
         }
         .to_string()

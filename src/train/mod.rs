@@ -18,6 +18,9 @@ pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
     match model {
         "popular" => Ok(Box::new(popular::Popular::from_params(params)?)),
         "sgd" | "als" | "bpr" => Ok(Box::new(mf_jobs::MfJob::from_params(model, params)?)),
-        other => Err(Error::UnknownModel(format!("{other} (known: {})", MODELS.join(", ")))),
+        other => Err(Error::UnknownModel(format!(
+            "{other} (known: {})",
+            MODELS.join(", ")
+        ))),
     }
 }

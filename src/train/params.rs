@@ -26,12 +26,17 @@ impl Params {
     }
 
     pub fn insert(&mut self, key: &str, value: impl ToString) {
-        self.map.insert(key.trim().replace('-', "_"), value.to_string().trim().to_owned());
+        self.map.insert(
+            key.trim().replace('-', "_"),
+            value.to_string().trim().to_owned(),
+        );
     }
 
     /// Parse `key=value`.
     pub fn insert_kv(&mut self, kv: &str) -> Result<()> {
-        let (k, v) = kv.split_once('=').ok_or_else(|| Error::param(kv, "expected key=value"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| Error::param(kv, "expected key=value"))?;
         if k.trim().is_empty() {
             return Err(Error::param(kv, "empty parameter name"));
         }
@@ -52,7 +57,9 @@ impl Params {
         self.used.borrow_mut().insert(key.to_owned());
         match self.map.get(key) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| Error::param(key, format!("cannot parse `{v}`"))),
+            Some(v) => v
+                .parse()
+                .map_err(|_| Error::param(key, format!("cannot parse `{v}`"))),
         }
     }
 
@@ -64,7 +71,10 @@ impl Params {
             Some(k) => {
                 let mut known: Vec<&str> = used.iter().map(String::as_str).collect();
                 known.sort();
-                Err(Error::param(k.clone(), format!("not a parameter of `{model}` (known: {})", known.join(", "))))
+                Err(Error::param(
+                    k.clone(),
+                    format!("not a parameter of `{model}` (known: {})", known.join(", ")),
+                ))
             }
         }
     }

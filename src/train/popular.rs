@@ -43,8 +43,22 @@ impl Job for Popular {
         }
         ctx.progress(1.0, "counted");
         Ok(vec![
-            TableOutput { name: "popular.users".into(), space: RowSpace::Users, dim: 1, rows: vec![1.0; snap.n_users], offset: 0.0, row_ids: vec![] },
-            TableOutput { name: "popular.items".into(), space: RowSpace::Items, dim: 1, rows: counts, offset: 0.0, row_ids: vec![] },
+            TableOutput {
+                name: "popular.users".into(),
+                space: RowSpace::Users,
+                dim: 1,
+                rows: vec![1.0; snap.n_users],
+                offset: 0.0,
+                row_ids: vec![],
+            },
+            TableOutput {
+                name: "popular.items".into(),
+                space: RowSpace::Items,
+                dim: 1,
+                rows: counts,
+                offset: 0.0,
+                row_ids: vec![],
+            },
         ])
     }
 }
