@@ -368,3 +368,114 @@ impl Db {
         Ok(started)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::TableOutput;
+    use crate::storage::tables::RowSpace;
+    use crate::EventKind;
+
+    /// A fake job: panics, fails, or publishes a 1-column table, as told.
+    struct Fake(&'static str);
+
+    impl Job for Fake {
+        fn model(&self) -> &str {
+            "fake"
+        }
+        fn params_json(&self) -> String {
+            "{}".into()
+        }
+        fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {
+            match self.0 {
+                "panic" => panic!("boom"),
+                "nan" => Ok(vec![TableOutput {
+                    name: "fake.items".into(),
+                    space: RowSpace::Items,
+                    dim: 1,
+                    rows: vec![f32::NAN; snap.n_items],
+                    offset: 0.0,
+                    row_ids: vec![],
+                }]),
+                "spin" => loop {
+                    ctx.check_cancel()?;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                },
+                _ => Ok(vec![TableOutput {
+                    name: "fake.items".into(),
+                    space: RowSpace::Items,
+                    dim: 1,
+                    rows: vec![1.0; snap.n_items],
+                    offset: 0.0,
+                    row_ids: vec![],
+                }]),
+            }
+        }
+    }
+
+    fn db_with_events() -> Db {
+        let db = Db::temporary().unwrap();
+        let mut b = db.batch();
+        b.push("u", "i", EventKind::View, 1.0, 0).unwrap();
+        b.push("u", "j", EventKind::View, 1.0, 1).unwrap();
+        b.commit().unwrap();
+        db
+    }
+
+    fn run(db: &Db, what: &'static str, cancel: Arc<AtomicBool>) -> Result<JobInfo> {
+        let rec = db.start_record(&Fake(what), 1).unwrap();
+        db.run_job(
+            Box::new(Fake(what)),
+            &TrainOptions::default(),
+            &NoProgress,
+            cancel,
+            rec,
+        )
+    }
+
+    #[test]
+    fn a_panicking_job_fails_alone() {
+        let db = db_with_events();
+        let err = run(&db, "panic", Arc::new(AtomicBool::new(false))).unwrap_err();
+        assert!(
+            matches!(&err, Error::JobFailed(m) if m.contains("boom")),
+            "{err}"
+        );
+        let jobs = db.jobs().unwrap();
+        assert_eq!(jobs[0].state, "failed");
+        assert!(db.tables().unwrap().is_empty());
+        // The database still works.
+        assert_eq!(
+            run(&db, "ok", Arc::new(AtomicBool::new(false)))
+                .unwrap()
+                .state,
+            "done"
+        );
+        assert_eq!(db.table("fake.items").unwrap().rows(), 2);
+    }
+
+    #[test]
+    fn non_finite_output_is_never_published() {
+        let db = db_with_events();
+        assert!(run(&db, "nan", Arc::new(AtomicBool::new(false))).is_err());
+        assert!(matches!(
+            db.table("fake.items"),
+            Err(Error::UnknownTable(_))
+        ));
+    }
+
+    #[test]
+    fn cancel_ends_the_job_as_cancelled() {
+        let db = db_with_events();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let c = cancel.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            c.store(true, Ordering::Relaxed);
+        });
+        assert!(matches!(run(&db, "spin", cancel), Err(Error::Cancelled)));
+        t.join().unwrap();
+        assert_eq!(db.jobs().unwrap()[0].state, "cancelled");
+        assert!(db.tables().unwrap().is_empty());
+    }
+}
