@@ -30,6 +30,8 @@ mod error;
 mod eval;
 mod evaluate;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod ingest;
 mod query;
