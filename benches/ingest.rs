@@ -44,7 +44,7 @@ fn batch_api(c: &mut Criterion) {
     g.sample_size(10)
         .measurement_time(Duration::from_secs(30))
         .throughput(Throughput::Elements(n as u64));
-    for batch in [1_000_000usize] {
+    for batch in [1_000_000usize, 2_500_000] {
         g.bench_with_input(
             BenchmarkId::new("batch_api_durable", format!("{n}ev_{batch}per_commit")),
             &batch,
