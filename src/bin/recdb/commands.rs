@@ -11,7 +11,7 @@ use recdb::{
     TableFormat, TrainOptions,
 };
 
-use crate::output::{Body, Mode, Output};
+use crate::output::{json_pairs, Body, Mode, Output};
 use crate::progress::Bar;
 
 /// One command, as typed after `recdb [global options]` or at the shell prompt.
@@ -114,6 +114,16 @@ pub enum ImportKind {
     Events,
     Items,
     Users,
+}
+
+impl ImportKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ImportKind::Events => "events",
+            ImportKind::Items => "items",
+            ImportKind::Users => "users",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -462,32 +472,14 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
         Command::Import { what, file, format } => {
             let format = parse_format(format.as_deref())?;
             let db = s.db()?;
-            let out = match what {
-                ImportKind::Events => {
-                    let r = db.import_events(&file, format)?;
-                    let mut o = Output::pairs_of(serde_json::to_value(&r)?);
-                    o.blocks.insert(
-                        0,
-                        crate::output::Block {
-                            title: None,
-                            body: Body::Text(format!(
-                                "imported {} events from {}",
-                                r.events,
-                                file.display()
-                            )),
-                        },
-                    );
-                    o
-                }
-                ImportKind::Items | ImportKind::Users => {
-                    let r = if matches!(what, ImportKind::Items) {
-                        db.import_items(&file, format)?
-                    } else {
-                        db.import_users(&file, format)?
-                    };
-                    Output::pairs_of(serde_json::to_value(&r)?)
-                }
+            let title = format!("imported {} from {}", what.as_str(), file.display());
+            let json = match what {
+                ImportKind::Events => serde_json::to_value(db.import_events(&file, format)?)?,
+                ImportKind::Items => serde_json::to_value(db.import_items(&file, format)?)?,
+                ImportKind::Users => serde_json::to_value(db.import_users(&file, format)?)?,
             };
+            let pairs = json_pairs(&json);
+            let out = Output::new(json).block(Some(&title), Body::Pairs(pairs));
             s.print(&out);
         }
         Command::Train(a) => train(s, a)?,
