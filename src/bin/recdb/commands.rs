@@ -46,8 +46,10 @@ pub enum Command {
     /// Items most similar to ITEM (cosine over the model's item table).
     Similar {
         item: String,
+        /// How many results.
         #[arg(short = 'k', long = "k", default_value_t = 10)]
         k: usize,
+        /// The model whose tables answer.
         #[arg(long, default_value = "als")]
         model: String,
         /// Only items with this genre or tag.
@@ -57,8 +59,10 @@ pub enum Command {
     /// Recommendations for USER (seen items left out unless --include-seen).
     Recommend {
         user: String,
+        /// How many results.
         #[arg(short = 'k', long = "k", default_value_t = 10)]
         k: usize,
+        /// The model whose tables answer.
         #[arg(long, default_value = "als")]
         model: String,
         #[arg(long)]
@@ -70,6 +74,7 @@ pub enum Command {
     Predict {
         user: String,
         item: String,
+        /// The model whose tables answer.
         #[arg(long, default_value = "als")]
         model: String,
     },
