@@ -1,3 +1,83 @@
-fn main() {
-    println!("recdb");
+//! `recdb`: the command line and shell of the recdb embedded recommender database.
+//! Everything goes through the public API of the `recdb` library.
+
+mod commands;
+mod demo;
+mod output;
+mod progress;
+mod shell;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use commands::{Command, RunMode, Session};
+use output::Mode;
+
+/// recdb: an embedded recommender database.
+///
+/// With a command: run it. With `-c "cmd; cmd"`: run those. With neither: an
+/// interactive shell on a terminal, or one command per line from piped stdin.
+#[derive(Debug, Parser)]
+#[command(name = "recdb", version, about, long_about = None)]
+struct Cli {
+    /// The database directory (required by everything but `demo` and `eval`).
+    #[arg(long, global = false)]
+    db: Option<PathBuf>,
+    /// Threads of the database's pool (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// How results are printed.
+    #[arg(long, value_enum, default_value_t = Mode::Table)]
+    format: Mode,
+    /// Run `;`-separated commands and exit (non-zero on the first error).
+    #[arg(short = 'c', value_name = "COMMANDS", conflicts_with = "cmd")]
+    commands: Option<String>,
+    #[command(subcommand)]
+    cmd: Option<Command>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let one_shot = cli.cmd.is_some() || cli.commands.is_some();
+    let run_mode = if one_shot {
+        RunMode::OneShot
+    } else {
+        RunMode::Shell
+    };
+    let mut s = Session::new(cli.db, cli.threads, cli.format, run_mode);
+    let ok = if let Some(cmd) = cli.cmd {
+        report(commands::run(&mut s, cmd))
+    } else if let Some(text) = cli.commands {
+        report(commands::run_text(&mut s, &text))
+    } else if std::io::stdin().is_terminal() {
+        report(shell::interactive(&mut s))
+    } else {
+        match shell::run_lines(&mut s, std::io::stdin().lock()) {
+            Ok(0) => true,
+            Ok(n) => {
+                eprintln!("{n} command(s) failed");
+                false
+            }
+            Err(e) => report(Err(e)),
+        }
+    };
+    s.finish_background();
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn report(r: anyhow::Result<()>) -> bool {
+    match r {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
 }

@@ -1,0 +1,960 @@
+//! The command set: one grammar for command-line arguments, `-c`, the shell and piped stdin.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use recdb::{
+    Config, Db, EvalOptions, Format, JobHandle, JobInfo, Params, Protocol, QueryOptions,
+    TableFormat, TrainOptions,
+};
+
+use crate::output::{json_pairs, Body, Mode, Output};
+use crate::progress::Bar;
+
+/// One command, as typed after `recdb [global options]` or at the shell prompt.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import a file: `import events|items|users FILE [--format tsv|csv|jsonl|atomic]`.
+    Import {
+        what: ImportKind,
+        file: PathBuf,
+        /// Input format; detected from the header when left out.
+        #[arg(long, value_name = "tsv|csv|jsonl|atomic")]
+        format: Option<String>,
+    },
+    /// Train a model: `train mf --kind als --factors 64`, `train popular`.
+    Train(TrainArgs),
+    /// List jobs, or `jobs cancel ID`.
+    Jobs {
+        #[command(subcommand)]
+        action: Option<JobsAction>,
+    },
+    /// Retrain MODEL in the background whenever N new events have arrived.
+    Retrain {
+        model: String,
+        /// With `mf`: sgd, als or bpr.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, value_name = "N")]
+        every: u64,
+        #[arg(long = "param", value_name = "K=V")]
+        params: Vec<String>,
+    },
+    /// Items most similar to ITEM (cosine over the model's item table).
+    Similar {
+        item: String,
+        /// How many results.
+        #[arg(short = 'k', long = "k", default_value_t = 10)]
+        k: usize,
+        /// The model whose tables answer.
+        #[arg(long, default_value = "als")]
+        model: String,
+        /// Only items with this genre or tag.
+        #[arg(long)]
+        genre: Option<String>,
+    },
+    /// Recommendations for USER (seen items left out unless --include-seen).
+    Recommend {
+        user: String,
+        /// How many results.
+        #[arg(short = 'k', long = "k", default_value_t = 10)]
+        k: usize,
+        /// The model whose tables answer.
+        #[arg(long, default_value = "als")]
+        model: String,
+        #[arg(long)]
+        include_seen: bool,
+        #[arg(long)]
+        genre: Option<String>,
+    },
+    /// The model's score for one (user, item) pair.
+    Predict {
+        user: String,
+        item: String,
+        /// The model whose tables answer.
+        #[arg(long, default_value = "als")]
+        model: String,
+    },
+    /// A user's events in time order.
+    History {
+        user: String,
+        /// Only the last N events.
+        #[arg(short = 'n', long, value_name = "N")]
+        last: Option<usize>,
+    },
+    /// An item's attributes.
+    Item { id: String },
+    /// A user's attributes.
+    User { id: String },
+    /// Counts of users, items and events; tables, jobs, size on disk.
+    Stats {
+        #[arg(long)]
+        format: Option<Mode>,
+    },
+    /// Verify every stored structure.
+    Check,
+    /// The embedding tables.
+    Tables,
+    /// `export table NAME --format f32|tsv FILE`.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
+    /// `drop table NAME`.
+    Drop {
+        #[command(subcommand)]
+        what: DropWhat,
+    },
+    /// Evaluate a model on a protocol of DESIGN.md (ML-100K), on a fresh temporary database.
+    Eval(EvalArgs),
+    /// Generate synthetic data, train, and show similar items and recommendations.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportKind {
+    Events,
+    Items,
+    Users,
+}
+
+impl ImportKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ImportKind::Events => "events",
+            ImportKind::Items => "items",
+            ImportKind::Users => "users",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsAction {
+    /// Ask a running job to stop.
+    Cancel { id: u64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportWhat {
+    Table {
+        name: String,
+        #[arg(long, value_name = "f32|tsv")]
+        format: String,
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DropWhat {
+    Table { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// `mf` (with --kind) or a model name: popular, sgd, als, bpr.
+    pub model: String,
+    /// With `mf`: sgd, als or bpr (default als).
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub factors: Option<usize>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    #[arg(long, visible_alias = "learning-rate")]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub reg: Option<f64>,
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Any other hyperparameter, repeated: `--param k=v`.
+    #[arg(long = "param", value_name = "K=V")]
+    pub params: Vec<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Start the job and return at once.
+    #[arg(long)]
+    pub background: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[arg(long, value_name = "next|rating")]
+    pub protocol: String,
+    /// `mf` (with --kind) or a model name.
+    #[arg(long)]
+    pub model: String,
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// The ML-100K directory (default ../shared/data/ml-100k).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long = "param", value_name = "K=V")]
+    pub params: Vec<String>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long)]
+    pub format: Option<Mode>,
+    /// Fail (exit 1) when HR@10 is below this.
+    #[arg(long, value_name = "F")]
+    pub min_hr: Option<f64>,
+    /// Fail (exit 1) when RMSE is above this.
+    #[arg(long, value_name = "F")]
+    pub max_rmse: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo data in this database instead of a temporary one.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[arg(long)]
+    pub users: Option<usize>,
+    #[arg(long)]
+    pub items: Option<usize>,
+}
+
+/// A command line typed at the shell, in `-c` or on stdin.
+#[derive(Debug, Parser)]
+#[command(
+    name = "recdb",
+    no_binary_name = true,
+    disable_version_flag = true,
+    subcommand_required = true
+)]
+pub struct Line {
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+/// How the commands are being run; decides what `--background` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// One command, or `-c`: the process ends after the commands.
+    OneShot,
+    /// The interactive shell or piped stdin: jobs may outlive a command.
+    Shell,
+}
+
+/// State shared by the commands of one process.
+pub struct Session {
+    pub db_path: Option<PathBuf>,
+    pub threads: Option<usize>,
+    pub mode: Mode,
+    pub run_mode: RunMode,
+    db: Option<Db>,
+    background: Vec<JobHandle>,
+}
+
+impl Session {
+    pub fn new(
+        db_path: Option<PathBuf>,
+        threads: Option<usize>,
+        mode: Mode,
+        run_mode: RunMode,
+    ) -> Session {
+        Session {
+            db_path,
+            threads,
+            mode,
+            run_mode,
+            db: None,
+            background: Vec::new(),
+        }
+    }
+
+    /// The database, opened on first use.
+    pub fn db(&mut self) -> Result<&Db> {
+        if self.db.is_none() {
+            let path = self.db_path.clone().ok_or_else(|| {
+                anyhow!("no database: pass --db PATH (only `demo` and `eval` run without one)")
+            })?;
+            self.db = Some(open_db(&path, self.threads)?);
+        }
+        Ok(self.db.as_ref().expect("opened above"))
+    }
+
+    /// Switch to another database (the shell's `.open`).
+    pub fn open(&mut self, path: PathBuf) -> Result<()> {
+        self.finish_background();
+        let db = open_db(&path, self.threads)?;
+        self.db = Some(db);
+        self.db_path = Some(path);
+        Ok(())
+    }
+
+    fn print(&self, out: &Output) {
+        out.print(self.mode);
+    }
+
+    /// Report and join background jobs that have ended (called before each prompt).
+    pub fn reap(&mut self) {
+        let Some(db) = self.db.clone() else { return };
+        let mut still = Vec::new();
+        for h in self.background.drain(..) {
+            let done = db
+                .job(h.id)
+                .map(|j| !matches!(j.state, "running" | "queued"))
+                .unwrap_or(true);
+            if done {
+                let id = h.id;
+                match h.wait() {
+                    Ok(info) => eprintln!(
+                        "[job {id} {} {} in {:.2} s]",
+                        info.model, info.state, info.seconds
+                    ),
+                    Err(e) => eprintln!("[job {id} ended: {e}]"),
+                }
+            } else {
+                still.push(h);
+            }
+        }
+        self.background = still;
+    }
+
+    /// Wait for background jobs before the process ends (it would interrupt them).
+    pub fn finish_background(&mut self) {
+        if self.background.is_empty() {
+            return;
+        }
+        eprintln!(
+            "waiting for {} background job(s) to finish (ending the process would interrupt them)",
+            self.background.len()
+        );
+        for h in self.background.drain(..) {
+            let id = h.id;
+            match h.wait() {
+                Ok(info) => eprintln!(
+                    "[job {id} {} {} in {:.2} s]",
+                    info.model, info.state, info.seconds
+                ),
+                Err(e) => eprintln!("[job {id} ended: {e}]"),
+            }
+        }
+    }
+}
+
+fn open_db(path: &Path, threads: Option<usize>) -> Result<Db> {
+    let db = Db::open_with(Config {
+        path: Some(path.to_path_buf()),
+        threads: threads.unwrap_or(0),
+        ..Config::default()
+    })
+    .map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
+    Ok(db)
+}
+
+/// Split a line into words: whitespace separates, '…' and "…" quote, backslash escapes.
+pub fn split_words(line: &str) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') => cur.extend(chars.next()),
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, '\\') => {
+                cur.extend(chars.next());
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        bail!("unclosed quote");
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+/// Split `cmd; cmd` on semicolons outside quotes.
+pub fn split_commands(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut escape = false;
+    for c in s.chars() {
+        if escape {
+            cur.push(c);
+            escape = false;
+            continue;
+        }
+        match (quote, c) {
+            (_, '\\') if quote != Some('\'') => {
+                escape = true;
+                cur.push(c);
+            }
+            (Some(q), c) if c == q => {
+                quote = None;
+                cur.push(c);
+            }
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            (None, ';') => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter()
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// The outcome of parsing one line.
+pub enum Parsed {
+    Run(Box<Command>),
+    /// `help`, `--help`: text to print, not an error.
+    Help(String),
+}
+
+/// Parse one command line (without `recdb`).
+pub fn parse_line(line: &str) -> Result<Parsed> {
+    let words = split_words(line)?;
+    match Line::try_parse_from(words) {
+        Ok(l) => Ok(Parsed::Run(Box::new(l.cmd))),
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp
+            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            | clap::error::ErrorKind::DisplayVersion => Ok(Parsed::Help(e.to_string())),
+            _ => Err(anyhow!(short_clap_error(&e))),
+        },
+    }
+}
+
+/// The first line of a clap error, without its `error: ` prefix, plus a hint.
+pub fn short_clap_error(e: &clap::Error) -> String {
+    let s = e.to_string();
+    let first = s.lines().next().unwrap_or("bad command").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{first} (try `help` or `COMMAND --help`)")
+}
+
+/// Run a line of text: `;`-separated commands. Stops at the first error.
+pub fn run_text(s: &mut Session, text: &str) -> Result<()> {
+    for cmd in split_commands(text) {
+        match parse_line(&cmd)? {
+            Parsed::Help(h) => print!("{h}"),
+            Parsed::Run(c) => run(s, *c)?,
+        }
+    }
+    Ok(())
+}
+
+/// Run one parsed command and print its result.
+pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Import { what, file, format } => {
+            let format = parse_format(format.as_deref())?;
+            let db = s.db()?;
+            let title = format!("imported {} from {}", what.as_str(), file.display());
+            let json = match what {
+                ImportKind::Events => serde_json::to_value(db.import_events(&file, format)?)?,
+                ImportKind::Items => serde_json::to_value(db.import_items(&file, format)?)?,
+                ImportKind::Users => serde_json::to_value(db.import_users(&file, format)?)?,
+            };
+            let pairs = json_pairs(&json);
+            let out = Output::new(json).block(Some(&title), Body::Pairs(pairs));
+            s.print(&out);
+        }
+        Command::Train(a) => train(s, a)?,
+        Command::Jobs { action: None } => {
+            let jobs = s.db()?.jobs()?;
+            s.print(&jobs_output(&jobs)?);
+        }
+        Command::Jobs {
+            action: Some(JobsAction::Cancel { id }),
+        } => {
+            s.db()?.cancel_job(id)?;
+            s.print(&Output::text(
+                format!("asked job {id} to stop"),
+                json!({"cancelled": id}),
+            ));
+        }
+        Command::Retrain {
+            model,
+            kind,
+            every,
+            params,
+        } => {
+            let model = resolve_model(&model, kind.as_deref())?;
+            let p = params_from(&params)?;
+            s.db()?.set_retrain_policy(&model, &p, every)?;
+            s.print(&Output::text(
+                format!("{model} will retrain every {every} new events"),
+                json!({"model": model, "every": every}),
+            ));
+        }
+        Command::Similar {
+            item,
+            k,
+            model,
+            genre,
+        } => {
+            let db = s.db()?;
+            let opts = QueryOptions {
+                k,
+                model,
+                include_seen: false,
+                genre,
+            };
+            let hits = db.similar(&item, &opts)?;
+            let out = hits_output(db, &hits)?;
+            s.print(&out);
+        }
+        Command::Recommend {
+            user,
+            k,
+            model,
+            include_seen,
+            genre,
+        } => {
+            let db = s.db()?;
+            let opts = QueryOptions {
+                k,
+                model,
+                include_seen,
+                genre,
+            };
+            let hits = db.recommend(&user, &opts)?;
+            let out = hits_output(db, &hits)?;
+            s.print(&out);
+        }
+        Command::Predict { user, item, model } => {
+            let score = s.db()?.predict(&user, &item, &model)?;
+            s.print(&Output::text(
+                format!("{score:.4}"),
+                json!({"user": user, "item": item, "model": model, "score": score}),
+            ));
+        }
+        Command::History { user, last } => {
+            let db = s.db()?;
+            let mut h = db.history(&user)?;
+            if let Some(n) = last {
+                let skip = h.len().saturating_sub(n);
+                h.drain(..skip);
+            }
+            let mut rows = Vec::with_capacity(h.len());
+            let mut js = Vec::with_capacity(h.len());
+            for e in &h {
+                let title = db
+                    .item(&e.item)
+                    .ok()
+                    .and_then(|r| r.title)
+                    .unwrap_or_default();
+                rows.push(vec![
+                    e.timestamp.to_string(),
+                    e.item.clone(),
+                    title.clone(),
+                    e.kind.to_string(),
+                    format_value(e.value),
+                ]);
+                js.push(
+                    json!({"timestamp": e.timestamp, "item": e.item, "title": title,
+                    "kind": e.kind.as_str(), "value": e.value}),
+                );
+            }
+            s.print(&Output::table(
+                &["timestamp", "item", "title", "kind", "value"],
+                rows,
+                Value::Array(js),
+            ));
+        }
+        Command::Item { id } => {
+            let r = s.db()?.item(&id)?;
+            let mut pairs = vec![
+                ("id".to_owned(), r.id.clone()),
+                ("title".to_owned(), r.title.clone().unwrap_or_default()),
+                ("genres".to_owned(), r.genres.join(", ")),
+            ];
+            if let Some(t) = &r.text {
+                pairs.push(("text".into(), t.clone()));
+            }
+            pairs.extend(r.attrs.iter().cloned());
+            let attrs: serde_json::Map<String, Value> = r
+                .attrs
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            let js = json!({"id": r.id, "title": r.title, "genres": r.genres, "text": r.text, "attrs": attrs});
+            s.print(&Output::new(js).block(None, Body::Pairs(pairs)));
+        }
+        Command::User { id } => {
+            let r = s.db()?.user(&id)?;
+            let mut pairs = vec![("id".to_owned(), r.id.clone())];
+            pairs.extend(r.attrs.iter().cloned());
+            let attrs: serde_json::Map<String, Value> = r
+                .attrs
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            s.print(
+                &Output::new(json!({"id": r.id, "attrs": attrs})).block(None, Body::Pairs(pairs)),
+            );
+        }
+        Command::Stats { format } => {
+            let st = s.db()?.stats()?;
+            let js = serde_json::to_value(&st)?;
+            let pairs = vec![
+                ("users".to_owned(), st.users.to_string()),
+                ("items".to_owned(), st.items.to_string()),
+                ("events".to_owned(), st.events.to_string()),
+                ("groups".to_owned(), st.groups.to_string()),
+                ("log segments".to_owned(), st.log_segments.to_string()),
+                ("jobs".to_owned(), st.jobs.to_string()),
+                ("size on disk".to_owned(), human_bytes(st.size_on_disk)),
+                ("format".to_owned(), st.format.to_string()),
+            ];
+            let mut out = Output::new(js).block(None, Body::Pairs(pairs));
+            if !st.tables.is_empty() {
+                let t = tables_output(&st.tables)?;
+                out = out.block(Some("tables"), t.blocks[0].body.clone());
+            }
+            s.print(&out.with_mode(format));
+        }
+        Command::Check => {
+            let r = s.db()?.check()?;
+            let out = Output::pairs_of(serde_json::to_value(&r)?);
+            let out = out.block(None, Body::Text("ok".into()));
+            s.print(&out);
+        }
+        Command::Tables => {
+            let t = s.db()?.tables()?;
+            s.print(&tables_output(&t)?);
+        }
+        Command::Export {
+            what: ExportWhat::Table { name, format, file },
+        } => {
+            let f: TableFormat = format.parse()?;
+            let rows = s.db()?.export_table(&name, f, &file)?;
+            s.print(&Output::text(
+                format!("exported {rows} rows of {name} to {}", file.display()),
+                json!({"table": name, "rows": rows, "file": file.display().to_string()}),
+            ));
+        }
+        Command::Drop {
+            what: DropWhat::Table { name },
+        } => {
+            s.db()?.drop_table(&name)?;
+            s.print(&Output::text(
+                format!("dropped table {name}"),
+                json!({"dropped": name}),
+            ));
+        }
+        Command::Eval(a) => eval(s, a)?,
+        Command::Demo(a) => crate::demo::run(s, a)?,
+    }
+    Ok(())
+}
+
+/// `--format` of `import`, through the library's parser.
+fn parse_format(s: Option<&str>) -> Result<Option<Format>> {
+    Ok(match s {
+        None => None,
+        Some(f) => Some(f.parse::<Format>()?),
+    })
+}
+
+/// `mf --kind als` → `als`; a plain model name stays.
+pub fn resolve_model(model: &str, kind: Option<&str>) -> Result<String> {
+    match (model, kind) {
+        ("mf", None) => Ok("als".into()),
+        ("mf", Some(k)) => match k {
+            "sgd" | "als" | "bpr" => Ok(k.to_owned()),
+            other => bail!("unknown --kind `{other}` for mf (expected sgd, als or bpr)"),
+        },
+        (m, Some(k)) if m != k => bail!("--kind goes with `mf` (got model `{m}` and --kind `{k}`)"),
+        (m, _) => Ok(m.to_owned()),
+    }
+}
+
+fn params_from(kvs: &[String]) -> Result<Params> {
+    let mut p = Params::new();
+    for kv in kvs {
+        p.insert_kv(kv)?;
+    }
+    Ok(p)
+}
+
+fn train(s: &mut Session, a: TrainArgs) -> Result<()> {
+    let model = resolve_model(&a.model, a.kind.as_deref())?;
+    let mut p = Params::new();
+    if let Some(v) = a.factors {
+        p.insert("factors", v);
+    }
+    if let Some(v) = a.epochs {
+        p.insert("epochs", v);
+    }
+    if let Some(v) = a.iterations {
+        p.insert("iterations", v);
+    }
+    if let Some(v) = a.lr {
+        p.insert("learning_rate", v);
+    }
+    if let Some(v) = a.reg {
+        p.insert("reg", v);
+    }
+    if let Some(v) = a.alpha {
+        p.insert("alpha", v);
+    }
+    for kv in &a.params {
+        p.insert_kv(kv)?;
+    }
+    let mut opts = TrainOptions::default();
+    if let Some(seed) = a.seed {
+        opts.seed = seed;
+    }
+    opts.threads = a.threads;
+    let run_mode = s.run_mode;
+    let db = s.db()?.clone();
+    if a.background {
+        let h = db.spawn_train(&model, &p, &opts)?;
+        let id = h.id;
+        s.print(&Output::text(
+            format!("started job {id} ({model}) in the background"),
+            json!({"job": id, "model": model, "background": true}),
+        ));
+        match run_mode {
+            RunMode::Shell => s.background.push(h),
+            RunMode::OneShot => {
+                eprintln!("waiting for job {id}: the process is about to end and would interrupt it (use the shell to keep working meanwhile)");
+                let info = h.wait()?;
+                s.print(&job_output(&info)?);
+            }
+        }
+        return Ok(());
+    }
+    let bar = Bar::new(&model);
+    let r = db.train_with_progress(&model, &p, &opts, &bar);
+    bar.finish();
+    let info = r?;
+    s.print(&job_output(&info)?);
+    Ok(())
+}
+
+fn job_output(info: &JobInfo) -> Result<Output> {
+    let pairs = vec![
+        ("job".to_owned(), info.id.to_string()),
+        ("model".to_owned(), info.model.clone()),
+        ("state".to_owned(), info.state.to_owned()),
+        ("seconds".to_owned(), format!("{:.2}", info.seconds)),
+        ("params".to_owned(), info.params.replace('\n', " ")),
+        ("watermark".to_owned(), info.watermark.to_string()),
+        ("tables".to_owned(), info.tables.join(", ")),
+    ];
+    Ok(Output::new(serde_json::to_value(info)?).block(None, Body::Pairs(pairs)))
+}
+
+fn jobs_output(jobs: &[JobInfo]) -> Result<Output> {
+    let rows = jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.id.to_string(),
+                j.model.clone(),
+                j.state.to_owned(),
+                format!("{:.0}%", j.progress * 100.0),
+                format!("{:.2}", j.seconds),
+                j.watermark.to_string(),
+                j.tables.join(", "),
+                j.error.clone(),
+            ]
+        })
+        .collect();
+    Ok(Output::table(
+        &[
+            "id",
+            "model",
+            "state",
+            "progress",
+            "seconds",
+            "watermark",
+            "tables",
+            "error",
+        ],
+        rows,
+        serde_json::to_value(jobs)?,
+    ))
+}
+
+fn tables_output(tables: &[recdb::TableInfo]) -> Result<Output> {
+    let rows = tables
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.version.to_string(),
+                t.rows.to_string(),
+                t.dim.to_string(),
+                t.space.to_owned(),
+                t.versions
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                t.job.to_string(),
+                t.watermark.to_string(),
+            ]
+        })
+        .collect();
+    Ok(Output::table(
+        &[
+            "name",
+            "version",
+            "rows",
+            "dim",
+            "space",
+            "versions",
+            "job",
+            "watermark",
+        ],
+        rows,
+        serde_json::to_value(tables)?,
+    ))
+}
+
+/// Ranked hits with titles and genres.
+pub fn hits_output(db: &Db, hits: &[recdb::Hit]) -> Result<Output> {
+    let mut rows = Vec::with_capacity(hits.len());
+    let mut js = Vec::with_capacity(hits.len());
+    for (i, h) in hits.iter().enumerate() {
+        let rec = db.item(&h.id).ok();
+        let title = rec
+            .as_ref()
+            .and_then(|r| r.title.clone())
+            .unwrap_or_default();
+        let genres = rec.map(|r| r.genres).unwrap_or_default();
+        rows.push(vec![
+            (i + 1).to_string(),
+            h.id.clone(),
+            title.clone(),
+            genres.join(", "),
+            format!("{:.4}", h.score),
+        ]);
+        js.push(
+            json!({"rank": i + 1, "id": h.id, "title": title, "genres": genres, "score": h.score}),
+        );
+    }
+    Ok(Output::table(
+        &["rank", "item", "title", "genres", "score"],
+        rows,
+        Value::Array(js),
+    ))
+}
+
+fn format_value(v: f32) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn eval(s: &mut Session, a: EvalArgs) -> Result<()> {
+    let protocol: Protocol = a.protocol.parse()?;
+    let model = resolve_model(&a.model, a.kind.as_deref())?;
+    let opts = EvalOptions {
+        protocol,
+        model: model.clone(),
+        data: a.data.clone(),
+        params: params_from(&a.params)?,
+        seed: a.seed,
+        threads: a.threads.or(s.threads),
+    };
+    let bar = Bar::new(&format!("eval {model}"));
+    let r = recdb::evaluate(&opts, &bar);
+    bar.finish();
+    let report = r?;
+    let out = Output::text(report.to_string(), serde_json::to_value(&report)?).with_mode(a.format);
+    s.print(&out);
+    if let Some(min) = a.min_hr {
+        let hr = *report
+            .metrics
+            .get("hr@10")
+            .context("--min-hr: the report has no hr@10 (use --protocol next)")?;
+        if hr < min {
+            bail!("hr@10 {hr:.4} is below --min-hr {min}");
+        }
+    }
+    if let Some(max) = a.max_rmse {
+        let rmse = *report
+            .metrics
+            .get("rmse")
+            .context("--max-rmse: the report has no rmse (use --protocol rating)")?;
+        if rmse > max {
+            bail!("rmse {rmse:.4} is above --max-rmse {max}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_commands() {
+        assert_eq!(
+            split_words(r#"similar "a b" -k 3 'c d' e\ f"#).unwrap(),
+            vec!["similar", "a b", "-k", "3", "c d", "e f"]
+        );
+        assert_eq!(
+            split_commands(r#"stats; similar "a;b" ; ;tables"#),
+            vec!["stats", r#"similar "a;b""#, "tables"]
+        );
+        assert!(split_words("x 'y").is_err());
+    }
+
+    #[test]
+    fn models() {
+        assert_eq!(resolve_model("mf", Some("bpr")).unwrap(), "bpr");
+        assert_eq!(resolve_model("popular", None).unwrap(), "popular");
+        assert!(resolve_model("popular", Some("als")).is_err());
+        assert!(resolve_model("mf", Some("xx")).is_err());
+    }
+}

@@ -1,0 +1,286 @@
+//! Rendering command results: aligned tables for people, JSON or CSV for scripts.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    Table,
+    Json,
+    Csv,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Mode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "table" => Ok(Mode::Table),
+            "json" => Ok(Mode::Json),
+            "csv" => Ok(Mode::Csv),
+            other => anyhow::bail!("unknown output mode `{other}` (expected table, json or csv)"),
+        }
+    }
+}
+
+/// The body of one block of output.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Columns and rows.
+    Table {
+        headers: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
+    /// `key  value` lines.
+    Pairs(Vec<(String, String)>),
+    /// Free text.
+    Text(String),
+}
+
+/// A titled part of a result.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub title: Option<String>,
+    pub body: Body,
+}
+
+/// The result of one command: what people see (`blocks`) and what scripts get (`json`).
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub blocks: Vec<Block>,
+    pub json: Value,
+    /// A `--format` given to the command itself wins over the session's mode.
+    pub mode: Option<Mode>,
+}
+
+impl Output {
+    pub fn new(json: Value) -> Output {
+        Output {
+            blocks: Vec::new(),
+            json,
+            mode: None,
+        }
+    }
+
+    pub fn text(text: impl Into<String>, json: Value) -> Output {
+        Output::new(json).block(None, Body::Text(text.into()))
+    }
+
+    pub fn table(headers: &[&str], rows: Vec<Vec<String>>, json: Value) -> Output {
+        Output::new(json).block(
+            None,
+            Body::Table {
+                headers: headers.iter().map(|h| h.to_string()).collect(),
+                rows,
+            },
+        )
+    }
+
+    /// Key/value lines taken from a JSON object (nested values shown as JSON).
+    pub fn pairs_of(json: Value) -> Output {
+        let pairs = json_pairs(&json);
+        Output::new(json).block(None, Body::Pairs(pairs))
+    }
+
+    pub fn block(mut self, title: Option<&str>, body: Body) -> Output {
+        self.blocks.push(Block {
+            title: title.map(str::to_owned),
+            body,
+        });
+        self
+    }
+
+    pub fn with_mode(mut self, mode: Option<Mode>) -> Output {
+        if mode.is_some() {
+            self.mode = mode;
+        }
+        self
+    }
+
+    /// Print to stdout in `mode` (unless the output carries its own).
+    pub fn print(&self, mode: Mode) {
+        let text = self.render(self.mode.unwrap_or(mode));
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    pub fn render(&self, mode: Mode) -> String {
+        match mode {
+            Mode::Json => {
+                let mut s = serde_json::to_string(&self.json).unwrap_or_else(|_| "null".into());
+                s.push('\n');
+                s
+            }
+            Mode::Table => {
+                let parts: Vec<String> = self.blocks.iter().map(render_block_table).collect();
+                parts.join("\n")
+            }
+            Mode::Csv => {
+                let parts: Vec<String> = self.blocks.iter().map(render_block_csv).collect();
+                parts.join("\n")
+            }
+        }
+    }
+}
+
+/// The fields of a JSON object as displayable pairs.
+pub fn json_pairs(json: &Value) -> Vec<(String, String)> {
+    match json {
+        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), scalar(v))).collect(),
+        other => vec![("value".into(), scalar(other))],
+    }
+}
+
+/// A JSON value as a cell: strings bare, arrays of scalars comma-joined, the rest as JSON.
+pub fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            a.iter().map(scalar).collect::<Vec<_>>().join(", ")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.trim_end_matches('%').parse::<f64>().is_ok()
+}
+
+fn pad(s: &str, w: usize, right: bool) -> String {
+    let fill = " ".repeat(w.saturating_sub(width(s)));
+    if right {
+        format!("{fill}{s}")
+    } else {
+        format!("{s}{fill}")
+    }
+}
+
+fn render_block_table(b: &Block) -> String {
+    let mut out = String::new();
+    if let Some(t) = &b.title {
+        out.push_str(t);
+        out.push('\n');
+    }
+    match &b.body {
+        Body::Text(t) => {
+            out.push_str(t);
+            if !t.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        Body::Pairs(pairs) => {
+            let w = pairs.iter().map(|(k, _)| width(k)).max().unwrap_or(0);
+            for (k, v) in pairs {
+                out.push_str(&format!("{}  {v}\n", pad(k, w, false)));
+            }
+        }
+        Body::Table { headers, rows } => {
+            if rows.is_empty() {
+                out.push_str("(none)\n");
+                return out;
+            }
+            let n = headers.len();
+            let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
+            let mut numeric = vec![true; n];
+            for r in rows {
+                for (j, c) in r.iter().enumerate().take(n) {
+                    widths[j] = widths[j].max(width(c));
+                    if !c.is_empty() && !is_number(c) {
+                        numeric[j] = false;
+                    }
+                }
+            }
+            let line = |cells: &[String], out: &mut String| {
+                let s: Vec<String> = (0..n)
+                    .map(|j| {
+                        let c = cells.get(j).map(String::as_str).unwrap_or("");
+                        pad(c, widths[j], numeric[j])
+                    })
+                    .collect();
+                out.push_str(s.join("  ").trim_end());
+                out.push('\n');
+            };
+            line(headers, &mut out);
+            let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+            out.push_str(&rule.join("  "));
+            out.push('\n');
+            for r in rows {
+                line(r, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn csv_line(cells: &[String]) -> String {
+    let mut s = cells
+        .iter()
+        .map(|c| csv_cell(c))
+        .collect::<Vec<_>>()
+        .join(",");
+    s.push('\n');
+    s
+}
+
+fn render_block_csv(b: &Block) -> String {
+    match &b.body {
+        Body::Text(t) => {
+            let mut s = t.clone();
+            if !s.ends_with('\n') {
+                s.push('\n');
+            }
+            s
+        }
+        Body::Pairs(pairs) => {
+            let mut s = csv_line(&["key".into(), "value".into()]);
+            for (k, v) in pairs {
+                s.push_str(&csv_line(&[k.clone(), v.clone()]));
+            }
+            s
+        }
+        Body::Table { headers, rows } => {
+            let mut s = csv_line(headers);
+            for r in rows {
+                s.push_str(&csv_line(r));
+            }
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_and_csv_quotes() {
+        let o = Output::table(
+            &["rank", "title"],
+            vec![
+                vec!["1".into(), "A, b".into()],
+                vec!["10".into(), "C".into()],
+            ],
+            Value::Null,
+        );
+        let t = o.render(Mode::Table);
+        assert!(t.contains("rank  title\n"));
+        assert!(t.contains("   1  A, b\n"));
+        assert!(o.render(Mode::Csv).contains("1,\"A, b\"\n"));
+    }
+}

@@ -1,0 +1,58 @@
+//! A progress bar on stderr for training and evaluation, fed by `recdb::ProgressSink`.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Draws job progress on stderr; draws nothing when stderr is not a terminal.
+pub struct Bar {
+    pb: ProgressBar,
+}
+
+const SCALE: u64 = 1000;
+
+impl Bar {
+    pub fn new(prefix: &str) -> Bar {
+        let pb = if std::io::stderr().is_terminal() {
+            let pb = ProgressBar::new(SCALE);
+            let style = ProgressStyle::with_template(
+                "{prefix:.bold} [{bar:30.cyan/blue}] {percent:>3}% {elapsed:>4} {wide_msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            pb.set_style(style);
+            pb.set_prefix(prefix.to_owned());
+            pb.enable_steady_tick(Duration::from_millis(200));
+            pb
+        } else {
+            ProgressBar::hidden()
+        };
+        Bar { pb }
+    }
+
+    /// Remove the bar from the terminal.
+    pub fn finish(&self) {
+        self.pb.finish_and_clear();
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if !self.pb.is_finished() {
+            self.pb.finish_and_clear();
+        }
+    }
+}
+
+impl recdb::ProgressSink for Bar {
+    fn report(&self, fraction: f64, message: &str) {
+        let f = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.pb.set_position((f * SCALE as f64).round() as u64);
+        self.pb.set_message(message.to_owned());
+    }
+}

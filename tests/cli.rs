@@ -1,0 +1,272 @@
+//! The `recdb` binary end to end: import, train, queries, output modes, `-c`, piped stdin,
+//! errors and the demo.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_recdb"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Run `recdb --db DB ARGS...`.
+fn recdb(db: &Path, args: &[&str]) -> Output {
+    bin()
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run recdb")
+}
+
+/// Run and insist on success; returns stdout.
+fn ok(db: &Path, args: &[&str]) -> String {
+    let out = recdb(db, args);
+    assert!(
+        out.status.success(),
+        "recdb {args:?} failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// A temporary directory with a small events file and an items file: 30 users, 20 items.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    events: PathBuf,
+    items: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.tsv");
+    let mut f = std::fs::File::create(&events).unwrap();
+    writeln!(f, "user_id\titem_id\trating\ttimestamp").unwrap();
+    for u in 0..30u32 {
+        for j in 0..8u32 {
+            let i = (u * 3 + j * j) % 20;
+            writeln!(f, "u{u}\ti{i}\t{}\t{}", 1 + (u + j) % 5, 1000 + u * 10 + j).unwrap();
+        }
+    }
+    let items = dir.path().join("items.tsv");
+    let mut f = std::fs::File::create(&items).unwrap();
+    writeln!(f, "item_id\ttitle\tgenres").unwrap();
+    for i in 0..20 {
+        let g = if i % 2 == 0 { "Drama" } else { "Action" };
+        writeln!(f, "i{i}\tMovie {i}\t{g}").unwrap();
+    }
+    let db = dir.path().join("db");
+    Fixture {
+        _dir: dir,
+        db,
+        events,
+        items,
+    }
+}
+
+/// A fixture with data imported and `popular` + `als` trained.
+fn trained() -> Fixture {
+    let fx = fixture();
+    let out = ok(&fx.db, &["import", "events", fx.events.to_str().unwrap()]);
+    assert!(out.contains("240"), "{out}");
+    ok(
+        &fx.db,
+        &[
+            "import",
+            "items",
+            fx.items.to_str().unwrap(),
+            "--format",
+            "tsv",
+        ],
+    );
+    let out = ok(&fx.db, &["train", "popular"]);
+    assert!(out.contains("popular.items"), "{out}");
+    let out = ok(
+        &fx.db,
+        &[
+            "train",
+            "mf",
+            "--kind",
+            "als",
+            "--factors",
+            "8",
+            "--iterations",
+            "3",
+        ],
+    );
+    assert!(out.contains("als.items") && out.contains("done"), "{out}");
+    fx
+}
+
+#[test]
+fn import_train_query_stats() {
+    let fx = trained();
+    let out = ok(&fx.db, &["recommend", "u1", "-k", "3"]);
+    assert!(out.contains("rank") && out.contains("Movie"), "{out}");
+    assert_eq!(out.lines().count(), 2 + 3, "{out}");
+
+    let out = ok(&fx.db, &["similar", "i1", "-k", "4", "--model", "als"]);
+    assert!(out.contains("Movie") && !out.contains(" i1 "), "{out}");
+
+    let out = ok(&fx.db, &["similar", "i1", "-k", "3", "--genre", "action"]);
+    assert!(!out.contains("Drama"), "{out}");
+
+    let out = ok(
+        &fx.db,
+        &[
+            "--format",
+            "json",
+            "recommend",
+            "u2",
+            "-k",
+            "2",
+            "--model",
+            "popular",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+
+    let out = ok(&fx.db, &["--format", "csv", "similar", "i2", "-k", "2"]);
+    assert!(out.starts_with("rank,item,title,genres,score\n"), "{out}");
+    assert_eq!(out.lines().count(), 3);
+
+    let out = ok(&fx.db, &["stats", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["users"], 30);
+    assert_eq!(v["items"], 20);
+    assert_eq!(v["events"], 240);
+    assert!(v["tables"].as_array().unwrap().len() >= 4);
+
+    let out = ok(&fx.db, &["jobs"]);
+    assert!(out.contains("popular") && out.contains("als"), "{out}");
+    let out = ok(&fx.db, &["item", "i3"]);
+    assert!(out.contains("Movie 3"), "{out}");
+    let out = ok(&fx.db, &["history", "u2"]);
+    assert_eq!(out.lines().count(), 2 + 8, "{out}");
+    ok(&fx.db, &["check"]);
+    let out = ok(&fx.db, &["tables"]);
+    assert!(out.contains("als.users"), "{out}");
+
+    let tsv = fx.db.with_extension("items.tsv");
+    let out = ok(
+        &fx.db,
+        &[
+            "export",
+            "table",
+            "als.items",
+            "--format",
+            "tsv",
+            tsv.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("20 rows"), "{out}");
+    assert_eq!(std::fs::read_to_string(&tsv).unwrap().lines().count(), 20);
+}
+
+#[test]
+fn errors_are_clear() {
+    let fx = trained();
+    let out = recdb(&fx.db, &["recommend", "nobody"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("error: unknown user `nobody`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = recdb(&fx.db, &["recommend", "u1", "-k", "0"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("error:") && err.contains("`k`"), "{err}");
+
+    let out = recdb(&fx.db, &["similar", "i1", "--model", "bpr"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("bpr.items"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // No --db: a clear error.
+    let out = bin().args(["stats"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--db"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn dash_c_runs_commands_and_stops_at_first_error() {
+    let fx = trained();
+    let out = recdb(&fx.db, &["-c", "stats; similar i1 -k 2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("events") && s.contains("rank"), "{s}");
+
+    let out = recdb(&fx.db, &["-c", "recommend nobody; stats"]);
+    assert!(!out.status.success());
+    assert!(
+        !text(&out.stdout).contains("events"),
+        "the second command ran"
+    );
+}
+
+#[test]
+fn piped_stdin_continues_after_errors() {
+    let fx = trained();
+    let mut child = bin()
+        .arg("--db")
+        .arg(&fx.db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"# a comment\n\nitem i3\nfrobnicate now\nrecommend nobody\nitem i4\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "a failed command must fail the run");
+    let s = text(&out.stdout);
+    assert!(s.contains("Movie 3") && s.contains("Movie 4"), "{s}");
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("error:").count(), 2, "{err}");
+}
+
+#[test]
+fn background_train_in_one_shot_waits() {
+    let fx = trained();
+    let out = recdb(&fx.db, &["train", "popular", "--background"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("waiting"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ok(&fx.db, &["--format", "json", "jobs"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        v.as_array().unwrap().iter().all(|j| j["state"] == "done"),
+        "{v}"
+    );
+}
+
+#[test]
+fn demo_prints_tables() {
+    let out = bin()
+        .args(["demo", "--users", "300", "--items", "200"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("similar to") && s.contains("recommended"), "{s}");
+    assert!(s.contains("300 users"), "{s}");
+}
