@@ -16,7 +16,9 @@ fn events_n() -> usize {
 }
 
 /// Deterministic synthetic events: 100k users, 50k items with a skewed popularity.
-fn synthetic(n: usize) -> (Vec<String>, Vec<String>, Vec<(u32, u32, f32, i64)>) {
+type Events = Vec<(u32, u32, f32, i64)>;
+
+fn synthetic(n: usize) -> (Vec<String>, Vec<String>, Events) {
     let users: Vec<String> = (0..100_000).map(|u| format!("u{u}")).collect();
     let items: Vec<String> = (0..50_000).map(|i| format!("i{i}")).collect();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;

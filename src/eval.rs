@@ -1,8 +1,6 @@
 //! Evaluation protocols and metrics (DESIGN.md, "Evaluation protocols"), as pure
 //! functions on triples: no IO, no storage. `recdb eval` feeds them from the database.
 
-use std::cmp::Ordering;
-
 use crate::{Error, Result};
 
 /// One event for the protocols: (user, item, rating, timestamp).
@@ -65,6 +63,7 @@ pub(crate) fn rating_split<T: Clone>(
 
 /// The `k` best-scoring items not in `seen` (sorted ascending), best first; ties go to
 /// the lower item id so rankings are reproducible. NaN scores are never recommended.
+#[cfg(test)]
 pub(crate) fn top_k_unseen(scores: &[f32], seen: &[u32], k: usize) -> Vec<u32> {
     let better = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
     let mut cand: Vec<(f32, u32)> = scores
@@ -80,7 +79,7 @@ pub(crate) fn top_k_unseen(scores: &[f32], seen: &[u32], k: usize) -> Vec<u32> {
         cand.select_nth_unstable_by(k - 1, better);
         cand.truncate(k);
     }
-    cand.sort_unstable_by(|a, b| better(a, b).then(Ordering::Equal));
+    cand.sort_unstable_by(better);
     cand.into_iter().map(|(_, i)| i).collect()
 }
 

@@ -180,7 +180,6 @@ impl Db {
             let snapshot = {
                 let st = self.state();
                 Snapshot {
-                    watermark: rec.watermark,
                     n_users: st.users.len() as usize,
                     n_items: st.items.len() as usize,
                     events: pool.install(|| st.log.snapshot(self.backend(), rec.watermark))?,
@@ -281,10 +280,20 @@ impl Db {
     }
 
     pub fn job(&self, id: u64) -> Result<JobInfo> {
-        self.jobs()?
-            .into_iter()
-            .find(|j| j.id == id)
-            .ok_or(Error::UnknownJob(id))
+        let rec = job_store::get(self.backend(), id)?.ok_or(Error::UnknownJob(id))?;
+        let mut info = JobInfo::from_record(&rec);
+        if let Some(j) = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
+            let (p, m) = j.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            info.progress = p;
+            info.message = m;
+        }
+        Ok(info)
     }
 
     /// Ask a running job to stop.

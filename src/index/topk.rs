@@ -35,15 +35,6 @@ impl TopK {
         }
     }
 
-    /// The score a candidate must beat to enter.
-    pub fn threshold(&self) -> f32 {
-        if self.heap.len() < self.k {
-            f32::NEG_INFINITY
-        } else {
-            self.heap.peek().map_or(f32::NEG_INFINITY, |e| e.0)
-        }
-    }
-
     pub fn push(&mut self, id: u32, score: f32) {
         if self.k == 0 || score.is_nan() {
             return;

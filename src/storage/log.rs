@@ -116,6 +116,9 @@ fn push_events(
     Ok(())
 }
 
+/// A bucket's new manifest and the writes (put or delete) that produce it.
+type PlannedBucket = (u32, Manifest, Vec<(Vec<u8>, Option<Vec<u8>>)>);
+
 /// The in-memory list of manifests, one per bucket that has events.
 #[derive(Debug, Default)]
 pub(crate) struct Log {
@@ -177,7 +180,7 @@ impl Log {
             .collect();
         let first_run = *next_run;
         *next_run += groups.len() as u64;
-        let planned: Vec<Result<(u32, Manifest, Vec<(Vec<u8>, Option<Vec<u8>>)>)>> = groups
+        let planned: Vec<Result<PlannedBucket>> = groups
             .into_par_iter()
             .enumerate()
             .map(|(i, (bucket, mut evs))| {
@@ -203,14 +206,13 @@ impl Log {
         Ok(LogUpdate { manifests })
     }
 
-    #[allow(clippy::type_complexity)]
     fn plan_bucket(
         &self,
         b: &dyn Backend,
         bucket: u32,
         new: &[Event],
         run: u64,
-    ) -> Result<(u32, Manifest, Vec<(Vec<u8>, Option<Vec<u8>>)>)> {
+    ) -> Result<PlannedBucket> {
         let mut manifest = self.manifests.get(&bucket).cloned().unwrap_or_default();
         let mut writes = Vec::new();
         if manifest.runs.len() + 1 < MAX_RUNS {

@@ -7,7 +7,6 @@ use crate::Result;
 
 /// What a job reads: every event up to a watermark, grouped by user in time order.
 pub(crate) struct Snapshot {
-    pub watermark: u64,
     pub n_users: usize,
     pub n_items: usize,
     pub events: Vec<Event>,

@@ -23,6 +23,7 @@ pub(crate) struct MfModel {
 }
 
 impl MfModel {
+    #[cfg(test)]
     pub fn predict(&self, u: usize, i: usize) -> f32 {
         let ub = self.user_bias.get(u).copied().unwrap_or(0.0);
         let ib = self.item_bias.get(i).copied().unwrap_or(0.0);
@@ -67,6 +68,7 @@ impl MfModel {
     }
 }
 
+#[cfg(test)]
 pub(crate) fn dot(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f32 {
     a.dot(&b)
 }
