@@ -4,7 +4,7 @@
 //! | prefix | rest | value |
 //! |---|---|---|
 //! | `M` | — | [`Meta`](super::meta::Meta) |
-//! | `L` | bucket u32, run u64 | log segment (events of 64 users, columnar) |
+//! | `L` | run u64, bucket u32 | log segment (events of 64 users, columnar) |
 //! | `h` | bucket u32 | manifest: the runs of a bucket |
 //! | `U` / `I` / `G` | block u32 | user / item / group id block (4096 external ids) |
 //! | `a` / `b` | user / item u32 | user / item attributes |
@@ -18,8 +18,10 @@ pub(crate) const META: &[u8] = b"M";
 pub(crate) fn segment(bucket: u32, run: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(13);
     k.push(b'L');
-    k.extend_from_slice(&bucket.to_be_bytes());
+    // Run first: run ids only grow, so new segments append at the right edge of the
+    // tree and sled never rewrites leaves full of older segments.
     k.extend_from_slice(&run.to_be_bytes());
+    k.extend_from_slice(&bucket.to_be_bytes());
     k
 }
 
@@ -108,7 +110,7 @@ mod tests {
     #[test]
     fn keys_sort_numerically_and_parse_back() {
         assert!(segment(1, 255) < segment(1, 256));
-        assert!(segment(1, u64::MAX) < segment(2, 0));
+        assert!(segment(7, 1) < segment(0, 2));
         let k = table_block("als.items", 7, 3);
         assert_eq!(parse_table_block(&k), Some(("als.items", 7, 3)));
         assert!(table_block("a", 1, 0).starts_with(&table_prefix("a", 1)));

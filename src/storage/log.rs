@@ -345,7 +345,7 @@ impl Log {
     pub fn orphans(&self, b: &dyn Backend) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
         for k in b.keys_with_prefix(b"L")? {
-            let (Some(bucket), Some(run)) = (keys::be_u32(&k[1..]), keys::be_u64(&k[5..])) else {
+            let (Some(run), Some(bucket)) = (keys::be_u64(&k[1..]), keys::be_u32(&k[9..])) else {
                 out.push(k.to_vec());
                 continue;
             };
