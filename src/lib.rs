@@ -40,8 +40,8 @@ mod synth;
 mod train;
 
 pub use db::{
-    CheckReport, CommitReceipt, Config, Db, HistoryEntry, ImportReport, IngestBatch, JobHandle,
-    JobInfo, Stats, TableFormat, TableInfo, TrainOptions,
+    CheckReport, CommitReceipt, Config, Db, DumpReport, HistoryEntry, ImportReport, IngestBatch,
+    JobHandle, JobInfo, Stats, TableFormat, TableInfo, TrainOptions,
 };
 pub use error::{Error, Result};
 pub use evaluate::{evaluate, evaluate_quiet, EvalOptions, EvalReport, Protocol};

@@ -1,5 +1,6 @@
 //! The database handle: opening, the in-memory state, and reads that are not queries.
 
+mod backup;
 mod ingest;
 mod jobs;
 mod tables;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
+pub use backup::DumpReport;
 pub use ingest::{CommitReceipt, ImportReport, IngestBatch};
 pub use jobs::{JobHandle, JobInfo, TrainOptions};
 pub(crate) use tables::TableOutput;
