@@ -140,17 +140,17 @@ impl Db {
     /// The current version of a table, validated and read in place. The view stays valid
     /// (and unchanged) however many versions are published after it.
     pub fn table(&self, name: &str) -> Result<Arc<TableView>> {
+        // The cache always holds current versions: publish and drop invalidate it while
+        // holding this lock, so a load here never races a garbage collection.
+        let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = views.get(name) {
+            return Ok(v.clone());
+        }
         let entry = tables::get_entry(self.backend(), name)?
             .ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
         let cur = entry
             .current()
             .ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
-        let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(v) = views.get(name) {
-            if v.version() == cur.version {
-                return Ok(v.clone());
-            }
-        }
         let view = TableView::load(self.backend(), name, cur)?;
         views.insert(name.to_owned(), view.clone());
         Ok(view)
@@ -212,10 +212,14 @@ impl Db {
         record.tables = outputs.iter().map(|o| o.name.clone()).collect();
         job_store::put(&mut batch, record);
         {
+            let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
             let mut st = self.state_mut();
             st.meta.next_version = meta.next_version;
             st.meta.put(&mut batch);
             b.apply(batch)?;
+            for o in outputs {
+                views.remove(&o.name);
+            }
         }
         b.flush()
     }
@@ -231,12 +235,10 @@ impl Db {
             tables::delete_blocks(b, name, v.version, &mut batch)?;
         }
         batch.delete(keys::catalog(name));
+        let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
         b.apply(batch)?;
-        self.inner
-            .views
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+        views.remove(name);
+        drop(views);
         b.flush()
     }
 
