@@ -93,6 +93,7 @@ fn reopen_after_train_drop_and_jobs() {
     let (als_users, als_items, pop_items, job_ids) = {
         let db = Db::open(dir.path()).unwrap();
         load_synthetic(&db, 80, 120, 8, 2);
+        put_genres(&db, 120);
         train_als(&db, 7);
         db.train("popular", &Params::new(), &TrainOptions::default()).unwrap();
         let jobs: Vec<u64> = db.jobs().unwrap().iter().map(|j| j.id).collect();
