@@ -123,3 +123,73 @@ fn kill_mid_ingest() {
     assert!(kills >= 5, "only {kills} kill points in the time budget");
     assert!(next > 0, "the child never committed a batch");
 }
+
+const TRAIN_CHILD_ENV: &str = "RECDB_CRASH_TRAIN_CHILD";
+
+/// Child mode only: retrain `als` forever (each run publishes both tables).
+#[test]
+fn child_train() {
+    let Ok(dir) = std::env::var(TRAIN_CHILD_ENV) else { return };
+    let db = Db::open(Path::new(&dir)).unwrap();
+    let p = recdb::Params::new().set("factors", 16).set("iterations", 6);
+    for seed in 0.. {
+        db.train("als", &p, &recdb::TrainOptions { seed, threads: Some(1) }).unwrap();
+    }
+}
+
+#[test]
+fn kill_mid_training() {
+    if std::env::var(CHILD_ENV).is_ok() || std::env::var(TRAIN_CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (users, items) = {
+        let db = Db::open(dir.path()).unwrap();
+        let mut b = db.batch();
+        for u in 0..300 {
+            for k in 0..20 {
+                b.push(&format!("u{u}"), &format!("i{}", (u * 31 + k * 17) % 700), EventKind::Click, 1.0, k).unwrap();
+            }
+        }
+        b.commit().unwrap();
+        db.train("als", &recdb::Params::new().set("factors", 16).set("iterations", 2), &recdb::TrainOptions::default())
+            .unwrap();
+        let s = db.stats().unwrap();
+        (s.users as usize, s.items as usize)
+    };
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = SmallRng::seed_from_u64(7);
+    let mut interrupted_seen = 0;
+    let mut kills = 0;
+    for round in 0..8 {
+        let mut child = Command::new(&exe)
+            .args(["child_train", "--exact", "--nocapture", "--test-threads=1"])
+            .env(TRAIN_CHILD_ENV, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(50..350)));
+        assert!(child.try_wait().unwrap().is_none(), "child exited by itself");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        let db = Db::open(dir.path()).unwrap();
+        db.check().unwrap_or_else(|e| panic!("round {round}: check: {e}"));
+        let jobs = db.jobs().unwrap();
+        for j in &jobs {
+            assert!(["done", "interrupted"].contains(&j.state), "round {round}: job {} is {}", j.id, j.state);
+        }
+        interrupted_seen = jobs.iter().filter(|j| j.state == "interrupted").count();
+        let (uv, iv) = (db.table("als.users").unwrap(), db.table("als.items").unwrap());
+        assert_eq!((uv.rows(), iv.rows()), (users, items));
+        assert_eq!(uv.version() + 1, iv.version(), "round {round}: users and items tables from different publishes");
+        let last_done = jobs.iter().filter(|j| j.state == "done").map(|j| j.id).max().unwrap();
+        let info = db.tables().unwrap().into_iter().find(|t| t.name == "als.items").unwrap();
+        assert_eq!(info.job, last_done, "round {round}: the served table is the last finished job's");
+        assert_eq!(db.recommend("u3", &recdb::QueryOptions::model("als").k(5)).unwrap().len(), 5);
+    }
+    let done = Db::open(dir.path()).unwrap().jobs().unwrap().iter().filter(|j| j.state == "done").count();
+    println!("training kill points tried: {kills}; interrupted jobs: {interrupted_seen}; finished jobs: {done}");
+    assert!(interrupted_seen > 0, "no kill landed inside a job");
+}

@@ -146,6 +146,7 @@ fn genre_filter_and_similar() {
 }
 
 #[test]
+#[ignore = "BUG: Db::table (src/db/tables.rs) reads the catalog entry, then loads its blocks without holding off a publish; when two publishes (keep_versions = 2) land in between, GC has deleted the blocks and the reader gets a spurious Error::Corrupted(\"block 0 of table ... (missing)\")"]
 fn readers_during_republish() {
     let (db, _) = setup();
     let stop = Arc::new(AtomicBool::new(false));
@@ -171,7 +172,7 @@ fn readers_during_republish() {
         })
         .collect();
     let before = db.table("als.items").unwrap().version();
-    for seed in 10..13 {
+    for seed in 10..90 {
         train_als(&db, seed);
     }
     stop.store(true, Ordering::Relaxed);
@@ -181,4 +182,53 @@ fn readers_during_republish() {
     assert!(done.load(Ordering::Relaxed) >= 40);
     assert!(db.table("als.items").unwrap().version() > before);
     db.check().unwrap();
+}
+
+/// `recommend` reads two tables (`als.users`, `als.items`); a publish replaces both in
+/// one catalog flip, so every answer must come from one version of both, never the
+/// user vectors of one training run with the item vectors of the next.
+#[test]
+#[ignore = "BUG: Db::recommend (src/query.rs) loads `<model>.users` and `<model>.items` with two separate Db::table calls; a publish in between mixes versions"]
+fn recommend_uses_one_version_of_both_tables() {
+    let (db, _) = setup();
+    type Pair = (Arc<recdb::TableView>, Arc<recdb::TableView>);
+    let mut versions: Vec<Pair> = vec![(db.table("als.users").unwrap(), db.table("als.items").unwrap())];
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|t| {
+            let (db, stop) = (db.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut answers = Vec::new();
+                let mut n = t;
+                while !stop.load(Ordering::Relaxed) {
+                    let u = n % USERS;
+                    // a spurious Corrupted is the other bug (see readers_during_republish)
+                    if let Ok(hit) = db.recommend(&user(u), &QueryOptions { include_seen: true, ..opts("als", 1) }) {
+                        answers.push((u, hit[0].id.clone(), hit[0].score));
+                    }
+                    n += 2;
+                }
+                answers
+            })
+        })
+        .collect();
+    for seed in 100..140 {
+        train_als(&db, seed);
+        versions.push((db.table("als.users").unwrap(), db.table("als.items").unwrap()));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let answers: Vec<_> = readers.into_iter().flat_map(|r| r.join().unwrap()).collect();
+    let ids = db.item_ids();
+    let mut mixed = 0;
+    for (u, id, score) in &answers {
+        let i = ids.iter().position(|x| x == id).unwrap();
+        let consistent = versions.iter().any(|(uv, iv)| {
+            assert_eq!(uv.version() + 1, iv.version(), "users and items published together");
+            (iv.row(i).dot(&uv.row(*u).to_vec()) + iv.offset() - score).abs() <= 1e-5 * score.abs().max(1.0)
+        });
+        if !consistent {
+            mixed += 1;
+        }
+    }
+    assert_eq!(mixed, 0, "{mixed} of {} answers mixed two versions", answers.len());
 }
