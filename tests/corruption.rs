@@ -21,16 +21,24 @@ fn build(dir: &Path) {
     let db = Db::open(dir).unwrap();
     load_synthetic(&db, 70, 60, 6, 31);
     put_genres(&db, 60);
-    db.put_users(&[recdb::UserRecord { id: "u1".into(), attrs: vec![("age".into(), "20".into())] }]).unwrap();
+    db.put_users(&[recdb::UserRecord {
+        id: "u1".into(),
+        attrs: vec![("age".into(), "20".into())],
+    }])
+    .unwrap();
     train_als(&db, 1);
-    db.train("popular", &Params::new(), &TrainOptions::default()).unwrap();
-    db.set_retrain_policy("popular", &Params::new(), 1_000_000).unwrap();
+    db.train("popular", &Params::new(), &TrainOptions::default())
+        .unwrap();
+    db.set_retrain_policy("popular", &Params::new(), 1_000_000)
+        .unwrap();
     db.check().unwrap();
 }
 
 fn all_kv(dir: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
     let s = sled::open(dir).unwrap();
-    s.iter().map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect()
+    s.iter()
+        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+        .collect()
 }
 
 fn put(dir: &Path, k: &[u8], v: &[u8]) {
@@ -53,7 +61,13 @@ fn exercise(dir: &Path) -> recdb::Result<()> {
         db.similar(i, &QueryOptions::model("als").k(3))?;
     }
     db.recommend("u1", &QueryOptions::model("als").k(3))?;
-    db.recommend("u1", &QueryOptions { genre: Some("Action".into()), ..QueryOptions::model("popular").k(3) })?;
+    db.recommend(
+        "u1",
+        &QueryOptions {
+            genre: Some("Action".into()),
+            ..QueryOptions::model("popular").k(3)
+        },
+    )?;
     db.jobs()?;
     Ok(())
 }
@@ -85,7 +99,10 @@ fn flipped_bytes_are_detected() {
                 Err(_) => panic!("panic with {} corrupted at byte {pos}", describe(k)),
                 Ok(Ok(())) => panic!("{} corrupted at byte {pos} went unnoticed", describe(k)),
                 Ok(Err(Error::Corrupted { .. })) => {}
-                Ok(Err(e)) => panic!("{} corrupted at byte {pos}: expected Corrupted, got {e}", describe(k)),
+                Ok(Err(e)) => panic!(
+                    "{} corrupted at byte {pos}: expected Corrupted, got {e}",
+                    describe(k)
+                ),
             }
             put(dir.path(), k, v);
             tried += 1;
@@ -100,9 +117,15 @@ fn bad_format_marker() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     put(dir.path(), b"F", b"recdb\x02\0\0\0");
-    assert!(matches!(Db::open(dir.path()), Err(Error::UnsupportedFormat { .. })));
+    assert!(matches!(
+        Db::open(dir.path()),
+        Err(Error::UnsupportedFormat { .. })
+    ));
     put(dir.path(), b"F", b"nope");
-    assert!(matches!(Db::open(dir.path()), Err(Error::UnsupportedFormat { .. })));
+    assert!(matches!(
+        Db::open(dir.path()),
+        Err(Error::UnsupportedFormat { .. })
+    ));
 }
 
 #[test]
@@ -124,7 +147,8 @@ fn valid_checksum_garbage_never_panics() {
                 // overwrite a few bytes near the end (rkyv's root lives there)
                 1 => {
                     for _ in 0..3 {
-                        let pos = rng.random_range(HEADER.max(bad.len().saturating_sub(16))..bad.len());
+                        let pos =
+                            rng.random_range(HEADER.max(bad.len().saturating_sub(16))..bad.len());
                         bad[pos] = rng.random();
                     }
                 }
@@ -147,7 +171,10 @@ fn valid_checksum_garbage_never_panics() {
             put(dir.path(), k, v);
         }
     }
-    println!("mutations: {} accepted, {} rejected", outcomes[0], outcomes[1]);
+    println!(
+        "mutations: {} accepted, {} rejected",
+        outcomes[0], outcomes[1]
+    );
     assert!(outcomes[1] > 0);
     exercise(dir.path()).unwrap();
 }

@@ -24,17 +24,30 @@ const TS_STRIDE: i64 = 1_000_000;
 /// Child mode only: commit batches `start..` forever.
 #[test]
 fn child_ingest() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let (dir, start) = spec.split_once('|').unwrap();
     let start: u64 = start.parse().unwrap();
     let db = Db::open(Path::new(dir).join("db")).unwrap();
-    let mut acked = std::fs::OpenOptions::new().create(true).append(true).open(Path::new(dir).join("acked")).unwrap();
+    let mut acked = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(Path::new(dir).join("acked"))
+        .unwrap();
     for n in start.. {
         let mut b = db.batch();
         for j in 0..BATCH {
             // the batch number is in the timestamp and in the value
             let ts = n as i64 * TS_STRIDE + j as i64;
-            b.push(&format!("u{}", j % USERS), &format!("i{}", (j * 7 + n as usize) % 5000), EventKind::View, n as f32, ts).unwrap();
+            b.push(
+                &format!("u{}", j % USERS),
+                &format!("i{}", (j * 7 + n as usize) % 5000),
+                EventKind::View,
+                n as f32,
+                ts,
+            )
+            .unwrap();
         }
         b.commit().unwrap();
         writeln!(acked, "{n}").unwrap();
@@ -58,7 +71,10 @@ fn batches_present(db: &Db) -> BTreeMap<u64, usize> {
     for u in db.user_ids() {
         for e in db.history(&u).unwrap() {
             let n = (e.timestamp / TS_STRIDE) as u64;
-            assert_eq!(e.value, n as f32, "value and timestamp disagree on the batch");
+            assert_eq!(
+                e.value, n as f32,
+                "value and timestamp disagree on the batch"
+            );
             *per.entry(n).or_default() += 1;
         }
     }
@@ -103,23 +119,39 @@ fn kill_mid_ingest() {
         let db = Db::open(dir.path().join("db")).unwrap();
         let present = batches_present(&db);
         for (n, count) in &present {
-            assert_eq!(*count, BATCH, "round {round}: batch {n} is partly present ({count} of {BATCH} events)");
+            assert_eq!(
+                *count, BATCH,
+                "round {round}: batch {n} is partly present ({count} of {BATCH} events)"
+            );
         }
         for n in &acked {
-            assert!(present.contains_key(n), "round {round}: acknowledged batch {n} is missing");
+            assert!(
+                present.contains_key(n),
+                "round {round}: acknowledged batch {n} is missing"
+            );
         }
         // batches are committed one after another: what is present is a prefix
         let expect: Vec<u64> = (0..present.len() as u64).collect();
-        assert_eq!(present.keys().copied().collect::<Vec<_>>(), expect, "round {round}: a gap in the batches");
+        assert_eq!(
+            present.keys().copied().collect::<Vec<_>>(),
+            expect,
+            "round {round}: a gap in the batches"
+        );
         let stats = db.stats().unwrap();
         assert_eq!(stats.events, (present.len() * BATCH) as u64);
         let rep = db.check().unwrap();
         assert_eq!(rep.events, stats.events);
         max_acked_total = max_acked_total.max(acked.len());
         next = present.len() as u64;
-        eprintln!("round {round}: killed after {ms} ms, {} batches acked, {} present", acked.len(), present.len());
+        eprintln!(
+            "round {round}: killed after {ms} ms, {} batches acked, {} present",
+            acked.len(),
+            present.len()
+        );
     }
-    println!("kill points tried: {kills}; batches present at the end: {next}; acked {max_acked_total}");
+    println!(
+        "kill points tried: {kills}; batches present at the end: {next}; acked {max_acked_total}"
+    );
     assert!(kills >= 5, "only {kills} kill points in the time budget");
     assert!(next > 0, "the child never committed a batch");
 }
@@ -129,11 +161,21 @@ const TRAIN_CHILD_ENV: &str = "RECDB_CRASH_TRAIN_CHILD";
 /// Child mode only: retrain `als` forever (each run publishes both tables).
 #[test]
 fn child_train() {
-    let Ok(dir) = std::env::var(TRAIN_CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(TRAIN_CHILD_ENV) else {
+        return;
+    };
     let db = Db::open(Path::new(&dir)).unwrap();
     let p = recdb::Params::new().set("factors", 16).set("iterations", 6);
     for seed in 0.. {
-        db.train("als", &p, &recdb::TrainOptions { seed, threads: Some(1) }).unwrap();
+        db.train(
+            "als",
+            &p,
+            &recdb::TrainOptions {
+                seed,
+                threads: Some(1),
+            },
+        )
+        .unwrap();
     }
 }
 
@@ -148,12 +190,23 @@ fn kill_mid_training() {
         let mut b = db.batch();
         for u in 0..300 {
             for k in 0..20 {
-                b.push(&format!("u{u}"), &format!("i{}", (u * 31 + k * 17) % 700), EventKind::Click, 1.0, k).unwrap();
+                b.push(
+                    &format!("u{u}"),
+                    &format!("i{}", (u * 31 + k * 17) % 700),
+                    EventKind::Click,
+                    1.0,
+                    k,
+                )
+                .unwrap();
             }
         }
         b.commit().unwrap();
-        db.train("als", &recdb::Params::new().set("factors", 16).set("iterations", 2), &recdb::TrainOptions::default())
-            .unwrap();
+        db.train(
+            "als",
+            &recdb::Params::new().set("factors", 16).set("iterations", 2),
+            &recdb::TrainOptions::default(),
+        )
+        .unwrap();
         let s = db.stats().unwrap();
         (s.users as usize, s.items as usize)
     };
@@ -170,26 +223,66 @@ fn kill_mid_training() {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(rng.random_range(50..350)));
-        assert!(child.try_wait().unwrap().is_none(), "child exited by itself");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "child exited by itself"
+        );
         child.kill().unwrap();
         child.wait().unwrap();
         kills += 1;
         let db = Db::open(dir.path()).unwrap();
-        db.check().unwrap_or_else(|e| panic!("round {round}: check: {e}"));
+        db.check()
+            .unwrap_or_else(|e| panic!("round {round}: check: {e}"));
         let jobs = db.jobs().unwrap();
         for j in &jobs {
-            assert!(["done", "interrupted"].contains(&j.state), "round {round}: job {} is {}", j.id, j.state);
+            assert!(
+                ["done", "interrupted"].contains(&j.state),
+                "round {round}: job {} is {}",
+                j.id,
+                j.state
+            );
         }
         interrupted_seen = jobs.iter().filter(|j| j.state == "interrupted").count();
-        let (uv, iv) = (db.table("als.users").unwrap(), db.table("als.items").unwrap());
+        let (uv, iv) = (
+            db.table("als.users").unwrap(),
+            db.table("als.items").unwrap(),
+        );
         assert_eq!((uv.rows(), iv.rows()), (users, items));
-        assert_eq!(uv.version() + 1, iv.version(), "round {round}: users and items tables from different publishes");
-        let last_done = jobs.iter().filter(|j| j.state == "done").map(|j| j.id).max().unwrap();
-        let info = db.tables().unwrap().into_iter().find(|t| t.name == "als.items").unwrap();
-        assert_eq!(info.job, last_done, "round {round}: the served table is the last finished job's");
-        assert_eq!(db.recommend("u3", &recdb::QueryOptions::model("als").k(5)).unwrap().len(), 5);
+        assert_eq!(
+            uv.version() + 1,
+            iv.version(),
+            "round {round}: users and items tables from different publishes"
+        );
+        let last_done = jobs
+            .iter()
+            .filter(|j| j.state == "done")
+            .map(|j| j.id)
+            .max()
+            .unwrap();
+        let info = db
+            .tables()
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == "als.items")
+            .unwrap();
+        assert_eq!(
+            info.job, last_done,
+            "round {round}: the served table is the last finished job's"
+        );
+        assert_eq!(
+            db.recommend("u3", &recdb::QueryOptions::model("als").k(5))
+                .unwrap()
+                .len(),
+            5
+        );
     }
-    let done = Db::open(dir.path()).unwrap().jobs().unwrap().iter().filter(|j| j.state == "done").count();
+    let done = Db::open(dir.path())
+        .unwrap()
+        .jobs()
+        .unwrap()
+        .iter()
+        .filter(|j| j.state == "done")
+        .count();
     println!("training kill points tried: {kills}; interrupted jobs: {interrupted_seen}; finished jobs: {done}");
     assert!(interrupted_seen > 0, "no kill landed inside a job");
 }

@@ -27,11 +27,18 @@ fn cancel_background_job() {
     let t = Instant::now();
     let r = h.wait();
     assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
-    assert!(t.elapsed() < Duration::from_secs(10), "cancel took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "cancel took {:?}",
+        t.elapsed()
+    );
     let info = db.job(id).unwrap();
     assert_eq!(info.state, "cancelled");
     assert!(info.tables.is_empty());
-    assert!(db.tables().unwrap().is_empty(), "a cancelled job publishes nothing");
+    assert!(
+        db.tables().unwrap().is_empty(),
+        "a cancelled job publishes nothing"
+    );
     assert!(matches!(db.table("bpr.items"), Err(Error::UnknownTable(_))));
     // cancel_job on a finished job is an error
     assert!(matches!(db.cancel_job(id), Err(Error::UnknownJob(_))));
@@ -66,7 +73,13 @@ fn background_job_completes_and_persists() {
     let id = {
         let db = Db::open(dir.path()).unwrap();
         load_synthetic(&db, 50, 80, 8, 23);
-        let h = db.spawn_train("bpr", &Params::new().set("factors", 8).set("epochs", 3), &TrainOptions::default()).unwrap();
+        let h = db
+            .spawn_train(
+                "bpr",
+                &Params::new().set("factors", 8).set("epochs", 3),
+                &TrainOptions::default(),
+            )
+            .unwrap();
         let info = h.wait().unwrap();
         assert_eq!(info.state, "done");
         assert_eq!(info.watermark, 400);
@@ -76,7 +89,10 @@ fn background_job_completes_and_persists() {
     let db = Db::open(dir.path()).unwrap();
     let jobs = db.jobs().unwrap();
     assert_eq!(jobs.len(), 1);
-    assert_eq!((jobs[0].id, jobs[0].state, jobs[0].model.as_str()), (id, "done", "bpr"));
+    assert_eq!(
+        (jobs[0].id, jobs[0].state, jobs[0].model.as_str()),
+        (id, "done", "bpr")
+    );
     assert_eq!(db.table("bpr.items").unwrap().rows(), 80);
     assert_eq!(db.stats().unwrap().jobs, 1);
 }
@@ -86,22 +102,61 @@ fn invalid_params_are_rejected_before_any_record() {
     let db = Db::temporary().unwrap();
     load_synthetic(&db, 30, 60, 6, 24);
     let o = TrainOptions::default();
-    assert_eq!(param_name(db.train("als", &Params::new().set("factors", 0), &o)), "factors");
-    assert_eq!(param_name(db.train("bpr", &Params::new().set("factors", 0), &o)), "factors");
-    assert_eq!(param_name(db.train("sgd", &Params::new().set("bogus", 1), &o)), "bogus");
-    assert_eq!(param_name(db.train("popular", &Params::new().set("bogus", 1), &o)), "bogus");
-    assert_eq!(param_name(db.train("bpr", &Params::new().set("learning_rate", "abc"), &o)), "learning_rate");
-    assert_eq!(param_name(db.train("sgd", &Params::new().set("lr", "abc"), &o)), "lr");
-    assert_eq!(param_name(db.train("als", &Params::new().set("iterations", -3), &o)), "iterations");
-    assert_eq!(param_name(db.spawn_train("bpr", &Params::new().set("epochs", "x"), &o).map(|h| h.id)), "epochs");
-    assert!(matches!(db.train("word2vec", &Params::new(), &o), Err(Error::UnknownModel(_))));
+    assert_eq!(
+        param_name(db.train("als", &Params::new().set("factors", 0), &o)),
+        "factors"
+    );
+    assert_eq!(
+        param_name(db.train("bpr", &Params::new().set("factors", 0), &o)),
+        "factors"
+    );
+    assert_eq!(
+        param_name(db.train("sgd", &Params::new().set("bogus", 1), &o)),
+        "bogus"
+    );
+    assert_eq!(
+        param_name(db.train("popular", &Params::new().set("bogus", 1), &o)),
+        "bogus"
+    );
+    assert_eq!(
+        param_name(db.train("bpr", &Params::new().set("learning_rate", "abc"), &o)),
+        "learning_rate"
+    );
+    assert_eq!(
+        param_name(db.train("sgd", &Params::new().set("lr", "abc"), &o)),
+        "lr"
+    );
+    assert_eq!(
+        param_name(db.train("als", &Params::new().set("iterations", -3), &o)),
+        "iterations"
+    );
+    assert_eq!(
+        param_name(
+            db.spawn_train("bpr", &Params::new().set("epochs", "x"), &o)
+                .map(|h| h.id)
+        ),
+        "epochs"
+    );
+    assert!(matches!(
+        db.train("word2vec", &Params::new(), &o),
+        Err(Error::UnknownModel(_))
+    ));
     let mut p = Params::new();
     assert!(p.insert_kv("no-equals-sign").is_err());
-    assert!(db.jobs().unwrap().is_empty(), "a rejected job leaves no record");
+    assert!(
+        db.jobs().unwrap().is_empty(),
+        "a rejected job leaves no record"
+    );
     assert!(db.tables().unwrap().is_empty());
     assert_eq!(db.stats().unwrap().jobs, 0);
-    assert_eq!(param_name(db.set_retrain_policy("als", &Params::new().set("factors", 0), 10)), "factors");
-    assert_eq!(param_name(db.set_retrain_policy("als", &Params::new(), 0)), "every_events");
+    assert_eq!(
+        param_name(db.set_retrain_policy("als", &Params::new().set("factors", 0), 10)),
+        "factors"
+    );
+    assert_eq!(
+        param_name(db.set_retrain_policy("als", &Params::new(), 0)),
+        "every_events"
+    );
 }
 
 #[test]
@@ -118,11 +173,20 @@ fn training_with_no_events_fails_cleanly() {
 fn wait_for_done(db: &Db, model: &str, count: usize) -> Vec<recdb::JobInfo> {
     let t = Instant::now();
     loop {
-        let done: Vec<_> = db.jobs().unwrap().into_iter().filter(|j| j.model == model && j.state == "done").collect();
+        let done: Vec<_> = db
+            .jobs()
+            .unwrap()
+            .into_iter()
+            .filter(|j| j.model == model && j.state == "done")
+            .collect();
         if done.len() >= count {
             return done;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "no {model} job ran: {:?}", db.jobs().unwrap());
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no {model} job ran: {:?}",
+            db.jobs().unwrap()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -145,7 +209,14 @@ fn open_retry(path: &std::path::Path) -> Db {
 fn commit_n(db: &Db, n: usize, base: i64) {
     let mut b = db.batch();
     for k in 0..n {
-        b.push(&user(k % 17), &item(k % 31), EventKind::View, 1.0, base + k as i64).unwrap();
+        b.push(
+            &user(k % 17),
+            &item(k % 31),
+            EventKind::View,
+            1.0,
+            base + k as i64,
+        )
+        .unwrap();
     }
     b.commit().unwrap();
 }
@@ -155,7 +226,8 @@ fn retrain_policy_runs_and_persists() {
     let dir = tempfile::tempdir().unwrap();
     {
         let db = Db::open(dir.path()).unwrap();
-        db.set_retrain_policy("popular", &Params::new(), 100).unwrap();
+        db.set_retrain_policy("popular", &Params::new(), 100)
+            .unwrap();
         commit_n(&db, 60, 0);
         std::thread::sleep(Duration::from_millis(200));
         assert!(db.jobs().unwrap().is_empty(), "60 < 100 events: no job yet");

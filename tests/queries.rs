@@ -38,28 +38,55 @@ fn seen_by(evs: &[(usize, usize)], u: usize) -> HashSet<String> {
 #[test]
 fn query_errors() {
     let (db, _) = setup();
-    assert!(matches!(db.recommend("nobody", &opts("als", 5)), Err(Error::UnknownUser(u)) if u == "nobody"));
-    assert!(matches!(db.similar("nothing", &opts("als", 5)), Err(Error::UnknownItem(i)) if i == "nothing"));
-    assert!(matches!(db.predict("nobody", "i1", "als"), Err(Error::UnknownUser(_))));
-    for r in [db.recommend("u1", &opts("als", 0)), db.similar("i1", &opts("als", 0))] {
+    assert!(
+        matches!(db.recommend("nobody", &opts("als", 5)), Err(Error::UnknownUser(u)) if u == "nobody")
+    );
+    assert!(
+        matches!(db.similar("nothing", &opts("als", 5)), Err(Error::UnknownItem(i)) if i == "nothing")
+    );
+    assert!(matches!(
+        db.predict("nobody", "i1", "als"),
+        Err(Error::UnknownUser(_))
+    ));
+    for r in [
+        db.recommend("u1", &opts("als", 0)),
+        db.similar("i1", &opts("als", 0)),
+    ] {
         match r {
             Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "k"),
             other => panic!("expected InvalidParameter k, got {other:?}"),
         }
     }
-    assert!(matches!(db.recommend("u1", &opts("bpr", 5)), Err(Error::UnknownTable(t)) if t == "bpr.users"));
-    assert!(matches!(db.similar("i1", &opts("bpr", 5)), Err(Error::UnknownTable(t)) if t == "bpr.items"));
+    assert!(
+        matches!(db.recommend("u1", &opts("bpr", 5)), Err(Error::UnknownTable(t)) if t == "bpr.users")
+    );
+    assert!(
+        matches!(db.similar("i1", &opts("bpr", 5)), Err(Error::UnknownTable(t)) if t == "bpr.items")
+    );
     assert!(matches!(db.table("sgd.items"), Err(Error::UnknownTable(_))));
-    match db.recommend("u1", &QueryOptions { genre: Some("Western".into()), ..opts("als", 5) }) {
+    match db.recommend(
+        "u1",
+        &QueryOptions {
+            genre: Some("Western".into()),
+            ..opts("als", 5)
+        },
+    ) {
         Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "genre"),
         other => panic!("expected InvalidParameter genre, got {other:?}"),
     }
     // Ids that arrived after training: a clear error, not a panic or a wrong row.
     let mut b = db.batch();
-    b.push("newcomer", "fresh-item", EventKind::View, 1.0, 99).unwrap();
+    b.push("newcomer", "fresh-item", EventKind::View, 1.0, 99)
+        .unwrap();
     b.commit().unwrap();
-    assert!(matches!(db.recommend("newcomer", &opts("als", 5)), Err(Error::InvalidInput(_))));
-    assert!(matches!(db.similar("fresh-item", &opts("als", 5)), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        db.recommend("newcomer", &opts("als", 5)),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        db.similar("fresh-item", &opts("als", 5)),
+        Err(Error::InvalidInput(_))
+    ));
     assert!(db.predict("u1", "fresh-item", "als").is_err());
     // the old users still work, and the new item is never returned by the old table
     let hits = db.recommend("u1", &opts("als", ITEMS)).unwrap();
@@ -75,7 +102,10 @@ fn recommend_excludes_seen_unless_asked() {
         let hits = db.recommend(&user(u), &opts("als", 10)).unwrap();
         assert_eq!(hits.len(), 10);
         assert_sorted(&hits);
-        assert!(hits.iter().all(|h| !seen.contains(&h.id)), "seen item recommended to u{u}: {hits:?}");
+        assert!(
+            hits.iter().all(|h| !seen.contains(&h.id)),
+            "seen item recommended to u{u}: {hits:?}"
+        );
         let unique: HashSet<_> = hits.iter().map(|h| &h.id).collect();
         assert_eq!(unique.len(), hits.len());
         // all items: exactly the unseen ones come back
@@ -83,14 +113,26 @@ fn recommend_excludes_seen_unless_asked() {
         assert_eq!(all.len(), ITEMS - seen.len());
         assert_sorted(&all);
         // include_seen brings them back
-        let with_seen = db.recommend(&user(u), &QueryOptions { include_seen: true, ..opts("als", ITEMS) }).unwrap();
+        let with_seen = db
+            .recommend(
+                &user(u),
+                &QueryOptions {
+                    include_seen: true,
+                    ..opts("als", ITEMS)
+                },
+            )
+            .unwrap();
         assert_eq!(with_seen.len(), ITEMS);
         assert!(seen.iter().all(|s| with_seen.iter().any(|h| &h.id == s)));
         assert_sorted(&with_seen);
         // scores agree with predict
         for h in hits.iter().take(3) {
             let p = db.predict(&user(u), &h.id, "als").unwrap();
-            assert!((p - h.score).abs() < 1e-4, "predict {p} vs recommend {}", h.score);
+            assert!(
+                (p - h.score).abs() < 1e-4,
+                "predict {p} vs recommend {}",
+                h.score
+            );
         }
     }
 }
@@ -98,14 +140,20 @@ fn recommend_excludes_seen_unless_asked() {
 #[test]
 fn popular_ranks_by_count_of_unseen_items() {
     let (db, evs) = setup();
-    db.train("popular", &Params::new(), &TrainOptions::default()).unwrap();
+    db.train("popular", &Params::new(), &TrainOptions::default())
+        .unwrap();
     let mut count: HashMap<String, usize> = HashMap::new();
     for e in &evs {
         *count.entry(item(e.1)).or_default() += 1;
     }
     let u = 3;
     let seen = seen_by(&evs, u);
-    let best_unseen = count.iter().filter(|(i, _)| !seen.contains(*i)).map(|(_, c)| *c).max().unwrap();
+    let best_unseen = count
+        .iter()
+        .filter(|(i, _)| !seen.contains(*i))
+        .map(|(_, c)| *c)
+        .max()
+        .unwrap();
     let hits = db.recommend(&user(u), &opts("popular", 5)).unwrap();
     assert_eq!(hits.len(), 5);
     assert_sorted(&hits);
@@ -119,17 +167,42 @@ fn popular_ranks_by_count_of_unseen_items() {
 fn genre_filter_and_similar() {
     let (db, _) = setup();
     for g in ["Action", "comedy", "DRAMA"] {
-        let hits = db.recommend("u5", &QueryOptions { genre: Some(g.into()), ..opts("als", 20) }).unwrap();
+        let hits = db
+            .recommend(
+                "u5",
+                &QueryOptions {
+                    genre: Some(g.into()),
+                    ..opts("als", 20)
+                },
+            )
+            .unwrap();
         assert_eq!(hits.len(), 20);
         assert_sorted(&hits);
         for h in &hits {
             let genres = db.item(&h.id).unwrap().genres;
-            assert!(genres.iter().any(|x| x.eq_ignore_ascii_case(g)), "{} has {genres:?}, not {g}", h.id);
+            assert!(
+                genres.iter().any(|x| x.eq_ignore_ascii_case(g)),
+                "{} has {genres:?}, not {g}",
+                h.id
+            );
         }
-        let sims = db.similar("i7", &QueryOptions { genre: Some(g.into()), ..opts("als", 15) }).unwrap();
+        let sims = db
+            .similar(
+                "i7",
+                &QueryOptions {
+                    genre: Some(g.into()),
+                    ..opts("als", 15)
+                },
+            )
+            .unwrap();
         assert_eq!(sims.len(), 15);
         for h in &sims {
-            assert!(db.item(&h.id).unwrap().genres.iter().any(|x| x.eq_ignore_ascii_case(g)));
+            assert!(db
+                .item(&h.id)
+                .unwrap()
+                .genres
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(g)));
         }
     }
     for i in [0, 1, 2, 50, 199] {
@@ -137,11 +210,18 @@ fn genre_filter_and_similar() {
         assert_eq!(sims.len(), ITEMS - 1, "all items but itself");
         assert!(sims.iter().all(|h| h.id != item(i)));
         assert_sorted(&sims);
-        assert!(sims.iter().all(|h| h.score <= 1.0 + 1e-4 && h.score >= -1.0 - 1e-4), "cosine range");
+        assert!(
+            sims.iter()
+                .all(|h| h.score <= 1.0 + 1e-4 && h.score >= -1.0 - 1e-4),
+            "cosine range"
+        );
     }
     // with four taste groups, the nearest neighbours of a popular item share its group mostly
     let sims = db.similar("i0", &opts("als", 5)).unwrap();
-    let same = sims.iter().filter(|h| h.id[1..].parse::<usize>().unwrap() % 4 == 0).count();
+    let same = sims
+        .iter()
+        .filter(|h| h.id[1..].parse::<usize>().unwrap() % 4 == 0)
+        .count();
     assert!(same >= 3, "neighbours of i0: {sims:?}");
 }
 
@@ -161,7 +241,9 @@ fn readers_during_republish() {
                     let r = db.recommend(&u, &opts("als", 10)).unwrap();
                     assert_eq!(r.len(), 10);
                     assert_sorted(&r);
-                    let s = db.similar(&item((n * 13 + t) % ITEMS), &opts("als", 7)).unwrap();
+                    let s = db
+                        .similar(&item((n * 13 + t) % ITEMS), &opts("als", 7))
+                        .unwrap();
                     assert_eq!(s.len(), 7);
                     let v = db.table("als.items").unwrap();
                     assert_eq!(v.rows(), ITEMS);
@@ -192,7 +274,10 @@ fn readers_during_republish() {
 fn recommend_uses_one_version_of_both_tables() {
     let (db, _) = setup();
     type Pair = (Arc<recdb::TableView>, Arc<recdb::TableView>);
-    let mut versions: Vec<Pair> = vec![(db.table("als.users").unwrap(), db.table("als.items").unwrap())];
+    let mut versions: Vec<Pair> = vec![(
+        db.table("als.users").unwrap(),
+        db.table("als.items").unwrap(),
+    )];
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
         .map(|t| {
@@ -203,7 +288,13 @@ fn recommend_uses_one_version_of_both_tables() {
                 while !stop.load(Ordering::Relaxed) {
                     let u = n % USERS;
                     // a spurious Corrupted is the other bug (see readers_during_republish)
-                    if let Ok(hit) = db.recommend(&user(u), &QueryOptions { include_seen: true, ..opts("als", 1) }) {
+                    if let Ok(hit) = db.recommend(
+                        &user(u),
+                        &QueryOptions {
+                            include_seen: true,
+                            ..opts("als", 1)
+                        },
+                    ) {
                         answers.push((u, hit[0].id.clone(), hit[0].score));
                     }
                     n += 2;
@@ -214,21 +305,37 @@ fn recommend_uses_one_version_of_both_tables() {
         .collect();
     for seed in 100..140 {
         train_als(&db, seed);
-        versions.push((db.table("als.users").unwrap(), db.table("als.items").unwrap()));
+        versions.push((
+            db.table("als.users").unwrap(),
+            db.table("als.items").unwrap(),
+        ));
     }
     stop.store(true, Ordering::Relaxed);
-    let answers: Vec<_> = readers.into_iter().flat_map(|r| r.join().unwrap()).collect();
+    let answers: Vec<_> = readers
+        .into_iter()
+        .flat_map(|r| r.join().unwrap())
+        .collect();
     let ids = db.item_ids();
     let mut mixed = 0;
     for (u, id, score) in &answers {
         let i = ids.iter().position(|x| x == id).unwrap();
         let consistent = versions.iter().any(|(uv, iv)| {
-            assert_eq!(uv.version() + 1, iv.version(), "users and items published together");
-            (iv.row(i).dot(&uv.row(*u).to_vec()) + iv.offset() - score).abs() <= 1e-5 * score.abs().max(1.0)
+            assert_eq!(
+                uv.version() + 1,
+                iv.version(),
+                "users and items published together"
+            );
+            (iv.row(i).dot(&uv.row(*u).to_vec()) + iv.offset() - score).abs()
+                <= 1e-5 * score.abs().max(1.0)
         });
         if !consistent {
             mixed += 1;
         }
     }
-    assert_eq!(mixed, 0, "{mixed} of {} answers mixed two versions", answers.len());
+    assert_eq!(
+        mixed,
+        0,
+        "{mixed} of {} answers mixed two versions",
+        answers.len()
+    );
 }

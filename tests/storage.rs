@@ -8,10 +8,15 @@ use std::collections::BTreeMap;
 use common::*;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use recdb::{Db, Error, EventKind, HistoryEntry, ItemRecord, Params, RawEvent, TrainOptions, UserRecord};
+use recdb::{
+    Db, Error, EventKind, HistoryEntry, ItemRecord, Params, RawEvent, TrainOptions, UserRecord,
+};
 
 fn all_histories(db: &Db) -> BTreeMap<String, Vec<HistoryEntry>> {
-    db.user_ids().into_iter().map(|u| (u.clone(), db.history(&u).unwrap())).collect()
+    db.user_ids()
+        .into_iter()
+        .map(|u| (u.clone(), db.history(&u).unwrap()))
+        .collect()
 }
 
 #[test]
@@ -43,7 +48,10 @@ fn reopen_after_commit() {
     assert_eq!(all_histories(&db), hist);
     let late = db.history("late").unwrap();
     assert_eq!(late.len(), 1);
-    assert_eq!((late[0].kind, late[0].value, late[0].timestamp), (EventKind::Rating, 4.5, -7));
+    assert_eq!(
+        (late[0].kind, late[0].value, late[0].timestamp),
+        (EventKind::Rating, 4.5, -7)
+    );
     let rep = db.check().unwrap();
     assert_eq!(rep.events, 1001);
 }
@@ -95,9 +103,15 @@ fn reopen_after_train_drop_and_jobs() {
         load_synthetic(&db, 80, 120, 8, 2);
         put_genres(&db, 120);
         train_als(&db, 7);
-        db.train("popular", &Params::new(), &TrainOptions::default()).unwrap();
+        db.train("popular", &Params::new(), &TrainOptions::default())
+            .unwrap();
         let jobs: Vec<u64> = db.jobs().unwrap().iter().map(|j| j.id).collect();
-        (table_rows(&db, "als.users"), table_rows(&db, "als.items"), table_rows(&db, "popular.items"), jobs)
+        (
+            table_rows(&db, "als.users"),
+            table_rows(&db, "als.items"),
+            table_rows(&db, "popular.items"),
+            jobs,
+        )
     };
     assert_eq!(als_users.1.len(), 80);
     assert_eq!(als_items.1.len(), 120);
@@ -114,12 +128,18 @@ fn reopen_after_train_drop_and_jobs() {
             assert_eq!(j.watermark, 640);
         }
         assert_eq!(jobs[0].model, "als");
-        assert_eq!(jobs[0].tables, vec!["als.users".to_string(), "als.items".to_string()]);
+        assert_eq!(
+            jobs[0].tables,
+            vec!["als.users".to_string(), "als.items".to_string()]
+        );
         let names: Vec<String> = db.tables().unwrap().into_iter().map(|t| t.name).collect();
         assert_eq!(names.len(), 4, "{names:?}");
         db.drop_table("als.items").unwrap();
         assert!(matches!(db.table("als.items"), Err(Error::UnknownTable(_))));
-        assert!(matches!(db.drop_table("als.items"), Err(Error::UnknownTable(_))));
+        assert!(matches!(
+            db.drop_table("als.items"),
+            Err(Error::UnknownTable(_))
+        ));
     }
     let db = Db::open(dir.path()).unwrap();
     assert!(matches!(db.table("als.items"), Err(Error::UnknownTable(_))));
@@ -128,13 +148,19 @@ fn reopen_after_train_drop_and_jobs() {
     let rep = db.check().unwrap();
     assert_eq!(rep.table_versions, 3);
     // A model whose item table is gone answers with UnknownTable, not a panic.
-    assert!(matches!(db.recommend("u1", &recdb::QueryOptions::model("als")), Err(Error::UnknownTable(_))));
+    assert!(matches!(
+        db.recommend("u1", &recdb::QueryOptions::model("als")),
+        Err(Error::UnknownTable(_))
+    ));
 }
+
+/// (arrival seq, item, kind, value, timestamp)
+type ModelEvent = (u64, String, EventKind, f32, i64);
 
 /// The model: per user, events in arrival order; history sorts by (timestamp, arrival).
 #[derive(Default)]
 struct Model {
-    log: BTreeMap<String, Vec<(u64, String, EventKind, f32, i64)>>,
+    log: BTreeMap<String, Vec<ModelEvent>>,
     items: std::collections::BTreeSet<String>,
     seq: u64,
 }
@@ -144,7 +170,12 @@ impl Model {
         let mut evs = self.log[user].clone();
         evs.sort_by_key(|e| (e.4, e.0));
         evs.into_iter()
-            .map(|(_, item, kind, value, timestamp)| HistoryEntry { item, kind, value, timestamp })
+            .map(|(_, item, kind, value, timestamp)| HistoryEntry {
+                item,
+                kind,
+                value,
+                timestamp,
+            })
             .collect()
     }
 }
@@ -168,7 +199,11 @@ fn random_commits_match_naive_model() {
     let kinds = EventKind::ALL;
     for round in 0..120 {
         // Mostly small batches, a few large ones; >64 users, >4096 items.
-        let n = if round % 15 == 0 { rng.random_range(2000..5000) } else { rng.random_range(1..60) };
+        let n = if round % 15 == 0 {
+            rng.random_range(2000..5000)
+        } else {
+            rng.random_range(1..60)
+        };
         let mut b = db.batch();
         for _ in 0..n {
             let u = format!("user-{}", rng.random_range(0..300u32));
@@ -178,7 +213,10 @@ fn random_commits_match_naive_model() {
             // out-of-order timestamps, with ties
             let ts = rng.random_range(-50..1000i64);
             b.push(&u, &i, kind, value, ts).unwrap();
-            m.log.entry(u).or_default().push((m.seq, i.clone(), kind, value, ts));
+            m.log
+                .entry(u)
+                .or_default()
+                .push((m.seq, i.clone(), kind, value, ts));
             m.items.insert(i);
             m.seq += 1;
         }
@@ -211,11 +249,21 @@ fn bad_input_leaves_db_unchanged() {
 
     let mut b = db.batch();
     b.push("u1", "i1", EventKind::View, 1.0, 5).unwrap();
-    assert!(matches!(b.push("", "i1", EventKind::View, 1.0, 5), Err(Error::InvalidInput(_))));
-    assert!(matches!(b.push("u1", "", EventKind::View, 1.0, 5), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        b.push("", "i1", EventKind::View, 1.0, 5),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        b.push("u1", "", EventKind::View, 1.0, 5),
+        Err(Error::InvalidInput(_))
+    ));
     assert!(b.push("u1", "i2", EventKind::Rating, f32::NAN, 5).is_err());
-    assert!(b.push("u1", "i2", EventKind::Rating, f32::INFINITY, 5).is_err());
-    assert!(b.push_in_group("u1", "i2", EventKind::View, 1.0, 5, Some("")).is_err());
+    assert!(b
+        .push("u1", "i2", EventKind::Rating, f32::INFINITY, 5)
+        .is_err());
+    assert!(b
+        .push_in_group("u1", "i2", EventKind::View, 1.0, 5, Some(""))
+        .is_err());
     assert_eq!(b.len(), 1, "rejected events must not enter the batch");
     drop(b); // never committed
     assert!(matches!(db.batch().commit(), Err(Error::Empty(_))));
@@ -229,12 +277,25 @@ fn bad_input_leaves_db_unchanged() {
         timestamp: 1,
         group: None,
     };
-    let bad = RawEvent { value: f32::NAN, ..good.clone() };
+    let bad = RawEvent {
+        value: f32::NAN,
+        ..good.clone()
+    };
     assert!(db.log_events(&[good.clone(), bad]).is_err());
     assert!(matches!(db.log_events(&[]), Err(Error::Empty(_))));
     assert!(matches!(db.put_items(&[]), Err(Error::Empty(_))));
-    assert!(db.put_items(&[ItemRecord { id: String::new(), ..Default::default() }]).is_err());
-    assert!(db.put_users(&[UserRecord { id: String::new(), attrs: vec![] }]).is_err());
+    assert!(db
+        .put_items(&[ItemRecord {
+            id: String::new(),
+            ..Default::default()
+        }])
+        .is_err());
+    assert!(db
+        .put_users(&[UserRecord {
+            id: String::new(),
+            attrs: vec![]
+        }])
+        .is_err());
 
     assert_eq!(snapshot(&db), before);
     assert!(matches!(db.history("newbie"), Err(Error::UnknownUser(_))));
@@ -256,16 +317,40 @@ fn table_versions_and_held_views() {
     assert!(v2.version() > v1.version());
     let rows2: Vec<Vec<f32>> = (0..v2.rows()).map(|r| v2.row(r).to_vec()).collect();
     assert_ne!(rows1, rows2, "a different seed must give different vectors");
-    let info = db.tables().unwrap().into_iter().find(|t| t.name == "als.items").unwrap();
+    let info = db
+        .tables()
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "als.items")
+        .unwrap();
     assert_eq!(info.versions, vec![v1.version(), v2.version()]);
     // third publish: v1 is garbage-collected on disk, but the held view still reads it
     train_als(&db, 3);
     let v3 = db.table("als.items").unwrap();
     assert!(v3.version() > v2.version());
-    let info = db.tables().unwrap().into_iter().find(|t| t.name == "als.items").unwrap();
-    assert_eq!(info.versions, vec![v2.version(), v3.version()], "keeps 2 versions");
-    assert_eq!((0..v1.rows()).map(|r| v1.row(r).to_vec()).collect::<Vec<_>>(), rows1);
-    assert_eq!((0..v2.rows()).map(|r| v2.row(r).to_vec()).collect::<Vec<_>>(), rows2);
+    let info = db
+        .tables()
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "als.items")
+        .unwrap();
+    assert_eq!(
+        info.versions,
+        vec![v2.version(), v3.version()],
+        "keeps 2 versions"
+    );
+    assert_eq!(
+        (0..v1.rows())
+            .map(|r| v1.row(r).to_vec())
+            .collect::<Vec<_>>(),
+        rows1
+    );
+    assert_eq!(
+        (0..v2.rows())
+            .map(|r| v2.row(r).to_vec())
+            .collect::<Vec<_>>(),
+        rows2
+    );
     let rep = db.check().unwrap();
     assert_eq!(rep.table_versions, 4, "2 versions of 2 tables");
     drop((v1, v2, v3));
@@ -308,18 +393,29 @@ fn export_table_formats() {
     train_als(&db, 1);
     let t = db.table("als.items").unwrap();
     let p = dir.path().join("items.f32");
-    assert_eq!(db.export_table("als.items", recdb::TableFormat::F32, &p).unwrap(), t.rows() as u64);
+    assert_eq!(
+        db.export_table("als.items", recdb::TableFormat::F32, &p)
+            .unwrap(),
+        t.rows() as u64
+    );
     let bytes = std::fs::read(&p).unwrap();
     assert_eq!(bytes.len(), t.rows() * t.dim() * 4);
-    let first: Vec<f32> = bytes[..t.dim() * 4].chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let first: Vec<f32> = bytes[..t.dim() * 4]
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     assert_eq!(first, t.row(0).to_vec());
     let ids = std::fs::read_to_string(dir.path().join("items.f32.ids")).unwrap();
     assert_eq!(ids.lines().collect::<Vec<_>>(), db.item_ids());
     let tsv = dir.path().join("items.tsv");
-    db.export_table("als.items", recdb::TableFormat::Tsv, &tsv).unwrap();
+    db.export_table("als.items", recdb::TableFormat::Tsv, &tsv)
+        .unwrap();
     let text = std::fs::read_to_string(&tsv).unwrap();
     let line: Vec<&str> = text.lines().next().unwrap().split('\t').collect();
     assert_eq!(line[0], db.item_ids()[0]);
     assert_eq!(line.len(), t.dim() + 1);
-    assert!(matches!(db.export_table("nope", recdb::TableFormat::Tsv, &tsv), Err(Error::UnknownTable(_))));
+    assert!(matches!(
+        db.export_table("nope", recdb::TableFormat::Tsv, &tsv),
+        Err(Error::UnknownTable(_))
+    ));
 }

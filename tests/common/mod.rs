@@ -18,7 +18,13 @@ pub fn item(i: usize) -> String {
 /// Users with a taste for one of four item groups (`i % 4`); every user sees
 /// `per_user` distinct items, mostly from their group. Returns the events committed,
 /// as (user, item) pairs.
-pub fn load_synthetic(db: &Db, users: usize, items: usize, per_user: usize, seed: u64) -> Vec<(usize, usize)> {
+pub fn load_synthetic(
+    db: &Db,
+    users: usize,
+    items: usize,
+    per_user: usize,
+    seed: u64,
+) -> Vec<(usize, usize)> {
     assert!(items >= 8 && per_user < items / 4);
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut out = Vec::new();
@@ -37,7 +43,9 @@ pub fn load_synthetic(db: &Db, users: usize, items: usize, per_user: usize, seed
             };
             if seen.insert(i) {
                 let ts = (u * 1000 + seen.len()) as i64;
-                batch.push(&user(u), &item(i), EventKind::Interaction, 1.0, ts).unwrap();
+                batch
+                    .push(&user(u), &item(i), EventKind::Interaction, 1.0, ts)
+                    .unwrap();
                 out.push((u, i));
             }
         }
@@ -64,7 +72,10 @@ pub fn als_params() -> Params {
 }
 
 pub fn train_als(db: &Db, seed: u64) {
-    let opts = TrainOptions { seed, threads: None };
+    let opts = TrainOptions {
+        seed,
+        threads: None,
+    };
     let info = db.train("als", &als_params(), &opts).unwrap();
     assert_eq!(info.state, "done");
 }
@@ -72,5 +83,8 @@ pub fn train_als(db: &Db, seed: u64) {
 /// All rows of a table, copied.
 pub fn table_rows(db: &Db, name: &str) -> (u64, Vec<Vec<f32>>) {
     let t = db.table(name).unwrap();
-    (t.version(), (0..t.rows()).map(|r| t.row(r).to_vec()).collect())
+    (
+        t.version(),
+        (0..t.rows()).map(|r| t.row(r).to_vec()).collect(),
+    )
 }
