@@ -248,3 +248,48 @@ fn retrain_policy_runs_and_persists() {
     assert_eq!(done.iter().map(|j| j.watermark).max(), Some(230));
     assert_eq!(db.table("popular.items").unwrap().rows(), 31);
 }
+
+/// `threads: Some(0)` is an invalid parameter. It must not leave a job record stuck in
+/// `running` (which also blocks the model's retrain policy for good).
+#[test]
+#[ignore = "BUG: Db::run_job (src/db/jobs.rs) returns Err(InvalidParameter threads) after start_record wrote a `running` record and registered the job in `running`, without finishing either"]
+fn zero_threads_leaves_no_running_job() {
+    let db = Db::temporary().unwrap();
+    commit_n(&db, 50, 0);
+    let o = TrainOptions {
+        seed: 1,
+        threads: Some(0),
+    };
+    assert_eq!(
+        param_name(db.train("popular", &Params::new(), &o)),
+        "threads"
+    );
+    let stuck: Vec<_> = db
+        .jobs()
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.state == "running")
+        .collect();
+    assert!(stuck.is_empty(), "jobs left running: {stuck:?}");
+    // and the retrain policy still works
+    db.set_retrain_policy("popular", &Params::new(), 10)
+        .unwrap();
+    commit_n(&db, 10, 100);
+    wait_for_done(&db, "popular", 1);
+}
+
+#[test]
+fn policy_params_reach_the_job() {
+    let db = Db::temporary().unwrap();
+    db.set_retrain_policy(
+        "als",
+        &Params::new().set("factors", 6).set("iterations", 2),
+        200,
+    )
+    .unwrap();
+    commit_n(&db, 250, 0);
+    let done = wait_for_done(&db, "als", 1);
+    assert_eq!(done[0].watermark, 250);
+    assert_eq!(db.table("als.items").unwrap().dim(), 6);
+    assert_eq!(db.table("als.users").unwrap().rows(), 17);
+}

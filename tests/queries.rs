@@ -339,3 +339,33 @@ fn recommend_uses_one_version_of_both_tables() {
         answers.len()
     );
 }
+
+#[test]
+fn zero_vector_and_duplicate_records() {
+    let db = Db::temporary().unwrap();
+    load_synthetic(&db, 20, 40, 5, 12);
+    // an item known only from attributes has count 0 in `popular`: a zero vector
+    let recs = [
+        recdb::ItemRecord {
+            id: "lonely".into(),
+            title: Some("first".into()),
+            ..Default::default()
+        },
+        recdb::ItemRecord {
+            id: "lonely".into(),
+            title: Some("second".into()),
+            ..Default::default()
+        },
+    ];
+    let before = db.stats().unwrap().items;
+    assert_eq!(db.put_items(&recs).unwrap().new_ids, 1);
+    assert_eq!(db.stats().unwrap().items, before + 1);
+    assert_eq!(db.item("lonely").unwrap().title.as_deref(), Some("second"));
+    db.train("popular", &Params::new(), &TrainOptions::default())
+        .unwrap();
+    assert!(matches!(
+        db.similar("lonely", &opts("popular", 3)),
+        Err(Error::ZeroVector(_))
+    ));
+    db.check().unwrap();
+}
