@@ -3,9 +3,12 @@
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::*;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use recdb::{Db, Error, EventKind, Params, TrainOptions};
 
 fn param_name(r: recdb::Result<impl std::fmt::Debug>) -> String {
@@ -292,4 +295,60 @@ fn policy_params_reach_the_job() {
     assert_eq!(done[0].watermark, 250);
     assert_eq!(db.table("als.items").unwrap().dim(), 6);
     assert_eq!(db.table("als.users").unwrap().rows(), 17);
+}
+
+/// A job reads exactly the events before its watermark, even while commits go on.
+#[test]
+fn snapshot_matches_watermark_under_concurrent_commits() {
+    let db = Db::temporary().unwrap();
+    let mut rng = SmallRng::seed_from_u64(9);
+    let events: Vec<(usize, usize)> = (0..20_000)
+        .map(|_| (rng.random_range(0..150), rng.random_range(0..90)))
+        .collect();
+    let writer = {
+        let (db, events) = (db.clone(), events.clone());
+        std::thread::spawn(move || {
+            for (n, chunk) in events.chunks(50).enumerate() {
+                let mut b = db.batch();
+                for (k, &(u, i)) in chunk.iter().enumerate() {
+                    b.push(
+                        &user(u),
+                        &item(i),
+                        EventKind::Click,
+                        1.0,
+                        (n * 50 + k) as i64,
+                    )
+                    .unwrap();
+                }
+                b.commit().unwrap();
+            }
+        })
+    };
+    while db.stats().unwrap().events < 5_000 {
+        std::thread::yield_now();
+    }
+    let info = db
+        .train("popular", &Params::new(), &TrainOptions::default())
+        .unwrap();
+    writer.join().unwrap();
+    let w = info.watermark as usize;
+    assert!(w >= 5_000 && w % 50 == 0, "watermark {w}");
+    // popular counts distinct users per item among the first `w` events
+    let mut users_of: HashMap<String, HashSet<usize>> = HashMap::new();
+    for &(u, i) in &events[..w] {
+        users_of.entry(item(i)).or_default().insert(u);
+    }
+    let t = db.table("popular.items").unwrap();
+    let ids = db.item_ids();
+    assert!(t.rows() <= ids.len());
+    for (r, id) in ids.iter().enumerate().take(t.rows()) {
+        let want = users_of.get(id).map_or(0, |s| s.len()) as f32;
+        assert_eq!(t.row(r).to_vec(), vec![want], "count of {id}");
+    }
+    assert_eq!(
+        (0..t.rows())
+            .filter(|&r| t.row(r).to_vec()[0] > 0.0)
+            .count(),
+        users_of.len()
+    );
 }

@@ -419,3 +419,49 @@ fn export_table_formats() {
         Err(Error::UnknownTable(_))
     ));
 }
+
+#[test]
+fn second_open_of_same_path_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let r = std::panic::catch_unwind(|| Db::open(dir.path()).map(|_| ()));
+    assert!(matches!(r, Ok(Err(_))), "{r:?}");
+    drop(db);
+    Db::open(dir.path()).unwrap();
+}
+
+#[test]
+fn id_limits_and_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path()).unwrap();
+        let long = "x".repeat(1024);
+        let too_long = "x".repeat(1025);
+        let mut b = db.batch();
+        b.push(&long, &long, EventKind::View, 1.0, 1).unwrap();
+        assert!(b.push(&too_long, "i", EventKind::View, 1.0, 1).is_err());
+        assert!(b.push("u", &too_long, EventKind::View, 1.0, 1).is_err());
+        b.push_in_group("u", "i", EventKind::Cart, 2.0, 2, Some("basket-1"))
+            .unwrap();
+        b.push_in_group("u", "j", EventKind::Purchase, 3.0, 3, Some("basket-1"))
+            .unwrap();
+        b.push_in_group("v", "j", EventKind::Purchase, f32::MAX, 3, Some("basket-2"))
+            .unwrap();
+        assert_eq!(b.commit().unwrap().events, 4);
+        assert_eq!(db.stats().unwrap().groups, 2);
+        db.flush().unwrap();
+    }
+    let db = Db::open(dir.path()).unwrap();
+    let s = db.stats().unwrap();
+    assert_eq!((s.users, s.items, s.events, s.groups), (3, 3, 4, 2));
+    assert_eq!(db.history(&"x".repeat(1024)).unwrap().len(), 1);
+    assert_eq!(db.history("v").unwrap()[0].value, f32::MAX);
+    let u = db.history("u").unwrap();
+    assert_eq!(
+        u.iter()
+            .map(|e| (e.item.as_str(), e.kind))
+            .collect::<Vec<_>>(),
+        vec![("i", EventKind::Cart), ("j", EventKind::Purchase)]
+    );
+    db.check().unwrap();
+}
