@@ -369,3 +369,52 @@ fn zero_vector_and_duplicate_records() {
     ));
     db.check().unwrap();
 }
+
+/// The concurrency smoke test that runs in CI: a training run slow enough that two
+/// publishes never fall inside one query (see the ignored tests above for the races).
+#[test]
+fn readers_during_slow_republish() {
+    let db = Db::temporary().unwrap();
+    load_synthetic(&db, 1500, 800, 25, 13);
+    let p = Params::new().set("factors", 24).set("iterations", 6);
+    db.train("als", &p, &TrainOptions::default()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|t| {
+            let (db, stop) = (db.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0usize;
+                while !stop.load(Ordering::Relaxed) || n < 20 {
+                    let r = db
+                        .recommend(&user((n * 7 + t) % 1500), &opts("als", 10))
+                        .unwrap();
+                    assert_eq!(r.len(), 10);
+                    assert_sorted(&r);
+                    let s = db
+                        .similar(&item((n * 13 + t) % 800), &opts("als", 7))
+                        .unwrap();
+                    assert_eq!(s.len(), 7);
+                    assert_sorted(&s);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let first = db.table("als.items").unwrap().version();
+    for seed in 1..4 {
+        let opts = TrainOptions {
+            seed,
+            threads: None,
+        };
+        db.train("als", &p, &opts).unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let queries: usize = readers
+        .into_iter()
+        .map(|r| r.join().expect("a reader failed"))
+        .sum();
+    assert!(queries >= 40);
+    assert_eq!(db.table("als.items").unwrap().version(), first + 6);
+    db.check().unwrap();
+}
