@@ -20,6 +20,18 @@ const CHILD_ENV: &str = "RECDB_CRASH_CHILD";
 const BATCH: usize = 2000;
 const USERS: usize = 100; // two buckets of the log
 const TS_STRIDE: i64 = 1_000_000;
+/// A child gives up on its own after this long, in case the parent died.
+const CHILD_LIFETIME: Duration = Duration::from_secs(20);
+
+/// Kills the child when dropped, so a failing parent never leaves one behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// Child mode only: commit batches `start..` forever.
 #[test]
@@ -35,7 +47,11 @@ fn child_ingest() {
         .append(true)
         .open(Path::new(dir).join("acked"))
         .unwrap();
+    let born = Instant::now();
     for n in start.. {
+        if born.elapsed() > CHILD_LIFETIME {
+            return; // the parent is gone; never run on forever
+        }
         let mut b = db.batch();
         for j in 0..BATCH {
             // the batch number is in the timestamp and in the value
@@ -97,22 +113,24 @@ fn kill_mid_ingest() {
         if started.elapsed() > Duration::from_secs(25) {
             break;
         }
-        let mut child = Command::new(&exe)
-            .args(["child_ingest", "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, format!("{}|{next}", dir.path().display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = KillOnDrop(
+            Command::new(&exe)
+                .args(["child_ingest", "--exact", "--nocapture", "--test-threads=1"])
+                .env(CHILD_ENV, format!("{}|{next}", dir.path().display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
         let ms = rng.random_range(50..400);
         std::thread::sleep(Duration::from_millis(ms));
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             let mut err = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
             panic!("child exited by itself ({status}) in round {round}: {err}");
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
         kills += 1;
 
         let acked = read_acked(&dir.path().join("acked"));
@@ -166,7 +184,11 @@ fn child_train() {
     };
     let db = Db::open(Path::new(&dir)).unwrap();
     let p = recdb::Params::new().set("factors", 16).set("iterations", 6);
+    let born = Instant::now();
     for seed in 0.. {
+        if born.elapsed() > CHILD_LIFETIME {
+            return;
+        }
         db.train(
             "als",
             &p,
@@ -215,20 +237,22 @@ fn kill_mid_training() {
     let mut interrupted_seen = 0;
     let mut kills = 0;
     for round in 0..8 {
-        let mut child = Command::new(&exe)
-            .args(["child_train", "--exact", "--nocapture", "--test-threads=1"])
-            .env(TRAIN_CHILD_ENV, dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = KillOnDrop(
+            Command::new(&exe)
+                .args(["child_train", "--exact", "--nocapture", "--test-threads=1"])
+                .env(TRAIN_CHILD_ENV, dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         std::thread::sleep(Duration::from_millis(rng.random_range(50..350)));
         assert!(
-            child.try_wait().unwrap().is_none(),
+            child.0.try_wait().unwrap().is_none(),
             "child exited by itself"
         );
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
         kills += 1;
         let db = Db::open(dir.path()).unwrap();
         db.check()

@@ -332,7 +332,7 @@ fn snapshot_matches_watermark_under_concurrent_commits() {
         .unwrap();
     writer.join().unwrap();
     let w = info.watermark as usize;
-    assert!(w >= 5_000 && w % 50 == 0, "watermark {w}");
+    assert!(w >= 5_000 && w.is_multiple_of(50), "watermark {w}");
     // popular counts distinct users per item among the first `w` events
     let mut users_of: HashMap<String, HashSet<usize>> = HashMap::new();
     for &(u, i) in &events[..w] {

@@ -465,3 +465,36 @@ fn id_limits_and_groups() {
     );
     db.check().unwrap();
 }
+
+#[test]
+fn garbage_files_in_the_directory_are_an_error_not_a_panic() {
+    for files in [
+        &[("conf", &b"garbage"[..])][..],
+        &[("db", &[0xffu8; 4096][..])][..],
+        &[
+            (
+                "conf",
+                &b"segment_size: 524288\nuse_compression: false\nversion: 0.34\n"[..],
+            ),
+            ("db", &[7u8; 100_000][..]),
+        ][..],
+        &[("snap.0000000000000000", &[1u8; 64][..])][..],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in files {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let names: Vec<_> = files.iter().map(|f| f.0).collect();
+        let r = std::panic::catch_unwind(|| Db::open(dir.path()).map(|_| ()));
+        match r {
+            Err(_) => panic!("panic opening a directory with garbage {names:?}"),
+            Ok(Ok(())) => {
+                // sled may start afresh when it finds nothing it recognises; then the
+                // database must at least be a usable, empty recdb database
+                let db = Db::open(dir.path()).unwrap();
+                assert_eq!(db.stats().unwrap().events, 0, "{names:?}");
+            }
+            Ok(Err(_)) => {}
+        }
+    }
+}
