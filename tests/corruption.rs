@@ -34,15 +34,31 @@ fn build(dir: &Path) {
     db.check().unwrap();
 }
 
+/// sled with recdb's settings; retried, since the previous handle's background flusher
+/// can hold the directory lock for a moment after it is dropped.
+fn raw(dir: &Path) -> sled::Db {
+    for _ in 0..50 {
+        if let Ok(s) = sled::Config::new().path(dir).segment_size(8 << 20).open() {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sled::Config::new()
+        .path(dir)
+        .segment_size(8 << 20)
+        .open()
+        .unwrap()
+}
+
 fn all_kv(dir: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let s = sled::open(dir).unwrap();
+    let s = raw(dir);
     s.iter()
         .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
         .collect()
 }
 
 fn put(dir: &Path, k: &[u8], v: &[u8]) {
-    let s = sled::open(dir).unwrap();
+    let s = raw(dir);
     s.insert(k, v).unwrap();
     s.flush().unwrap();
 }

@@ -255,7 +255,6 @@ fn retrain_policy_runs_and_persists() {
 /// `threads: Some(0)` is an invalid parameter. It must not leave a job record stuck in
 /// `running` (which also blocks the model's retrain policy for good).
 #[test]
-#[ignore = "BUG: Db::run_job (src/db/jobs.rs) returns Err(InvalidParameter threads) after start_record wrote a `running` record and registered the job in `running`, without finishing either"]
 fn zero_threads_leaves_no_running_job() {
     let db = Db::temporary().unwrap();
     commit_n(&db, 50, 0);

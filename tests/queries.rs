@@ -226,7 +226,6 @@ fn genre_filter_and_similar() {
 }
 
 #[test]
-#[ignore = "BUG: Db::table (src/db/tables.rs) reads the catalog entry, then loads its blocks without holding off a publish; when two publishes (keep_versions = 2) land in between, GC has deleted the blocks and the reader gets a spurious Error::Corrupted(\"block 0 of table ... (missing)\")"]
 fn readers_during_republish() {
     let (db, _) = setup();
     let stop = Arc::new(AtomicBool::new(false));
@@ -270,7 +269,6 @@ fn readers_during_republish() {
 /// one catalog flip, so every answer must come from one version of both, never the
 /// user vectors of one training run with the item vectors of the next.
 #[test]
-#[ignore = "BUG: Db::recommend (src/query.rs) loads `<model>.users` and `<model>.items` with two separate Db::table calls; a publish in between mixes versions"]
 fn recommend_uses_one_version_of_both_tables() {
     let (db, _) = setup();
     type Pair = (Arc<recdb::TableView>, Arc<recdb::TableView>);

@@ -60,7 +60,7 @@ pub(crate) struct SledBackend {
 
 impl SledBackend {
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Self> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
             // Values (and sled leaf pages) over a quarter segment become one file each;
@@ -68,9 +68,22 @@ impl SledBackend {
             .segment_size(8 << 20)
             // recdb decides when to be durable (commit, publish, flush); sled's own
             // background flusher stays on as a bound on how much an unflushed crash loses.
-            .flush_every_ms(Some(1000))
-            .open()?;
-        Ok(SledBackend { db })
+            .flush_every_ms(Some(1000));
+        // A handle dropped a moment ago may still hold the directory lock while its
+        // flusher thread winds down: wait for it briefly rather than fail.
+        let mut tries = 0;
+        loop {
+            match config.open() {
+                Ok(db) => return Ok(SledBackend { db }),
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && tries < 50 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
