@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::{check_count, check_non_negative, dot_slice, normal_matrix, MfModel};
+use super::{check_count, check_factors, check_non_negative, dot_slice, normal_matrix, MfModel};
 use crate::train::context::JobContext;
 use crate::train::interactions::Interactions;
 use crate::{Error, Result};
@@ -49,7 +49,7 @@ impl Default for AlsParams {
 
 impl AlsParams {
     pub fn validate(&self) -> Result<()> {
-        check_count("factors", self.factors)?;
+        check_factors(self.factors)?;
         check_count("iterations", self.iterations)?;
         check_count("cg_steps", self.cg_steps)?;
         check_non_negative("reg", self.reg)?;

@@ -9,7 +9,10 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::{check_count, check_non_negative, check_positive, dot_slice, normal_matrix, MfModel};
+use super::{
+    check_count, check_factors, check_non_negative, check_positive, dot_slice, normal_matrix,
+    MfModel,
+};
 use crate::train::context::JobContext;
 use crate::train::interactions::Interactions;
 use crate::{Error, Result};
@@ -52,7 +55,7 @@ impl Default for BprParams {
 
 impl BprParams {
     pub fn validate(&self) -> Result<()> {
-        check_count("factors", self.factors)?;
+        check_factors(self.factors)?;
         check_count("epochs", self.epochs)?;
         check_positive("learning_rate", self.learning_rate)?;
         check_non_negative("reg", self.reg)?;
@@ -103,7 +106,7 @@ pub(crate) fn train_traced(
     let mut diff = vec![0f32; f];
     let mut lr = params.learning_rate;
     let (reg, breg, pop_neg) = (params.reg, params.bias_reg, params.popular_negatives);
-    let mut trace = Vec::with_capacity(params.epochs);
+    let mut trace = Vec::new();
     for epoch in 0..params.epochs {
         ctx.check_cancel()?;
         let mut loss = 0f64;

@@ -100,6 +100,21 @@ pub(crate) fn check_count(name: &str, v: usize) -> Result<()> {
     Ok(())
 }
 
+/// Factor counts are bounded so that a typo fails validation instead of an allocation
+/// (which aborts the process: it is not a panic a job can catch).
+pub(crate) const MAX_FACTORS: usize = 4096;
+
+pub(crate) fn check_factors(v: usize) -> Result<()> {
+    check_count("factors", v)?;
+    if v > MAX_FACTORS {
+        return Err(Error::param(
+            "factors",
+            format!("at most {MAX_FACTORS}, got {v}"),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_positive(name: &str, v: f32) -> Result<()> {
     if !(v.is_finite() && v > 0.0) {
         return Err(Error::param(

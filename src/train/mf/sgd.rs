@@ -9,7 +9,10 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use super::{check_count, check_non_negative, check_positive, dot_slice, normal_matrix, MfModel};
+use super::{
+    check_count, check_factors, check_non_negative, check_positive, dot_slice, normal_matrix,
+    MfModel,
+};
 use crate::train::context::JobContext;
 use crate::train::interactions::Interactions;
 use crate::{Error, Result};
@@ -47,7 +50,7 @@ impl Default for SgdParams {
 
 impl SgdParams {
     pub fn validate(&self) -> Result<()> {
-        check_count("factors", self.factors)?;
+        check_factors(self.factors)?;
         check_count("epochs", self.epochs)?;
         check_positive("learning_rate", self.learning_rate)?;
         check_non_negative("reg", self.reg)?;
@@ -93,7 +96,7 @@ pub(crate) fn train_traced(
     let qs = q.as_slice_mut().expect("standard layout");
     let mut lr = params.learning_rate;
     let (reg, breg) = (params.reg, params.bias_reg);
-    let mut trace = Vec::with_capacity(params.epochs);
+    let mut trace = Vec::new();
     for epoch in 0..params.epochs {
         ctx.check_cancel()?;
         order.shuffle(&mut rng);
