@@ -263,7 +263,7 @@ impl Db {
         if rows.is_empty() {
             return Err(Error::Empty(format!("no rows for table `{name}`")));
         }
-        if rows.len() % dim != 0 {
+        if !rows.len().is_multiple_of(dim) {
             return Err(Error::DimensionMismatch {
                 expected: dim,
                 got: rows.len() % dim,

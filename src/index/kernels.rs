@@ -2,20 +2,21 @@
 //! that the compiler vectorises them (no `std::arch`: the crate forbids `unsafe`). Each
 //! kernel has a scalar twin that the tests compare it with.
 
-/// Dot product of two f32 slices of the same length (8 independent accumulators).
+/// Dot product of two f32 slices of the same length (16 independent accumulators, so
+/// the additions do not wait on each other).
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
+    let mut acc = [0f32; 16];
+    let ca = a.chunks_exact(16);
+    let cb = b.chunks_exact(16);
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for j in 0..8 {
+        for j in 0..16 {
             acc[j] += x[j] * y[j];
         }
     }
-    let mut s = (acc[0] + acc[4]) + (acc[1] + acc[5]) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    let mut s: f32 = acc.iter().sum();
     for (x, y) in ra.iter().zip(rb) {
         s += x * y;
     }
@@ -27,12 +28,12 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[inline]
 pub(crate) fn dot_u8_i16(codes: &[u8], q: &[i16]) -> i32 {
     debug_assert_eq!(codes.len(), q.len());
-    let mut acc = [0i32; 16];
-    let cc = codes.chunks_exact(16);
-    let cq = q.chunks_exact(16);
+    let mut acc = [0i32; 32];
+    let cc = codes.chunks_exact(32);
+    let cq = q.chunks_exact(32);
     let (rc, rq) = (cc.remainder(), cq.remainder());
     for (c, y) in cc.zip(cq) {
-        for j in 0..16 {
+        for j in 0..32 {
             acc[j] += c[j] as i32 * y[j] as i32;
         }
     }

@@ -19,7 +19,7 @@ impl SplitMix {
         z ^ (z >> 31)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 11) as u128 * n as u128 >> 53) as usize
+        (((self.next_u64() >> 11) as u128 * n as u128) >> 53) as usize
     }
     /// `m` distinct indices of `0..n`, in a seeded order.
     pub fn sample(&mut self, n: usize, m: usize) -> Vec<usize> {

@@ -118,6 +118,9 @@ pub(crate) fn delete(
     Ok(())
 }
 
+/// A loaded index: header, row ids, codes.
+pub(crate) type Loaded = (IndexHeader, Vec<u32>, Vec<u8>);
+
 /// The index of `name`@`version`, validated: header, then every posting block, copied
 /// into contiguous arrays. `Ok(None)` when the version has no index (or one of an older
 /// format, which a rebuild replaces).
@@ -127,7 +130,7 @@ pub(crate) fn load(
     version: u64,
     table_rows: usize,
     table_dim: usize,
-) -> Result<Option<(IndexHeader, Vec<u32>, Vec<u8>)>> {
+) -> Result<Option<Loaded>> {
     let what = |i: u32| move || format!("index block {i} of table `{name}` version {version}");
     let Some(v) = b.get(&keys::index_block(name, version, 0))? else {
         return Ok(None);
