@@ -54,7 +54,9 @@ fn recall(db: &Db, queries: &[Vec<f32>], metric: Metric, allow: &dyn Fn(u32) -> 
         hit += got.iter().filter(|h| truth.contains(&h.0)).count();
         want += truth.len();
     }
-    hit as f64 / want as f64
+    let r = hit as f64 / want as f64;
+    eprintln!("recall@10 {r:.4}");
+    r
 }
 
 #[test]
