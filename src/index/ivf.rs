@@ -306,6 +306,8 @@ impl IvfIndex {
             lists.select_nth_unstable_by(nprobe - 1, |a, b| b.0.total_cmp(&a.0));
             lists.truncate(nprobe);
         }
+        // Visit the lists in storage order: the scan then walks memory forwards.
+        lists.sort_unstable_by_key(|&(_, l)| l);
         // Scan: integer scores of the codes, filter applied per row.
         let mut qi = Vec::with_capacity(self.dim);
         self.sq.prepare_query(q, &mut qi);
