@@ -179,12 +179,11 @@ impl Db {
         }
         let view = self.table(table)?;
         let started = std::time::Instant::now();
-        let ix = self.inner.pool.install(|| -> Result<IvfIndex> {
+        let mut ix = self.inner.pool.install(|| -> Result<IvfIndex> {
             let mut ix = IvfIndex::build(&view, opts.metric, opts.lists, opts.seed)?;
             ix.tune(&view, opts.target_recall);
             Ok(ix)
         })?;
-        let mut ix = ix;
         ix.build_seconds = started.elapsed().as_secs_f64();
         {
             let _w = self.lock_write();
