@@ -76,6 +76,46 @@ fn batch_api(c: &mut Criterion) {
             },
         );
     }
+    // The same API, pipelined: one thread fills batch N+1 while this one commits N.
+    g.bench_function(
+        BenchmarkId::new(
+            "batch_api_durable_pipelined",
+            format!("{n}ev_1000000per_commit"),
+        ),
+        |b| {
+            b.iter_with_setup(
+                || tempfile::tempdir().unwrap(),
+                |dir| {
+                    let db = Db::open(dir.path().join("db")).unwrap();
+                    std::thread::scope(|s| {
+                        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                        let (db, users, items, evs) = (&db, &users, &items, &evs);
+                        s.spawn(move || {
+                            for chunk in evs.chunks(1_000_000) {
+                                let mut w = db.batch();
+                                for &(u, i, v, ts) in chunk {
+                                    w.push(
+                                        &users[u as usize],
+                                        &items[i as usize],
+                                        EventKind::Rating,
+                                        v,
+                                        ts,
+                                    )
+                                    .unwrap();
+                                }
+                                tx.send(w).unwrap();
+                            }
+                        });
+                        for w in rx {
+                            w.commit().unwrap();
+                        }
+                    });
+                    drop(db);
+                    dir
+                },
+            )
+        },
+    );
     g.finish();
 }
 

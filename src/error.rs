@@ -97,6 +97,11 @@ impl From<sled::Error> for Error {
             sled::Error::Corruption { at, .. } => Error::Corrupted {
                 what: format!("sled page at {at:?}"),
             },
+            // sled refuses a directory written with another configuration: not ours.
+            sled::Error::Unsupported(msg) => Error::UnsupportedFormat {
+                found: format!("not a recdb database ({msg})"),
+                supported: crate::storage::meta::FORMAT,
+            },
             other => Error::Storage(other.to_string()),
         }
     }

@@ -40,9 +40,9 @@ mod synth;
 mod train;
 
 pub use db::{
-    CheckReport, CommitReceipt, Config, Db, HistoryEntry, ImportReport, IndexInfo, IndexOptions,
-    IngestBatch, JobHandle, JobInfo, SearchOptions, Stats, TableFormat, TableInfo, TableSearcher,
-    TrainOptions,
+    CheckReport, CommitReceipt, Config, Db, DumpReport, HistoryEntry, ImportReport, IndexInfo,
+    IndexOptions, IngestBatch, JobHandle, JobInfo, SearchOptions, Stats, TableFormat, TableInfo,
+    TableSearcher, TrainOptions,
 };
 pub use error::{Error, Result};
 pub use evaluate::{evaluate, evaluate_quiet, EvalOptions, EvalReport, Protocol};

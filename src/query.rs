@@ -63,6 +63,15 @@ impl Db {
             .ok_or_else(|| Error::param("genre", format!("no item has genre `{g}`")))
     }
 
+    /// A model's users and items tables, from the same publish.
+    fn model_tables(&self, model: &str) -> Result<[std::sync::Arc<crate::TableView>; 2]> {
+        let (u, i) = (format!("{model}.users"), format!("{model}.items"));
+        let mut v = self.tables_consistent(&[&u, &i])?;
+        let items = v.pop().expect("two tables");
+        let users = v.pop().expect("two tables");
+        Ok([users, items])
+    }
+
     fn check_k(k: usize) -> Result<()> {
         if k == 0 {
             Err(Error::param("k", "must be at least 1"))
@@ -121,8 +130,7 @@ impl Db {
     pub fn recommend(&self, user: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         Self::check_k(opts.k)?;
         let uid = self.user_id(user)?;
-        let users = self.table(&format!("{}.users", opts.model))?;
-        let items = self.table(&format!("{}.items", opts.model))?;
+        let [users, items] = self.model_tables(&opts.model)?;
         if users.dim() != items.dim() {
             return Err(Error::DimensionMismatch {
                 expected: items.dim(),
@@ -169,8 +177,7 @@ impl Db {
     /// The model's prediction for one (user, item) pair: dot product plus the table offset.
     pub fn predict(&self, user: &str, item: &str, model: &str) -> Result<f32> {
         let (uid, iid) = (self.user_id(user)?, self.item_id(item)?);
-        let users = self.table(&format!("{model}.users"))?;
-        let items = self.table(&format!("{model}.items"))?;
+        let [users, items] = self.model_tables(model)?;
         if users.dim() != items.dim() {
             return Err(Error::DimensionMismatch {
                 expected: items.dim(),

@@ -100,6 +100,14 @@ impl ProgressSink for Tee<'_> {
     }
 }
 
+/// Checked before a job record exists, so a bad option leaves no trace.
+fn check_threads(opts: &TrainOptions) -> Result<()> {
+    if opts.threads == Some(0) {
+        return Err(Error::param("threads", "must be at least 1"));
+    }
+    Ok(())
+}
+
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -254,6 +262,7 @@ impl Db {
         sink: &dyn ProgressSink,
     ) -> Result<JobInfo> {
         let job = crate::train::make_job(model, params)?;
+        check_threads(opts)?;
         let rec = self.start_record(job.as_ref(), opts.seed)?;
         self.run_job(job, opts, sink, Arc::new(AtomicBool::new(false)), rec)
     }
@@ -266,6 +275,7 @@ impl Db {
         opts: &TrainOptions,
     ) -> Result<JobHandle> {
         let job = crate::train::make_job(model, params)?;
+        check_threads(opts)?;
         let rec = self.start_record(job.as_ref(), opts.seed)?;
         let id = rec.id;
         let cancel = Arc::new(AtomicBool::new(false));

@@ -143,20 +143,30 @@ impl Db {
     /// The current version of a table, validated and read in place. The view stays valid
     /// (and unchanged) however many versions are published after it.
     pub fn table(&self, name: &str) -> Result<Arc<TableView>> {
-        let entry = tables::get_entry(self.backend(), name)?
-            .ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
-        let cur = entry
-            .current()
-            .ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
+        Ok(self.tables_consistent(&[name])?.remove(0))
+    }
+
+    /// Several tables as one publish left them (e.g. a model's users and items): loaded
+    /// under one hold of the cache lock, which publish and drop take too, so the views
+    /// never mix versions and a load never races a garbage collection.
+    pub(crate) fn tables_consistent(&self, names: &[&str]) -> Result<Vec<Arc<TableView>>> {
         let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(v) = views.get(name) {
-            if v.version() == cur.version {
-                return Ok(v.clone());
+        let mut out = Vec::with_capacity(names.len());
+        for &name in names {
+            if let Some(v) = views.get(name) {
+                out.push(v.clone());
+                continue;
             }
+            let entry = tables::get_entry(self.backend(), name)?
+                .ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
+            let cur = entry
+                .current()
+                .ok_or_else(|| Error::UnknownTable(name.to_owned()))?;
+            let view = TableView::load(self.backend(), name, cur)?;
+            views.insert(name.to_owned(), view.clone());
+            out.push(view);
         }
-        let view = TableView::load(self.backend(), name, cur)?;
-        views.insert(name.to_owned(), view.clone());
-        Ok(view)
+        Ok(out)
     }
 
     /// Publish the tables of one job: write their blocks, then flip every catalog entry
@@ -215,10 +225,14 @@ impl Db {
         record.tables = outputs.iter().map(|o| o.name.clone()).collect();
         job_store::put(&mut batch, record);
         {
+            let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
             let mut st = self.state_mut();
             st.meta.next_version = meta.next_version;
             st.meta.put(&mut batch);
             b.apply(batch)?;
+            for o in outputs {
+                views.remove(&o.name);
+            }
         }
         b.flush()
     }
@@ -234,12 +248,10 @@ impl Db {
             tables::delete_blocks(b, name, v.version, &mut batch)?;
         }
         batch.delete(keys::catalog(name));
+        let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
         b.apply(batch)?;
-        self.inner
-            .views
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+        views.remove(name);
+        drop(views);
         self.inner
             .indexes
             .lock()

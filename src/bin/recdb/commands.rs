@@ -102,6 +102,10 @@ pub enum Command {
     },
     /// Verify every stored structure.
     Check,
+    /// Write a portable JSON-lines copy of the database to FILE.
+    Dump { file: PathBuf },
+    /// Load a dump (from `dump`) into an empty database.
+    Restore { file: PathBuf },
     /// The embedding tables.
     Tables,
     /// `export table NAME --format f32|tsv FILE`.
@@ -657,6 +661,31 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             let out = Output::pairs_of(serde_json::to_value(&r)?);
             let out = out.block(None, Body::Text("ok".into()));
             s.print(&out);
+        }
+        Command::Dump { file } => {
+            let f = std::fs::File::create(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let r = s.db()?.dump(&mut std::io::BufWriter::new(f))?;
+            let text = format!(
+                "dumped {} users, {} items, {} events, {} tables to {}",
+                r.users,
+                r.items,
+                r.events,
+                r.tables,
+                file.display()
+            );
+            s.print(&Output::text(text, serde_json::to_value(&r)?));
+        }
+        Command::Restore { file } => {
+            let f = std::fs::File::open(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let name = file.display().to_string();
+            let r = s.db()?.restore(&mut std::io::BufReader::new(f), &name)?;
+            let text = format!(
+                "restored {} users, {} items, {} events, {} tables",
+                r.users, r.items, r.events, r.tables
+            );
+            s.print(&Output::text(text, serde_json::to_value(&r)?));
         }
         Command::Tables => {
             let t = s.db()?.tables()?;

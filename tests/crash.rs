@@ -1,0 +1,312 @@
+//! Kill a process mid-ingest: reopening gives every acknowledged batch and never a
+//! part of one.
+//!
+//! The test re-executes its own binary with `RECDB_CRASH_CHILD` set; in that mode the
+//! `child_ingest` test commits batches forever, appending each acknowledged batch number
+//! to a file (fsynced) after `commit` returns. The parent kills it with SIGKILL at seeded
+//! random times and checks the database after each kill.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use recdb::{Db, EventKind};
+
+const CHILD_ENV: &str = "RECDB_CRASH_CHILD";
+const BATCH: usize = 2000;
+const USERS: usize = 100; // two buckets of the log
+const TS_STRIDE: i64 = 1_000_000;
+/// A child gives up on its own after this long, in case the parent died.
+const CHILD_LIFETIME: Duration = Duration::from_secs(20);
+
+/// Kills the child when dropped, so a failing parent never leaves one behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Child mode only: commit batches `start..` forever.
+#[test]
+fn child_ingest() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (dir, start) = spec.split_once('|').unwrap();
+    let start: u64 = start.parse().unwrap();
+    let db = Db::open(Path::new(dir).join("db")).unwrap();
+    let mut acked = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(Path::new(dir).join("acked"))
+        .unwrap();
+    let born = Instant::now();
+    for n in start.. {
+        if born.elapsed() > CHILD_LIFETIME {
+            return; // the parent is gone; never run on forever
+        }
+        let mut b = db.batch();
+        for j in 0..BATCH {
+            // the batch number is in the timestamp and in the value
+            let ts = n as i64 * TS_STRIDE + j as i64;
+            b.push(
+                &format!("u{}", j % USERS),
+                &format!("i{}", (j * 7 + n as usize) % 5000),
+                EventKind::View,
+                n as f32,
+                ts,
+            )
+            .unwrap();
+        }
+        b.commit().unwrap();
+        writeln!(acked, "{n}").unwrap();
+        acked.sync_all().unwrap();
+    }
+}
+
+fn read_acked(path: &Path) -> BTreeSet<u64> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // a line cut by the kill has no newline: ignore it
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..=i],
+        None => "",
+    };
+    complete.lines().map(|l| l.parse().unwrap()).collect()
+}
+
+/// Events per batch number, from every user's history.
+fn batches_present(db: &Db) -> BTreeMap<u64, usize> {
+    let mut per: BTreeMap<u64, usize> = BTreeMap::new();
+    for u in db.user_ids() {
+        for e in db.history(&u).unwrap() {
+            let n = (e.timestamp / TS_STRIDE) as u64;
+            assert_eq!(
+                e.value, n as f32,
+                "value and timestamp disagree on the batch"
+            );
+            *per.entry(n).or_default() += 1;
+        }
+    }
+    per
+}
+
+#[test]
+fn kill_mid_ingest() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = SmallRng::seed_from_u64(0x5eed);
+    let started = Instant::now();
+    let mut next = 0u64;
+    let mut kills = 0;
+    let mut max_acked_total = 0;
+    for round in 0..15 {
+        if started.elapsed() > Duration::from_secs(25) {
+            break;
+        }
+        let mut child = KillOnDrop(
+            Command::new(&exe)
+                .args(["child_ingest", "--exact", "--nocapture", "--test-threads=1"])
+                .env(CHILD_ENV, format!("{}|{next}", dir.path().display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let ms = rng.random_range(50..400);
+        std::thread::sleep(Duration::from_millis(ms));
+        if let Some(status) = child.0.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("child exited by itself ({status}) in round {round}: {err}");
+        }
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        kills += 1;
+
+        let acked = read_acked(&dir.path().join("acked"));
+        let db = Db::open(dir.path().join("db")).unwrap();
+        let present = batches_present(&db);
+        for (n, count) in &present {
+            assert_eq!(
+                *count, BATCH,
+                "round {round}: batch {n} is partly present ({count} of {BATCH} events)"
+            );
+        }
+        for n in &acked {
+            assert!(
+                present.contains_key(n),
+                "round {round}: acknowledged batch {n} is missing"
+            );
+        }
+        // batches are committed one after another: what is present is a prefix
+        let expect: Vec<u64> = (0..present.len() as u64).collect();
+        assert_eq!(
+            present.keys().copied().collect::<Vec<_>>(),
+            expect,
+            "round {round}: a gap in the batches"
+        );
+        let stats = db.stats().unwrap();
+        assert_eq!(stats.events, (present.len() * BATCH) as u64);
+        let rep = db.check().unwrap();
+        assert_eq!(rep.events, stats.events);
+        max_acked_total = max_acked_total.max(acked.len());
+        next = present.len() as u64;
+        eprintln!(
+            "round {round}: killed after {ms} ms, {} batches acked, {} present",
+            acked.len(),
+            present.len()
+        );
+    }
+    println!(
+        "kill points tried: {kills}; batches present at the end: {next}; acked {max_acked_total}"
+    );
+    assert!(kills >= 5, "only {kills} kill points in the time budget");
+    assert!(next > 0, "the child never committed a batch");
+}
+
+const TRAIN_CHILD_ENV: &str = "RECDB_CRASH_TRAIN_CHILD";
+
+/// Child mode only: retrain `als` forever (each run publishes both tables).
+#[test]
+fn child_train() {
+    let Ok(dir) = std::env::var(TRAIN_CHILD_ENV) else {
+        return;
+    };
+    let db = Db::open(Path::new(&dir)).unwrap();
+    let p = recdb::Params::new().set("factors", 16).set("iterations", 6);
+    let born = Instant::now();
+    for seed in 0.. {
+        if born.elapsed() > CHILD_LIFETIME {
+            return;
+        }
+        db.train(
+            "als",
+            &p,
+            &recdb::TrainOptions {
+                seed,
+                threads: Some(1),
+            },
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn kill_mid_training() {
+    if std::env::var(CHILD_ENV).is_ok() || std::env::var(TRAIN_CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (users, items) = {
+        let db = Db::open(dir.path()).unwrap();
+        let mut b = db.batch();
+        for u in 0..300 {
+            for k in 0..20 {
+                b.push(
+                    &format!("u{u}"),
+                    &format!("i{}", (u * 31 + k * 17) % 700),
+                    EventKind::Click,
+                    1.0,
+                    k,
+                )
+                .unwrap();
+            }
+        }
+        b.commit().unwrap();
+        db.train(
+            "als",
+            &recdb::Params::new().set("factors", 16).set("iterations", 2),
+            &recdb::TrainOptions::default(),
+        )
+        .unwrap();
+        let s = db.stats().unwrap();
+        (s.users as usize, s.items as usize)
+    };
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = SmallRng::seed_from_u64(7);
+    let mut interrupted_seen = 0;
+    let mut kills = 0;
+    for round in 0..8 {
+        let mut child = KillOnDrop(
+            Command::new(&exe)
+                .args(["child_train", "--exact", "--nocapture", "--test-threads=1"])
+                .env(TRAIN_CHILD_ENV, dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        std::thread::sleep(Duration::from_millis(rng.random_range(50..350)));
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "child exited by itself"
+        );
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        kills += 1;
+        let db = Db::open(dir.path()).unwrap();
+        db.check()
+            .unwrap_or_else(|e| panic!("round {round}: check: {e}"));
+        let jobs = db.jobs().unwrap();
+        for j in &jobs {
+            assert!(
+                ["done", "interrupted"].contains(&j.state),
+                "round {round}: job {} is {}",
+                j.id,
+                j.state
+            );
+        }
+        interrupted_seen = jobs.iter().filter(|j| j.state == "interrupted").count();
+        let (uv, iv) = (
+            db.table("als.users").unwrap(),
+            db.table("als.items").unwrap(),
+        );
+        assert_eq!((uv.rows(), iv.rows()), (users, items));
+        assert_eq!(
+            uv.version() + 1,
+            iv.version(),
+            "round {round}: users and items tables from different publishes"
+        );
+        let last_done = jobs
+            .iter()
+            .filter(|j| j.state == "done")
+            .map(|j| j.id)
+            .max()
+            .unwrap();
+        let info = db
+            .tables()
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == "als.items")
+            .unwrap();
+        assert_eq!(
+            info.job, last_done,
+            "round {round}: the served table is the last finished job's"
+        );
+        assert_eq!(
+            db.recommend("u3", &recdb::QueryOptions::model("als").k(5))
+                .unwrap()
+                .len(),
+            5
+        );
+    }
+    let done = Db::open(dir.path())
+        .unwrap()
+        .jobs()
+        .unwrap()
+        .iter()
+        .filter(|j| j.state == "done")
+        .count();
+    println!("training kill points tried: {kills}; interrupted jobs: {interrupted_seen}; finished jobs: {done}");
+    assert!(interrupted_seen > 0, "no kill landed inside a job");
+}
