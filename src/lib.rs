@@ -40,8 +40,9 @@ mod synth;
 mod train;
 
 pub use db::{
-    CheckReport, CommitReceipt, Config, Db, DumpReport, HistoryEntry, ImportReport, IngestBatch,
-    JobHandle, JobInfo, Stats, TableFormat, TableInfo, TrainOptions,
+    CheckReport, CommitReceipt, Config, Db, DumpReport, HistoryEntry, ImportReport, IndexInfo,
+    IndexOptions, IngestBatch, JobHandle, JobInfo, SearchOptions, Stats, TableFormat, TableInfo,
+    TableSearcher, TrainOptions,
 };
 pub use error::{Error, Result};
 pub use evaluate::{evaluate, evaluate_quiet, EvalOptions, EvalReport, Protocol};
@@ -54,7 +55,7 @@ pub use ingest::{
 pub use query::{Hit, QueryOptions};
 pub use storage::jobs::JobState;
 pub use storage::tables::{Row, RowSpace, TableView};
-pub use synth::{generate, generate_dense, Synth, SynthConfig};
+pub use synth::{clustered_vectors, generate, generate_dense, Synth, SynthConfig};
 pub use train::context::{JobContext, NoProgress, ProgressSink};
 pub use train::params::Params;
 pub use train::MODELS;

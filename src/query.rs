@@ -1,6 +1,7 @@
 //! `similar` and `recommend`: resolve ids, pick the table, filter, search.
 
-use crate::index::{ExactSearch, Metric, VectorSearch};
+use crate::db::search_view;
+use crate::index::Metric;
 use crate::storage::tables::RowSpace;
 use crate::{Db, Error, Result};
 
@@ -15,6 +16,8 @@ pub struct QueryOptions {
     pub include_seen: bool,
     /// Only items with this genre/tag (case-insensitive).
     pub genre: Option<String>,
+    /// Scan every row even when the table has an index.
+    pub exact: bool,
 }
 
 impl Default for QueryOptions {
@@ -24,6 +27,7 @@ impl Default for QueryOptions {
             model: "als".into(),
             include_seen: false,
             genre: None,
+            exact: false,
         }
     }
 }
@@ -107,7 +111,17 @@ impl Db {
                     .as_ref()
                     .is_none_or(|g| g.get(r as usize).copied().unwrap_or(false))
         };
-        let hits = ExactSearch.search(&table, &q, Metric::Cosine, opts.k, &allow);
+        let index = self.index_of(&table)?;
+        let hits = search_view(
+            &table,
+            index.as_deref(),
+            &q,
+            Metric::Cosine,
+            opts.k,
+            opts.exact,
+            None,
+            &allow,
+        );
         Ok(self.to_hits(hits))
     }
 
@@ -146,7 +160,17 @@ impl Db {
                     .is_none_or(|g| g.get(r as usize).copied().unwrap_or(false))
         };
         let offset = items.offset();
-        let hits = ExactSearch.search(&items, &q, Metric::Dot, opts.k, &allow);
+        let index = self.index_of(&items)?;
+        let hits = search_view(
+            &items,
+            index.as_deref(),
+            &q,
+            Metric::Dot,
+            opts.k,
+            opts.exact,
+            None,
+            &allow,
+        );
         Ok(self.to_hits(hits.into_iter().map(|(i, s)| (i, s + offset)).collect()))
     }
 

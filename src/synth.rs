@@ -558,6 +558,46 @@ fn user_events(
     out
 }
 
+/// Clustered unit vectors for index tests and benchmarks (the data of issue 4): `n`
+/// rows of `dim` values, row-major. K = max(1, n/500) centres from N(0, I); cluster sizes
+/// follow Zipf(1.5) (cluster of rank r with probability ∝ r^-1.5); each row is
+/// `centre + 0.3·P·z + 0.6·e`, z ~ N(0, I_8), e ~ N(0, I_dim), P a fixed dim×8 Gaussian
+/// matrix with entries N(0, 1/8) (so P·z has unit variance per coordinate); then
+/// normalised to unit length. Deterministic for `seed`, in parallel. For queries from
+/// the same distribution, generate `n + q` rows and split off the last `q`.
+pub fn clustered_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let k = (n / 500).max(1);
+    let mut r = Rng::stream(seed, u64::MAX);
+    let centres: Vec<f64> = (0..k * dim).map(|_| r.normal()).collect();
+    let proj: Vec<f64> = (0..dim * 8).map(|_| r.normal() / 8f64.sqrt()).collect();
+    let mut cum = Vec::with_capacity(k);
+    let mut acc = 0.0;
+    for rank in 1..=k {
+        acc += (rank as f64).powf(-1.5);
+        cum.push(acc);
+    }
+    let mut out = vec![0f32; n * dim];
+    out.par_chunks_mut(dim.max(1))
+        .enumerate()
+        .for_each(|(i, row)| {
+            let mut r = Rng::stream(seed, i as u64);
+            let c = r.pick_cum(&cum);
+            let z: [f64; 8] = std::array::from_fn(|_| r.normal());
+            let mut v: Vec<f64> = (0..dim)
+                .map(|d| {
+                    let pz: f64 = (0..8).map(|j| proj[d * 8 + j] * z[j]).sum();
+                    centres[c * dim + d] + 0.3 * pz + 0.6 * r.normal()
+                })
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+            v.iter_mut().for_each(|x| *x /= norm);
+            for (o, x) in row.iter_mut().zip(v) {
+                *o = x as f32;
+            }
+        });
+    out
+}
+
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

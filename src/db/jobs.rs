@@ -123,16 +123,39 @@ impl Db {
         self.backend().flush()
     }
 
+    /// Record how a job ended when it did not publish.
+    pub(crate) fn fail_record(&self, rec: &mut JobRecord, e: &Error) -> Result<()> {
+        rec.state = if matches!(e, Error::Cancelled) {
+            JobState::Cancelled
+        } else {
+            JobState::Failed
+        } as u8;
+        rec.error = e.to_string();
+        rec.message = rec.error.clone();
+        rec.tables.clear();
+        self.put_record(rec)
+    }
+
     /// Register a job: allocate its id and record it as running at the current watermark.
     fn start_record(&self, job: &dyn Job, seed: u64) -> Result<JobRecord> {
+        self.start_record_named(job.model(), job.params_json(), seed)
+    }
+
+    /// [`Db::start_record`] for work that is not a training job (e.g. `import`).
+    pub(crate) fn start_record_named(
+        &self,
+        model: &str,
+        params: String,
+        seed: u64,
+    ) -> Result<JobRecord> {
         let _w = self.lock_write();
         let mut st = self.state_mut();
         let id = st.meta.next_job;
         st.meta.next_job += 1;
         let rec = JobRecord {
             id,
-            model: job.model().to_owned(),
-            params: job.params_json(),
+            model: model.to_owned(),
+            params,
             state: JobState::Running as u8,
             created_unix: meta::now_unix(),
             started_unix: meta::now_unix(),
@@ -219,15 +242,7 @@ impl Db {
         match result {
             Ok(()) => Ok(JobInfo::from_record(&rec)),
             Err(e) => {
-                rec.state = if matches!(e, Error::Cancelled) {
-                    JobState::Cancelled
-                } else {
-                    JobState::Failed
-                } as u8;
-                rec.error = e.to_string();
-                rec.message = rec.error.clone();
-                rec.tables.clear();
-                self.put_record(&rec)?;
+                self.fail_record(&mut rec, &e)?;
                 Err(e)
             }
         }

@@ -1,6 +1,7 @@
 //! The database handle: opening, the in-memory state, and reads that are not queries.
 
 mod backup;
+mod index;
 mod ingest;
 mod jobs;
 mod tables;
@@ -11,6 +12,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
 pub use backup::DumpReport;
+pub(crate) use index::search_view;
+pub use index::{IndexInfo, IndexOptions, SearchOptions, TableSearcher};
 pub use ingest::{CommitReceipt, ImportReport, IngestBatch};
 pub use jobs::{JobHandle, JobInfo, TrainOptions};
 pub(crate) use tables::TableOutput;
@@ -71,12 +74,16 @@ pub(crate) struct RunningJob {
     pub progress: Arc<Mutex<(f64, String)>>,
 }
 
+pub(crate) type IndexCache = HashMap<String, (u64, Option<Arc<crate::index::IvfIndex>>)>;
+
 pub(crate) struct Inner {
     pub backend: Box<dyn Backend>,
     /// Serialises writers: commits, publishes, job records.
     pub write: Mutex<()>,
     pub state: RwLock<State>,
     pub views: Mutex<HashMap<String, Arc<TableView>>>,
+    /// The index of the cached version of each table (`None`: that version has none).
+    pub indexes: Mutex<IndexCache>,
     pub genres: RwLock<Option<Arc<tables::GenreIndex>>>,
     pub pool: rayon::ThreadPool,
     pub running: Mutex<HashMap<u64, RunningJob>>,
@@ -199,6 +206,7 @@ impl Db {
                 log,
             }),
             views: Mutex::new(HashMap::new()),
+            indexes: Mutex::new(HashMap::new()),
             genres: RwLock::new(None),
             pool,
             running: Mutex::new(HashMap::new()),
@@ -451,11 +459,18 @@ mod tests {
             db.backend().apply(batch).unwrap();
             crate::storage::tables::write_blocks(db.backend(), "als.items", 99, 2, &[1.0, 2.0])
                 .unwrap();
+            let mut orphan = WriteBatch::default();
+            orphan.put(
+                crate::storage::keys::index_block("als.items", 99, 0),
+                vec![1u8],
+            );
+            db.backend().apply(orphan).unwrap();
             db.flush().unwrap();
         }
         let db = Db::open(&path).unwrap();
         assert_eq!(db.job(77).unwrap().state, "interrupted");
         assert!(db.backend().keys_with_prefix(b"T").unwrap().is_empty());
+        assert!(db.backend().keys_with_prefix(b"X").unwrap().is_empty());
         db.check().unwrap();
     }
 

@@ -83,7 +83,7 @@ fn info_of(entry: &CatalogEntry) -> Option<TableInfo> {
     })
 }
 
-/// Stage deletes of table blocks that no catalog entry names.
+/// Stage deletes of table and index blocks that no catalog entry names.
 pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result<()> {
     let catalog = tables::load_catalog(b)?;
     let live: HashMap<&str, Vec<u64>> = catalog
@@ -95,12 +95,14 @@ pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result
             )
         })
         .collect();
-    for k in b.keys_with_prefix(b"T")? {
-        let keep = keys::parse_table_block(&k).is_some_and(|(name, version, _)| {
-            live.get(name).is_some_and(|vs| vs.contains(&version))
-        });
-        if !keep {
-            batch.delete(k.to_vec());
+    for prefix in [b"T", b"X"] {
+        for k in b.keys_with_prefix(prefix)? {
+            let keep = keys::parse_versioned_block(&k).is_some_and(|(name, version, _)| {
+                live.get(name).is_some_and(|vs| vs.contains(&version))
+            });
+            if !keep {
+                batch.delete(k.to_vec());
+            }
         }
     }
     Ok(())
@@ -121,6 +123,7 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<(u64, u64)> {
                     )));
                 }
             }
+            crate::storage::index::load(b, &entry.name, v.version, view.rows(), view.dim())?;
             versions += 1;
             rows += v.rows as u64;
         }
@@ -249,6 +252,11 @@ impl Db {
         b.apply(batch)?;
         views.remove(name);
         drop(views);
+        self.inner
+            .indexes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
         b.flush()
     }
 

@@ -1,20 +1,39 @@
-//! Vector search over a table. Today: exact search. The quantized index plugs in here
-//! by implementing [`VectorSearch`].
+//! Vector search over a table: exact search (the ground truth) and the IVF index with
+//! int8 codes and exact rerank (see `docs/INDEX.md`). Both implement [`VectorSearch`].
 mod exact;
+mod ivf;
+mod kernels;
+mod kmeans;
+mod sq8;
 mod topk;
 
 pub(crate) use exact::ExactSearch;
+pub(crate) use ivf::IvfIndex;
 pub(crate) use topk::TopK;
 
 use crate::storage::tables::TableView;
 
 /// How query and rows are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Metric {
     /// Cosine similarity (rows with zero norm never match).
     Cosine,
     /// Inner product (user → item scoring).
     Dot,
+}
+
+impl std::str::FromStr for Metric {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "cosine" => Ok(Metric::Cosine),
+            "dot" => Ok(Metric::Dot),
+            _ => Err(crate::Error::param(
+                "metric",
+                format!("`{s}`: expected cosine or dot"),
+            )),
+        }
+    }
 }
 
 /// Finds the `k` best rows of a table for a query, among the rows `allow` accepts.
@@ -28,3 +47,6 @@ pub(crate) trait VectorSearch: Send + Sync {
         allow: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)>;
 }
+
+#[cfg(test)]
+mod tests;

@@ -31,6 +31,8 @@ pub(crate) enum Tag {
     TableBlock = 8,
     Job = 9,
     Policy = 10,
+    IndexHeader = 11,
+    Postings = 12,
 }
 
 /// Serialise `value` into a framed byte vector.

@@ -10,6 +10,7 @@
 //! | `a` / `b` | user / item u32 | user / item attributes |
 //! | `C` | table name | catalog entry: the versions of a table |
 //! | `T` | name, 0, version u64, block u32 | a block of table rows |
+//! | `X` | name, 0, version u64, block u32 | vector index of a table version: block 0 header, then postings |
 //! | `J` | job id u64 | job record |
 //! | `P` | model name | retrain policy |
 
@@ -83,6 +84,30 @@ pub(crate) fn parse_table_block(key: &[u8]) -> Option<(&str, u64, u32)> {
     Some((name, version, block))
 }
 
+pub(crate) fn index_prefix(name: &str, version: u64) -> Vec<u8> {
+    let mut k = table_prefix(name, version);
+    k[0] = b'X';
+    k
+}
+
+pub(crate) fn index_block(name: &str, version: u64, block: u32) -> Vec<u8> {
+    let mut k = index_prefix(name, version);
+    k.extend_from_slice(&block.to_be_bytes());
+    k
+}
+
+/// Split a table or index block key (`T`/`X`) back into (name, version, block).
+pub(crate) fn parse_versioned_block(key: &[u8]) -> Option<(&str, u64, u32)> {
+    let mut k = key.to_vec();
+    if k.first() != Some(&b'X') && k.first() != Some(&b'T') {
+        return None;
+    }
+    k[0] = b'T';
+    let (name, v, b) = parse_table_block(&k)?;
+    let name = std::str::from_utf8(&key[1..1 + name.len()]).ok()?;
+    Some((name, v, b))
+}
+
 pub(crate) fn job(id: u64) -> Vec<u8> {
     let mut k = vec![b'J'];
     k.extend_from_slice(&id.to_be_bytes());
@@ -116,5 +141,9 @@ mod tests {
         assert!(table_block("a", 1, 0).starts_with(&table_prefix("a", 1)));
         // A name that extends another never shares its version prefix.
         assert!(!table_block("ab", 1, 0).starts_with(&table_prefix("a", 1)));
+        let x = index_block("als.items", 7, 2);
+        assert_eq!(parse_versioned_block(&x), Some(("als.items", 7, 2)));
+        assert!(x.starts_with(&index_prefix("als.items", 7)));
+        assert!(!index_block("ab", 1, 0).starts_with(&index_prefix("a", 1)));
     }
 }

@@ -4,6 +4,7 @@ pub(crate) mod attrs;
 pub(crate) mod backend;
 pub(crate) mod codec;
 pub(crate) mod ids;
+pub(crate) mod index;
 pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod log;

@@ -165,7 +165,7 @@ pub(crate) fn write_blocks(
     Ok((rows_per_block as u32, blocks))
 }
 
-/// Delete the blocks of one version.
+/// Delete the blocks of one version, and its index.
 pub(crate) fn delete_blocks(
     b: &dyn Backend,
     name: &str,
@@ -175,7 +175,7 @@ pub(crate) fn delete_blocks(
     for k in b.keys_with_prefix(&keys::table_prefix(name, version))? {
         batch.delete(k.to_vec());
     }
-    Ok(())
+    super::index::delete(b, name, version, batch)
 }
 
 /// A validated, immutable version of a table, read in place from the stored blocks.
@@ -289,7 +289,8 @@ impl<'a> Row<'a> {
     }
     /// Dot product with a native vector of the same length.
     pub fn dot(&self, q: &[f32]) -> f32 {
-        // Eight independent accumulators so the compiler can vectorise the loop.
+        // Eight independent accumulators so the compiler can vectorise the loop. (Measured:
+        // this exact shape vectorises; a 16-wide variant of it does not, and is 10x slower.)
         let mut acc = [0f32; 8];
         let chunks = self.0.chunks_exact(32);
         let rem = chunks.remainder();
@@ -306,8 +307,23 @@ impl<'a> Row<'a> {
         }
         s
     }
+    /// Euclidean norm (vectorised like [`Row::dot`]).
     pub fn norm(&self) -> f32 {
-        self.iter().map(|x| x * x).sum::<f32>().sqrt()
+        let mut acc = [0f32; 8];
+        let chunks = self.0.chunks_exact(32);
+        let rem = chunks.remainder();
+        for c in chunks {
+            for j in 0..8 {
+                let x = f32::from_le_bytes([c[4 * j], c[4 * j + 1], c[4 * j + 2], c[4 * j + 3]]);
+                acc[j] += x * x;
+            }
+        }
+        let mut s: f32 = acc.iter().sum();
+        for c in rem.chunks_exact(4) {
+            let x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            s += x * x;
+        }
+        s.sqrt()
     }
 }
 

@@ -55,6 +55,9 @@ pub enum Command {
         /// Only items with this genre or tag.
         #[arg(long)]
         genre: Option<String>,
+        /// Scan every row even when the table has an index.
+        #[arg(long)]
+        exact: bool,
     },
     /// Recommendations for USER (seen items left out unless --include-seen).
     Recommend {
@@ -69,6 +72,9 @@ pub enum Command {
         include_seen: bool,
         #[arg(long)]
         genre: Option<String>,
+        /// Scan every row even when the table has an index.
+        #[arg(long)]
+        exact: bool,
     },
     /// The model's score for one (user, item) pair.
     Predict {
@@ -524,6 +530,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             k,
             model,
             genre,
+            exact,
         } => {
             let db = s.db()?;
             let opts = QueryOptions {
@@ -531,6 +538,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 model,
                 include_seen: false,
                 genre,
+                exact,
             };
             let hits = db.similar(&item, &opts)?;
             let out = hits_output(db, &hits)?;
@@ -542,6 +550,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             model,
             include_seen,
             genre,
+            exact,
         } => {
             let db = s.db()?;
             let opts = QueryOptions {
@@ -549,6 +558,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 model,
                 include_seen,
                 genre,
+                exact,
             };
             let hits = db.recommend(&user, &opts)?;
             let out = hits_output(db, &hits)?;

@@ -1,0 +1,116 @@
+//! The vector index on the synthetic data of issue 4 (unit vectors around Zipf-sized
+//! clusters; see `recdb::clustered_vectors`): exact scan time per query, build seconds,
+//! and single-thread QPS and recall@10 at several `nprobe` values.
+//!
+//! `cargo bench --bench index` (RECDB_INDEX_N rows, default 100000; RECDB_INDEX_DIM,
+//! default 64; RECDB_INDEX_QUERIES, default 1000; RECDB_INDEX_METRIC cosine|dot; RECDB_INDEX_LISTS,
+//! default about 4·√N).
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use recdb::{clustered_vectors, Db, IndexOptions, Metric, RowSpace, SearchOptions};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let n = env("RECDB_INDEX_N", 100_000);
+    let dim = env("RECDB_INDEX_DIM", 64);
+    let nq = env("RECDB_INDEX_QUERIES", 1000);
+    let metric: Metric = std::env::var("RECDB_INDEX_METRIC")
+        .unwrap_or_else(|_| "cosine".into())
+        .parse()
+        .expect("metric");
+    let t = Instant::now();
+    let mut rows = clustered_vectors(n + nq, dim, 42);
+    let queries = rows.split_off(n * dim);
+    let queries: Vec<&[f32]> = queries.chunks_exact(dim).collect();
+    let db = Db::temporary().expect("db");
+    db.put_table("bench", RowSpace::Other, dim, &rows, vec![])
+        .expect("put_table");
+    drop(rows);
+    println!(
+        "data: {n} x {dim}, {nq} queries, metric {metric:?} ({:.1} s to generate and load)",
+        t.elapsed().as_secs_f64()
+    );
+
+    let s = db.searcher("bench").expect("searcher");
+    let exact = SearchOptions {
+        k: 10,
+        metric,
+        exact: true,
+        nprobe: None,
+    };
+    let t = Instant::now();
+    let truth: Vec<HashSet<u32>> = queries
+        .iter()
+        .map(|q| s.search(q, &exact).unwrap().iter().map(|h| h.0).collect())
+        .collect();
+    let exact_ms = t.elapsed().as_secs_f64() * 1e3 / nq as f64;
+    println!("exact scan: {exact_ms:.3} ms/query (1 thread)");
+
+    let lists = std::env::var("RECDB_INDEX_LISTS")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let opts = IndexOptions {
+        metric,
+        lists,
+        ..IndexOptions::default()
+    };
+    let info = db.build_index("bench", &opts).expect("build");
+    println!(
+        "build: {:.2} s ({} lists, tuned nprobe {} for recall {:.3} on the table's rows, {:.1} bytes/vector)",
+        info.build_seconds,
+        info.lists,
+        info.nprobe,
+        info.recall,
+        info.bytes as f64 / info.rows as f64
+    );
+
+    let s = db.searcher("bench").expect("searcher");
+    let tuned = info.nprobe as usize;
+    let mut probes = vec![tuned / 2, tuned, tuned * 3 / 2, tuned * 2, tuned * 3];
+    probes.retain(|&p| p >= 1 && p <= info.lists as usize);
+    probes.dedup();
+    let mut points = Vec::new();
+    println!("nprobe  recall@10      QPS  us/query");
+    for np in probes {
+        let o = SearchOptions {
+            nprobe: Some(np),
+            ..exact.clone()
+        };
+        let o = SearchOptions { exact: false, ..o };
+        // One warm-up pass, then the timed one.
+        for q in queries.iter().take(100) {
+            std::hint::black_box(s.search(q, &o).unwrap());
+        }
+        let t = Instant::now();
+        let mut hits = 0usize;
+        for (q, tr) in queries.iter().zip(&truth) {
+            let got = s.search(q, &o).unwrap();
+            hits += got.iter().filter(|h| tr.contains(&h.0)).count();
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let recall = hits as f64 / (10 * nq) as f64;
+        let qps = nq as f64 / secs;
+        println!(
+            "{np:>6}  {recall:>9.4}  {qps:>7.0}  {:>8.1}",
+            secs * 1e6 / nq as f64
+        );
+        points.push(serde_json::json!({"nprobe": np, "recall": recall, "qps": qps}));
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "n": n, "dim": dim, "queries": nq, "metric": format!("{metric:?}"),
+            "exact_ms_per_query": exact_ms, "build_seconds": info.build_seconds,
+            "lists": info.lists, "tuned_nprobe": info.nprobe,
+            "bytes_per_vector": info.bytes as f64 / info.rows as f64, "points": points,
+        })
+    );
+}

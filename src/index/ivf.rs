@@ -1,0 +1,433 @@
+//! `IvfIndex`: an inverted-file index with int8 codes and exact rerank.
+//!
+//! Build: rows (normalised for cosine; for inner product extended with the MIPS
+//! coordinate `√(φ² − ‖x‖²)`, φ the largest norm, so that L2 neighbours in the extended
+//! space are the largest inner products) are partitioned by k-means into `lists`
+//! lists; each list stores its row ids and the rows' int8 codes ([`Sq8`]) contiguously.
+//!
+//! Query: score the centroids, scan the `nprobe` best lists with the integer kernel
+//! (the filter is applied inside the scan), keep the `rerank` best candidates, and
+//! rescore them exactly from the f32 rows of the table. A selective filter (fewer than
+//! [`SELECTIVE`] of a sample of rows pass) falls back to an exact scan of the allowed
+//! rows; a milder one widens `nprobe` by the inverse of the passing fraction.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rayon::prelude::*;
+
+use super::kernels::{dot, dot_u8_i16};
+use super::kmeans::{self, SplitMix};
+use super::sq8::Sq8;
+use super::{ExactSearch, Metric, TopK, VectorSearch};
+use crate::storage::index::{self as store, IndexHeader, INDEX_FORMAT};
+use crate::storage::tables::TableView;
+use crate::{Error, Result};
+
+/// Below this fraction of passing rows a filtered query is answered exactly.
+pub(crate) const SELECTIVE: f32 = 0.02;
+/// Rows sampled (evenly spaced) to estimate a filter's passing fraction.
+const FILTER_SAMPLE: usize = 256;
+/// Candidates reranked exactly for k = 10 (scaled with k).
+pub(crate) const RERANK: usize = 40;
+/// Queries of the held-out sample that tunes `nprobe`.
+const TUNE_QUERIES: usize = 500;
+/// Tuning aims this much above the target: recall on the table's own rows runs about
+/// 0.01 above recall on fresh queries from the same distribution (measured, docs/INDEX.md).
+const TUNE_MARGIN: f32 = 0.01;
+
+pub(crate) struct IvfIndex {
+    pub metric: Metric,
+    pub dim: usize,
+    pub lists: usize,
+    pub nprobe: usize,
+    pub rerank: usize,
+    pub phi: f32,
+    pub seed: u64,
+    pub target_recall: f32,
+    pub recall: f32,
+    pub build_seconds: f64,
+    table_rows: usize,
+    centroids: Vec<f32>,
+    half: Vec<f32>,
+    sq: Sq8,
+    offsets: Vec<u32>,
+    ids: Vec<u32>,
+    codes: Vec<u8>,
+}
+
+impl std::fmt::Debug for IvfIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IvfIndex")
+            .field("metric", &self.metric)
+            .field("lists", &self.lists)
+            .field("nprobe", &self.nprobe)
+            .field("rows", &self.ids.len())
+            .finish()
+    }
+}
+
+fn metric_byte(m: Metric) -> u8 {
+    match m {
+        Metric::Cosine => 0,
+        Metric::Dot => 1,
+    }
+}
+
+/// Default number of lists: about 4·√N.
+pub(crate) fn default_lists(n: usize) -> usize {
+    ((4.0 * (n as f64).sqrt()).round() as usize).clamp(1, n.max(1))
+}
+
+impl IvfIndex {
+    /// Build on the current pool. Zero rows are left out of a cosine index (they never
+    /// match, as in exact search).
+    pub fn build(
+        table: &TableView,
+        metric: Metric,
+        lists: Option<usize>,
+        seed: u64,
+    ) -> Result<IvfIndex> {
+        let started = std::time::Instant::now();
+        let (n, dim) = (table.rows(), table.dim());
+        let norms: Vec<f32> = (0..n).map(|r| table.row(r).norm()).collect();
+        let phi = match metric {
+            Metric::Cosine => 1.0,
+            Metric::Dot => norms.iter().fold(0f32, |m, &x| m.max(x)),
+        };
+        let width = if metric == Metric::Dot { dim + 1 } else { dim };
+        let mut rows = Vec::new();
+        let mut vecs = Vec::with_capacity(n * width);
+        for (r, &nr) in norms.iter().enumerate() {
+            let row = table.row(r);
+            match metric {
+                Metric::Cosine => {
+                    if nr == 0.0 {
+                        continue;
+                    }
+                    vecs.extend(row.iter().map(|x| x / nr));
+                }
+                Metric::Dot => {
+                    vecs.extend(row.iter());
+                    vecs.push((phi * phi - nr * nr).max(0.0).sqrt());
+                }
+            }
+            rows.push(r as u32);
+        }
+        let m = rows.len();
+        if m == 0 {
+            return Err(Error::Empty(format!(
+                "table `{}` has no non-zero rows to index",
+                table.name()
+            )));
+        }
+        let lists = lists.unwrap_or_else(|| default_lists(m));
+        if lists == 0 || lists > m {
+            return Err(Error::param(
+                "lists",
+                format!("must be between 1 and the {m} rows"),
+            ));
+        }
+        let sample = (lists * 32).max(20_000).min(m);
+        let full = kmeans::train(&vecs, width, lists, 10, sample, seed);
+        let labels = kmeans::assign(&vecs, width, &full);
+        let half = kmeans::half_norms(&full, width);
+        let centroids: Vec<f32> = full
+            .chunks_exact(width)
+            .flat_map(|c| c[..dim].iter().copied())
+            .collect();
+        let sq = Sq8::train(&vecs, width, dim);
+        // Counting sort by list; rows stay in ascending order inside a list.
+        let mut offsets = vec![0u32; lists + 1];
+        for &l in &labels {
+            offsets[l as usize + 1] += 1;
+        }
+        for l in 0..lists {
+            offsets[l + 1] += offsets[l];
+        }
+        let mut fill: Vec<usize> = offsets[..lists].iter().map(|&o| o as usize).collect();
+        let mut ids = vec![0u32; m];
+        let mut order = vec![0usize; m];
+        for (i, &l) in labels.iter().enumerate() {
+            let p = &mut fill[l as usize];
+            ids[*p] = rows[i];
+            order[*p] = i;
+            *p += 1;
+        }
+        let mut codes = Vec::with_capacity(m * dim);
+        for &i in &order {
+            sq.encode(&vecs[i * width..i * width + dim], &mut codes);
+        }
+        Ok(IvfIndex {
+            metric,
+            dim,
+            lists,
+            nprobe: lists,
+            rerank: RERANK,
+            phi,
+            seed,
+            target_recall: 1.0,
+            recall: 1.0,
+            build_seconds: started.elapsed().as_secs_f64(),
+            table_rows: n,
+            centroids,
+            half,
+            sq,
+            offsets,
+            ids,
+            codes,
+        })
+    }
+
+    /// Rows in the index.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Bytes held in memory per indexed row (codes, ids, and the shared parts).
+    pub fn bytes(&self) -> usize {
+        self.codes.len()
+            + 4 * (self.ids.len() + self.offsets.len() + self.centroids.len() + self.half.len())
+            + 8 * self.dim
+    }
+
+    /// Pick the smallest `nprobe` whose recall@10 on a seeded sample of the table's own
+    /// rows (each query excludes itself; truth from exact search) reaches `target` plus
+    /// [`TUNE_MARGIN`].
+    pub fn tune(&mut self, table: &TableView, target: f32) {
+        let k = 10;
+        let aim = (target + TUNE_MARGIN).min(1.0);
+        let mut rng = SplitMix(self.seed ^ 0x7475_6E65);
+        let picks = rng.sample(self.ids.len(), TUNE_QUERIES);
+        let queries: Vec<(u32, Vec<f32>)> = picks
+            .iter()
+            .map(|&i| (self.ids[i], table.row(self.ids[i] as usize).to_vec()))
+            .collect();
+        let truth: Vec<Vec<u32>> = queries
+            .par_iter()
+            .map(|(id, q)| {
+                let allow = |r: u32| r != *id;
+                ExactSearch
+                    .search(table, q, self.metric, k, &allow)
+                    .into_iter()
+                    .map(|h| h.0)
+                    .collect()
+            })
+            .collect();
+        let recall_at = |nprobe: usize| -> f32 {
+            let hits: usize = queries
+                .par_iter()
+                .zip(&truth)
+                .map(|((id, q), t)| {
+                    let allow = |r: u32| r != *id;
+                    let got = self.search_with(table, q, k, &allow, nprobe);
+                    got.iter().filter(|h| t.contains(&h.0)).count()
+                })
+                .sum();
+            let want: usize = truth.iter().map(Vec::len).sum();
+            if want == 0 {
+                1.0
+            } else {
+                hits as f32 / want as f32
+            }
+        };
+        let mut steps: Vec<usize> = vec![
+            1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64,
+        ];
+        let mut s = 80;
+        while s < self.lists {
+            steps.push(s);
+            s = s * 5 / 4;
+        }
+        steps.retain(|&s| s < self.lists);
+        steps.push(self.lists);
+        // Recall grows with nprobe: binary search over the steps.
+        let (mut lo, mut hi) = (0usize, steps.len() - 1);
+        let mut best = (steps[hi], None);
+        while lo <= hi {
+            let mid = (lo + hi) / 2;
+            let r = recall_at(steps[mid]);
+            if r >= aim {
+                best = (steps[mid], Some(r));
+                if mid == 0 {
+                    break;
+                }
+                hi = mid - 1;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let recall = best.1.unwrap_or_else(|| recall_at(best.0));
+        self.nprobe = best.0;
+        self.recall = recall;
+        self.target_recall = target;
+    }
+
+    /// Estimated fraction of table rows that `allow` accepts (evenly spaced sample).
+    fn pass_fraction(&self, allow: &dyn Fn(u32) -> bool) -> f32 {
+        let n = self.table_rows;
+        let s = FILTER_SAMPLE.min(n).max(1);
+        let passed = (0..s)
+            .filter(|&i| allow(((i * n + n / 2) / s).min(n - 1) as u32))
+            .count();
+        passed as f32 / s as f32
+    }
+
+    /// Search with an explicit `nprobe` (the stored one is `self.nprobe`).
+    pub fn search_with(
+        &self,
+        table: &TableView,
+        q: &[f32],
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+        nprobe: usize,
+    ) -> Vec<(u32, f32)> {
+        let metric = self.metric;
+        let qn = dot(q, q).sqrt();
+        if k == 0 || qn == 0.0 || !qn.is_finite() {
+            return ExactSearch.search(table, q, metric, k, allow);
+        }
+        let frac = self.pass_fraction(allow);
+        if frac < SELECTIVE {
+            return ExactSearch.search(table, q, metric, k, allow);
+        }
+        let nprobe = ((nprobe.max(1) as f32 / frac).ceil() as usize).min(self.lists);
+        // Coarse step: the lists whose centroids are nearest to q scaled to norm φ.
+        let f = self.phi / qn;
+        let qs: Vec<f32> = q.iter().map(|x| x * f).collect();
+        let mut lists: Vec<(f32, u32)> = self
+            .centroids
+            .chunks_exact(self.dim)
+            .zip(&self.half)
+            .enumerate()
+            .map(|(l, (c, h))| (dot(&qs, c) - h, l as u32))
+            .collect();
+        if nprobe < lists.len() {
+            lists.select_nth_unstable_by(nprobe - 1, |a, b| b.0.total_cmp(&a.0));
+            lists.truncate(nprobe);
+        }
+        // Visit the lists in storage order: the scan then walks memory forwards.
+        lists.sort_unstable_by_key(|&(_, l)| l);
+        // Scan: integer scores of the codes, filter applied per row.
+        let mut qi = Vec::with_capacity(self.dim);
+        self.sq.prepare_query(q, &mut qi);
+        // The `keep` best integer scores in a min-heap: most rows fail one comparison
+        // with the heap's worst entry and cost nothing more.
+        let keep = (self.rerank * k).div_ceil(10).max(k);
+        let mut heap: BinaryHeap<Reverse<(i32, u32)>> = BinaryHeap::with_capacity(keep + 1);
+        let mut worst = i32::MIN;
+        let dim = self.dim;
+        for &(_, l) in &lists {
+            let (lo, hi) = (
+                self.offsets[l as usize] as usize,
+                self.offsets[l as usize + 1] as usize,
+            );
+            let codes = &self.codes[lo * dim..hi * dim];
+            for (&id, c) in self.ids[lo..hi].iter().zip(codes.chunks_exact(dim)) {
+                let s = dot_u8_i16(c, &qi);
+                if (s > worst || heap.len() < keep) && allow(id) {
+                    heap.push(Reverse((s, id)));
+                    if heap.len() > keep {
+                        heap.pop();
+                    }
+                    if heap.len() == keep {
+                        worst = heap.peek().map_or(i32::MIN, |r| r.0 .0);
+                    }
+                }
+            }
+        }
+        let cand: Vec<(i32, u32)> = heap.into_iter().map(|r| r.0).collect();
+        // Rerank exactly from the table's f32 rows (same scores as exact search).
+        let mut top = TopK::new(k);
+        for &(_, id) in &cand {
+            let row = table.row(id as usize);
+            let d = row.dot(q);
+            let score = match metric {
+                Metric::Dot => d,
+                Metric::Cosine => {
+                    let n = row.norm();
+                    if n == 0.0 {
+                        continue;
+                    }
+                    d / (n * qn)
+                }
+            };
+            top.push(id, score);
+        }
+        top.into_sorted()
+    }
+
+    pub fn to_stored(&self) -> (IndexHeader, &[u32], &[u8]) {
+        let block_lists = store::plan_blocks(&self.offsets, self.dim);
+        (
+            IndexHeader {
+                format: INDEX_FORMAT,
+                metric: metric_byte(self.metric),
+                dim: self.dim as u32,
+                table_rows: self.table_rows as u32,
+                lists: self.lists as u32,
+                nprobe: self.nprobe as u32,
+                rerank: self.rerank as u32,
+                phi: self.phi,
+                seed: self.seed,
+                target_recall: self.target_recall,
+                recall: self.recall,
+                build_seconds: self.build_seconds,
+                centroids: self.centroids.clone(),
+                half_norms: self.half.clone(),
+                sq_min: self.sq.min.clone(),
+                sq_scale: self.sq.scale.clone(),
+                offsets: self.offsets.clone(),
+                block_lists,
+            },
+            &self.ids,
+            &self.codes,
+        )
+    }
+
+    /// From validated stored parts (see [`store::load`]).
+    pub fn from_stored(h: IndexHeader, ids: Vec<u32>, codes: Vec<u8>) -> IvfIndex {
+        IvfIndex {
+            metric: if h.metric == 1 {
+                Metric::Dot
+            } else {
+                Metric::Cosine
+            },
+            dim: h.dim as usize,
+            lists: h.lists as usize,
+            nprobe: h.nprobe as usize,
+            rerank: (h.rerank as usize).max(1),
+            phi: h.phi,
+            seed: h.seed,
+            target_recall: h.target_recall,
+            recall: h.recall,
+            build_seconds: h.build_seconds,
+            table_rows: h.table_rows as usize,
+            centroids: h.centroids,
+            half: h.half_norms,
+            sq: Sq8 {
+                min: h.sq_min,
+                scale: h.sq_scale,
+            },
+            offsets: h.offsets,
+            ids,
+            codes,
+        }
+    }
+}
+
+impl VectorSearch for IvfIndex {
+    fn search(
+        &self,
+        table: &TableView,
+        query: &[f32],
+        metric: Metric,
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        if metric != self.metric || table.rows() != self.table_rows || table.dim() != self.dim {
+            return ExactSearch.search(table, query, metric, k, allow);
+        }
+        self.search_with(table, query, k, allow, self.nprobe)
+    }
+}

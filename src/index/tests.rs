@@ -1,0 +1,298 @@
+//! The index against exact search, through the public database API.
+
+use std::collections::HashSet;
+
+use crate::storage::backend::WriteBatch;
+use crate::storage::keys;
+use crate::{clustered_vectors, Db, Error, IndexOptions, Metric, RowSpace, SearchOptions};
+
+const N: usize = 20_000;
+const DIM: usize = 32;
+const Q: usize = 100;
+
+/// A database holding `N` clustered rows as table `t`, and `Q` queries.
+fn setup(db: &Db, scale_norms: bool) -> Vec<Vec<f32>> {
+    let mut all = clustered_vectors(N + Q, DIM, 5);
+    if scale_norms {
+        // Unnormalised rows (like MF factors): norms between 0.3 and 3.
+        for (i, row) in all.chunks_exact_mut(DIM).enumerate() {
+            let f = 0.3 + 2.7 * (((i * 7919) % 1000) as f32 / 1000.0);
+            row.iter_mut().for_each(|x| *x *= f);
+        }
+    }
+    let queries = all.split_off(N * DIM);
+    db.put_table("t", RowSpace::Other, DIM, &all, vec![])
+        .unwrap();
+    queries.chunks_exact(DIM).map(<[f32]>::to_vec).collect()
+}
+
+fn recall(db: &Db, queries: &[Vec<f32>], metric: Metric, allow: &dyn Fn(u32) -> bool) -> f64 {
+    let s = db.searcher("t").unwrap();
+    let opts = SearchOptions {
+        k: 10,
+        metric,
+        ..SearchOptions::default()
+    };
+    let exact = SearchOptions {
+        exact: true,
+        ..opts.clone()
+    };
+    let (mut hit, mut want) = (0, 0);
+    for q in queries {
+        let truth: HashSet<u32> = s
+            .search_filtered(q, &exact, allow)
+            .unwrap()
+            .iter()
+            .map(|h| h.0)
+            .collect();
+        let got = s.search_filtered(q, &opts, allow).unwrap();
+        assert!(
+            got.iter().all(|h| allow(h.0)),
+            "a result the filter rejects"
+        );
+        assert!(got.windows(2).all(|w| w[0].1 >= w[1].1), "not sorted");
+        hit += got.iter().filter(|h| truth.contains(&h.0)).count();
+        want += truth.len();
+    }
+    let r = hit as f64 / want as f64;
+    eprintln!("recall@10 {r:.4}");
+    r
+}
+
+#[test]
+fn cosine_recall_against_brute_force() {
+    let db = Db::temporary().unwrap();
+    let qs = setup(&db, false);
+    let info = db.build_index("t", &IndexOptions::default()).unwrap();
+    assert_eq!(info.lists, 566); // 4·√20000
+    assert!(info.recall >= 0.95, "{info:?}");
+    let r = recall(&db, &qs, Metric::Cosine, &|_| true);
+    assert!(r >= 0.9, "recall {r} with {info:?}");
+}
+
+#[test]
+fn filters_inside_the_scan_and_selective_fallback() {
+    let db = Db::temporary().unwrap();
+    let qs = setup(&db, false);
+    db.build_index("t", &IndexOptions::default()).unwrap();
+    // Mild filter (20 %): answered by the index with a wider probe.
+    let r = recall(&db, &qs, Metric::Cosine, &|r| r % 5 == 0);
+    assert!(r >= 0.9, "recall {r} under a 20 % filter");
+    // Selective filter (0.5 %): exact over the allowed rows, so equal to brute force.
+    let s = db.searcher("t").unwrap();
+    let allow = |r: u32| r % 200 == 3;
+    let opts = SearchOptions::default();
+    let exact = SearchOptions {
+        exact: true,
+        ..SearchOptions::default()
+    };
+    for q in &qs[..20] {
+        let got = s.search_filtered(q, &opts, &allow).unwrap();
+        assert_eq!(got, s.search_filtered(q, &exact, &allow).unwrap());
+        assert_eq!(got.len(), 10);
+    }
+    // Nothing allowed: nothing found.
+    assert!(s
+        .search_filtered(&qs[0], &opts, &|_| false)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn mips_recall_on_unnormalised_rows() {
+    let db = Db::temporary().unwrap();
+    let qs = setup(&db, true);
+    let opts = IndexOptions {
+        metric: Metric::Dot,
+        ..IndexOptions::default()
+    };
+    let info = db.build_index("t", &opts).unwrap();
+    let r = recall(&db, &qs, Metric::Dot, &|_| true);
+    assert!(r >= 0.9, "recall {r} with {info:?}");
+    // A cosine query on a dot index is answered exactly (the index is not used).
+    let s = db.searcher("t").unwrap();
+    let o = SearchOptions {
+        metric: Metric::Cosine,
+        ..SearchOptions::default()
+    };
+    let e = SearchOptions {
+        exact: true,
+        ..o.clone()
+    };
+    assert_eq!(s.search(&qs[0], &o).unwrap(), s.search(&qs[0], &e).unwrap());
+}
+
+#[test]
+fn reopen_gives_the_same_answers_and_a_flipped_byte_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let (qs, before, info) = {
+        let db = Db::open(&path).unwrap();
+        let qs = setup(&db, false);
+        let info = db.build_index("t", &IndexOptions::default()).unwrap();
+        let s = db.searcher("t").unwrap();
+        let before: Vec<_> = qs
+            .iter()
+            .map(|q| s.search(q, &SearchOptions::default()).unwrap())
+            .collect();
+        (qs, before, info)
+    };
+    let version = {
+        let db = Db::open(&path).unwrap();
+        let got = db.index_info("t").unwrap().unwrap();
+        assert_eq!(
+            (got.nprobe, got.lists, got.rows),
+            (info.nprobe, info.lists, info.rows)
+        );
+        let s = db.searcher("t").unwrap();
+        assert_eq!(s.index_metric(), Some(Metric::Cosine));
+        for (q, want) in qs.iter().zip(&before) {
+            assert_eq!(&s.search(q, &SearchOptions::default()).unwrap(), want);
+        }
+        db.check().unwrap();
+        // Flip one byte in the middle of a posting block.
+        let key = keys::index_block("t", got.version, 1);
+        let mut v = db.backend().get(&key).unwrap().unwrap().to_vec();
+        let mid = v.len() / 2;
+        v[mid] ^= 0x10;
+        let mut batch = WriteBatch::default();
+        batch.put(key, v);
+        db.backend().apply(batch).unwrap();
+        db.flush().unwrap();
+        got.version
+    };
+    let db = Db::open(&path).unwrap();
+    assert!(matches!(db.searcher("t"), Err(Error::Corrupted { .. })));
+    assert!(matches!(db.check(), Err(Error::Corrupted { .. })));
+    // A rebuild replaces the damaged index.
+    db.build_index("t", &IndexOptions::default()).unwrap();
+    assert_eq!(db.searcher("t").unwrap().view().version(), version);
+}
+
+#[test]
+fn the_index_lives_and_dies_with_its_version() {
+    let db = Db::temporary().unwrap();
+    let rows = clustered_vectors(3000, 8, 1);
+    let v1 = db
+        .put_table("t", RowSpace::Other, 8, &rows, vec![])
+        .unwrap();
+    db.build_index("t", &IndexOptions::default()).unwrap();
+    assert!(!db
+        .backend()
+        .keys_with_prefix(&keys::index_prefix("t", v1))
+        .unwrap()
+        .is_empty());
+    // A new version has no index until one is built; queries fall back to exact.
+    let v2 = db
+        .put_table("t", RowSpace::Other, 8, &rows, vec![])
+        .unwrap();
+    assert!(db.index_info("t").unwrap().is_none());
+    assert_eq!(db.searcher("t").unwrap().index_metric(), None);
+    // keep_versions = 2: a third version collects v1 and its index.
+    db.put_table("t", RowSpace::Other, 8, &rows, vec![])
+        .unwrap();
+    assert!(db
+        .backend()
+        .keys_with_prefix(&keys::index_prefix("t", v1))
+        .unwrap()
+        .is_empty());
+    assert!(v2 > v1);
+    assert_eq!(
+        db.job(db.jobs().unwrap().last().unwrap().id).unwrap().model,
+        "import"
+    );
+    db.drop_table("t").unwrap();
+    assert!(db.backend().keys_with_prefix(b"X").unwrap().is_empty());
+}
+
+#[test]
+fn builds_are_deterministic_for_a_seed() {
+    let db = Db::temporary().unwrap();
+    db.put_table(
+        "t",
+        RowSpace::Other,
+        16,
+        &clustered_vectors(5000, 16, 2),
+        vec![],
+    )
+    .unwrap();
+    let view = db.table("t").unwrap();
+    let a = super::IvfIndex::build(&view, Metric::Cosine, None, 9).unwrap();
+    let b = super::IvfIndex::build(&view, Metric::Cosine, None, 9).unwrap();
+    let (ha, ia, ca) = a.to_stored();
+    let (hb, ib, cb) = b.to_stored();
+    assert_eq!((ha.centroids, ia, ca), (hb.centroids, ib, cb));
+}
+
+#[test]
+fn put_table_rejects_bad_input() {
+    let db = Db::temporary().unwrap();
+    assert!(db
+        .put_table("t", RowSpace::Other, 0, &[1.0], vec![])
+        .is_err());
+    assert!(db
+        .put_table("t", RowSpace::Other, 2, &[1.0, 2.0, 3.0], vec![])
+        .is_err());
+    assert!(db
+        .put_table("t", RowSpace::Other, 1, &[f32::NAN], vec![])
+        .is_err());
+    assert!(db
+        .put_table("t", RowSpace::Items, 1, &[1.0], vec!["a".into()])
+        .is_err());
+    assert!(matches!(
+        db.put_table("t", RowSpace::Other, 1, &[], vec![]),
+        Err(Error::Empty(_))
+    ));
+    db.put_table(
+        "t",
+        RowSpace::Other,
+        1,
+        &[1.0, 2.0],
+        vec!["a".into(), "b".into()],
+    )
+    .unwrap();
+    let s = db.searcher("t").unwrap();
+    assert!(matches!(
+        s.search(&[1.0, 2.0], &SearchOptions::default()),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    assert!(matches!(
+        s.search(&[0.0], &SearchOptions::default()),
+        Err(Error::ZeroVector(_))
+    ));
+}
+
+#[test]
+fn similar_and_recommend_use_the_index() {
+    let db = Db::temporary().unwrap();
+    let synth = crate::generate(&crate::SynthConfig::default());
+    db.log_events(&synth.events).unwrap();
+    db.train(
+        "als",
+        &crate::Params::new().set("factors", 16),
+        &crate::TrainOptions::default(),
+    )
+    .unwrap();
+    let item = db.item_ids()[3].clone();
+    let user = db.user_ids()[5].clone();
+    let q = crate::QueryOptions::model("als");
+    let qe = crate::QueryOptions {
+        exact: true,
+        ..q.clone()
+    };
+    let full = |m| IndexOptions {
+        metric: m,
+        target_recall: 1.0,
+        ..IndexOptions::default()
+    };
+    db.build_index("als.items", &full(Metric::Cosine)).unwrap();
+    assert!(db.index_info("als.items").unwrap().is_some());
+    let a = db.similar(&item, &q).unwrap();
+    let b = db.similar(&item, &qe).unwrap();
+    assert_eq!(a.len(), 10);
+    assert!(a.iter().filter(|h| b.contains(h)).count() >= 8);
+    db.build_index("als.items", &full(Metric::Dot)).unwrap();
+    let a = db.recommend(&user, &q).unwrap();
+    let b = db.recommend(&user, &qe).unwrap();
+    assert!(a.iter().filter(|h| b.contains(h)).count() >= 8);
+}

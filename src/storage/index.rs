@@ -1,0 +1,200 @@
+//! Stored vector indexes: one header block (parameters, centroids, quantizer, list
+//! offsets) and a few posting blocks (contiguous runs of lists: row ids + int8 codes),
+//! keyed by table name and version so that an index lives and dies with its version.
+
+use rkyv::{Archive, Deserialize, Serialize};
+
+use super::backend::{Backend, WriteBatch};
+use super::codec::{self, Tag};
+use super::keys;
+use crate::{Error, Result};
+
+/// Bump when the stored layout changes; an index of another format is ignored (rebuilt).
+pub(crate) const INDEX_FORMAT: u32 = 1;
+
+/// Bytes of ids + codes per posting block (a bigger list gets a block of its own).
+const POSTING_BYTES: usize = 1 << 20;
+
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub(crate) struct IndexHeader {
+    pub format: u32,
+    pub metric: u8,
+    pub dim: u32,
+    /// Rows of the table version the index was built on.
+    pub table_rows: u32,
+    pub lists: u32,
+    pub nprobe: u32,
+    pub rerank: u32,
+    /// Dot: the largest row norm (φ of the MIPS transform); cosine: 1.
+    pub phi: f32,
+    pub seed: u64,
+    pub target_recall: f32,
+    /// Recall@10 measured at `nprobe` on the held-out sample.
+    pub recall: f32,
+    pub build_seconds: f64,
+    /// `lists × dim` (the first `dim` coordinates of each centroid).
+    pub centroids: Vec<f32>,
+    /// `‖c‖²/2` of each full centroid (with the MIPS coordinate for Dot).
+    pub half_norms: Vec<f32>,
+    pub sq_min: Vec<f32>,
+    pub sq_scale: Vec<f32>,
+    /// `lists + 1` offsets into the concatenated postings.
+    pub offsets: Vec<u32>,
+    /// First list of each posting block, plus `lists` at the end.
+    pub block_lists: Vec<u32>,
+}
+
+#[derive(Archive, Serialize, Deserialize, Debug)]
+pub(crate) struct PostingBlock {
+    pub first_list: u32,
+    pub end_list: u32,
+    pub ids: Vec<u32>,
+    pub codes: Vec<u8>,
+}
+
+/// Group lists into posting blocks of about `POSTING_BYTES`: the first list of each
+/// block, then `lists`.
+pub(crate) fn plan_blocks(offsets: &[u32], dim: usize) -> Vec<u32> {
+    let lists = offsets.len() - 1;
+    let mut starts = vec![0u32];
+    let mut bytes = 0usize;
+    for l in 0..lists {
+        let b = (offsets[l + 1] - offsets[l]) as usize * (dim + 4);
+        if bytes > 0 && bytes + b > POSTING_BYTES {
+            starts.push(l as u32);
+            bytes = 0;
+        }
+        bytes += b;
+    }
+    starts.push(lists as u32);
+    starts
+}
+
+/// Replace the index of `name`@`version` in one atomic batch.
+pub(crate) fn write(
+    b: &dyn Backend,
+    name: &str,
+    version: u64,
+    header: &IndexHeader,
+    ids: &[u32],
+    codes: &[u8],
+) -> Result<()> {
+    let dim = header.dim as usize;
+    let mut batch = WriteBatch::default();
+    delete(b, name, version, &mut batch)?;
+    batch.put(
+        keys::index_block(name, version, 0),
+        codec::encode(Tag::IndexHeader, header),
+    );
+    for (i, w) in header.block_lists.windows(2).enumerate() {
+        let (lo, hi) = (
+            header.offsets[w[0] as usize] as usize,
+            header.offsets[w[1] as usize] as usize,
+        );
+        let block = PostingBlock {
+            first_list: w[0],
+            end_list: w[1],
+            ids: ids[lo..hi].to_vec(),
+            codes: codes[lo * dim..hi * dim].to_vec(),
+        };
+        batch.put(
+            keys::index_block(name, version, i as u32 + 1),
+            codec::encode(Tag::Postings, &block),
+        );
+    }
+    b.apply(batch)
+}
+
+/// Stage the deletion of the index of one version (if any).
+pub(crate) fn delete(
+    b: &dyn Backend,
+    name: &str,
+    version: u64,
+    batch: &mut WriteBatch,
+) -> Result<()> {
+    for k in b.keys_with_prefix(&keys::index_prefix(name, version))? {
+        batch.delete(k.to_vec());
+    }
+    Ok(())
+}
+
+/// A loaded index: header, row ids, codes.
+pub(crate) type Loaded = (IndexHeader, Vec<u32>, Vec<u8>);
+
+/// The index of `name`@`version`, validated: header, then every posting block, copied
+/// into contiguous arrays. `Ok(None)` when the version has no index (or one of an older
+/// format, which a rebuild replaces).
+pub(crate) fn load(
+    b: &dyn Backend,
+    name: &str,
+    version: u64,
+    table_rows: usize,
+    table_dim: usize,
+) -> Result<Option<Loaded>> {
+    let what = |i: u32| move || format!("index block {i} of table `{name}` version {version}");
+    let Some(v) = b.get(&keys::index_block(name, version, 0))? else {
+        return Ok(None);
+    };
+    let h: IndexHeader = codec::decode(Tag::IndexHeader, &v, &what(0))?;
+    if h.format != INDEX_FORMAT {
+        return Ok(None);
+    }
+    let bad = |why: &str| Err(Error::corrupted(format!("{} ({why})", what(0)())));
+    let (dim, lists) = (h.dim as usize, h.lists as usize);
+    if dim != table_dim || h.table_rows as usize != table_rows {
+        return bad("shape disagrees with the table");
+    }
+    if lists == 0
+        || h.metric > 1
+        || !h.phi.is_finite()
+        || h.centroids.len() != lists * dim
+        || h.half_norms.len() != lists
+        || h.sq_min.len() != dim
+        || h.sq_scale.len() != dim
+        || h.offsets.len() != lists + 1
+        || h.offsets[0] != 0
+        || h.offsets.windows(2).any(|w| w[0] > w[1])
+        || h.offsets[lists] as usize > table_rows
+        || h.nprobe == 0
+        || h.nprobe as usize > lists
+        || h.block_lists.len() < 2
+        || h.block_lists[0] != 0
+        || h.block_lists[h.block_lists.len() - 1] as usize != lists
+        || h.block_lists.windows(2).any(|w| w[0] >= w[1])
+    {
+        return bad("inconsistent header");
+    }
+    let total = h.offsets[lists] as usize;
+    let mut ids = Vec::with_capacity(total);
+    let mut codes = Vec::with_capacity(total * dim);
+    for (i, w) in h.block_lists.windows(2).enumerate() {
+        let i = i as u32 + 1;
+        let v = b
+            .get(&keys::index_block(name, version, i))?
+            .ok_or_else(|| Error::corrupted(format!("{} (missing)", what(i)())))?;
+        let p: &ArchivedPostingBlock = codec::access(Tag::Postings, &v, &what(i))?;
+        let n = (h.offsets[w[1] as usize] - h.offsets[w[0] as usize]) as usize;
+        if p.first_list.to_native() != w[0]
+            || p.end_list.to_native() != w[1]
+            || p.ids.len() != n
+            || p.codes.len() != n * dim
+        {
+            return Err(Error::corrupted(format!(
+                "{} (shape disagrees with the header)",
+                what(i)()
+            )));
+        }
+        for id in p.ids.iter() {
+            let id = id.to_native();
+            if id as usize >= table_rows {
+                return Err(Error::corrupted(format!(
+                    "{} (row {id} out of range)",
+                    what(i)()
+                )));
+            }
+            ids.push(id);
+        }
+        codes.extend_from_slice(p.codes.as_slice());
+    }
+    Ok(Some((h, ids, codes)))
+}
