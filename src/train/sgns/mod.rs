@@ -9,6 +9,7 @@ mod trainer;
 
 use crate::{Error, Result};
 
+#[allow(unused_imports)] // the API; jobs on other branches call it
 pub(crate) use trainer::{infer, train, train_docs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,11 +161,7 @@ pub(crate) struct Embeddings {
 
 impl Embeddings {
     pub fn rows(&self) -> usize {
-        if self.dim == 0 {
-            0
-        } else {
-            self.input.len() / self.dim
-        }
+        self.input.len().checked_div(self.dim).unwrap_or(0)
     }
     pub fn input_row(&self, i: usize) -> &[f32] {
         &self.input[i * self.dim..(i + 1) * self.dim]

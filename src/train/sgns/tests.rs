@@ -32,7 +32,7 @@ fn ns_step_matches_dense_gradient() {
     let mut dout = Array2::<f32>::zeros((3, dim));
     for (j, label) in [(0usize, 1.0f32), (1, 0.0), (2, 0.0)] {
         let g = label - sig(o.row(j).dot(&hv));
-        dh = dh + &(o.row(j).to_owned() * g);
+        dh += &(o.row(j).to_owned() * g);
         dout.row_mut(j).assign(&(&hv * g));
     }
     let shared = Shared::from_vec(dim, out0.clone());
