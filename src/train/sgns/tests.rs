@@ -246,3 +246,48 @@ fn prune_keeps_frequent() {
     assert_eq!(map, vec![Some(0), None, Some(1)]);
     assert_eq!(kept, vec![5, 3]);
 }
+
+/// Speed probe (not the criterion bench): Zipf(1.0) text of 1M words over 50k types, 2 threads.
+/// `cargo test --release --lib sgns::tests::speed_probe -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn speed_probe() {
+    let v = 50_000usize;
+    let cdf: Vec<f64> = (1..=v)
+        .scan(0.0, |a, r| {
+            *a += 1.0 / r as f64;
+            Some(*a)
+        })
+        .collect();
+    let total = *cdf.last().unwrap();
+    let mut x = 99u64;
+    let mut s = Sentences::new();
+    let mut counts = vec![0u64; v];
+    let mut sent = Vec::new();
+    for _ in 0..100_000 {
+        sent.clear();
+        for _ in 0..10 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let w = cdf.partition_point(|&c| c < u).min(v - 1) as u32;
+            counts[w as usize] += 1;
+            sent.push(w);
+        }
+        s.push(&sent);
+    }
+    for arch in [Arch::SkipGram, Arch::Cbow] {
+        let cfg = SgnsConfig {
+            arch,
+            ..Default::default()
+        };
+        let t = std::time::Instant::now();
+        ctx_run(2, 1, |c| train(&s, &counts, &cfg, c).unwrap());
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "{arch:?}: {:.0} words/s",
+            5.0 * s.total_tokens() as f64 / secs
+        );
+    }
+}
