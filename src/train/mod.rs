@@ -6,6 +6,8 @@ pub(crate) mod mf;
 mod mf_jobs;
 pub(crate) mod params;
 mod popular;
+#[allow(dead_code)] // used by the item2vec and doc2vec jobs (other branches)
+pub(crate) mod sgns;
 
 use crate::{Error, Params, Result};
 use job::Job;

@@ -1,0 +1,190 @@
+//! Skip-gram / CBOW / paragraph vectors with negative sampling (SGNS), trained Hogwild-style.
+//! Shared by the item2vec and doc2vec jobs; see docs/W2V.md.
+
+mod hogwild;
+mod sampling;
+#[cfg(test)]
+mod tests;
+mod trainer;
+
+use crate::{Error, Result};
+
+#[allow(unused_imports)] // the API; jobs on other branches call it
+pub(crate) use trainer::{infer, train, train_docs};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arch {
+    SkipGram,
+    Cbow,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PvMode {
+    Dm,
+    Dbow { train_words: bool },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct SgnsConfig {
+    pub arch: Arch,
+    pub dim: usize,
+    pub window: usize,
+    pub negative: usize,
+    pub epochs: usize,
+    pub alpha: f32,
+    pub min_alpha: f32,
+    pub sample: f64,
+    pub ns_exponent: f64,
+    pub whole_window: bool,
+}
+
+impl Default for SgnsConfig {
+    fn default() -> Self {
+        SgnsConfig {
+            arch: Arch::SkipGram,
+            dim: 100,
+            window: 5,
+            negative: 5,
+            epochs: 5,
+            alpha: 0.025,
+            min_alpha: 0.0001,
+            sample: 1e-3,
+            ns_exponent: 0.75,
+            whole_window: false,
+        }
+    }
+}
+
+/// Tables above this many bytes (input + output) are refused.
+const MAX_TABLE_BYTES: u128 = 16 << 30;
+
+impl SgnsConfig {
+    pub fn validate(&self) -> Result<()> {
+        let pos = |name: &str, v: usize| {
+            if v == 0 {
+                Err(Error::param(name, "must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        pos("dim", self.dim)?;
+        pos("window", self.window)?;
+        pos("negative", self.negative)?;
+        pos("epochs", self.epochs)?;
+        if !self.alpha.is_finite() || self.alpha <= 0.0 {
+            return Err(Error::param("alpha", "must be finite and > 0"));
+        }
+        if !self.min_alpha.is_finite() || self.min_alpha < 0.0 {
+            return Err(Error::param("min_alpha", "must be finite and >= 0"));
+        }
+        if !self.sample.is_finite() || self.sample < 0.0 {
+            return Err(Error::param("sample", "must be finite and >= 0"));
+        }
+        if !self.ns_exponent.is_finite() {
+            return Err(Error::param("ns_exponent", "must be finite"));
+        }
+        Ok(())
+    }
+
+    /// Validate the config against a table of `rows` rows (words + docs).
+    pub(crate) fn check_rows(&self, rows: usize) -> Result<()> {
+        if rows > u32::MAX as usize {
+            return Err(Error::param("vocabulary", "more than u32::MAX tokens"));
+        }
+        if (self.dim as u128) * (rows as u128) * 4 * 2 > MAX_TABLE_BYTES {
+            return Err(Error::param("dim", "dim × rows tables would exceed 16 GiB"));
+        }
+        Ok(())
+    }
+}
+
+/// Sentences of token ids, stored flat (CSR): no per-sentence Vec.
+#[derive(Clone, Debug)]
+pub(crate) struct Sentences {
+    pub offsets: Vec<usize>,
+    pub tokens: Vec<u32>,
+}
+
+impl Default for Sentences {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sentences {
+    pub fn new() -> Self {
+        Sentences {
+            offsets: vec![0],
+            tokens: Vec::new(),
+        }
+    }
+    pub fn push(&mut self, s: &[u32]) {
+        self.tokens.extend_from_slice(s);
+        self.offsets.push(self.tokens.len());
+    }
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn get(&self, i: usize) -> &[u32] {
+        &self.tokens[self.offsets[i]..self.offsets[i + 1]]
+    }
+    pub fn total_tokens(&self) -> usize {
+        self.tokens.len()
+    }
+}
+
+/// Drop tokens seen fewer than `min_count` times: (raw id -> kept id, kept counts).
+pub(crate) fn prune_vocab(counts: &[u64], min_count: u64) -> (Vec<Option<u32>>, Vec<u64>) {
+    let mut map = Vec::with_capacity(counts.len());
+    let mut kept = Vec::new();
+    for &c in counts {
+        if c >= min_count && kept.len() < u32::MAX as usize {
+            map.push(Some(kept.len() as u32));
+            kept.push(c);
+        } else {
+            map.push(None);
+        }
+    }
+    (map, kept)
+}
+
+/// Input (word) and output (context) vectors, `rows × dim`, row-major.
+#[derive(Clone, Debug)]
+pub(crate) struct Embeddings {
+    pub dim: usize,
+    pub input: Vec<f32>,
+    pub output: Vec<f32>,
+}
+
+impl Embeddings {
+    pub fn rows(&self) -> usize {
+        self.input.len().checked_div(self.dim).unwrap_or(0)
+    }
+    pub fn input_row(&self, i: usize) -> &[f32] {
+        &self.input[i * self.dim..(i + 1) * self.dim]
+    }
+    pub fn output_row(&self, i: usize) -> &[f32] {
+        &self.output[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// Check the corpus: ids in range, at least one token.
+fn check_corpus(sentences: &Sentences, counts: &[u64]) -> Result<()> {
+    if sentences.total_tokens() == 0 || counts.iter().all(|&c| c == 0) {
+        return Err(Error::param("sentences", "the corpus has no tokens"));
+    }
+    if let Some(&t) = sentences
+        .tokens
+        .iter()
+        .find(|&&t| t as usize >= counts.len())
+    {
+        return Err(Error::param(
+            "sentences",
+            format!("token id {t} >= vocabulary size {}", counts.len()),
+        ));
+    }
+    Ok(())
+}

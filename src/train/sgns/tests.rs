@@ -1,0 +1,293 @@
+use std::sync::atomic::AtomicBool;
+
+use ndarray::{Array1, Array2};
+
+use super::hogwild::Shared;
+use super::trainer::ns_step;
+use super::*;
+use crate::train::context::{JobContext, NoProgress};
+
+fn pool(n: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .unwrap()
+}
+
+/// Negative-sampling step against the dense gradient of
+/// L = -log σ(o_t·h) - Σ_n log σ(-o_n·h), with fixed negatives.
+#[test]
+fn ns_step_matches_dense_gradient() {
+    let dim = 4;
+    let out0: Vec<f32> = (0..3 * dim)
+        .map(|i| ((i * 7 % 5) as f32 - 2.0) * 0.1)
+        .collect();
+    let h = vec![0.3f32, -0.2, 0.1, 0.4];
+    let lr = 0.5;
+    let (target, negs) = (0u32, vec![1u32, 2]);
+    let o = Array2::from_shape_vec((3, dim), out0.clone()).unwrap();
+    let hv = Array1::from(h.clone());
+    let sig = |x: f32| 1.0 / (1.0 + (-x).exp());
+    let mut dh = Array1::<f32>::zeros(dim);
+    let mut dout = Array2::<f32>::zeros((3, dim));
+    for (j, label) in [(0usize, 1.0f32), (1, 0.0), (2, 0.0)] {
+        let g = label - sig(o.row(j).dot(&hv));
+        dh += &(o.row(j).to_owned() * g);
+        dout.row_mut(j).assign(&(&hv * g));
+    }
+    let shared = Shared::from_vec(dim, out0.clone());
+    let mut neu1e = vec![0.0; dim];
+    ns_step(&shared, &h, target, &negs, lr, &mut neu1e);
+    let out1 = shared.into_vec();
+    for k in 0..dim {
+        assert!((neu1e[k] - lr * dh[k]).abs() < 1e-6);
+    }
+    for j in 0..3 {
+        for k in 0..dim {
+            let want = out0[j * dim + k] + lr * dout[[j, k]];
+            assert!((out1[j * dim + k] - want).abs() < 1e-6);
+        }
+    }
+}
+
+/// Two topics: tokens 0..50 co-occur, 50..100 co-occur.
+fn topics(n_sent: usize) -> (Sentences, Vec<u64>) {
+    let mut s = Sentences::new();
+    let mut counts = vec![0u64; 100];
+    let mut x = 12345u64;
+    for i in 0..n_sent {
+        let base = if i % 2 == 0 { 0 } else { 50 };
+        let sent: Vec<u32> = (0..10)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                base + ((x >> 33) % 50) as u32
+            })
+            .collect();
+        for &t in &sent {
+            counts[t as usize] += 1;
+        }
+        s.push(&sent);
+    }
+    (s, counts)
+}
+
+fn cos(a: &[f32], b: &[f32]) -> f32 {
+    let d: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    d / (n(a) * n(b)).max(1e-12)
+}
+
+fn ctx_run<T>(threads: usize, seed: u64, f: impl FnOnce(&JobContext<'_>) -> T) -> T {
+    let p = pool(threads);
+    let c = AtomicBool::new(false);
+    f(&JobContext::new(seed, &c, &NoProgress, &p))
+}
+
+#[test]
+fn one_thread_is_deterministic() {
+    let (s, counts) = topics(200);
+    let cfg = SgnsConfig {
+        dim: 16,
+        epochs: 2,
+        ..Default::default()
+    };
+    for arch in [Arch::SkipGram, Arch::Cbow] {
+        let cfg = SgnsConfig {
+            arch,
+            ..cfg.clone()
+        };
+        let a = ctx_run(1, 7, |c| train(&s, &counts, &cfg, c).unwrap());
+        let b = ctx_run(1, 7, |c| train(&s, &counts, &cfg, c).unwrap());
+        assert_eq!(a.input, b.input);
+        assert_eq!(a.output, b.output);
+    }
+}
+
+#[test]
+fn topics_stay_apart() {
+    let (s, counts) = topics(2000);
+    for arch in [Arch::SkipGram, Arch::Cbow] {
+        let cfg = SgnsConfig {
+            arch,
+            dim: 20,
+            epochs: 5,
+            sample: 0.0,
+            alpha: 0.05,
+            ..Default::default()
+        };
+        let e = ctx_run(2, 3, |c| train(&s, &counts, &cfg, c).unwrap());
+        let mut ok = 0;
+        for i in 0..100 {
+            let best = (0..100)
+                .filter(|&j| j != i)
+                .max_by(|&a, &b| {
+                    cos(e.input_row(i), e.input_row(a))
+                        .total_cmp(&cos(e.input_row(i), e.input_row(b)))
+                })
+                .unwrap();
+            ok += usize::from((best < 50) == (i < 50));
+        }
+        assert!(ok >= 98, "{arch:?}: {ok}/100 neighbours in topic");
+    }
+}
+
+#[test]
+fn paragraph_vectors_and_infer() {
+    let (s, counts) = topics(400);
+    let tags: Vec<u32> = (0..s.len() as u32).map(|i| i % 20).collect();
+    for mode in [
+        PvMode::Dm,
+        PvMode::Dbow { train_words: false },
+        PvMode::Dbow { train_words: true },
+    ] {
+        let cfg = SgnsConfig {
+            dim: 16,
+            epochs: 5,
+            sample: 0.0,
+            alpha: 0.05,
+            ..Default::default()
+        };
+        let (emb, docs) = ctx_run(1, 5, |c| {
+            train_docs(&s, &tags, 20, &counts, &cfg, mode, c).unwrap()
+        });
+        assert_eq!(docs.len(), 20 * 16);
+        assert!(docs.iter().all(|x| x.is_finite()));
+        let text: Vec<u32> = s.get(0).to_vec();
+        let a = infer(&emb, &counts, &text, &cfg, mode, 50, 1).unwrap();
+        let b = infer(&emb, &counts, &text, &cfg, mode, 50, 2).unwrap();
+        let a2 = infer(&emb, &counts, &text, &cfg, mode, 50, 1).unwrap();
+        assert_eq!(a, a2);
+        assert!(cos(&a, &b) >= 0.95, "{mode:?}: cos {}", cos(&a, &b));
+    }
+}
+
+#[test]
+fn bad_input_gives_errors() {
+    let (s, counts) = topics(10);
+    let ok = SgnsConfig::default();
+    let name = |r: crate::Result<Embeddings>| match r {
+        Err(crate::Error::InvalidParameter { name, .. }) => name,
+        other => panic!("expected a parameter error, got {:?}", other.map(|_| ())),
+    };
+    for (cfg, want) in [
+        (
+            SgnsConfig {
+                dim: 0,
+                ..ok.clone()
+            },
+            "dim",
+        ),
+        (
+            SgnsConfig {
+                window: 0,
+                ..ok.clone()
+            },
+            "window",
+        ),
+        (
+            SgnsConfig {
+                negative: 0,
+                ..ok.clone()
+            },
+            "negative",
+        ),
+        (
+            SgnsConfig {
+                epochs: 0,
+                ..ok.clone()
+            },
+            "epochs",
+        ),
+        (
+            SgnsConfig {
+                alpha: f32::NAN,
+                ..ok.clone()
+            },
+            "alpha",
+        ),
+        (
+            SgnsConfig {
+                alpha: -1.0,
+                ..ok.clone()
+            },
+            "alpha",
+        ),
+        (
+            SgnsConfig {
+                dim: 1 << 30,
+                ..ok.clone()
+            },
+            "dim",
+        ),
+    ] {
+        assert_eq!(ctx_run(1, 1, |c| name(train(&s, &counts, &cfg, c))), want);
+    }
+    let empty = Sentences::new();
+    assert_eq!(
+        ctx_run(1, 1, |c| name(train(&empty, &counts, &ok, c))),
+        "sentences"
+    );
+    let r = ctx_run(1, 1, |c| {
+        train_docs(&s, &[0], 1, &counts, &ok, PvMode::Dm, c).map(|x| x.0)
+    });
+    assert_eq!(name(r), "tags");
+    let tags = vec![5u32; s.len()];
+    let r = ctx_run(1, 1, |c| {
+        train_docs(&s, &tags, 2, &counts, &ok, PvMode::Dm, c).map(|x| x.0)
+    });
+    assert_eq!(name(r), "tags");
+}
+
+#[test]
+fn prune_keeps_frequent() {
+    let (map, kept) = prune_vocab(&[5, 1, 3], 3);
+    assert_eq!(map, vec![Some(0), None, Some(1)]);
+    assert_eq!(kept, vec![5, 3]);
+}
+
+/// Speed probe (not the criterion bench): Zipf(1.0) text of 1M words over 50k types, 2 threads.
+/// `cargo test --release --lib sgns::tests::speed_probe -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn speed_probe() {
+    let v = 50_000usize;
+    let cdf: Vec<f64> = (1..=v)
+        .scan(0.0, |a, r| {
+            *a += 1.0 / r as f64;
+            Some(*a)
+        })
+        .collect();
+    let total = *cdf.last().unwrap();
+    let mut x = 99u64;
+    let mut s = Sentences::new();
+    let mut counts = vec![0u64; v];
+    let mut sent = Vec::new();
+    for _ in 0..100_000 {
+        sent.clear();
+        for _ in 0..10 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let w = cdf.partition_point(|&c| c < u).min(v - 1) as u32;
+            counts[w as usize] += 1;
+            sent.push(w);
+        }
+        s.push(&sent);
+    }
+    for arch in [Arch::SkipGram, Arch::Cbow] {
+        let cfg = SgnsConfig {
+            arch,
+            ..Default::default()
+        };
+        let t = std::time::Instant::now();
+        ctx_run(2, 1, |c| train(&s, &counts, &cfg, c).unwrap());
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "{arch:?}: {:.0} words/s",
+            5.0 * s.total_tokens() as f64 / secs
+        );
+    }
+}

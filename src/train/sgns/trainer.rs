@@ -1,0 +1,420 @@
+//! The training loop: contiguous sentence ranges per worker, one RNG per worker and epoch,
+//! linear learning-rate decay over all epochs' tokens, Hogwild updates on `Shared` tables.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use rayon::prelude::*;
+
+use super::hogwild::Shared;
+use super::sampling::{keep_thresholds, Rng, Unigram};
+use super::{check_corpus, Arch, Embeddings, PvMode, Sentences, SgnsConfig};
+use crate::train::context::JobContext;
+use crate::{Error, Result};
+
+/// What one pass over a sentence trains.
+#[derive(Clone, Copy)]
+enum Task {
+    Words(Arch),
+    Docs(PvMode),
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x.clamp(-30.0, 30.0)).exp())
+}
+
+/// One negative-sampling step: `h` predicts `target` (label 1) against `negs` (label 0).
+/// Accumulates the input gradient (times lr) into `neu1e` and updates the output rows.
+pub(super) fn ns_step(
+    out: &Shared,
+    h: &[f32],
+    target: u32,
+    negs: &[u32],
+    lr: f32,
+    neu1e: &mut [f32],
+) {
+    for (k, &j) in std::iter::once(&target).chain(negs).enumerate() {
+        let label = if k == 0 { 1.0 } else { 0.0 };
+        let g = (label - sigmoid(out.dot(j as usize, h))) * lr;
+        out.add_scaled_to(j as usize, g, neu1e);
+        out.axpy(j as usize, g, h);
+    }
+}
+
+/// The same step against frozen plain output weights (inference): only `neu1e` changes.
+fn ns_step_frozen(
+    out: &[f32],
+    dim: usize,
+    h: &[f32],
+    target: u32,
+    negs: &[u32],
+    lr: f32,
+    neu1e: &mut [f32],
+) {
+    for (k, &j) in std::iter::once(&target).chain(negs).enumerate() {
+        let label = if k == 0 { 1.0 } else { 0.0 };
+        let row = &out[j as usize * dim..(j as usize + 1) * dim];
+        let f: f32 = row.iter().zip(h).map(|(a, b)| a * b).sum();
+        let g = (label - sigmoid(f)) * lr;
+        for (e, r) in neu1e.iter_mut().zip(row) {
+            *e += g * r;
+        }
+    }
+}
+
+struct Model<'a> {
+    cfg: &'a SgnsConfig,
+    input: Shared, // word rows, then doc rows
+    output: Shared,
+    n_words: usize,
+    unigram: Unigram,
+    keep: Vec<u32>,
+}
+
+/// Per-worker scratch space, reused across sentences.
+struct Scratch {
+    words: Vec<u32>,
+    negs: Vec<u32>,
+    ctx: Vec<usize>,
+    h: Vec<f32>,
+    neu1e: Vec<f32>,
+}
+
+impl Model<'_> {
+    fn draw_negs(&self, target: u32, rng: &mut Rng, negs: &mut Vec<u32>) {
+        negs.clear();
+        for _ in 0..self.cfg.negative {
+            let n = self.unigram.draw(rng);
+            if n != target {
+                negs.push(n);
+            }
+        }
+    }
+
+    /// Context positions of centre `i` in a sentence of length `len`.
+    fn context(&self, i: usize, len: usize, rng: &mut Rng, out: &mut Vec<usize>) {
+        out.clear();
+        let (lo, hi) = if self.cfg.whole_window {
+            (0, len)
+        } else {
+            let reduce = self.cfg.window - rng.below(self.cfg.window);
+            (i.saturating_sub(reduce), (i + reduce + 1).min(len))
+        };
+        out.extend((lo..hi).filter(|&j| j != i));
+    }
+
+    /// `rows` (by input row id) averaged predict `target`; each row gets neu1e / count.
+    fn mean_step(&self, rows: &[usize], target: u32, lr: f32, rng: &mut Rng, s: &mut Scratch) {
+        if rows.is_empty() {
+            return;
+        }
+        s.h.fill(0.0);
+        for &r in rows {
+            self.input.add_to(r, &mut s.h);
+        }
+        let inv = 1.0 / rows.len() as f32;
+        s.h.iter_mut().for_each(|x| *x *= inv);
+        s.neu1e.fill(0.0);
+        self.draw_negs(target, rng, &mut s.negs);
+        ns_step(&self.output, &s.h, target, &s.negs, lr, &mut s.neu1e);
+        for &r in rows {
+            self.input.axpy(r, inv, &s.neu1e);
+        }
+    }
+
+    /// Input row `r` predicts `target`.
+    fn pair_step(&self, r: usize, target: u32, lr: f32, rng: &mut Rng, s: &mut Scratch) {
+        self.input.load(r, &mut s.h);
+        s.neu1e.fill(0.0);
+        self.draw_negs(target, rng, &mut s.negs);
+        ns_step(&self.output, &s.h, target, &s.negs, lr, &mut s.neu1e);
+        self.input.axpy(r, 1.0, &s.neu1e);
+    }
+
+    fn skipgram(&self, lr: f32, rng: &mut Rng, s: &mut Scratch) {
+        let mut ctx = std::mem::take(&mut s.ctx);
+        for i in 0..s.words.len() {
+            self.context(i, s.words.len(), rng, &mut ctx);
+            for &j in &ctx {
+                let (r, t) = (s.words[j] as usize, s.words[i]);
+                self.pair_step(r, t, lr, rng, s);
+            }
+        }
+        s.ctx = ctx;
+    }
+
+    fn sentence(
+        &self,
+        task: Task,
+        sent: &[u32],
+        doc: usize,
+        lr: f32,
+        rng: &mut Rng,
+        s: &mut Scratch,
+    ) {
+        s.words.clear();
+        for &w in sent {
+            let keep = self.keep[w as usize];
+            if keep == u32::MAX || (rng.next() >> 32) as u32 <= keep {
+                s.words.push(w);
+            }
+        }
+        let doc_row = self.n_words + doc;
+        match task {
+            Task::Words(Arch::SkipGram) | Task::Docs(PvMode::Dbow { train_words: true }) => {
+                self.skipgram(lr, rng, s)
+            }
+            _ => {}
+        }
+        match task {
+            Task::Words(Arch::Cbow) | Task::Docs(PvMode::Dm) => {
+                let with_doc = matches!(task, Task::Docs(_));
+                let mut ctx = std::mem::take(&mut s.ctx);
+                for i in 0..s.words.len() {
+                    self.context(i, s.words.len(), rng, &mut ctx);
+                    for c in ctx.iter_mut() {
+                        *c = s.words[*c] as usize;
+                    }
+                    if with_doc {
+                        ctx.push(doc_row);
+                    }
+                    let t = s.words[i];
+                    self.mean_step(&ctx, t, lr, rng, s);
+                }
+                s.ctx = ctx;
+            }
+            Task::Docs(PvMode::Dbow { .. }) => {
+                for i in 0..s.words.len() {
+                    let t = s.words[i];
+                    self.pair_step(doc_row, t, lr, rng, s);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Contiguous sentence ranges of roughly equal token counts, one per worker.
+fn split(sentences: &Sentences, parts: usize) -> Vec<(usize, usize)> {
+    let total = sentences.total_tokens().max(1);
+    let mut out = Vec::with_capacity(parts);
+    let mut start = 0;
+    for p in 1..=parts {
+        let goal = total * p / parts;
+        let mut end = start;
+        while end < sentences.len() && (sentences.offsets[end + 1] <= goal || p == parts) {
+            end += 1;
+        }
+        out.push((start, end));
+        start = end;
+    }
+    out
+}
+
+fn init_rows(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    (0..rows * dim)
+        .map(|_| (rng.unit() - 0.5) / dim as f32)
+        .collect()
+}
+
+fn run(
+    sentences: &Sentences,
+    tags: Option<&[u32]>,
+    n_docs: usize,
+    counts: &[u64],
+    cfg: &SgnsConfig,
+    task: Task,
+    ctx: &JobContext<'_>,
+) -> Result<(Embeddings, Vec<f32>)> {
+    cfg.validate()?;
+    check_corpus(sentences, counts)?;
+    let n_words = counts.len();
+    cfg.check_rows(
+        n_words
+            .checked_add(n_docs)
+            .ok_or_else(|| Error::param("n_docs", "too large"))?,
+    )?;
+    let dim = cfg.dim;
+    let model = Model {
+        cfg,
+        input: Shared::from_vec(
+            dim,
+            init_rows(n_words + n_docs, dim, ctx.sub_seed(u64::MAX)),
+        ),
+        output: Shared::from_vec(dim, vec![0.0; n_words * dim]),
+        n_words,
+        unigram: Unigram::new(counts, cfg.ns_exponent),
+        keep: keep_thresholds(counts, cfg.sample),
+    };
+    let total = (sentences.total_tokens() as u64)
+        .saturating_mul(cfg.epochs as u64)
+        .max(1);
+    let done = AtomicU64::new(0);
+    let threads = ctx.pool().current_num_threads().max(1);
+    let ranges = split(sentences, threads);
+    for epoch in 0..cfg.epochs {
+        ctx.check_cancel()?;
+        ctx.pool().install(|| {
+            ranges
+                .par_iter()
+                .enumerate()
+                .try_for_each(|(t, &(a, b))| -> Result<()> {
+                    let mut rng = Rng::new(ctx.sub_seed((epoch * threads + t) as u64));
+                    let mut s = Scratch {
+                        words: Vec::new(),
+                        negs: Vec::new(),
+                        ctx: Vec::new(),
+                        h: vec![0.0; dim],
+                        neu1e: vec![0.0; dim],
+                    };
+                    for i in a..b {
+                        if i % 1024 == 0 {
+                            ctx.check_cancel()?;
+                        }
+                        let sent = sentences.get(i);
+                        let p = done.fetch_add(sent.len() as u64, Relaxed) as f64 / total as f64;
+                        let lr =
+                            (cfg.alpha - (cfg.alpha - cfg.min_alpha) * p as f32).max(cfg.min_alpha);
+                        let doc = tags.map_or(0, |t| t[i] as usize);
+                        model.sentence(task, sent, doc, lr, &mut rng, &mut s);
+                    }
+                    Ok(())
+                })
+        })?;
+        ctx.progress((epoch + 1) as f64 / cfg.epochs as f64, "sgns epoch");
+    }
+    let mut input = model.input.into_vec();
+    let docs = input.split_off(n_words * dim);
+    Ok((
+        Embeddings {
+            dim,
+            input,
+            output: model.output.into_vec(),
+        },
+        docs,
+    ))
+}
+
+/// Word2vec (skip-gram or CBOW), negative sampling, Hogwild over ctx.pool().
+pub(crate) fn train(
+    sentences: &Sentences,
+    counts: &[u64],
+    cfg: &SgnsConfig,
+    ctx: &JobContext<'_>,
+) -> Result<Embeddings> {
+    Ok(run(sentences, None, 0, counts, cfg, Task::Words(cfg.arch), ctx)?.0)
+}
+
+/// Paragraph vectors (PV-DM / PV-DBOW); returns word embeddings and n_docs × dim doc vectors.
+pub(crate) fn train_docs(
+    sentences: &Sentences,
+    tags: &[u32],
+    n_docs: usize,
+    counts: &[u64],
+    cfg: &SgnsConfig,
+    mode: PvMode,
+    ctx: &JobContext<'_>,
+) -> Result<(Embeddings, Vec<f32>)> {
+    if tags.len() != sentences.len() {
+        return Err(Error::param(
+            "tags",
+            format!("{} tags for {} sentences", tags.len(), sentences.len()),
+        ));
+    }
+    if n_docs == 0 {
+        return Err(Error::param("n_docs", "must be at least 1"));
+    }
+    if let Some(&t) = tags.iter().find(|&&t| t as usize >= n_docs) {
+        return Err(Error::param("tags", format!("tag {t} >= n_docs {n_docs}")));
+    }
+    run(
+        sentences,
+        Some(tags),
+        n_docs,
+        counts,
+        cfg,
+        Task::Docs(mode),
+        ctx,
+    )
+}
+
+/// A vector for an unseen document, word and output weights frozen. Deterministic for `seed`.
+pub(crate) fn infer(
+    emb: &Embeddings,
+    counts: &[u64],
+    words: &[u32],
+    cfg: &SgnsConfig,
+    mode: PvMode,
+    epochs: usize,
+    seed: u64,
+) -> Result<Vec<f32>> {
+    cfg.validate()?;
+    if epochs == 0 {
+        return Err(Error::param("epochs", "must be at least 1"));
+    }
+    let dim = cfg.dim;
+    if emb.dim != dim
+        || emb.input.len() != counts.len() * dim
+        || emb.output.len() != counts.len() * dim
+    {
+        return Err(Error::param(
+            "dim",
+            "embeddings do not match dim × vocabulary",
+        ));
+    }
+    if let Some(&t) = words.iter().find(|&&t| t as usize >= counts.len()) {
+        return Err(Error::param(
+            "words",
+            format!("token id {t} >= vocabulary size {}", counts.len()),
+        ));
+    }
+    let unigram = Unigram::new(counts, cfg.ns_exponent);
+    let mut rng = Rng::new(seed);
+    let mut doc = init_rows(1, dim, seed);
+    let (mut h, mut neu1e, mut negs) = (vec![0.0; dim], vec![0.0; dim], Vec::new());
+    let total = (words.len() * epochs).max(1) as f32;
+    let mut step = 0usize;
+    for _ in 0..epochs {
+        for i in 0..words.len() {
+            let lr = cfg.alpha - (cfg.alpha - cfg.min_alpha) * step as f32 / total;
+            step += 1;
+            let target = words[i];
+            negs.clear();
+            for _ in 0..cfg.negative {
+                let n = unigram.draw(&mut rng);
+                if n != target {
+                    negs.push(n);
+                }
+            }
+            neu1e.fill(0.0);
+            match mode {
+                PvMode::Dbow { .. } => {
+                    ns_step_frozen(&emb.output, dim, &doc, target, &negs, lr, &mut neu1e);
+                    doc.iter_mut().zip(&neu1e).for_each(|(d, e)| *d += e);
+                }
+                PvMode::Dm => {
+                    let (lo, hi) = if cfg.whole_window {
+                        (0, words.len())
+                    } else {
+                        let r = cfg.window - rng.below(cfg.window);
+                        (i.saturating_sub(r), (i + r + 1).min(words.len()))
+                    };
+                    h.copy_from_slice(&doc);
+                    let mut n = 1usize;
+                    for j in (lo..hi).filter(|&j| j != i) {
+                        h.iter_mut()
+                            .zip(emb.input_row(words[j] as usize))
+                            .for_each(|(a, b)| *a += b);
+                        n += 1;
+                    }
+                    let inv = 1.0 / n as f32;
+                    h.iter_mut().for_each(|x| *x *= inv);
+                    ns_step_frozen(&emb.output, dim, &h, target, &negs, lr, &mut neu1e);
+                    doc.iter_mut().zip(&neu1e).for_each(|(d, e)| *d += e * inv);
+                }
+            }
+        }
+    }
+    Ok(doc)
+}
