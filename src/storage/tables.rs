@@ -287,6 +287,10 @@ impl<'a> Row<'a> {
     pub fn to_vec(&self) -> Vec<f32> {
         self.iter().collect()
     }
+    /// The stored little-endian f32 bytes (for the index's SIMD kernels).
+    pub(crate) fn le_bytes(&self) -> &'a [u8] {
+        self.0
+    }
     /// Dot product with a native vector of the same length.
     pub fn dot(&self, q: &[f32]) -> f32 {
         // Eight independent accumulators so the compiler can vectorise the loop. (Measured:
