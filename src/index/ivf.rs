@@ -16,7 +16,7 @@ use std::collections::BinaryHeap;
 
 use rayon::prelude::*;
 
-use super::kernels::{dot, dot_norm2_le, scan_u8_i16};
+use super::kernels::{dot, dot_norm2_le, dots_f32, scan_u8_i16};
 use super::kmeans::{self, SplitMix};
 use super::sq8::Sq8;
 use super::{ExactSearch, Metric, TopK, VectorSearch};
@@ -295,12 +295,13 @@ impl IvfIndex {
         // Coarse step: the lists whose centroids are nearest to q scaled to norm φ.
         let f = self.phi / qn;
         let qs: Vec<f32> = q.iter().map(|x| x * f).collect();
-        let mut lists: Vec<(f32, u32)> = self
-            .centroids
-            .chunks_exact(self.dim)
+        let mut cscore = vec![0f32; self.lists];
+        dots_f32(&self.centroids, &qs, &mut cscore);
+        let mut lists: Vec<(f32, u32)> = cscore
+            .iter()
             .zip(&self.half)
             .enumerate()
-            .map(|(l, (c, h))| (dot(&qs, c) - h, l as u32))
+            .map(|(l, (d, h))| (d - h, l as u32))
             .collect();
         if nprobe < lists.len() {
             lists.select_nth_unstable_by(nprobe - 1, |a, b| b.0.total_cmp(&a.0));
