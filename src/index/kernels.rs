@@ -228,3 +228,69 @@ mod tests {
         }
     }
 }
+
+/// Kernel timings, SIMD vs portable, in cache (`cargo test --release --lib kernel_timings
+/// -- --ignored --nocapture`); a measurement, not a check.
+#[cfg(test)]
+mod timings {
+    use super::*;
+    use std::time::Instant;
+
+    fn time(mut f: impl FnMut()) -> f64 {
+        let mut best = f64::INFINITY;
+        for _ in 0..20 {
+            let t = Instant::now();
+            f();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        best
+    }
+
+    #[test]
+    #[ignore]
+    fn kernel_timings() {
+        let (dim, rows) = (64, 8000);
+        let codes: Vec<u8> = (0..dim * rows).map(|i| (i * 31 % 251) as u8).collect();
+        let qf: Vec<f32> = (0..dim).map(|d| (d as f32 * 0.37).sin()).collect();
+        let mut qi = Vec::new();
+        quantize_query(&qf, &mut qi);
+        let mut out = vec![0i32; rows];
+        let s = time(|| scan_u8_i16(&codes, &qi, &mut out));
+        let p = time(|| {
+            for (c, o) in codes.chunks_exact(dim).zip(out.iter_mut()) {
+                *o = dot_u8_i16(c, &qi);
+            }
+        });
+        println!(
+            "u8 scan, {rows} rows: simd {:.1} ns/row, portable {:.1}",
+            s * 1e9 / rows as f64,
+            p * 1e9 / rows as f64
+        );
+        let cents: Vec<f32> = (0..dim * 1265).map(|i| (i as f32 * 0.01).cos()).collect();
+        let mut o = vec![0f32; 1265];
+        let s = time(|| dots_f32(&cents, &qf, &mut o));
+        let p = time(|| {
+            for (c, o) in cents.chunks_exact(dim).zip(o.iter_mut()) {
+                *o = dot_portable(c, &qf);
+            }
+        });
+        println!(
+            "f32 dots, 1265 rows: simd {:.1} ns/row, portable {:.1}",
+            s * 1e9 / 1265.0,
+            p * 1e9 / 1265.0
+        );
+        let bytes: Vec<u8> = cents.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let (mut d, mut n) = (vec![0f32; 1265], vec![0f32; 1265]);
+        let s = time(|| scan_rows_le(&bytes, &qf, &mut d, &mut n));
+        let p = time(|| {
+            for (r, i) in bytes.chunks_exact(dim * 4).zip(0..) {
+                (d[i], n[i]) = dot_norm2_le_portable(r, &qf);
+            }
+        });
+        println!(
+            "dot+norm rows, 1265 rows: simd {:.1} ns/row, portable {:.1}",
+            s * 1e9 / 1265.0,
+            p * 1e9 / 1265.0
+        );
+    }
+}
