@@ -23,7 +23,7 @@
 //!
 //! Durability: [`IngestBatch::commit`], the `import_*` calls, a finished training job
 //! and [`Db::flush`] are durable when they return.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod db;
 mod error;

@@ -16,7 +16,7 @@ use std::collections::BinaryHeap;
 
 use rayon::prelude::*;
 
-use super::kernels::{dot, dot_u8_i16};
+use super::kernels::{dot, dot_norm2_le, dots_f32, scan_u8_i16};
 use super::kmeans::{self, SplitMix};
 use super::sq8::Sq8;
 use super::{ExactSearch, Metric, TopK, VectorSearch};
@@ -295,12 +295,13 @@ impl IvfIndex {
         // Coarse step: the lists whose centroids are nearest to q scaled to norm φ.
         let f = self.phi / qn;
         let qs: Vec<f32> = q.iter().map(|x| x * f).collect();
-        let mut lists: Vec<(f32, u32)> = self
-            .centroids
-            .chunks_exact(self.dim)
+        let mut cscore = vec![0f32; self.lists];
+        dots_f32(&self.centroids, &qs, &mut cscore);
+        let mut lists: Vec<(f32, u32)> = cscore
+            .iter()
             .zip(&self.half)
             .enumerate()
-            .map(|(l, (c, h))| (dot(&qs, c) - h, l as u32))
+            .map(|(l, (d, h))| (d - h, l as u32))
             .collect();
         if nprobe < lists.len() {
             lists.select_nth_unstable_by(nprobe - 1, |a, b| b.0.total_cmp(&a.0));
@@ -317,14 +318,17 @@ impl IvfIndex {
         let mut heap: BinaryHeap<Reverse<(i32, u32)>> = BinaryHeap::with_capacity(keep + 1);
         let mut worst = i32::MIN;
         let dim = self.dim;
+        let mut scores: Vec<i32> = Vec::new();
         for &(_, l) in &lists {
             let (lo, hi) = (
                 self.offsets[l as usize] as usize,
                 self.offsets[l as usize + 1] as usize,
             );
-            let codes = &self.codes[lo * dim..hi * dim];
-            for (&id, c) in self.ids[lo..hi].iter().zip(codes.chunks_exact(dim)) {
-                let s = dot_u8_i16(c, &qi);
+            // Score the whole list in one kernel call, then keep the best.
+            scores.clear();
+            scores.resize(hi - lo, 0);
+            scan_u8_i16(&self.codes[lo * dim..hi * dim], &qi, &mut scores);
+            for (&id, &s) in self.ids[lo..hi].iter().zip(&scores) {
                 if (s > worst || heap.len() < keep) && allow(id) {
                     heap.push(Reverse((s, id)));
                     if heap.len() > keep {
@@ -340,12 +344,11 @@ impl IvfIndex {
         // Rerank exactly from the table's f32 rows (same scores as exact search).
         let mut top = TopK::new(k);
         for &(_, id) in &cand {
-            let row = table.row(id as usize);
-            let d = row.dot(q);
+            let (d, n2) = dot_norm2_le(table.row(id as usize).le_bytes(), q);
             let score = match metric {
                 Metric::Dot => d,
                 Metric::Cosine => {
-                    let n = row.norm();
+                    let n = n2.sqrt();
                     if n == 0.0 {
                         continue;
                     }

@@ -1,11 +1,77 @@
-//! The inner loops of the index, written as plain safe loops over fixed-width chunks so
-//! that the compiler vectorises them (no `std::arch`: the crate forbids `unsafe`). Each
-//! kernel has a scalar twin that the tests compare it with.
+//! The inner loops of the index. Each entry point runs the AVX2 kernel of [`super::simd`]
+//! when the CPU has it, else its portable twin here: plain safe loops over fixed-width
+//! chunks that the compiler vectorises for the baseline target. The tests compare the
+//! two, and both with an f64/i64 reference.
 
-/// Dot product of two f32 slices of the same length (16 independent accumulators, so
-/// the additions do not wait on each other).
+use super::simd;
+
+/// Dot product of two f32 slices of the same length.
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    simd::dot(a, b).unwrap_or_else(|| dot_portable(a, b))
+}
+
+/// `(x · q, ‖x‖²)` of a stored row (little-endian f32 bytes) with a query: the rerank and
+/// the exact scan need both, and one pass reads the row once.
+#[inline]
+pub(crate) fn dot_norm2_le(x: &[u8], q: &[f32]) -> (f32, f32) {
+    simd::dot_norm2_le(x, q).unwrap_or_else(|| dot_norm2_le_portable(x, q))
+}
+
+/// Integer scores of a block of u8 code rows (`q.len()` codes each) against a query.
+#[inline]
+pub(crate) fn scan_u8_i16(codes: &[u8], q: &[i16], out: &mut [i32]) {
+    if simd::scan_u8_i16(codes, q, out).is_none() {
+        for (c, o) in codes.chunks_exact(q.len().max(1)).zip(out.iter_mut()) {
+            *o = dot_u8_i16(c, q);
+        }
+    }
+}
+
+/// `out[i] = row_i · q` for a block of f32 rows of width `q.len()`.
+pub(crate) fn dots_f32(rows: &[f32], q: &[f32], out: &mut [f32]) {
+    if simd::dots_f32(rows, q, out).is_none() {
+        for (r, o) in rows.chunks_exact(q.len().max(1)).zip(out.iter_mut()) {
+            *o = dot_portable(r, q);
+        }
+    }
+}
+
+/// [`dot_norm2_le`] for every row of a block of stored rows.
+pub(crate) fn scan_rows_le(rows: &[u8], q: &[f32], dots: &mut [f32], norms2: &mut [f32]) {
+    if simd::scan_rows_le(rows, q, dots, norms2).is_none() {
+        let w = q.len() * 4;
+        for (i, r) in rows.chunks_exact(w.max(1)).enumerate().take(dots.len()) {
+            (dots[i], norms2[i]) = dot_norm2_le_portable(r, q);
+        }
+    }
+}
+
+pub(crate) fn dot_norm2_le_portable(x: &[u8], q: &[f32]) -> (f32, f32) {
+    let (mut d, mut m) = ([0f32; 8], [0f32; 8]);
+    let cx = x.chunks_exact(32);
+    let rem = cx.remainder();
+    for (c, qs) in cx.zip(q.chunks_exact(8)) {
+        for j in 0..8 {
+            let v = f32::from_le_bytes([c[4 * j], c[4 * j + 1], c[4 * j + 2], c[4 * j + 3]]);
+            d[j] += v * qs[j];
+            m[j] += v * v;
+        }
+    }
+    let (mut sd, mut sm): (f32, f32) = (d.iter().sum(), m.iter().sum());
+    let tail = q.len() - rem.len() / 4;
+    for (c, &y) in rem.chunks_exact(4).zip(&q[tail..]) {
+        let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        sd += v * y;
+        sm += v * v;
+    }
+    (sd, sm)
+}
+
+/// Portable dot product (16 independent accumulators, so the additions do not wait on
+/// each other).
+#[inline]
+pub(crate) fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0f32; 16];
     let ca = a.chunks_exact(16);
@@ -85,11 +151,22 @@ mod tests {
             let b: Vec<f32> = v.iter().map(|t| t.2).collect();
             let c: Vec<u8> = v.iter().map(|t| t.1).collect();
             let want = scalar::dot(&a, &b);
-            prop_assert!((dot(&a, &b) as f64 - want).abs() <= 1e-4 * (1.0 + want.abs() + a.len() as f64));
+            let tol = 1e-4 * (1.0 + want.abs() + a.len() as f64);
+            prop_assert!((dot(&a, &b) as f64 - want).abs() <= tol);
+            prop_assert!((dot_portable(&a, &b) as f64 - want).abs() <= tol);
+            let bytes: Vec<u8> = a.iter().flat_map(|x| x.to_le_bytes()).collect();
+            let want_n2 = scalar::dot(&a, &a);
+            for (d, n2) in [dot_norm2_le(&bytes, &b), dot_norm2_le_portable(&bytes, &b)] {
+                prop_assert!((d as f64 - want).abs() <= tol);
+                prop_assert!((n2 as f64 - want_n2).abs() <= 1e-4 * (1.0 + want_n2));
+            }
             let mut qi = Vec::new();
             let f = quantize_query(&b, &mut qi);
             prop_assert!(qi.iter().all(|&x| (x as i32).abs() <= 32767));
             prop_assert_eq!(dot_u8_i16(&c, &qi) as i64, scalar::dot_u8_i16(&c, &qi));
+            let mut out = [0i32; 1];
+            scan_u8_i16(&c, &qi, &mut out);
+            prop_assert_eq!(out[0] as i64, scalar::dot_u8_i16(&c, &qi));
             if f > 0.0 {
                 let back: f64 = c.iter().zip(&qi).map(|(&c, &q)| c as f64 * q as f64 / f as f64).sum();
                 let real: f64 = c.iter().zip(&b).map(|(&c, &q)| c as f64 * q as f64).sum();
@@ -106,6 +183,114 @@ mod tests {
             quantize_query(&q, &mut qi);
             let c = vec![255u8; len];
             assert_eq!(dot_u8_i16(&c, &qi) as i64, scalar::dot_u8_i16(&c, &qi));
+            let mut out = [0i32; 1];
+            scan_u8_i16(&c, &qi, &mut out);
+            assert_eq!(out[0] as i64, scalar::dot_u8_i16(&c, &qi));
         }
+    }
+
+    proptest! {
+        /// The AVX2 kernels against their portable twins on blocks of rows of any width.
+        #[test]
+        fn simd_matches_portable(dim in 1usize..150, rows in 1usize..20, seed in any::<u64>()) {
+            let mut s = seed | 1;
+            let mut next = move || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
+            let a: Vec<f32> = (0..dim).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
+            let b: Vec<f32> = (0..dim).map(|_| (next() % 2001) as f32 / 100.0 - 10.0).collect();
+            // Extreme codes half the time, so overflow and sign errors would show.
+            let c: Vec<u8> = (0..dim * rows).map(|_| { let x = next(); if x % 4 == 0 { 255 } else { x as u8 } }).collect();
+            let mut qi = Vec::new();
+            quantize_query(&a, &mut qi);
+            let mut out = vec![0i32; rows];
+            let simd_ok = simd::scan_u8_i16(&c, &qi, &mut out).is_some();
+            prop_assert_eq!(simd_ok, simd::available());
+            if simd_ok {
+                for (r, o) in c.chunks_exact(dim).zip(&out) {
+                    prop_assert_eq!(*o, dot_u8_i16(r, &qi));
+                }
+                let (p, s) = (dot_portable(&a, &b), simd::dot(&a, &b).unwrap());
+                prop_assert!((p - s).abs() <= 1e-4 * (1.0 + p.abs()));
+                let bytes: Vec<u8> = a.iter().flat_map(|x| x.to_le_bytes()).collect();
+                let (pd, pn) = dot_norm2_le_portable(&bytes, &b);
+                let (sd, sn) = simd::dot_norm2_le(&bytes[..], &b).unwrap();
+                prop_assert!((pd - sd).abs() <= 1e-4 * (1.0 + pd.abs()));
+                prop_assert!((pn - sn).abs() <= 1e-4 * (1.0 + pn));
+                let block: Vec<u8> = (0..rows).flat_map(|_| bytes.iter().copied()).collect();
+                let (mut ds, mut ns) = (vec![0f32; rows], vec![0f32; rows]);
+                simd::scan_rows_le(&block, &b, &mut ds, &mut ns).unwrap();
+                let fblock: Vec<f32> = (0..rows).flat_map(|_| a.iter().copied()).collect();
+                let mut fs = vec![0f32; rows];
+                simd::dots_f32(&fblock, &b, &mut fs).unwrap();
+                prop_assert!(fs.iter().all(|&x| (x - pd).abs() <= 1e-4 * (1.0 + pd.abs())));
+                prop_assert!(ds.iter().all(|&x| (x - pd).abs() <= 1e-4 * (1.0 + pd.abs())));
+                prop_assert!(ns.iter().all(|&x| (x - pn).abs() <= 1e-4 * (1.0 + pn)));
+            }
+        }
+    }
+}
+
+/// Kernel timings, SIMD vs portable, in cache (`cargo test --release --lib kernel_timings
+/// -- --ignored --nocapture`); a measurement, not a check.
+#[cfg(test)]
+mod timings {
+    use super::*;
+    use std::time::Instant;
+
+    fn time(mut f: impl FnMut()) -> f64 {
+        let mut best = f64::INFINITY;
+        for _ in 0..20 {
+            let t = Instant::now();
+            f();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        best
+    }
+
+    #[test]
+    #[ignore]
+    fn kernel_timings() {
+        let (dim, rows) = (64, 8000);
+        let codes: Vec<u8> = (0..dim * rows).map(|i| (i * 31 % 251) as u8).collect();
+        let qf: Vec<f32> = (0..dim).map(|d| (d as f32 * 0.37).sin()).collect();
+        let mut qi = Vec::new();
+        quantize_query(&qf, &mut qi);
+        let mut out = vec![0i32; rows];
+        let s = time(|| scan_u8_i16(&codes, &qi, &mut out));
+        let p = time(|| {
+            for (c, o) in codes.chunks_exact(dim).zip(out.iter_mut()) {
+                *o = dot_u8_i16(c, &qi);
+            }
+        });
+        println!(
+            "u8 scan, {rows} rows: simd {:.1} ns/row, portable {:.1}",
+            s * 1e9 / rows as f64,
+            p * 1e9 / rows as f64
+        );
+        let cents: Vec<f32> = (0..dim * 1265).map(|i| (i as f32 * 0.01).cos()).collect();
+        let mut o = vec![0f32; 1265];
+        let s = time(|| dots_f32(&cents, &qf, &mut o));
+        let p = time(|| {
+            for (c, o) in cents.chunks_exact(dim).zip(o.iter_mut()) {
+                *o = dot_portable(c, &qf);
+            }
+        });
+        println!(
+            "f32 dots, 1265 rows: simd {:.1} ns/row, portable {:.1}",
+            s * 1e9 / 1265.0,
+            p * 1e9 / 1265.0
+        );
+        let bytes: Vec<u8> = cents.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let (mut d, mut n) = (vec![0f32; 1265], vec![0f32; 1265]);
+        let s = time(|| scan_rows_le(&bytes, &qf, &mut d, &mut n));
+        let p = time(|| {
+            for (r, i) in bytes.chunks_exact(dim * 4).zip(0..) {
+                (d[i], n[i]) = dot_norm2_le_portable(r, &qf);
+            }
+        });
+        println!(
+            "dot+norm rows, 1265 rows: simd {:.1} ns/row, portable {:.1}",
+            s * 1e9 / 1265.0,
+            p * 1e9 / 1265.0
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::dot;
+use super::kernels::{dot, dots_f32};
 
 /// A small deterministic generator (splitmix64): the index must not change when a
 /// dependency changes its RNG.
@@ -44,10 +44,20 @@ pub(crate) fn half_norms(centroids: &[f32], dim: usize) -> Vec<f32> {
 
 fn nearest(x: &[f32], centroids: &[f32], half: &[f32], dim: usize) -> u32 {
     let mut best = (f32::NEG_INFINITY, 0u32);
-    for (i, (c, h)) in centroids.chunks_exact(dim).zip(half).enumerate() {
-        let s = dot(x, c) - h;
-        if s > best.0 {
-            best = (s, i as u32);
+    // Centroids in chunks of 64 through one block kernel call each (no allocation).
+    let mut buf = [0f32; 64];
+    for (j, (cs, hs)) in centroids
+        .chunks(64 * dim.max(1))
+        .zip(half.chunks(64))
+        .enumerate()
+    {
+        let out = &mut buf[..hs.len()];
+        dots_f32(cs, x, out);
+        for (i, (&d, h)) in out.iter().zip(hs).enumerate() {
+            let s = d - h;
+            if s > best.0 {
+                best = (s, (j * 64 + i) as u32);
+            }
         }
     }
     best.1

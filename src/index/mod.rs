@@ -4,6 +4,9 @@ mod exact;
 mod ivf;
 mod kernels;
 mod kmeans;
+// The one module with `unsafe` (AVX2 intrinsics, each block with a SAFETY comment).
+#[allow(unsafe_code)]
+mod simd;
 mod sq8;
 mod topk;
 

@@ -35,6 +35,20 @@ impl TopK {
         }
     }
 
+    /// Whether [`TopK::push`] would keep this pair (lets callers skip costly checks).
+    #[inline]
+    pub fn would_keep(&self, id: u32, score: f32) -> bool {
+        if self.k == 0 || score.is_nan() {
+            return false;
+        }
+        match self.heap.peek() {
+            Some(top) if self.heap.len() >= self.k => {
+                score > top.0 || (score == top.0 && id < top.1)
+            }
+            _ => true,
+        }
+    }
+
     pub fn push(&mut self, id: u32, score: f32) {
         if self.k == 0 || score.is_nan() {
             return;

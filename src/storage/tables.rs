@@ -263,6 +263,18 @@ impl TableView {
         let start = off + (r % rpb) * dim * 4;
         Row(&v[start..start + dim * 4])
     }
+
+    /// The stored blocks in row order: (first row, that block's rows as contiguous
+    /// little-endian f32 bytes). Lets a full scan walk memory without per-row lookups.
+    pub(crate) fn blocks_le(&self) -> impl Iterator<Item = (usize, &[u8])> + '_ {
+        let rpb = self.info.rows_per_block as usize;
+        let (n, width) = (self.rows(), self.dim() * 4);
+        self.blocks.iter().enumerate().map(move |(b, (v, off))| {
+            let first = b * rpb;
+            let count = rpb.min(n - first);
+            (first, &v[*off..*off + count * width])
+        })
+    }
 }
 
 /// One row of a table, borrowed from the stored block (any alignment).
@@ -286,6 +298,10 @@ impl<'a> Row<'a> {
     }
     pub fn to_vec(&self) -> Vec<f32> {
         self.iter().collect()
+    }
+    /// The stored little-endian f32 bytes (for the index's SIMD kernels).
+    pub(crate) fn le_bytes(&self) -> &'a [u8] {
+        self.0
     }
     /// Dot product with a native vector of the same length.
     pub fn dot(&self, q: &[f32]) -> f32 {

@@ -1,0 +1,256 @@
+//! x86_64 AVX2/FMA versions of the index kernels: the crate's one module with `unsafe`
+//! (intrinsics). Each public function returns `None` when the CPU lacks AVX2+FMA (checked
+//! once at run time), and the callers in [`super::kernels`] then use the portable twin;
+//! the tests compare every kernel here with that twin.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Whether the AVX2+FMA kernels may run (detected once).
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| {
+            std::env::var_os("RECDB_NO_SIMD").is_none()
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `a · b` for f32 slices of equal length.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> Option<f32> {
+    assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2 and FMA were detected; the kernel reads `a.len()` floats from each
+        // slice (lengths checked equal above), unaligned loads.
+        return Some(unsafe { dot_avx2(a.as_ptr(), b.as_ptr(), a.len()) });
+    }
+    None
+}
+
+/// `(x · q, x · x)` where `x` is little-endian f32 bytes (a stored row, any alignment).
+pub(crate) fn dot_norm2_le(x: &[u8], q: &[f32]) -> Option<(f32, f32)> {
+    assert_eq!(x.len(), q.len() * 4);
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2/FMA detected; x86_64 is little-endian so the bytes are native f32s;
+        // `q.len()` floats are read from each (length checked above), unaligned loads.
+        return Some(unsafe { dot_norm2_avx2(x.as_ptr() as *const f32, q.as_ptr(), q.len()) });
+    }
+    None
+}
+
+/// `out[i] = codes[i·dim..(i+1)·dim] · q` in i32 for every row of a block of u8 codes.
+/// The caller bounds `q` so the sums cannot overflow (see `kernels::quantize_query`).
+pub(crate) fn scan_u8_i16(codes: &[u8], q: &[i16], out: &mut [i32]) -> Option<()> {
+    let dim = q.len();
+    assert_eq!(codes.len(), dim * out.len());
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2 detected; `codes` holds `out.len()` rows of `dim` codes and `q`
+        // holds `dim` values (checked above).
+        unsafe { scan_u8_i16_avx2(codes.as_ptr(), q.as_ptr(), dim, out) };
+        return Some(());
+    }
+    None
+}
+
+/// `out[i] = rows[i·dim..(i+1)·dim] · q` for a block of f32 rows (`dim = q.len()`).
+pub(crate) fn dots_f32(rows: &[f32], q: &[f32], out: &mut [f32]) -> Option<()> {
+    let dim = q.len();
+    assert_eq!(rows.len(), dim * out.len());
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2/FMA detected; `rows` holds `out.len()` rows of `dim` floats.
+        unsafe { dots_f32_avx2(rows.as_ptr(), q.as_ptr(), dim, out) };
+        return Some(());
+    }
+    None
+}
+
+/// For each row of a block of stored rows (little-endian f32 bytes, `q.len()` values
+/// each): `dots[i] = row_i · q`, `norms2[i] = ‖row_i‖²`.
+pub(crate) fn scan_rows_le(
+    rows: &[u8],
+    q: &[f32],
+    dots: &mut [f32],
+    norms2: &mut [f32],
+) -> Option<()> {
+    let dim = q.len();
+    assert!(rows.len() == dim * 4 * dots.len() && dots.len() == norms2.len());
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2/FMA detected; little-endian bytes are native f32s; `rows` holds
+        // `dots.len()` rows of `dim` floats (checked above), read with unaligned loads.
+        unsafe { scan_rows_avx2(rows.as_ptr() as *const f32, q.as_ptr(), dim, dots, norms2) };
+        return Some(());
+    }
+    None
+}
+
+// The loops over rows live inside `target_feature` functions so the per-row kernels
+// inline into them and the CPU overlaps consecutive rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn scan_u8_i16_avx2(codes: *const u8, q: *const i16, dim: usize, out: &mut [i32]) {
+    let n = out.len();
+    let body = dim / 16 * 16;
+    let mut r = 0;
+    // Eight rows at a time: eight vector accumulators reduced together by a tree of
+    // horizontal adds (one reduction per 8 rows instead of one per row).
+    while r + 8 <= n {
+        let mut acc = [_mm256_setzero_si256(); 8];
+        let mut i = 0;
+        while i < body {
+            let qv = _mm256_loadu_si256(q.add(i) as *const __m256i);
+            for (j, a) in acc.iter_mut().enumerate() {
+                let p = codes.add((r + j) * dim + i) as *const __m128i;
+                let cv = _mm256_cvtepu8_epi16(_mm_loadu_si128(p));
+                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(cv, qv));
+            }
+            i += 16;
+        }
+        let h01 = _mm256_hadd_epi32(acc[0], acc[1]);
+        let h23 = _mm256_hadd_epi32(acc[2], acc[3]);
+        let h45 = _mm256_hadd_epi32(acc[4], acc[5]);
+        let h67 = _mm256_hadd_epi32(acc[6], acc[7]);
+        let h0123 = _mm256_hadd_epi32(h01, h23);
+        let h4567 = _mm256_hadd_epi32(h45, h67);
+        // Lanes: low half holds rows 0-3 / 4-7 partial sums of the low 128 bits, high
+        // half those of the high 128 bits.
+        let lo = _mm256_permute2x128_si256(h0123, h4567, 0x20);
+        let hi = _mm256_permute2x128_si256(h0123, h4567, 0x31);
+        let mut sums = [0i32; 8];
+        _mm256_storeu_si256(sums.as_mut_ptr() as *mut __m256i, _mm256_add_epi32(lo, hi));
+        for (j, s) in sums.iter().enumerate() {
+            let mut t = *s;
+            for d in body..dim {
+                t += *codes.add((r + j) * dim + d) as i32 * *q.add(d) as i32;
+            }
+            out[r + j] = t;
+        }
+        r += 8;
+    }
+    while r < n {
+        out[r] = dot_u8_i16_avx2(codes.add(r * dim), q, dim);
+        r += 1;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots_f32_avx2(rows: *const f32, q: *const f32, dim: usize, out: &mut [f32]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = dot_avx2(rows.add(i * dim), q, dim);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scan_rows_avx2(
+    rows: *const f32,
+    q: *const f32,
+    dim: usize,
+    dots: &mut [f32],
+    norms2: &mut [f32],
+) {
+    for (i, (d, m)) in dots.iter_mut().zip(norms2.iter_mut()).enumerate() {
+        (*d, *m) = dot_norm2_avx2(rows.add(i * dim), q, dim);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    _mm_cvtss_f32(s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: *const f32, b: *const f32, n: usize) -> f32 {
+    let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    // Two accumulators: FMA latency is 4-5 cycles, two chains keep the unit busier.
+    while i + 16 <= n {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), s0);
+        s1 = _mm256_fmadd_ps(
+            _mm256_loadu_ps(a.add(i + 8)),
+            _mm256_loadu_ps(b.add(i + 8)),
+            s1,
+        );
+        i += 16;
+    }
+    if i + 8 <= n {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), s0);
+        i += 8;
+    }
+    let mut s = hsum(_mm256_add_ps(s0, s1));
+    while i < n {
+        s += *a.add(i) * *b.add(i);
+        i += 1;
+    }
+    s
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_norm2_avx2(x: *const f32, q: *const f32, n: usize) -> (f32, f32) {
+    let (mut d, mut m) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    while i + 8 <= n {
+        let v = _mm256_loadu_ps(x.add(i));
+        d = _mm256_fmadd_ps(v, _mm256_loadu_ps(q.add(i)), d);
+        m = _mm256_fmadd_ps(v, v, m);
+        i += 8;
+    }
+    let (mut sd, mut sm) = (hsum(d), hsum(m));
+    while i < n {
+        let v = x.add(i).read_unaligned();
+        sd += v * *q.add(i);
+        sm += v * v;
+        i += 1;
+    }
+    (sd, sm)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_u8_i16_avx2(c: *const u8, q: *const i16, n: usize) -> i32 {
+    let mut acc = _mm256_setzero_si256();
+    let mut i = 0;
+    // 16 codes widened to i16, multiplied with 16 query values, pairs summed to 8 i32
+    // (each pair ≤ 2·255·32767 < 2^31).
+    while i + 16 <= n {
+        let cv = _mm256_cvtepu8_epi16(_mm_loadu_si128(c.add(i) as *const __m128i));
+        let qv = _mm256_loadu_si256(q.add(i) as *const __m256i);
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(cv, qv));
+        i += 16;
+    }
+    let s = _mm_add_epi32(
+        _mm256_castsi256_si128(acc),
+        _mm256_extracti128_si256(acc, 1),
+    );
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    let mut total = _mm_cvtsi128_si32(s);
+    while i < n {
+        total += *c.add(i) as i32 * *q.add(i) as i32;
+        i += 1;
+    }
+    total
+}
