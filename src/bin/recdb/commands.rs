@@ -118,6 +118,11 @@ pub enum Command {
         #[command(subcommand)]
         what: DropWhat,
     },
+    /// `table concat NAME A B [...]`: derived tables.
+    Table {
+        #[command(subcommand)]
+        action: crate::table_cmds::TableAction,
+    },
     /// Evaluate a model on a protocol of DESIGN.md (ML-100K), on a fresh temporary database.
     Eval(EvalArgs),
     /// Generate synthetic data, train, and show similar items and recommendations.
@@ -303,7 +308,7 @@ impl Session {
         Ok(())
     }
 
-    fn print(&self, out: &Output) {
+    pub(crate) fn print(&self, out: &Output) {
         out.print(self.mode);
     }
 
@@ -710,6 +715,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 json!({"dropped": name}),
             ));
         }
+        Command::Table { action } => crate::table_cmds::run(s, action)?,
         Command::Eval(a) => eval(s, a)?,
         Command::Demo(a) => crate::demo::run(s, a)?,
     }
