@@ -310,3 +310,118 @@ fn kill_mid_training() {
     println!("training kill points tried: {kills}; interrupted jobs: {interrupted_seen}; finished jobs: {done}");
     assert!(interrupted_seen > 0, "no kill landed inside a job");
 }
+
+const GC_CHILD_ENV: &str = "RECDB_CRASH_GC_CHILD";
+const GC_ROWS: usize = 2000;
+const GC_DIM: usize = 32;
+
+/// Child mode only: republish `big` forever (each publish garbage-collects the version
+/// beyond `keep_versions`), drop and recreate `tmp`, and build an index on `big`.
+#[test]
+fn child_gc() {
+    let Ok(dir) = std::env::var(GC_CHILD_ENV) else {
+        return;
+    };
+    let db = Db::open(Path::new(&dir)).unwrap();
+    let born = Instant::now();
+    // Continue from the served version's number so every publish is distinguishable.
+    let start = db.table("big").map_or(1, |t| t.row(0).get(0) as u32 + 1);
+    for k in start.. {
+        if born.elapsed() > CHILD_LIFETIME {
+            return;
+        }
+        // Row r of version k holds gc_value(k, r, c): a reader can tell a whole version
+        // from a mix.
+        let rows: Vec<f32> = (0..GC_ROWS * GC_DIM)
+            .map(|i| gc_value(k, i / GC_DIM, i % GC_DIM))
+            .collect();
+        db.put_table("big", recdb::RowSpace::Other, GC_DIM, &rows, vec![])
+            .unwrap();
+        let _ = db.drop_table("tmp");
+        db.put_table(
+            "tmp",
+            recdb::RowSpace::Other,
+            GC_DIM,
+            &rows[..GC_DIM * 100],
+            vec![],
+        )
+        .unwrap();
+        if k % 2 == 1 {
+            db.build_index("big", &recdb::IndexOptions::default())
+                .unwrap();
+        }
+    }
+}
+
+fn gc_value(k: u32, r: usize, c: usize) -> f32 {
+    k as f32 + ((r * 7 + c * 13) % 100) as f32 / 128.0
+}
+
+#[test]
+fn kill_mid_gc_and_index_build() {
+    if std::env::var(GC_CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    drop(Db::open(dir.path()).unwrap());
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = SmallRng::seed_from_u64(11);
+    let mut kills = 0;
+    let mut seen = BTreeSet::new();
+    let mut indexed = 0;
+    for round in 0..10 {
+        let mut child = KillOnDrop(
+            Command::new(&exe)
+                .args(["child_gc", "--exact", "--nocapture", "--test-threads=1"])
+                .env(GC_CHILD_ENV, dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        std::thread::sleep(Duration::from_millis(rng.random_range(200..1200)));
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "child exited by itself"
+        );
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        kills += 1;
+        let db = Db::open(dir.path()).unwrap();
+        db.check()
+            .unwrap_or_else(|e| panic!("round {round}: check: {e}"));
+        let Ok(big) = db.table("big") else { continue };
+        assert_eq!((big.rows(), big.dim()), (GC_ROWS, GC_DIM));
+        let k = big.row(0).get(0) as u32;
+        for r in (0..GC_ROWS).step_by(97) {
+            let want: Vec<f32> = (0..GC_DIM).map(|c| gc_value(k, r, c)).collect();
+            assert_eq!(
+                big.row(r).to_vec(),
+                want,
+                "round {round}: row {r} mixes versions"
+            );
+        }
+        seen.insert(k);
+        let info = db.tables().unwrap();
+        let big_info = info.iter().find(|t| t.name == "big").unwrap();
+        assert!(big_info.versions.len() <= 2, "round {round}: {big_info:?}");
+        if db.index_info("big").unwrap().is_some() {
+            // An index that survived belongs to the served version and answers from it.
+            indexed += 1;
+            let s = db.searcher("big").unwrap();
+            assert_eq!(s.view().version(), big.version());
+            let hits = s
+                .search(&[1.0; GC_DIM], &recdb::SearchOptions::default())
+                .unwrap();
+            assert!(
+                !hits.is_empty(),
+                "round {round}: indexed search found nothing"
+            );
+        }
+    }
+    println!(
+        "gc/index kill points tried: {kills}; distinct versions served: {}; with an index: {indexed}",
+        seen.len()
+    );
+    assert!(seen.len() > 1, "the child never got past its first publish");
+}

@@ -1,6 +1,7 @@
 //! The database handle: opening, the in-memory state, and reads that are not queries.
 
 mod backup;
+mod derived;
 mod index;
 mod ingest;
 mod jobs;

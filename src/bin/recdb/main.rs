@@ -6,6 +6,8 @@ mod demo;
 mod output;
 mod progress;
 mod shell;
+mod split;
+mod table_cmds;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
