@@ -33,8 +33,8 @@ impl Default for SequenceQuery {
     fn default() -> Self {
         SequenceQuery {
             scoring: SequenceScoring::InputOutput,
-            last: 5,
-            decay: 0.7,
+            last: std::env::var("I2V_LAST").ok().and_then(|v| v.parse().ok()).unwrap_or(5),
+            decay: std::env::var("I2V_DECAY").ok().and_then(|v| v.parse().ok()).unwrap_or(0.7),
         }
     }
 }
