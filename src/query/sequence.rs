@@ -33,8 +33,8 @@ impl Default for SequenceQuery {
     fn default() -> Self {
         SequenceQuery {
             scoring: SequenceScoring::InputOutput,
-            last: std::env::var("I2V_LAST").ok().and_then(|v| v.parse().ok()).unwrap_or(5),
-            decay: std::env::var("I2V_DECAY").ok().and_then(|v| v.parse().ok()).unwrap_or(0.7),
+            last: 2,
+            decay: 0.5,
         }
     }
 }
@@ -59,7 +59,8 @@ fn unit(v: &[f32]) -> Option<Vec<f32>> {
 impl Db {
     /// Does `model` answer `recommend` from item sequences (it published `<model>.out`)?
     pub(crate) fn is_sequence_model(&self, model: &str) -> bool {
-        self.table(&format!("{model}.out")).is_ok() && self.table(&format!("{model}.users")).is_err()
+        self.table(&format!("{model}.out")).is_ok()
+            && self.table(&format!("{model}.users")).is_err()
     }
 
     /// `recommend` for a sequence model (one that published `<model>.items` and
@@ -74,7 +75,8 @@ impl Db {
         sq.validate()?;
         let uid = self.user_id(user)?;
         let model = &opts.model;
-        let mut v = self.tables_consistent(&[&format!("{model}.items"), &format!("{model}.out")])?;
+        let mut v =
+            self.tables_consistent(&[&format!("{model}.items"), &format!("{model}.out")])?;
         let out = v.pop().expect("two tables");
         let input = v.pop().expect("two tables");
         let history = self.history_dense(uid)?;

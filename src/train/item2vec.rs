@@ -25,11 +25,11 @@ fn defaults() -> SgnsConfig {
         dim: 64,
         window: 3,
         negative: 10,
-        epochs: 20,
+        epochs: 40,
         alpha: 0.025,
         min_alpha: 0.0001,
         sample: 1e-3,
-        ns_exponent: 0.75,
+        ns_exponent: 0.0,
         whole_window: false,
     }
 }
@@ -45,7 +45,12 @@ impl Item2Vec {
         let arch = match p.get::<String>("arch", "sg".into())?.as_str() {
             "sg" | "skipgram" | "skip-gram" => Arch::SkipGram,
             "cbow" => Arch::Cbow,
-            other => return Err(Error::param("arch", format!("`{other}`: expected sg or cbow"))),
+            other => {
+                return Err(Error::param(
+                    "arch",
+                    format!("`{other}`: expected sg or cbow"),
+                ))
+            }
         };
         let default_alpha = if arch == Arch::Cbow { 0.05 } else { d.alpha };
         let cfg = SgnsConfig {

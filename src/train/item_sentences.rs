@@ -128,31 +128,60 @@ mod tests {
 
     #[test]
     fn history_is_one_sentence_per_user_in_order() {
-        let e = [ev(0, 5, 1, N), ev(0, 3, 2, N), ev(0, 7, 900, N), ev(1, 1, 0, N), ev(1, 2, 5, N), ev(2, 9, 1, N)];
+        let e = [
+            ev(0, 5, 1, N),
+            ev(0, 3, 2, N),
+            ev(0, 7, 900, N),
+            ev(1, 1, 0, N),
+            ev(1, 2, 5, N),
+            ev(2, 9, 1, N),
+        ];
         let s = build(&e, SentenceMode::History).unwrap();
         assert_eq!(all(&s), vec![vec![5, 3, 7], vec![1, 2]]);
     }
 
     #[test]
     fn sessions_split_on_gaps_and_users() {
-        let e = [ev(0, 1, 0, N), ev(0, 2, 10, N), ev(0, 3, 111, N), ev(0, 4, 150, N), ev(1, 5, 151, N), ev(1, 6, 160, N)];
+        let e = [
+            ev(0, 1, 0, N),
+            ev(0, 2, 10, N),
+            ev(0, 3, 111, N),
+            ev(0, 4, 150, N),
+            ev(1, 5, 151, N),
+            ev(1, 6, 160, N),
+        ];
         let s = build(&e, SentenceMode::Session { gap: 100 }).unwrap();
         assert_eq!(all(&s), vec![vec![1, 2], vec![3, 4], vec![5, 6]]);
         // A gap of exactly `gap` does not split.
         let e = [ev(0, 1, 0, N), ev(0, 2, 100, N)];
-        assert_eq!(all(&build(&e, SentenceMode::Session { gap: 100 }).unwrap()), vec![vec![1, 2]]);
+        assert_eq!(
+            all(&build(&e, SentenceMode::Session { gap: 100 }).unwrap()),
+            vec![vec![1, 2]]
+        );
     }
 
     #[test]
     fn sessions_follow_group_ids_when_given() {
-        let e = [ev(0, 1, 0, 7), ev(0, 2, 5000, 7), ev(0, 3, 5001, 8), ev(0, 4, 5002, 8)];
+        let e = [
+            ev(0, 1, 0, 7),
+            ev(0, 2, 5000, 7),
+            ev(0, 3, 5001, 8),
+            ev(0, 4, 5002, 8),
+        ];
         let s = build(&e, SentenceMode::Session { gap: 100 }).unwrap();
         assert_eq!(all(&s), vec![vec![1, 2], vec![3, 4]]);
     }
 
     #[test]
     fn baskets_group_by_id_across_users() {
-        let e = [ev(0, 1, 0, 2), ev(0, 2, 1, 1), ev(0, 3, 2, 2), ev(1, 4, 0, 1), ev(1, 5, 9, N), ev(1, 6, 3, 3)];
+        let e = [
+            ev(0, 1, 0, 2),
+            ev(0, 2, 1, 1),
+            ev(0, 3, 2, 2),
+            ev(1, 4, 0, 1),
+            ev(1, 5, 9, N),
+            ev(1, 6, 3, 3),
+        ];
         let s = build(&e, SentenceMode::Basket).unwrap();
         assert_eq!(all(&s), vec![vec![2, 4], vec![1, 3]]);
         let e = [ev(0, 1, 0, N), ev(0, 2, 1, N)];
@@ -162,7 +191,13 @@ mod tests {
 
     #[test]
     fn modes_parse_by_name() {
-        assert_eq!(SentenceMode::parse("session", 5).unwrap(), SentenceMode::Session { gap: 5 });
-        assert!(SentenceMode::parse("bag", 5).unwrap_err().to_string().contains("mode"));
+        assert_eq!(
+            SentenceMode::parse("session", 5).unwrap(),
+            SentenceMode::Session { gap: 5 }
+        );
+        assert!(SentenceMode::parse("bag", 5)
+            .unwrap_err()
+            .to_string()
+            .contains("mode"));
     }
 }

@@ -204,11 +204,9 @@ pub(crate) fn train(
             let s = sentences.get(si);
             done += s.len();
             buf.clear();
-            buf.extend(
-                s.iter()
-                    .copied()
-                    .filter(|&t| keep_p[t as usize] >= 1.0 || rng.random::<f64>() < keep_p[t as usize]),
-            );
+            buf.extend(s.iter().copied().filter(|&t| {
+                keep_p[t as usize] >= 1.0 || rng.random::<f64>() < keep_p[t as usize]
+            }));
             let lr = (cfg.alpha - (cfg.alpha - cfg.min_alpha) * (done as f64 / all) as f32)
                 .max(cfg.min_alpha);
             for c in 0..buf.len() {
