@@ -229,11 +229,11 @@ pub(crate) fn train(
                 };
                 match cfg.arch {
                     Arch::SkipGram => {
-                        for j in lo..hi {
+                        for (j, &tok) in buf.iter().enumerate().take(hi).skip(lo) {
                             if j == c {
                                 continue;
                             }
-                            let ctxw = buf[j] as usize;
+                            let ctxw = tok as usize;
                             h.copy_from_slice(&input[ctxw * d..(ctxw + 1) * d]);
                             grad.fill(0.0);
                             targets(&h, &mut grad, &mut output, &mut rng);
