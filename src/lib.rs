@@ -52,7 +52,7 @@ pub use ingest::{
     detect as detect_format, parse_events, parse_items, parse_users, read_events, read_items,
     read_users, Format,
 };
-pub use query::{Hit, QueryOptions};
+pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
 pub use storage::jobs::JobState;
 pub use storage::tables::{Row, RowSpace, TableView};
 pub use synth::{clustered_vectors, generate, generate_dense, Synth, SynthConfig};

@@ -5,6 +5,9 @@ use crate::index::Metric;
 use crate::storage::tables::RowSpace;
 use crate::{Db, Error, Result};
 
+mod sequence;
+pub use sequence::{SequenceQuery, SequenceScoring};
+
 /// Options shared by `similar` and `recommend`.
 #[derive(Debug, Clone)]
 pub struct QueryOptions {
@@ -100,8 +103,9 @@ impl Db {
         let q = table.row(iid as usize).to_vec();
         if q.iter().all(|&x| x == 0.0) {
             return Err(Error::ZeroVector(format!(
-                "item `{item}` in table `{}`",
-                table.name()
+                "item `{item}` in table `{}`: the item was too rare or unseen when model `{}` was trained (e.g. below its min_count)",
+                table.name(),
+                opts.model
             )));
         }
         let genre = self.allowed_genre(&opts.genre)?;
@@ -126,9 +130,13 @@ impl Db {
     }
 
     /// The items with the highest predicted score for `user`; items the user has
-    /// interacted with are left out unless `include_seen`.
+    /// interacted with are left out unless `include_seen`. Sequence models (item2vec)
+    /// answer from the user's recent items with the default [`SequenceQuery`].
     pub fn recommend(&self, user: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         Self::check_k(opts.k)?;
+        if self.is_sequence_model(&opts.model) {
+            return self.recommend_sequence(user, opts, &SequenceQuery::default());
+        }
         let uid = self.user_id(user)?;
         let [users, items] = self.model_tables(&opts.model)?;
         if users.dim() != items.dim() {

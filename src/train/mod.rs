@@ -1,25 +1,27 @@
 //! Training: the job abstraction, its context, and one file per model.
 pub(crate) mod context;
 pub(crate) mod interactions;
+mod item2vec;
+mod item_sentences;
 pub(crate) mod job;
 pub(crate) mod mf;
 mod mf_jobs;
 pub(crate) mod params;
 mod popular;
-#[allow(dead_code)] // used by the item2vec and doc2vec jobs (other branches)
 pub(crate) mod sgns;
 
 use crate::{Error, Params, Result};
 use job::Job;
 
 /// The models recdb can train, by name.
-pub const MODELS: &[&str] = &["popular", "sgd", "als", "bpr"];
+pub const MODELS: &[&str] = &["popular", "sgd", "als", "bpr", "item2vec"];
 
 /// Build (and so validate) the job for `model`.
 pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
     match model {
         "popular" => Ok(Box::new(popular::Popular::from_params(params)?)),
         "sgd" | "als" | "bpr" => Ok(Box::new(mf_jobs::MfJob::from_params(model, params)?)),
+        item2vec::MODEL => Ok(Box::new(item2vec::Item2Vec::from_params(params)?)),
         other => Err(Error::UnknownModel(format!(
             "{other} (known: {})",
             MODELS.join(", ")

@@ -169,7 +169,7 @@ pub enum DropWhat {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// `mf` (with --kind) or a model name: popular, sgd, als, bpr.
+    /// `mf` (with --kind) or a model name: popular, sgd, als, bpr, item2vec.
     pub model: String,
     /// With `mf`: sgd, als or bpr (default als).
     #[arg(long)]
@@ -196,6 +196,8 @@ pub struct TrainArgs {
     /// Start the job and return at once.
     #[arg(long)]
     pub background: bool,
+    #[command(flatten)]
+    pub item2vec: crate::item2vec_args::Item2VecArgs,
 }
 
 #[derive(Debug, Args)]
@@ -697,6 +699,7 @@ fn train(s: &mut Session, a: TrainArgs) -> Result<()> {
     if let Some(v) = a.alpha {
         p.insert("alpha", v);
     }
+    a.item2vec.apply(&mut p);
     for kv in &a.params {
         p.insert_kv(kv)?;
     }

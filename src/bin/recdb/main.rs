@@ -3,6 +3,7 @@
 
 mod commands;
 mod demo;
+mod item2vec_args;
 mod output;
 mod progress;
 mod shell;
