@@ -1,10 +1,12 @@
 //! The database handle: opening, the in-memory state, and reads that are not queries.
 
 mod backup;
+mod docs;
 mod index;
 mod ingest;
 mod jobs;
 mod tables;
+mod text_query;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -115,6 +117,8 @@ pub struct Stats {
     pub items: u64,
     pub events: u64,
     pub groups: u64,
+    /// Imported documents (`import docs`).
+    pub docs: u64,
     pub log_segments: u64,
     pub tables: Vec<TableInfo>,
     pub jobs: u64,
@@ -131,6 +135,7 @@ pub struct CheckReport {
     pub items: u64,
     pub item_attrs: u64,
     pub user_attrs: u64,
+    pub docs: u64,
     pub table_versions: u64,
     pub table_rows: u64,
     pub jobs: u64,
@@ -365,6 +370,7 @@ impl Db {
             items,
             events,
             groups,
+            docs: crate::storage::docs::count(self.backend())?,
             log_segments: segments,
             tables: self.tables()?,
             jobs: job_store::all(self.backend())?.len() as u64,
@@ -390,6 +396,7 @@ impl Db {
         IdMap::load(b, Space::Groups, st.meta.groups)?;
         let item_attrs = attrs::all_items(b)?.len() as u64;
         let user_attrs = attrs::verify_users(b)?;
+        let docs = crate::storage::docs::all(b)?.len() as u64;
         let segments = st.log.runs() as u64;
         drop(st);
         let (table_versions, table_rows) = tables::verify_all(b)?;
@@ -403,6 +410,7 @@ impl Db {
             items: st.items.len() as u64,
             item_attrs,
             user_attrs,
+            docs,
             table_versions,
             table_rows,
             jobs,

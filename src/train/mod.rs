@@ -1,23 +1,30 @@
 //! Training: the job abstraction, its context, and one file per model.
 pub(crate) mod context;
+pub(crate) mod doc2vec;
 pub(crate) mod interactions;
 pub(crate) mod job;
 pub(crate) mod mf;
 mod mf_jobs;
 pub(crate) mod params;
 mod popular;
+pub(crate) mod sgns;
+pub(crate) mod text;
+pub(crate) mod text_model;
+mod word2vec;
 
 use crate::{Error, Params, Result};
 use job::Job;
 
 /// The models recdb can train, by name.
-pub const MODELS: &[&str] = &["popular", "sgd", "als", "bpr"];
+pub const MODELS: &[&str] = &["popular", "sgd", "als", "bpr", "doc2vec", "word2vec"];
 
 /// Build (and so validate) the job for `model`.
 pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
     match model {
         "popular" => Ok(Box::new(popular::Popular::from_params(params)?)),
         "sgd" | "als" | "bpr" => Ok(Box::new(mf_jobs::MfJob::from_params(model, params)?)),
+        "doc2vec" => Ok(Box::new(doc2vec::Doc2Vec::from_params(params)?)),
+        "word2vec" => Ok(Box::new(word2vec::Word2Vec::from_params(params)?)),
         other => Err(Error::UnknownModel(format!(
             "{other} (known: {})",
             MODELS.join(", ")

@@ -6,6 +6,7 @@ mod demo;
 mod output;
 mod progress;
 mod shell;
+mod text_cmds;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
