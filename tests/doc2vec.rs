@@ -331,3 +331,25 @@ fn items_users_and_word2vec_corpora() {
     ));
     assert!(db.similar_word("zebra", "word2vec", 3).is_err());
 }
+
+#[test]
+fn docs_survive_dump_and_restore() {
+    let db = Db::temporary().unwrap();
+    let docs = two_topics(3, 5);
+    db.put_docs(&docs).unwrap();
+    let mut dump = Vec::new();
+    let r = db.dump(&mut dump).unwrap();
+    assert_eq!(r.docs, 6);
+    let copy = Db::temporary().unwrap();
+    let back = copy.restore(&mut dump.as_slice(), "dump").unwrap();
+    assert_eq!(back, r);
+    assert_eq!(copy.docs().unwrap(), db.docs().unwrap());
+    let mut again = Vec::new();
+    copy.dump(&mut again).unwrap();
+    assert_eq!(again, dump);
+    // A dump cut before its end line restores nothing.
+    let cut = &dump[..dump.len() - 10];
+    let empty = Db::temporary().unwrap();
+    assert!(empty.restore(&mut &cut[..], "cut").is_err());
+    assert!(empty.docs().unwrap().is_empty());
+}
