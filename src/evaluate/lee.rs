@@ -16,14 +16,14 @@ use crate::{Db, Error, Params, ProgressSink, Result, TrainOptions};
 /// the field does for LEE; see docs/DOC2VEC.md). `--param k=v` overrides any of them.
 pub const LEE_DEFAULTS: &[(&str, &str)] = &[
     ("dm", "false"),
-    ("dbow_words", "true"),
+    ("dbow_words", "false"),
     ("dim", "100"),
     ("window", "5"),
     ("negative", "5"),
-    ("epochs", "100"),
-    ("min_count", "2"),
-    ("sample", "0"),
-    ("infer_epochs", "400"),
+    ("epochs", "60"),
+    ("min_count", "3"),
+    ("sample", "0.0001"),
+    ("infer_epochs", "50"),
 ];
 
 const BACKGROUND: usize = 300;
@@ -187,12 +187,18 @@ pub(super) fn evaluate_lee(opts: &EvalOptions, sink: &dyn ProgressSink) -> Resul
     )?;
 
     // Sanity check: each training document, inferred again, finds its own vector first.
+    let text_of: BTreeMap<&String, &String> = docs.iter().map(|(t, x)| (t, x)).collect();
     let mut own = 0usize;
     for (i, (tag, text)) in docs.iter().enumerate() {
         sink.report(i as f64 / docs.len() as f64, "self-nearest check");
         let q = model.infer(text, seed)?;
         let hit = db.nearest("doc2vec.docs", &q, 1, true, None)?;
-        own += usize::from(hit.first().is_some_and(|h| h.id == *tag));
+        // The corpus holds 7 pairs of identical texts: finding the twin counts, since no
+        // content-based method can tell the two apart.
+        own += usize::from(
+            hit.first()
+                .is_some_and(|h| h.id == *tag || text_of.get(&h.id) == Some(&text)),
+        );
     }
     let self_nearest = own as f64 / docs.len() as f64;
 
