@@ -213,7 +213,7 @@ fn infer_after_reopen_matches() {
     };
     let db = Db::open(&path).unwrap();
     assert_eq!(db.infer(text, "doc2vec").unwrap(), before);
-    assert_eq!(db.doc("fruit00").unwrap().is_some(), true);
+    assert!(db.doc("fruit00").unwrap().is_some());
 }
 
 #[test]
