@@ -353,3 +353,148 @@ fn docs_survive_dump_and_restore() {
     assert!(empty.restore(&mut &cut[..], "cut").is_err());
     assert!(empty.docs().unwrap().is_empty());
 }
+
+fn recdb(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_recdb"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_import_train_and_text_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    let file = dir.path().join("docs.tsv");
+    let lines: Vec<String> = two_topics(8, 30)
+        .iter()
+        .map(|(t, x)| format!("{t}\t{x}"))
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let ok = |args: &[&str]| {
+        let out = recdb(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&["--db", db, "import", "docs", file.to_str().unwrap()]);
+    let train = ok(&[
+        "--db",
+        db,
+        "train",
+        "doc2vec",
+        "--docs",
+        "imported",
+        "--dbow",
+        "--dbow-words",
+        "--epochs",
+        "30",
+        "--param",
+        "dim=8",
+        "--param",
+        "min_count=1",
+        "--threads",
+        "1",
+    ]);
+    assert!(train.contains("words/s"), "{train}");
+    let hits = ok(&["--db", db, "similar-text", "brake clutch gear", "-k", "3"]);
+    assert!(hits.contains("cars"), "{hits}");
+    let vector = ok(&["--db", db, "--format", "json", "infer", "apple pear"]);
+    assert!(vector.contains("\"vector\""), "{vector}");
+    ok(&[
+        "--db",
+        db,
+        "similar-word",
+        "apple",
+        "--model",
+        "doc2vec",
+        "-k",
+        "2",
+    ]);
+    let bad = recdb(&["--db", db, "similar-text", "zzz qqq"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no word"));
+}
+
+/// A synthetic corpus with the LEE layout: the protocol's plumbing and its thresholds.
+#[test]
+fn lee_protocol_runs_on_synthetic_files_and_thresholds_fail_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = two_topics(175, 20);
+    let text = |r: std::ops::Range<usize>| -> String {
+        r.map(|i| docs[i].1.clone()).collect::<Vec<_>>().join("\n")
+    };
+    std::fs::write(dir.path().join("lee_background.cor"), text(25..325)).unwrap();
+    // 25 fruit + 25 cars documents; humans say: same topic similar.
+    let test: Vec<usize> = (0..25).chain(325..350).collect();
+    std::fs::write(
+        dir.path().join("lee.cor"),
+        test.iter()
+            .map(|&i| docs[i].1.clone())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let sim: Vec<String> = (0..50)
+        .map(|i| {
+            (0..50)
+                .map(|j| if (i < 25) == (j < 25) { "0.9" } else { "0.1" })
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect();
+    std::fs::write(dir.path().join("similarities0-1.txt"), sim.join("\n")).unwrap();
+    let data = dir.path().to_str().unwrap();
+    let args = [
+        "eval",
+        "--protocol",
+        "lee",
+        "--model",
+        "doc2vec",
+        "--data",
+        data,
+        "--format",
+        "json",
+        "--threads",
+        "1",
+        "--param",
+        "dim=16",
+        "--param",
+        "epochs=20",
+        "--param",
+        "min_count=1",
+        "--param",
+        "sample=0",
+    ];
+    let out = recdb(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let m = &report["metrics"];
+    for k in [
+        "pearson",
+        "pearson_inferred",
+        "self_nearest",
+        "tfidf_pearson",
+    ] {
+        assert!(m[k].as_f64().is_some(), "{k} missing: {stdout}");
+    }
+    assert!(m["pearson"].as_f64().unwrap() > 0.5, "{stdout}");
+    let mut strict = args.to_vec();
+    strict.extend(["--min-r", "1.01"]);
+    let out = recdb(&strict);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("below --min-r"));
+    std::fs::remove_file(dir.path().join("lee.cor")).unwrap();
+    let out = recdb(&args);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lee.cor"));
+}
