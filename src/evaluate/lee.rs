@@ -17,7 +17,7 @@ use crate::{Db, Error, Params, ProgressSink, Result, TrainOptions};
 pub const LEE_DEFAULTS: &[(&str, &str)] = &[
     ("dm", "false"),
     ("dbow_words", "false"),
-    ("dim", "100"),
+    ("dim", "300"),
     ("window", "5"),
     ("negative", "5"),
     ("epochs", "60"),
