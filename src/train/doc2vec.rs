@@ -166,9 +166,14 @@ pub(crate) fn check_common(cfg: &SgnsConfig, min_count: u64) -> Result<()> {
 pub(crate) fn cfg_json(cfg: &SgnsConfig, min_count: u64) -> serde_json::Value {
     serde_json::json!({
         "dim": cfg.dim, "window": cfg.window, "negative": cfg.negative, "epochs": cfg.epochs,
-        "alpha": cfg.alpha, "min_alpha": cfg.min_alpha, "sample": cfg.sample,
+        "alpha": short(cfg.alpha), "min_alpha": short(cfg.min_alpha), "sample": cfg.sample,
         "ns_exponent": cfg.ns_exponent, "min_count": min_count,
     })
+}
+
+/// An f32 as the f64 with the same shortest decimal form (0.025, not 0.0250000004).
+fn short(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(x as f64)
 }
 
 /// Params back from a job record's JSON (numbers and strings as `key=value`).
