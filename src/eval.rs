@@ -1,6 +1,8 @@
 //! Evaluation protocols and metrics (DESIGN.md, "Evaluation protocols"), as pure
 //! functions on triples: no IO, no storage. `recdb eval` feeds them from the database.
 
+pub(crate) mod similarity;
+
 use crate::{Error, Result};
 
 /// One event for the protocols: (user, item, rating, timestamp).

@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+mod lee;
+
+pub use lee::LEE_DEFAULTS;
+
 use crate::eval::{self, EvalEvent, Metrics};
 use crate::{
     Db, Error, NoProgress, Params, ProgressSink, QueryOptions, RawEvent, Result, TrainOptions,
@@ -17,6 +21,8 @@ pub enum Protocol {
     Next,
     /// Fixed 80/20 split on `(user*31 + item) % 5`, RMSE (ML-100K).
     Rating,
+    /// Document similarity: Pearson r against human judgements (Lee corpus, doc2vec).
+    Lee,
 }
 
 impl std::str::FromStr for Protocol {
@@ -25,9 +31,10 @@ impl std::str::FromStr for Protocol {
         match s {
             "next" => Ok(Protocol::Next),
             "rating" => Ok(Protocol::Rating),
+            "lee" => Ok(Protocol::Lee),
             other => Err(Error::param(
                 "protocol",
-                format!("`{other}`: expected next or rating"),
+                format!("`{other}`: expected next, rating or lee"),
             )),
         }
     }
@@ -38,6 +45,7 @@ impl Protocol {
         match self {
             Protocol::Next => "next",
             Protocol::Rating => "rating",
+            Protocol::Lee => "lee",
         }
     }
 }
@@ -47,7 +55,7 @@ impl Protocol {
 pub struct EvalOptions {
     pub protocol: Protocol,
     pub model: String,
-    /// The data set directory; `None` looks for `../shared/data/ml-100k`.
+    /// The data set directory; `None` looks for `../shared/data/ml-100k` (`lee` for LEE).
     pub data: Option<PathBuf>,
     pub params: Params,
     pub seed: u64,
@@ -166,6 +174,9 @@ fn hr_ndcg(db: &Db, model: &str, test: &[RawEvent]) -> Result<Metrics> {
 
 /// Run one evaluation. Progress goes to `sink`.
 pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalReport> {
+    if opts.protocol == Protocol::Lee {
+        return lee::evaluate_lee(opts, sink);
+    }
     let dir = resolve_data(opts.data.as_deref())?;
     let events = crate::read_events(dir.join("ml-100k.inter"), None)?;
     let mut fb_u = BTreeMap::new();
@@ -225,6 +236,7 @@ pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalRepor
                 ]));
             }
         }
+        Protocol::Lee => return lee::evaluate_lee(opts, sink),
         Protocol::Rating => {
             let (train, test) = eval::rating_split(&keyed, |(k, _)| (k.0 as u64, k.1 as u64));
             let raw_train: Vec<RawEvent> = train.iter().map(|(_, e)| (*e).clone()).collect();

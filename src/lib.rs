@@ -45,7 +45,7 @@ pub use db::{
     TableSearcher, TrainOptions,
 };
 pub use error::{Error, Result};
-pub use evaluate::{evaluate, evaluate_quiet, EvalOptions, EvalReport, Protocol};
+pub use evaluate::{evaluate, evaluate_quiet, EvalOptions, EvalReport, Protocol, LEE_DEFAULTS};
 pub use event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
 pub use index::Metric;
 pub use ingest::{

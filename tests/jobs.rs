@@ -141,7 +141,7 @@ fn invalid_params_are_rejected_before_any_record() {
         "epochs"
     );
     assert!(matches!(
-        db.train("word2vec", &Params::new(), &o),
+        db.train("no-such-model", &Params::new(), &o),
         Err(Error::UnknownModel(_))
     ));
     let mut p = Params::new();

@@ -44,6 +44,10 @@ enum Line {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attrs: Vec<(String, String)>,
     },
+    Doc {
+        tag: String,
+        text: String,
+    },
     Event {
         user: String,
         item: String,
@@ -75,7 +79,13 @@ enum Line {
         items: u64,
         events: u64,
         tables: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        docs: u64,
     },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a dump or restore moved.
@@ -85,6 +95,8 @@ pub struct DumpReport {
     pub items: u64,
     pub events: u64,
     pub tables: u64,
+    /// Imported documents (`import docs`).
+    pub docs: u64,
 }
 
 fn write_line(w: &mut dyn Write, line: &Line) -> Result<()> {
@@ -130,6 +142,16 @@ impl Db {
                     genres: it.genres,
                     text: it.text,
                     attrs: it.attrs,
+                },
+            )?;
+        }
+        let docs = crate::storage::docs::all(b)?;
+        for (tag, text) in &docs {
+            write_line(
+                w,
+                &Line::Doc {
+                    tag: tag.clone(),
+                    text: text.clone(),
                 },
             )?;
         }
@@ -194,6 +216,7 @@ impl Db {
             items: items.len() as u64,
             events: events.len() as u64,
             tables: catalog.len() as u64,
+            docs: docs.len() as u64,
         };
         write_line(
             w,
@@ -202,6 +225,7 @@ impl Db {
                 items: report.items,
                 events: report.events,
                 tables: report.tables,
+                docs: report.docs,
             },
         )?;
         w.flush().map_err(|e| Error::io("<dump>", e))?;
@@ -218,6 +242,7 @@ impl Db {
                 || st.users.len() > 0
                 || st.items.len() > 0
                 || !tables::load_catalog(self.backend())?.is_empty()
+                || crate::storage::docs::count(self.backend())? > 0
             {
                 return Err(Error::InvalidInput(
                     "restore needs an empty database".into(),
@@ -264,6 +289,7 @@ impl Db {
             items,
             events,
             tables: n_tables,
+            docs: n_docs,
         }) = lines.last()
         else {
             return Err(bad(n, "t", "the dump has no end line (truncated?)".into()));
@@ -273,18 +299,21 @@ impl Db {
             items: *items,
             events: *events,
             tables: *n_tables,
+            docs: *n_docs,
         };
         let mut got = DumpReport {
             users: 0,
             items: 0,
             events: 0,
             tables: 0,
+            docs: 0,
         };
         let mut user_recs = Vec::new();
         let mut item_recs = Vec::new();
         let mut evs = Vec::new();
         let mut outputs: Vec<TableOutput> = Vec::new();
         let mut policies = Vec::new();
+        let mut docs = Vec::new();
         for line in lines {
             match line {
                 Line::User { id, attrs } => user_recs.push(crate::UserRecord { id, attrs }),
@@ -363,6 +392,7 @@ impl Db {
                     params,
                     every_events: every,
                 }),
+                Line::Doc { tag, text } => docs.push((tag, text)),
                 Line::RecdbDump { .. } | Line::End { .. } => {}
             }
         }
@@ -370,12 +400,16 @@ impl Db {
         got.items = item_recs.len() as u64;
         got.events = evs.len() as u64;
         got.tables = outputs.len() as u64;
+        got.docs = docs.len() as u64;
         if got != want {
             return Err(Error::InvalidInput(format!(
                 "dump counts {got:?} disagree with its end line {want:?} (truncated?)"
             )));
         }
         self.restore_ids(&user_recs, &item_recs)?;
+        if !docs.is_empty() {
+            self.put_docs(&docs)?;
+        }
         for chunk in evs.chunks(1 << 20) {
             self.log_events(chunk)?;
         }
@@ -510,7 +544,8 @@ mod tests {
                 users: 80,
                 items: 23,
                 events: 480,
-                tables: 2
+                tables: 2,
+                docs: 0,
             }
         );
         let b = Db::temporary().unwrap();

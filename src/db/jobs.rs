@@ -214,7 +214,12 @@ impl Db {
                     n_users: st.users.len() as usize,
                     n_items: st.items.len() as usize,
                     events: pool.install(|| st.log.snapshot(self.backend(), rec.watermark))?,
+                    texts: Vec::new(),
                 }
+            };
+            let snapshot = Snapshot {
+                texts: self.texts_for(job.text_input())?,
+                ..snapshot
             };
             let ctx = JobContext::new(opts.seed, &cancel, &tee, pool);
             ctx.check_cancel()?;
@@ -236,7 +241,10 @@ impl Db {
         let result = outcome.and_then(|outputs| {
             rec.state = JobState::Done as u8;
             rec.progress = 1.0;
-            rec.message = "published".into();
+            rec.message = match job.summary() {
+                Some(s) => format!("published; {s}"),
+                None => "published".into(),
+            };
             self.publish(&outputs, &mut rec)
         });
         match result {

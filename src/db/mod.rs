@@ -2,10 +2,12 @@
 
 mod backup;
 mod derived;
+mod docs;
 mod index;
 mod ingest;
 mod jobs;
 mod tables;
+mod text_query;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -116,6 +118,8 @@ pub struct Stats {
     pub items: u64,
     pub events: u64,
     pub groups: u64,
+    /// Imported documents (`import docs`).
+    pub docs: u64,
     pub log_segments: u64,
     pub tables: Vec<TableInfo>,
     pub jobs: u64,
@@ -132,6 +136,7 @@ pub struct CheckReport {
     pub items: u64,
     pub item_attrs: u64,
     pub user_attrs: u64,
+    pub docs: u64,
     pub table_versions: u64,
     pub table_rows: u64,
     pub jobs: u64,
@@ -366,6 +371,7 @@ impl Db {
             items,
             events,
             groups,
+            docs: crate::storage::docs::count(self.backend())?,
             log_segments: segments,
             tables: self.tables()?,
             jobs: job_store::all(self.backend())?.len() as u64,
@@ -391,6 +397,7 @@ impl Db {
         IdMap::load(b, Space::Groups, st.meta.groups)?;
         let item_attrs = attrs::all_items(b)?.len() as u64;
         let user_attrs = attrs::verify_users(b)?;
+        let docs = crate::storage::docs::all(b)?.len() as u64;
         let segments = st.log.runs() as u64;
         drop(st);
         let (table_versions, table_rows) = tables::verify_all(b)?;
@@ -404,6 +411,7 @@ impl Db {
             items: st.items.len() as u64,
             item_attrs,
             user_attrs,
+            docs,
             table_versions,
             table_rows,
             jobs,

@@ -33,6 +33,7 @@ pub(crate) enum Tag {
     Policy = 10,
     IndexHeader = 11,
     Postings = 12,
+    Doc = 13,
 }
 
 /// Serialise `value` into a framed byte vector.

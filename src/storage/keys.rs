@@ -13,6 +13,7 @@
 //! | `X` | name, 0, version u64, block u32 | vector index of a table version: block 0 header, then postings |
 //! | `J` | job id u64 | job record |
 //! | `P` | model name | retrain policy |
+//! | `D` | document tag (UTF-8) | document text (`import docs`) |
 
 pub(crate) const META: &[u8] = b"M";
 
@@ -117,6 +118,14 @@ pub(crate) fn job(id: u64) -> Vec<u8> {
 pub(crate) fn policy(model: &str) -> Vec<u8> {
     let mut k = vec![b'P'];
     k.extend_from_slice(model.as_bytes());
+    k
+}
+
+pub(crate) const DOC_PREFIX: &[u8] = b"D";
+
+pub(crate) fn doc(tag: &str) -> Vec<u8> {
+    let mut k = DOC_PREFIX.to_vec();
+    k.extend_from_slice(tag.as_bytes());
     k
 }
 

@@ -10,6 +10,21 @@ pub(crate) struct Snapshot {
     pub n_users: usize,
     pub n_items: usize,
     pub events: Vec<Event>,
+    /// (tag, text) pairs the job asked for with [`Job::text_input`].
+    pub texts: Vec<(String, String)>,
+}
+
+/// Texts a job reads besides the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum TextInput {
+    #[default]
+    None,
+    /// Imported documents, in tag order.
+    Docs,
+    /// Every item in dense-id order: its id, and title + genres + text.
+    ItemTexts,
+    /// Every item in dense-id order: its id, with empty text.
+    ItemNames,
 }
 
 impl Snapshot {
@@ -29,4 +44,12 @@ pub(crate) trait Job: Send + Sync {
     /// The validated hyperparameters, as JSON, for the job record.
     fn params_json(&self) -> String;
     fn run(&self, snapshot: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>>;
+    /// Texts to read into [`Snapshot::texts`].
+    fn text_input(&self) -> TextInput {
+        TextInput::None
+    }
+    /// A line about the finished run (e.g. throughput) for the job record's message.
+    fn summary(&self) -> Option<String> {
+        None
+    }
 }

@@ -1,5 +1,6 @@
 //! Training: the job abstraction, its context, and one file per model.
 pub(crate) mod context;
+pub(crate) mod doc2vec;
 pub(crate) mod interactions;
 mod item2vec;
 mod item_sentences;
@@ -9,12 +10,17 @@ mod mf_jobs;
 pub(crate) mod params;
 mod popular;
 pub(crate) mod sgns;
+pub(crate) mod text;
+pub(crate) mod text_model;
+mod word2vec;
 
 use crate::{Error, Params, Result};
 use job::Job;
 
 /// The models recdb can train, by name.
-pub const MODELS: &[&str] = &["popular", "sgd", "als", "bpr", "item2vec"];
+pub const MODELS: &[&str] = &[
+    "popular", "sgd", "als", "bpr", "item2vec", "doc2vec", "word2vec",
+];
 
 /// Build (and so validate) the job for `model`.
 pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
@@ -22,6 +28,8 @@ pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
         "popular" => Ok(Box::new(popular::Popular::from_params(params)?)),
         "sgd" | "als" | "bpr" => Ok(Box::new(mf_jobs::MfJob::from_params(model, params)?)),
         item2vec::MODEL => Ok(Box::new(item2vec::Item2Vec::from_params(params)?)),
+        "doc2vec" => Ok(Box::new(doc2vec::Doc2Vec::from_params(params)?)),
+        "word2vec" => Ok(Box::new(word2vec::Word2Vec::from_params(params)?)),
         other => Err(Error::UnknownModel(format!(
             "{other} (known: {})",
             MODELS.join(", ")

@@ -17,7 +17,8 @@ use crate::progress::Bar;
 /// One command, as typed after `recdb [global options]` or at the shell prompt.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Import a file: `import events|items|users FILE [--format tsv|csv|jsonl|atomic]`.
+    /// Import a file: `import events|items|users|docs FILE [--format tsv|csv|jsonl|atomic]`
+    /// (docs: `tag<TAB>text` a line).
     Import {
         what: ImportKind,
         file: PathBuf,
@@ -123,8 +124,36 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::table_cmds::TableAction,
     },
-    /// Evaluate a model on a protocol of DESIGN.md (ML-100K), on a fresh temporary database.
+    /// Evaluate a model on a protocol of DESIGN.md (ML-100K, LEE), on a fresh temporary database.
     Eval(EvalArgs),
+    /// A paragraph vector for TEXT (doc2vec), or with -k its nearest documents.
+    Infer {
+        text: String,
+        #[arg(long, default_value = "doc2vec")]
+        model: String,
+        /// Show the K nearest documents instead of the vector.
+        #[arg(short = 'k', long = "k")]
+        k: Option<usize>,
+    },
+    /// Documents nearest to TEXT (infer, then cosine search of the document vectors).
+    SimilarText {
+        text: String,
+        #[arg(short = 'k', long = "k", default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value = "doc2vec")]
+        model: String,
+        /// Scan every row even when the table has an index.
+        #[arg(long)]
+        exact: bool,
+    },
+    /// Words nearest to WORD (cosine of word vectors).
+    SimilarWord {
+        word: String,
+        #[arg(short = 'k', long = "k", default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value = "word2vec", value_name = "word2vec|doc2vec")]
+        model: String,
+    },
     /// Generate synthetic data, train, and show similar items and recommendations.
     Demo(DemoArgs),
 }
@@ -134,6 +163,7 @@ pub enum ImportKind {
     Events,
     Items,
     Users,
+    Docs,
 }
 
 impl ImportKind {
@@ -142,6 +172,7 @@ impl ImportKind {
             ImportKind::Events => "events",
             ImportKind::Items => "items",
             ImportKind::Users => "users",
+            ImportKind::Docs => "docs",
         }
     }
 }
@@ -186,6 +217,18 @@ pub struct TrainArgs {
     pub reg: Option<f64>,
     #[arg(long)]
     pub alpha: Option<f64>,
+    /// doc2vec/word2vec: which documents (items, users, imported).
+    #[arg(long, value_name = "items|users|imported")]
+    pub docs: Option<String>,
+    /// doc2vec: PV-DM.
+    #[arg(long, conflicts_with = "dbow")]
+    pub dm: bool,
+    /// doc2vec: PV-DBOW (the default).
+    #[arg(long)]
+    pub dbow: bool,
+    /// doc2vec PV-DBOW: train word vectors (skip-gram) too.
+    #[arg(long)]
+    pub dbow_words: bool,
     /// Any other hyperparameter, repeated: `--param k=v`.
     #[arg(long = "param", value_name = "K=V")]
     pub params: Vec<String>,
@@ -202,14 +245,14 @@ pub struct TrainArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    #[arg(long, value_name = "next|rating")]
+    #[arg(long, value_name = "next|rating|lee")]
     pub protocol: String,
     /// `mf` (with --kind) or a model name.
     #[arg(long)]
     pub model: String,
     #[arg(long)]
     pub kind: Option<String>,
-    /// The ML-100K directory (default ../shared/data/ml-100k).
+    /// The data directory (default ../shared/data/ml-100k; ../shared/data/lee for lee).
     #[arg(long)]
     pub data: Option<PathBuf>,
     #[arg(long = "param", value_name = "K=V")]
@@ -226,6 +269,15 @@ pub struct EvalArgs {
     /// Fail (exit 1) when RMSE is above this.
     #[arg(long, value_name = "F")]
     pub max_rmse: Option<f64>,
+    /// LEE: fail (exit 1) when Pearson r of trained vectors is below this.
+    #[arg(long, value_name = "F")]
+    pub min_r: Option<f64>,
+    /// LEE: fail (exit 1) when Pearson r of inferred vectors is below this.
+    #[arg(long, value_name = "F")]
+    pub min_r_inferred: Option<f64>,
+    /// LEE: fail (exit 1) when the self-nearest fraction is below this.
+    #[arg(long, value_name = "F")]
+    pub min_self_nearest: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -312,6 +364,10 @@ impl Session {
 
     pub(crate) fn print(&self, out: &Output) {
         out.print(self.mode);
+    }
+
+    pub fn print_out(&self, out: &Output) {
+        self.print(out);
     }
 
     /// Report and join background jobs that have ended (called before each prompt).
@@ -424,6 +480,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 ImportKind::Events => serde_json::to_value(db.import_events(&file, format)?)?,
                 ImportKind::Items => serde_json::to_value(db.import_items(&file, format)?)?,
                 ImportKind::Users => serde_json::to_value(db.import_users(&file, format)?)?,
+                ImportKind::Docs => serde_json::to_value(db.import_docs(&file)?)?,
             };
             let pairs = json_pairs(&json);
             let out = Output::new(json).block(Some(&title), Body::Pairs(pairs));
@@ -576,6 +633,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 ("items".to_owned(), st.items.to_string()),
                 ("events".to_owned(), st.events.to_string()),
                 ("groups".to_owned(), st.groups.to_string()),
+                ("docs".to_owned(), st.docs.to_string()),
                 ("log segments".to_owned(), st.log_segments.to_string()),
                 ("jobs".to_owned(), st.jobs.to_string()),
                 ("size on disk".to_owned(), human_bytes(st.size_on_disk)),
@@ -645,6 +703,16 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
         Command::Table { action } => crate::table_cmds::run(s, action)?,
         Command::Eval(a) => eval(s, a)?,
         Command::Demo(a) => crate::demo::run(s, a)?,
+        Command::Infer { text, model, k } => crate::text_cmds::infer(s, &text, &model, k)?,
+        Command::SimilarText {
+            text,
+            k,
+            model,
+            exact,
+        } => crate::text_cmds::similar_text(s, &text, &model, k, exact)?,
+        Command::SimilarWord { word, k, model } => {
+            crate::text_cmds::similar_word(s, &word, &model, k)?
+        }
     }
     Ok(())
 }
@@ -700,6 +768,15 @@ fn train(s: &mut Session, a: TrainArgs) -> Result<()> {
         p.insert("alpha", v);
     }
     a.item2vec.apply(&mut p);
+    if let Some(v) = &a.docs {
+        p.insert("docs", v);
+    }
+    if a.dm || a.dbow {
+        p.insert("dm", a.dm);
+    }
+    if a.dbow_words {
+        p.insert("dbow_words", true);
+    }
     for kv in &a.params {
         p.insert_kv(kv)?;
     }
@@ -741,6 +818,7 @@ fn job_output(info: &JobInfo) -> Result<Output> {
         ("model".to_owned(), info.model.clone()),
         ("state".to_owned(), info.state.to_owned()),
         ("seconds".to_owned(), format!("{:.2}", info.seconds)),
+        ("message".to_owned(), info.message.clone()),
         ("params".to_owned(), info.params.replace('\n', " ")),
         ("watermark".to_owned(), info.watermark.to_string()),
         ("tables".to_owned(), info.tables.join(", ")),
@@ -903,6 +981,7 @@ fn eval(s: &mut Session, a: EvalArgs) -> Result<()> {
             bail!("rmse {rmse:.4} is above --max-rmse {max}");
         }
     }
+    crate::text_cmds::check_lee(&report, &a)?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod progress;
 mod shell;
 mod split;
 mod table_cmds;
+mod text_cmds;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -125,9 +125,6 @@ impl Sentences {
     pub fn len(&self) -> usize {
         self.offsets.len().saturating_sub(1)
     }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
     pub fn get(&self, i: usize) -> &[u32] {
         &self.tokens[self.offsets[i]..self.offsets[i + 1]]
     }
@@ -160,9 +157,6 @@ pub(crate) struct Embeddings {
 }
 
 impl Embeddings {
-    pub fn rows(&self) -> usize {
-        self.input.len().checked_div(self.dim).unwrap_or(0)
-    }
     pub fn input_row(&self, i: usize) -> &[f32] {
         &self.input[i * self.dim..(i + 1) * self.dim]
     }

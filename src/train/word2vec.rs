@@ -1,0 +1,111 @@
+//! Plain word vectors (skip-gram or CBOW) over imported documents or item texts, on
+//! the shared SGNS core. Publishes `word2vec.words`, `.out` and `.counts`.
+
+use std::sync::Mutex;
+
+use super::context::JobContext;
+use super::doc2vec::{cfg_json, check_common, word_tables, Corpus};
+use super::job::{Job, Snapshot, TextInput};
+use super::sgns::{self, Arch, SgnsConfig};
+use crate::db::TableOutput;
+use crate::{Error, Params, Result};
+
+pub(crate) struct Word2Vec {
+    docs: TextInput,
+    cfg: SgnsConfig,
+    min_count: u64,
+    summary: Mutex<Option<String>>,
+}
+
+impl Word2Vec {
+    pub fn from_params(p: &Params) -> Result<Self> {
+        let d = SgnsConfig::default();
+        let docs = match p.get("docs", "imported".to_string())?.as_str() {
+            "imported" | "docs" => TextInput::Docs,
+            "items" => TextInput::ItemTexts,
+            other => {
+                return Err(Error::param(
+                    "docs",
+                    format!("`{other}`: expected imported or items"),
+                ))
+            }
+        };
+        let arch = match p.get("arch", "skipgram".to_string())?.as_str() {
+            "skipgram" | "sg" => Arch::SkipGram,
+            "cbow" => Arch::Cbow,
+            other => {
+                return Err(Error::param(
+                    "arch",
+                    format!("`{other}`: expected skipgram or cbow"),
+                ))
+            }
+        };
+        let default_alpha = if arch == Arch::Cbow { 0.05 } else { 0.025 };
+        let cfg = SgnsConfig {
+            arch,
+            dim: p.get("dim", d.dim)?,
+            window: p.get("window", d.window)?,
+            negative: p.get("negative", d.negative)?,
+            epochs: p.get("epochs", d.epochs)?,
+            alpha: p.get("alpha", default_alpha)?,
+            min_alpha: p.get("min_alpha", d.min_alpha)?,
+            sample: p.get("sample", d.sample)?,
+            ns_exponent: p.get("ns_exponent", d.ns_exponent)?,
+            whole_window: false,
+        };
+        let min_count = p.get("min_count", 2u64)?;
+        check_common(&cfg, min_count)?;
+        p.finish("word2vec")?;
+        Ok(Word2Vec {
+            docs,
+            cfg,
+            min_count,
+            summary: Mutex::new(None),
+        })
+    }
+}
+
+impl Job for Word2Vec {
+    fn model(&self) -> &str {
+        "word2vec"
+    }
+
+    fn params_json(&self) -> String {
+        let mut j = cfg_json(&self.cfg, self.min_count);
+        j["docs"] = if self.docs == TextInput::Docs {
+            "imported"
+        } else {
+            "items"
+        }
+        .into();
+        j["arch"] = if self.cfg.arch == Arch::Cbow {
+            "cbow"
+        } else {
+            "skipgram"
+        }
+        .into();
+        j.to_string()
+    }
+
+    fn text_input(&self) -> TextInput {
+        self.docs
+    }
+
+    fn summary(&self) -> Option<String> {
+        self.summary
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {
+        let corpus = Corpus::from_texts(&snap.texts, self.min_count)?;
+        let started = std::time::Instant::now();
+        let emb = sgns::train(&corpus.sentences, &corpus.vocab.counts, &self.cfg, ctx)?;
+        let words = corpus.sentences.total_tokens() as f64 * self.cfg.epochs as f64;
+        let rate = words / started.elapsed().as_secs_f64().max(1e-9);
+        *self.summary.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(format!("{rate:.0} corpus words/s"));
+        Ok(word_tables("word2vec", &corpus.vocab, &emb))
+    }
+}
