@@ -20,7 +20,7 @@ pub const LEE_DEFAULTS: &[(&str, &str)] = &[
     ("dim", "300"),
     ("window", "5"),
     ("negative", "5"),
-    ("epochs", "60"),
+    ("epochs", "100"),
     ("min_count", "3"),
     ("sample", "0.0001"),
     ("infer_epochs", "50"),
