@@ -42,29 +42,13 @@ impl Item2Vec {
             return Err(Error::param("session_gap", "must be >= 0 seconds"));
         }
         let mode = SentenceMode::parse(&p.get::<String>("mode", "history".into())?, gap)?;
-        let arch = match p.get::<String>("arch", "sg".into())?.as_str() {
-            "sg" | "skipgram" | "skip-gram" => Arch::SkipGram,
-            "cbow" => Arch::Cbow,
-            other => {
-                return Err(Error::param(
-                    "arch",
-                    format!("`{other}`: expected sg or cbow"),
-                ))
-            }
-        };
-        let default_alpha = if arch == Arch::Cbow { 0.05 } else { d.alpha };
-        let cfg = SgnsConfig {
-            arch,
-            dim: p.get("dim", d.dim)?,
-            window: p.get("window", d.window)?,
-            negative: p.get("negative", d.negative)?,
-            epochs: p.get("epochs", d.epochs)?,
-            alpha: p.get("alpha", default_alpha)?,
-            min_alpha: p.get("min_alpha", d.min_alpha)?,
-            sample: p.get("sample", d.sample)?,
-            ns_exponent: p.get("ns_exponent", d.ns_exponent)?,
-            whole_window: mode == SentenceMode::Basket,
-        };
+        let cfg = SgnsConfig::from_params(
+            p,
+            &SgnsConfig {
+                whole_window: mode == SentenceMode::Basket,
+                ..d
+            },
+        )?;
         let min_count: u64 = p.get("min_count", 1)?;
         if min_count == 0 {
             return Err(Error::param("min_count", "must be at least 1"));

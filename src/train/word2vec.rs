@@ -30,29 +30,7 @@ impl Word2Vec {
                 ))
             }
         };
-        let arch = match p.get("arch", "skipgram".to_string())?.as_str() {
-            "skipgram" | "sg" => Arch::SkipGram,
-            "cbow" => Arch::Cbow,
-            other => {
-                return Err(Error::param(
-                    "arch",
-                    format!("`{other}`: expected skipgram or cbow"),
-                ))
-            }
-        };
-        let default_alpha = if arch == Arch::Cbow { 0.05 } else { 0.025 };
-        let cfg = SgnsConfig {
-            arch,
-            dim: p.get("dim", d.dim)?,
-            window: p.get("window", d.window)?,
-            negative: p.get("negative", d.negative)?,
-            epochs: p.get("epochs", d.epochs)?,
-            alpha: p.get("alpha", default_alpha)?,
-            min_alpha: p.get("min_alpha", d.min_alpha)?,
-            sample: p.get("sample", d.sample)?,
-            ns_exponent: p.get("ns_exponent", d.ns_exponent)?,
-            whole_window: false,
-        };
+        let cfg = SgnsConfig::from_params(p, &d)?;
         let min_count = p.get("min_count", 2u64)?;
         check_common(&cfg, min_count)?;
         p.finish("word2vec")?;

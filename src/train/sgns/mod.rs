@@ -7,7 +7,7 @@ mod sampling;
 mod tests;
 mod trainer;
 
-use crate::{Error, Result};
+use crate::{Error, Params, Result};
 
 #[allow(unused_imports)] // the API; jobs on other branches call it
 pub(crate) use trainer::{infer, train, train_docs};
@@ -59,6 +59,39 @@ impl Default for SgnsConfig {
 const MAX_TABLE_BYTES: u128 = 16 << 30;
 
 impl SgnsConfig {
+    /// The shared hyperparameters from `p`; missing ones keep `d`'s values. `arch` is
+    /// `sg` (or `skipgram`) or `cbow`; CBOW's default learning rate is 0.05, as in word2vec.
+    pub fn from_params(p: &Params, d: &SgnsConfig) -> Result<SgnsConfig> {
+        let default_arch = if d.arch == Arch::Cbow { "cbow" } else { "sg" };
+        let arch = match p.get::<String>("arch", default_arch.into())?.as_str() {
+            "sg" | "skipgram" | "skip-gram" => Arch::SkipGram,
+            "cbow" => Arch::Cbow,
+            other => {
+                return Err(Error::param(
+                    "arch",
+                    format!("`{other}`: expected sg or cbow"),
+                ))
+            }
+        };
+        let default_alpha = if arch == Arch::Cbow && d.arch != Arch::Cbow {
+            0.05
+        } else {
+            d.alpha
+        };
+        Ok(SgnsConfig {
+            arch,
+            dim: p.get("dim", d.dim)?,
+            window: p.get("window", d.window)?,
+            negative: p.get("negative", d.negative)?,
+            epochs: p.get("epochs", d.epochs)?,
+            alpha: p.get("alpha", default_alpha)?,
+            min_alpha: p.get("min_alpha", d.min_alpha)?,
+            sample: p.get("sample", d.sample)?,
+            ns_exponent: p.get("ns_exponent", d.ns_exponent)?,
+            whole_window: d.whole_window,
+        })
+    }
+
     pub fn validate(&self) -> Result<()> {
         let pos = |name: &str, v: usize| {
             if v == 0 {
