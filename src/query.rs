@@ -55,6 +55,13 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// Whether row `r` passes the genre filter (`None`: every row does).
+pub(crate) fn in_genre(genre: &Option<Vec<bool>>, r: u32) -> bool {
+    genre
+        .as_ref()
+        .is_none_or(|g| g.get(r as usize).copied().unwrap_or(false))
+}
+
 impl Db {
     fn allowed_genre(&self, genre: &Option<String>) -> Result<Option<Vec<bool>>> {
         let Some(g) = genre else { return Ok(None) };
@@ -109,12 +116,7 @@ impl Db {
             )));
         }
         let genre = self.allowed_genre(&opts.genre)?;
-        let allow = |r: u32| {
-            r != iid
-                && genre
-                    .as_ref()
-                    .is_none_or(|g| g.get(r as usize).copied().unwrap_or(false))
-        };
+        let allow = |r: u32| r != iid && in_genre(&genre, r);
         let index = self.index_of(&table)?;
         let hits = search_view(
             &table,
@@ -161,12 +163,7 @@ impl Db {
             }
         }
         let genre = self.allowed_genre(&opts.genre)?;
-        let allow = |r: u32| {
-            !seen[r as usize]
-                && genre
-                    .as_ref()
-                    .is_none_or(|g| g.get(r as usize).copied().unwrap_or(false))
-        };
+        let allow = |r: u32| !seen[r as usize] && in_genre(&genre, r);
         let offset = items.offset();
         let index = self.index_of(&items)?;
         let hits = search_view(

@@ -1,6 +1,7 @@
 //! `recommend` for sequence models (item2vec): there is no user table, so the query is
 //! built from the user's most recent items. See docs/ITEM2VEC.md for the choice.
 
+use super::in_genre;
 use crate::db::search_view;
 use crate::index::Metric;
 use crate::{Db, Error, Hit, QueryOptions, Result};
@@ -117,12 +118,7 @@ impl Db {
             SequenceScoring::InputInput => (&input, Metric::Cosine),
         };
         let genre = self.allowed_genre(&opts.genre)?;
-        let allow = |r: u32| {
-            !seen[r as usize]
-                && genre
-                    .as_ref()
-                    .is_none_or(|g| g.get(r as usize).copied().unwrap_or(false))
-        };
+        let allow = |r: u32| !seen[r as usize] && in_genre(&genre, r);
         let index = self.index_of(table)?;
         let hits = search_view(
             table,
