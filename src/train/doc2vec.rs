@@ -3,10 +3,8 @@
 //! shared SGNS core. Publishes the document vectors plus what `infer` needs after a
 //! reopen: input word vectors, output weights and word counts.
 
-use std::sync::Mutex;
-
 use super::context::JobContext;
-use super::job::{Job, Snapshot, TextInput};
+use super::job::{Job, Snapshot, Summary, TextInput};
 use super::sgns::{self, Arch, Embeddings, PvMode, Sentences, SgnsConfig};
 use super::text::{tokenize, Vocab};
 use crate::db::TableOutput;
@@ -271,7 +269,7 @@ pub(crate) fn word_tables(model: &str, vocab: &Vocab, emb: &Embeddings) -> Vec<T
 
 pub(crate) struct Doc2Vec {
     pub params: Doc2VecParams,
-    summary: Mutex<Option<String>>,
+    summary: Summary,
 }
 
 impl Doc2Vec {
@@ -280,7 +278,7 @@ impl Doc2Vec {
         p.finish("doc2vec")?;
         Ok(Doc2Vec {
             params,
-            summary: Mutex::new(None),
+            summary: Summary::default(),
         })
     }
 
@@ -296,10 +294,8 @@ impl Doc2Vec {
             self.params.mode,
             ctx,
         )?;
-        let words = c.sentences.total_tokens() as f64 * self.params.cfg.epochs as f64;
-        let rate = words / started.elapsed().as_secs_f64().max(1e-9);
-        *self.summary.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(format!("{rate:.0} corpus words/s"));
+        self.summary
+            .words_per_second(c.sentences.total_tokens(), self.params.cfg.epochs, started);
         Ok(out)
     }
 }
@@ -318,10 +314,7 @@ impl Job for Doc2Vec {
     }
 
     fn summary(&self) -> Option<String> {
-        self.summary
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.summary.get()
     }
 
     fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {

@@ -53,3 +53,20 @@ pub(crate) trait Job: Send + Sync {
         None
     }
 }
+
+/// The one-line summary a job leaves for its record, set when its run finishes.
+#[derive(Default)]
+pub(crate) struct Summary(std::sync::Mutex<Option<String>>);
+
+impl Summary {
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Corpus words per second: `tokens × epochs` over the time since `started`.
+    pub fn words_per_second(&self, tokens: usize, epochs: usize, started: std::time::Instant) {
+        let rate = (tokens as f64 * epochs as f64) / started.elapsed().as_secs_f64().max(1e-9);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(format!("{rate:.0} corpus words/s"));
+    }
+}

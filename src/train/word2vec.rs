@@ -1,11 +1,9 @@
 //! Plain word vectors (skip-gram or CBOW) over imported documents or item texts, on
 //! the shared SGNS core. Publishes `word2vec.words`, `.out` and `.counts`.
 
-use std::sync::Mutex;
-
 use super::context::JobContext;
 use super::doc2vec::{cfg_json, check_common, word_tables, Corpus};
-use super::job::{Job, Snapshot, TextInput};
+use super::job::{Job, Snapshot, Summary, TextInput};
 use super::sgns::{self, Arch, SgnsConfig};
 use crate::db::TableOutput;
 use crate::{Error, Params, Result};
@@ -14,7 +12,7 @@ pub(crate) struct Word2Vec {
     docs: TextInput,
     cfg: SgnsConfig,
     min_count: u64,
-    summary: Mutex<Option<String>>,
+    summary: Summary,
 }
 
 impl Word2Vec {
@@ -38,7 +36,7 @@ impl Word2Vec {
             docs,
             cfg,
             min_count,
-            summary: Mutex::new(None),
+            summary: Summary::default(),
         })
     }
 }
@@ -70,20 +68,15 @@ impl Job for Word2Vec {
     }
 
     fn summary(&self) -> Option<String> {
-        self.summary
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.summary.get()
     }
 
     fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {
         let corpus = Corpus::from_texts(&snap.texts, self.min_count)?;
         let started = std::time::Instant::now();
         let emb = sgns::train(&corpus.sentences, &corpus.vocab.counts, &self.cfg, ctx)?;
-        let words = corpus.sentences.total_tokens() as f64 * self.cfg.epochs as f64;
-        let rate = words / started.elapsed().as_secs_f64().max(1e-9);
-        *self.summary.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(format!("{rate:.0} corpus words/s"));
+        self.summary
+            .words_per_second(corpus.sentences.total_tokens(), self.cfg.epochs, started);
         Ok(word_tables("word2vec", &corpus.vocab, &emb))
     }
 }
