@@ -33,6 +33,31 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Run the test `child` of this binary in a child process working in `dir`, let it
+/// work for a random number of milliseconds in `ms`, then SIGKILL it.
+fn run_and_kill(
+    exe: &Path,
+    child: &str,
+    env: &str,
+    dir: &Path,
+    ms: std::ops::Range<u64>,
+    rng: &mut SmallRng,
+) {
+    let mut c = KillOnDrop(
+        Command::new(exe)
+            .args([child, "--exact", "--nocapture", "--test-threads=1"])
+            .env(env, dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(rng.random_range(ms)));
+    assert!(c.0.try_wait().unwrap().is_none(), "child exited by itself");
+    c.0.kill().unwrap();
+    c.0.wait().unwrap();
+}
+
 /// Child mode only: commit batches `start..` forever.
 #[test]
 fn child_ingest() {
@@ -237,22 +262,14 @@ fn kill_mid_training() {
     let mut interrupted_seen = 0;
     let mut kills = 0;
     for round in 0..8 {
-        let mut child = KillOnDrop(
-            Command::new(&exe)
-                .args(["child_train", "--exact", "--nocapture", "--test-threads=1"])
-                .env(TRAIN_CHILD_ENV, dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        run_and_kill(
+            &exe,
+            "child_train",
+            TRAIN_CHILD_ENV,
+            dir.path(),
+            50..350,
+            &mut rng,
         );
-        std::thread::sleep(Duration::from_millis(rng.random_range(50..350)));
-        assert!(
-            child.0.try_wait().unwrap().is_none(),
-            "child exited by itself"
-        );
-        child.0.kill().unwrap();
-        child.0.wait().unwrap();
         kills += 1;
         let db = Db::open(dir.path()).unwrap();
         db.check()
@@ -370,22 +387,14 @@ fn kill_mid_gc_and_index_build() {
     let mut seen = BTreeSet::new();
     let mut indexed = 0;
     for round in 0..10 {
-        let mut child = KillOnDrop(
-            Command::new(&exe)
-                .args(["child_gc", "--exact", "--nocapture", "--test-threads=1"])
-                .env(GC_CHILD_ENV, dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        run_and_kill(
+            &exe,
+            "child_gc",
+            GC_CHILD_ENV,
+            dir.path(),
+            200..1200,
+            &mut rng,
         );
-        std::thread::sleep(Duration::from_millis(rng.random_range(200..1200)));
-        assert!(
-            child.0.try_wait().unwrap().is_none(),
-            "child exited by itself"
-        );
-        child.0.kill().unwrap();
-        child.0.wait().unwrap();
         kills += 1;
         let db = Db::open(dir.path()).unwrap();
         db.check()
