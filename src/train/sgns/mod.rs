@@ -1,13 +1,22 @@
 //! Skip-gram / CBOW / paragraph vectors with negative sampling (SGNS), trained Hogwild-style.
 //! Shared by the item2vec and doc2vec jobs; see docs/W2V.md.
 
+mod bench;
+// Hogwild tables and their AVX2 kernels: the module's only `unsafe` (each block with a
+// SAFETY comment; the race model is in hogwild.rs).
+#[allow(unsafe_code)]
 mod hogwild;
 mod sampling;
+mod sigmoid;
+#[allow(unsafe_code)]
+mod simd;
 #[cfg(test)]
 mod tests;
 mod trainer;
 
 use crate::{Error, Params, Result};
+
+pub use bench::ZipfText;
 
 #[allow(unused_imports)] // the API; jobs on other branches call it
 pub(crate) use trainer::{infer, train, train_docs};

@@ -23,15 +23,17 @@ impl Rng {
     }
 }
 
-/// Negatives drawn with probability ∝ count^exponent, via a lookup table (as word2vec).
+/// Negatives drawn with probability ∝ count^exponent by Walker's alias method: one
+/// uniform draw and one 8-byte entry per vocabulary word, so the table stays in cache
+/// (word2vec's 10⁸-entry lookup table costs a cache miss per negative) and is exact.
 pub(crate) struct Unigram {
-    table: Vec<u32>,
+    /// (threshold scaled to 2^32, alias) per word: keep `i` if the low 32 bits < threshold.
+    table: Vec<(u32, u32)>,
 }
-
-const TABLE_SIZE: usize = 10_000_000;
 
 impl Unigram {
     pub fn new(counts: &[u64], exponent: f64) -> Self {
+        let n = counts.len().max(1);
         let w: Vec<f64> = counts
             .iter()
             .map(|&c| {
@@ -43,25 +45,38 @@ impl Unigram {
             })
             .collect();
         let total: f64 = w.iter().sum();
-        let size = TABLE_SIZE.min(counts.len().saturating_mul(100).max(1000));
-        let mut table = Vec::with_capacity(size);
-        let mut acc = 0.0;
-        let mut i = 0usize;
-        for (k, &x) in w.iter().enumerate() {
-            acc += x;
-            let upto = ((acc / total) * size as f64).round() as usize;
-            while i < upto.min(size) {
-                table.push(k as u32);
-                i += 1;
+        let mut scaled: Vec<f64> = if total > 0.0 {
+            w.iter().map(|&x| x * n as f64 / total).collect()
+        } else {
+            vec![1.0; n]
+        };
+        let mut table: Vec<(u32, u32)> = (0..n as u32).map(|i| (u32::MAX, i)).collect();
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&i| scaled[i] < 1.0);
+        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+            table[s] = (
+                (scaled[s] * 4_294_967_296.0).min(u32::MAX as f64) as u32,
+                l as u32,
+            );
+            scaled[l] += scaled[s] - 1.0;
+            if scaled[l] < 1.0 {
+                large.pop();
+                small.push(l);
             }
         }
-        let last = w.iter().rposition(|&x| x > 0.0).unwrap_or(0) as u32;
-        table.resize(size, last);
+        // What is left has probability 1 up to rounding: entry (u32::MAX, itself).
         Unigram { table }
     }
     #[inline]
     pub fn draw(&self, rng: &mut Rng) -> u32 {
-        self.table[rng.below(self.table.len())]
+        let x = rng.next();
+        let i = (((x >> 32) * self.table.len() as u64) >> 32) as usize;
+        let (thr, alias) = self.table[i];
+        if (x as u32) < thr {
+            i as u32
+        } else {
+            alias
+        }
     }
 }
 

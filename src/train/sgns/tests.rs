@@ -3,6 +3,7 @@ use std::sync::atomic::AtomicBool;
 use ndarray::{Array1, Array2};
 
 use super::hogwild::Shared;
+use super::sigmoid::Sigmoid;
 use super::trainer::ns_step;
 use super::*;
 use crate::train::context::{JobContext, NoProgress};
@@ -27,7 +28,8 @@ fn ns_step_matches_dense_gradient() {
     let (target, negs) = (0u32, vec![1u32, 2]);
     let o = Array2::from_shape_vec((3, dim), out0.clone()).unwrap();
     let hv = Array1::from(h.clone());
-    let sig = |x: f32| 1.0 / (1.0 + (-x).exp());
+    let table = Sigmoid::new();
+    let sig = |x: f32| table.get(x);
     let mut dh = Array1::<f32>::zeros(dim);
     let mut dout = Array2::<f32>::zeros((3, dim));
     for (j, label) in [(0usize, 1.0f32), (1, 0.0), (2, 0.0)] {
@@ -37,7 +39,7 @@ fn ns_step_matches_dense_gradient() {
     }
     let shared = Shared::from_vec(dim, out0.clone());
     let mut neu1e = vec![0.0; dim];
-    ns_step(&shared, &h, target, &negs, lr, &mut neu1e);
+    ns_step(&shared, &table, &h, target, &negs, lr, &mut neu1e);
     let out1 = shared.into_vec();
     for k in 0..dim {
         assert!((neu1e[k] - lr * dh[k]).abs() < 1e-6);
@@ -247,47 +249,46 @@ fn prune_keeps_frequent() {
     assert_eq!(kept, vec![5, 3]);
 }
 
-/// Speed probe (not the criterion bench): Zipf(1.0) text of 1M words over 50k types, 2 threads.
+/// CPU seconds each thread of `pool` has run (Linux schedstat; 0 elsewhere).
+fn pool_cpu(pool: &rayon::ThreadPool) -> f64 {
+    pool.broadcast(|_| {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1e9
+    })
+    .iter()
+    .sum()
+}
+
+/// Speed probe (not the criterion bench): Zipf(1) text of 1M words over 50k types, 2 threads.
 /// `cargo test --release --lib sgns::tests::speed_probe -- --ignored --nocapture`
+/// (RECDB_W2V_SENT sets the sentence length, default 10). Prints wall-clock words/s and
+/// words per CPU-second of the pool scaled to 2 threads.
 #[test]
 #[ignore]
 fn speed_probe() {
-    let v = 50_000usize;
-    let cdf: Vec<f64> = (1..=v)
-        .scan(0.0, |a, r| {
-            *a += 1.0 / r as f64;
-            Some(*a)
-        })
-        .collect();
-    let total = *cdf.last().unwrap();
-    let mut x = 99u64;
-    let mut s = Sentences::new();
-    let mut counts = vec![0u64; v];
-    let mut sent = Vec::new();
-    for _ in 0..100_000 {
-        sent.clear();
-        for _ in 0..10 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let u = (x >> 11) as f64 / (1u64 << 53) as f64 * total;
-            let w = cdf.partition_point(|&c| c < u).min(v - 1) as u32;
-            counts[w as usize] += 1;
-            sent.push(w);
-        }
-        s.push(&sent);
-    }
-    for arch in [Arch::SkipGram, Arch::Cbow] {
-        let cfg = SgnsConfig {
-            arch,
-            ..Default::default()
-        };
-        let t = std::time::Instant::now();
-        ctx_run(2, 1, |c| train(&s, &counts, &cfg, c).unwrap());
-        let secs = t.elapsed().as_secs_f64();
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d)
+    };
+    let len = env("RECDB_W2V_SENT", 10);
+    let text = ZipfText::new(env("RECDB_W2V_WORDS", 1_000_000), 50_000, len, 99).unwrap();
+    let p = pool(env("RECDB_W2V_THREADS", 2));
+    let c = AtomicBool::new(false);
+    for cbow in [false, true] {
+        let ctx = JobContext::new(1, &c, &NoProgress, &p);
+        let (t, c0) = (std::time::Instant::now(), pool_cpu(&p));
+        let words = text.train(cbow, &ctx).unwrap() as f64;
+        let (secs, cpu) = (t.elapsed().as_secs_f64(), pool_cpu(&p) - c0);
         println!(
-            "{arch:?}: {:.0} words/s",
-            5.0 * s.total_tokens() as f64 / secs
+            "{}: {:.0} words/s wall, {:.0} words/s per 2 CPU-s ({cpu:.1} CPU s)",
+            if cbow { "cbow" } else { "sg" },
+            words / secs,
+            words / (cpu / 2.0),
         );
     }
 }

@@ -7,6 +7,8 @@ use rayon::prelude::*;
 
 use super::hogwild::Shared;
 use super::sampling::{keep_thresholds, Rng, Unigram};
+use super::sigmoid::Sigmoid;
+use super::simd::{axpy_slices as axpy, dot_slices as dot};
 use super::{check_corpus, Arch, Embeddings, PvMode, Sentences, SgnsConfig};
 use crate::train::context::JobContext;
 use crate::{Error, Result};
@@ -18,15 +20,11 @@ enum Task {
     Docs(PvMode),
 }
 
-#[inline]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x.clamp(-30.0, 30.0)).exp())
-}
-
 /// One negative-sampling step: `h` predicts `target` (label 1) against `negs` (label 0).
 /// Accumulates the input gradient (times lr) into `neu1e` and updates the output rows.
 pub(super) fn ns_step(
     out: &Shared,
+    sig: &Sigmoid,
     h: &[f32],
     target: u32,
     negs: &[u32],
@@ -35,16 +33,17 @@ pub(super) fn ns_step(
 ) {
     for (k, &j) in std::iter::once(&target).chain(negs).enumerate() {
         let label = if k == 0 { 1.0 } else { 0.0 };
-        let g = (label - sigmoid(out.dot(j as usize, h))) * lr;
-        out.add_scaled_to(j as usize, g, neu1e);
-        out.axpy(j as usize, g, h);
+        let g = (label - sig.get(out.dot(j as usize, h))) * lr;
+        out.step(j as usize, g, h, neu1e);
     }
 }
 
 /// The same step against frozen plain output weights (inference): only `neu1e` changes.
+#[allow(clippy::too_many_arguments)]
 fn ns_step_frozen(
     out: &[f32],
     dim: usize,
+    sig: &Sigmoid,
     h: &[f32],
     target: u32,
     negs: &[u32],
@@ -54,11 +53,8 @@ fn ns_step_frozen(
     for (k, &j) in std::iter::once(&target).chain(negs).enumerate() {
         let label = if k == 0 { 1.0 } else { 0.0 };
         let row = &out[j as usize * dim..(j as usize + 1) * dim];
-        let f: f32 = row.iter().zip(h).map(|(a, b)| a * b).sum();
-        let g = (label - sigmoid(f)) * lr;
-        for (e, r) in neu1e.iter_mut().zip(row) {
-            *e += g * r;
-        }
+        let g = (label - sig.get(dot(row, h))) * lr;
+        axpy(neu1e, g, row);
     }
 }
 
@@ -69,15 +65,28 @@ struct Model<'a> {
     n_words: usize,
     unigram: Unigram,
     keep: Vec<u32>,
+    sig: Sigmoid,
 }
 
-/// Per-worker scratch space, reused across sentences.
+/// Per-worker scratch space, reused across sentences: nothing is allocated per word.
 struct Scratch {
     words: Vec<u32>,
     negs: Vec<u32>,
     ctx: Vec<usize>,
     h: Vec<f32>,
     neu1e: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(dim: usize) -> Self {
+        Scratch {
+            words: Vec::new(),
+            negs: Vec::new(),
+            ctx: Vec::new(),
+            h: vec![0.0; dim],
+            neu1e: vec![0.0; dim],
+        }
+    }
 }
 
 impl Model<'_> {
@@ -108,15 +117,15 @@ impl Model<'_> {
         if rows.is_empty() {
             return;
         }
+        let inv = 1.0 / rows.len() as f32;
         s.h.fill(0.0);
         for &r in rows {
-            self.input.add_to(r, &mut s.h);
+            self.input.add_scaled_to(r, inv, &mut s.h);
         }
-        let inv = 1.0 / rows.len() as f32;
-        s.h.iter_mut().for_each(|x| *x *= inv);
         s.neu1e.fill(0.0);
         self.draw_negs(target, rng, &mut s.negs);
-        ns_step(&self.output, &s.h, target, &s.negs, lr, &mut s.neu1e);
+        let sig = &self.sig;
+        ns_step(&self.output, sig, &s.h, target, &s.negs, lr, &mut s.neu1e);
         for &r in rows {
             self.input.axpy(r, inv, &s.neu1e);
         }
@@ -124,10 +133,11 @@ impl Model<'_> {
 
     /// Input row `r` predicts `target`.
     fn pair_step(&self, r: usize, target: u32, lr: f32, rng: &mut Rng, s: &mut Scratch) {
-        self.input.load(r, &mut s.h);
+        self.input.read(r, &mut s.h);
         s.neu1e.fill(0.0);
         self.draw_negs(target, rng, &mut s.negs);
-        ns_step(&self.output, &s.h, target, &s.negs, lr, &mut s.neu1e);
+        let sig = &self.sig;
+        ns_step(&self.output, sig, &s.h, target, &s.negs, lr, &mut s.neu1e);
         self.input.axpy(r, 1.0, &s.neu1e);
     }
 
@@ -246,6 +256,7 @@ fn run(
         n_words,
         unigram: Unigram::new(counts, cfg.ns_exponent),
         keep: keep_thresholds(counts, cfg.sample),
+        sig: Sigmoid::new(),
     };
     let total = (sentences.total_tokens() as u64)
         .saturating_mul(cfg.epochs as u64)
@@ -261,13 +272,7 @@ fn run(
                 .enumerate()
                 .try_for_each(|(t, &(a, b))| -> Result<()> {
                     let mut rng = Rng::new(ctx.sub_seed((epoch * threads + t) as u64));
-                    let mut s = Scratch {
-                        words: Vec::new(),
-                        negs: Vec::new(),
-                        ctx: Vec::new(),
-                        h: vec![0.0; dim],
-                        neu1e: vec![0.0; dim],
-                    };
+                    let mut s = Scratch::new(dim);
                     for i in a..b {
                         if i % 1024 == 0 {
                             ctx.check_cancel()?;
@@ -370,6 +375,7 @@ pub(crate) fn infer(
         ));
     }
     let unigram = Unigram::new(counts, cfg.ns_exponent);
+    let sig = Sigmoid::new();
     let mut rng = Rng::new(seed);
     let mut doc = init_rows(1, dim, seed);
     let (mut h, mut neu1e, mut negs) = (vec![0.0; dim], vec![0.0; dim], Vec::new());
@@ -390,8 +396,8 @@ pub(crate) fn infer(
             neu1e.fill(0.0);
             match mode {
                 PvMode::Dbow { .. } => {
-                    ns_step_frozen(&emb.output, dim, &doc, target, &negs, lr, &mut neu1e);
-                    doc.iter_mut().zip(&neu1e).for_each(|(d, e)| *d += e);
+                    ns_step_frozen(&emb.output, dim, &sig, &doc, target, &negs, lr, &mut neu1e);
+                    axpy(&mut doc, 1.0, &neu1e);
                 }
                 PvMode::Dm => {
                     let (lo, hi) = if cfg.whole_window {
@@ -403,15 +409,13 @@ pub(crate) fn infer(
                     h.copy_from_slice(&doc);
                     let mut n = 1usize;
                     for j in (lo..hi).filter(|&j| j != i) {
-                        h.iter_mut()
-                            .zip(emb.input_row(words[j] as usize))
-                            .for_each(|(a, b)| *a += b);
+                        axpy(&mut h, 1.0, emb.input_row(words[j] as usize));
                         n += 1;
                     }
                     let inv = 1.0 / n as f32;
                     h.iter_mut().for_each(|x| *x *= inv);
-                    ns_step_frozen(&emb.output, dim, &h, target, &negs, lr, &mut neu1e);
-                    doc.iter_mut().zip(&neu1e).for_each(|(d, e)| *d += e * inv);
+                    ns_step_frozen(&emb.output, dim, &sig, &h, target, &negs, lr, &mut neu1e);
+                    axpy(&mut doc, inv, &neu1e);
                 }
             }
         }
