@@ -76,8 +76,7 @@ pub(crate) unsafe fn step(row: *mut f32, e: *mut f32, h: *const f32, g: f32, n: 
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn hsum(v: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+fn hsum4(s: __m128) -> f32 {
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
     _mm_cvtss_f32(s)
@@ -105,10 +104,13 @@ unsafe fn dot_avx2(a: *const f32, b: *const f32, n: usize) -> f32 {
             k += 1;
             i += 8;
         }
-        let mut r = hsum(_mm256_add_ps(
-            _mm256_add_ps(s[0], s[1]),
-            _mm256_add_ps(s[2], s[3]),
-        ));
+        let v = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+        let mut q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        if i + 4 <= n {
+            q = _mm_fmadd_ps(_mm_loadu_ps(a.add(i)), _mm_loadu_ps(b.add(i)), q);
+            i += 4;
+        }
+        let mut r = hsum4(q);
         while i < n {
             r += *a.add(i) * *b.add(i);
             i += 1;
@@ -129,6 +131,15 @@ unsafe fn axpy_avx2(y: *mut f32, a: f32, x: *const f32, n: usize) {
             let v = _mm256_fmadd_ps(av, _mm256_loadu_ps(x.add(i)), _mm256_loadu_ps(y.add(i)));
             _mm256_storeu_ps(y.add(i), v);
             i += 8;
+        }
+        if i + 4 <= n {
+            let v = _mm_fmadd_ps(
+                _mm_set1_ps(a),
+                _mm_loadu_ps(x.add(i)),
+                _mm_loadu_ps(y.add(i)),
+            );
+            _mm_storeu_ps(y.add(i), v);
+            i += 4;
         }
         while i < n {
             *y.add(i) += a * *x.add(i);
