@@ -4,7 +4,7 @@ use ndarray::{Array1, Array2};
 
 use super::hogwild::Shared;
 use super::sigmoid::Sigmoid;
-use super::trainer::ns_step;
+use super::trainer::{mean_update, ns_step, pair_update};
 use super::*;
 use crate::train::context::{JobContext, NoProgress};
 
@@ -48,6 +48,101 @@ fn ns_step_matches_dense_gradient() {
         for k in 0..dim {
             let want = out0[j * dim + k] + lr * dout[[j, k]];
             assert!((out1[j * dim + k] - want).abs() < 1e-6);
+        }
+    }
+}
+
+/// Dense reference of one update: the mean of input `rows` predicts `target` (label 1)
+/// against `negs` (label 0, distinct); returns the tables after one SGD step of size `lr`
+/// on L = -log σ(o_t·h) - Σ_n log σ(-o_n·h), h = mean of the rows.
+fn dense_update(
+    input: &Array2<f32>,
+    output: &Array2<f32>,
+    rows: &[usize],
+    target: usize,
+    negs: &[usize],
+    lr: f32,
+    sig: &Sigmoid,
+) -> (Array2<f32>, Array2<f32>) {
+    let dim = input.ncols();
+    let mut h = Array1::<f32>::zeros(dim);
+    for &r in rows {
+        h += &input.row(r);
+    }
+    h /= rows.len() as f32;
+    let (mut inp, mut out) = (input.clone(), output.clone());
+    let mut dh = Array1::<f32>::zeros(dim);
+    for (j, label) in std::iter::once((target, 1.0f32)).chain(negs.iter().map(|&n| (n, 0.0))) {
+        let g = label - sig.get(output.row(j).dot(&h));
+        dh.scaled_add(g, &output.row(j));
+        out.row_mut(j).scaled_add(lr * g, &h);
+    }
+    for &r in rows {
+        inp.row_mut(r).scaled_add(lr / rows.len() as f32, &dh);
+    }
+    (inp, out)
+}
+
+fn tiny_tables(rows: usize, out_rows: usize, dim: usize) -> (Vec<f32>, Vec<f32>) {
+    let f = |i: usize, k: usize| ((i * k + 3 * i + 1) % 9) as f32 * 0.07 - 0.3;
+    let input = (0..rows * dim).map(|i| f(i, 5)).collect();
+    let output = (0..out_rows * dim).map(|i| f(i, 7)).collect();
+    (input, output)
+}
+
+fn assert_tables(got: &[f32], want: &Array2<f32>, what: &str) {
+    for (k, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+        assert!((g - w).abs() < 1e-6, "{what}[{k}]: {g} vs {w}");
+    }
+}
+
+/// CBOW and PV-DM (context words plus the document row, averaged) and PV-DBOW (the
+/// document row alone predicts a word) against the dense gradient. Rows 0..4 are words,
+/// 4..6 documents; the output table has a row per word.
+#[test]
+fn cbow_pv_dm_pv_dbow_match_dense_gradient() {
+    let (dim, lr) = (5, 0.3);
+    let sig = Sigmoid::new();
+    let (in0, out0) = tiny_tables(6, 4, dim);
+    let cases: [(&str, Vec<usize>, usize, Vec<usize>); 3] = [
+        ("cbow", vec![0, 2, 3], 1, vec![0, 3]),
+        ("pv-dm", vec![1, 3, 5], 2, vec![0, 1]),
+        ("pv-dbow", vec![4], 3, vec![0, 1, 2]),
+    ];
+    for (name, rows, target, negs) in cases {
+        let a_in = Array2::from_shape_vec((6, dim), in0.clone()).unwrap();
+        let a_out = Array2::from_shape_vec((4, dim), out0.clone()).unwrap();
+        let (want_in, want_out) = dense_update(&a_in, &a_out, &rows, target, &negs, lr, &sig);
+        let (input, output) = (
+            Shared::from_vec(dim, in0.clone()),
+            Shared::from_vec(dim, out0.clone()),
+        );
+        let negs32: Vec<u32> = negs.iter().map(|&n| n as u32).collect();
+        let (mut h, mut e) = (vec![0.0; dim], vec![0.0; dim]);
+        if rows.len() == 1 {
+            let r = rows[0];
+            pair_update(
+                &input,
+                &output,
+                &sig,
+                r,
+                target as u32,
+                &negs32,
+                lr,
+                &mut h,
+                &mut e,
+            );
+        } else {
+            let t = target as u32;
+            mean_update(&input, &output, &sig, &rows, t, &negs32, lr, &mut h, &mut e);
+        }
+        let (got_in, got_out) = (input.into_vec(), output.into_vec());
+        assert_tables(&got_in, &want_in, &format!("{name} input"));
+        assert_tables(&got_out, &want_out, &format!("{name} output"));
+        // Rows outside the step are untouched, and the step did move the ones inside.
+        for r in 0..6 {
+            let same = got_in[r * dim..(r + 1) * dim] == in0[r * dim..(r + 1) * dim];
+            assert_eq!(same, !rows.contains(&r), "{name}: input row {r}");
         }
     }
 }

@@ -58,6 +58,55 @@ fn ns_step_frozen(
     }
 }
 
+/// CBOW / PV-DM: the mean of input `rows` predicts `target` against `negs`; each row gets
+/// the input gradient divided by the row count (the gradient of the mean). `h`, `neu1e`:
+/// scratch of `dim` floats.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn mean_update(
+    input: &Shared,
+    output: &Shared,
+    sig: &Sigmoid,
+    rows: &[usize],
+    target: u32,
+    negs: &[u32],
+    lr: f32,
+    h: &mut [f32],
+    neu1e: &mut [f32],
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let inv = 1.0 / rows.len() as f32;
+    h.fill(0.0);
+    for &r in rows {
+        input.add_scaled_to(r, inv, h);
+    }
+    neu1e.fill(0.0);
+    ns_step(output, sig, h, target, negs, lr, neu1e);
+    for &r in rows {
+        input.axpy(r, inv, neu1e);
+    }
+}
+
+/// Skip-gram / PV-DBOW: input row `r` predicts `target` against `negs`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn pair_update(
+    input: &Shared,
+    output: &Shared,
+    sig: &Sigmoid,
+    r: usize,
+    target: u32,
+    negs: &[u32],
+    lr: f32,
+    h: &mut [f32],
+    neu1e: &mut [f32],
+) {
+    input.read(r, h);
+    neu1e.fill(0.0);
+    ns_step(output, sig, h, target, negs, lr, neu1e);
+    input.axpy(r, 1.0, neu1e);
+}
+
 struct Model<'a> {
     cfg: &'a SgnsConfig,
     input: Shared, // word rows, then doc rows
@@ -112,33 +161,38 @@ impl Model<'_> {
         out.extend((lo..hi).filter(|&j| j != i));
     }
 
-    /// `rows` (by input row id) averaged predict `target`; each row gets neu1e / count.
+    /// `rows` (by input row id) averaged predict `target`.
     fn mean_step(&self, rows: &[usize], target: u32, lr: f32, rng: &mut Rng, s: &mut Scratch) {
-        if rows.is_empty() {
-            return;
-        }
-        let inv = 1.0 / rows.len() as f32;
-        s.h.fill(0.0);
-        for &r in rows {
-            self.input.add_scaled_to(r, inv, &mut s.h);
-        }
-        s.neu1e.fill(0.0);
         self.draw_negs(target, rng, &mut s.negs);
-        let sig = &self.sig;
-        ns_step(&self.output, sig, &s.h, target, &s.negs, lr, &mut s.neu1e);
-        for &r in rows {
-            self.input.axpy(r, inv, &s.neu1e);
-        }
+        let (h, e) = (&mut s.h, &mut s.neu1e);
+        mean_update(
+            &self.input,
+            &self.output,
+            &self.sig,
+            rows,
+            target,
+            &s.negs,
+            lr,
+            h,
+            e,
+        );
     }
 
     /// Input row `r` predicts `target`.
     fn pair_step(&self, r: usize, target: u32, lr: f32, rng: &mut Rng, s: &mut Scratch) {
-        self.input.read(r, &mut s.h);
-        s.neu1e.fill(0.0);
         self.draw_negs(target, rng, &mut s.negs);
-        let sig = &self.sig;
-        ns_step(&self.output, sig, &s.h, target, &s.negs, lr, &mut s.neu1e);
-        self.input.axpy(r, 1.0, &s.neu1e);
+        let (h, e) = (&mut s.h, &mut s.neu1e);
+        pair_update(
+            &self.input,
+            &self.output,
+            &self.sig,
+            r,
+            target,
+            &s.negs,
+            lr,
+            h,
+            e,
+        );
     }
 
     fn skipgram(&self, lr: f32, rng: &mut Rng, s: &mut Scratch) {
