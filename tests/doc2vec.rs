@@ -354,6 +354,34 @@ fn docs_survive_dump_and_restore() {
     assert!(empty.docs().unwrap().is_empty());
 }
 
+/// `infer` reads the training job's hyperparameters and seed: they must survive a dump
+/// and a restore into a fresh database (PV-DM, non-default window and infer_epochs).
+#[test]
+fn infer_after_dump_and_restore_matches() {
+    let db = Db::temporary().unwrap();
+    db.put_docs(&two_topics(6, 30)).unwrap();
+    let p = params()
+        .set("dbow_words", false)
+        .set("dm", true)
+        .set("window", 3)
+        .set("infer_epochs", 7);
+    db.train("doc2vec", &p, &opts()).unwrap();
+    let text = "apple pear plum cherry";
+    let before = db.infer(text, "doc2vec").unwrap();
+    let mut dump = Vec::new();
+    db.dump(&mut dump).unwrap();
+    let copy = Db::temporary().unwrap();
+    copy.restore(&mut dump.as_slice(), "dump").unwrap();
+    assert_eq!(copy.infer(text, "doc2vec").unwrap(), before);
+    assert_eq!(
+        copy.infer_seeded(text, "doc2vec", 11).unwrap(),
+        db.infer_seeded(text, "doc2vec", 11).unwrap()
+    );
+    let mut again = Vec::new();
+    copy.dump(&mut again).unwrap();
+    assert_eq!(again, dump);
+}
+
 fn recdb(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_recdb"))
         .args(args)

@@ -65,6 +65,10 @@ enum Line {
         offset: f32,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         row_ids: Vec<String>,
+        /// The job that trained the table: `infer` and `similar-text` read their
+        /// hyperparameters and default seed from it (absent in older dumps).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job: Option<DumpedJob>,
     },
     Row {
         v: Vec<f32>,
@@ -82,6 +86,14 @@ enum Line {
         #[serde(default, skip_serializing_if = "is_zero")]
         docs: u64,
     },
+}
+
+/// What a restored table keeps of the job record that produced it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct DumpedJob {
+    model: String,
+    params: String,
+    seed: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -181,6 +193,14 @@ impl Db {
         let catalog = tables::load_catalog(b)?;
         for entry in &catalog {
             let view = self.table(&entry.name)?;
+            let job = match entry.current() {
+                Some(v) => job_store::get(b, v.job)?.map(|r| DumpedJob {
+                    model: r.model,
+                    params: r.params,
+                    seed: r.seed,
+                }),
+                None => None,
+            };
             write_line(
                 w,
                 &Line::Table {
@@ -190,6 +210,7 @@ impl Db {
                     rows: view.rows(),
                     offset: view.offset(),
                     row_ids: view.row_ids().to_vec(),
+                    job,
                 },
             )?;
             for r in 0..view.rows() {
@@ -312,6 +333,7 @@ impl Db {
         let mut item_recs = Vec::new();
         let mut evs = Vec::new();
         let mut outputs: Vec<TableOutput> = Vec::new();
+        let mut table_jobs: Vec<Option<DumpedJob>> = Vec::new();
         let mut policies = Vec::new();
         let mut docs = Vec::new();
         for line in lines {
@@ -355,8 +377,10 @@ impl Db {
                     rows,
                     offset,
                     row_ids,
+                    job,
                 } => {
                     tables::check_name(&name)?;
+                    table_jobs.push(job);
                     let space = match space.as_str() {
                         "users" => RowSpace::Users,
                         "items" => RowSpace::Items,
@@ -413,9 +437,17 @@ impl Db {
         for chunk in evs.chunks(1 << 20) {
             self.log_events(chunk)?;
         }
-        if !outputs.is_empty() {
-            let mut rec = self.restore_record()?;
-            self.publish(&outputs, &mut rec)?;
+        // One restored job record per producing job of the dump (tables in dump order).
+        let mut groups: Vec<(Option<DumpedJob>, Vec<TableOutput>)> = Vec::new();
+        for (o, job) in outputs.into_iter().zip(table_jobs) {
+            match groups.iter_mut().find(|g| g.0 == job) {
+                Some(g) => g.1.push(o),
+                None => groups.push((job, vec![o])),
+            }
+        }
+        for (job, outs) in &groups {
+            let mut rec = self.restore_record(job.as_ref())?;
+            self.publish(outs, &mut rec)?;
         }
         if !policies.is_empty() {
             let _w = self.lock_write();
@@ -473,15 +505,18 @@ impl Db {
         b.flush()
     }
 
-    fn restore_record(&self) -> Result<JobRecord> {
+    /// A finished job record for restored tables: the dumped job's model, parameters and
+    /// seed when the dump has them, else a `restore` record.
+    fn restore_record(&self, job: Option<&DumpedJob>) -> Result<JobRecord> {
         let _w = self.lock_write();
         let mut st = self.state_mut();
         let id = st.meta.next_job;
         st.meta.next_job += 1;
         Ok(JobRecord {
             id,
-            model: "restore".into(),
-            params: "{}".into(),
+            model: job.map_or("restore".into(), |j| j.model.clone()),
+            params: job.map_or("{}".into(), |j| j.params.clone()),
+            seed: job.map_or(0, |j| j.seed),
             state: JobState::Done as u8,
             created_unix: meta::now_unix(),
             watermark: st.meta.events,
