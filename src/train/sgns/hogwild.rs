@@ -33,7 +33,7 @@ unsafe impl Sync for Shared {}
 impl Shared {
     pub fn from_vec(dim: usize, v: Vec<f32>) -> Self {
         assert!(
-            dim > 0 && v.len() % dim == 0,
+            dim > 0 && v.len().is_multiple_of(dim),
             "table of {} floats, dim {dim}",
             v.len()
         );
