@@ -63,7 +63,11 @@ impl Delta {
             }
             last = Some(op.seq);
             if !op.values.is_empty() && op.values.len() != dim {
-                return Err(bad(format!("row {} has {} values", op.row, op.values.len())));
+                return Err(bad(format!(
+                    "row {} has {} values",
+                    op.row,
+                    op.values.len()
+                )));
             }
             if op.values.iter().any(|x| !x.is_finite()) {
                 return Err(bad(format!("row {} is not finite", op.row)));
@@ -183,7 +187,10 @@ impl Db {
             Some(s) => Some(Arc::new(Delta::replay(view, s)?)),
             None => None,
         };
-        if cache.get(view.name()).is_none_or(|(v, _)| *v < view.version()) {
+        if cache
+            .get(view.name())
+            .is_none_or(|(v, _)| *v < view.version())
+        {
             cache.insert(view.name().to_owned(), (view.version(), d.clone()));
         }
         Ok(d)
@@ -218,9 +225,14 @@ impl Db {
         }
         let ids = view.row_ids();
         if ids.is_empty() {
-            (0..view.rows() as u32).map(|r| (r.to_string(), r)).collect()
+            (0..view.rows() as u32)
+                .map(|r| (r.to_string(), r))
+                .collect()
         } else {
-            ids.iter().enumerate().map(|(r, s)| (s.clone(), r as u32)).collect()
+            ids.iter()
+                .enumerate()
+                .map(|(r, s)| (s.clone(), r as u32))
+                .collect()
         }
     }
 
@@ -375,7 +387,11 @@ impl Db {
         self.run_compact(table, rec)
     }
 
-    fn run_compact(&self, table: &str, mut rec: crate::storage::jobs::JobRecord) -> Result<JobInfo> {
+    fn run_compact(
+        &self,
+        table: &str,
+        mut rec: crate::storage::jobs::JobRecord,
+    ) -> Result<JobInfo> {
         let started = std::time::Instant::now();
         let result = (|| -> Result<()> {
             let view = self.table(table)?;
@@ -400,42 +416,48 @@ impl Db {
             rec.seconds = started.elapsed().as_secs_f64();
             rec.message = format!("published; folded {} delta operations", delta.ops());
             let (name, old) = (table.to_owned(), view.version());
-            self.publish_with(std::slice::from_ref(&out), &mut rec, &mut |b, versions, batch| {
-                // Under the write lock: operations written after the snapshot move to the
-                // new version, re-resolved by id.
-                let Some(&(_, version)) = versions.first() else { return Ok(()) };
-                let cur = crate::storage::delta::load(b, &name, old)?.unwrap_or_default();
-                let mut carried = StoredDelta {
-                    next_seq: 0,
-                    tombstones: tombstones.clone(),
-                    ops: Vec::new(),
-                };
-                let mut appended: HashMap<String, u32> = HashMap::new();
-                for op in cur.ops.into_iter().filter(|o| o.seq >= upto) {
-                    let row = match space {
-                        RowSpace::Other => match new_ids.get(&op.id).or(appended.get(&op.id)) {
-                            Some(&r) => r,
-                            None if op.values.is_empty() => continue,
-                            None => {
-                                n_rows += 1;
-                                appended.insert(op.id.clone(), n_rows - 1);
-                                n_rows - 1
-                            }
-                        },
-                        _ => op.row,
+            self.publish_with(
+                std::slice::from_ref(&out),
+                &mut rec,
+                &mut |b, versions, batch| {
+                    // Under the write lock: operations written after the snapshot move to the
+                    // new version, re-resolved by id.
+                    let Some(&(_, version)) = versions.first() else {
+                        return Ok(());
                     };
-                    carried.ops.push(DeltaOp {
-                        seq: carried.next_seq,
-                        row,
-                        ..op
-                    });
-                    carried.next_seq += 1;
-                }
-                if !carried.ops.is_empty() || !carried.tombstones.is_empty() {
-                    store::put(batch, &name, version, &carried);
-                }
-                Ok(())
-            })
+                    let cur = crate::storage::delta::load(b, &name, old)?.unwrap_or_default();
+                    let mut carried = StoredDelta {
+                        next_seq: 0,
+                        tombstones: tombstones.clone(),
+                        ops: Vec::new(),
+                    };
+                    let mut appended: HashMap<String, u32> = HashMap::new();
+                    for op in cur.ops.into_iter().filter(|o| o.seq >= upto) {
+                        let row = match space {
+                            RowSpace::Other => match new_ids.get(&op.id).or(appended.get(&op.id)) {
+                                Some(&r) => r,
+                                None if op.values.is_empty() => continue,
+                                None => {
+                                    n_rows += 1;
+                                    appended.insert(op.id.clone(), n_rows - 1);
+                                    n_rows - 1
+                                }
+                            },
+                            _ => op.row,
+                        };
+                        carried.ops.push(DeltaOp {
+                            seq: carried.next_seq,
+                            row,
+                            ..op
+                        });
+                        carried.next_seq += 1;
+                    }
+                    if !carried.ops.is_empty() || !carried.tombstones.is_empty() {
+                        store::put(batch, &name, version, &carried);
+                    }
+                    Ok(())
+                },
+            )
         })();
         match result {
             Ok(()) => Ok(JobInfo::from_record(&rec)),

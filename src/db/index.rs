@@ -111,7 +111,6 @@ impl Default for SearchOptions {
     }
 }
 
-
 /// What one table version serves: its rows, its index (if built) and its delta (rows
 /// put or deleted since publish, if any). Held by value, it never changes: a query
 /// that took one answers from one whole version.
@@ -227,14 +226,9 @@ impl TableSearcher {
             return Err(Error::param("k", "must be at least 1"));
         }
         check_query(query, self.served.view.dim())?;
-        Ok(self.served.search(
-            query,
-            opts.metric,
-            opts.k,
-            opts.exact,
-            opts.nprobe,
-            allow,
-        ))
+        Ok(self
+            .served
+            .search(query, opts.metric, opts.k, opts.exact, opts.nprobe, allow))
     }
 }
 
@@ -309,7 +303,10 @@ impl Db {
         .map(|(h, ids, codes)| Arc::new(IvfIndex::from_stored(h, ids, codes)));
         // An older version (a reader that started before a publish) does not evict the
         // current one.
-        if cache.get(view.name()).is_none_or(|(v, _)| *v < view.version()) {
+        if cache
+            .get(view.name())
+            .is_none_or(|(v, _)| *v < view.version())
+        {
             cache.insert(view.name().to_owned(), (view.version(), ix.clone()));
         }
         Ok(ix)
@@ -318,7 +315,10 @@ impl Db {
     /// Serve a freshly built index of `view` (after it was stored).
     pub(crate) fn install_index(&self, view: &TableView, ix: Arc<IvfIndex>) {
         let mut cache = self.inner.indexes.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.get(view.name()).is_none_or(|(v, _)| *v <= view.version()) {
+        if cache
+            .get(view.name())
+            .is_none_or(|(v, _)| *v <= view.version())
+        {
             cache.insert(view.name().to_owned(), (view.version(), Some(ix)));
         }
     }
@@ -347,7 +347,12 @@ impl Db {
     /// The external id of row `r` as `searcher` serves it (rows appended since publish
     /// included).
     pub fn searcher_row_id(&self, s: &TableSearcher, r: usize) -> String {
-        if let Some(id) = s.served.delta.as_ref().and_then(|d| d.appended_id(r as u32)) {
+        if let Some(id) = s
+            .served
+            .delta
+            .as_ref()
+            .and_then(|d| d.appended_id(r as u32))
+        {
             return id.to_owned();
         }
         self.row_id(&s.served.view, r)

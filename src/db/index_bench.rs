@@ -37,7 +37,8 @@ pub struct OperatingPoint {
     /// Queries per second per query thread, from the threads' CPU time (Linux; wall
     /// time elsewhere).
     pub qps_cpu: f64,
-    /// Queries per second per query thread, wall clock.
+    /// Queries per second per query thread, wall clock (approximate when threads
+    /// repeated the set a different number of times).
     pub qps_wall: f64,
     pub us_per_query_cpu: f64,
 }
@@ -71,36 +72,54 @@ fn thread_cpu() -> Option<f64> {
     Some(ns / 1e9)
 }
 
-/// Run `f` over `queries` on `threads` threads: (results in order, CPU s per thread
-/// summed, wall s).
+/// Least wall time of one measurement: the schedstat clock advances at scheduler
+/// ticks, so short runs are repeated until they are long enough to read.
+const MIN_SECONDS: f64 = 0.3;
+
+/// Run `f` over `queries` on `threads` threads, repeating the whole set until
+/// [`MIN_SECONDS`] have passed: (results of the first pass in order, CPU seconds summed
+/// over threads, wall seconds, passes).
 fn timed<T: Send>(
     queries: &[&[f32]],
     threads: usize,
     f: &(dyn Fn(&[f32]) -> T + Sync),
-) -> (Vec<T>, f64, f64) {
+) -> (Vec<T>, f64, f64, usize) {
     let t = Instant::now();
     let chunk = queries.len().div_ceil(threads).max(1);
-    let parts: Vec<(Vec<T>, f64)> = std::thread::scope(|s| {
+    let parts: Vec<(Vec<T>, f64, usize)> = std::thread::scope(|s| {
         let hs: Vec<_> = queries
             .chunks(chunk)
             .map(|qs| {
                 s.spawn(move || {
                     let (c0, w0) = (thread_cpu(), Instant::now());
                     let out: Vec<T> = qs.iter().map(|q| f(q)).collect();
+                    let mut passes = 1;
+                    while w0.elapsed().as_secs_f64() < MIN_SECONDS {
+                        for q in qs {
+                            std::hint::black_box(f(q));
+                        }
+                        passes += 1;
+                    }
                     let cpu = c0
                         .zip(thread_cpu())
                         .map_or(w0.elapsed().as_secs_f64(), |(a, b)| b - a);
-                    (out, cpu)
+                    (out, cpu / passes as f64, passes)
                 })
             })
             .collect();
         hs.into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| (Vec::new(), 0.0)))
+            .map(|h| h.join().unwrap_or_else(|_| (Vec::new(), 0.0, 1)))
             .collect()
     });
-    let wall = t.elapsed().as_secs_f64();
+    let passes = parts.iter().map(|p| p.2).min().unwrap_or(1);
+    let wall = t.elapsed().as_secs_f64() / passes as f64;
     let cpu = parts.iter().map(|p| p.1).sum();
-    (parts.into_iter().flat_map(|p| p.0).collect(), cpu, wall)
+    (
+        parts.into_iter().flat_map(|p| p.0).collect(),
+        cpu,
+        wall,
+        passes,
+    )
 }
 
 impl Db {
@@ -144,7 +163,7 @@ impl Db {
         }
         let (k, metric, n) = (opts.k, ix.metric, qs.len() as f64);
         let all = |_: u32| true;
-        let (truth, exact_cpu, _) = timed(&qs, opts.threads, &|q| {
+        let (truth, exact_cpu, _, _) = timed(&qs, opts.threads, &|q| {
             served
                 .search(q, metric, k, true, None, &all)
                 .into_iter()
@@ -157,12 +176,14 @@ impl Db {
                 .map(|m| ((ix.nprobe as f64 * m / 2.0).round() as usize).max(1))
                 .collect()
         });
-        nprobes.iter_mut().for_each(|p| *p = (*p).clamp(1, ix.lists));
+        nprobes
+            .iter_mut()
+            .for_each(|p| *p = (*p).clamp(1, ix.lists));
         nprobes.sort_unstable();
         nprobes.dedup();
         let mut points = Vec::new();
         for np in nprobes {
-            let (got, cpu, wall) = timed(&qs, opts.threads, &|q| {
+            let (got, cpu, wall, _) = timed(&qs, opts.threads, &|q| {
                 served.search(q, metric, k, false, Some(np), &all)
             });
             let hits: usize = got
@@ -174,7 +195,11 @@ impl Db {
             let per_thread_cpu = cpu / opts.threads as f64;
             points.push(OperatingPoint {
                 nprobe: np as u64,
-                recall: if want == 0 { 1.0 } else { hits as f64 / want as f64 },
+                recall: if want == 0 {
+                    1.0
+                } else {
+                    hits as f64 / want as f64
+                },
                 qps_cpu: n / cpu.max(1e-12),
                 qps_wall: n / (wall * opts.threads as f64).max(1e-12),
                 us_per_query_cpu: per_thread_cpu * 1e6 / (n / opts.threads as f64),

@@ -43,13 +43,19 @@ fn options_from(params: &str) -> Option<(String, IndexOptions)> {
     let o = IndexOptions {
         metric: v.get("metric")?.as_str()?.parse().ok()?,
         lists: v.get("lists").and_then(|x| x.as_u64()).map(|x| x as usize),
-        bits: v.get("bits").and_then(|x| x.as_u64()).map_or(d.bits, |b| b as u8),
+        bits: v
+            .get("bits")
+            .and_then(|x| x.as_u64())
+            .map_or(d.bits, |b| b as u8),
         target_recall: v
             .get("target_recall")
             .and_then(|x| x.as_f64())
             .map_or(d.target_recall, |x| x as f32),
         seed: v.get("seed").and_then(|x| x.as_u64()).unwrap_or(d.seed),
-        threads: v.get("threads").and_then(|x| x.as_u64()).map(|x| x as usize),
+        threads: v
+            .get("threads")
+            .and_then(|x| x.as_u64())
+            .map(|x| x as usize),
     };
     Some((v.get("table")?.as_str()?.to_owned(), o))
 }
@@ -102,6 +108,7 @@ impl Db {
         let rec = self.start_record_named("index", params_json(table, opts, auto), opts.seed)?;
         let id = rec.id;
         let cancel = Arc::new(AtomicBool::new(false));
+        self.register_running(id, &cancel);
         let (db, t, o, c) = (self.clone(), table.to_owned(), opts.clone(), cancel.clone());
         let thread = std::thread::Builder::new()
             .name(format!("recdb-job-{id}"))
@@ -122,22 +129,8 @@ impl Db {
         mut rec: JobRecord,
     ) -> Result<(IndexInfo, JobInfo)> {
         let started = Instant::now();
-        let shared = Arc::new(Mutex::new((0.0, String::new())));
-        self.inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                rec.id,
-                RunningJob {
-                    cancel: cancel.clone(),
-                    progress: shared.clone(),
-                },
-            );
-        let progress = Shared {
-            user: sink,
-            shared,
-        };
+        let shared = self.register_running(rec.id, &cancel);
+        let progress = Shared { user: sink, shared };
         let check = || -> Result<()> {
             if cancel.load(Ordering::Relaxed) {
                 Err(Error::Cancelled)
@@ -160,7 +153,8 @@ impl Db {
             };
             check()?;
             progress.report(0.0, &format!("k-means over {} rows", view.rows()));
-            let mut ix = pool.install(|| IvfIndex::build(&view, opts.metric, opts.lists, opts.seed))?;
+            let mut ix =
+                pool.install(|| IvfIndex::build(&view, opts.metric, opts.lists, opts.seed))?;
             check()?;
             progress.report(0.6, "tuning nprobe");
             pool.install(|| ix.tune(&view, opts.target_recall));
@@ -217,6 +211,19 @@ impl Db {
                 Err(e)
             }
         }
+    }
+
+    /// Make a job visible to `jobs` (live progress) and `cancel_job` before it starts.
+    fn register_running(&self, id: u64, cancel: &Arc<AtomicBool>) -> Arc<Mutex<(f64, String)>> {
+        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        running
+            .entry(id)
+            .or_insert_with(|| RunningJob {
+                cancel: cancel.clone(),
+                progress: Arc::new(Mutex::new((0.0, String::new()))),
+            })
+            .progress
+            .clone()
     }
 
     /// The options of the last finished `index` job of `table`.

@@ -22,11 +22,11 @@ pub use backup::DumpReport;
 pub use delta::DeltaReport;
 pub use index::{IndexInfo, IndexOptions, SearchOptions, TableSearcher};
 pub use index_bench::{IndexBench, IndexBenchOptions, OperatingPoint};
-pub use vectors::{TableImport, TableImportReport};
 pub use ingest::{CommitReceipt, ImportReport, IngestBatch};
 pub use jobs::{JobHandle, JobInfo, TrainOptions};
 pub(crate) use tables::TableOutput;
 pub use tables::{TableFormat, TableInfo};
+pub use vectors::{TableImport, TableImportReport};
 
 use crate::event::{Event, ItemRecord, UserRecord};
 use crate::storage::backend::{Backend, MemBackend, SledBackend, WriteBatch};

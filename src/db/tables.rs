@@ -100,8 +100,10 @@ pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result
         })
         .collect();
     for k in b.keys_with_prefix(b"Y")? {
-        let keep = crate::storage::delta::parse_key(&k)
-            .is_some_and(|(name, version)| live.get(name.as_str()).is_some_and(|vs| vs.contains(&version)));
+        let keep = crate::storage::delta::parse_key(&k).is_some_and(|(name, version)| {
+            live.get(name.as_str())
+                .is_some_and(|vs| vs.contains(&version))
+        });
         if !keep {
             batch.delete(k.to_vec());
         }

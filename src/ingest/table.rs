@@ -84,12 +84,7 @@ fn utf8<'a>(file: &str, line: u64, field: &str, b: &'a [u8]) -> Result<&'a str> 
 }
 
 /// Remember `id` (from `line`); a repeat is an error naming both lines.
-fn unique(
-    seen: &mut HashMap<String, u64>,
-    file: &str,
-    line: u64,
-    id: &str,
-) -> Result<()> {
+fn unique(seen: &mut HashMap<String, u64>, file: &str, line: u64, id: &str) -> Result<()> {
     if id.is_empty() {
         return Err(perr(file, line, "id", "empty id"));
     }
@@ -146,7 +141,12 @@ pub fn parse_tsv_vectors(file: &str, bytes: &[u8]) -> Result<ParsedVectors> {
                 .parse()
                 .map_err(|_| perr(file, line, &field, format!("`{s}` is not a number")))?;
             if !v.is_finite() {
-                return Err(perr(file, line, &field, format!("{s} is not a finite number")));
+                return Err(perr(
+                    file,
+                    line,
+                    &field,
+                    format!("{s} is not a finite number"),
+                ));
             }
             rows.push(v);
         }
@@ -189,7 +189,10 @@ mod tests {
         let e = parse_f32_rows("v.f32", &le(&[1.0, 2.0, 3.0]), 2).unwrap_err();
         assert!(e.to_string().starts_with("v.f32:2: field `bytes`"), "{e}");
         let e = parse_f32_rows("v.f32", &le(&[1.0, 2.0, 3.0, f32::NAN]), 2).unwrap_err();
-        assert_eq!(e.to_string(), "v.f32:2: field `value 2`: row 2: NaN is not a finite number");
+        assert_eq!(
+            e.to_string(),
+            "v.f32:2: field `value 2`: row 2: NaN is not a finite number"
+        );
         let e = parse_f32_rows("v.f32", &le(&[f32::INFINITY, 2.0]), 2).unwrap_err();
         assert!(e.to_string().contains("v.f32:1: field `value 1`"), "{e}");
         assert!(matches!(parse_f32_rows("v", &[], 2), Err(Error::Empty(_))));
@@ -198,11 +201,20 @@ mod tests {
 
     #[test]
     fn ids_count_and_repeats() {
-        assert_eq!(parse_ids("i", b"a\r\n\n b \nc", 3).unwrap(), ["a", "b", "c"]);
+        assert_eq!(
+            parse_ids("i", b"a\r\n\n b \nc", 3).unwrap(),
+            ["a", "b", "c"]
+        );
         let e = parse_ids("i", b"a\nb\n", 3).unwrap_err();
-        assert_eq!(e.to_string(), "i:2: field `id`: 2 ids for 3 rows of vectors");
+        assert_eq!(
+            e.to_string(),
+            "i:2: field `id`: 2 ids for 3 rows of vectors"
+        );
         let e = parse_ids("i", b"a\nb\na\n", 3).unwrap_err();
-        assert_eq!(e.to_string(), "i:3: field `id`: duplicate id `a` (first on line 1)");
+        assert_eq!(
+            e.to_string(),
+            "i:3: field `id`: duplicate id `a` (first on line 1)"
+        );
     }
 
     #[test]
@@ -212,14 +224,20 @@ mod tests {
         assert_eq!(p.rows, vec![1.0, 2.0, 3.0, 4.5]);
         assert_eq!(p.ids, ["a", "b"]);
         let e = parse_tsv_vectors("t", b"a\t1\t2\nb\t3\n").unwrap_err();
-        assert_eq!(e.to_string(), "t:2: field `value 2`: 1 values, but the first line has 2");
+        assert_eq!(
+            e.to_string(),
+            "t:2: field `value 2`: 1 values, but the first line has 2"
+        );
         let e = parse_tsv_vectors("t", b"a\t1\nb\tx\n").unwrap_err();
         assert_eq!(e.to_string(), "t:2: field `value 1`: `x` is not a number");
         let e = parse_tsv_vectors("t", b"a\t1\nb\tinf\n").unwrap_err();
         assert!(e.to_string().contains("not a finite number"), "{e}");
         let e = parse_tsv_vectors("t", b"a\t1\na\t2\n").unwrap_err();
         assert!(e.to_string().contains("duplicate id `a`"), "{e}");
-        assert!(matches!(parse_tsv_vectors("t", b"\n\n"), Err(Error::Empty(_))));
+        assert!(matches!(
+            parse_tsv_vectors("t", b"\n\n"),
+            Err(Error::Empty(_))
+        ));
         assert!(parse_tsv_vectors("t", b"a\n").is_err());
     }
 }
