@@ -5,16 +5,19 @@
 //! Fixture: 1M items × 64 dims (`recdb::clustered_vectors`, unit norm) published with
 //! `put_table` as `m.items`, 2000 users (their own clustered vectors) as `m.users`,
 //! 50 viewed items per user (excluded from the answers), index built with
-//! `build_index` (metric dot, default lists, target recall 0.95).
+//! `build_index` (metric dot, 2000 lists, target recall 0.95).
 //!
 //! `cargo bench --bench recommend` (RECDB_REC_ITEMS, default 1000000; RECDB_REC_LISTS,
-//! default about 4·√N). Prints per-query wall-clock p50/p99/max over 4000 queries and
+//! default 2000: half the default 4·√N, which halves the k-means build and keeps the
+//! bench to a few minutes at about the same rows scanned per query). Prints per-query wall-clock p50/p99/max over 4000 queries and
 //! the mean CPU time per query, then a criterion measurement of the same call.
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use recdb::{clustered_vectors, Config, Db, EventKind, IndexOptions, Metric, QueryOptions, RowSpace};
+use recdb::{
+    clustered_vectors, Config, Db, EventKind, IndexOptions, Metric, QueryOptions, RowSpace,
+};
 
 const DIM: usize = 64;
 const USERS: usize = 2000;
@@ -50,10 +53,18 @@ fn fixture() -> Db {
     let mut x = 12345u64;
     for u in 0..USERS {
         for s in 0..SEEN {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let i = (x >> 33) as usize % n;
-            b.push(&format!("u{u}"), &format!("i{i}"), EventKind::View, 1.0, s as i64)
-                .expect("push");
+            b.push(
+                &format!("u{u}"),
+                &format!("i{i}"),
+                EventKind::View,
+                1.0,
+                s as i64,
+            )
+            .expect("push");
         }
     }
     b.commit().expect("commit");
@@ -66,8 +77,11 @@ fn fixture() -> Db {
     db.put_table("m.items", RowSpace::Items, DIM, &items, vec![])
         .expect("items");
     drop(items);
-    println!("fixture: {n} items x {DIM}, {USERS} users x {SEEN} seen, {:.1} s", t.elapsed().as_secs_f64());
-    let lists = std::env::var("RECDB_REC_LISTS").ok().and_then(|s| s.parse().ok());
+    println!(
+        "fixture: {n} items x {DIM}, {USERS} users x {SEEN} seen, {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let lists = Some(env("RECDB_REC_LISTS", 2000));
     let info = db
         .build_index(
             "m.items",
@@ -127,7 +141,10 @@ fn percentiles(db: &Db) {
     for u in 0..20 {
         db.recommend(&format!("u{u}"), &exact).expect("exact");
     }
-    println!("recommend --exact: {:.2} ms/query (wall, 20 queries)", t.elapsed().as_secs_f64() * 50.0);
+    println!(
+        "recommend --exact: {:.2} ms/query (wall, 20 queries)",
+        t.elapsed().as_secs_f64() * 50.0
+    );
 }
 
 fn recommend(c: &mut Criterion) {

@@ -45,14 +45,22 @@ fn kill_mid_index_build() {
     let mut interrupted = 0;
     for round in 0..4u64 {
         let mut child = Command::new(&exe)
-            .args(["child_build_forever", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "child_build_forever",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(700 + 450 * round));
-        assert!(child.try_wait().unwrap().is_none(), "child exited by itself");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "child exited by itself"
+        );
         child.kill().unwrap();
         child.wait().unwrap();
 
@@ -67,10 +75,15 @@ fn kill_mid_index_build() {
             assert_eq!(last.state, "done", "{last:?}");
         }
         let s = db.searcher("big").unwrap();
-        let hits = s.search(&rows[32 * 9..32 * 10], &SearchOptions::default()).unwrap();
+        let hits = s
+            .search(&rows[32 * 9..32 * 10], &SearchOptions::default())
+            .unwrap();
         assert_eq!(hits[0].0, 9);
         let served_by_index = db.index_info("big").unwrap().is_some();
-        let done = jobs.iter().filter(|j| j.model == "index" && j.state == "done").count();
+        let done = jobs
+            .iter()
+            .filter(|j| j.model == "index" && j.state == "done")
+            .count();
         assert_eq!(served_by_index, done > 0, "{jobs:?}");
         db.check().unwrap();
     }

@@ -187,6 +187,7 @@ fn index_build_is_a_job_and_publishes_rebuild_it() {
     let opts = IndexOptions {
         lists: Some(100),
         target_recall: 0.9,
+        rebuild_on_publish: true,
         ..IndexOptions::default()
     };
     let info = db.build_index("emb", &opts).unwrap();
@@ -207,6 +208,12 @@ fn index_build_is_a_job_and_publishes_rebuild_it() {
     assert_eq!((j.model.as_str(), j.state), ("index", "done"));
     let info = db.index_info("emb").unwrap().unwrap();
     assert_eq!((info.version, info.lists, info.rows), (v2, 100, 15_000));
+    // Built without `rebuild_on_publish`, the next publish does not re-index.
+    db.build_index("emb", &IndexOptions::default()).unwrap();
+    db.put_table("emb", RowSpace::Other, 32, &rows[..32 * 14_000], vec![])
+        .unwrap();
+    assert!(db.wait_maintenance().is_empty());
+    assert!(db.index_info("emb").unwrap().is_none());
     // A small table that never had an index gets none.
     db.put_table("small", RowSpace::Other, 32, &rows[..3200], vec![])
         .unwrap();
@@ -262,6 +269,7 @@ fn row_updates_match_a_rebuild() {
     let base = all;
     let opts = IndexOptions {
         lists: Some(120),
+        rebuild_on_publish: true,
         ..IndexOptions::default()
     };
     let db = Db::open(&path).unwrap();
@@ -434,6 +442,7 @@ fn queries_during_rebuilds_see_one_whole_version() {
         &IndexOptions {
             metric: Metric::Dot,
             lists: Some(40),
+            rebuild_on_publish: true,
             ..IndexOptions::default()
         },
     )

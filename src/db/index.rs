@@ -28,6 +28,9 @@ pub struct IndexOptions {
     pub seed: u64,
     /// Threads for this build; `None` uses the database's pool.
     pub threads: Option<usize>,
+    /// Remember these options for the table: every later publish of it rebuilds its
+    /// index in the background with them (the shell's `index build` sets it).
+    pub rebuild_on_publish: bool,
 }
 
 impl Default for IndexOptions {
@@ -39,6 +42,7 @@ impl Default for IndexOptions {
             target_recall: 0.95,
             seed: 42,
             threads: None,
+            rebuild_on_publish: false,
         }
     }
 }

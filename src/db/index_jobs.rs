@@ -1,9 +1,9 @@
 //! Building an index as a maintenance job (record, progress, cancel), and the policy
 //! that rebuilds it when a table version is published.
 //!
-//! Policy: after a publish, a table gets a background index job when it had one before
-//! (the options of its last finished `index` job are remembered in that job's record)
-//! or when it has at least [`Config::auto_index_rows`](super::Config) rows (default
+//! Policy: after a publish, a table gets a background index job when its last finished
+//! `index` job asked for it (`IndexOptions::rebuild_on_publish`; the options are kept in
+//! that job's record and reused) or when it has at least [`Config::auto_index_rows`](super::Config) rows (default
 //! options). Until the job is done, queries on the new version scan exactly.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -33,6 +33,7 @@ fn params_json(table: &str, o: &IndexOptions, auto: bool) -> String {
     serde_json::json!({
         "table": table, "metric": metric_str(o.metric), "lists": o.lists, "bits": o.bits,
         "target_recall": o.target_recall, "seed": o.seed, "threads": o.threads, "auto": auto,
+        "rebuild_on_publish": o.rebuild_on_publish,
     })
     .to_string()
 }
@@ -56,6 +57,7 @@ fn options_from(params: &str) -> Option<(String, IndexOptions)> {
             .get("threads")
             .and_then(|x| x.as_u64())
             .map(|x| x as usize),
+        rebuild_on_publish: v.get("rebuild_on_publish")?.as_bool()?,
     };
     Some((v.get("table")?.as_str()?.to_owned(), o))
 }
@@ -226,7 +228,8 @@ impl Db {
             .clone()
     }
 
-    /// The options of the last finished `index` job of `table`.
+    /// The options of the last finished `index` job of `table`, if they asked to be
+    /// rebuilt on publish.
     fn remembered_index(&self, table: &str) -> Result<Option<IndexOptions>> {
         Ok(job_store::all(self.backend())?
             .iter()
@@ -234,7 +237,8 @@ impl Db {
             .filter(|r| r.model == "index" && JobState::from_u8(r.state) == JobState::Done)
             .filter_map(|r| options_from(&r.params))
             .find(|(t, _)| t == table)
-            .map(|(_, o)| o))
+            .map(|(_, o)| o)
+            .filter(|o| o.rebuild_on_publish))
     }
 
     /// The index policy, after a publish: start background builds for the tables that

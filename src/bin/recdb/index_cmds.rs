@@ -37,6 +37,9 @@ pub enum IndexAction {
         /// Return at once; `jobs` shows progress, `jobs cancel ID` stops it.
         #[arg(long)]
         background: bool,
+        /// Build this version only: later publishes do not rebuild the index.
+        #[arg(long)]
+        once: bool,
     },
     /// Recall@K against exact search and single-thread QPS at several nprobe values.
     Bench {
@@ -69,6 +72,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
             threads,
             seed,
             background,
+            once,
         } => {
             let opts = IndexOptions {
                 metric: metric.parse::<Metric>()?,
@@ -77,6 +81,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
                 target_recall,
                 seed,
                 threads,
+                rebuild_on_publish: !once,
             };
             let run_mode = s.run_mode;
             let db = s.db()?.clone();
