@@ -147,7 +147,7 @@ impl Db {
             )));
         };
         let dim = view.dim();
-        if queries.is_empty() || queries.len() % dim != 0 {
+        if queries.is_empty() || !queries.len().is_multiple_of(dim) {
             return Err(Error::param(
                 "queries",
                 format!(

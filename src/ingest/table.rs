@@ -49,7 +49,7 @@ pub fn parse_f32_rows(file: &str, bytes: &[u8], dim: usize) -> Result<Vec<f32>> 
         return Err(Error::Empty(format!("{file}: no rows")));
     }
     let row_bytes = 4 * dim;
-    if bytes.len() % row_bytes != 0 {
+    if !bytes.len().is_multiple_of(row_bytes) {
         return Err(perr(
             file,
             (bytes.len() / row_bytes) as u64 + 1,
