@@ -240,4 +240,18 @@ mod tests {
         ));
         assert!(parse_tsv_vectors("t", b"a\n").is_err());
     }
+
+    proptest::proptest! {
+        /// Arbitrary bytes: an error or well-formed rows, never a panic.
+        #[test]
+        fn parsers_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), dim in 1usize..5) {
+            if let Ok(rows) = parse_f32_rows("f", &data, dim) {
+                proptest::prop_assert!(rows.len() % dim == 0 && rows.iter().all(|x| x.is_finite()));
+            }
+            let _ = parse_ids("i", &data, dim);
+            if let Ok(p) = parse_tsv_vectors("t", &data) {
+                proptest::prop_assert_eq!(p.rows.len(), p.ids.len() * p.dim);
+            }
+        }
+    }
 }
