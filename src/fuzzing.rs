@@ -21,6 +21,7 @@ pub fn decode_stored(bytes: &[u8]) {
     let _ = codec::decode::<UserAttrs>(Tag::UserAttrs, bytes, &what);
     let _ = codec::decode::<JobRecord>(Tag::Job, bytes, &what);
     let _ = codec::decode::<Policy>(Tag::Policy, bytes, &what);
+    let _ = codec::decode::<crate::storage::delta::StoredDelta>(Tag::Delta, bytes, &what);
     if let Ok(entry) = codec::decode::<CatalogEntry>(Tag::Catalog, bytes, &what) {
         // A catalog entry over a backend with no blocks must fail cleanly.
         let b = MemBackend::default();

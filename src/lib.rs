@@ -40,8 +40,9 @@ mod synth;
 mod train;
 
 pub use db::{
-    CheckReport, CommitReceipt, Config, Db, DumpReport, HistoryEntry, ImportReport, IndexInfo,
-    IndexOptions, IngestBatch, JobHandle, JobInfo, SearchOptions, Stats, TableFormat, TableInfo,
+    CheckReport, CommitReceipt, Config, Db, DeltaReport, DumpReport, HistoryEntry, ImportReport,
+    IndexBench, IndexBenchOptions, IndexInfo, IndexOptions, IngestBatch, JobHandle, JobInfo,
+    OperatingPoint, SearchOptions, Stats, TableFormat, TableImport, TableImportReport, TableInfo,
     TableSearcher, TrainOptions,
 };
 pub use error::{Error, Result};
@@ -49,8 +50,8 @@ pub use evaluate::{evaluate, evaluate_quiet, EvalOptions, EvalReport, Protocol, 
 pub use event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
 pub use index::Metric;
 pub use ingest::{
-    detect as detect_format, parse_events, parse_items, parse_users, read_events, read_items,
-    read_users, Format,
+    detect as detect_format, parse_events, parse_f32_rows, parse_ids, parse_items,
+    parse_tsv_vectors, parse_users, read_events, read_items, read_users, Format, ParsedVectors,
 };
 pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
 pub use storage::jobs::JobState;

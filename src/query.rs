@@ -1,6 +1,5 @@
 //! `similar` and `recommend`: resolve ids, pick the table, filter, search.
 
-use crate::db::search_view;
 use crate::index::Metric;
 use crate::storage::tables::RowSpace;
 use crate::{Db, Error, Result};
@@ -101,13 +100,20 @@ impl Db {
                 table.name()
             )));
         }
-        if iid as usize >= table.rows() {
+        let served = self.served(table)?;
+        let table = &served.view;
+        if iid as usize >= served.rows() {
             return Err(Error::InvalidInput(format!(
                 "item `{item}` arrived after model `{}` was trained; retrain it",
                 opts.model
             )));
         }
-        let q = table.row(iid as usize).to_vec();
+        let Some(q) = served.row(iid as usize) else {
+            return Err(Error::InvalidInput(format!(
+                "item `{item}` was deleted from table `{}`",
+                table.name()
+            )));
+        };
         if q.iter().all(|&x| x == 0.0) {
             return Err(Error::ZeroVector(format!(
                 "item `{item}` in table `{}`: the item was too rare or unseen when model `{}` was trained (e.g. below its min_count)",
@@ -117,17 +123,7 @@ impl Db {
         }
         let genre = self.allowed_genre(&opts.genre)?;
         let allow = |r: u32| r != iid && in_genre(&genre, r);
-        let index = self.index_of(&table)?;
-        let hits = search_view(
-            &table,
-            index.as_deref(),
-            &q,
-            Metric::Cosine,
-            opts.k,
-            opts.exact,
-            None,
-            &allow,
-        );
+        let hits = served.search(&q, Metric::Cosine, opts.k, opts.exact, None, &allow);
         Ok(self.to_hits(hits))
     }
 
@@ -147,35 +143,31 @@ impl Db {
                 got: users.dim(),
             });
         }
+        let (users, items) = (self.served(users)?, self.served(items)?);
         if uid as usize >= users.rows() {
             return Err(Error::InvalidInput(format!(
                 "user `{user}` arrived after model `{}` was trained; retrain it",
                 opts.model
             )));
         }
-        let q = users.row(uid as usize).to_vec();
-        let mut seen = vec![false; items.rows()];
+        let Some(q) = users.row(uid as usize) else {
+            return Err(Error::InvalidInput(format!(
+                "user `{user}` was deleted from table `{}`",
+                users.view.name()
+            )));
+        };
+        // A sorted list, not a bitmap of every item: at 1M items the bitmap's memset
+        // cost more than the history lookup.
+        let mut seen: Vec<u32> = Vec::new();
         if !opts.include_seen {
-            for e in self.history_dense(uid)? {
-                if let Some(s) = seen.get_mut(e.item as usize) {
-                    *s = true;
-                }
-            }
+            seen = self.history_dense(uid)?.iter().map(|e| e.item).collect();
+            seen.sort_unstable();
+            seen.dedup();
         }
         let genre = self.allowed_genre(&opts.genre)?;
-        let allow = |r: u32| !seen[r as usize] && in_genre(&genre, r);
-        let offset = items.offset();
-        let index = self.index_of(&items)?;
-        let hits = search_view(
-            &items,
-            index.as_deref(),
-            &q,
-            Metric::Dot,
-            opts.k,
-            opts.exact,
-            None,
-            &allow,
-        );
+        let allow = |r: u32| seen.binary_search(&r).is_err() && in_genre(&genre, r);
+        let offset = items.view.offset();
+        let hits = items.search(&q, Metric::Dot, opts.k, opts.exact, None, &allow);
         Ok(self.to_hits(hits.into_iter().map(|(i, s)| (i, s + offset)).collect()))
     }
 

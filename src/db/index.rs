@@ -1,8 +1,10 @@
-//! Vector indexes as the database serves them: build (tuned to a target recall),
-//! persistence tied to a table version, the per-table cache, and searchers.
+//! Vector indexes as the database serves them: options, what a version serves (its
+//! index and its delta), searchers, and the per-table caches. Building is a
+//! maintenance job (`index_jobs.rs`); rows put since publish live in a delta (`delta.rs`).
 
 use std::sync::Arc;
 
+use super::delta::Delta;
 use super::tables::TableOutput;
 use super::Db;
 use crate::index::{ExactSearch, IvfIndex, Metric, VectorSearch};
@@ -12,16 +14,23 @@ use crate::storage::tables::{self, RowSpace, TableView};
 use crate::{Error, Result};
 
 /// How to build an index ([`Db::build_index`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct IndexOptions {
     /// Cosine serves `similar`; Dot (inner product, MIPS) serves `recommend`.
     pub metric: Metric,
     /// Coarse lists; default about 4·√N.
     pub lists: Option<usize>,
+    /// Bits per code: 8 (int8). 4 is refused ("not supported yet").
+    pub bits: u8,
     /// Recall@10 the tuned `nprobe` must reach on a held-out sample of the table's rows.
     pub target_recall: f32,
     /// Seeds the k-means sample, its initial centroids and the tuning sample.
     pub seed: u64,
+    /// Threads for this build; `None` uses the database's pool.
+    pub threads: Option<usize>,
+    /// Remember these options for the table: every later publish of it rebuilds its
+    /// index in the background with them (the shell's `index build` sets it).
+    pub rebuild_on_publish: bool,
 }
 
 impl Default for IndexOptions {
@@ -29,9 +38,38 @@ impl Default for IndexOptions {
         IndexOptions {
             metric: Metric::Cosine,
             lists: None,
+            bits: 8,
             target_recall: 0.95,
             seed: 42,
+            threads: None,
+            rebuild_on_publish: false,
         }
+    }
+}
+
+impl IndexOptions {
+    /// Checked before a job record exists, so a bad option leaves no trace.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(self.target_recall > 0.0 && self.target_recall <= 1.0) {
+            return Err(Error::param("target_recall", "must be in (0, 1]"));
+        }
+        match self.bits {
+            8 => {}
+            4 => {
+                return Err(Error::param(
+                    "bits",
+                    "4-bit codes are not supported yet (use 8)",
+                ))
+            }
+            b => return Err(Error::param("bits", format!("{b}: expected 8 or 4"))),
+        }
+        if self.lists == Some(0) {
+            return Err(Error::param("lists", "must be at least 1"));
+        }
+        if self.threads == Some(0) {
+            return Err(Error::param("threads", "must be at least 1"));
+        }
+        Ok(())
     }
 }
 
@@ -77,21 +115,104 @@ impl Default for SearchOptions {
     }
 }
 
-/// One table version with its index (if it has one): cheap to clone, unchanged by
-/// later publishes.
+/// What one table version serves: its rows, its index (if built) and its delta (rows
+/// put or deleted since publish, if any). Held by value, it never changes: a query
+/// that took one answers from one whole version.
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    pub view: Arc<TableView>,
+    pub index: Option<Arc<IvfIndex>>,
+    pub delta: Option<Arc<Delta>>,
+}
+
+impl Served {
+    /// Rows the version serves, counting rows appended by the delta.
+    pub fn rows(&self) -> usize {
+        self.delta
+            .as_ref()
+            .map_or(self.view.rows(), |d| d.logical_rows())
+    }
+    /// Row `r` as the version serves it; `None` when deleted or never written.
+    pub fn row(&self, r: usize) -> Option<Vec<f32>> {
+        if let Some(d) = &self.delta {
+            if let Some(v) = d.row(r as u32) {
+                return Some(v.to_vec());
+            }
+            if d.hides(r as u32) {
+                return None;
+            }
+        }
+        (r < self.view.rows()).then(|| self.view.row(r).to_vec())
+    }
+    /// The `k` best live rows among those `allow` accepts: the base (index or exact, the
+    /// delta's hidden rows filtered inside the scan) merged with an exact scan of the
+    /// delta's rows.
+    pub fn search(
+        &self,
+        q: &[f32],
+        metric: Metric,
+        k: usize,
+        exact: bool,
+        nprobe: Option<usize>,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let Some(d) = &self.delta else {
+            return search_view(
+                &self.view,
+                self.index.as_deref(),
+                q,
+                metric,
+                k,
+                exact,
+                nprobe,
+                allow,
+            );
+        };
+        let base_allow = |r: u32| !d.hides(r) && allow(r);
+        let mut hits = search_view(
+            &self.view,
+            self.index.as_deref(),
+            q,
+            metric,
+            k,
+            exact,
+            nprobe,
+            &base_allow,
+        );
+        hits.extend(d.scan(q, metric, k, allow));
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        hits.truncate(k);
+        hits
+    }
+}
+
+/// One table version with its index and delta: cheap to clone, unchanged by later
+/// publishes and row updates.
 #[derive(Debug, Clone)]
 pub struct TableSearcher {
-    view: Arc<TableView>,
-    index: Option<Arc<IvfIndex>>,
+    served: Served,
 }
 
 impl TableSearcher {
+    /// The version's stored rows (without the delta; see [`TableSearcher::row`]).
     pub fn view(&self) -> &TableView {
-        &self.view
+        &self.served.view
     }
     /// The metric of the version's index, if it has one.
     pub fn index_metric(&self) -> Option<Metric> {
-        self.index.as_ref().map(|i| i.metric)
+        self.served.index.as_ref().map(|i| i.metric)
+    }
+    /// Rows served, rows appended since publish included.
+    pub fn rows(&self) -> usize {
+        self.served.rows()
+    }
+    /// Row `r` as served (`None`: deleted).
+    pub fn row(&self, r: usize) -> Option<Vec<f32>> {
+        self.served.row(r)
+    }
+    /// Operations applied since publish (0 without a delta).
+    pub fn delta_ops(&self) -> u64 {
+        self.served.delta.as_ref().map_or(0, |d| d.ops())
     }
     /// The `k` best rows for `query` as (row, score), best first. Uses the index when the
     /// version has one for `opts.metric` and `opts.exact` is off.
@@ -108,29 +229,27 @@ impl TableSearcher {
         if opts.k == 0 {
             return Err(Error::param("k", "must be at least 1"));
         }
-        if query.len() != self.view.dim() {
-            return Err(Error::DimensionMismatch {
-                expected: self.view.dim(),
-                got: query.len(),
-            });
-        }
-        if query.iter().any(|x| !x.is_finite()) {
-            return Err(Error::InvalidInput("query has a non-finite value".into()));
-        }
-        if query.iter().all(|&x| x == 0.0) {
-            return Err(Error::ZeroVector("the query".into()));
-        }
-        Ok(search_view(
-            &self.view,
-            self.index.as_deref(),
-            query,
-            opts.metric,
-            opts.k,
-            opts.exact,
-            opts.nprobe,
-            allow,
-        ))
+        check_query(query, self.served.view.dim())?;
+        Ok(self
+            .served
+            .search(query, opts.metric, opts.k, opts.exact, opts.nprobe, allow))
     }
+}
+
+pub(crate) fn check_query(query: &[f32], dim: usize) -> Result<()> {
+    if query.len() != dim {
+        return Err(Error::DimensionMismatch {
+            expected: dim,
+            got: query.len(),
+        });
+    }
+    if query.iter().any(|x| !x.is_finite()) {
+        return Err(Error::InvalidInput("query has a non-finite value".into()));
+    }
+    if query.iter().all(|&x| x == 0.0) {
+        return Err(Error::ZeroVector("the query".into()));
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -153,7 +272,7 @@ pub(crate) fn search_view(
     }
 }
 
-fn info_of(view: &TableView, ix: &IvfIndex) -> IndexInfo {
+pub(crate) fn info_of(view: &TableView, ix: &IvfIndex) -> IndexInfo {
     IndexInfo {
         table: view.name().to_owned(),
         version: view.version(),
@@ -170,46 +289,6 @@ fn info_of(view: &TableView, ix: &IvfIndex) -> IndexInfo {
 }
 
 impl Db {
-    /// Build the index of the current version of `table`, tune `nprobe` to reach
-    /// `target_recall`, store it (replacing the version's previous index) and serve it.
-    /// Durable on return. Runs on the database's pool.
-    pub fn build_index(&self, table: &str, opts: &IndexOptions) -> Result<IndexInfo> {
-        if !(opts.target_recall > 0.0 && opts.target_recall <= 1.0) {
-            return Err(Error::param("target_recall", "must be in (0, 1]"));
-        }
-        let view = self.table(table)?;
-        let started = std::time::Instant::now();
-        let mut ix = self.inner.pool.install(|| -> Result<IvfIndex> {
-            let mut ix = IvfIndex::build(&view, opts.metric, opts.lists, opts.seed)?;
-            ix.tune(&view, opts.target_recall);
-            Ok(ix)
-        })?;
-        ix.build_seconds = started.elapsed().as_secs_f64();
-        {
-            let _w = self.lock_write();
-            let b = self.backend();
-            // The version may have been collected while we built.
-            let live = tables::get_entry(b, table)?
-                .is_some_and(|e| e.versions.iter().any(|v| v.version == view.version()));
-            if !live {
-                return Err(Error::InvalidInput(format!(
-                    "table `{table}` version {} was replaced while its index was built",
-                    view.version()
-                )));
-            }
-            let (h, ids, codes) = ix.to_stored();
-            store::write(b, table, view.version(), &h, ids, codes)?;
-            b.flush()?;
-        }
-        let info = info_of(&view, &ix);
-        self.inner
-            .indexes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(table.to_owned(), (view.version(), Some(Arc::new(ix))));
-        Ok(info)
-    }
-
     /// The index of a table version, loaded (and validated) on first use and cached.
     pub(crate) fn index_of(&self, view: &TableView) -> Result<Option<Arc<IvfIndex>>> {
         let mut cache = self.inner.indexes.lock().unwrap_or_else(|e| e.into_inner());
@@ -226,8 +305,33 @@ impl Db {
             view.dim(),
         )?
         .map(|(h, ids, codes)| Arc::new(IvfIndex::from_stored(h, ids, codes)));
-        cache.insert(view.name().to_owned(), (view.version(), ix.clone()));
+        // An older version (a reader that started before a publish) does not evict the
+        // current one.
+        if cache
+            .get(view.name())
+            .is_none_or(|(v, _)| *v < view.version())
+        {
+            cache.insert(view.name().to_owned(), (view.version(), ix.clone()));
+        }
         Ok(ix)
+    }
+
+    /// Serve a freshly built index of `view` (after it was stored).
+    pub(crate) fn install_index(&self, view: &TableView, ix: Arc<IvfIndex>) {
+        let mut cache = self.inner.indexes.lock().unwrap_or_else(|e| e.into_inner());
+        if cache
+            .get(view.name())
+            .is_none_or(|(v, _)| *v <= view.version())
+        {
+            cache.insert(view.name().to_owned(), (view.version(), Some(ix)));
+        }
+    }
+
+    /// A table version with its index and delta.
+    pub(crate) fn served(&self, view: Arc<TableView>) -> Result<Served> {
+        let index = self.index_of(&view)?;
+        let delta = self.delta_of(&view)?;
+        Ok(Served { view, index, delta })
     }
 
     /// The index of the current version of `table`, if it has one.
@@ -236,17 +340,33 @@ impl Db {
         Ok(self.index_of(&view)?.map(|ix| info_of(&view, &ix)))
     }
 
-    /// The current version of `table` with its index, for raw-vector queries.
+    /// The current version of `table` with its index and delta, for raw-vector queries.
     pub fn searcher(&self, table: &str) -> Result<TableSearcher> {
         let view = self.table(table)?;
-        let index = self.index_of(&view)?;
-        Ok(TableSearcher { view, index })
+        Ok(TableSearcher {
+            served: self.served(view)?,
+        })
+    }
+
+    /// The external id of row `r` as `searcher` serves it (rows appended since publish
+    /// included).
+    pub fn searcher_row_id(&self, s: &TableSearcher, r: usize) -> String {
+        if let Some(id) = s
+            .served
+            .delta
+            .as_ref()
+            .and_then(|d| d.appended_id(r as u32))
+        {
+            return id.to_owned();
+        }
+        self.row_id(&s.served.view, r)
     }
 
     /// Publish vectors trained elsewhere as a new version of `name` (a job record with
     /// model `import`). `rows` is row-major with `dim` columns. `row_ids` name the rows
     /// of a `RowSpace::Other` table (empty: `0..N`); users and items tables are indexed
-    /// by dense id and take none. Returns the new version. Durable on return.
+    /// by dense id and take none. Returns the new version. Durable on return. The
+    /// index policy of `docs/INDEX.md` may start a background index build.
     pub fn put_table(
         &self,
         name: &str,

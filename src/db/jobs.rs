@@ -32,7 +32,7 @@ pub struct JobInfo {
 }
 
 impl JobInfo {
-    fn from_record(r: &JobRecord) -> JobInfo {
+    pub(crate) fn from_record(r: &JobRecord) -> JobInfo {
         JobInfo {
             id: r.id,
             model: r.model.clone(),
@@ -76,6 +76,13 @@ pub struct JobHandle {
 }
 
 impl JobHandle {
+    pub(crate) fn new(
+        id: u64,
+        cancel: Arc<AtomicBool>,
+        thread: std::thread::JoinHandle<Result<JobInfo>>,
+    ) -> JobHandle {
+        JobHandle { id, cancel, thread }
+    }
     /// Ask the job to stop; it ends as `cancelled` and publishes nothing.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
@@ -108,7 +115,7 @@ fn check_threads(opts: &TrainOptions) -> Result<()> {
     Ok(())
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
@@ -116,6 +123,10 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 }
 
 impl Db {
+    pub(crate) fn put_job_record(&self, rec: &JobRecord) -> Result<()> {
+        self.put_record(rec)
+    }
+
     fn put_record(&self, rec: &JobRecord) -> Result<()> {
         let mut batch = WriteBatch::default();
         job_store::put(&mut batch, rec);

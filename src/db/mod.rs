@@ -1,13 +1,17 @@
 //! The database handle: opening, the in-memory state, and reads that are not queries.
 
 mod backup;
+mod delta;
 mod derived;
 mod docs;
 mod index;
+mod index_bench;
+mod index_jobs;
 mod ingest;
 mod jobs;
 mod tables;
 mod text_query;
+mod vectors;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,12 +19,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
 pub use backup::DumpReport;
-pub(crate) use index::search_view;
+pub use delta::DeltaReport;
 pub use index::{IndexInfo, IndexOptions, SearchOptions, TableSearcher};
+pub use index_bench::{IndexBench, IndexBenchOptions, OperatingPoint};
 pub use ingest::{CommitReceipt, ImportReport, IngestBatch};
 pub use jobs::{JobHandle, JobInfo, TrainOptions};
 pub(crate) use tables::TableOutput;
 pub use tables::{TableFormat, TableInfo};
+pub use vectors::{TableImport, TableImportReport};
 
 use crate::event::{Event, ItemRecord, UserRecord};
 use crate::storage::backend::{Backend, MemBackend, SledBackend, WriteBatch};
@@ -42,6 +48,10 @@ pub struct Config {
     pub cache_bytes: u64,
     /// How many versions of each table to keep (the current one included).
     pub keep_versions: usize,
+    /// A published table with at least this many rows gets an index built in the
+    /// background even if it never had one (0: only tables that had one). See
+    /// `docs/INDEX.md`, "Life cycle and commands".
+    pub auto_index_rows: usize,
 }
 
 impl Default for Config {
@@ -51,6 +61,7 @@ impl Default for Config {
             threads: 0,
             cache_bytes: 256 << 20,
             keep_versions: 2,
+            auto_index_rows: 100_000,
         }
     }
 }
@@ -79,6 +90,8 @@ pub(crate) struct RunningJob {
 
 pub(crate) type IndexCache = HashMap<String, (u64, Option<Arc<crate::index::IvfIndex>>)>;
 
+pub(crate) type DeltaCache = HashMap<String, (u64, Option<Arc<delta::Delta>>)>;
+
 pub(crate) struct Inner {
     pub backend: Box<dyn Backend>,
     /// Serialises writers: commits, publishes, job records.
@@ -87,6 +100,10 @@ pub(crate) struct Inner {
     pub views: Mutex<HashMap<String, Arc<TableView>>>,
     /// The index of the cached version of each table (`None`: that version has none).
     pub indexes: Mutex<IndexCache>,
+    /// The delta of the cached version of each table (`None`: that version has none).
+    pub deltas: Mutex<DeltaCache>,
+    /// Background maintenance jobs (index builds, compactions) not yet joined.
+    pub maintenance: Mutex<Vec<JobHandle>>,
     pub genres: RwLock<Option<Arc<tables::GenreIndex>>>,
     pub pool: rayon::ThreadPool,
     pub running: Mutex<HashMap<u64, RunningJob>>,
@@ -139,6 +156,11 @@ pub struct CheckReport {
     pub docs: u64,
     pub table_versions: u64,
     pub table_rows: u64,
+    /// Stored indexes validated (header, every posting block, every row once).
+    pub indexes: u64,
+    pub indexed_rows: u64,
+    /// Operations in the deltas of all versions (rows put or deleted since publish).
+    pub delta_ops: u64,
     pub jobs: u64,
 }
 
@@ -213,6 +235,8 @@ impl Db {
             }),
             views: Mutex::new(HashMap::new()),
             indexes: Mutex::new(HashMap::new()),
+            deltas: Mutex::new(HashMap::new()),
+            maintenance: Mutex::new(Vec::new()),
             genres: RwLock::new(None),
             pool,
             running: Mutex::new(HashMap::new()),
@@ -400,7 +424,13 @@ impl Db {
         let docs = crate::storage::docs::all(b)?.len() as u64;
         let segments = st.log.runs() as u64;
         drop(st);
-        let (table_versions, table_rows) = tables::verify_all(b)?;
+        let tables::Verified {
+            versions: table_versions,
+            rows: table_rows,
+            indexes,
+            indexed_rows,
+            delta_ops,
+        } = tables::verify_all(b)?;
         let jobs = job_store::all(b)?.len() as u64;
         job_store::policies(b)?;
         let st = self.state();
@@ -414,6 +444,9 @@ impl Db {
             docs,
             table_versions,
             table_rows,
+            indexes,
+            indexed_rows,
+            delta_ops,
             jobs,
         })
     }

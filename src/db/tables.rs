@@ -62,6 +62,10 @@ impl std::str::FromStr for TableFormat {
     }
 }
 
+/// Extra writes of a publish: (backend, published (name, version), batch).
+pub(crate) type PublishExtra<'a> =
+    dyn FnMut(&dyn Backend, &[(String, u64)], &mut WriteBatch) -> Result<()> + 'a;
+
 /// Items by genre, built from the attributes on first use.
 pub(crate) struct GenreIndex {
     pub by_genre: HashMap<String, Vec<bool>>,
@@ -95,6 +99,15 @@ pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result
             )
         })
         .collect();
+    for k in b.keys_with_prefix(b"Y")? {
+        let keep = crate::storage::delta::parse_key(&k).is_some_and(|(name, version)| {
+            live.get(name.as_str())
+                .is_some_and(|vs| vs.contains(&version))
+        });
+        if !keep {
+            batch.delete(k.to_vec());
+        }
+    }
     for prefix in [b"T", b"X"] {
         for k in b.keys_with_prefix(prefix)? {
             let keep = keys::parse_versioned_block(&k).is_some_and(|(name, version, _)| {
@@ -108,27 +121,69 @@ pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result
     Ok(())
 }
 
-/// Validate every block of every stored version: (versions, rows).
-pub(crate) fn verify_all(b: &dyn Backend) -> Result<(u64, u64)> {
-    let mut versions = 0;
-    let mut rows = 0;
+/// What [`verify_all`] checked.
+pub(crate) struct Verified {
+    pub versions: u64,
+    pub rows: u64,
+    pub indexes: u64,
+    pub indexed_rows: u64,
+    pub delta_ops: u64,
+}
+
+/// Validate every block of every stored version, its index (every row at most once; a
+/// dot index holds every row, a cosine one every non-zero row) and its delta.
+pub(crate) fn verify_all(b: &dyn Backend) -> Result<Verified> {
+    let mut out = Verified {
+        versions: 0,
+        rows: 0,
+        indexes: 0,
+        indexed_rows: 0,
+        delta_ops: 0,
+    };
     for entry in tables::load_catalog(b)? {
         for v in &entry.versions {
             let view = TableView::load(b, &entry.name, v)?;
+            let mut nonzero = 0;
             for r in 0..view.rows() {
-                if view.row(r).iter().any(|x| !x.is_finite()) {
+                let row = view.row(r);
+                if row.iter().any(|x| !x.is_finite()) {
                     return Err(Error::corrupted(format!(
                         "row {r} of table `{}` version {} (not finite)",
                         entry.name, v.version
                     )));
                 }
+                nonzero += usize::from(row.norm() != 0.0);
             }
-            crate::storage::index::load(b, &entry.name, v.version, view.rows(), view.dim())?;
-            versions += 1;
-            rows += v.rows as u64;
+            let what = || format!("index of table `{}` version {}", entry.name, v.version);
+            if let Some((h, ids, _)) =
+                crate::storage::index::load(b, &entry.name, v.version, view.rows(), view.dim())?
+            {
+                let mut seen = vec![false; view.rows()];
+                for &id in &ids {
+                    if std::mem::replace(&mut seen[id as usize], true) {
+                        return Err(Error::corrupted(format!("{} (row {id} twice)", what())));
+                    }
+                }
+                let want = if h.metric == 1 { view.rows() } else { nonzero };
+                if ids.len() != want {
+                    return Err(Error::corrupted(format!(
+                        "{} ({} rows indexed, {want} expected)",
+                        what(),
+                        ids.len()
+                    )));
+                }
+                out.indexes += 1;
+                out.indexed_rows += ids.len() as u64;
+            }
+            if let Some(d) = crate::storage::delta::load(b, &entry.name, v.version)? {
+                out.delta_ops += d.ops.len() as u64;
+                super::delta::Delta::replay(&view, d)?;
+            }
+            out.versions += 1;
+            out.rows += v.rows as u64;
         }
     }
-    Ok((versions, rows))
+    Ok(out)
 }
 
 impl Db {
@@ -172,7 +227,19 @@ impl Db {
     /// Publish the tables of one job: write their blocks, then flip every catalog entry
     /// and record the job as done in one atomic batch, drop versions beyond
     /// `keep_versions` in the same batch, and flush.
+    /// The index policy (`index_jobs.rs`) may then start background index builds.
     pub(crate) fn publish(&self, outputs: &[TableOutput], record: &mut JobRecord) -> Result<()> {
+        self.publish_with(outputs, record, &mut |_, _, _| Ok(()))
+    }
+
+    /// [`Db::publish`] with `extra` writes in the same batch, staged under the write
+    /// lock once the new versions are known (name, version).
+    pub(crate) fn publish_with(
+        &self,
+        outputs: &[TableOutput],
+        record: &mut JobRecord,
+        extra: &mut PublishExtra<'_>,
+    ) -> Result<()> {
         for o in outputs {
             tables::check_name(&o.name)?;
             if o.dim == 0 || o.rows.len() % o.dim != 0 {
@@ -193,9 +260,11 @@ impl Db {
         let b = self.backend();
         let mut meta = self.state().meta.clone();
         let mut batch = WriteBatch::default();
+        let mut published = Vec::with_capacity(outputs.len());
         for o in outputs {
             let version = meta.next_version;
             meta.next_version += 1;
+            published.push((o.name.clone(), version));
             let (rows_per_block, blocks) =
                 tables::write_blocks(b, &o.name, version, o.dim, &o.rows)?;
             let mut entry = tables::get_entry(b, &o.name)?.unwrap_or_else(|| CatalogEntry {
@@ -224,6 +293,7 @@ impl Db {
         }
         record.tables = outputs.iter().map(|o| o.name.clone()).collect();
         job_store::put(&mut batch, record);
+        extra(b, &published, &mut batch)?;
         {
             let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
             let mut st = self.state_mut();
@@ -234,7 +304,10 @@ impl Db {
                 views.remove(&o.name);
             }
         }
-        b.flush()
+        b.flush()?;
+        drop(_w);
+        self.after_publish(&published);
+        Ok(())
     }
 
     /// Delete a table and all its versions. Durable on return.
@@ -254,6 +327,11 @@ impl Db {
         drop(views);
         self.inner
             .indexes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        self.inner
+            .deltas
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);

@@ -65,7 +65,10 @@ use crate::{Error, EventKind, ItemRecord, RawEvent, Result, UserRecord};
 
 mod json;
 mod schema;
+mod table;
 mod text;
+
+pub use table::{parse_f32_rows, parse_ids, parse_tsv_vectors, ParsedVectors};
 
 #[cfg(test)]
 mod tests;

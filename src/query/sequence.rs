@@ -2,7 +2,6 @@
 //! built from the user's most recent items. See docs/ITEM2VEC.md for the choice.
 
 use super::in_genre;
-use crate::db::search_view;
 use crate::index::Metric;
 use crate::{Db, Error, Hit, QueryOptions, Result};
 
@@ -118,18 +117,9 @@ impl Db {
             SequenceScoring::InputInput => (&input, Metric::Cosine),
         };
         let genre = self.allowed_genre(&opts.genre)?;
-        let allow = |r: u32| !seen[r as usize] && in_genre(&genre, r);
-        let index = self.index_of(table)?;
-        let hits = search_view(
-            table,
-            index.as_deref(),
-            &q,
-            metric,
-            opts.k,
-            opts.exact,
-            None,
-            &allow,
-        );
+        let allow = |r: u32| !seen.get(r as usize).copied().unwrap_or(false) && in_genre(&genre, r);
+        let served = self.served(table.clone())?;
+        let hits = served.search(&q, metric, opts.k, opts.exact, None, &allow);
         Ok(self.to_hits(hits))
     }
 }

@@ -34,6 +34,7 @@ pub(crate) enum Tag {
     IndexHeader = 11,
     Postings = 12,
     Doc = 13,
+    Delta = 14,
 }
 
 /// Serialise `value` into a framed byte vector.

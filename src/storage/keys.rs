@@ -11,6 +11,7 @@
 //! | `C` | table name | catalog entry: the versions of a table |
 //! | `T` | name, 0, version u64, block u32 | a block of table rows |
 //! | `X` | name, 0, version u64, block u32 | vector index of a table version: block 0 header, then postings |
+//! | `Y` | name, 0, version u64, 0 u32 | delta of a table version: rows put/deleted since publish |
 //! | `J` | job id u64 | job record |
 //! | `P` | model name | retrain policy |
 //! | `D` | document tag (UTF-8) | document text (`import docs`) |

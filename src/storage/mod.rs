@@ -3,6 +3,7 @@
 pub(crate) mod attrs;
 pub(crate) mod backend;
 pub(crate) mod codec;
+pub(crate) mod delta;
 pub(crate) mod docs;
 pub(crate) mod ids;
 pub(crate) mod index;

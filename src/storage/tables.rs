@@ -165,7 +165,7 @@ pub(crate) fn write_blocks(
     Ok((rows_per_block as u32, blocks))
 }
 
-/// Delete the blocks of one version, and its index.
+/// Delete the blocks of one version, its delta and its index.
 pub(crate) fn delete_blocks(
     b: &dyn Backend,
     name: &str,
@@ -175,6 +175,7 @@ pub(crate) fn delete_blocks(
     for k in b.keys_with_prefix(&keys::table_prefix(name, version))? {
         batch.delete(k.to_vec());
     }
+    super::delta::delete(batch, name, version);
     super::index::delete(b, name, version, batch)
 }
 

@@ -18,13 +18,22 @@ use crate::progress::Bar;
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Import a file: `import events|items|users|docs FILE [--format tsv|csv|jsonl|atomic]`
-    /// (docs: `tag<TAB>text` a line).
+    /// (docs: `tag<TAB>text` a line), or vectors: `import table NAME --format f32 --dim D
+    /// FILE [--ids FILE]` / `import table NAME --format tsv FILE`.
     Import {
         what: ImportKind,
-        file: PathBuf,
-        /// Input format; detected from the header when left out.
-        #[arg(long, value_name = "tsv|csv|jsonl|atomic")]
+        /// FILE (or NAME FILE for `table`).
+        #[arg(required = true, num_args = 1..=2, value_name = "FILE")]
+        args: Vec<PathBuf>,
+        /// Input format; detected from the header when left out (table: f32 or tsv).
+        #[arg(long, value_name = "tsv|csv|jsonl|atomic|f32")]
         format: Option<String>,
+        /// `table --format f32`: values per row.
+        #[arg(long, value_name = "D")]
+        dim: Option<usize>,
+        /// `table --format f32`: ids one a line (default 0..N-1).
+        #[arg(long, value_name = "FILE")]
+        ids: Option<PathBuf>,
     },
     /// Train a model: `train mf --kind als --factors 64`, `train popular`.
     Train(TrainArgs),
@@ -119,7 +128,12 @@ pub enum Command {
         #[command(subcommand)]
         what: DropWhat,
     },
-    /// `table concat NAME A B [...]`: derived tables.
+    /// `index build|bench|info TABLE`: the vector index.
+    Index {
+        #[command(subcommand)]
+        action: crate::index_cmds::IndexAction,
+    },
+    /// `table concat|put|delete|compact ...`: derived tables and row updates.
     Table {
         #[command(subcommand)]
         action: crate::table_cmds::TableAction,
@@ -164,6 +178,7 @@ pub enum ImportKind {
     Items,
     Users,
     Docs,
+    Table,
 }
 
 impl ImportKind {
@@ -173,6 +188,7 @@ impl ImportKind {
             ImportKind::Items => "items",
             ImportKind::Users => "users",
             ImportKind::Docs => "docs",
+            ImportKind::Table => "table",
         }
     }
 }
@@ -395,8 +411,42 @@ impl Session {
         self.background = still;
     }
 
+    /// Keep a background job to report when it ends.
+    pub fn keep_background(&mut self, h: JobHandle) {
+        self.background.push(h);
+    }
+
+    /// In one-shot mode, wait for the maintenance jobs a publish started (index builds):
+    /// the process is about to end and would interrupt them.
+    pub fn wait_maintenance_if_one_shot(&self) {
+        if self.run_mode == RunMode::OneShot {
+            self.wait_maintenance();
+        }
+    }
+
+    fn wait_maintenance(&self) {
+        let Some(db) = &self.db else { return };
+        let n = db.maintenance_pending();
+        if n == 0 {
+            return;
+        }
+        eprintln!(
+            "waiting for {n} maintenance job(s) (index builds after a publish; `jobs` lists them)"
+        );
+        for r in db.wait_maintenance() {
+            match r {
+                Ok(info) => eprintln!(
+                    "[job {} {} {} in {:.2} s: {}]",
+                    info.id, info.model, info.state, info.seconds, info.message
+                ),
+                Err(e) => eprintln!("[maintenance job ended: {e}]"),
+            }
+        }
+    }
+
     /// Wait for background jobs before the process ends (it would interrupt them).
     pub fn finish_background(&mut self) {
+        self.wait_maintenance();
         if self.background.is_empty() {
             return;
         }
@@ -472,7 +522,54 @@ pub fn run_text(s: &mut Session, text: &str) -> Result<()> {
 /// Run one parsed command and print its result.
 pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
     match cmd {
-        Command::Import { what, file, format } => {
+        Command::Import {
+            what: ImportKind::Table,
+            args,
+            format,
+            dim,
+            ids,
+        } => {
+            let [name, file] = &args[..] else {
+                bail!("import table NAME FILE: give a table name and a file");
+            };
+            let name = name.display().to_string();
+            let format: TableFormat = format
+                .as_deref()
+                .ok_or_else(|| anyhow!("import table: --format f32 or --format tsv is required"))?
+                .parse()?;
+            let spec = recdb::TableImport {
+                format,
+                file: file.clone(),
+                dim,
+                ids,
+            };
+            let r = s.db()?.import_table(&name, &spec)?;
+            s.print(&Output::text(
+                format!(
+                    "published {name} version {} ({} rows x {} dims from {})",
+                    r.version,
+                    r.rows,
+                    r.dim,
+                    file.display()
+                ),
+                serde_json::to_value(&r)?,
+            ));
+            s.wait_maintenance_if_one_shot();
+        }
+        Command::Import {
+            what,
+            args,
+            format,
+            dim,
+            ids,
+        } => {
+            let [file] = &args[..] else {
+                bail!("import {}: takes one FILE", what.as_str());
+            };
+            if dim.is_some() || ids.is_some() {
+                bail!("--dim and --ids go with `import table`");
+            }
+            let file = file.clone();
             let format = parse_format(format.as_deref())?;
             let db = s.db()?;
             let title = format!("imported {} from {}", what.as_str(), file.display());
@@ -481,6 +578,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 ImportKind::Items => serde_json::to_value(db.import_items(&file, format)?)?,
                 ImportKind::Users => serde_json::to_value(db.import_users(&file, format)?)?,
                 ImportKind::Docs => serde_json::to_value(db.import_docs(&file)?)?,
+                ImportKind::Table => unreachable!("handled above"),
             };
             let pairs = json_pairs(&json);
             let out = Output::new(json).block(Some(&title), Body::Pairs(pairs));
@@ -701,6 +799,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             ));
         }
         Command::Table { action } => crate::table_cmds::run(s, action)?,
+        Command::Index { action } => crate::index_cmds::run(s, action)?,
         Command::Eval(a) => eval(s, a)?,
         Command::Demo(a) => crate::demo::run(s, a)?,
         Command::Infer { text, model, k } => crate::text_cmds::infer(s, &text, &model, k)?,
@@ -809,6 +908,7 @@ fn train(s: &mut Session, a: TrainArgs) -> Result<()> {
     bar.finish();
     let info = r?;
     s.print(&job_output(&info)?);
+    s.wait_maintenance_if_one_shot();
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 mod commands;
 mod demo;
+mod index_cmds;
 mod item2vec_args;
 mod output;
 mod progress;

@@ -1,0 +1,183 @@
+//! `index build|bench|info TABLE`: the vector index of a table (docs/INDEX.md).
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Result};
+use clap::Subcommand;
+use serde_json::json;
+
+use recdb::{IndexBenchOptions, IndexOptions, Metric};
+
+use crate::commands::{RunMode, Session};
+use crate::output::{json_pairs, Body, Mode, Output};
+use crate::progress::Bar;
+
+#[derive(Debug, Subcommand)]
+pub enum IndexAction {
+    /// Build (as a recorded `index` job) the index of TABLE's current version, tuned so
+    /// recall@10 on held-out rows reaches --target-recall; later publishes rebuild it
+    /// with the same options.
+    Build {
+        table: String,
+        #[arg(long, default_value = "cosine", value_name = "cosine|dot")]
+        metric: String,
+        /// Coarse lists (default about 4·√N).
+        #[arg(long, value_name = "N")]
+        lists: Option<usize>,
+        /// Bits per code: 8 (4 is not supported yet).
+        #[arg(long, default_value_t = 8, value_name = "8|4")]
+        bits: u8,
+        #[arg(long, default_value_t = 0.95, value_name = "F")]
+        target_recall: f32,
+        /// Build threads (default: the database's pool).
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Return at once; `jobs` shows progress, `jobs cancel ID` stops it.
+        #[arg(long)]
+        background: bool,
+        /// Build this version only: later publishes do not rebuild the index.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Recall@K against exact search and single-thread QPS at several nprobe values.
+    Bench {
+        table: String,
+        /// Queries: raw little-endian f32 rows of the table's dim.
+        #[arg(long, value_name = "FILE")]
+        queries: PathBuf,
+        #[arg(short = 'k', long = "k", default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// nprobe values, comma separated (default: ½, 1, 1.5, 2, 3 × the tuned one).
+        #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+        nprobe: Option<Vec<usize>>,
+        #[arg(long)]
+        format: Option<Mode>,
+    },
+    /// What TABLE's current index holds (lists, nprobe, measured recall, bytes).
+    Info { table: String },
+}
+
+pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
+    match action {
+        IndexAction::Build {
+            table,
+            metric,
+            lists,
+            bits,
+            target_recall,
+            threads,
+            seed,
+            background,
+            once,
+        } => {
+            let opts = IndexOptions {
+                metric: metric.parse::<Metric>()?,
+                lists,
+                bits,
+                target_recall,
+                seed,
+                threads,
+                rebuild_on_publish: !once,
+            };
+            let run_mode = s.run_mode;
+            let db = s.db()?.clone();
+            if background {
+                let h = db.spawn_build_index(&table, &opts)?;
+                s.print(&Output::text(
+                    format!("started job {} (index {table}) in the background", h.id),
+                    json!({"job": h.id, "table": table, "background": true}),
+                ));
+                match run_mode {
+                    RunMode::Shell => s.keep_background(h),
+                    RunMode::OneShot => {
+                        eprintln!("waiting for job {}: the process is about to end", h.id);
+                        h.wait()?;
+                    }
+                }
+                return Ok(());
+            }
+            let bar = Bar::new(&format!("index {table}"));
+            let r = db.build_index_with_progress(&table, &opts, &bar);
+            bar.finish();
+            let info = r?;
+            let js = serde_json::to_value(&info)?;
+            let pairs = json_pairs(&js);
+            s.print(&Output::new(js).block(Some("index built"), Body::Pairs(pairs)));
+        }
+        IndexAction::Bench {
+            table,
+            queries,
+            k,
+            threads,
+            nprobe,
+            format,
+        } => {
+            let bytes =
+                std::fs::read(&queries).map_err(|e| anyhow!("{}: {e}", queries.display()))?;
+            let db = s.db()?;
+            let dim = db.table(&table)?.dim();
+            let q = recdb::parse_f32_rows(&queries.display().to_string(), &bytes, dim)?;
+            let r = db.bench_index(
+                &table,
+                &q,
+                &IndexBenchOptions {
+                    k,
+                    threads,
+                    nprobes: nprobe,
+                },
+            )?;
+            let rows = r
+                .points
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.nprobe.to_string(),
+                        format!("{:.4}", p.recall),
+                        format!("{:.0}", p.qps_cpu),
+                        format!("{:.0}", p.qps_wall),
+                        format!("{:.1}", p.us_per_query_cpu),
+                    ]
+                })
+                .collect();
+            let title = format!(
+                "{} v{}: {} x {}, {} queries, k {}, {} thread(s); {} lists, tuned nprobe {}; build {:.2} s; {:.1} bytes/vector; exact {:.3} ms/query (CPU)",
+                r.table, r.version, r.rows, r.dim, r.queries, r.k, r.threads, r.lists,
+                r.nprobe, r.build_seconds, r.bytes_per_vector, r.exact_ms_cpu
+            );
+            let out = Output::new(serde_json::to_value(&r)?)
+                .block(
+                    Some(&title),
+                    Body::Table {
+                        headers: [
+                            "nprobe",
+                            "recall",
+                            "qps (cpu)",
+                            "qps (wall)",
+                            "us/query (cpu)",
+                        ]
+                        .iter()
+                        .map(|h| h.to_string())
+                        .collect(),
+                        rows,
+                    },
+                )
+                .with_mode(format);
+            s.print(&out);
+        }
+        IndexAction::Info { table } => {
+            let info = s.db()?.index_info(&table)?;
+            match info {
+                Some(i) => s.print(&Output::pairs_of(serde_json::to_value(&i)?)),
+                None => s.print(&Output::text(
+                    format!("table {table} has no index (queries scan it exactly)"),
+                    json!({"table": table, "index": null}),
+                )),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! The index commands of the `recdb` binary: `import table`, `index build|bench|info`,
+//! `table put|delete|compact`, and how `jobs` and `check` show them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn recdb(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recdb"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run recdb")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(db: &Path, args: &[&str]) -> String {
+    let out = recdb(db, args);
+    assert!(
+        out.status.success(),
+        "recdb {args:?} failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Fails, and says `want` on stderr.
+fn fails(db: &Path, args: &[&str], want: &str) {
+    let out = recdb(db, args);
+    assert!(!out.status.success(), "recdb {args:?} succeeded");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(want),
+        "recdb {args:?}: wanted {want:?} in {err}"
+    );
+}
+
+fn le(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+#[test]
+fn import_index_bench_update_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let dim = 16;
+    let mut rows = recdb::clustered_vectors(4100, dim, 5);
+    let queries = rows.split_off(4000 * dim);
+    std::fs::write(p("v.f32"), le(&rows)).unwrap();
+    let ids: String = (0..4000).map(|i| format!("v{i}\n")).collect();
+    std::fs::write(p("v.ids"), ids).unwrap();
+    std::fs::write(p("q.f32"), le(&queries)).unwrap();
+    std::fs::write(p("bad.f32"), &le(&rows[..40])[..150]).unwrap();
+    std::fs::write(p("t.tsv"), "a\t1\t2\nb\t3\t4\n").unwrap();
+    std::fs::write(p("ragged.tsv"), "a\t1\t2\nb\t3\n").unwrap();
+
+    let out = ok(
+        &db,
+        &[
+            "import",
+            "table",
+            "emb",
+            "--format",
+            "f32",
+            "--dim",
+            "16",
+            &p("v.f32"),
+            "--ids",
+            &p("v.ids"),
+        ],
+    );
+    assert!(
+        out.contains("published emb version 1 (4000 rows x 16 dims"),
+        "{out}"
+    );
+    fails(
+        &db,
+        &[
+            "import",
+            "table",
+            "bad",
+            "--format",
+            "f32",
+            "--dim",
+            "16",
+            &p("bad.f32"),
+        ],
+        "bad.f32:3: field `bytes`",
+    );
+    fails(
+        &db,
+        &[
+            "import",
+            "table",
+            "bad",
+            "--format",
+            "tsv",
+            &p("ragged.tsv"),
+        ],
+        "ragged.tsv:2: field `value 2`",
+    );
+    fails(
+        &db,
+        &["import", "table", "bad", &p("t.tsv")],
+        "--format f32 or --format tsv",
+    );
+    fails(&db, &["import", "events", "a", "b"], "takes one FILE");
+    ok(
+        &db,
+        &["import", "table", "small", "--format", "tsv", &p("t.tsv")],
+    );
+    let tables = ok(&db, &["tables"]);
+    assert!(!tables.contains("bad"), "{tables}");
+
+    fails(
+        &db,
+        &["index", "build", "emb", "--bits", "4"],
+        "not supported yet",
+    );
+    fails(
+        &db,
+        &["index", "build", "emb", "--metric", "l2"],
+        "expected cosine or dot",
+    );
+    let out = ok(
+        &db,
+        &[
+            "index",
+            "build",
+            "emb",
+            "--lists",
+            "60",
+            "--target-recall",
+            "0.9",
+            "--threads",
+            "1",
+        ],
+    );
+    assert!(
+        out.contains("index built") && out.contains("nprobe"),
+        "{out}"
+    );
+    let info = ok(&db, &["--format", "json", "index", "info", "emb"]);
+    let info: serde_json::Value = serde_json::from_str(info.trim()).unwrap();
+    assert_eq!(info["lists"], 60);
+    assert!(info["recall"].as_f64().unwrap() >= 0.9);
+
+    let out = ok(
+        &db,
+        &[
+            "index",
+            "bench",
+            "emb",
+            "--queries",
+            &p("q.f32"),
+            "--nprobe",
+            "2,60",
+            "--format",
+            "json",
+        ],
+    );
+    let last = out.lines().last().unwrap();
+    let b: serde_json::Value = serde_json::from_str(last).unwrap();
+    let pts = b["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 2);
+    assert_eq!(pts[1]["nprobe"], 60);
+    // Every list scanned: the rerank makes it exact.
+    assert_eq!(pts[1]["recall"], 1.0);
+    assert!(pts[0]["recall"].as_f64().unwrap() < 1.0);
+    assert!(pts[0]["qps_cpu"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        (b["queries"].as_u64(), b["k"].as_u64()),
+        (Some(100), Some(10))
+    );
+    assert!(b["bytes_per_vector"].as_f64().unwrap() > 16.0);
+    let table = ok(&db, &["index", "bench", "emb", "--queries", &p("q.f32")]);
+    assert!(
+        table.contains("recall") && table.contains("qps (cpu)"),
+        "{table}"
+    );
+    fails(
+        &db,
+        &["index", "bench", "small", "--queries", &p("q.f32")],
+        "has no index",
+    );
+
+    // Row updates: put a row equal to a query, find it first; delete it, it is gone.
+    let q0: Vec<String> = queries[..dim].iter().map(|x| x.to_string()).collect();
+    let mut args = vec!["table", "put", "emb", "fresh"];
+    args.extend(q0.iter().map(String::as_str));
+    let out = ok(&db, &args);
+    assert!(
+        out.contains("put 1 row(s) into emb version 1 (1 operations"),
+        "{out}"
+    );
+    ok(&db, &["table", "delete", "emb", "v1", "v2"]);
+    fails(&db, &["table", "delete", "emb", "v1"], "already deleted");
+    fails(
+        &db,
+        &["table", "put", "emb", "x", "1", "2"],
+        "dimension mismatch",
+    );
+    let check = ok(&db, &["--format", "json", "check"]);
+    let c: serde_json::Value = serde_json::from_str(check.trim()).unwrap();
+    assert_eq!(
+        (c["indexes"].as_u64(), c["delta_ops"].as_u64()),
+        (Some(1), Some(3))
+    );
+    let out = ok(&db, &["table", "compact", "emb"]);
+    assert!(out.contains("folded 3 delta operations"), "{out}");
+    // The compaction's publish rebuilt the index (the one-shot process waited for it).
+    let jobs = ok(&db, &["--format", "json", "jobs"]);
+    let jobs: serde_json::Value = serde_json::from_str(jobs.trim()).unwrap();
+    let models: Vec<(&str, &str)> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| (j["model"].as_str().unwrap(), j["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        models,
+        [
+            ("import", "done"),
+            ("import", "done"),
+            ("index", "done"),
+            ("compact", "done"),
+            ("index", "done")
+        ]
+    );
+    let info = ok(&db, &["--format", "json", "index", "info", "emb"]);
+    let info: serde_json::Value = serde_json::from_str(info.trim()).unwrap();
+    assert_eq!(
+        (info["version"].as_u64(), info["rows"].as_u64()),
+        (Some(3), Some(3999))
+    );
+    ok(&db, &["check"]);
+}

@@ -1,0 +1,91 @@
+//! A process killed (SIGKILL) while it builds an index: on reopen the build's job is
+//! `interrupted`, the table is served (by exact search, or by an index that finished
+//! before), and `check` passes.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use recdb::{clustered_vectors, Db, IndexOptions, RowSpace, SearchOptions};
+
+const CHILD_ENV: &str = "RECDB_INDEX_CRASH_DIR";
+
+/// Child mode only: build the index of `big` again and again.
+#[test]
+fn child_build_forever() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let db = Db::open(Path::new(&dir)).unwrap();
+    for seed in 0.. {
+        db.build_index(
+            "big",
+            &IndexOptions {
+                seed,
+                ..IndexOptions::default()
+            },
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn kill_mid_index_build() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rows = clustered_vectors(60_000, 32, 1);
+    {
+        let db = Db::open(dir.path()).unwrap();
+        db.put_table("big", RowSpace::Other, 32, &rows, vec![])
+            .unwrap();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut interrupted = 0;
+    for round in 0..4u64 {
+        let mut child = Command::new(&exe)
+            .args([
+                "child_build_forever",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700 + 450 * round));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "child exited by itself"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let db = Db::open(dir.path()).unwrap();
+        let jobs = db.jobs().unwrap();
+        assert!(jobs.iter().all(|j| j.state != "running"), "{jobs:?}");
+        let last = jobs.last().unwrap();
+        assert_eq!(last.model, "index");
+        if last.state == "interrupted" {
+            interrupted += 1;
+        } else {
+            assert_eq!(last.state, "done", "{last:?}");
+        }
+        let s = db.searcher("big").unwrap();
+        let hits = s
+            .search(&rows[32 * 9..32 * 10], &SearchOptions::default())
+            .unwrap();
+        assert_eq!(hits[0].0, 9);
+        let served_by_index = db.index_info("big").unwrap().is_some();
+        let done = jobs
+            .iter()
+            .filter(|j| j.model == "index" && j.state == "done")
+            .count();
+        assert_eq!(served_by_index, done > 0, "{jobs:?}");
+        db.check().unwrap();
+    }
+    assert!(interrupted >= 1, "no kill landed inside a build");
+}
