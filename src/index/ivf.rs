@@ -11,14 +11,14 @@
 //! [`SELECTIVE`] of a sample of rows pass) falls back to an exact scan of the allowed
 //! rows; a milder one widens `nprobe` by the inverse of the passing fraction.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use rayon::prelude::*;
 
-use super::kernels::{dot, dot_norm2_le, dots_f32, scan_u8_i16};
+use super::fastscan;
+use super::kernels::{dot, dot_norm2_le, dots_f32};
+use super::simd::prefetch;
 use super::kmeans::{self, SplitMix};
 use super::sq8::Sq8;
+use super::topk::Candidates;
 use super::{ExactSearch, Metric, TopK, VectorSearch};
 use crate::storage::index::{self as store, IndexHeader, INDEX_FORMAT};
 use crate::storage::tables::TableView;
@@ -52,6 +52,8 @@ pub(crate) struct IvfIndex {
     half: Vec<f32>,
     sq: Sq8,
     offsets: Vec<u32>,
+    /// First fast-scan block of each list (`lists + 1`), derived from `offsets`.
+    blocks: Vec<u32>,
     ids: Vec<u32>,
     codes: Vec<u8>,
 }
@@ -136,7 +138,6 @@ impl IvfIndex {
             .chunks_exact(width)
             .flat_map(|c| c[..dim].iter().copied())
             .collect();
-        let sq = Sq8::train(&vecs, width, dim);
         // Counting sort by list; rows stay in ascending order inside a list.
         let mut offsets = vec![0u32; lists + 1];
         for &l in &labels {
@@ -154,10 +155,25 @@ impl IvfIndex {
             order[*p] = i;
             *p += 1;
         }
-        let mut codes = Vec::with_capacity(m * dim);
+        // Codes quantise the residual to the list's centroid (first `dim` coordinates):
+        // q·x = q·c + q·(x − c), the first term is known per list, and residuals span a
+        // much smaller range than the rows, so 4 bits go further.
+        let mut resid = Vec::with_capacity(m * dim);
         for &i in &order {
-            sq.encode(&vecs[i * width..i * width + dim], &mut codes);
+            let c = &centroids[labels[i] as usize * dim..][..dim];
+            resid.extend(vecs[i * width..i * width + dim].iter().zip(c).map(|(x, c)| x - c));
         }
+        let sq = Sq8::train(&resid, dim, dim);
+        let mut c8 = Vec::with_capacity(dim);
+        let mut c4 = Vec::with_capacity(m * dim);
+        for r in resid.chunks_exact(dim) {
+            c8.clear();
+            sq.encode(r, &mut c8);
+            c4.extend(c8.iter().map(|c| c >> 4));
+        }
+        drop(resid);
+        let codes = fastscan::pack_lists(&c4, dim, &offsets);
+        let blocks = fastscan::list_blocks(&offsets);
         Ok(IvfIndex {
             metric,
             dim,
@@ -174,6 +190,7 @@ impl IvfIndex {
             half,
             sq,
             offsets,
+            blocks,
             ids,
             codes,
         })
@@ -187,7 +204,11 @@ impl IvfIndex {
     /// Bytes held in memory per indexed row (codes, ids, and the shared parts).
     pub fn bytes(&self) -> usize {
         self.codes.len()
-            + 4 * (self.ids.len() + self.offsets.len() + self.centroids.len() + self.half.len())
+            + 4 * (self.ids.len()
+                + self.offsets.len()
+                + self.blocks.len()
+                + self.centroids.len()
+                + self.half.len())
             + 8 * self.dim
     }
 
@@ -273,6 +294,30 @@ impl IvfIndex {
         passed as f32 / s as f32
     }
 
+    /// The fast-scan table of a query: entry `16·d + h` is `q_d` times the value of
+    /// 4-bit level `h` of dimension `d`, less its smallest level (a per-query
+    /// constant), times `g`, rounded; returns the table and `g` (units per unit of q·x).
+    fn lut(&self, q: &[f32]) -> (Vec<u8>, f32) {
+        let dim = self.dim;
+        let step = |d: usize| 16.0 * self.sq.scale[d];
+        let span = (0..dim).fold(0f32, |m, d| m.max((q[d] * step(d)).abs() * 15.0));
+        let g = if span > 0.0 {
+            fastscan::lut_max(dim) as f32 / span
+        } else {
+            0.0
+        };
+        let mut lut = vec![0u8; fastscan::block_bytes(dim)];
+        for d in 0..dim {
+            let w = q[d] * step(d) * g;
+            for h in 0..16 {
+                // Relative to the smallest level: level 0 if w ≥ 0, else level 15.
+                let v = if w >= 0.0 { w * h as f32 } else { w * (h as f32 - 15.0) };
+                lut[16 * d + h] = (v + 0.5).min(255.0) as u8;
+            }
+        }
+        (lut, g)
+    }
+
     /// Search with an explicit `nprobe` (the stored one is `self.nprobe`).
     pub fn search_with(
         &self,
@@ -309,41 +354,45 @@ impl IvfIndex {
         }
         // Visit the lists in storage order: the scan then walks memory forwards.
         lists.sort_unstable_by_key(|&(_, l)| l);
-        // Scan: integer scores of the codes, filter applied per row.
-        let mut qi = Vec::with_capacity(self.dim);
-        self.sq.prepare_query(q, &mut qi);
-        // The `keep` best integer scores in a min-heap: most rows fail one comparison
-        // with the heap's worst entry and cost nothing more.
-        let keep = (self.rerank * k).div_ceil(10).max(k);
-        let mut heap: BinaryHeap<Reverse<(i32, u32)>> = BinaryHeap::with_capacity(keep + 1);
-        let mut worst = i32::MIN;
-        let dim = self.dim;
-        let mut scores: Vec<i32> = Vec::new();
-        for &(_, l) in &lists {
+        // Scan: integer scores from the 4-bit codes plus the list's term, filter applied
+        // only to rows that would enter the candidate heap.
+        let (lut, g) = self.lut(q);
+        let bb = fastscan::block_bytes(self.dim);
+        let rr: usize = std::env::var("RECDB_RERANK").ok().and_then(|s| s.parse().ok()).unwrap_or(self.rerank); // TEMP
+        let mut cands = Candidates::new((rr * k).div_ceil(10).max(k));
+        let mut scores: Vec<u16> = Vec::new();
+        for &(cs, l) in &lists {
             let (lo, hi) = (
                 self.offsets[l as usize] as usize,
                 self.offsets[l as usize + 1] as usize,
             );
-            // Score the whole list in one kernel call, then keep the best.
-            scores.clear();
-            scores.resize(hi - lo, 0);
-            scan_u8_i16(&self.codes[lo * dim..hi * dim], &qi, &mut scores);
-            for (&id, &s) in self.ids[lo..hi].iter().zip(&scores) {
-                if (s > worst || heap.len() < keep) && allow(id) {
-                    heap.push(Reverse((s, id)));
-                    if heap.len() > keep {
-                        heap.pop();
-                    }
-                    if heap.len() == keep {
-                        worst = heap.peek().map_or(i32::MIN, |r| r.0 .0);
-                    }
-                }
+            if lo == hi {
+                continue;
             }
+            // q·c of this list in the table's units (cs is the score of q scaled by f,
+            // less ‖c‖²/2).
+            let qc = (cs + self.half[l as usize]) / f;
+            let off = (qc * g).round().clamp(-1e9, 1e9) as i32;
+            let (b0, b1) = (
+                self.blocks[l as usize] as usize,
+                self.blocks[l as usize + 1] as usize,
+            );
+            scores.resize((b1 - b0) * fastscan::BLOCK, 0);
+            fastscan::scan(&self.codes[b0 * bb..b1 * bb], &lut, self.dim, &mut scores);
+            cands.offer(&self.ids[lo..hi], &scores, off, allow);
         }
-        let cand: Vec<(i32, u32)> = heap.into_iter().map(|r| r.0).collect();
-        // Rerank exactly from the table's f32 rows (same scores as exact search).
+        let cand = cands.into_ids(allow);
+        // Rerank exactly from the table's f32 rows (same scores as exact search); the
+        // rows are scattered, so each is prefetched a few candidates ahead.
+        const AHEAD: usize = 6;
+        for &id in cand.iter().take(AHEAD) {
+            prefetch(table.row(id as usize).le_bytes());
+        }
         let mut top = TopK::new(k);
-        for &(_, id) in &cand {
+        for (i, &id) in cand.iter().enumerate() {
+            if let Some(&next) = cand.get(i + AHEAD) {
+                prefetch(table.row(next as usize).le_bytes());
+            }
             let (d, n2) = dot_norm2_le(table.row(id as usize).le_bytes(), q);
             let score = match metric {
                 Metric::Dot => d,
@@ -382,6 +431,7 @@ impl IvfIndex {
                 sq_scale: self.sq.scale.clone(),
                 offsets: self.offsets.clone(),
                 block_lists,
+                code_bytes: self.codes.len() as u64,
             },
             &self.ids,
             &self.codes,
@@ -412,6 +462,7 @@ impl IvfIndex {
                 min: h.sq_min,
                 scale: h.sq_scale,
             },
+            blocks: fastscan::list_blocks(&h.offsets),
             offsets: h.offsets,
             ids,
             codes,

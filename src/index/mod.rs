@@ -1,6 +1,7 @@
 //! Vector search over a table: exact search (the ground truth) and the IVF index with
 //! int8 codes and exact rerank (see `docs/INDEX.md`). Both implement [`VectorSearch`].
 mod exact;
+mod fastscan;
 mod ivf;
 mod kernels;
 mod kmeans;
@@ -13,6 +14,12 @@ mod topk;
 pub(crate) use exact::ExactSearch;
 pub(crate) use ivf::IvfIndex;
 pub(crate) use topk::TopK;
+
+/// Bytes of the packed codes of an index with these list offsets and width `dim` (the
+/// stored format checks this on load).
+pub(crate) fn code_bytes(offsets: &[u32], dim: usize) -> usize {
+    fastscan::list_blocks(offsets).last().map_or(0, |&b| b as usize) * fastscan::block_bytes(dim)
+}
 
 use crate::storage::tables::TableView;
 

@@ -254,3 +254,113 @@ unsafe fn dot_u8_i16_avx2(c: *const u8, q: *const i16, n: usize) -> i32 {
     }
     total
 }
+
+/// 4-bit fast scan (see `fastscan`): `out[32·b + i]` = Σ_d `lut[16·d + code]` for
+/// every packed block `b`. `blocks` holds whole blocks of `lut.len()` bytes each.
+pub(crate) fn fs4_scan(blocks: &[u8], lut: &[u8], out: &mut [u16]) -> Option<()> {
+    let bb = lut.len();
+    assert!(bb % 32 == 0 && blocks.len() % bb == 0 && out.len() == blocks.len() / bb * 32);
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2 detected; `blocks` holds `out.len() / 32` blocks of `bb` bytes
+        // and `lut` holds `bb` bytes, `bb` a multiple of 32 (all checked above);
+        // unaligned loads and stores only.
+        unsafe { fs4_scan_avx2(blocks.as_ptr(), lut.as_ptr(), bb, out) };
+        return Some(());
+    }
+    None
+}
+
+/// Hint the CPU to fetch the cache lines of `bytes` (rerank rows) ahead of use.
+#[inline]
+pub(crate) fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut i = 0;
+        while i < bytes.len() {
+            // SAFETY: a prefetch never faults and reads nothing; the address is inside
+            // `bytes`. SSE is part of the x86_64 baseline.
+            unsafe { _mm_prefetch(bytes.as_ptr().add(i) as *const i8, _MM_HINT_T0) };
+            i += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fs4_scan_avx2(blocks: *const u8, lut: *const u8, bb: usize, out: &mut [u16]) {
+    let nb = out.len() / 32;
+    let low4 = _mm256_set1_epi8(0x0F);
+    for b in 0..nb {
+        let base = blocks.add(b * bb);
+        // u16 accumulators over byte pairs: `a*` adds the shuffled bytes as u16 (even row
+        // in the low byte, odd row ×256 in the high byte), `o*` adds the odd rows alone;
+        // the even-row sums are `a − (o << 8)` (mod 2^16, exact as every sum < 2^16).
+        let (mut a0, mut o0, mut a1, mut o1) = (
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+        );
+        let mut j = 0;
+        while j < bb {
+            let v = _mm256_loadu_si256(base.add(j) as *const __m256i);
+            let t = _mm256_loadu_si256(lut.add(j) as *const __m256i);
+            let lo = _mm256_and_si256(v, low4);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+            // Lane 0: dimension d, lane 1: dimension d + 1; rows 0-15 / 16-31.
+            let r0 = _mm256_shuffle_epi8(t, lo);
+            let r1 = _mm256_shuffle_epi8(t, hi);
+            a0 = _mm256_add_epi16(a0, r0);
+            o0 = _mm256_add_epi16(o0, _mm256_srli_epi16(r0, 8));
+            a1 = _mm256_add_epi16(a1, r1);
+            o1 = _mm256_add_epi16(o1, _mm256_srli_epi16(r1, 8));
+            j += 32;
+        }
+        let e0 = _mm256_sub_epi16(a0, _mm256_slli_epi16(o0, 8));
+        let e1 = _mm256_sub_epi16(a1, _mm256_slli_epi16(o1, 8));
+        // Add the two lanes (the two dimensions of each pair), then interleave even and
+        // odd rows back into row order.
+        let (ev0, od0, ev1, od1) = (fold16(e0), fold16(o0), fold16(e1), fold16(o1));
+        let p = out.as_mut_ptr().add(b * 32) as *mut __m128i;
+        _mm_storeu_si128(p, _mm_unpacklo_epi16(ev0, od0));
+        _mm_storeu_si128(p.add(1), _mm_unpackhi_epi16(ev0, od0));
+        _mm_storeu_si128(p.add(2), _mm_unpacklo_epi16(ev1, od1));
+        _mm_storeu_si128(p.add(3), _mm_unpackhi_epi16(ev1, od1));
+    }
+}
+
+/// The sum of the two 128-bit lanes as eight u16.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn fold16(x: __m256i) -> __m128i {
+    _mm_add_epi16(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1))
+}
+
+/// Bit `i` set when `s[i] > t`, for 32 u16 scores.
+pub(crate) fn mask_gt_u16(s: &[u16; 32], t: u16) -> Option<u32> {
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2 detected; `s` is 32 u16 = two unaligned 32-byte loads.
+        return Some(unsafe { mask_gt_u16_avx2(s.as_ptr(), t) });
+    }
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn mask_gt_u16_avx2(s: *const u16, t: u16) -> u32 {
+    // Unsigned compare as signed after flipping the top bit.
+    let flip = _mm256_set1_epi16(i16::MIN);
+    let tv = _mm256_xor_si256(_mm256_set1_epi16(t as i16), flip);
+    let a = _mm256_xor_si256(_mm256_loadu_si256(s as *const __m256i), flip);
+    let b = _mm256_xor_si256(_mm256_loadu_si256(s.add(16) as *const __m256i), flip);
+    let ma = _mm256_cmpgt_epi16(a, tv);
+    let mb = _mm256_cmpgt_epi16(b, tv);
+    // Pack to bytes (per 128-bit lane: a.lo, b.lo, a.hi, b.hi), restore row order.
+    let p = _mm256_permute4x64_epi64(_mm256_packs_epi16(ma, mb), 0b11_01_10_00);
+    _mm256_movemask_epi8(p) as u32
+}
