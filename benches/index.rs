@@ -4,7 +4,8 @@
 //!
 //! `cargo bench --bench index` (RECDB_INDEX_N rows, default 100000; RECDB_INDEX_DIM,
 //! default 64; RECDB_INDEX_QUERIES, default 1000; RECDB_INDEX_METRIC cosine|dot; RECDB_INDEX_LISTS,
-//! default about 4·√N).
+//! default about 4·√N; RECDB_INDEX_PROBES, a comma list of nprobe values; RECDB_INDEX_REPEAT,
+//! timed passes per point, default 3).
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -99,7 +100,11 @@ fn main() {
 
     let s = db.searcher("bench").expect("searcher");
     let tuned = info.nprobe as usize;
-    let mut probes = vec![tuned / 2, tuned, tuned * 3 / 2, tuned * 2, tuned * 3];
+    // RECDB_INDEX_PROBES=a,b,c overrides the default points around the tuned value.
+    let mut probes: Vec<usize> = match std::env::var("RECDB_INDEX_PROBES") {
+        Ok(v) => v.split(',').filter_map(|p| p.trim().parse().ok()).collect(),
+        Err(_) => vec![tuned / 2, tuned, tuned * 3 / 2, tuned * 2, tuned * 3],
+    };
     probes.retain(|&p| p >= 1 && p <= info.lists as usize);
     probes.dedup();
     let mut points = Vec::new();

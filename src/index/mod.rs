@@ -8,12 +8,17 @@ mod kmeans;
 // The one module with `unsafe` (AVX2 intrinsics, each block with a SAFETY comment).
 #[allow(unsafe_code)]
 mod simd;
-mod sq8;
+mod sq4;
 mod topk;
 
 pub(crate) use exact::ExactSearch;
 pub(crate) use ivf::IvfIndex;
 pub(crate) use topk::TopK;
+
+/// Whether stored 4-bit levels are usable (the stored format checks this on load).
+pub(crate) fn levels_valid(levels: &[f32], dim: usize) -> bool {
+    sq4::Sq4::valid(levels, dim)
+}
 
 /// Bytes of the packed codes of an index with these list offsets and width `dim` (the
 /// stored format checks this on load).

@@ -39,8 +39,8 @@ pub(crate) struct IndexHeader {
     pub centroids: Vec<f32>,
     /// `‖c‖²/2` of each full centroid (with the MIPS coordinate for Dot).
     pub half_norms: Vec<f32>,
-    pub sq_min: Vec<f32>,
-    pub sq_scale: Vec<f32>,
+    /// 16 ascending 4-bit levels per dimension (`index::sq4`).
+    pub levels: Vec<f32>,
     /// `lists + 1` offsets into the concatenated postings.
     pub offsets: Vec<u32>,
     /// First list of each posting block, plus `lists` at the end.
@@ -166,8 +166,7 @@ pub(crate) fn load(
         || !h.phi.is_finite()
         || h.centroids.len() != lists * dim
         || h.half_norms.len() != lists
-        || h.sq_min.len() != dim
-        || h.sq_scale.len() != dim
+        || !crate::index::levels_valid(&h.levels, dim)
         || h.offsets.len() != lists + 1
         || h.offsets[0] != 0
         || h.offsets.windows(2).any(|w| w[0] > w[1])
