@@ -147,8 +147,10 @@ fn main() {
             "{np:>6}  {recall:>9.4}  {qps:>7.0}  {:>8.1}  {cpu_qps:>15.0}  {best_qps:>15.0}",
             secs * 1e6 / nq as f64
         );
-        points.push(serde_json::json!({"nprobe": np, "recall": recall, "qps": qps,
-            "cpu_qps": cpu_qps, "cpu_qps_best": best_qps}));
+        points.push(
+            serde_json::json!({"nprobe": np, "recall": recall, "qps": qps,
+            "cpu_qps": cpu_qps, "cpu_qps_best": best_qps}),
+        );
     }
     println!(
         "{}",

@@ -15,8 +15,8 @@ use rayon::prelude::*;
 
 use super::fastscan;
 use super::kernels::{dot, dot_norm2_le, dots_f32};
-use super::simd::prefetch;
 use super::kmeans::{self, SplitMix};
+use super::simd::prefetch;
 use super::sq4::{Sq4, LEVELS};
 use super::topk::Candidates;
 use super::{ExactSearch, Metric, TopK, VectorSearch};
@@ -163,7 +163,12 @@ impl IvfIndex {
         let mut resid = Vec::with_capacity(m * dim);
         for &i in &order {
             let c = &centroids[labels[i] as usize * dim..][..dim];
-            resid.extend(vecs[i * width..i * width + dim].iter().zip(c).map(|(x, c)| x - c));
+            resid.extend(
+                vecs[i * width..i * width + dim]
+                    .iter()
+                    .zip(c)
+                    .map(|(x, c)| x - c),
+            );
         }
         let sq = Sq4::train(&resid, dim);
         let mut c4 = Vec::with_capacity(m * dim);

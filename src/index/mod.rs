@@ -12,6 +12,8 @@ mod sq4;
 mod topk;
 
 pub(crate) use exact::ExactSearch;
+#[cfg(test)]
+pub(crate) use exact::NormOrdered;
 pub(crate) use ivf::IvfIndex;
 pub(crate) use topk::TopK;
 
@@ -23,7 +25,10 @@ pub(crate) fn levels_valid(levels: &[f32], dim: usize) -> bool {
 /// Bytes of the packed codes of an index with these list offsets and width `dim` (the
 /// stored format checks this on load).
 pub(crate) fn code_bytes(offsets: &[u32], dim: usize) -> usize {
-    fastscan::list_blocks(offsets).last().map_or(0, |&b| b as usize) * fastscan::block_bytes(dim)
+    fastscan::list_blocks(offsets)
+        .last()
+        .map_or(0, |&b| b as usize)
+        * fastscan::block_bytes(dim)
 }
 
 use crate::storage::tables::TableView;

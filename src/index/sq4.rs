@@ -44,10 +44,7 @@ impl Sq4 {
     pub fn encode(&self, x: &[f32], out: &mut Vec<u8>) {
         for (&v, l) in x.iter().zip(self.levels.chunks_exact(LEVELS)) {
             // Levels ascend, so the nearest is found by counting midpoints below v.
-            let c = l
-                .windows(2)
-                .filter(|w| v > 0.5 * (w[0] + w[1]))
-                .count();
+            let c = l.windows(2).filter(|w| v > 0.5 * (w[0] + w[1])).count();
             out.push(c as u8);
         }
     }
@@ -97,10 +94,11 @@ mod tests {
     fn fitted_levels_beat_even_levels_on_bell_shaped_data() {
         let dim = 3;
         // Sums of uniforms: bell-shaped, with a long-ish range.
+        let mut rng = super::super::kmeans::SplitMix(5);
         let rows: Vec<f32> = (0..30_000 * dim)
-            .map(|i| {
+            .map(|_| {
                 (0..6)
-                    .map(|j| ((i * 7919 + j * 104_729) % 1013) as f32 / 1013.0 - 0.5)
+                    .map(|_| rng.below(1 << 20) as f32 / (1 << 20) as f32 - 0.5)
                     .sum()
             })
             .collect();
@@ -119,7 +117,9 @@ mod tests {
             .map(|e| e * e)
             .sum();
         // Even levels over [min, max] at the cell centres.
-        let (lo, hi) = rows.iter().fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        let (lo, hi) = rows
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
         let step = (hi - lo) / 16.0;
         let err_even: f64 = rows
             .iter()

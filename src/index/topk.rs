@@ -118,7 +118,11 @@ impl Candidates {
         debug_assert!(scores.len() >= ids.len() && scores.len() % 32 == 0);
         for (block, ids) in scores.chunks_exact(32).zip(ids.chunks(32)) {
             let block: &[u16; 32] = block.try_into().expect("32 scores");
-            let valid = if ids.len() == 32 { u32::MAX } else { (1u32 << ids.len()) - 1 };
+            let valid = if ids.len() == 32 {
+                u32::MAX
+            } else {
+                (1u32 << ids.len()) - 1
+            };
             let t = self.thr as i64 - off as i64;
             let mut mask = if t < 0 {
                 valid
@@ -155,9 +159,8 @@ impl Candidates {
         self.len = w;
         if self.len > self.keep {
             // Best first; ties by ascending id so the kept set does not depend on order.
-            self.buf[..self.len].select_nth_unstable_by(self.keep - 1, |a, b| {
-                b.0.cmp(&a.0).then(a.1.cmp(&b.1))
-            });
+            self.buf[..self.len]
+                .select_nth_unstable_by(self.keep - 1, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
             self.len = self.keep;
             self.thr = self.buf[self.keep - 1].0;
         }

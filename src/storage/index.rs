@@ -193,7 +193,10 @@ pub(crate) fn load(
             .get(&keys::index_block(name, version, i))?
             .ok_or_else(|| Error::corrupted(format!("{} (missing)", what(i)())))?;
         let p: &ArchivedPostingBlock = codec::access(Tag::Postings, &v, &what(i))?;
-        let (lo, hi) = (h.offsets[w[0] as usize] as usize, h.offsets[w[1] as usize] as usize);
+        let (lo, hi) = (
+            h.offsets[w[0] as usize] as usize,
+            h.offsets[w[1] as usize] as usize,
+        );
         let want = code_split(hi, total, code_bytes) - code_split(lo, total, code_bytes);
         if p.first_list.to_native() != w[0]
             || p.end_list.to_native() != w[1]
