@@ -70,7 +70,7 @@ pub(crate) fn pack_lists(codes: &[u8], dim: usize, offsets: &[u32]) -> Vec<u8> {
 /// The 4-bit code of row `r`, dimension `d` (tests and checks).
 #[cfg(test)]
 pub(crate) fn code_at(packed: &[u8], dim: usize, r: usize, d: usize) -> u8 {
-    let byte = packed[(r / BLOCK) * block_bytes(dim) + d * 16 + (r % BLOCK & 15)];
+    let byte = packed[(r / BLOCK) * block_bytes(dim) + d * 16 + ((r % BLOCK) & 15)];
     if r % BLOCK < 16 {
         byte & 15
     } else {
@@ -89,7 +89,7 @@ pub(crate) fn lut_max(dim: usize) -> u32 {
 /// [`lut_max`].
 pub(crate) fn scan(blocks: &[u8], lut: &[u8], dim: usize, out: &mut [u16]) {
     let bb = block_bytes(dim);
-    assert!(blocks.len() % bb == 0 && out.len() == blocks.len() / bb * BLOCK);
+    assert!(blocks.len().is_multiple_of(bb) && out.len() == blocks.len() / bb * BLOCK);
     assert_eq!(lut.len(), bb);
     if simd::fs4_scan(blocks, lut, out).is_none() {
         scan_portable(blocks, lut, out);

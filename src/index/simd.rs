@@ -201,7 +201,11 @@ unsafe fn dot_norm2_avx2(x: *const f32, q: *const f32, n: usize) -> (f32, f32) {
 /// every packed block `b`. `blocks` holds whole blocks of `lut.len()` bytes each.
 pub(crate) fn fs4_scan(blocks: &[u8], lut: &[u8], out: &mut [u16]) -> Option<()> {
     let bb = lut.len();
-    assert!(bb % 32 == 0 && blocks.len() % bb == 0 && out.len() == blocks.len() / bb * 32);
+    assert!(
+        bb.is_multiple_of(32)
+            && blocks.len().is_multiple_of(bb)
+            && out.len() == blocks.len() / bb * 32
+    );
     #[cfg(target_arch = "x86_64")]
     if available() {
         // SAFETY: AVX2 detected; `blocks` holds `out.len() / 32` blocks of `bb` bytes

@@ -20,7 +20,7 @@ impl Sq4 {
     /// Fit the levels of each dimension to `rows` (row-major, `dim` columns).
     pub fn train(rows: &[f32], dim: usize) -> Sq4 {
         let n = rows.len() / dim.max(1);
-        let take = n.min(SAMPLE).max(1);
+        let take = n.clamp(1, SAMPLE);
         let mut levels = Vec::with_capacity(LEVELS * dim);
         let mut xs = Vec::with_capacity(take);
         for d in 0..dim {

@@ -324,7 +324,7 @@ fn norm_pruned_exact_equals_exact() {
     let view = db.table("t").unwrap();
     let pruned = super::NormOrdered::build(&view);
     for (i, q) in rows[5000 * 16..].chunks_exact(16).enumerate() {
-        let allow = |r: u32| i % 2 == 0 || r % 7 != 0;
+        let allow = |r: u32| i.is_multiple_of(2) || !r.is_multiple_of(7);
         let want = super::ExactSearch.search(&view, q, Metric::Dot, 10, &allow);
         assert_eq!(pruned.search(&view, q, 10, &allow), want);
     }

@@ -115,7 +115,7 @@ impl Candidates {
     /// enter cost almost nothing.
     #[inline]
     pub fn offer(&mut self, ids: &[u32], scores: &[u16], off: i32, allow: &dyn Fn(u32) -> bool) {
-        debug_assert!(scores.len() >= ids.len() && scores.len() % 32 == 0);
+        debug_assert!(scores.len() >= ids.len() && scores.len().is_multiple_of(32));
         for (block, ids) in scores.chunks_exact(32).zip(ids.chunks(32)) {
             let block: &[u16; 32] = block.try_into().expect("32 scores");
             let valid = if ids.len() == 32 {
@@ -197,7 +197,7 @@ mod tests {
             keep in 1usize..30,
         ) {
             let mut c = Candidates::new(keep);
-            let allow = |id: u32| id % 3 != 0;
+            let allow = |id: u32| !id.is_multiple_of(3);
             // Rows offered in chunks with a per-chunk offset, as lists are.
             let mut all = Vec::new();
             for (chunk, part) in rows.chunks(37).enumerate() {
