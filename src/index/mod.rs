@@ -1,5 +1,5 @@
 //! Vector search over a table: exact search (the ground truth) and the IVF index with
-//! int8 codes and exact rerank (see `docs/INDEX.md`). Both implement [`VectorSearch`].
+//! 4-bit residual codes and exact rerank (see `docs/INDEX.md`). Both implement [`VectorSearch`].
 mod exact;
 mod fastscan;
 mod ivf;
