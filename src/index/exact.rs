@@ -17,6 +17,9 @@ impl VectorSearch for ExactSearch {
     ) -> Vec<(u32, f32)> {
         let mut top = TopK::new(k);
         let qn = super::kernels::dot(query, query).sqrt();
+        if metric == Metric::Cosine && qn == 0.0 {
+            return Vec::new();
+        }
         let (mut dots, mut norms2) = (Vec::new(), Vec::new());
         // Block by block: one SIMD call scores a whole stored block (dot and norm in
         // one pass over each row), then the scores go through the filter and the top-k.
@@ -25,20 +28,67 @@ impl VectorSearch for ExactSearch {
             dots.resize(count, 0.0);
             norms2.resize(count, 0.0);
             scan_rows_le(bytes, query, &mut dots, &mut norms2);
-            for (i, (&dot, &n2)) in dots.iter().zip(&norms2).enumerate() {
+            if metric == Metric::Cosine {
+                // One pass the compiler vectorises; sqrt and division are exactly
+                // rounded, so the scores equal the index rerank's per-row ones.
+                for (d, &n2) in dots.iter_mut().zip(&norms2) {
+                    *d /= n2.sqrt() * qn;
+                }
+            }
+            for (i, (&score, &n2)) in dots.iter().zip(&norms2).enumerate() {
                 let r = (first + i) as u32;
-                let score = match metric {
-                    Metric::Dot => dot,
-                    Metric::Cosine => {
-                        if n2 == 0.0 || qn == 0.0 {
-                            continue;
-                        }
-                        dot / (n2.sqrt() * qn)
-                    }
-                };
-                if top.would_keep(r, score) && allow(r) {
+                // Zero rows never match a cosine query.
+                if top.would_keep(r, score) && !(metric == Metric::Cosine && n2 == 0.0) && allow(r)
+                {
                     top.push(r, score);
                 }
+            }
+        }
+        top.into_sorted()
+    }
+}
+
+/// Exact inner-product search with norm pruning: rows visited by descending norm, and
+/// the scan stops once `‖q‖·‖x‖` (Cauchy-Schwarz bound of every row left) cannot beat
+/// the k-th best score. The baseline an inner-product index must beat on unnormalised
+/// rows (MF factors), where a few long rows hold most top results. Test and
+/// measurement only for now: serving it needs the order stored with the table version.
+#[cfg(test)]
+pub(crate) struct NormOrdered {
+    /// Rows by descending norm, with their norms.
+    order: Vec<(f32, u32)>,
+}
+
+#[cfg(test)]
+impl NormOrdered {
+    pub fn build(table: &TableView) -> NormOrdered {
+        let mut order: Vec<(f32, u32)> = (0..table.rows())
+            .map(|r| (table.row(r).norm(), r as u32))
+            .collect();
+        order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        NormOrdered { order }
+    }
+
+    /// The `k` best rows by inner product among those `allow` accepts (the same
+    /// answer as [`ExactSearch`] with `Metric::Dot`).
+    pub fn search(
+        &self,
+        table: &TableView,
+        q: &[f32],
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let qn = super::kernels::dot(q, q).sqrt();
+        let mut top = TopK::new(k);
+        for &(norm, r) in &self.order {
+            // Rows further on have norms ≤ `norm`, so scores ≤ qn·norm (with a little
+            // slack for rounding).
+            if !top.would_keep(0, qn * norm * (1.0 + 1e-5) + 1e-30) {
+                break;
+            }
+            let (d, _) = super::kernels::dot_norm2_le(table.row(r as usize).le_bytes(), q);
+            if top.would_keep(r, d) && allow(r) {
+                top.push(r, d);
             }
         }
         top.into_sorted()

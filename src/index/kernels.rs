@@ -18,16 +18,6 @@ pub(crate) fn dot_norm2_le(x: &[u8], q: &[f32]) -> (f32, f32) {
     simd::dot_norm2_le(x, q).unwrap_or_else(|| dot_norm2_le_portable(x, q))
 }
 
-/// Integer scores of a block of u8 code rows (`q.len()` codes each) against a query.
-#[inline]
-pub(crate) fn scan_u8_i16(codes: &[u8], q: &[i16], out: &mut [i32]) {
-    if simd::scan_u8_i16(codes, q, out).is_none() {
-        for (c, o) in codes.chunks_exact(q.len().max(1)).zip(out.iter_mut()) {
-            *o = dot_u8_i16(c, q);
-        }
-    }
-}
-
 /// `out[i] = row_i · q` for a block of f32 rows of width `q.len()`.
 pub(crate) fn dots_f32(rows: &[f32], q: &[f32], out: &mut [f32]) {
     if simd::dots_f32(rows, q, out).is_none() {
@@ -89,51 +79,10 @@ pub(crate) fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// Dot product of u8 codes with an i16 query, accumulated in i32. The caller bounds the
-/// query so that `255 · max|q| · len < 2^31` (see [`quantize_query`]).
-#[inline]
-pub(crate) fn dot_u8_i16(codes: &[u8], q: &[i16]) -> i32 {
-    debug_assert_eq!(codes.len(), q.len());
-    let mut acc = [0i32; 32];
-    let cc = codes.chunks_exact(32);
-    let cq = q.chunks_exact(32);
-    let (rc, rq) = (cc.remainder(), cq.remainder());
-    for (c, y) in cc.zip(cq) {
-        for j in 0..32 {
-            acc[j] += c[j] as i32 * y[j] as i32;
-        }
-    }
-    let mut s: i32 = acc.iter().sum();
-    for (&c, &y) in rc.iter().zip(rq) {
-        s += c as i32 * y as i32;
-    }
-    s
-}
-
-/// Scale a real vector to i16 so that integer dot products with u8 codes of length
-/// `len` cannot overflow i32; returns the factor applied (0 for a zero vector).
-pub(crate) fn quantize_query(q: &[f32], out: &mut Vec<i16>) -> f32 {
-    out.clear();
-    let max = q.iter().fold(0f32, |m, x| m.max(x.abs()));
-    if max == 0.0 || !max.is_finite() {
-        out.resize(q.len(), 0);
-        return 0.0;
-    }
-    let limit = ((i32::MAX as f64) / (255.0 * q.len().max(1) as f64))
-        .min(32767.0)
-        .floor() as f32;
-    let f = limit / max;
-    out.extend(q.iter().map(|x| (x * f).round() as i16));
-    f
-}
-
 #[cfg(test)]
 pub(crate) mod scalar {
     pub fn dot(a: &[f32], b: &[f32]) -> f64 {
         a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
-    }
-    pub fn dot_u8_i16(c: &[u8], q: &[i16]) -> i64 {
-        c.iter().zip(q).map(|(&c, &y)| c as i64 * y as i64).sum()
     }
 }
 
@@ -145,11 +94,10 @@ mod tests {
     proptest! {
         #[test]
         fn kernels_match_their_scalar_twins(
-            v in proptest::collection::vec((-10f32..10.0, 0u8..=255, -1f32..1.0), 0..200)
+            v in proptest::collection::vec((-10f32..10.0, -1f32..1.0), 0..200)
         ) {
             let a: Vec<f32> = v.iter().map(|t| t.0).collect();
-            let b: Vec<f32> = v.iter().map(|t| t.2).collect();
-            let c: Vec<u8> = v.iter().map(|t| t.1).collect();
+            let b: Vec<f32> = v.iter().map(|t| t.1).collect();
             let want = scalar::dot(&a, &b);
             let tol = 1e-4 * (1.0 + want.abs() + a.len() as f64);
             prop_assert!((dot(&a, &b) as f64 - want).abs() <= tol);
@@ -160,32 +108,6 @@ mod tests {
                 prop_assert!((d as f64 - want).abs() <= tol);
                 prop_assert!((n2 as f64 - want_n2).abs() <= 1e-4 * (1.0 + want_n2));
             }
-            let mut qi = Vec::new();
-            let f = quantize_query(&b, &mut qi);
-            prop_assert!(qi.iter().all(|&x| (x as i32).abs() <= 32767));
-            prop_assert_eq!(dot_u8_i16(&c, &qi) as i64, scalar::dot_u8_i16(&c, &qi));
-            let mut out = [0i32; 1];
-            scan_u8_i16(&c, &qi, &mut out);
-            prop_assert_eq!(out[0] as i64, scalar::dot_u8_i16(&c, &qi));
-            if f > 0.0 {
-                let back: f64 = c.iter().zip(&qi).map(|(&c, &q)| c as f64 * q as f64 / f as f64).sum();
-                let real: f64 = c.iter().zip(&b).map(|(&c, &q)| c as f64 * q as f64).sum();
-                prop_assert!((back - real).abs() <= 1e-2 * (1.0 + a.len() as f64));
-            }
-        }
-    }
-
-    #[test]
-    fn no_overflow_at_the_extremes() {
-        for len in [1usize, 64, 300, 1000] {
-            let q = vec![-1.0f32; len];
-            let mut qi = Vec::new();
-            quantize_query(&q, &mut qi);
-            let c = vec![255u8; len];
-            assert_eq!(dot_u8_i16(&c, &qi) as i64, scalar::dot_u8_i16(&c, &qi));
-            let mut out = [0i32; 1];
-            scan_u8_i16(&c, &qi, &mut out);
-            assert_eq!(out[0] as i64, scalar::dot_u8_i16(&c, &qi));
         }
     }
 
@@ -197,17 +119,9 @@ mod tests {
             let mut next = move || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
             let a: Vec<f32> = (0..dim).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
             let b: Vec<f32> = (0..dim).map(|_| (next() % 2001) as f32 / 100.0 - 10.0).collect();
-            // Extreme codes half the time, so overflow and sign errors would show.
-            let c: Vec<u8> = (0..dim * rows).map(|_| { let x = next(); if x % 4 == 0 { 255 } else { x as u8 } }).collect();
-            let mut qi = Vec::new();
-            quantize_query(&a, &mut qi);
-            let mut out = vec![0i32; rows];
-            let simd_ok = simd::scan_u8_i16(&c, &qi, &mut out).is_some();
+            let simd_ok = simd::dot(&a, &b).is_some();
             prop_assert_eq!(simd_ok, simd::available());
             if simd_ok {
-                for (r, o) in c.chunks_exact(dim).zip(&out) {
-                    prop_assert_eq!(*o, dot_u8_i16(r, &qi));
-                }
                 let (p, s) = (dot_portable(&a, &b), simd::dot(&a, &b).unwrap());
                 prop_assert!((p - s).abs() <= 1e-4 * (1.0 + p.abs()));
                 let bytes: Vec<u8> = a.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -215,9 +129,24 @@ mod tests {
                 let (sd, sn) = simd::dot_norm2_le(&bytes[..], &b).unwrap();
                 prop_assert!((pd - sd).abs() <= 1e-4 * (1.0 + pd.abs()));
                 prop_assert!((pn - sn).abs() <= 1e-4 * (1.0 + pn));
-                let block: Vec<u8> = (0..rows).flat_map(|_| bytes.iter().copied()).collect();
+                // Distinct rows (row j is a·(j+1)), so a wrong row offset would show.
+                let block: Vec<u8> = (0..rows)
+                    .flat_map(|j| a.iter().flat_map(move |x| (x * (j + 1) as f32).to_le_bytes()))
+                    .collect();
                 let (mut ds, mut ns) = (vec![0f32; rows], vec![0f32; rows]);
                 simd::scan_rows_le(&block, &b, &mut ds, &mut ns).unwrap();
+                // The exact scan (rows four at a time) and the rerank (one row) must give
+                // bit-identical scores: an index answer then differs from exact search
+                // only by missing rows.
+                for (j, row) in block.chunks_exact(dim * 4).enumerate() {
+                    prop_assert_eq!((ds[j], ns[j]), simd::dot_norm2_le(row, &b).unwrap());
+                    let (pj, nj) = dot_norm2_le_portable(row, &b);
+                    prop_assert!((pj - ds[j]).abs() <= 1e-4 * (1.0 + pj.abs() * (j + 1) as f32));
+                    prop_assert!((nj - ns[j]).abs() <= 1e-4 * (1.0 + nj));
+                }
+                let (mut ds, mut ns) = (vec![0f32; rows], vec![0f32; rows]);
+                let same: Vec<u8> = (0..rows).flat_map(|_| bytes.iter().copied()).collect();
+                simd::scan_rows_le(&same, &b, &mut ds, &mut ns).unwrap();
                 let fblock: Vec<f32> = (0..rows).flat_map(|_| a.iter().copied()).collect();
                 let mut fs = vec![0f32; rows];
                 simd::dots_f32(&fblock, &b, &mut fs).unwrap();
@@ -250,22 +179,35 @@ mod timings {
     #[ignore]
     fn kernel_timings() {
         let (dim, rows) = (64, 8000);
-        let codes: Vec<u8> = (0..dim * rows).map(|i| (i * 31 % 251) as u8).collect();
+        let codes: Vec<u8> = (0..dim * rows).map(|i| (i * 31 % 251) as u8 & 15).collect();
+        let packed = super::super::fastscan::pack(&codes, dim);
         let qf: Vec<f32> = (0..dim).map(|d| (d as f32 * 0.37).sin()).collect();
-        let mut qi = Vec::new();
-        quantize_query(&qf, &mut qi);
-        let mut out = vec![0i32; rows];
-        let s = time(|| scan_u8_i16(&codes, &qi, &mut out));
-        let p = time(|| {
-            for (c, o) in codes.chunks_exact(dim).zip(out.iter_mut()) {
-                *o = dot_u8_i16(c, &qi);
-            }
-        });
+        let lut: Vec<u8> = (0..dim * 16).map(|i| (i * 7 % 200) as u8).collect();
+        let mut out = vec![0u16; rows.div_ceil(32) * 32];
+        let s = time(|| super::super::fastscan::scan(&packed, &lut, dim, &mut out));
+        let p = time(|| super::super::fastscan::scan_portable(&packed, &lut, &mut out));
         println!(
-            "u8 scan, {rows} rows: simd {:.1} ns/row, portable {:.1}",
+            "4-bit fast scan, {rows} rows: simd {:.2} ns/row, portable {:.2}",
             s * 1e9 / rows as f64,
             p * 1e9 / rows as f64
         );
+        // Memory bandwidth of one thread: a plain sum over 25.6 MB (the f32 rows of
+        // 100k x 64), the floor of an exact scan of them.
+        let big: Vec<u64> = (0..25_600_000 / 8).map(|i| i as u64).collect();
+        let s = time(|| {
+            std::hint::black_box(big.iter().fold(0u64, |a, &x| a.wrapping_add(x)));
+        });
+        println!(
+            "sum over 25.6 MB: {:.2} ms, {:.1} GB/s",
+            s * 1e3,
+            25.6e-3 / s
+        );
+        let rows_f: Vec<u8> = (0..25_600_000 / 4)
+            .flat_map(|i| ((i % 97) as f32 * 0.01).to_le_bytes())
+            .collect();
+        let (mut d, mut n) = (vec![0f32; 100_000], vec![0f32; 100_000]);
+        let s = time(|| scan_rows_le(&rows_f, &qf, &mut d, &mut n));
+        println!("exact scan kernel over 100k x 64 f32: {:.2} ms", s * 1e3);
         let cents: Vec<f32> = (0..dim * 1265).map(|i| (i as f32 * 0.01).cos()).collect();
         let mut o = vec![0f32; 1265];
         let s = time(|| dots_f32(&cents, &qf, &mut o));

@@ -1,18 +1,35 @@
 //! Vector search over a table: exact search (the ground truth) and the IVF index with
-//! int8 codes and exact rerank (see `docs/INDEX.md`). Both implement [`VectorSearch`].
+//! 4-bit residual codes and exact rerank (see `docs/INDEX.md`). Both implement [`VectorSearch`].
 mod exact;
+mod fastscan;
 mod ivf;
 mod kernels;
 mod kmeans;
 // The one module with `unsafe` (AVX2 intrinsics, each block with a SAFETY comment).
 #[allow(unsafe_code)]
 mod simd;
-mod sq8;
+mod sq4;
 mod topk;
 
 pub(crate) use exact::ExactSearch;
+#[cfg(test)]
+pub(crate) use exact::NormOrdered;
 pub(crate) use ivf::IvfIndex;
 pub(crate) use topk::TopK;
+
+/// Whether stored 4-bit levels are usable (the stored format checks this on load).
+pub(crate) fn levels_valid(levels: &[f32], dim: usize) -> bool {
+    sq4::Sq4::valid(levels, dim)
+}
+
+/// Bytes of the packed codes of an index with these list offsets and width `dim` (the
+/// stored format checks this on load).
+pub(crate) fn code_bytes(offsets: &[u32], dim: usize) -> usize {
+    fastscan::list_blocks(offsets)
+        .last()
+        .map_or(0, |&b| b as usize)
+        * fastscan::block_bytes(dim)
+}
 
 use crate::storage::tables::TableView;
 

@@ -48,21 +48,6 @@ pub(crate) fn dot_norm2_le(x: &[u8], q: &[f32]) -> Option<(f32, f32)> {
     None
 }
 
-/// `out[i] = codes[i·dim..(i+1)·dim] · q` in i32 for every row of a block of u8 codes.
-/// The caller bounds `q` so the sums cannot overflow (see `kernels::quantize_query`).
-pub(crate) fn scan_u8_i16(codes: &[u8], q: &[i16], out: &mut [i32]) -> Option<()> {
-    let dim = q.len();
-    assert_eq!(codes.len(), dim * out.len());
-    #[cfg(target_arch = "x86_64")]
-    if available() {
-        // SAFETY: AVX2 detected; `codes` holds `out.len()` rows of `dim` codes and `q`
-        // holds `dim` values (checked above).
-        unsafe { scan_u8_i16_avx2(codes.as_ptr(), q.as_ptr(), dim, out) };
-        return Some(());
-    }
-    None
-}
-
 /// `out[i] = rows[i·dim..(i+1)·dim] · q` for a block of f32 rows (`dim = q.len()`).
 pub(crate) fn dots_f32(rows: &[f32], q: &[f32], out: &mut [f32]) -> Option<()> {
     let dim = q.len();
@@ -99,53 +84,6 @@ pub(crate) fn scan_rows_le(
 // The loops over rows live inside `target_feature` functions so the per-row kernels
 // inline into them and the CPU overlaps consecutive rows.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn scan_u8_i16_avx2(codes: *const u8, q: *const i16, dim: usize, out: &mut [i32]) {
-    let n = out.len();
-    let body = dim / 16 * 16;
-    let mut r = 0;
-    // Eight rows at a time: eight vector accumulators reduced together by a tree of
-    // horizontal adds (one reduction per 8 rows instead of one per row).
-    while r + 8 <= n {
-        let mut acc = [_mm256_setzero_si256(); 8];
-        let mut i = 0;
-        while i < body {
-            let qv = _mm256_loadu_si256(q.add(i) as *const __m256i);
-            for (j, a) in acc.iter_mut().enumerate() {
-                let p = codes.add((r + j) * dim + i) as *const __m128i;
-                let cv = _mm256_cvtepu8_epi16(_mm_loadu_si128(p));
-                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(cv, qv));
-            }
-            i += 16;
-        }
-        let h01 = _mm256_hadd_epi32(acc[0], acc[1]);
-        let h23 = _mm256_hadd_epi32(acc[2], acc[3]);
-        let h45 = _mm256_hadd_epi32(acc[4], acc[5]);
-        let h67 = _mm256_hadd_epi32(acc[6], acc[7]);
-        let h0123 = _mm256_hadd_epi32(h01, h23);
-        let h4567 = _mm256_hadd_epi32(h45, h67);
-        // Lanes: low half holds rows 0-3 / 4-7 partial sums of the low 128 bits, high
-        // half those of the high 128 bits.
-        let lo = _mm256_permute2x128_si256(h0123, h4567, 0x20);
-        let hi = _mm256_permute2x128_si256(h0123, h4567, 0x31);
-        let mut sums = [0i32; 8];
-        _mm256_storeu_si256(sums.as_mut_ptr() as *mut __m256i, _mm256_add_epi32(lo, hi));
-        for (j, s) in sums.iter().enumerate() {
-            let mut t = *s;
-            for d in body..dim {
-                t += *codes.add((r + j) * dim + d) as i32 * *q.add(d) as i32;
-            }
-            out[r + j] = t;
-        }
-        r += 8;
-    }
-    while r < n {
-        out[r] = dot_u8_i16_avx2(codes.add(r * dim), q, dim);
-        r += 1;
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dots_f32_avx2(rows: *const f32, q: *const f32, dim: usize, out: &mut [f32]) {
     for (i, o) in out.iter_mut().enumerate() {
@@ -162,8 +100,40 @@ unsafe fn scan_rows_avx2(
     dots: &mut [f32],
     norms2: &mut [f32],
 ) {
-    for (i, (d, m)) in dots.iter_mut().zip(norms2.iter_mut()).enumerate() {
-        (*d, *m) = dot_norm2_avx2(rows.add(i * dim), q, dim);
+    let n = dots.len();
+    let body = dim / 8 * 8;
+    let mut r = 0;
+    // Four rows at a time: eight independent FMA chains (a dot and a norm per row)
+    // hide the FMA latency, and each query chunk is loaded once for four rows.
+    while r + 4 <= n {
+        let mut d = [_mm256_setzero_ps(); 4];
+        let mut m = [_mm256_setzero_ps(); 4];
+        let base = rows.add(r * dim);
+        let mut i = 0;
+        while i < body {
+            let qv = _mm256_loadu_ps(q.add(i));
+            for j in 0..4 {
+                let v = _mm256_loadu_ps(base.add(j * dim + i));
+                d[j] = _mm256_fmadd_ps(v, qv, d[j]);
+                m[j] = _mm256_fmadd_ps(v, v, m[j]);
+            }
+            i += 8;
+        }
+        for j in 0..4 {
+            let (mut sd, mut sm) = (hsum(d[j]), hsum(m[j]));
+            for t in body..dim {
+                let v = base.add(j * dim + t).read_unaligned();
+                sd += v * *q.add(t);
+                sm += v * v;
+            }
+            dots[r + j] = sd;
+            norms2[r + j] = sm;
+        }
+        r += 4;
+    }
+    while r < n {
+        (dots[r], norms2[r]) = dot_norm2_avx2(rows.add(r * dim), q, dim);
+        r += 1;
     }
 }
 
@@ -227,30 +197,116 @@ unsafe fn dot_norm2_avx2(x: *const f32, q: *const f32, n: usize) -> (f32, f32) {
     (sd, sm)
 }
 
+/// 4-bit fast scan (see `fastscan`): `out[32·b + i]` = Σ_d `lut[16·d + code]` for
+/// every packed block `b`. `blocks` holds whole blocks of `lut.len()` bytes each.
+pub(crate) fn fs4_scan(blocks: &[u8], lut: &[u8], out: &mut [u16]) -> Option<()> {
+    let bb = lut.len();
+    assert!(
+        bb.is_multiple_of(32)
+            && blocks.len().is_multiple_of(bb)
+            && out.len() == blocks.len() / bb * 32
+    );
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2 detected; `blocks` holds `out.len() / 32` blocks of `bb` bytes
+        // and `lut` holds `bb` bytes, `bb` a multiple of 32 (all checked above);
+        // unaligned loads and stores only.
+        unsafe { fs4_scan_avx2(blocks.as_ptr(), lut.as_ptr(), bb, out) };
+        return Some(());
+    }
+    None
+}
+
+/// Hint the CPU to fetch the cache lines of `bytes` (rerank rows) ahead of use.
+#[inline]
+pub(crate) fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut i = 0;
+        while i < bytes.len() {
+            // SAFETY: a prefetch never faults and reads nothing; the address is inside
+            // `bytes`. SSE is part of the x86_64 baseline.
+            unsafe { _mm_prefetch(bytes.as_ptr().add(i) as *const i8, _MM_HINT_T0) };
+            i += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fs4_scan_avx2(blocks: *const u8, lut: *const u8, bb: usize, out: &mut [u16]) {
+    let nb = out.len() / 32;
+    let low4 = _mm256_set1_epi8(0x0F);
+    for b in 0..nb {
+        let base = blocks.add(b * bb);
+        // u16 accumulators over byte pairs: `a*` adds the shuffled bytes as u16 (even row
+        // in the low byte, odd row ×256 in the high byte), `o*` adds the odd rows alone;
+        // the even-row sums are `a − (o << 8)` (mod 2^16, exact as every sum < 2^16).
+        let (mut a0, mut o0, mut a1, mut o1) = (
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+        );
+        let mut j = 0;
+        while j < bb {
+            let v = _mm256_loadu_si256(base.add(j) as *const __m256i);
+            let t = _mm256_loadu_si256(lut.add(j) as *const __m256i);
+            let lo = _mm256_and_si256(v, low4);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+            // Lane 0: dimension d, lane 1: dimension d + 1; rows 0-15 / 16-31.
+            let r0 = _mm256_shuffle_epi8(t, lo);
+            let r1 = _mm256_shuffle_epi8(t, hi);
+            a0 = _mm256_add_epi16(a0, r0);
+            o0 = _mm256_add_epi16(o0, _mm256_srli_epi16(r0, 8));
+            a1 = _mm256_add_epi16(a1, r1);
+            o1 = _mm256_add_epi16(o1, _mm256_srli_epi16(r1, 8));
+            j += 32;
+        }
+        let e0 = _mm256_sub_epi16(a0, _mm256_slli_epi16(o0, 8));
+        let e1 = _mm256_sub_epi16(a1, _mm256_slli_epi16(o1, 8));
+        // Add the two lanes (the two dimensions of each pair), then interleave even and
+        // odd rows back into row order.
+        let (ev0, od0, ev1, od1) = (fold16(e0), fold16(o0), fold16(e1), fold16(o1));
+        let p = out.as_mut_ptr().add(b * 32) as *mut __m128i;
+        _mm_storeu_si128(p, _mm_unpacklo_epi16(ev0, od0));
+        _mm_storeu_si128(p.add(1), _mm_unpackhi_epi16(ev0, od0));
+        _mm_storeu_si128(p.add(2), _mm_unpacklo_epi16(ev1, od1));
+        _mm_storeu_si128(p.add(3), _mm_unpackhi_epi16(ev1, od1));
+    }
+}
+
+/// The sum of the two 128-bit lanes as eight u16.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn dot_u8_i16_avx2(c: *const u8, q: *const i16, n: usize) -> i32 {
-    let mut acc = _mm256_setzero_si256();
-    let mut i = 0;
-    // 16 codes widened to i16, multiplied with 16 query values, pairs summed to 8 i32
-    // (each pair ≤ 2·255·32767 < 2^31).
-    while i + 16 <= n {
-        let cv = _mm256_cvtepu8_epi16(_mm_loadu_si128(c.add(i) as *const __m128i));
-        let qv = _mm256_loadu_si256(q.add(i) as *const __m256i);
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(cv, qv));
-        i += 16;
+unsafe fn fold16(x: __m256i) -> __m128i {
+    _mm_add_epi16(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1))
+}
+
+/// Bit `i` set when `s[i] > t`, for 32 u16 scores.
+pub(crate) fn mask_gt_u16(s: &[u16; 32], t: u16) -> Option<u32> {
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX2 detected; `s` is 32 u16 = two unaligned 32-byte loads.
+        return Some(unsafe { mask_gt_u16_avx2(s.as_ptr(), t) });
     }
-    let s = _mm_add_epi32(
-        _mm256_castsi256_si128(acc),
-        _mm256_extracti128_si256(acc, 1),
-    );
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
-    let mut total = _mm_cvtsi128_si32(s);
-    while i < n {
-        total += *c.add(i) as i32 * *q.add(i) as i32;
-        i += 1;
-    }
-    total
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn mask_gt_u16_avx2(s: *const u16, t: u16) -> u32 {
+    // Unsigned compare as signed after flipping the top bit.
+    let flip = _mm256_set1_epi16(i16::MIN);
+    let tv = _mm256_xor_si256(_mm256_set1_epi16(t as i16), flip);
+    let a = _mm256_xor_si256(_mm256_loadu_si256(s as *const __m256i), flip);
+    let b = _mm256_xor_si256(_mm256_loadu_si256(s.add(16) as *const __m256i), flip);
+    let ma = _mm256_cmpgt_epi16(a, tv);
+    let mb = _mm256_cmpgt_epi16(b, tv);
+    // Pack to bytes (per 128-bit lane: a.lo, b.lo, a.hi, b.hi), restore row order.
+    let p = _mm256_permute4x64_epi64(_mm256_packs_epi16(ma, mb), 0b11_01_10_00);
+    _mm256_movemask_epi8(p) as u32
 }

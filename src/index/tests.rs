@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use super::VectorSearch;
 use crate::storage::backend::WriteBatch;
 use crate::storage::keys;
 use crate::{clustered_vectors, Db, Error, IndexOptions, Metric, RowSpace, SearchOptions};
@@ -295,4 +296,102 @@ fn similar_and_recommend_use_the_index() {
     let a = db.recommend(&user, &q).unwrap();
     let b = db.recommend(&user, &qe).unwrap();
     assert!(a.iter().filter(|h| b.contains(h)).count() >= 8);
+}
+
+/// MF-like factors: clustered directions with log-normal norms (a few long rows, as
+/// popular items get in MF), for the inner-product tests and measurement.
+fn mf_like(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rows = clustered_vectors(n, dim, seed);
+    let mut rng = super::kmeans::SplitMix(seed ^ 0x6D66);
+    for row in rows.chunks_exact_mut(dim) {
+        // Sum of 4 uniforms ≈ normal; norm = exp(0.5·z).
+        let z: f32 = (0..4)
+            .map(|_| rng.below(1 << 20) as f32 / (1 << 20) as f32 - 0.5)
+            .sum::<f32>()
+            * 1.73;
+        let f = (0.5 * z).exp();
+        row.iter_mut().for_each(|x| *x *= f);
+    }
+    rows
+}
+
+#[test]
+fn norm_pruned_exact_equals_exact() {
+    let db = Db::temporary().unwrap();
+    let rows = mf_like(5000 + 20, 16, 3);
+    db.put_table("t", RowSpace::Other, 16, &rows[..5000 * 16], vec![])
+        .unwrap();
+    let view = db.table("t").unwrap();
+    let pruned = super::NormOrdered::build(&view);
+    for (i, q) in rows[5000 * 16..].chunks_exact(16).enumerate() {
+        let allow = |r: u32| i.is_multiple_of(2) || !r.is_multiple_of(7);
+        let want = super::ExactSearch.search(&view, q, Metric::Dot, 10, &allow);
+        assert_eq!(pruned.search(&view, q, 10, &allow), want);
+    }
+}
+
+/// The inner-product index against the norm-pruned exact scan on MF-like factors
+/// (`cargo test --release --lib mips_against_pruned_exact -- --ignored --nocapture`;
+/// RECDB_MIPS_N rows, default 100000): recall@10 and CPU µs per query of both. A
+/// measurement, not a check.
+#[test]
+#[ignore]
+fn mips_against_pruned_exact() {
+    let n: usize = std::env::var("RECDB_MIPS_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let (dim, nq) = (64, 500);
+    let rows = mf_like(n + nq, dim, 11);
+    let db = Db::temporary().unwrap();
+    db.put_table("t", RowSpace::Other, dim, &rows[..n * dim], vec![])
+        .unwrap();
+    let view = db.table("t").unwrap();
+    let queries: Vec<&[f32]> = rows[n * dim..].chunks_exact(dim).collect();
+    let cpu = || {
+        let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+        s.split_whitespace()
+            .next()
+            .and_then(|x| x.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+            / 1e3
+    };
+    let all = |_: u32| true;
+    let t = cpu();
+    let truth: Vec<Vec<(u32, f32)>> = queries
+        .iter()
+        .map(|q| super::ExactSearch.search(&view, q, Metric::Dot, 10, &all))
+        .collect();
+    let exact_us = (cpu() - t) / nq as f64;
+    let pruned = super::NormOrdered::build(&view);
+    let t = cpu();
+    for (q, want) in queries.iter().zip(&truth) {
+        assert_eq!(&pruned.search(&view, q, 10, &all), want);
+    }
+    let pruned_us = (cpu() - t) / nq as f64;
+    let mut ix = super::IvfIndex::build(&view, Metric::Dot, None, 42).unwrap();
+    ix.tune(&view, 0.95);
+    println!(
+        "MIPS {n} x {dim}: exact {exact_us:.0} us/query, norm-pruned exact {pruned_us:.0} us/query (CPU); index {} lists, tuned nprobe {}",
+        ix.lists, ix.nprobe
+    );
+    for np in [ix.nprobe / 2, ix.nprobe, ix.nprobe * 2]
+        .into_iter()
+        .filter(|&p| p >= 1)
+    {
+        let t = cpu();
+        let mut hits = 0;
+        for (q, want) in queries.iter().zip(&truth) {
+            let got = ix.search_with(&view, q, 10, &all, np.min(ix.lists));
+            hits += got
+                .iter()
+                .filter(|h| want.iter().any(|w| w.0 == h.0))
+                .count();
+        }
+        let us = (cpu() - t) / nq as f64;
+        println!(
+            "  nprobe {np}: recall@10 {:.4}, {us:.0} us/query (CPU)",
+            hits as f64 / (10 * nq) as f64
+        );
+    }
 }

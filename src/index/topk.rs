@@ -71,10 +71,157 @@ impl TopK {
     }
 }
 
+/// The `keep` highest integer scores of a list scan, in amortised O(1) per row: a row
+/// whose score beats the threshold is appended without a branch; when the buffer is
+/// full (2·keep) the filter is applied to the new rows, the `keep` best are selected,
+/// and the threshold rises to the worst of them. (A binary heap cost ~100 ns per
+/// admitted row, the largest share of a query after the scan.)
+/// Bit `i` set when `s[i] > t` (the SIMD kernel, else its portable twin).
+#[inline]
+fn mask_gt(s: &[u16; 32], t: u16) -> u32 {
+    super::simd::mask_gt_u16(s, t).unwrap_or_else(|| mask_gt_portable(s, t))
+}
+
+fn mask_gt_portable(s: &[u16; 32], t: u16) -> u32 {
+    s.iter()
+        .enumerate()
+        .fold(0, |m, (i, &x)| m | (((x > t) as u32) << i))
+}
+
+pub(crate) struct Candidates {
+    keep: usize,
+    buf: Vec<(i32, u32)>,
+    len: usize,
+    /// `buf[..checked]` passed the filter.
+    checked: usize,
+    thr: i32,
+}
+
+impl Candidates {
+    pub fn new(keep: usize) -> Self {
+        let keep = keep.max(1);
+        Candidates {
+            keep,
+            buf: vec![(0, 0); 2 * keep + 1],
+            len: 0,
+            checked: 0,
+            thr: i32::MIN,
+        }
+    }
+
+    /// Offer rows `ids[i]` with scores `off + scores[i]`; `scores` is padded to whole
+    /// blocks of 32 (its tail past `ids.len()` is ignored). A block is first tested
+    /// against the threshold as a whole (one SIMD compare), so the rows that cannot
+    /// enter cost almost nothing.
+    #[inline]
+    pub fn offer(&mut self, ids: &[u32], scores: &[u16], off: i32, allow: &dyn Fn(u32) -> bool) {
+        debug_assert!(scores.len() >= ids.len() && scores.len().is_multiple_of(32));
+        for (block, ids) in scores.chunks_exact(32).zip(ids.chunks(32)) {
+            let block: &[u16; 32] = block.try_into().expect("32 scores");
+            let valid = if ids.len() == 32 {
+                u32::MAX
+            } else {
+                (1u32 << ids.len()) - 1
+            };
+            let t = self.thr as i64 - off as i64;
+            let mut mask = if t < 0 {
+                valid
+            } else if t >= u16::MAX as i64 {
+                0
+            } else {
+                mask_gt(block, t as u16) & valid
+            };
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let s = off + block[i] as i32;
+                // The threshold may have risen since the mask was taken.
+                if s > self.thr {
+                    self.buf[self.len] = (s, ids[i]);
+                    self.len += 1;
+                    if self.len == self.buf.len() {
+                        self.compact(allow);
+                    }
+                }
+            }
+        }
+    }
+
+    fn compact(&mut self, allow: &dyn Fn(u32) -> bool) {
+        let mut w = self.checked;
+        for r in self.checked..self.len {
+            let e = self.buf[r];
+            if allow(e.1) {
+                self.buf[w] = e;
+                w += 1;
+            }
+        }
+        self.len = w;
+        if self.len > self.keep {
+            // Best first; ties by ascending id so the kept set does not depend on order.
+            self.buf[..self.len]
+                .select_nth_unstable_by(self.keep - 1, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            self.len = self.keep;
+            self.thr = self.buf[self.keep - 1].0;
+        }
+        self.checked = self.len;
+    }
+
+    /// The ids of the (at most `keep`) best allowed rows, in no particular order.
+    pub fn into_ids(mut self, allow: &dyn Fn(u32) -> bool) -> Vec<u32> {
+        self.compact(allow);
+        self.buf[..self.len].iter().map(|e| e.1).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn mask_matches_its_twin(s in proptest::array::uniform32(any::<u16>()), t in any::<u16>(), pick in 0usize..32) {
+            // Thresholds equal to a score half the time (the boundary case).
+            let t = if pick % 2 == 0 { s[pick] } else { t };
+            let want = mask_gt_portable(&s, t);
+            prop_assert_eq!(mask_gt(&s, t), want);
+            for (i, &x) in s.iter().enumerate() {
+                prop_assert_eq!(want >> i & 1 == 1, x > t);
+            }
+        }
+
+        #[test]
+        fn candidates_are_the_best_allowed(
+            rows in proptest::collection::vec((0u16..50, 0i32..3), 0..400),
+            keep in 1usize..30,
+        ) {
+            let mut c = Candidates::new(keep);
+            let allow = |id: u32| !id.is_multiple_of(3);
+            // Rows offered in chunks with a per-chunk offset, as lists are.
+            let mut all = Vec::new();
+            for (chunk, part) in rows.chunks(37).enumerate() {
+                let ids: Vec<u32> = (0..part.len()).map(|i| (chunk * 37 + i) as u32).collect();
+                let mut scores: Vec<u16> = part.iter().map(|p| p.0).collect();
+                // Padding past the rows, with scores that must be ignored.
+                scores.resize(part.len().div_ceil(32) * 32, u16::MAX);
+                let off = part.first().map_or(0, |p| p.1) * 10 - 5;
+                c.offer(&ids, &scores, off, &allow);
+                all.extend(ids.iter().zip(&scores[..ids.len()]).map(|(&id, &s)| (off + s as i32, id)));
+            }
+            let mut got = c.into_ids(&allow);
+            got.sort_unstable();
+            all.retain(|e| allow(e.1));
+            all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            // The kept scores are the `keep` best scores (ties may pick other ids).
+            let want_scores: Vec<i32> = all.iter().take(keep).map(|e| e.0).collect();
+            let score_of = |id: u32| all.iter().find(|e| e.1 == id).unwrap().0;
+            let mut got_scores: Vec<i32> = got.iter().map(|&id| score_of(id)).collect();
+            got_scores.sort_by(|a, b| b.cmp(a));
+            prop_assert_eq!(got_scores, want_scores);
+            prop_assert!(got.iter().all(|&id| allow(id)));
+        }
+    }
 
     proptest! {
         #[test]

@@ -1,6 +1,7 @@
 //! Stored vector indexes: one header block (parameters, centroids, quantizer, list
-//! offsets) and a few posting blocks (contiguous runs of lists: row ids + int8 codes),
-//! keyed by table name and version so that an index lives and dies with its version.
+//! offsets) and a few posting blocks (contiguous runs of lists: their row ids, and the
+//! matching share of the packed code bytes), keyed by table name and version so that
+//! an index lives and dies with its version.
 
 use rkyv::{Archive, Deserialize, Serialize};
 
@@ -10,7 +11,9 @@ use super::keys;
 use crate::{Error, Result};
 
 /// Bump when the stored layout changes; an index of another format is ignored (rebuilt).
-pub(crate) const INDEX_FORMAT: u32 = 1;
+/// 1: int8 codes of the rows, row-major. 2: 4-bit codes of the residuals to the list
+/// centroids, packed in 32-row fast-scan blocks (`index::fastscan`).
+pub(crate) const INDEX_FORMAT: u32 = 2;
 
 /// Bytes of ids + codes per posting block (a bigger list gets a block of its own).
 const POSTING_BYTES: usize = 1 << 20;
@@ -36,12 +39,14 @@ pub(crate) struct IndexHeader {
     pub centroids: Vec<f32>,
     /// `‖c‖²/2` of each full centroid (with the MIPS coordinate for Dot).
     pub half_norms: Vec<f32>,
-    pub sq_min: Vec<f32>,
-    pub sq_scale: Vec<f32>,
+    /// 16 ascending 4-bit levels per dimension (`index::sq4`).
+    pub levels: Vec<f32>,
     /// `lists + 1` offsets into the concatenated postings.
     pub offsets: Vec<u32>,
     /// First list of each posting block, plus `lists` at the end.
     pub block_lists: Vec<u32>,
+    /// Length of the packed codes (`index::code_bytes(rows, dim)`).
+    pub code_bytes: u64,
 }
 
 #[derive(Archive, Serialize, Deserialize, Debug)]
@@ -49,7 +54,18 @@ pub(crate) struct PostingBlock {
     pub first_list: u32,
     pub end_list: u32,
     pub ids: Vec<u32>,
+    /// Bytes `code_split(first row)..code_split(end row)` of the packed codes.
     pub codes: Vec<u8>,
+}
+
+/// Where the share of the packed codes of the rows before `row` ends: the codes are
+/// one packed array (blocks of 32 rows cross list boundaries), cut in proportion to
+/// the rows of each posting block.
+fn code_split(row: usize, rows: usize, code_bytes: usize) -> usize {
+    if rows == 0 {
+        return 0;
+    }
+    (row as u128 * code_bytes as u128 / rows as u128) as usize
 }
 
 /// Group lists into posting blocks of about `POSTING_BYTES`: the first list of each
@@ -79,7 +95,7 @@ pub(crate) fn write(
     ids: &[u32],
     codes: &[u8],
 ) -> Result<()> {
-    let dim = header.dim as usize;
+    let rows = ids.len();
     let mut batch = WriteBatch::default();
     delete(b, name, version, &mut batch)?;
     batch.put(
@@ -95,7 +111,8 @@ pub(crate) fn write(
             first_list: w[0],
             end_list: w[1],
             ids: ids[lo..hi].to_vec(),
-            codes: codes[lo * dim..hi * dim].to_vec(),
+            codes: codes[code_split(lo, rows, codes.len())..code_split(hi, rows, codes.len())]
+                .to_vec(),
         };
         batch.put(
             keys::index_block(name, version, i as u32 + 1),
@@ -149,8 +166,7 @@ pub(crate) fn load(
         || !h.phi.is_finite()
         || h.centroids.len() != lists * dim
         || h.half_norms.len() != lists
-        || h.sq_min.len() != dim
-        || h.sq_scale.len() != dim
+        || !crate::index::levels_valid(&h.levels, dim)
         || h.offsets.len() != lists + 1
         || h.offsets[0] != 0
         || h.offsets.windows(2).any(|w| w[0] > w[1])
@@ -165,19 +181,27 @@ pub(crate) fn load(
         return bad("inconsistent header");
     }
     let total = h.offsets[lists] as usize;
+    let code_bytes = crate::index::code_bytes(&h.offsets, dim);
+    if h.code_bytes != code_bytes as u64 {
+        return bad("code length disagrees with the rows");
+    }
     let mut ids = Vec::with_capacity(total);
-    let mut codes = Vec::with_capacity(total * dim);
+    let mut codes = Vec::with_capacity(code_bytes);
     for (i, w) in h.block_lists.windows(2).enumerate() {
         let i = i as u32 + 1;
         let v = b
             .get(&keys::index_block(name, version, i))?
             .ok_or_else(|| Error::corrupted(format!("{} (missing)", what(i)())))?;
         let p: &ArchivedPostingBlock = codec::access(Tag::Postings, &v, &what(i))?;
-        let n = (h.offsets[w[1] as usize] - h.offsets[w[0] as usize]) as usize;
+        let (lo, hi) = (
+            h.offsets[w[0] as usize] as usize,
+            h.offsets[w[1] as usize] as usize,
+        );
+        let want = code_split(hi, total, code_bytes) - code_split(lo, total, code_bytes);
         if p.first_list.to_native() != w[0]
             || p.end_list.to_native() != w[1]
-            || p.ids.len() != n
-            || p.codes.len() != n * dim
+            || p.ids.len() != hi - lo
+            || p.codes.len() != want
         {
             return Err(Error::corrupted(format!(
                 "{} (shape disagrees with the header)",
