@@ -119,8 +119,8 @@ fn import_index_bench_update_check() {
 
     fails(
         &db,
-        &["index", "build", "emb", "--bits", "4"],
-        "not supported yet",
+        &["index", "build", "emb", "--bits", "8"],
+        "replaced by 4-bit",
     );
     fails(
         &db,

@@ -173,7 +173,7 @@ fn index_build_is_a_job_and_publishes_rebuild_it() {
         db.build_index(
             "emb",
             &IndexOptions {
-                bits: 4,
+                bits: 8,
                 ..IndexOptions::default()
             }
         ),

@@ -20,7 +20,8 @@ pub struct IndexOptions {
     pub metric: Metric,
     /// Coarse lists; default about 4·√N.
     pub lists: Option<usize>,
-    /// Bits per code: 8 (int8). 4 is refused ("not supported yet").
+    /// Bits per code: 4 (fast-scan residual codes, the one format since index format 2;
+    /// 8 is refused with a pointer to 4).
     pub bits: u8,
     /// Recall@10 the tuned `nprobe` must reach on a held-out sample of the table's rows.
     pub target_recall: f32,
@@ -38,7 +39,7 @@ impl Default for IndexOptions {
         IndexOptions {
             metric: Metric::Cosine,
             lists: None,
-            bits: 8,
+            bits: 4,
             target_recall: 0.95,
             seed: 42,
             threads: None,
@@ -54,11 +55,11 @@ impl IndexOptions {
             return Err(Error::param("target_recall", "must be in (0, 1]"));
         }
         match self.bits {
-            8 => {}
-            4 => {
+            4 => {}
+            8 => {
                 return Err(Error::param(
                     "bits",
-                    "4-bit codes are not supported yet (use 8)",
+                    "8-bit codes were replaced by 4-bit fast-scan codes with an exact rerank (use 4)",
                 ))
             }
             b => return Err(Error::param("bits", format!("{b}: expected 8 or 4"))),

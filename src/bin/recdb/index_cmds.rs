@@ -24,8 +24,8 @@ pub enum IndexAction {
         /// Coarse lists (default about 4·√N).
         #[arg(long, value_name = "N")]
         lists: Option<usize>,
-        /// Bits per code: 8 (4 is not supported yet).
-        #[arg(long, default_value_t = 8, value_name = "8|4")]
+        /// Bits per code: 4 (fast-scan codes; 8 is no longer built).
+        #[arg(long, default_value_t = 4, value_name = "4")]
         bits: u8,
         #[arg(long, default_value_t = 0.95, value_name = "F")]
         target_recall: f32,
