@@ -307,6 +307,7 @@ pub fn stored_values() -> crate::Result<Vec<(Vec<u8>, Vec<u8>)>> {
 
 /// Every tag byte, by a match without a wildcard: a new [`Tag`] variant fails to compile
 /// here until it is listed, and then the test below requires a stored value of it.
+#[cfg(test)]
 fn all_tags() -> Vec<u8> {
     let check = |t: Tag| match t {
         Tag::Meta
