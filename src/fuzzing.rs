@@ -85,7 +85,7 @@ pub fn decode_stored(bytes: &[u8]) -> Vec<u8> {
         hit(Tag::Postings, true);
         let (first, end) = (p.first_list.to_native(), p.end_list.to_native());
         let n = p.ids.len();
-        if first == 0 && end >= 1 && n > 0 && p.codes.len() % n == 0 && p.codes.len() > 0 {
+        if first == 0 && end >= 1 && n > 0 && p.codes.len() % n == 0 && !p.codes.is_empty() {
             let dim = p.codes.len() / n;
             let lists = end as usize;
             let mut offsets = vec![0u32; lists + 1];
