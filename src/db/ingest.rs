@@ -333,17 +333,44 @@ impl Db {
             total.new_items += r.new_items;
             total.total_events = r.total_events;
         };
-        let mut batch = self.batch();
-        crate::ingest::each_event(file, bytes, format, &mut |e| {
-            batch.push_raw(&e)?;
-            if batch.len() >= per_commit {
-                add(std::mem::replace(&mut batch, self.batch()).commit()?);
+        // Pipelined: a thread parses batch N+1 while this one commits batch N (a
+        // rendezvous channel, so at most two batches are in memory).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<IngestBatch<'_>>(0);
+        std::thread::scope(|scope| -> Result<()> {
+            let parser = scope.spawn(move || -> Result<()> {
+                let mut batch = self.batch();
+                // A closed channel means the committer failed; it reports its own error.
+                let stopped = || Error::InvalidInput("import stopped".into());
+                crate::ingest::each_event(file, bytes, format, &mut |e| {
+                    batch.push_raw(&e)?;
+                    if batch.len() >= per_commit {
+                        tx.send(std::mem::replace(&mut batch, self.batch()))
+                            .map_err(|_| stopped())?;
+                    }
+                    Ok(())
+                })?;
+                if !batch.is_empty() {
+                    tx.send(batch).map_err(|_| stopped())?;
+                }
+                Ok(())
+            });
+            let mut committed = Ok(());
+            for batch in rx {
+                match batch.commit() {
+                    Ok(r) => add(r),
+                    Err(e) => {
+                        committed = Err(e);
+                        break;
+                    }
+                }
             }
-            Ok(())
+            // With `rx` dropped the parser stops at its next send.
+            let parsed = parser
+                .join()
+                .unwrap_or_else(|_| Err(Error::InvalidInput("import parser panicked".into())));
+            committed?;
+            parsed
         })?;
-        if !batch.is_empty() {
-            add(batch.commit()?);
-        }
         Ok(total)
     }
 
