@@ -289,9 +289,10 @@ impl Db {
     /// Import an events file (TSV, CSV, JSON lines or ML-100K atomic; detected from the
     /// header unless `format` is given). The whole file is validated before anything is
     /// written, so bad input leaves the database as it was. A file of at most
-    /// [`IMPORT_BATCH`] events is then one atomic, durable commit; a bigger one is
+    /// 1,048,576 events is then one atomic, durable commit; a bigger one is
     /// written in commits of that many events, each atomic and durable (a crash during
     /// them leaves the first few whole commits; the receipt is returned after the last).
+    /// Memory: the file's bytes plus two batches, not the parsed file.
     pub fn import_events(
         &self,
         path: &Path,
