@@ -56,12 +56,10 @@ impl IndexOptions {
         }
         match self.bits {
             4 => {}
-            8 => {
-                return Err(Error::param(
-                    "bits",
-                    "8-bit codes were replaced by 4-bit fast-scan codes with an exact rerank (use 4)",
-                ))
-            }
+            8 => return Err(Error::param(
+                "bits",
+                "8-bit codes were replaced by 4-bit fast-scan codes with an exact rerank (use 4)",
+            )),
             b => return Err(Error::param("bits", format!("{b}: expected 8 or 4"))),
         }
         if self.lists == Some(0) {

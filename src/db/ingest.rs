@@ -100,6 +100,32 @@ fn check_id(what: &str, id: &str, index: usize) -> Result<()> {
     Ok(())
 }
 
+/// What `push` rejects: empty or over-long ids, a non-finite value.
+fn check_event(
+    user: &str,
+    item: &str,
+    value: f32,
+    group: Option<&str>,
+    index: usize,
+) -> Result<()> {
+    check_id("user", user, index)?;
+    check_id("item", item, index)?;
+    if !value.is_finite() {
+        return Err(Error::InvalidInput(format!(
+            "event {index}: value {value} is not finite"
+        )));
+    }
+    if let Some(g) = group {
+        check_id("group", g, index)?;
+    }
+    Ok(())
+}
+
+/// Events per commit of a file import: files up to this size are one atomic commit;
+/// bigger ones are validated whole first, then written in commits of this size, so
+/// memory is bounded by the file's bytes plus one batch instead of growing per event.
+pub(crate) const IMPORT_BATCH: usize = 1 << 20;
+
 impl<'a> IngestBatch<'a> {
     pub fn len(&self) -> usize {
         self.events.len()
@@ -131,19 +157,9 @@ impl<'a> IngestBatch<'a> {
         timestamp: i64,
         group: Option<&str>,
     ) -> Result<()> {
-        let index = self.events.len();
-        check_id("user", user, index)?;
-        check_id("item", item, index)?;
-        if !value.is_finite() {
-            return Err(Error::InvalidInput(format!(
-                "event {index}: value {value} is not finite"
-            )));
-        }
+        check_event(user, item, value, group, self.events.len())?;
         let g = match group {
-            Some(g) => {
-                check_id("group", g, index)?;
-                self.groups.push(g)
-            }
+            Some(g) => self.groups.push(g),
             None => NO_GROUP,
         };
         self.users.push(user);
@@ -272,14 +288,91 @@ impl Db {
 
     /// Import an events file (TSV, CSV, JSON lines or ML-100K atomic; detected from the
     /// header unless `format` is given). The whole file is validated before anything is
-    /// written; it is then committed atomically and durably.
+    /// written, so bad input leaves the database as it was. A file of at most
+    /// 1,048,576 events is then one atomic, durable commit; a bigger one is
+    /// written in commits of that many events, each atomic and durable (a crash during
+    /// them leaves the first few whole commits; the receipt is returned after the last).
+    /// Memory: the file's bytes plus two batches, not the parsed file.
     pub fn import_events(
         &self,
         path: &Path,
         format: Option<crate::Format>,
     ) -> Result<CommitReceipt> {
-        let events = crate::ingest::read_events(path, format)?;
-        self.log_events(&events)
+        let (file, bytes) = crate::ingest::read_file(path)?;
+        self.import_event_bytes(&file, &bytes, format, IMPORT_BATCH)
+    }
+
+    /// Two passes over the parsed bytes: validate everything (nothing kept), then write
+    /// in commits of `per_commit` events.
+    pub(crate) fn import_event_bytes(
+        &self,
+        file: &str,
+        bytes: &[u8],
+        format: Option<crate::Format>,
+        per_commit: usize,
+    ) -> Result<CommitReceipt> {
+        let mut index = 0usize;
+        crate::ingest::each_event(file, bytes, format, &mut |e| {
+            check_event(&e.user, &e.item, e.value, e.group.as_deref(), index).map_err(|err| {
+                match err {
+                    Error::InvalidInput(m) => Error::InvalidInput(format!("{file}: {m}")),
+                    other => other,
+                }
+            })?;
+            index += 1;
+            Ok(())
+        })?;
+        let mut total = CommitReceipt {
+            events: 0,
+            new_users: 0,
+            new_items: 0,
+            total_events: 0,
+        };
+        let mut add = |r: CommitReceipt| {
+            total.events += r.events;
+            total.new_users += r.new_users;
+            total.new_items += r.new_items;
+            total.total_events = r.total_events;
+        };
+        // Pipelined: a thread parses batch N+1 while this one commits batch N (a
+        // rendezvous channel, so at most two batches are in memory).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<IngestBatch<'_>>(0);
+        std::thread::scope(|scope| -> Result<()> {
+            let parser = scope.spawn(move || -> Result<()> {
+                let mut batch = self.batch();
+                // A closed channel means the committer failed; it reports its own error.
+                let stopped = || Error::InvalidInput("import stopped".into());
+                crate::ingest::each_event(file, bytes, format, &mut |e| {
+                    batch.push_raw(&e)?;
+                    if batch.len() >= per_commit {
+                        tx.send(std::mem::replace(&mut batch, self.batch()))
+                            .map_err(|_| stopped())?;
+                    }
+                    Ok(())
+                })?;
+                if !batch.is_empty() {
+                    tx.send(batch).map_err(|_| stopped())?;
+                }
+                Ok(())
+            });
+            let mut committed = Ok(());
+            for batch in rx {
+                match batch.commit() {
+                    Ok(r) => add(r),
+                    Err(e) => {
+                        committed = Err(e);
+                        break;
+                    }
+                }
+            }
+            // With `rx` dropped the parser stops at its next send.
+            let parsed = parser
+                .join()
+                .unwrap_or_else(|_| Err(Error::InvalidInput("import parser panicked".into())));
+            committed?;
+            parsed
+        })?;
+        Ok(total)
     }
 
     /// Import item attributes (creates ids for items not seen yet). Atomic and durable.
@@ -365,5 +458,77 @@ impl Db {
         }
         b.flush()?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tsv(rows: usize) -> String {
+        let mut s = String::from("user\titem\trating\ttimestamp\n");
+        for i in 0..rows {
+            s += &format!("u{}\ti{}\t{}\t{i}\n", i % 5, i % 7, i % 5 + 1);
+        }
+        s
+    }
+
+    fn state(db: &Db) -> (u64, u64, u64, Vec<Vec<HistoryRow>>) {
+        let st = db.stats().unwrap();
+        let hist = db
+            .user_ids()
+            .iter()
+            .map(|u| {
+                db.history(u)
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| (h.item, h.value.to_bits(), h.timestamp))
+                    .collect()
+            })
+            .collect();
+        (st.users, st.items, st.events, hist)
+    }
+    type HistoryRow = (String, u32, i64);
+
+    #[test]
+    fn a_bad_last_line_leaves_the_database_as_it_was() {
+        let db = Db::temporary().unwrap();
+        db.import_event_bytes("first.tsv", tsv(10).as_bytes(), None, 4)
+            .unwrap();
+        let before = state(&db);
+        // Written in commits of 4 if it were valid, so an error found while writing
+        // would leave 6 of its 7 commits behind.
+        let long = "x".repeat(1025);
+        for (last, want) in [
+            ("u1\ti1\tfive\t99\n", "bad.tsv:27"),
+            (format!("{long}\ti1\t5\t99\n").as_str(), "event 25"),
+            ("u1\t\t5\t99\n", "bad.tsv:27"),
+        ] {
+            let text = tsv(25) + last;
+            let err = db
+                .import_event_bytes("bad.tsv", text.as_bytes(), None, 4)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("bad.tsv") && err.contains(want), "{err}");
+            assert_eq!(state(&db), before, "after {err}");
+        }
+        db.check().unwrap();
+    }
+
+    #[test]
+    fn many_commits_write_what_one_commit_writes() {
+        let text = tsv(1000);
+        let one = Db::temporary().unwrap();
+        let r1 = one
+            .import_event_bytes("a.tsv", text.as_bytes(), None, usize::MAX)
+            .unwrap();
+        let many = Db::temporary().unwrap();
+        let r2 = many
+            .import_event_bytes("a.tsv", text.as_bytes(), None, 64)
+            .unwrap();
+        assert_eq!(r1, r2);
+        assert_eq!((r1.events, r1.new_users, r1.new_items), (1000, 5, 7));
+        assert_eq!(state(&one), state(&many));
+        many.check().unwrap();
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::text::{self, strip_bom};
+use super::text::{self, strip_bom, Sink};
 use super::{perr, role_names, role_of, split_genres, Role, Target};
 use crate::{Error, EventKind, ItemRecord, RawEvent, Result, UserRecord};
 
@@ -13,9 +13,15 @@ pub(crate) type JsonRow<T> = fn(&str, u64, u64, &Obj) -> Result<T>;
 
 /// Reads every non-blank line as one object and turns it into a record with `f`
 /// (arguments: file, line, 0-based record index, object).
-pub(crate) fn read_json_lines<T>(file: &str, bytes: &[u8], f: JsonRow<T>) -> Result<Vec<T>> {
+/// Returns the number of records given to `sink`.
+pub(crate) fn each_json_line<T>(
+    file: &str,
+    bytes: &[u8],
+    f: JsonRow<T>,
+    sink: Sink<'_, T>,
+) -> Result<u64> {
     let bytes = strip_bom(bytes);
-    let mut out = Vec::new();
+    let mut n = 0u64;
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_no = i as u64 + 1;
         let line = line.trim_ascii();
@@ -40,12 +46,13 @@ pub(crate) fn read_json_lines<T>(file: &str, bytes: &[u8], f: JsonRow<T>) -> Res
                 format!("expected a JSON object, found {}", type_name(&v)),
             ));
         };
-        out.push(f(file, line_no, out.len() as u64, &obj)?);
+        sink(f(file, line_no, n, &obj)?)?;
+        n += 1;
     }
-    if out.is_empty() {
+    if n == 0 {
         return Err(Error::Empty(format!("{file}: no JSON objects")));
     }
-    Ok(out)
+    Ok(n)
 }
 
 fn type_name(v: &Value) -> &'static str {

@@ -162,9 +162,25 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
+pub(crate) fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     Ok((path.display().to_string(), bytes))
+}
+
+fn each_with<S: schema::Schema>(
+    file: &str,
+    bytes: &[u8],
+    format: Option<Format>,
+    json_row: json::JsonRow<S::Out>,
+    sink: text::Sink<'_, S::Out>,
+) -> Result<u64> {
+    let format = format.unwrap_or_else(|| detect(file, &bytes[..bytes.len().min(4096)]));
+    match format {
+        Format::Tsv => text::each_tsv::<S>(file, bytes, false, sink),
+        Format::Atomic => text::each_tsv::<S>(file, bytes, true, sink),
+        Format::Csv => text::each_csv::<S>(file, bytes, sink),
+        Format::JsonLines => json::each_json_line(file, bytes, json_row, sink),
+    }
 }
 
 fn parse_with<S: schema::Schema>(
@@ -173,13 +189,21 @@ fn parse_with<S: schema::Schema>(
     format: Option<Format>,
     json_row: json::JsonRow<S::Out>,
 ) -> Result<Vec<S::Out>> {
-    let format = format.unwrap_or_else(|| detect(file, &bytes[..bytes.len().min(4096)]));
-    match format {
-        Format::Tsv => text::read_tsv::<S>(file, bytes, false),
-        Format::Atomic => text::read_tsv::<S>(file, bytes, true),
-        Format::Csv => text::read_csv::<S>(file, bytes),
-        Format::JsonLines => json::read_json_lines(file, bytes, json_row),
-    }
+    text::collect(bytes, |sink| {
+        each_with::<S>(file, bytes, format, json_row, sink)
+    })
+}
+
+/// Streams the events of `bytes` to `sink` in file order without collecting them (what
+/// a bounded-memory import parses with); returns how many there were. An error from
+/// the sink stops the read and is returned.
+pub(crate) fn each_event(
+    file_name: &str,
+    bytes: &[u8],
+    format: Option<Format>,
+    sink: &mut dyn FnMut(RawEvent) -> Result<()>,
+) -> Result<u64> {
+    each_with::<schema::EventSchema>(file_name, bytes, format, json::event, sink)
 }
 
 /// Reads interaction events from a file; `format: None` detects it (see [`detect`]).

@@ -78,21 +78,27 @@ fn count_error(file: &str, line: u64, names: &[String], found: usize) -> Error {
     )
 }
 
-/// Reads the header, then every row into `S::Out`, keeping physical line numbers.
-struct Driver<'f, S: Schema> {
+/// A consumer of parsed records; an error from it stops the read.
+pub(crate) type Sink<'s, T> = &'s mut dyn FnMut(T) -> Result<()>;
+
+/// Reads the header, then hands every row as `S::Out` to the sink, keeping physical
+/// line numbers.
+struct Driver<'f, 's, S: Schema> {
     file: &'f str,
     atomic: bool,
     header: Option<(Vec<String>, S)>,
-    out: Vec<S::Out>,
+    sink: Sink<'s, S::Out>,
+    rows: u64,
 }
 
-impl<'f, S: Schema> Driver<'f, S> {
-    fn new(file: &'f str, atomic: bool) -> Self {
+impl<'f, 's, S: Schema> Driver<'f, 's, S> {
+    fn new(file: &'f str, atomic: bool, sink: Sink<'s, S::Out>) -> Self {
         Driver {
             file,
             atomic,
             header: None,
-            out: Vec::new(),
+            sink,
+            rows: 0,
         }
     }
 
@@ -107,34 +113,53 @@ impl<'f, S: Schema> Driver<'f, S> {
                 if row.n_fields() != names.len() {
                     return Err(count_error(self.file, line, names, row.n_fields()));
                 }
-                let index = self.out.len() as u64;
-                self.out.push(schema.row(self.file, line, index, row)?);
+                let index = self.rows;
+                (self.sink)(schema.row(self.file, line, index, row)?)?;
+                self.rows += 1;
             }
         }
         Ok(())
     }
 
-    fn finish(self) -> Result<Vec<S::Out>> {
+    fn finish(self) -> Result<u64> {
         if self.header.is_none() {
             return Err(Error::Empty(format!("{}: the file is empty", self.file)));
         }
-        if self.out.is_empty() {
+        if self.rows == 0 {
             return Err(Error::Empty(format!(
                 "{}: a header and no data rows",
                 self.file
             )));
         }
-        Ok(self.out)
+        Ok(self.rows)
     }
 }
 
+/// Collect the records of a streaming reader into a Vec sized from the line count.
+pub(crate) fn collect<T>(
+    bytes: &[u8],
+    each: impl FnOnce(Sink<'_, T>) -> Result<u64>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'\n').count() + 1);
+    each(&mut |r| {
+        out.push(r);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// Tab-separated values (no quoting); `atomic` only changes how genres are split.
-pub(crate) fn read_tsv<S: Schema>(file: &str, bytes: &[u8], atomic: bool) -> Result<Vec<S::Out>> {
+/// Returns the number of records given to `sink`.
+pub(crate) fn each_tsv<S: Schema>(
+    file: &str,
+    bytes: &[u8],
+    atomic: bool,
+    sink: Sink<'_, S::Out>,
+) -> Result<u64> {
     let bytes = strip_bom(bytes);
-    let mut d = Driver::<S>::new(file, atomic);
+    let mut d = Driver::<S>::new(file, atomic, sink);
     let mut fields: Vec<&[u8]> = Vec::with_capacity(16);
     let mut line_no = 0u64;
-    let mut reserved = false;
     for mut line in bytes.split(|&b| b == b'\n') {
         line_no += 1;
         if let Some(l) = line.strip_suffix(b"\r") {
@@ -146,19 +171,14 @@ pub(crate) fn read_tsv<S: Schema>(file: &str, bytes: &[u8], atomic: bool) -> Res
         fields.clear();
         fields.extend(line.split(|&b| b == b'\t'));
         d.line(line_no, fields.as_slice())?;
-        if !reserved && d.header.is_some() && line_no > 1 {
-            // A guess from the first data row, to avoid regrowing a big Vec.
-            d.out.reserve(bytes.len() / (line.len() + 1) + 1);
-            reserved = true;
-        }
     }
     d.finish()
 }
 
-/// Comma-separated values with double-quote quoting.
-pub(crate) fn read_csv<S: Schema>(file: &str, bytes: &[u8]) -> Result<Vec<S::Out>> {
+/// Comma-separated values with double-quote quoting. Returns the number of records.
+pub(crate) fn each_csv<S: Schema>(file: &str, bytes: &[u8], sink: Sink<'_, S::Out>) -> Result<u64> {
     let bytes = strip_bom(bytes);
-    let mut d = Driver::<S>::new(file, false);
+    let mut d = Driver::<S>::new(file, false, sink);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

@@ -1,0 +1,44 @@
+//! The shell's command parser (`parse_line`: quote-aware splitting, then clap) on
+//! arbitrary text: every line is a command, help text, or an error; never a panic
+//! (clap's debug assertions on the command definitions run too).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+// The binary's modules, included by path (the binary has no library target).
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/commands.rs"]
+mod commands;
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/demo.rs"]
+mod demo;
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/item2vec_args.rs"]
+mod item2vec_args;
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/output.rs"]
+mod output;
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/progress.rs"]
+mod progress;
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/split.rs"]
+mod split;
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/table_cmds.rs"]
+mod table_cmds;
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/text_cmds.rs"]
+mod text_cmds;
+
+use commands::{parse_line, split_commands, Parsed};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    for line in split_commands(text) {
+        match parse_line(&line) {
+            Ok(Parsed::Help(h)) => assert!(!h.is_empty(), "empty help for {line:?}"),
+            Ok(Parsed::Run(_)) => {}
+            Err(e) => assert!(!e.to_string().is_empty(), "empty error for {line:?}"),
+        }
+    }
+});
