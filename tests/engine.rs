@@ -398,9 +398,13 @@ fn readers_never_fail_while_models_are_republished() {
     small(&db);
     db.train("als", &als(), &TrainOptions::default()).unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Readers that have answered at least one query: training starts once all three run,
+    // so the republishes really overlap the queries (on a loaded machine a thread can
+    // otherwise start only after the last publish).
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let readers: Vec<_> = (0..3)
         .map(|t| {
-            let (db, stop) = (db.clone(), stop.clone());
+            let (db, stop, running) = (db.clone(), stop.clone(), running.clone());
             std::thread::spawn(move || {
                 let mut n = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -412,12 +416,20 @@ fn readers_never_fail_while_models_are_republished() {
                         5
                     );
                     assert_eq!(db.similar(&format!("i{}", n % 30), &q).unwrap().len(), 5);
+                    if n == 0 {
+                        running.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     n += 1;
                 }
                 n
             })
         })
         .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while running.load(std::sync::atomic::Ordering::Relaxed) < 3 {
+        assert!(Instant::now() < deadline, "a reader never answered a query");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     for seed in 0..4 {
         db.train(
             "als",

@@ -169,15 +169,18 @@ fn import_index_bench_update_check() {
     let pts = b["points"].as_array().unwrap();
     assert_eq!(pts.len(), 2);
     assert_eq!(pts[1]["nprobe"], 60);
-    // Every list scanned: the rerank makes it exact.
-    assert_eq!(pts[1]["recall"], 1.0);
+    // Every list scanned: only the 4-bit ranking before the exact rerank of the best 50
+    // can still miss a row.
+    assert!(pts[1]["recall"].as_f64().unwrap() >= 0.99, "{last}");
     assert!(pts[0]["recall"].as_f64().unwrap() < 1.0);
     assert!(pts[0]["qps_cpu"].as_f64().unwrap() > 0.0);
     assert_eq!(
         (b["queries"].as_u64(), b["k"].as_u64()),
         (Some(100), Some(10))
     );
-    assert!(b["bytes_per_vector"].as_f64().unwrap() > 16.0);
+    // At least the 4-bit codes (dim / 2 bytes) and a 4-byte row id; at most the D + 8 budget.
+    let bpv = b["bytes_per_vector"].as_f64().unwrap();
+    assert!((12.0..=24.0).contains(&bpv), "{bpv} bytes per vector");
     let table = ok(&db, &["index", "bench", "emb", "--queries", &p("q.f32")]);
     assert!(
         table.contains("recall") && table.contains("qps (cpu)"),
