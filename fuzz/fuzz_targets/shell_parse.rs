@@ -12,6 +12,9 @@ mod commands;
 #[path = "../../src/bin/recdb/demo.rs"]
 mod demo;
 #[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/index_cmds.rs"]
+mod index_cmds;
+#[allow(dead_code, unused_imports)]
 #[path = "../../src/bin/recdb/item2vec_args.rs"]
 mod item2vec_args;
 #[allow(dead_code, unused_imports)]

@@ -1,6 +1,7 @@
 //! `recdb`: the command line and shell of the recdb embedded recommender database.
 //! Everything goes through the public API of the `recdb` library.
 
+// Every module but `shell` is also included by path in fuzz/fuzz_targets/shell_parse.rs.
 mod commands;
 mod demo;
 mod index_cmds;
