@@ -12,20 +12,8 @@ use std::time::Instant;
 
 use recdb::{clustered_vectors, Db, IndexOptions, Metric, RowSpace, SearchOptions};
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-/// CPU time of this thread in seconds (Linux schedstat; None elsewhere). On the shared
-/// machine wall-clock QPS depends on the other processes; CPU-time QPS much less so.
-fn thread_cpu() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(ns / 1e9)
-}
+mod common;
+use common::{env, thread_cpu};
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -19,22 +19,12 @@ use recdb::{
     clustered_vectors, Config, Db, EventKind, IndexOptions, Metric, QueryOptions, RowSpace,
 };
 
+mod common;
+use common::{env, thread_cpu};
+
 const DIM: usize = 64;
 const USERS: usize = 2000;
 const SEEN: usize = 50;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn thread_cpu() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(ns / 1e9)
-}
 
 fn fixture() -> Db {
     let n = env("RECDB_REC_ITEMS", 1_000_000);

@@ -2,37 +2,14 @@
 //! errors and the demo.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+mod common;
+use common::cli::{ok, recdb, text};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_recdb"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Run `recdb --db DB ARGS...`.
-fn recdb(db: &Path, args: &[&str]) -> Output {
-    bin()
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("run recdb")
-}
-
-/// Run and insist on success; returns stdout.
-fn ok(db: &Path, args: &[&str]) -> String {
-    let out = recdb(db, args);
-    assert!(
-        out.status.success(),
-        "recdb {args:?} failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// A temporary directory with a small events file and an items file: 30 users, 20 items.

@@ -2,31 +2,9 @@
 //! `table put|delete|compact`, and how `jobs` and `check` show them.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn recdb(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recdb"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("run recdb")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(db: &Path, args: &[&str]) -> String {
-    let out = recdb(db, args);
-    assert!(
-        out.status.success(),
-        "recdb {args:?} failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+mod common;
+use common::cli::{ok, recdb, text};
 
 /// Fails, and says `want` on stderr.
 fn fails(db: &Path, args: &[&str], want: &str) {

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: small deterministic data sets.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use recdb::{Db, EventKind, ItemRecord, Params, TrainOptions};
