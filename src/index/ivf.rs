@@ -346,6 +346,11 @@ impl IvfIndex {
             return ExactSearch.search(table, q, metric, k, allow);
         }
         let nprobe = ((nprobe.max(1) as f32 / frac).ceil() as usize).min(self.lists);
+        if nprobe == self.lists {
+            // Every list would be scanned: the exact scan reads the same rows and cannot
+            // lose a row to the 4-bit pre-ranking before the rerank.
+            return ExactSearch.search(table, q, metric, k, allow);
+        }
         // Coarse step: the lists whose centroids are nearest to q scaled to norm φ.
         let f = self.phi / qn;
         let qs: Vec<f32> = q.iter().map(|x| x * f).collect();
