@@ -142,17 +142,8 @@ impl Db {
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<IndexInfo> {
             let view = self.table(table)?;
-            let own;
-            let pool = match opts.threads {
-                Some(n) => {
-                    own = rayon::ThreadPoolBuilder::new()
-                        .num_threads(n)
-                        .build()
-                        .map_err(|e| Error::Storage(format!("thread pool: {e}")))?;
-                    &own
-                }
-                None => &self.inner.pool,
-            };
+            let own = opts.threads.map(super::thread_pool).transpose()?;
+            let pool = own.as_ref().unwrap_or(&self.inner.pool);
             check()?;
             progress.report(0.0, &format!("k-means over {} rows", view.rows()));
             let mut ix =

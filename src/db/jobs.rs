@@ -206,18 +206,8 @@ impl Db {
                 },
             );
         let tee = Tee { user: sink, shared };
-        let own_pool;
-        let pool = match opts.threads {
-            Some(0) => return Err(Error::param("threads", "must be at least 1")),
-            Some(n) => {
-                own_pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
-                    .map_err(|e| Error::Storage(format!("thread pool: {e}")))?;
-                &own_pool
-            }
-            None => &self.inner.pool,
-        };
+        let own_pool = opts.threads.map(super::thread_pool).transpose()?;
+        let pool = own_pool.as_ref().unwrap_or(&self.inner.pool);
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<_> {
             let snapshot = {
                 let st = self.state();

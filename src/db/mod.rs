@@ -218,11 +218,7 @@ impl Db {
         } else {
             config.threads
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("recdb-{i}"))
-            .build()
-            .map_err(|e| Error::Storage(format!("thread pool: {e}")))?;
+        let pool = thread_pool(threads)?;
         let inner = Inner {
             backend,
             write: Mutex::new(()),
@@ -450,6 +446,18 @@ impl Db {
             jobs,
         })
     }
+}
+
+/// A pool of `n` named threads: the database's own, or one job's (`threads` option).
+pub(crate) fn thread_pool(n: usize) -> Result<rayon::ThreadPool> {
+    if n == 0 {
+        return Err(Error::param("threads", "must be at least 1"));
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("recdb-{i}"))
+        .build()
+        .map_err(|e| Error::Storage(format!("thread pool: {e}")))
 }
 
 #[cfg(test)]
