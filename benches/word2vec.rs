@@ -13,25 +13,9 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use recdb::{JobContext, NoProgress, ZipfText};
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-/// CPU seconds the threads of `pool` have run (Linux schedstat; 0 elsewhere).
-fn pool_cpu(pool: &rayon::ThreadPool) -> f64 {
-    pool.broadcast(|_| {
-        std::fs::read_to_string("/proc/thread-self/schedstat")
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1e9
-    })
-    .iter()
-    .sum()
-}
+mod common;
+use common::env;
+use recdb::pool_cpu_seconds as pool_cpu;
 
 fn bench(c: &mut Criterion) {
     let threads = env("RECDB_W2V_THREADS", 2);

@@ -60,5 +60,5 @@ pub use storage::tables::{Row, RowSpace, TableView};
 pub use synth::{clustered_vectors, generate, generate_dense, Synth, SynthConfig};
 pub use train::context::{JobContext, NoProgress, ProgressSink};
 pub use train::params::Params;
-pub use train::sgns::ZipfText;
+pub use train::sgns::{pool_cpu_seconds, ZipfText};
 pub use train::MODELS;

@@ -1,4 +1,5 @@
 //! Helpers shared by the benches that print their own figures next to criterion's.
+#![allow(dead_code)] // each bench uses only some of these
 
 /// `name` from the environment as a number, else `default`.
 pub fn env(name: &str, default: usize) -> usize {

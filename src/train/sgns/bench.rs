@@ -73,3 +73,17 @@ impl ZipfText {
         Ok(self.words() as u64 * cfg.epochs as u64)
     }
 }
+
+/// CPU seconds the threads of `pool` have run so far (Linux schedstat; 0 elsewhere): the
+/// speed figure that moves least with other processes on a shared machine.
+pub fn pool_cpu_seconds(pool: &rayon::ThreadPool) -> f64 {
+    pool.broadcast(|_| {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1e9
+    })
+    .iter()
+    .sum()
+}

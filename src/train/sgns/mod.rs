@@ -16,7 +16,7 @@ mod trainer;
 
 use crate::{Error, Params, Result};
 
-pub use bench::ZipfText;
+pub use bench::{pool_cpu_seconds, ZipfText};
 
 #[allow(unused_imports)] // the API; jobs on other branches call it
 pub(crate) use trainer::{infer, train, train_docs};

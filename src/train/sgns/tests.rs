@@ -344,18 +344,7 @@ fn prune_keeps_frequent() {
     assert_eq!(kept, vec![5, 3]);
 }
 
-/// CPU seconds each thread of `pool` has run (Linux schedstat; 0 elsewhere).
-fn pool_cpu(pool: &rayon::ThreadPool) -> f64 {
-    pool.broadcast(|_| {
-        std::fs::read_to_string("/proc/thread-self/schedstat")
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1e9
-    })
-    .iter()
-    .sum()
-}
+use super::pool_cpu_seconds as pool_cpu;
 
 /// Speed probe (not the criterion bench): Zipf(1) text of 1M words over 50k types, 2 threads.
 /// `cargo test --release --lib sgns::tests::speed_probe -- --ignored --nocapture`
