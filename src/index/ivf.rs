@@ -14,6 +14,7 @@
 
 use rayon::prelude::*;
 
+use super::exact::exact_batch;
 use super::fastscan;
 use super::kernels::{dot, dot_norm2_le, dots_f32};
 use super::kmeans::{self, SplitMix};
@@ -229,16 +230,11 @@ impl IvfIndex {
             .iter()
             .map(|&i| (self.ids[i], table.row(self.ids[i] as usize).to_vec()))
             .collect();
-        let truth: Vec<Vec<u32>> = queries
-            .par_iter()
-            .map(|(id, q)| {
-                let allow = |r: u32| r != *id;
-                ExactSearch
-                    .search(table, q, self.metric, k, &allow)
-                    .into_iter()
-                    .map(|h| h.0)
-                    .collect()
-            })
+        let qs: Vec<&[f32]> = queries.iter().map(|(_, q)| &q[..]).collect();
+        let skip: Vec<Option<u32>> = queries.iter().map(|(id, _)| Some(*id)).collect();
+        let truth: Vec<Vec<u32>> = exact_batch(table, &qs, &skip, self.metric, k)
+            .into_iter()
+            .map(|hits| hits.into_iter().map(|h| h.0).collect())
             .collect();
         let recall_at = |nprobe: usize| -> f32 {
             let hits: usize = queries

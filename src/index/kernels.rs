@@ -147,10 +147,17 @@ mod tests {
                 let (mut ds, mut ns) = (vec![0f32; rows], vec![0f32; rows]);
                 let same: Vec<u8> = (0..rows).flat_map(|_| bytes.iter().copied()).collect();
                 simd::scan_rows_le(&same, &b, &mut ds, &mut ns).unwrap();
-                let fblock: Vec<f32> = (0..rows).flat_map(|_| a.iter().copied()).collect();
+                // Distinct rows again: the eight-row kernel reduces its sums together, so
+                // a row written to the wrong slot would show.
+                let fblock: Vec<f32> = (0..rows)
+                    .flat_map(|j| a.iter().map(move |x| x * (j + 1) as f32))
+                    .collect();
                 let mut fs = vec![0f32; rows];
                 simd::dots_f32(&fblock, &b, &mut fs).unwrap();
-                prop_assert!(fs.iter().all(|&x| (x - pd).abs() <= 1e-4 * (1.0 + pd.abs())));
+                for (j, row) in fblock.chunks_exact(dim).enumerate() {
+                    let want = dot_portable(row, &b);
+                    prop_assert!((fs[j] - want).abs() <= 1e-4 * (1.0 + want.abs() * (j + 1) as f32));
+                }
                 prop_assert!(ds.iter().all(|&x| (x - pd).abs() <= 1e-4 * (1.0 + pd.abs())));
                 prop_assert!(ns.iter().all(|&x| (x - pn).abs() <= 1e-4 * (1.0 + pn)));
             }

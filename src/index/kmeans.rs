@@ -42,36 +42,47 @@ pub(crate) fn half_norms(centroids: &[f32], dim: usize) -> Vec<f32> {
         .collect()
 }
 
-fn nearest(x: &[f32], centroids: &[f32], half: &[f32], dim: usize) -> u32 {
-    let mut best = (f32::NEG_INFINITY, 0u32);
-    // Centroids in chunks of 64 through one block kernel call each (no allocation).
-    let mut buf = [0f32; 64];
+/// Points and centroids per cache block of [`nearest_block`]: 32 rows of 64 floats are
+/// 8 KB, so a block of each stays in L1 while every pair is scored.
+const TILE: usize = 32;
+
+/// The nearest centroid of each point of `xs` (at most [`TILE`] points). Centroid tiles
+/// are the outer loop so each is read from memory once per point block, not once per
+/// point: the assignment is bound by cache bandwidth, not arithmetic (docs/INDEX.md).
+fn nearest_block(xs: &[f32], centroids: &[f32], half: &[f32], dim: usize, out: &mut Vec<u32>) {
+    let np = xs.len() / dim.max(1);
+    let mut best = [(f32::NEG_INFINITY, 0u32); TILE];
+    let mut buf = [0f32; TILE];
     for (j, (cs, hs)) in centroids
-        .chunks(64 * dim.max(1))
-        .zip(half.chunks(64))
+        .chunks(TILE * dim.max(1))
+        .zip(half.chunks(TILE))
         .enumerate()
     {
-        let out = &mut buf[..hs.len()];
-        dots_f32(cs, x, out);
-        for (i, (&d, h)) in out.iter().zip(hs).enumerate() {
-            let s = d - h;
-            if s > best.0 {
-                best = (s, (j * 64 + i) as u32);
+        let scores = &mut buf[..hs.len()];
+        for (x, b) in xs.chunks_exact(dim.max(1)).zip(best.iter_mut()) {
+            dots_f32(cs, x, scores);
+            for (i, (&d, h)) in scores.iter().zip(hs).enumerate() {
+                // Ascending centroid order and a strict `>`: ties go to the lowest index.
+                let s = d - h;
+                if s > b.0 {
+                    *b = (s, (j * TILE + i) as u32);
+                }
             }
         }
     }
-    best.1
+    out.extend(best[..np].iter().map(|b| b.1));
 }
 
 /// The nearest centroid (L2) of every row of `data`, in parallel on the current pool.
 pub(crate) fn assign(data: &[f32], dim: usize, centroids: &[f32]) -> Vec<u32> {
     let half = half_norms(centroids, dim);
-    data.par_chunks(dim * 64)
+    data.par_chunks(dim.max(1) * TILE * 4)
         .flat_map_iter(|block| {
-            block
-                .chunks_exact(dim)
-                .map(|x| nearest(x, centroids, &half, dim))
-                .collect::<Vec<_>>()
+            let mut out = Vec::with_capacity(TILE * 4);
+            for xs in block.chunks(dim.max(1) * TILE) {
+                nearest_block(xs, centroids, &half, dim, &mut out);
+            }
+            out
         })
         .collect()
 }

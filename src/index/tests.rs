@@ -330,6 +330,30 @@ fn norm_pruned_exact_equals_exact() {
     }
 }
 
+#[test]
+fn batched_exact_equals_exact() {
+    let db = Db::temporary().unwrap();
+    // Over one 512-row chunk and with a zero row, in both metrics.
+    let mut rows = mf_like(1300 + 40, 16, 4);
+    rows[7 * 16..8 * 16].iter_mut().for_each(|x| *x = 0.0);
+    db.put_table("t", RowSpace::Other, 16, &rows[..1300 * 16], vec![])
+        .unwrap();
+    let view = db.table("t").unwrap();
+    let mut queries: Vec<&[f32]> = rows[1300 * 16..].chunks_exact(16).collect();
+    queries.push(&rows[7 * 16..8 * 16]);
+    queries.push(&rows[3 * 16..4 * 16]);
+    let skip: Vec<Option<u32>> = (0..queries.len())
+        .map(|i| (i % 3 == 0).then_some((i * 37 % 1300) as u32))
+        .collect();
+    for metric in [Metric::Cosine, Metric::Dot] {
+        let got = super::exact::exact_batch(&view, &queries, &skip, metric, 10);
+        for ((q, sk), g) in queries.iter().zip(&skip).zip(&got) {
+            let allow = |r: u32| Some(r) != *sk;
+            assert_eq!(g, &super::ExactSearch.search(&view, q, metric, 10, &allow));
+        }
+    }
+}
+
 /// The inner-product index against the norm-pruned exact scan on MF-like factors
 /// (`cargo test --release --lib mips_against_pruned_exact -- --ignored --nocapture`;
 /// RECDB_MIPS_N rows, default 100000): recall@10 and CPU µs per query of both. A
