@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use recdb::{
-    clustered_vectors, Config, Db, Error, EventKind, IndexOptions, Metric, QueryOptions, RowSpace,
-    SearchOptions, TableFormat, TableImport,
+    clustered_vectors, Config, Db, Error, EventKind, IndexOptions, Metric, ProgressSink,
+    QueryOptions, RowSpace, SearchOptions, TableFormat, TableImport,
 };
 
 fn le(v: &[f32]) -> Vec<u8> {
@@ -248,6 +248,44 @@ fn a_cancelled_build_leaves_exact_search() {
     let s = db.searcher("emb").unwrap();
     let hits = s.search(&rows[..32], &SearchOptions::default()).unwrap();
     assert_eq!(hits[0].0, 0);
+    db.check().unwrap();
+}
+
+/// Cancels the running job when the build reports k-means iteration 3.
+struct CancelAtIteration3 {
+    db: Db,
+    seen: std::sync::Mutex<Vec<(f64, String)>>,
+}
+
+impl ProgressSink for CancelAtIteration3 {
+    fn report(&self, fraction: f64, message: &str) {
+        self.seen.lock().unwrap().push((fraction, message.to_owned()));
+        if message.starts_with("k-means iteration 3/") {
+            for j in self.db.jobs().unwrap() {
+                if j.state == "running" {
+                    self.db.cancel_job(j.id).unwrap();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_build_cancelled_inside_kmeans_stops_there() {
+    let (db, _) = clustered_db(Config::default());
+    let sink = CancelAtIteration3 {
+        db: db.clone(),
+        seen: Default::default(),
+    };
+    let r = db.build_index_with_progress("emb", &IndexOptions::default(), &sink);
+    assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+    let seen = sink.seen.lock().unwrap();
+    let last = &seen.last().unwrap().1;
+    assert!(last.starts_with("k-means iteration 3/10"), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+    let job = db.jobs().unwrap().into_iter().max_by_key(|j| j.id).unwrap();
+    assert_eq!(job.state, "cancelled");
+    assert!(db.index_info("emb").unwrap().is_none());
     db.check().unwrap();
 }
 

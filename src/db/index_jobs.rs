@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use super::index::info_of;
 use super::{Db, JobHandle, RunningJob};
-use crate::index::{IvfIndex, Metric};
+use crate::index::{BuildHooks, IvfIndex, Metric};
 use crate::storage::index as store;
 use crate::storage::jobs::{self as job_store, JobRecord, JobState};
 use crate::storage::tables;
@@ -71,6 +71,21 @@ impl Shared<'_> {
     fn report(&self, f: f64, m: &str) {
         *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = (f, m.to_owned());
         self.user.report(f, m);
+    }
+}
+
+/// The job's side of a build: progress to the record and the caller, cancel from the flag.
+struct JobHooks<'a> {
+    progress: &'a Shared<'a>,
+    cancel: &'a AtomicBool,
+}
+
+impl BuildHooks for JobHooks<'_> {
+    fn report(&self, fraction: f64, message: &str) {
+        self.progress.report(fraction, message);
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
     }
 }
 
@@ -145,12 +160,14 @@ impl Db {
             let own = opts.threads.map(super::thread_pool).transpose()?;
             let pool = own.as_ref().unwrap_or(&self.inner.pool);
             check()?;
-            progress.report(0.0, &format!("k-means over {} rows", view.rows()));
-            let mut ix =
-                pool.install(|| IvfIndex::build(&view, opts.metric, opts.lists, opts.seed))?;
-            check()?;
-            progress.report(0.6, "tuning nprobe");
-            pool.install(|| ix.tune(&view, opts.target_recall));
+            let hooks = JobHooks {
+                progress: &progress,
+                cancel: &cancel,
+            };
+            let mut ix = pool.install(|| {
+                IvfIndex::build(&view, opts.metric, opts.lists, opts.seed, &hooks)
+            })?;
+            pool.install(|| ix.tune(&view, opts.target_recall, &hooks))?;
             ix.build_seconds = started.elapsed().as_secs_f64();
             check()?;
             progress.report(0.95, "writing");

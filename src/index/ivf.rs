@@ -21,7 +21,7 @@ use super::kmeans::{self, SplitMix};
 use super::simd::prefetch;
 use super::sq4::{Sq4, LEVELS};
 use super::topk::Candidates;
-use super::{ExactSearch, Metric, TopK, VectorSearch};
+use super::{BuildHooks, ExactSearch, Metric, TopK, VectorSearch};
 use crate::storage::index::{self as store, IndexHeader, INDEX_FORMAT};
 use crate::storage::tables::TableView;
 use crate::{Error, Result};
@@ -34,6 +34,11 @@ const FILTER_SAMPLE: usize = 256;
 /// (docs/INDEX.md): 50 reaches the recall of 100 within 0.002 up to 0.99, at a lower
 /// cost (each candidate is a random 256-byte read of the table).
 pub(crate) const RERANK: usize = 50;
+/// Progress of a build when k-means, the assignment, the encoding and the tuning end.
+const KMEANS_END: f64 = 0.4;
+const ASSIGN_END: f64 = 0.5;
+pub(crate) const BUILT: f64 = 0.6;
+pub(crate) const TUNED: f64 = 0.95;
 /// Queries of the held-out sample that tunes `nprobe`.
 const TUNE_QUERIES: usize = 500;
 /// Tuning aims this much above the target: with 4-bit residual codes, recall on the
@@ -87,13 +92,22 @@ pub(crate) fn default_lists(n: usize) -> usize {
 
 impl IvfIndex {
     /// Build on the current pool. Zero rows are left out of a cosine index (they never
-    /// match, as in exact search).
+    /// match, as in exact search). Reports progress up to [`BUILT`]; `Err(Cancelled)`
+    /// as soon as `hooks` says so (checked before each k-means iteration and phase).
     pub fn build(
         table: &TableView,
         metric: Metric,
         lists: Option<usize>,
         seed: u64,
+        hooks: &dyn BuildHooks,
     ) -> Result<IvfIndex> {
+        let stop = || -> Result<()> {
+            if hooks.cancelled() {
+                Err(Error::Cancelled)
+            } else {
+                Ok(())
+            }
+        };
         let started = std::time::Instant::now();
         let (n, dim) = (table.rows(), table.dim());
         let norms: Vec<f32> = (0..n).map(|r| table.row(r).norm()).collect();
@@ -135,8 +149,20 @@ impl IvfIndex {
             ));
         }
         let sample = (lists * 32).max(20_000).min(m);
-        let full = kmeans::train(&vecs, width, lists, 10, sample, seed);
+        const ITERS: usize = 10;
+        let mut go = |i: usize| {
+            hooks.report(
+                KMEANS_END * i as f64 / ITERS as f64,
+                &format!("k-means iteration {}/{ITERS}: {lists} lists, {sample} sampled rows", i + 1),
+            );
+            !hooks.cancelled()
+        };
+        let full = kmeans::train(&vecs, width, lists, ITERS, sample, seed, &mut go)
+            .ok_or(Error::Cancelled)?;
+        hooks.report(KMEANS_END, &format!("assigning {m} rows to {lists} lists"));
         let labels = kmeans::assign(&vecs, width, &full);
+        stop()?;
+        hooks.report(ASSIGN_END, "encoding residuals");
         let half = kmeans::half_norms(&full, width);
         let centroids: Vec<f32> = full
             .chunks_exact(width)
@@ -178,6 +204,7 @@ impl IvfIndex {
             sq.encode(r, &mut c4);
         }
         drop(resid);
+        stop()?;
         let codes = fastscan::pack_lists(&c4, dim, &offsets);
         let blocks = fastscan::list_blocks(&offsets);
         Ok(IvfIndex {
@@ -220,8 +247,9 @@ impl IvfIndex {
 
     /// Pick the smallest `nprobe` whose recall@10 on a seeded sample of the table's own
     /// rows (each query excludes itself; truth from exact search) reaches `target` plus
-    /// [`TUNE_MARGIN`].
-    pub fn tune(&mut self, table: &TableView, target: f32) {
+    /// [`TUNE_MARGIN`]. Reports progress from [`BUILT`] to [`TUNED`]; `Err(Cancelled)`
+    /// (the index unchanged) as soon as `hooks` says so, checked before each probe.
+    pub fn tune(&mut self, table: &TableView, target: f32, hooks: &dyn BuildHooks) -> Result<()> {
         let k = 10;
         let aim = (target + TUNE_MARGIN).min(1.0);
         let mut rng = SplitMix(self.seed ^ 0x7475_6E65);
@@ -232,6 +260,7 @@ impl IvfIndex {
             .collect();
         let qs: Vec<&[f32]> = queries.iter().map(|(_, q)| &q[..]).collect();
         let skip: Vec<Option<u32>> = queries.iter().map(|(id, _)| Some(*id)).collect();
+        hooks.report(BUILT, &format!("tuning: exact top-{k} of {} sampled rows", qs.len()));
         let truth: Vec<Vec<u32>> = exact_batch(table, &qs, &skip, self.metric, k)
             .into_iter()
             .map(|hits| hits.into_iter().map(|h| h.0).collect())
@@ -265,10 +294,23 @@ impl IvfIndex {
         steps.push(self.lists);
         // Recall grows with nprobe: binary search over the steps.
         let (mut lo, mut hi) = (0usize, steps.len() - 1);
+        let probes = (steps.len() as f64).log2().ceil().max(1.0) + 1.0;
+        let mut done = 0f64;
+        let mut probe = |nprobe: usize| -> Result<f32> {
+            if hooks.cancelled() {
+                return Err(Error::Cancelled);
+            }
+            hooks.report(
+                BUILT + (TUNED - BUILT) * (done / probes).min(1.0),
+                &format!("tuning: recall@10 at nprobe {nprobe}"),
+            );
+            done += 1.0;
+            Ok(recall_at(nprobe))
+        };
         let mut best = (steps[hi], None);
         while lo <= hi {
             let mid = (lo + hi) / 2;
-            let r = recall_at(steps[mid]);
+            let r = probe(steps[mid])?;
             if r >= aim {
                 best = (steps[mid], Some(r));
                 if mid == 0 {
@@ -279,10 +321,14 @@ impl IvfIndex {
                 lo = mid + 1;
             }
         }
-        let recall = best.1.unwrap_or_else(|| recall_at(best.0));
+        let recall = match best.1 {
+            Some(r) => r,
+            None => probe(best.0)?,
+        };
         self.nprobe = best.0;
         self.recall = recall;
         self.target_recall = target;
+        Ok(())
     }
 
     /// Estimated fraction of table rows that `allow` accepts (evenly spaced sample).

@@ -89,7 +89,8 @@ pub(crate) fn assign(data: &[f32], dim: usize, centroids: &[f32]) -> Vec<u32> {
 
 /// Train `k` centroids on at most `sample` rows of `data` (row-major, `dim` columns)
 /// with `iters` Lloyd iterations. Initial centroids are distinct sampled rows; an
-/// empty cluster takes half of the largest one.
+/// empty cluster takes half of the largest one. `go(i)` is asked before iteration `i`;
+/// `false` stops the training (`None`).
 pub(crate) fn train(
     data: &[f32],
     dim: usize,
@@ -97,7 +98,8 @@ pub(crate) fn train(
     iters: usize,
     sample: usize,
     seed: u64,
-) -> Vec<f32> {
+    go: &mut dyn FnMut(usize) -> bool,
+) -> Option<Vec<f32>> {
     let n = data.len() / dim;
     assert!(k >= 1 && k <= n, "k-means needs 1 <= k <= rows");
     let mut rng = SplitMix(seed ^ 0x6B6D_6561_6E73);
@@ -112,7 +114,10 @@ pub(crate) fn train(
     }
     let mut sums = vec![0f64; k * dim];
     let mut counts = vec![0usize; k];
-    for _ in 0..iters {
+    for it in 0..iters {
+        if !go(it) {
+            return None;
+        }
         let labels = assign(&xs, dim, &centroids);
         sums.iter_mut().for_each(|s| *s = 0.0);
         counts.iter_mut().for_each(|c| *c = 0);
@@ -149,7 +154,7 @@ pub(crate) fn train(
             counts[big] -= counts[c];
         }
     }
-    centroids
+    Some(centroids)
 }
 
 #[cfg(test)]
@@ -171,21 +176,35 @@ mod tests {
     #[test]
     fn deterministic_for_a_seed_and_on_any_pool() {
         let data = blobs(1);
-        let a = train(&data, 4, 5, 8, 1000, 7);
+        let a = train(&data, 4, 5, 8, 1000, 7, &mut |_| true).unwrap();
         let b = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap()
-            .install(|| train(&data, 4, 5, 8, 1000, 7));
+            .install(|| train(&data, 4, 5, 8, 1000, 7, &mut |_| true).unwrap());
         assert_eq!(a, b);
-        let c = train(&data, 4, 5, 8, 1000, 8);
+        let c = train(&data, 4, 5, 8, 1000, 8, &mut |_| true).unwrap();
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn asks_before_every_iteration_and_stops_when_told() {
+        let data = blobs(3);
+        let mut asked = Vec::new();
+        let done = train(&data, 4, 5, 6, 1000, 7, &mut |i| {
+            asked.push(i);
+            true
+        });
+        assert!(done.is_some());
+        assert_eq!(asked, (0..6).collect::<Vec<_>>());
+        let stopped = train(&data, 4, 5, 6, 1000, 7, &mut |i| i < 2);
+        assert!(stopped.is_none());
     }
 
     #[test]
     fn finds_well_separated_blobs() {
         let data = blobs(2);
-        let c = train(&data, 4, 5, 15, 3000, 3);
+        let c = train(&data, 4, 5, 15, 3000, 3, &mut |_| true).unwrap();
         let mut firsts: Vec<i32> = c
             .chunks_exact(4)
             .map(|x| (x[0] / 10.0).round() as i32)

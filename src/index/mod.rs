@@ -13,6 +13,8 @@ mod topk;
 
 pub(crate) use exact::ExactSearch;
 #[cfg(test)]
+pub(crate) use ivf::{BUILT, TUNED};
+#[cfg(test)]
 pub(crate) use exact::NormOrdered;
 pub(crate) use ivf::IvfIndex;
 pub(crate) use topk::TopK;
@@ -32,6 +34,27 @@ pub(crate) fn code_bytes(offsets: &[u32], dim: usize) -> usize {
 }
 
 use crate::storage::tables::TableView;
+
+/// What a long index build tells its job and asks of it: progress, and whether to stop
+/// (checked between k-means iterations, build phases and tuning probes).
+pub(crate) trait BuildHooks {
+    /// `fraction` (0..1) of the build done, and what it is doing.
+    fn report(&self, fraction: f64, message: &str);
+    /// Whether the job was asked to stop.
+    fn cancelled(&self) -> bool;
+}
+
+/// No progress, never cancelled.
+#[cfg(test)]
+pub(crate) struct NoHooks;
+
+#[cfg(test)]
+impl BuildHooks for NoHooks {
+    fn report(&self, _: f64, _: &str) {}
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
 
 /// How query and rows are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

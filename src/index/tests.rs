@@ -218,8 +218,8 @@ fn builds_are_deterministic_for_a_seed() {
     )
     .unwrap();
     let view = db.table("t").unwrap();
-    let a = super::IvfIndex::build(&view, Metric::Cosine, None, 9).unwrap();
-    let b = super::IvfIndex::build(&view, Metric::Cosine, None, 9).unwrap();
+    let a = super::IvfIndex::build(&view, Metric::Cosine, None, 9, &super::NoHooks).unwrap();
+    let b = super::IvfIndex::build(&view, Metric::Cosine, None, 9, &super::NoHooks).unwrap();
     let (ha, ia, ca) = a.to_stored();
     let (hb, ib, cb) = b.to_stored();
     assert_eq!((ha.centroids, ia, ca), (hb.centroids, ib, cb));
@@ -393,8 +393,8 @@ fn mips_against_pruned_exact() {
         assert_eq!(&pruned.search(&view, q, 10, &all), want);
     }
     let pruned_us = (cpu() - t) / nq as f64;
-    let mut ix = super::IvfIndex::build(&view, Metric::Dot, None, 42).unwrap();
-    ix.tune(&view, 0.95);
+    let mut ix = super::IvfIndex::build(&view, Metric::Dot, None, 42, &super::NoHooks).unwrap();
+    ix.tune(&view, 0.95, &super::NoHooks).unwrap();
     println!(
         "MIPS {n} x {dim}: exact {exact_us:.0} us/query, norm-pruned exact {pruned_us:.0} us/query (CPU); index {} lists, tuned nprobe {}",
         ix.lists, ix.nprobe
@@ -418,4 +418,61 @@ fn mips_against_pruned_exact() {
             hits as f64 / (10 * nq) as f64
         );
     }
+}
+
+/// Records what a build reports and cancels once it has been asked `after` times.
+struct CancelAfter {
+    after: usize,
+    asked: std::cell::Cell<usize>,
+    seen: std::cell::RefCell<Vec<(f64, String)>>,
+}
+
+impl super::BuildHooks for CancelAfter {
+    fn report(&self, fraction: f64, message: &str) {
+        self.seen.borrow_mut().push((fraction, message.to_owned()));
+    }
+    fn cancelled(&self) -> bool {
+        self.asked.set(self.asked.get() + 1);
+        self.asked.get() > self.after
+    }
+}
+
+fn cancel_after(after: usize) -> CancelAfter {
+    CancelAfter {
+        after,
+        asked: 0.into(),
+        seen: Vec::new().into(),
+    }
+}
+
+/// A build is asked whether to stop before every k-means iteration and tuning probe,
+/// stops at the first yes wherever that falls, and reports rising progress meanwhile.
+#[test]
+fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
+    let db = Db::temporary().unwrap();
+    db.put_table("t", RowSpace::Other, 16, &clustered_vectors(5000, 16, 2), vec![])
+        .unwrap();
+    let view = db.table("t").unwrap();
+    // Uncancelled: count the questions.
+    let all = cancel_after(usize::MAX);
+    let mut ix = super::IvfIndex::build(&view, Metric::Cosine, None, 9, &all).unwrap();
+    let build_asks = all.asked.get();
+    assert!(build_asks >= 10, "once per k-means iteration at least: {build_asks}");
+    ix.tune(&view, 0.95, &all).unwrap();
+    assert!(all.asked.get() > build_asks, "tuning asks too");
+    let seen = all.seen.borrow();
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+    assert!(seen.iter().any(|s| s.1.starts_with("k-means iteration 10/10")));
+    assert!(seen.iter().all(|s| s.0 < super::TUNED) && seen.last().unwrap().0 > super::BUILT);
+    // Cancelled at every point of the build and of the tuning in turn.
+    for after in [0, 3, 9, build_asks - 1] {
+        let h = cancel_after(after);
+        let r = super::IvfIndex::build(&view, Metric::Cosine, None, 9, &h);
+        assert!(matches!(r, Err(Error::Cancelled)), "after {after}");
+        assert_eq!(h.asked.get(), after + 1, "stops at the first yes");
+    }
+    let before = (ix.nprobe, ix.recall);
+    let h = cancel_after(1);
+    assert!(matches!(ix.tune(&view, 0.99, &h), Err(Error::Cancelled)));
+    assert_eq!((ix.nprobe, ix.recall), before, "a cancelled tuning leaves the index as it was");
 }
