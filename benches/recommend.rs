@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use recdb::{
     clustered_vectors, Config, Db, EventKind, IndexOptions, Metric, QueryOptions, RowSpace,
+    SearchOptions,
 };
 
 mod common;
@@ -122,6 +123,33 @@ fn percentiles(db: &Db) {
         lat[lat.len() - 1],
         cpu * 1e3 / lat.len() as f64,
         wall * 1e3 / lat.len() as f64
+    );
+    // The same users' vectors through the index alone (no history, no filter): tells
+    // the index's share of the tail from the rest of `recommend`.
+    let users = clustered_vectors(USERS, DIM, 43);
+    let s = db.searcher("m.items").expect("searcher");
+    let so = SearchOptions {
+        k: 10,
+        metric: Metric::Dot,
+        ..SearchOptions::default()
+    };
+    let mut alone = Vec::with_capacity(2 * USERS);
+    for round in 0..2 {
+        for u in 0..USERS {
+            let q = &users[((u * 7 + round) % USERS) * DIM..][..DIM];
+            let t = Instant::now();
+            std::hint::black_box(s.search(q, &so).expect("search"));
+            alone.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    alone.sort_by(f64::total_cmp);
+    let pa = |q: f64| alone[((alone.len() as f64 * q) as usize).min(alone.len() - 1)];
+    println!(
+        "index search alone, same user vectors: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms (wall)",
+        pa(0.5),
+        pa(0.9),
+        pa(0.99),
+        alone[alone.len() - 1]
     );
     let exact = QueryOptions {
         exact: true,

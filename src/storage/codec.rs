@@ -91,6 +91,24 @@ where
         .map_err(|e| Error::corrupted(format!("{} (invalid structure: {e})", what())))
 }
 
+/// [`access`] for bytes whose checksum [`access`] has already accepted and that are held
+/// unchanged since (the same immutable buffer): the structure is still validated, the
+/// checksum pass over the whole value is skipped.
+pub(crate) fn access_checked_before<'a, A>(
+    tag: Tag,
+    bytes: &'a [u8],
+    what: &dyn Fn() -> String,
+) -> Result<&'a A>
+where
+    A: Portable + for<'b> CheckBytes<HighValidator<'b, rancor::Error>>,
+{
+    if bytes.len() < HEADER || bytes[0] != tag as u8 {
+        return Err(Error::corrupted(format!("{} (bad frame)", what())));
+    }
+    rkyv::access::<A, rancor::Error>(&bytes[HEADER..])
+        .map_err(|e| Error::corrupted(format!("{} (invalid structure: {e})", what())))
+}
+
 /// Validate and deserialise a framed value into an owned one.
 pub(crate) fn decode<T>(tag: Tag, bytes: &[u8], what: &dyn Fn() -> String) -> Result<T>
 where
