@@ -259,7 +259,10 @@ struct CancelAtIteration3 {
 
 impl ProgressSink for CancelAtIteration3 {
     fn report(&self, fraction: f64, message: &str) {
-        self.seen.lock().unwrap().push((fraction, message.to_owned()));
+        self.seen
+            .lock()
+            .unwrap()
+            .push((fraction, message.to_owned()));
         if message.starts_with("k-means iteration 3/") {
             for j in self.db.jobs().unwrap() {
                 if j.state == "running" {

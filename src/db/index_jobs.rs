@@ -164,9 +164,8 @@ impl Db {
                 progress: &progress,
                 cancel: &cancel,
             };
-            let mut ix = pool.install(|| {
-                IvfIndex::build(&view, opts.metric, opts.lists, opts.seed, &hooks)
-            })?;
+            let mut ix = pool
+                .install(|| IvfIndex::build(&view, opts.metric, opts.lists, opts.seed, &hooks))?;
             pool.install(|| ix.tune(&view, opts.target_recall, &hooks))?;
             ix.build_seconds = started.elapsed().as_secs_f64();
             check()?;

@@ -153,7 +153,10 @@ impl IvfIndex {
         let mut go = |i: usize| {
             hooks.report(
                 KMEANS_END * i as f64 / ITERS as f64,
-                &format!("k-means iteration {}/{ITERS}: {lists} lists, {sample} sampled rows", i + 1),
+                &format!(
+                    "k-means iteration {}/{ITERS}: {lists} lists, {sample} sampled rows",
+                    i + 1
+                ),
             );
             !hooks.cancelled()
         };
@@ -260,7 +263,10 @@ impl IvfIndex {
             .collect();
         let qs: Vec<&[f32]> = queries.iter().map(|(_, q)| &q[..]).collect();
         let skip: Vec<Option<u32>> = queries.iter().map(|(id, _)| Some(*id)).collect();
-        hooks.report(BUILT, &format!("tuning: exact top-{k} of {} sampled rows", qs.len()));
+        hooks.report(
+            BUILT,
+            &format!("tuning: exact top-{k} of {} sampled rows", qs.len()),
+        );
         let truth: Vec<Vec<u32>> = exact_batch(table, &qs, &skip, self.metric, k)
             .into_iter()
             .map(|hits| hits.into_iter().map(|h| h.0).collect())

@@ -13,10 +13,10 @@ mod topk;
 
 pub(crate) use exact::ExactSearch;
 #[cfg(test)]
-pub(crate) use ivf::{BUILT, TUNED};
-#[cfg(test)]
 pub(crate) use exact::NormOrdered;
 pub(crate) use ivf::IvfIndex;
+#[cfg(test)]
+pub(crate) use ivf::{BUILT, TUNED};
 pub(crate) use topk::TopK;
 
 /// Whether stored 4-bit levels are usable (the stored format checks this on load).

@@ -450,19 +450,30 @@ fn cancel_after(after: usize) -> CancelAfter {
 #[test]
 fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
     let db = Db::temporary().unwrap();
-    db.put_table("t", RowSpace::Other, 16, &clustered_vectors(5000, 16, 2), vec![])
-        .unwrap();
+    db.put_table(
+        "t",
+        RowSpace::Other,
+        16,
+        &clustered_vectors(5000, 16, 2),
+        vec![],
+    )
+    .unwrap();
     let view = db.table("t").unwrap();
     // Uncancelled: count the questions.
     let all = cancel_after(usize::MAX);
     let mut ix = super::IvfIndex::build(&view, Metric::Cosine, None, 9, &all).unwrap();
     let build_asks = all.asked.get();
-    assert!(build_asks >= 10, "once per k-means iteration at least: {build_asks}");
+    assert!(
+        build_asks >= 10,
+        "once per k-means iteration at least: {build_asks}"
+    );
     ix.tune(&view, 0.95, &all).unwrap();
     assert!(all.asked.get() > build_asks, "tuning asks too");
     let seen = all.seen.borrow();
     assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
-    assert!(seen.iter().any(|s| s.1.starts_with("k-means iteration 10/10")));
+    assert!(seen
+        .iter()
+        .any(|s| s.1.starts_with("k-means iteration 10/10")));
     assert!(seen.iter().all(|s| s.0 < super::TUNED) && seen.last().unwrap().0 > super::BUILT);
     // Cancelled at every point of the build and of the tuning in turn.
     for after in [0, 3, 9, build_asks - 1] {
@@ -474,5 +485,9 @@ fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
     let before = (ix.nprobe, ix.recall);
     let h = cancel_after(1);
     assert!(matches!(ix.tune(&view, 0.99, &h), Err(Error::Cancelled)));
-    assert_eq!((ix.nprobe, ix.recall), before, "a cancelled tuning leaves the index as it was");
+    assert_eq!(
+        (ix.nprobe, ix.recall),
+        before,
+        "a cancelled tuning leaves the index as it was"
+    );
 }

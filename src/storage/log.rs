@@ -152,7 +152,9 @@ impl CheckedRuns {
             return;
         }
         while self.bytes + v.len() > CHECKED_BYTES {
-            let Some(old) = self.order.pop_front() else { break };
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
             if let Some(o) = self.runs.remove(&old) {
                 self.bytes -= o.len();
             }
@@ -538,16 +540,34 @@ mod tests {
             for u in [0u32, 1, 63] {
                 let mut want: Vec<Event> = all.iter().filter(|e| e.user == u).copied().collect();
                 want.sort_by_key(|e| (e.timestamp, e.seq));
-                assert_eq!(log.history(&b, u).unwrap(), want, "user {u}, commit {commit}");
+                assert_eq!(
+                    log.history(&b, u).unwrap(),
+                    want,
+                    "user {u}, commit {commit}"
+                );
             }
             // Only segments listed by the manifest are held.
             let held = log.checked.lock().unwrap();
-            assert!(held.runs.keys().all(|k| log.manifests[&k.0].runs.iter().any(|r| r.run == k.1)));
-            assert_eq!(held.bytes, held.runs.values().map(|v| v.len()).sum::<usize>());
+            assert!(held
+                .runs
+                .keys()
+                .all(|k| log.manifests[&k.0].runs.iter().any(|r| r.run == k.1)));
+            assert_eq!(
+                held.bytes,
+                held.runs.values().map(|v| v.len()).sum::<usize>()
+            );
         }
-        assert!(log.checked_bytes() >= CHECKED_MIN, "the heavy segment is held");
+        assert!(
+            log.checked_bytes() >= CHECKED_MIN,
+            "the heavy segment is held"
+        );
         // A fresh reader checks a corrupted large segment on its first read.
-        let big = log.manifests[&0].runs.iter().max_by_key(|r| r.events).unwrap().run;
+        let big = log.manifests[&0]
+            .runs
+            .iter()
+            .max_by_key(|r| r.events)
+            .unwrap()
+            .run;
         let mut v = b.get(&keys::segment(0, big)).unwrap().unwrap().to_vec();
         let mid = v.len() / 2;
         v[mid] ^= 1;
