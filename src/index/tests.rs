@@ -206,8 +206,8 @@ fn the_index_lives_and_dies_with_its_version() {
     assert!(db.backend().keys_with_prefix(b"X").unwrap().is_empty());
 }
 
-#[test]
-fn builds_are_deterministic_for_a_seed() {
+/// Table `t`: 5000 clustered rows of 16 dims.
+fn small_clustered_db() -> Db {
     let db = Db::temporary().unwrap();
     db.put_table(
         "t",
@@ -217,6 +217,12 @@ fn builds_are_deterministic_for_a_seed() {
         vec![],
     )
     .unwrap();
+    db
+}
+
+#[test]
+fn builds_are_deterministic_for_a_seed() {
+    let db = small_clustered_db();
     let view = db.table("t").unwrap();
     let a = super::IvfIndex::build(&view, Metric::Cosine, None, 9, &super::NoHooks).unwrap();
     let b = super::IvfIndex::build(&view, Metric::Cosine, None, 9, &super::NoHooks).unwrap();
@@ -449,15 +455,7 @@ fn cancel_after(after: usize) -> CancelAfter {
 /// stops at the first yes wherever that falls, and reports rising progress meanwhile.
 #[test]
 fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
-    let db = Db::temporary().unwrap();
-    db.put_table(
-        "t",
-        RowSpace::Other,
-        16,
-        &clustered_vectors(5000, 16, 2),
-        vec![],
-    )
-    .unwrap();
+    let db = small_clustered_db();
     let view = db.table("t").unwrap();
     // Uncancelled: count the questions.
     let all = cancel_after(usize::MAX);

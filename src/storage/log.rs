@@ -470,6 +470,13 @@ mod tests {
         }
     }
 
+    fn commit_events(log: &mut Log, b: &MemBackend, evs: Vec<Event>, next_run: &mut u64) {
+        let mut batch = WriteBatch::default();
+        let up = log.plan_append(b, evs, next_run, &mut batch).unwrap();
+        b.apply(batch).unwrap();
+        log.install(up);
+    }
+
     #[test]
     fn histories_and_snapshots_match_a_naive_model_through_merges() {
         let b = MemBackend::default();
@@ -490,10 +497,7 @@ mod tests {
                 seq += 1;
             }
             all.extend(evs.iter().copied());
-            let mut batch = WriteBatch::default();
-            let up = log.plan_append(&b, evs, &mut next_run, &mut batch).unwrap();
-            b.apply(batch).unwrap();
-            log.install(up);
+            commit_events(&mut log, &b, evs, &mut next_run);
             assert!(log.manifests.values().all(|m| m.runs.len() < MAX_RUNS));
         }
         let reloaded = Log::load(&b).unwrap();
@@ -533,10 +537,7 @@ mod tests {
                 seq += 1;
             }
             all.extend(evs.iter().copied());
-            let mut batch = WriteBatch::default();
-            let up = log.plan_append(&b, evs, &mut next_run, &mut batch).unwrap();
-            b.apply(batch).unwrap();
-            log.install(up);
+            commit_events(&mut log, &b, evs, &mut next_run);
             for u in [0u32, 1, 63] {
                 let mut want: Vec<Event> = all.iter().filter(|e| e.user == u).copied().collect();
                 want.sort_by_key(|e| (e.timestamp, e.seq));
