@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use super::index::info_of;
 use super::{Db, JobHandle, RunningJob};
-use crate::index::{BuildHooks, IvfIndex, Metric};
+use crate::index::{BuildHooks, IvfIndex, Metric, TUNED};
 use crate::storage::index as store;
 use crate::storage::jobs::{self as job_store, JobRecord, JobState};
 use crate::storage::tables;
@@ -148,28 +148,21 @@ impl Db {
         let started = Instant::now();
         let shared = self.register_running(rec.id, &cancel);
         let progress = Shared { user: sink, shared };
-        let check = || -> Result<()> {
-            if cancel.load(Ordering::Relaxed) {
-                Err(Error::Cancelled)
-            } else {
-                Ok(())
-            }
+        let hooks = JobHooks {
+            progress: &progress,
+            cancel: &cancel,
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<IndexInfo> {
             let view = self.table(table)?;
             let own = opts.threads.map(super::thread_pool).transpose()?;
             let pool = own.as_ref().unwrap_or(&self.inner.pool);
-            check()?;
-            let hooks = JobHooks {
-                progress: &progress,
-                cancel: &cancel,
-            };
+            hooks.check()?;
             let mut ix = pool
                 .install(|| IvfIndex::build(&view, opts.metric, opts.lists, opts.seed, &hooks))?;
             pool.install(|| ix.tune(&view, opts.target_recall, &hooks))?;
             ix.build_seconds = started.elapsed().as_secs_f64();
-            check()?;
-            progress.report(0.95, "writing");
+            hooks.check()?;
+            progress.report(TUNED, "writing");
             {
                 let _w = self.lock_write();
                 let b = self.backend();

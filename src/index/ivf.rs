@@ -101,13 +101,6 @@ impl IvfIndex {
         seed: u64,
         hooks: &dyn BuildHooks,
     ) -> Result<IvfIndex> {
-        let stop = || -> Result<()> {
-            if hooks.cancelled() {
-                Err(Error::Cancelled)
-            } else {
-                Ok(())
-            }
-        };
         let started = std::time::Instant::now();
         let (n, dim) = (table.rows(), table.dim());
         let norms: Vec<f32> = (0..n).map(|r| table.row(r).norm()).collect();
@@ -164,7 +157,7 @@ impl IvfIndex {
             .ok_or(Error::Cancelled)?;
         hooks.report(KMEANS_END, &format!("assigning {m} rows to {lists} lists"));
         let labels = kmeans::assign(&vecs, width, &full);
-        stop()?;
+        hooks.check()?;
         hooks.report(ASSIGN_END, "encoding residuals");
         let half = kmeans::half_norms(&full, width);
         let centroids: Vec<f32> = full
@@ -207,7 +200,7 @@ impl IvfIndex {
             sq.encode(r, &mut c4);
         }
         drop(resid);
-        stop()?;
+        hooks.check()?;
         let codes = fastscan::pack_lists(&c4, dim, &offsets);
         let blocks = fastscan::list_blocks(&offsets);
         Ok(IvfIndex {
@@ -303,9 +296,7 @@ impl IvfIndex {
         let probes = (steps.len() as f64).log2().ceil().max(1.0) + 1.0;
         let mut done = 0f64;
         let mut probe = |nprobe: usize| -> Result<f32> {
-            if hooks.cancelled() {
-                return Err(Error::Cancelled);
-            }
+            hooks.check()?;
             hooks.report(
                 BUILT + (TUNED - BUILT) * (done / probes).min(1.0),
                 &format!("tuning: recall@10 at nprobe {nprobe}"),

@@ -16,7 +16,8 @@ pub(crate) use exact::ExactSearch;
 pub(crate) use exact::NormOrdered;
 pub(crate) use ivf::IvfIndex;
 #[cfg(test)]
-pub(crate) use ivf::{BUILT, TUNED};
+pub(crate) use ivf::BUILT;
+pub(crate) use ivf::TUNED;
 pub(crate) use topk::TopK;
 
 /// Whether stored 4-bit levels are usable (the stored format checks this on load).
@@ -42,6 +43,14 @@ pub(crate) trait BuildHooks {
     fn report(&self, fraction: f64, message: &str);
     /// Whether the job was asked to stop.
     fn cancelled(&self) -> bool;
+    /// `Err(Cancelled)` once the job was asked to stop.
+    fn check(&self) -> crate::Result<()> {
+        if self.cancelled() {
+            Err(crate::Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// No progress, never cancelled.
