@@ -58,6 +58,15 @@ pub(crate) fn payload<'a>(
     bytes: &'a [u8],
     what: &dyn Fn() -> String,
 ) -> Result<&'a [u8]> {
+    let (stored, body) = frame(tag, bytes, what)?;
+    if crc32fast::hash(body) != stored {
+        return Err(Error::corrupted(format!("{} (checksum mismatch)", what())));
+    }
+    Ok(body)
+}
+
+/// The stored checksum and the payload of a value whose length and tag are right.
+fn frame<'a>(tag: Tag, bytes: &'a [u8], what: &dyn Fn() -> String) -> Result<(u32, &'a [u8])> {
     if bytes.len() < HEADER {
         return Err(Error::corrupted(format!(
             "{} (value truncated to {} bytes)",
@@ -74,11 +83,16 @@ pub(crate) fn payload<'a>(
         )));
     }
     let stored = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-    let body = &bytes[HEADER..];
-    if crc32fast::hash(body) != stored {
-        return Err(Error::corrupted(format!("{} (checksum mismatch)", what())));
-    }
-    Ok(body)
+    Ok((stored, &bytes[HEADER..]))
+}
+
+/// The archive of a checked payload, its structure validated (bytecheck).
+fn view<'a, A>(body: &'a [u8], what: &dyn Fn() -> String) -> Result<&'a A>
+where
+    A: Portable + for<'b> CheckBytes<HighValidator<'b, rancor::Error>>,
+{
+    rkyv::access::<A, rancor::Error>(body)
+        .map_err(|e| Error::corrupted(format!("{} (invalid structure: {e})", what())))
 }
 
 /// Validate and view a framed value in place (zero-copy).
@@ -86,9 +100,7 @@ pub(crate) fn access<'a, A>(tag: Tag, bytes: &'a [u8], what: &dyn Fn() -> String
 where
     A: Portable + for<'b> CheckBytes<HighValidator<'b, rancor::Error>>,
 {
-    let body = payload(tag, bytes, what)?;
-    rkyv::access::<A, rancor::Error>(body)
-        .map_err(|e| Error::corrupted(format!("{} (invalid structure: {e})", what())))
+    view(payload(tag, bytes, what)?, what)
 }
 
 /// [`access`] for bytes whose checksum [`access`] has already accepted and that are held
@@ -102,11 +114,7 @@ pub(crate) fn access_checked_before<'a, A>(
 where
     A: Portable + for<'b> CheckBytes<HighValidator<'b, rancor::Error>>,
 {
-    if bytes.len() < HEADER || bytes[0] != tag as u8 {
-        return Err(Error::corrupted(format!("{} (bad frame)", what())));
-    }
-    rkyv::access::<A, rancor::Error>(&bytes[HEADER..])
-        .map_err(|e| Error::corrupted(format!("{} (invalid structure: {e})", what())))
+    view(frame(tag, bytes, what)?.1, what)
 }
 
 /// Validate and deserialise a framed value into an owned one.
