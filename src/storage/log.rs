@@ -65,6 +65,12 @@ pub(crate) struct Manifest {
     pub runs: Vec<RunInfo>,
 }
 
+/// The stored value of one run (its absence is corruption: the manifest lists it).
+fn read_run(b: &dyn Backend, bucket: u32, run: u64) -> Result<Value> {
+    b.get(&keys::segment(bucket, run))?
+        .ok_or_else(|| Error::corrupted(format!("{} (missing)", seg_what(bucket, run)())))
+}
+
 fn seg_what(bucket: u32, run: u64) -> impl Fn() -> String {
     move || format!("log segment (bucket {bucket}, run {run})")
 }
@@ -147,8 +153,17 @@ const CHECKED_MIN: usize = 256 << 10;
 const CHECKED_BYTES: usize = 128 << 20;
 
 impl CheckedRuns {
+    /// Small segments are cheap to checksum again, and not worth a lock and a clone.
+    fn worth_holding(v: &Value) -> bool {
+        (CHECKED_MIN..=CHECKED_BYTES).contains(&v.len())
+    }
+
+    fn get(&self, key: (u32, u64)) -> Option<Value> {
+        self.runs.get(&key).cloned()
+    }
+
     fn insert(&mut self, key: (u32, u64), v: Value) {
-        if v.len() < CHECKED_MIN || v.len() > CHECKED_BYTES || self.runs.contains_key(&key) {
+        if !Self::worth_holding(&v) || self.runs.contains_key(&key) {
             return;
         }
         while self.bytes + v.len() > CHECKED_BYTES {
@@ -299,9 +314,7 @@ impl Log {
         let mut merged: Vec<Event> = new.to_vec();
         for r in &manifest.runs[from..] {
             let what = seg_what(bucket, r.run);
-            let v = b
-                .get(&keys::segment(bucket, r.run))?
-                .ok_or_else(|| Error::corrupted(format!("{} (missing)", what())))?;
+            let v = read_run(b, bucket, r.run)?;
             let seg: &ArchivedSegment = codec::access(Tag::Segment, &v, &what)?;
             push_events(seg, 0, u32::MAX, u64::MAX, &what, &mut merged)?;
             writes.push((keys::segment(bucket, r.run), None));
@@ -339,12 +352,7 @@ impl Log {
         };
         m.runs
             .iter()
-            .map(|r| {
-                let what = seg_what(bucket, r.run);
-                b.get(&keys::segment(bucket, r.run))?
-                    .map(|v| (r.run, v))
-                    .ok_or_else(|| Error::corrupted(format!("{} (missing)", what())))
-            })
+            .map(|r| Ok((r.run, read_run(b, bucket, r.run)?)))
             .collect()
     }
 
@@ -362,24 +370,23 @@ impl Log {
                 .checked
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .runs
-                .get(&key)
-                .cloned();
-            let seg: &ArchivedSegment;
-            let v;
-            if let Some(h) = held {
-                v = h;
-                seg = codec::access_checked_before(Tag::Segment, &v, &what)?;
+                .get(key);
+            let v = match &held {
+                Some(v) => v.clone(),
+                None => read_run(b, bucket, r.run)?,
+            };
+            let seg: &ArchivedSegment = if held.is_some() {
+                codec::access_checked_before(Tag::Segment, &v, &what)?
             } else {
-                v = b
-                    .get(&keys::segment(bucket, r.run))?
-                    .ok_or_else(|| Error::corrupted(format!("{} (missing)", what())))?;
-                seg = codec::access(Tag::Segment, &v, &what)?;
-                self.checked
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key, v.clone());
-            }
+                let seg = codec::access(Tag::Segment, &v, &what)?;
+                if CheckedRuns::worth_holding(&v) {
+                    self.checked
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, v.clone());
+                }
+                seg
+            };
             push_events(seg, user, user + 1, u64::MAX, &what, &mut out)?;
         }
         out.sort_unstable_by_key(|e| (e.timestamp, e.seq));
