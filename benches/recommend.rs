@@ -26,6 +26,8 @@ use common::{env, thread_cpu};
 const DIM: usize = 64;
 const USERS: usize = 2000;
 const SEEN: usize = 50;
+/// Seeds the users' vectors (the fixture's table and the index-alone timing).
+const USER_SEED: u64 = 43;
 
 fn fixture() -> Db {
     let n = env("RECDB_REC_ITEMS", 1_000_000);
@@ -61,7 +63,7 @@ fn fixture() -> Db {
     b.commit().expect("commit");
     let items = clustered_vectors(n, DIM, 42);
     let mut users = vec![0f32; (USERS + 1) * DIM];
-    users[DIM..].copy_from_slice(&clustered_vectors(USERS, DIM, 43));
+    users[DIM..].copy_from_slice(&clustered_vectors(USERS, DIM, USER_SEED));
     users[..DIM].fill(0.125);
     db.put_table("m.users", RowSpace::Users, DIM, &users, vec![])
         .expect("users");
@@ -94,6 +96,11 @@ fn fixture() -> Db {
     db
 }
 
+/// The `q` quantile of sorted latencies.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
 fn percentiles(db: &Db) {
     let opts = QueryOptions::model("m").k(10);
     for u in 0..200 {
@@ -114,7 +121,7 @@ fn percentiles(db: &Db) {
     let wall = t0.elapsed().as_secs_f64();
     let cpu = c0.zip(thread_cpu()).map_or(f64::NAN, |(a, b)| b - a);
     lat.sort_by(f64::total_cmp);
-    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    let p = |q: f64| percentile(&lat, q);
     println!(
         "recommend (index, k 10, 1 thread), {} queries: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (wall); mean {:.3} ms CPU, {:.3} ms wall",
         lat.len(),
@@ -126,7 +133,7 @@ fn percentiles(db: &Db) {
     );
     // The same users' vectors through the index alone (no history, no filter): tells
     // the index's share of the tail from the rest of `recommend`.
-    let users = clustered_vectors(USERS, DIM, 43);
+    let users = clustered_vectors(USERS, DIM, USER_SEED);
     let s = db.searcher("m.items").expect("searcher");
     let so = SearchOptions {
         k: 10,
@@ -143,7 +150,7 @@ fn percentiles(db: &Db) {
         }
     }
     alone.sort_by(f64::total_cmp);
-    let pa = |q: f64| alone[((alone.len() as f64 * q) as usize).min(alone.len() - 1)];
+    let pa = |q: f64| percentile(&alone, q);
     println!(
         "index search alone, same user vectors: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms (wall)",
         pa(0.5),
