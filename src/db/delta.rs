@@ -3,8 +3,9 @@
 //! The index of a version is never edited in place: a delta holds the rows written
 //! since publish (scanned exactly, merged with the index's answer) and hides the base
 //! rows they replace or delete (filtered inside the index scan through its `allow`
-//! filter). Each update writes the version's whole delta value in one atomic put and
-//! swaps the served `Arc<Delta>`, so a query sees one whole state. When the delta grows
+//! filter). Each update writes one new segment of the version's delta (its own
+//! operations) in one atomic put and swaps the served `Arc<Delta>`, so a query sees one
+//! whole state. When the delta grows
 //! past [`compact_threshold`], a `compact` job folds it into a new table version (which
 //! the index policy then re-indexes); updates that arrive meanwhile are carried over.
 
@@ -40,12 +41,15 @@ pub(crate) struct Delta {
     /// Base rows not served from the base (deleted or replaced), ascending.
     hidden: Vec<u32>,
     logical: usize,
-    /// External ids of rows appended to an `other` table (row → id).
+    /// External ids of rows appended to an `other` table (row → id, and id → row).
     appended: HashMap<u32, String>,
+    appended_rows: HashMap<String, u32>,
+    /// Stored segments (the next update writes segment `segments`).
+    segments: u32,
 }
 
 impl Delta {
-    pub fn replay(base: &TableView, stored: StoredDelta) -> Result<Delta> {
+    pub fn replay(base: &TableView, stored: StoredDelta, segments: u32) -> Result<Delta> {
         let (base_rows, dim) = (base.rows(), base.dim());
         let bad = |why: String| {
             Error::corrupted(format!(
@@ -98,6 +102,7 @@ impl Delta {
                 norms.push(v.iter().map(|x| x * x).sum::<f32>().sqrt());
             }
         }
+        let appended_rows = appended.iter().map(|(&r, id)| (id.clone(), r)).collect();
         Ok(Delta {
             stored,
             base_rows,
@@ -108,6 +113,8 @@ impl Delta {
             hidden,
             logical,
             appended,
+            appended_rows,
+            segments,
         })
     }
 
@@ -128,6 +135,19 @@ impl Delta {
     }
     pub fn appended_id(&self, r: u32) -> Option<&str> {
         self.appended.get(&r).map(String::as_str)
+    }
+    /// The rows the delta holds with their values (to place them in an index's lists).
+    pub fn put_rows(&self) -> Vec<(u32, Option<&[f32]>)> {
+        self.rows
+            .iter()
+            .zip(self.values.chunks_exact(self.dim.max(1)))
+            .map(|(&r, v)| (r, Some(v)))
+            .collect()
+    }
+    /// Whether row `r` is served (held by the delta, or a base row neither hidden nor
+    /// tombstoned).
+    fn live(&self, r: u32) -> bool {
+        self.row(r).is_some() || ((r as usize) < self.base_rows && !self.hides(r))
     }
     /// Exact top-k over the delta's rows.
     pub fn scan(
@@ -184,7 +204,7 @@ impl Db {
             }
         }
         let d = match store::load(self.backend(), view.name(), view.version())? {
-            Some(s) => Some(Arc::new(Delta::replay(view, s)?)),
+            Some((s, segments)) => Some(Arc::new(Delta::replay(view, s, segments)?)),
             None => None,
         };
         if cache
@@ -197,42 +217,13 @@ impl Db {
     }
 
     /// Row of `id` in `view` + `delta`, or `None` for a new id of an `other` table.
-    fn row_of(
-        &self,
-        view: &TableView,
-        delta: Option<&Delta>,
-        ids: &HashMap<String, u32>,
-        id: &str,
-    ) -> Result<Option<u32>> {
+    fn row_of(&self, view: &TableView, delta: Option<&Delta>, id: &str) -> Result<Option<u32>> {
         match view.space() {
             RowSpace::Items => self.item_id(id).map(Some),
             RowSpace::Users => self.user_id(id).map(Some),
-            RowSpace::Other => Ok(ids.get(id).copied().or_else(|| {
-                delta.and_then(|d| {
-                    d.appended
-                        .iter()
-                        .find(|(_, v)| v.as_str() == id)
-                        .map(|(&r, _)| r)
-                })
-            })),
-        }
-    }
-
-    /// Id → row of an `other` table's stored rows.
-    fn other_ids(view: &TableView) -> HashMap<String, u32> {
-        if view.space() != RowSpace::Other {
-            return HashMap::new();
-        }
-        let ids = view.row_ids();
-        if ids.is_empty() {
-            (0..view.rows() as u32)
-                .map(|r| (r.to_string(), r))
-                .collect()
-        } else {
-            ids.iter()
-                .enumerate()
-                .map(|(r, s)| (s.clone(), r as u32))
-                .collect()
+            RowSpace::Other => Ok(view
+                .row_of_id(id)
+                .or_else(|| delta.and_then(|d| d.appended_rows.get(id).copied()))),
         }
     }
 
@@ -264,14 +255,20 @@ impl Db {
                     return Err(Error::param("id", "empty id"));
                 }
             }
-            let ids = Self::other_ids(&view);
-            let mut stored = cur.as_ref().map(|d| d.stored.clone()).unwrap_or_default();
+            let next_seq = cur.as_ref().map_or(0, |d| d.stored.next_seq);
+            let mut seg = StoredDelta {
+                next_seq,
+                tombstones: Vec::new(),
+                ops: Vec::new(),
+            };
             let mut next_row = cur.as_ref().map_or(view.rows(), |d| d.logical) as u32;
             let mut new_ids: HashMap<String, u32> = HashMap::new();
+            // Rows put (true) or deleted (false) earlier in this call.
+            let mut written: HashMap<u32, bool> = HashMap::new();
             for (id, values) in ops {
                 let known = match new_ids.get(&id) {
                     Some(&r) => Some(r),
-                    None => self.row_of(&view, cur.as_deref(), &ids, &id)?,
+                    None => self.row_of(&view, cur.as_deref(), &id)?,
                 };
                 let row = match known {
                     Some(r) => r,
@@ -287,12 +284,10 @@ impl Db {
                     }
                 };
                 if values.is_empty() {
-                    let live_before = match stored.ops.iter().rev().find(|o| o.row == row) {
-                        Some(o) => !o.values.is_empty(),
-                        None => {
-                            (row as usize) < view.rows()
-                                && stored.tombstones.binary_search(&row).is_err()
-                        }
+                    let live_before = match (written.get(&row), &cur) {
+                        (Some(&put), _) => put,
+                        (None, Some(d)) => d.live(row),
+                        (None, None) => (row as usize) < view.rows(),
                     };
                     if !live_before {
                         return Err(Error::InvalidInput(format!(
@@ -300,17 +295,25 @@ impl Db {
                         )));
                     }
                 }
-                stored.ops.push(DeltaOp {
-                    seq: stored.next_seq,
+                written.insert(row, !values.is_empty());
+                seg.ops.push(DeltaOp {
+                    seq: seg.next_seq,
                     row,
                     id,
                     values,
                 });
-                stored.next_seq += 1;
+                seg.next_seq += 1;
             }
-            let delta = Arc::new(Delta::replay(&view, stored)?);
+            // The update writes only its own segment; the served delta is replayed from
+            // the merged log.
+            let segment = cur.as_ref().map_or(0, |d| d.segments);
             let mut batch = WriteBatch::default();
-            store::put(&mut batch, table, view.version(), &delta.stored);
+            store::put(&mut batch, table, view.version(), segment, &seg);
+            let mut stored = cur.as_ref().map(|d| d.stored.clone()).unwrap_or_default();
+            let first = stored.ops.len();
+            stored.next_seq = seg.next_seq;
+            stored.ops.extend(seg.ops);
+            let delta = Arc::new(Delta::replay(&view, stored, segment + 1)?);
             self.backend().apply(batch)?;
             self.backend().flush()?;
             self.inner
@@ -318,6 +321,11 @@ impl Db {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(table.to_owned(), (view.version(), Some(delta.clone())));
+            let ops: Vec<(u32, Option<&[f32]>)> = delta.stored.ops[first..]
+                .iter()
+                .map(|o| (o.row, (!o.values.is_empty()).then_some(&o.values[..])))
+                .collect();
+            self.advance_tail(&view, cur.as_ref(), &delta, &ops);
             let due = delta.stored.ops.len() >= compact_threshold(view.rows());
             (
                 DeltaReport {
@@ -425,7 +433,9 @@ impl Db {
                     let Some(&(_, version)) = versions.first() else {
                         return Ok(());
                     };
-                    let cur = crate::storage::delta::load(b, &name, old)?.unwrap_or_default();
+                    let cur = crate::storage::delta::load(b, &name, old)?
+                        .map(|(d, _)| d)
+                        .unwrap_or_default();
                     let mut carried = StoredDelta {
                         next_seq: 0,
                         tombstones: tombstones.clone(),
@@ -453,7 +463,7 @@ impl Db {
                         carried.next_seq += 1;
                     }
                     if !carried.ops.is_empty() || !carried.tombstones.is_empty() {
-                        store::put(batch, &name, version, &carried);
+                        store::put(batch, &name, version, 0, &carried);
                     }
                     Ok(())
                 },

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::delta::Delta;
 use super::tables::TableOutput;
 use super::Db;
-use crate::index::{ExactSearch, IvfIndex, Metric, VectorSearch};
+use super::TailEntry;
+use crate::index::{ExactSearch, IvfIndex, Metric, Tail, VectorSearch};
 use crate::storage::index as store;
 use crate::storage::jobs::JobState;
 use crate::storage::tables::{self, RowSpace, TableView};
@@ -122,6 +123,8 @@ pub(crate) struct Served {
     pub view: Arc<TableView>,
     pub index: Option<Arc<IvfIndex>>,
     pub delta: Option<Arc<Delta>>,
+    /// The delta's rows placed in the index's lists (when both exist).
+    pub tail: Option<Arc<Tail>>,
 }
 
 impl Served {
@@ -168,6 +171,13 @@ impl Served {
             );
         };
         let base_allow = |r: u32| !d.hides(r) && allow(r);
+        if let (Some(ix), Some(t)) = (&self.index, &self.tail) {
+            if !exact && ix.serves(&self.view, metric) {
+                // The delta's rows are scanned with the lists they fall in.
+                let np = nprobe.unwrap_or(ix.nprobe);
+                return ix.search_in(&self.view, Some((&**t, allow)), q, k, &base_allow, np);
+            }
+        }
         let mut hits = search_view(
             &self.view,
             self.index.as_deref(),
@@ -330,7 +340,64 @@ impl Db {
     pub(crate) fn served(&self, view: Arc<TableView>) -> Result<Served> {
         let index = self.index_of(&view)?;
         let delta = self.delta_of(&view)?;
-        Ok(Served { view, index, delta })
+        let tail = match (&index, &delta) {
+            (Some(ix), Some(d)) => Some(self.tail_of(&view, ix, d)),
+            _ => None,
+        };
+        Ok(Served {
+            view,
+            index,
+            delta,
+            tail,
+        })
+    }
+
+    /// The tail of (`ix`, `d`), the index and delta of `view`: cached, else placed from
+    /// the delta's rows (the first query after an open or a build pays for it).
+    fn tail_of(&self, view: &TableView, ix: &Arc<IvfIndex>, d: &Arc<Delta>) -> Arc<Tail> {
+        let mut cache = self.inner.tails.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = cache.get(view.name()) {
+            if e.version == view.version() && Arc::ptr_eq(&e.index, ix) && Arc::ptr_eq(&e.delta, d)
+            {
+                return e.tail.clone();
+            }
+        }
+        let tail = Arc::new(Tail::default().apply(ix, &d.put_rows()));
+        if cache
+            .get(view.name())
+            .is_none_or(|e| e.version < view.version() || d.ops() >= e.delta.ops())
+        {
+            cache.insert(
+                view.name().to_owned(),
+                TailEntry {
+                    version: view.version(),
+                    index: ix.clone(),
+                    delta: d.clone(),
+                    tail: tail.clone(),
+                },
+            );
+        }
+        tail
+    }
+
+    /// After an update turned delta `old` into `new`: carry the cached tail over by
+    /// applying only the update's operations (`ops`), so updates cost their own rows.
+    pub(crate) fn advance_tail(
+        &self,
+        view: &TableView,
+        old: Option<&Arc<Delta>>,
+        new: &Arc<Delta>,
+        ops: &[(u32, Option<&[f32]>)],
+    ) {
+        let mut cache = self.inner.tails.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(e) = cache.get_mut(view.name()) else {
+            return;
+        };
+        if e.version != view.version() || !old.is_some_and(|o| Arc::ptr_eq(o, &e.delta)) {
+            return;
+        }
+        e.tail = Arc::new(e.tail.apply(&e.index, ops));
+        e.delta = new.clone();
     }
 
     /// The index of the current version of `table`, if it has one.

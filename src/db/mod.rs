@@ -92,6 +92,15 @@ pub(crate) type IndexCache = HashMap<String, (u64, Option<Arc<crate::index::IvfI
 
 pub(crate) type DeltaCache = HashMap<String, (u64, Option<Arc<delta::Delta>>)>;
 
+/// The delta rows of a table version placed in its index's lists, for the (index, delta)
+/// pair it was derived from.
+pub(crate) struct TailEntry {
+    pub version: u64,
+    pub index: Arc<crate::index::IvfIndex>,
+    pub delta: Arc<delta::Delta>,
+    pub tail: Arc<crate::index::Tail>,
+}
+
 pub(crate) struct Inner {
     pub backend: Box<dyn Backend>,
     /// Serialises writers: commits, publishes, job records.
@@ -102,6 +111,8 @@ pub(crate) struct Inner {
     pub indexes: Mutex<IndexCache>,
     /// The delta of the cached version of each table (`None`: that version has none).
     pub deltas: Mutex<DeltaCache>,
+    /// The tail of the cached version of each table that has both an index and a delta.
+    pub tails: Mutex<HashMap<String, TailEntry>>,
     /// Background maintenance jobs (index builds, compactions) not yet joined.
     pub maintenance: Mutex<Vec<JobHandle>>,
     pub genres: RwLock<Option<Arc<tables::GenreIndex>>>,
@@ -232,6 +243,7 @@ impl Db {
             views: Mutex::new(HashMap::new()),
             indexes: Mutex::new(HashMap::new()),
             deltas: Mutex::new(HashMap::new()),
+            tails: Mutex::new(HashMap::new()),
             maintenance: Mutex::new(Vec::new()),
             genres: RwLock::new(None),
             pool,

@@ -175,9 +175,9 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<Verified> {
                 out.indexes += 1;
                 out.indexed_rows += ids.len() as u64;
             }
-            if let Some(d) = crate::storage::delta::load(b, &entry.name, v.version)? {
+            if let Some((d, segments)) = crate::storage::delta::load(b, &entry.name, v.version)? {
                 out.delta_ops += d.ops.len() as u64;
-                super::delta::Delta::replay(&view, d)?;
+                super::delta::Delta::replay(&view, d, segments)?;
             }
             out.versions += 1;
             out.rows += v.rows as u64;

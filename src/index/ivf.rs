@@ -20,6 +20,7 @@ use super::kernels::{dot, dot_norm2_le, dots_f32};
 use super::kmeans::{self, SplitMix};
 use super::simd::prefetch;
 use super::sq4::{Sq4, LEVELS};
+use super::tail::{score as tail_score, Tail, TAIL_BIT};
 use super::topk::Candidates;
 use super::{BuildHooks, ExactSearch, Metric, TopK, VectorSearch};
 use crate::storage::index::{self as store, IndexHeader, INDEX_FORMAT};
@@ -366,6 +367,56 @@ impl IvfIndex {
         (lut, g)
     }
 
+    /// Whether this index answers `metric` queries on `table` (built on its rows).
+    pub fn serves(&self, table: &TableView, metric: Metric) -> bool {
+        metric == self.metric && table.rows() == self.table_rows && table.dim() == self.dim
+    }
+
+    /// The list a new row `v` falls in and the 4-bit codes of its residual, as the build
+    /// would have placed it (for a dot index with the MIPS coordinate, taken as 0 past
+    /// the norm φ); `None` for a zero row of a cosine index.
+    pub fn place(&self, v: &[f32]) -> Option<(u32, Vec<u8>)> {
+        let dim = self.dim;
+        let n2 = dot(v, v);
+        let (x, extra) = match self.metric {
+            Metric::Cosine if n2 == 0.0 => return None,
+            Metric::Cosine => (v.iter().map(|a| a / n2.sqrt()).collect(), 0.0),
+            Metric::Dot => (v.to_vec(), (self.phi * self.phi - n2).max(0.0).sqrt()),
+        };
+        let mut cs = vec![0f32; self.lists];
+        dots_f32(&self.centroids, &x, &mut cs);
+        // half = ‖c‖²/2 over the build's width, so a dot index's centroid coordinate on
+        // the MIPS axis is √(2·half − ‖c[..dim]‖²).
+        let best = (0..self.lists)
+            .map(|l| {
+                let c = &self.centroids[l * dim..(l + 1) * dim];
+                let ce = if extra > 0.0 {
+                    (2.0 * self.half[l] - dot(c, c)).max(0.0).sqrt()
+                } else {
+                    0.0
+                };
+                (cs[l] + extra * ce - self.half[l], l)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))?
+            .1;
+        let c = &self.centroids[best * dim..(best + 1) * dim];
+        let r: Vec<f32> = x.iter().zip(c).map(|(a, b)| a - b).collect();
+        let mut code = Vec::with_capacity(dim);
+        self.sq.encode(&r, &mut code);
+        Some((best as u32, code))
+    }
+
+    /// The list of every indexed row (row → list), for tests.
+    #[cfg(test)]
+    pub fn lists_of_rows(&self) -> std::collections::HashMap<u32, u32> {
+        (0..self.lists)
+            .flat_map(|l| {
+                let (lo, hi) = (self.offsets[l] as usize, self.offsets[l + 1] as usize);
+                self.ids[lo..hi].iter().map(move |&r| (r, l as u32))
+            })
+            .collect()
+    }
+
     /// Search with an explicit `nprobe` (the stored one is `self.nprobe`).
     pub fn search_with(
         &self,
@@ -375,21 +426,53 @@ impl IvfIndex {
         allow: &dyn Fn(u32) -> bool,
         nprobe: usize,
     ) -> Vec<(u32, f32)> {
+        self.search_in(table, None, q, k, allow, nprobe)
+    }
+
+    /// [`IvfIndex::search_with`] over the table's rows that `allow` accepts and, when
+    /// given, the rows of a tail (a delta placed in the lists) that its filter accepts.
+    pub fn search_in(
+        &self,
+        table: &TableView,
+        tail: Option<(&Tail, &dyn Fn(u32) -> bool)>,
+        q: &[f32],
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+        nprobe: usize,
+    ) -> Vec<(u32, f32)> {
         let metric = self.metric;
+        let exact = || {
+            let mut hits = ExactSearch.search(table, q, metric, k, allow);
+            if let Some((t, tail_allow)) = tail {
+                hits.extend(t.scan_exact(q, metric, k, tail_allow));
+                hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                hits.truncate(k);
+            }
+            hits
+        };
         let qn = dot(q, q).sqrt();
         if k == 0 || qn == 0.0 || !qn.is_finite() {
-            return ExactSearch.search(table, q, metric, k, allow);
+            return exact();
         }
         let frac = self.pass_fraction(allow);
         if frac < SELECTIVE {
-            return ExactSearch.search(table, q, metric, k, allow);
+            return exact();
         }
         let nprobe = ((nprobe.max(1) as f32 / frac).ceil() as usize).min(self.lists);
         if nprobe == self.lists {
             // Every list would be scanned: the exact scan reads the same rows and cannot
             // lose a row to the 4-bit pre-ranking before the rerank.
-            return ExactSearch.search(table, q, metric, k, allow);
+            return exact();
         }
+        // One filter for table rows and tail rows (marked by TAIL_BIT).
+        let allow_any = |id: u32| {
+            if id & TAIL_BIT == 0 {
+                allow(id)
+            } else {
+                tail.is_some_and(|(_, a)| a(id & !TAIL_BIT))
+            }
+        };
+        let allow = &allow_any;
         // Coarse step: the lists whose centroids are nearest to q scaled to norm φ.
         let f = self.phi / qn;
         let qs: Vec<f32> = q.iter().map(|x| x * f).collect();
@@ -418,7 +501,7 @@ impl IvfIndex {
                 self.offsets[l as usize] as usize,
                 self.offsets[l as usize + 1] as usize,
             );
-            if lo == hi {
+            if lo == hi && tail.and_then(|(t, _)| t.list(l as usize)).is_none() {
                 continue;
             }
             // q·c of this list in the table's units (cs is the score of q scaled by f,
@@ -432,18 +515,33 @@ impl IvfIndex {
             scores.resize((b1 - b0) * fastscan::BLOCK, 0);
             fastscan::scan(&self.codes[b0 * bb..b1 * bb], &lut, self.dim, &mut scores);
             cands.offer(&self.ids[lo..hi], &scores, off, allow);
+            if let Some(tl) = tail.and_then(|(t, _)| t.list(l as usize)) {
+                scores.resize(tl.codes.len() / bb * fastscan::BLOCK, 0);
+                fastscan::scan(&tl.codes, &lut, self.dim, &mut scores);
+                cands.offer(&tl.ids, &scores, off, allow);
+            }
         }
         let cand = cands.into_ids(allow);
         // Rerank exactly from the table's f32 rows (same scores as exact search); the
         // rows are scattered, so each is prefetched a few candidates ahead.
         const AHEAD: usize = 6;
-        for &id in cand.iter().take(AHEAD) {
+        for &id in cand.iter().take(AHEAD).filter(|&&id| id & TAIL_BIT == 0) {
             prefetch(table.row(id as usize).le_bytes());
         }
         let mut top = TopK::new(k);
         for (i, &id) in cand.iter().enumerate() {
             if let Some(&next) = cand.get(i + AHEAD) {
-                prefetch(table.row(next as usize).le_bytes());
+                if next & TAIL_BIT == 0 {
+                    prefetch(table.row(next as usize).le_bytes());
+                }
+            }
+            if id & TAIL_BIT != 0 {
+                let row = id & !TAIL_BIT;
+                let v = tail.and_then(|(t, _)| t.row(row));
+                if let Some(s) = v.and_then(|v| tail_score(metric, v, q)) {
+                    top.push(row, s);
+                }
+                continue;
             }
             let (d, n2) = dot_norm2_le(table.row(id as usize).le_bytes(), q);
             let score = match metric {
@@ -527,7 +625,7 @@ impl VectorSearch for IvfIndex {
         k: usize,
         allow: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
-        if metric != self.metric || table.rows() != self.table_rows || table.dim() != self.dim {
+        if !self.serves(table, metric) {
             return ExactSearch.search(table, query, metric, k, allow);
         }
         self.search_with(table, query, k, allow, self.nprobe)

@@ -9,6 +9,7 @@ mod kmeans;
 #[allow(unsafe_code)]
 mod simd;
 mod sq4;
+mod tail;
 mod topk;
 
 pub(crate) use exact::ExactSearch;
@@ -18,6 +19,7 @@ pub(crate) use ivf::IvfIndex;
 #[cfg(test)]
 pub(crate) use ivf::BUILT;
 pub(crate) use ivf::TUNED;
+pub(crate) use tail::Tail;
 pub(crate) use topk::TopK;
 
 /// Whether stored 4-bit levels are usable (the stored format checks this on load).

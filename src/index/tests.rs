@@ -489,3 +489,139 @@ fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
         "a cancelled tuning leaves the index as it was"
     );
 }
+
+/// New rows are placed in the list the build would have put them in: re-placing the
+/// table's own rows reproduces the build's assignment (cosine, and dot with the MIPS
+/// coordinate).
+#[test]
+fn placing_a_row_agrees_with_the_build() {
+    for (metric, scale) in [(Metric::Cosine, false), (Metric::Dot, true)] {
+        let db = Db::temporary().unwrap();
+        setup(&db, scale);
+        let view = db.table("t").unwrap();
+        let ix = super::IvfIndex::build(&view, metric, None, 3, &super::NoHooks).unwrap();
+        let built = ix.lists_of_rows();
+        let same = (0..N as u32)
+            .step_by(7)
+            .filter(|&r| ix.place(&view.row(r as usize).to_vec()).unwrap().0 == built[&r])
+            .count();
+        let total = N.div_ceil(7);
+        assert!(
+            same * 1000 >= total * 995,
+            "{metric:?}: {same} of {total} placed as built"
+        );
+    }
+}
+
+/// A tail (delta rows placed in the lists) updated one small batch at a time equals one
+/// placed from scratch, and the index searched with it answers like exact search over
+/// the table's live rows plus the tail's rows.
+#[test]
+fn tail_updates_match_a_fresh_tail_and_brute_force() {
+    let db = Db::temporary().unwrap();
+    let queries = setup(&db, false);
+    let view = db.table("t").unwrap();
+    let mut ix = super::IvfIndex::build(&view, Metric::Cosine, None, 3, &super::NoHooks).unwrap();
+    ix.tune(&view, 0.95, &super::NoHooks).unwrap();
+    let fresh = clustered_vectors(800, DIM, 99);
+    let row_of = |i: usize| fresh[i * DIM..(i + 1) * DIM].to_vec();
+    // Ops: 500 appended rows, 150 base rows replaced, 150 base rows deleted, then 100
+    // appended rows replaced and 100 deleted.
+    let mut ops: Vec<(u32, Option<Vec<f32>>)> = Vec::new();
+    for i in 0..500 {
+        ops.push(((N + i) as u32, Some(row_of(i))));
+    }
+    for i in 0..150 {
+        ops.push(((i * 97) as u32, Some(row_of(500 + i))));
+        ops.push(((i * 97 + 13) as u32, None));
+    }
+    for i in 0..100 {
+        ops.push(((N + 2 * i) as u32, Some(row_of(650 + i % 150))));
+        ops.push(((N + 2 * i + 1) as u32, None));
+    }
+    let mut tail = super::Tail::default();
+    let mut at = 0;
+    while at < ops.len() {
+        let n = 1 + at % 7;
+        let chunk: Vec<(u32, Option<&[f32]>)> = ops[at..(at + n).min(ops.len())]
+            .iter()
+            .map(|(r, v)| (*r, v.as_deref()))
+            .collect();
+        tail = tail.apply(&ix, &chunk);
+        at += n;
+    }
+    // The final state, as a delta replay would give it.
+    let mut live: std::collections::BTreeMap<u32, Option<Vec<f32>>> = Default::default();
+    for (r, v) in &ops {
+        live.insert(*r, v.clone());
+    }
+    let puts: Vec<(u32, Option<&[f32]>)> = live
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(r, v)| (*r, v.as_deref()))
+        .collect();
+    let scratch = super::Tail::default().apply(&ix, &puts);
+    assert_eq!(tail.len(), puts.len());
+    assert_eq!(scratch.len(), puts.len());
+    for l in 0..ix.lists {
+        let ids = |t: &super::Tail| {
+            let mut v = t.list(l).map_or(vec![], |x| x.ids.clone());
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(ids(&tail), ids(&scratch), "list {l}");
+    }
+    for (r, v) in &puts {
+        assert_eq!(tail.row(*r), *v);
+    }
+    // Base rows that the ops replaced or deleted are hidden from the base scan.
+    let hidden: HashSet<u32> = live.keys().copied().filter(|&r| (r as usize) < N).collect();
+    let base_allow = |r: u32| !hidden.contains(&r);
+    let all = |_: u32| true;
+    let score = |v: &[f32], q: &[f32]| super::tail::score(Metric::Cosine, v, q).unwrap();
+    let mut hits = 0;
+    for q in &queries {
+        let mut truth: Vec<(u32, f32)> = (0..N as u32)
+            .filter(|r| base_allow(*r))
+            .map(|r| (r, score(&view.row(r as usize).to_vec(), q)))
+            .chain(puts.iter().map(|(r, v)| (*r, score(v.unwrap(), q))))
+            .collect();
+        truth.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        truth.truncate(10);
+        let got = ix.search_in(&view, Some((&tail, &all)), q, 10, &base_allow, ix.nprobe);
+        assert!(got.iter().all(|h| base_allow(h.0) || live[&h.0].is_some()));
+        assert!(got
+            .iter()
+            .all(|h| !live.get(&h.0).is_some_and(Option::is_none)));
+        hits += got
+            .iter()
+            .filter(|h| truth.iter().any(|t| t.0 == h.0))
+            .count();
+        // Every list probed is the exact fallback: the same rows as brute force.
+        let full = ix.search_in(&view, Some((&tail, &all)), q, 10, &base_allow, ix.lists);
+        let ids = |v: &[(u32, f32)]| v.iter().map(|h| h.0).collect::<HashSet<_>>();
+        assert!(ids(&full).intersection(&ids(&truth)).count() >= 9);
+    }
+    let recall = hits as f64 / (10 * queries.len()) as f64;
+    assert!(recall >= 0.9, "recall with the tail {recall}");
+    // Each placed row finds itself (it sits in the list its own query probes first).
+    let found = puts
+        .iter()
+        .filter(|(r, v)| {
+            let got = ix.search_in(
+                &view,
+                Some((&tail, &all)),
+                v.unwrap(),
+                1,
+                &base_allow,
+                ix.nprobe,
+            );
+            got.first().is_some_and(|h| h.0 == *r)
+        })
+        .count();
+    assert!(
+        found * 100 >= puts.len() * 98,
+        "{found} of {} tail rows find themselves",
+        puts.len()
+    );
+}

@@ -175,7 +175,7 @@ pub(crate) fn delete_blocks(
     for k in b.keys_with_prefix(&keys::table_prefix(name, version))? {
         batch.delete(k.to_vec());
     }
-    super::delta::delete(batch, name, version);
+    super::delta::delete(b, batch, name, version)?;
     super::index::delete(b, name, version, batch)
 }
 
@@ -185,6 +185,9 @@ pub struct TableView {
     pub(crate) info: VersionInfo,
     /// Each block with the byte offset of its first float inside the stored value.
     blocks: Vec<(Value, usize)>,
+    /// Id → row of the stored row ids, built on first lookup (row updates resolve ids
+    /// one at a time; a map per call would cost O(rows)).
+    id_rows: std::sync::OnceLock<std::collections::HashMap<String, u32>>,
 }
 
 impl std::fmt::Debug for TableView {
@@ -231,6 +234,7 @@ impl TableView {
             name: name.to_owned(),
             info: info.clone(),
             blocks,
+            id_rows: std::sync::OnceLock::new(),
         }))
     }
 
@@ -254,6 +258,26 @@ impl TableView {
     }
     pub(crate) fn row_ids(&self) -> &[String] {
         &self.info.row_ids
+    }
+
+    /// The stored row of external id `id` in an `other` table: its position in the row
+    /// ids, or, when the table has none, the row whose decimal number `id` is.
+    pub(crate) fn row_of_id(&self, id: &str) -> Option<u32> {
+        if self.info.row_ids.is_empty() {
+            let r: u32 = id.parse().ok()?;
+            return ((r as usize) < self.rows() && r.to_string() == id).then_some(r);
+        }
+        self.id_rows
+            .get_or_init(|| {
+                self.info
+                    .row_ids
+                    .iter()
+                    .enumerate()
+                    .map(|(r, s)| (s.clone(), r as u32))
+                    .collect()
+            })
+            .get(id)
+            .copied()
     }
 
     /// Row `r`, in place: little-endian f32 bytes.

@@ -1,0 +1,113 @@
+//! Row updates on an indexed table (`Db::upsert_rows` one row at a time, as an
+//! application would): the latency of a single-row upsert as the version's delta grows
+//! towards its compaction threshold, and the query cost of that delta (CPU QPS and
+//! recall@10 of the index + delta against exact search of the same served rows).
+//!
+//! `cargo bench --bench updates` (RECDB_UPD_N rows, default 200000, × 64 dims, on disk
+//! under a temporary directory; RECDB_UPD_STEPS delta sizes, default 0,500,1000,1900).
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use recdb::{clustered_vectors, Config, Db, IndexOptions, Metric, RowSpace, SearchOptions};
+
+mod common;
+use common::{env, thread_cpu};
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let n = env("RECDB_UPD_N", 200_000);
+    let dim = 64;
+    let nq = 500;
+    let steps: Vec<usize> = std::env::var("RECDB_UPD_STEPS")
+        .unwrap_or_else(|_| "0,500,1000,1900".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let extra = steps.iter().copied().max().unwrap_or(0);
+    let mut rows = clustered_vectors(n + extra + nq, dim, 7);
+    let queries = rows.split_off((n + extra) * dim);
+    let fresh = rows.split_off(n * dim);
+    let dir = std::env::temp_dir().join(format!("recdb-bench-updates-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = Db::open_with(Config {
+        path: Some(dir.clone()),
+        auto_index_rows: 0,
+        ..Config::default()
+    })
+    .expect("open");
+    db.put_table("t", RowSpace::Other, dim, &rows, vec![])
+        .expect("put_table");
+    let info = db
+        .build_index("t", &IndexOptions::default())
+        .expect("build");
+    println!(
+        "table: {n} x {dim}, index {} lists, nprobe {}",
+        info.lists, info.nprobe
+    );
+    println!("delta rows  upsert p50 ms  upsert p99 ms  CPU-QPS  recall@10");
+    let mut done = 0usize;
+    for &target in &steps {
+        let mut lat = Vec::new();
+        while done < target {
+            // Alternate new rows and replacements of base rows.
+            let (id, v) = if done.is_multiple_of(2) {
+                (
+                    format!("new{done}"),
+                    fresh[done * dim..(done + 1) * dim].to_vec(),
+                )
+            } else {
+                let r = (done * 7919) % n;
+                (r.to_string(), fresh[done * dim..(done + 1) * dim].to_vec())
+            };
+            let t = Instant::now();
+            db.upsert_rows("t", &[(id, v)]).expect("upsert");
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            done += 1;
+        }
+        let s = db.searcher("t").expect("searcher");
+        let exact = SearchOptions {
+            k: 10,
+            metric: Metric::Cosine,
+            exact: true,
+            nprobe: None,
+        };
+        let truth: Vec<HashSet<u32>> = queries
+            .chunks_exact(dim)
+            .map(|q| s.search(q, &exact).unwrap().iter().map(|h| h.0).collect())
+            .collect();
+        let o = SearchOptions {
+            exact: false,
+            ..exact.clone()
+        };
+        let mut best = f64::INFINITY;
+        let mut hits = 0;
+        for _ in 0..3 {
+            hits = 0;
+            let c0 = thread_cpu();
+            for (q, tr) in queries.chunks_exact(dim).zip(&truth) {
+                let got = s.search(q, &o).unwrap();
+                hits += got.iter().filter(|h| tr.contains(&h.0)).count();
+            }
+            if let Some(c) = c0.zip(thread_cpu()).map(|(a, b)| b - a) {
+                best = best.min(c);
+            }
+        }
+        let (p50, p99) = if lat.is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            (percentile(&mut lat, 0.5), percentile(&mut lat, 0.99))
+        };
+        println!(
+            "{target:>10}  {p50:>13.3}  {p99:>13.3}  {:>7.0}  {:>9.4}",
+            nq as f64 / best,
+            hits as f64 / (10 * nq) as f64
+        );
+    }
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+}
