@@ -28,120 +28,146 @@ pub(crate) fn compact_threshold(rows: usize) -> usize {
     (rows / 100).max(1024)
 }
 
-/// The served state of a delta: replayed from its operations.
+/// A row the delta holds: its values and norm (shared between successive states).
 #[derive(Debug)]
+struct DeltaRow {
+    values: Vec<f32>,
+    norm: f32,
+}
+
+/// The served state of a delta: its operations replayed. An update derives the next
+/// state from this one by applying only its own operations; the maps share their rows
+/// and ids (`Arc`), so that costs a copy of pointers, not of the rows.
+#[derive(Debug, Clone)]
 pub(crate) struct Delta {
-    stored: StoredDelta,
     base_rows: usize,
     dim: usize,
-    /// Rows held by the delta (ascending), their values and norms.
-    rows: Vec<u32>,
-    values: Vec<f32>,
-    norms: Vec<f32>,
-    /// Base rows not served from the base (deleted or replaced), ascending.
-    hidden: Vec<u32>,
+    /// Sequence number of the next operation, operations applied, stored segments (the
+    /// next update writes segment `segments`).
+    next_seq: u64,
+    ops: u64,
+    segments: u32,
+    /// Base rows not served from the base (deleted, replaced, or dead for good as
+    /// tombstones carried over by a compaction), one bit a row: the filter of every
+    /// base scan tests it, so it must cost a bit test, not a map lookup.
+    hidden: Arc<Vec<u64>>,
+    /// Rows written: `Some` put, `None` deleted.
+    state: BTreeMap<u32, Option<Arc<DeltaRow>>>,
     logical: usize,
     /// External ids of rows appended to an `other` table (row → id, and id → row).
-    appended: HashMap<u32, String>,
-    appended_rows: HashMap<String, u32>,
-    /// Stored segments (the next update writes segment `segments`).
-    segments: u32,
+    appended: BTreeMap<u32, Arc<str>>,
+    appended_rows: HashMap<Arc<str>, u32>,
 }
 
 impl Delta {
     pub fn replay(base: &TableView, stored: StoredDelta, segments: u32) -> Result<Delta> {
-        let (base_rows, dim) = (base.rows(), base.dim());
-        let bad = |why: String| {
-            Error::corrupted(format!(
-                "delta of table `{}` version {} ({why})",
-                base.name(),
-                base.version()
-            ))
+        let base_rows = base.rows();
+        let t = &stored.tombstones;
+        if t.windows(2).any(|w| w[0] >= w[1]) || t.last().is_some_and(|&r| r as usize >= base_rows)
+        {
+            return Err(Self::bad(base, "tombstones".into()));
+        }
+        let mut empty = Delta {
+            base_rows,
+            dim: base.dim(),
+            next_seq: 0,
+            ops: 0,
+            segments: 0,
+            hidden: Arc::new(vec![0; base_rows.div_ceil(64)]),
+            state: BTreeMap::new(),
+            logical: base_rows,
+            appended: BTreeMap::new(),
+            appended_rows: HashMap::new(),
         };
-        let mut state: BTreeMap<u32, Option<&[f32]>> = BTreeMap::new();
-        let mut appended = HashMap::new();
-        let mut last = None;
-        for op in &stored.ops {
-            if last.is_some_and(|s| op.seq <= s) || op.seq >= stored.next_seq {
-                return Err(bad(format!("operation {} out of order", op.seq)));
+        let bits = Arc::make_mut(&mut empty.hidden);
+        for &r in &stored.tombstones {
+            bits[r as usize / 64] |= 1 << (r % 64);
+        }
+        let mut d = empty.apply(base, &stored.ops, segments)?;
+        if d.next_seq > stored.next_seq {
+            return Err(Self::bad(base, "operations past the sequence".into()));
+        }
+        d.next_seq = stored.next_seq;
+        Ok(d)
+    }
+
+    fn bad(base: &TableView, why: String) -> Error {
+        Error::corrupted(format!(
+            "delta of table `{}` version {} ({why})",
+            base.name(),
+            base.version()
+        ))
+    }
+
+    /// This state after `ops` (which must continue its sequence), stored in `segments`
+    /// segments in all.
+    pub fn apply(&self, base: &TableView, ops: &[DeltaOp], segments: u32) -> Result<Delta> {
+        let mut d = self.clone();
+        for op in ops {
+            if op.seq < d.next_seq {
+                return Err(Self::bad(
+                    base,
+                    format!("operation {} out of order", op.seq),
+                ));
             }
-            last = Some(op.seq);
-            if !op.values.is_empty() && op.values.len() != dim {
-                return Err(bad(format!(
-                    "row {} has {} values",
-                    op.row,
-                    op.values.len()
-                )));
+            d.next_seq = op.seq + 1;
+            if !op.values.is_empty() && op.values.len() != d.dim {
+                return Err(Self::bad(
+                    base,
+                    format!("row {} has {} values", op.row, op.values.len()),
+                ));
             }
             if op.values.iter().any(|x| !x.is_finite()) {
-                return Err(bad(format!("row {} is not finite", op.row)));
+                return Err(Self::bad(base, format!("row {} is not finite", op.row)));
             }
-            state.insert(op.row, (!op.values.is_empty()).then_some(&op.values[..]));
-            if op.row as usize >= base_rows && base.space() == RowSpace::Other {
-                appended.insert(op.row, op.id.clone());
+            let row = (!op.values.is_empty()).then(|| {
+                let norm = op.values.iter().map(|x| x * x).sum::<f32>().sqrt();
+                Arc::new(DeltaRow {
+                    values: op.values.clone(),
+                    norm,
+                })
+            });
+            d.state.insert(op.row, row);
+            if (op.row as usize) < d.base_rows {
+                Arc::make_mut(&mut d.hidden)[op.row as usize / 64] |= 1 << (op.row % 64);
             }
-        }
-        let mut hidden: Vec<u32> = stored.tombstones.clone();
-        if hidden.windows(2).any(|w| w[0] >= w[1])
-            || hidden.last().is_some_and(|&r| r as usize >= base_rows)
-        {
-            return Err(bad("tombstones".into()));
-        }
-        hidden.extend(state.keys().filter(|&&r| (r as usize) < base_rows));
-        hidden.sort_unstable();
-        hidden.dedup();
-        let logical = state
-            .keys()
-            .next_back()
-            .map_or(base_rows, |&r| base_rows.max(r as usize + 1));
-        let (mut rows, mut values, mut norms) = (Vec::new(), Vec::new(), Vec::new());
-        for (&r, v) in &state {
-            if let Some(v) = v {
-                rows.push(r);
-                values.extend_from_slice(v);
-                norms.push(v.iter().map(|x| x * x).sum::<f32>().sqrt());
+            d.logical = d.logical.max(op.row as usize + 1);
+            if op.row as usize >= d.base_rows
+                && base.space() == RowSpace::Other
+                && !d.appended.contains_key(&op.row)
+            {
+                let id: Arc<str> = op.id.as_str().into();
+                d.appended.insert(op.row, id.clone());
+                d.appended_rows.insert(id, op.row);
             }
         }
-        let appended_rows = appended.iter().map(|(&r, id)| (id.clone(), r)).collect();
-        Ok(Delta {
-            stored,
-            base_rows,
-            dim,
-            rows,
-            values,
-            norms,
-            hidden,
-            logical,
-            appended,
-            appended_rows,
-            segments,
-        })
+        d.ops += ops.len() as u64;
+        d.segments = segments;
+        Ok(d)
     }
 
     pub fn ops(&self) -> u64 {
-        self.stored.ops.len() as u64
+        self.ops
     }
     pub fn logical_rows(&self) -> usize {
         self.logical
     }
-    /// Base row `r` is not served from the base.
+    /// Base row `r` is not served from the base (deleted or replaced).
     pub fn hides(&self, r: u32) -> bool {
-        (r as usize) < self.base_rows && self.hidden.binary_search(&r).is_ok()
+        (r as usize) < self.base_rows && self.hidden[r as usize / 64] >> (r % 64) & 1 == 1
     }
     /// Row `r` when the delta holds it.
     pub fn row(&self, r: u32) -> Option<&[f32]> {
-        let i = self.rows.binary_search(&r).ok()?;
-        Some(&self.values[i * self.dim..(i + 1) * self.dim])
+        self.state.get(&r)?.as_deref().map(|x| &x.values[..])
     }
     pub fn appended_id(&self, r: u32) -> Option<&str> {
-        self.appended.get(&r).map(String::as_str)
+        self.appended.get(&r).map(|s| &**s)
     }
     /// The rows the delta holds with their values (to place them in an index's lists).
     pub fn put_rows(&self) -> Vec<(u32, Option<&[f32]>)> {
-        self.rows
+        self.state
             .iter()
-            .zip(self.values.chunks_exact(self.dim.max(1)))
-            .map(|(&r, v)| (r, Some(v)))
+            .filter_map(|(&r, v)| Some((r, Some(&v.as_ref()?.values[..]))))
             .collect()
     }
     /// Whether row `r` is served (held by the delta, or a base row neither hidden nor
@@ -159,16 +185,16 @@ impl Delta {
     ) -> Vec<(u32, f32)> {
         let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt();
         let mut top = TopK::new(k);
-        for (i, &r) in self.rows.iter().enumerate() {
-            let v = &self.values[i * self.dim..(i + 1) * self.dim];
-            let d: f32 = v.iter().zip(q).map(|(a, b)| a * b).sum();
+        for (&r, row) in &self.state {
+            let Some(row) = row else { continue };
+            let d: f32 = row.values.iter().zip(q).map(|(a, b)| a * b).sum();
             let score = match metric {
                 Metric::Dot => d,
                 Metric::Cosine => {
-                    if self.norms[i] == 0.0 || qn == 0.0 {
+                    if row.norm == 0.0 || qn == 0.0 {
                         continue;
                     }
-                    d / (self.norms[i] * qn)
+                    d / (row.norm * qn)
                 }
             };
             if top.would_keep(r, score) && allow(r) {
@@ -255,7 +281,7 @@ impl Db {
                     return Err(Error::param("id", "empty id"));
                 }
             }
-            let next_seq = cur.as_ref().map_or(0, |d| d.stored.next_seq);
+            let next_seq = cur.as_ref().map_or(0, |d| d.next_seq);
             let mut seg = StoredDelta {
                 next_seq,
                 tombstones: Vec::new(),
@@ -309,11 +335,10 @@ impl Db {
             let segment = cur.as_ref().map_or(0, |d| d.segments);
             let mut batch = WriteBatch::default();
             store::put(&mut batch, table, view.version(), segment, &seg);
-            let mut stored = cur.as_ref().map(|d| d.stored.clone()).unwrap_or_default();
-            let first = stored.ops.len();
-            stored.next_seq = seg.next_seq;
-            stored.ops.extend(seg.ops);
-            let delta = Arc::new(Delta::replay(&view, stored, segment + 1)?);
+            let delta = Arc::new(match &cur {
+                Some(d) => d.apply(&view, &seg.ops, segment + 1)?,
+                None => Delta::replay(&view, seg.clone(), 1)?,
+            });
             self.backend().apply(batch)?;
             self.backend().flush()?;
             self.inner
@@ -321,12 +346,13 @@ impl Db {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(table.to_owned(), (view.version(), Some(delta.clone())));
-            let ops: Vec<(u32, Option<&[f32]>)> = delta.stored.ops[first..]
+            let ops: Vec<(u32, Option<&[f32]>)> = seg
+                .ops
                 .iter()
                 .map(|o| (o.row, (!o.values.is_empty()).then_some(&o.values[..])))
                 .collect();
             self.advance_tail(&view, cur.as_ref(), &delta, &ops);
-            let due = delta.stored.ops.len() >= compact_threshold(view.rows());
+            let due = delta.ops() >= compact_threshold(view.rows()) as u64;
             (
                 DeltaReport {
                     table: table.to_owned(),
@@ -409,7 +435,7 @@ impl Db {
                 )));
             };
             let (out, tombstones) = materialize(self, &view, &delta);
-            let upto = delta.stored.next_seq;
+            let upto = delta.next_seq;
             let new_ids: HashMap<String, u32> = out
                 .row_ids
                 .iter()

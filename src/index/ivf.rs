@@ -20,7 +20,7 @@ use super::kernels::{dot, dot_norm2_le, dots_f32};
 use super::kmeans::{self, SplitMix};
 use super::simd::prefetch;
 use super::sq4::{Sq4, LEVELS};
-use super::tail::{score as tail_score, Tail, TAIL_BIT};
+use super::tail::Tail;
 use super::topk::Candidates;
 use super::{BuildHooks, ExactSearch, Metric, TopK, VectorSearch};
 use crate::storage::index::{self as store, IndexHeader, INDEX_FORMAT};
@@ -372,10 +372,10 @@ impl IvfIndex {
         metric == self.metric && table.rows() == self.table_rows && table.dim() == self.dim
     }
 
-    /// The list a new row `v` falls in and the 4-bit codes of its residual, as the build
-    /// would have placed it (for a dot index with the MIPS coordinate, taken as 0 past
-    /// the norm φ); `None` for a zero row of a cosine index.
-    pub fn place(&self, v: &[f32]) -> Option<(u32, Vec<u8>)> {
+    /// The list a new row `v` falls in, as the build would have placed it (for a dot
+    /// index with the MIPS coordinate, taken as 0 past the norm φ); `None` for a zero row
+    /// of a cosine index.
+    pub fn place(&self, v: &[f32]) -> Option<u32> {
         let dim = self.dim;
         let n2 = dot(v, v);
         let (x, extra) = match self.metric {
@@ -387,7 +387,7 @@ impl IvfIndex {
         dots_f32(&self.centroids, &x, &mut cs);
         // half = ‖c‖²/2 over the build's width, so a dot index's centroid coordinate on
         // the MIPS axis is √(2·half − ‖c[..dim]‖²).
-        let best = (0..self.lists)
+        (0..self.lists)
             .map(|l| {
                 let c = &self.centroids[l * dim..(l + 1) * dim];
                 let ce = if extra > 0.0 {
@@ -397,13 +397,8 @@ impl IvfIndex {
                 };
                 (cs[l] + extra * ce - self.half[l], l)
             })
-            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))?
-            .1;
-        let c = &self.centroids[best * dim..(best + 1) * dim];
-        let r: Vec<f32> = x.iter().zip(c).map(|(a, b)| a - b).collect();
-        let mut code = Vec::with_capacity(dim);
-        self.sq.encode(&r, &mut code);
-        Some((best as u32, code))
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, l)| l as u32)
     }
 
     /// The list of every indexed row (row → list), for tests.
@@ -464,15 +459,6 @@ impl IvfIndex {
             // lose a row to the 4-bit pre-ranking before the rerank.
             return exact();
         }
-        // One filter for table rows and tail rows (marked by TAIL_BIT).
-        let allow_any = |id: u32| {
-            if id & TAIL_BIT == 0 {
-                allow(id)
-            } else {
-                tail.is_some_and(|(_, a)| a(id & !TAIL_BIT))
-            }
-        };
-        let allow = &allow_any;
         // Coarse step: the lists whose centroids are nearest to q scaled to norm φ.
         let f = self.phi / qn;
         let qs: Vec<f32> = q.iter().map(|x| x * f).collect();
@@ -496,12 +482,25 @@ impl IvfIndex {
         let bb = fastscan::block_bytes(self.dim);
         let mut cands = Candidates::new((self.rerank * k).div_ceil(10).max(k));
         let mut scores: Vec<u16> = Vec::new();
-        for &(cs, l) in &lists {
+        // Tail rows are scored exactly as their list comes up; the tail of the lists two
+        // and one ahead is prefetched (header, then records) so that its few scattered
+        // reads overlap the scan instead of stalling it.
+        let mut tail_top = tail.map(|_| TopK::new(k));
+        for (i, &(cs, l)) in lists.iter().enumerate() {
+            if let (Some((t, tail_allow)), Some(top)) = (tail, tail_top.as_mut()) {
+                if let Some(&(_, ahead)) = lists.get(i + 2) {
+                    t.prefetch(ahead as usize, false);
+                }
+                if let Some(&(_, next)) = lists.get(i + 1) {
+                    t.prefetch(next as usize, true);
+                }
+                t.offer_list(l as usize, q, qn, metric, top, tail_allow);
+            }
             let (lo, hi) = (
                 self.offsets[l as usize] as usize,
                 self.offsets[l as usize + 1] as usize,
             );
-            if lo == hi && tail.and_then(|(t, _)| t.list(l as usize)).is_none() {
+            if lo == hi {
                 continue;
             }
             // q·c of this list in the table's units (cs is the score of q scaled by f,
@@ -515,33 +514,18 @@ impl IvfIndex {
             scores.resize((b1 - b0) * fastscan::BLOCK, 0);
             fastscan::scan(&self.codes[b0 * bb..b1 * bb], &lut, self.dim, &mut scores);
             cands.offer(&self.ids[lo..hi], &scores, off, allow);
-            if let Some(tl) = tail.and_then(|(t, _)| t.list(l as usize)) {
-                scores.resize(tl.codes.len() / bb * fastscan::BLOCK, 0);
-                fastscan::scan(&tl.codes, &lut, self.dim, &mut scores);
-                cands.offer(&tl.ids, &scores, off, allow);
-            }
         }
         let cand = cands.into_ids(allow);
         // Rerank exactly from the table's f32 rows (same scores as exact search); the
         // rows are scattered, so each is prefetched a few candidates ahead.
         const AHEAD: usize = 6;
-        for &id in cand.iter().take(AHEAD).filter(|&&id| id & TAIL_BIT == 0) {
+        for &id in cand.iter().take(AHEAD) {
             prefetch(table.row(id as usize).le_bytes());
         }
         let mut top = TopK::new(k);
         for (i, &id) in cand.iter().enumerate() {
             if let Some(&next) = cand.get(i + AHEAD) {
-                if next & TAIL_BIT == 0 {
-                    prefetch(table.row(next as usize).le_bytes());
-                }
-            }
-            if id & TAIL_BIT != 0 {
-                let row = id & !TAIL_BIT;
-                let v = tail.and_then(|(t, _)| t.row(row));
-                if let Some(s) = v.and_then(|v| tail_score(metric, v, q)) {
-                    top.push(row, s);
-                }
-                continue;
+                prefetch(table.row(next as usize).le_bytes());
             }
             let (d, n2) = dot_norm2_le(table.row(id as usize).le_bytes(), q);
             let score = match metric {
@@ -555,6 +539,11 @@ impl IvfIndex {
                 }
             };
             top.push(id, score);
+        }
+        if let Some(t) = tail_top {
+            for (id, s) in t.into_sorted() {
+                top.push(id, s);
+            }
         }
         top.into_sorted()
     }

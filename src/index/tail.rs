@@ -1,30 +1,32 @@
 //! Rows written after an index was built (a table version's delta), placed in the
-//! index's own lists: each row is assigned to its nearest centroid and encoded with the
-//! index's 4-bit levels, so a query scans it with the list it falls in instead of
-//! scanning every delta row exactly. The stored index stays immutable; a tail is
-//! derived from the delta, updated per row (append to its list, or swap-remove from it
-//! and repack only that list) and shared by queries as one value.
+//! index's own lists: each row is assigned to its nearest centroid, and a query scores
+//! exactly the tail rows of the lists it probes instead of every delta row. (Exactly,
+//! not with 4-bit codes: a list holds a few tail rows, and a fast-scan block would be
+//! padded to 32 rows. A list's tail is one buffer of records, so a probed list costs
+//! one prefetched read and a dot per row, and its rows skip the rerank.) The stored index stays immutable; a tail is derived from the
+//! delta, updated per row (append to its list, or swap-remove from it) and shared by
+//! queries as one value.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::fastscan;
 use super::kernels::dot;
+use super::simd::prefetch;
 use super::{IvfIndex, Metric, TopK};
 
-/// Marks a tail row in the candidate ids of a scan (table rows stay below 2³¹).
-pub(crate) const TAIL_BIT: u32 = 1 << 31;
-
+/// The tail rows of one list: records of `dim + 2` floats (the row's number as f32 bits,
+/// its norm, its values), in one buffer so that a query reads them in one stream.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TailList {
-    /// Table rows with [`TAIL_BIT`] set, as the scan offers them.
-    pub ids: Vec<u32>,
-    /// Packed fast-scan blocks of `raw`.
-    pub codes: Vec<u8>,
-    /// 4-bit codes, one a byte, `dim` a row.
-    raw: Vec<u8>,
-    /// The f32 rows, for the rerank.
-    values: Vec<f32>,
+    records: Vec<f32>,
+}
+
+impl TailList {
+    fn rows(&self, dim: usize) -> impl Iterator<Item = (u32, f32, &[f32])> {
+        self.records
+            .chunks_exact(dim + 2)
+            .map(|r| (r[0].to_bits(), r[1], &r[2..]))
+    }
 }
 
 /// The delta rows of one (index, delta) pair, by list.
@@ -34,15 +36,6 @@ pub(crate) struct Tail {
     lists: Vec<Arc<TailList>>,
     /// Row → its list.
     at: HashMap<u32, u32>,
-}
-
-/// Remove chunk `i` (of `w` items) by moving the last chunk into its place.
-fn swap_remove_chunk<T: Copy>(v: &mut Vec<T>, i: usize, w: usize) {
-    let last = v.len() / w - 1;
-    if i != last {
-        v.copy_within(last * w..(last + 1) * w, i * w);
-    }
-    v.truncate(last * w);
 }
 
 impl Tail {
@@ -64,52 +57,80 @@ impl Tail {
             t.lists = std::iter::repeat_n(empty, ix.lists).collect();
             t.at.clear();
         }
-        let dim = t.dim;
-        let mut dirty = Vec::new();
+        let w = t.dim + 2;
         for &(row, values) in ops {
-            debug_assert!(row < TAIL_BIT);
             if let Some(l) = t.at.remove(&row) {
                 let list = Arc::make_mut(&mut t.lists[l as usize]);
-                if let Some(i) = list.ids.iter().position(|&id| id == row | TAIL_BIT) {
-                    list.ids.swap_remove(i);
-                    swap_remove_chunk(&mut list.raw, i, dim);
-                    swap_remove_chunk(&mut list.values, i, dim);
+                let rec = &mut list.records;
+                if let Some(i) = (0..rec.len() / w).find(|&i| rec[i * w].to_bits() == row) {
+                    // Swap-remove: the last record takes its place.
+                    let last = rec.len() / w - 1;
+                    rec.copy_within(last * w..(last + 1) * w, i * w);
+                    rec.truncate(last * w);
                 }
-                dirty.push(l);
             }
             let Some(v) = values else { continue };
-            let Some((l, code)) = ix.place(v) else {
-                continue;
-            };
+            let Some(l) = ix.place(v) else { continue };
             let list = Arc::make_mut(&mut t.lists[l as usize]);
-            list.ids.push(row | TAIL_BIT);
-            list.raw.extend_from_slice(&code);
-            list.values.extend_from_slice(v);
+            list.records.push(f32::from_bits(row));
+            list.records.push(dot(v, v).sqrt());
+            list.records.extend_from_slice(v);
             t.at.insert(row, l);
-            dirty.push(l);
-        }
-        dirty.sort_unstable();
-        dirty.dedup();
-        for l in dirty {
-            let list = Arc::make_mut(&mut t.lists[l as usize]);
-            list.codes = fastscan::pack(&list.raw, dim);
         }
         t
     }
 
-    /// The tail rows of list `l`.
-    pub fn list(&self, l: usize) -> Option<&TailList> {
-        self.lists
-            .get(l)
-            .map(|x| &**x)
-            .filter(|x| !x.ids.is_empty())
+    /// The rows of list `l` (tests).
+    #[cfg(test)]
+    pub fn list_rows(&self, l: usize) -> Vec<u32> {
+        self.lists[l].rows(self.dim).map(|r| r.0).collect()
     }
 
-    /// The values of tail row `row` (without [`TAIL_BIT`]).
+    /// The values of tail row `row` (tests).
+    #[cfg(test)]
     pub fn row(&self, row: u32) -> Option<&[f32]> {
         let list = &self.lists[*self.at.get(&row)? as usize];
-        let i = list.ids.iter().position(|&id| id == row | TAIL_BIT)?;
-        Some(&list.values[i * self.dim..(i + 1) * self.dim])
+        list.rows(self.dim).find(|r| r.0 == row).map(|r| r.2)
+    }
+
+    /// Hint the CPU to fetch list `l`'s tail: its header when `data` is false, its
+    /// records when true (read the header first, a step earlier).
+    #[inline]
+    pub fn prefetch(&self, l: usize, data: bool) {
+        if let Some(list) = self.lists.get(l) {
+            if data {
+                prefetch(&list.records);
+            } else {
+                prefetch(std::slice::from_ref(&**list));
+            }
+        }
+    }
+
+    /// Offer the tail rows of list `l` that `allow` accepts to `top`, scored exactly
+    /// (`qn` = ‖q‖).
+    pub fn offer_list(
+        &self,
+        l: usize,
+        q: &[f32],
+        qn: f32,
+        metric: Metric,
+        top: &mut TopK,
+        allow: &dyn Fn(u32) -> bool,
+    ) {
+        let Some(list) = self.lists.get(l) else {
+            return;
+        };
+        for (row, n, v) in list.rows(self.dim) {
+            let d = dot(v, q);
+            let s = match metric {
+                Metric::Dot => d,
+                Metric::Cosine if n > 0.0 => d / (n * qn),
+                Metric::Cosine => continue,
+            };
+            if top.would_keep(row, s) && allow(row) {
+                top.push(row, s);
+            }
+        }
     }
 
     /// Exact top-k over the tail's rows (the index's exact fallbacks).
@@ -121,29 +142,10 @@ impl Tail {
         allow: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
         let mut top = TopK::new(k);
-        for list in &self.lists {
-            for (&id, v) in list.ids.iter().zip(list.values.chunks_exact(self.dim)) {
-                if let Some(s) = score(metric, v, q) {
-                    let row = id & !TAIL_BIT;
-                    if top.would_keep(row, s) && allow(row) {
-                        top.push(row, s);
-                    }
-                }
-            }
+        let qn = dot(q, q).sqrt();
+        for l in 0..self.lists.len() {
+            self.offer_list(l, q, qn, metric, &mut top, allow);
         }
         top.into_sorted()
-    }
-}
-
-/// The exact score of row `v` for query `q` (as exact search computes it), `None` for a
-/// zero row under cosine.
-pub(crate) fn score(metric: Metric, v: &[f32], q: &[f32]) -> Option<f32> {
-    let d = dot(v, q);
-    match metric {
-        Metric::Dot => Some(d),
-        Metric::Cosine => {
-            let (n, qn) = (dot(v, v).sqrt(), dot(q, q).sqrt());
-            (n > 0.0 && qn > 0.0).then(|| d / (n * qn))
-        }
     }
 }
