@@ -434,3 +434,139 @@ fn kill_mid_gc_and_index_build() {
     );
     assert!(seen.len() > 1, "the child never got past its first publish");
 }
+
+const UPSERT_CHILD_ENV: &str = "RECDB_CRASH_UPSERT_CHILD";
+const UPSERT_BASE: usize = 100;
+
+/// Child mode only: single-row upserts `start..` forever on table `t` (one new row
+/// `n{n}` and a replacement of base row `n % 100`, both valued n), each acknowledged
+/// (fsynced) after `upsert_rows` returns. Compactions start on their own past 1024
+/// operations and are killed too.
+#[test]
+fn child_upsert() {
+    let Ok(spec) = std::env::var(UPSERT_CHILD_ENV) else {
+        return;
+    };
+    let (dir, start) = spec.split_once('|').unwrap();
+    let start: u64 = start.parse().unwrap();
+    let db = Db::open(Path::new(dir).join("db")).unwrap();
+    let mut acked = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(Path::new(dir).join("acked"))
+        .unwrap();
+    let born = Instant::now();
+    for n in start.. {
+        if born.elapsed() > CHILD_LIFETIME {
+            return;
+        }
+        let v = vec![n as f32; 4];
+        let base = (n as usize % UPSERT_BASE).to_string();
+        db.upsert_rows("t", &[(format!("n{n}"), v.clone()), (base, v)])
+            .unwrap();
+        writeln!(acked, "{n}").unwrap();
+        acked.sync_all().unwrap();
+    }
+}
+
+/// Kill a process mid-upserts (and mid-compaction): every acknowledged update is served
+/// after a reopen, an update is all there or not at all, and `check` passes.
+#[test]
+fn kill_mid_upserts() {
+    if std::env::var(UPSERT_CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path().join("db")).unwrap();
+        let rows: Vec<f32> = (0..UPSERT_BASE * 4).map(|i| -1.0 - i as f32).collect();
+        db.put_table("t", recdb::RowSpace::Other, 4, &rows, vec![])
+            .unwrap();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = SmallRng::seed_from_u64(0xde17a);
+    let started = Instant::now();
+    let (mut next, mut kills) = (0u64, 0);
+    for round in 0..40 {
+        // At least 5 kills, and past the first compaction (1024 operations) unless the
+        // machine is very slow.
+        let t = started.elapsed();
+        if kills >= 5 && (next > 1100 || t > Duration::from_secs(40)) {
+            break;
+        }
+        let mut child = KillOnDrop(
+            Command::new(&exe)
+                .args(["child_upsert", "--exact", "--nocapture", "--test-threads=1"])
+                .env(UPSERT_CHILD_ENV, format!("{}|{next}", dir.path().display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let ms = rng.random_range(200..1200);
+        std::thread::sleep(Duration::from_millis(ms));
+        if let Some(status) = child.0.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("child exited by itself ({status}) in round {round}: {err}");
+        }
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        kills += 1;
+
+        let acked = read_acked(&dir.path().join("acked"));
+        let db = Db::open(dir.path().join("db")).unwrap();
+        db.check().unwrap();
+        let s = db.searcher("t").unwrap();
+        let mut by_id = BTreeMap::new();
+        for r in 0..s.rows() {
+            if let Some(v) = s.row(r) {
+                by_id.insert(db.searcher_row_id(&s, r), v);
+            }
+        }
+        // New rows present: a prefix 0..m of the updates, each with its value.
+        let news: BTreeSet<u64> = by_id
+            .keys()
+            .filter_map(|id| id.strip_prefix('n')?.parse().ok())
+            .collect();
+        let m = news.len() as u64;
+        assert_eq!(
+            news,
+            (0..m).collect(),
+            "round {round}: a gap in the updates"
+        );
+        for n in &acked {
+            assert!(
+                news.contains(n),
+                "round {round}: acknowledged update {n} is missing"
+            );
+        }
+        for n in 0..m {
+            assert_eq!(
+                by_id[&format!("n{n}")],
+                vec![n as f32; 4],
+                "round {round}: row n{n}"
+            );
+        }
+        // Each base row holds the value of the last update that replaced it, or its own.
+        for b in 0..UPSERT_BASE as u64 {
+            let last = (0..m).rev().find(|n| n % UPSERT_BASE as u64 == b);
+            let want = match last {
+                Some(n) => vec![n as f32; 4],
+                None => (0..4).map(|j| -1.0 - (b * 4 + j) as f32).collect(),
+            };
+            assert_eq!(by_id[&b.to_string()], want, "round {round}: base row {b}");
+        }
+        next = m;
+        eprintln!(
+            "round {round}: killed after {ms} ms, {} acked, {m} present",
+            acked.len()
+        );
+    }
+    println!("kill points tried: {kills}; updates present at the end: {next}");
+    assert!(kills >= 5, "only {kills} kill points in the time budget");
+    assert!(
+        next > 1100,
+        "the updates never passed a compaction ({next})"
+    );
+}

@@ -188,18 +188,7 @@ impl Delta {
         for (&r, row) in &self.state {
             let Some(row) = row else { continue };
             let d: f32 = row.values.iter().zip(q).map(|(a, b)| a * b).sum();
-            let score = match metric {
-                Metric::Dot => d,
-                Metric::Cosine => {
-                    if row.norm == 0.0 || qn == 0.0 {
-                        continue;
-                    }
-                    d / (row.norm * qn)
-                }
-            };
-            if top.would_keep(r, score) && allow(r) {
-                top.push(r, score);
-            }
+            top.offer_scored(r, (d, row.norm, qn), metric, allow);
         }
         top.into_sorted()
     }

@@ -121,15 +121,7 @@ impl Tail {
             return;
         };
         for (row, n, v) in list.rows(self.dim) {
-            let d = dot(v, q);
-            let s = match metric {
-                Metric::Dot => d,
-                Metric::Cosine if n > 0.0 => d / (n * qn),
-                Metric::Cosine => continue,
-            };
-            if top.would_keep(row, s) && allow(row) {
-                top.push(row, s);
-            }
+            top.offer_scored(row, (dot(v, q), n, qn), metric, allow);
         }
     }
 

@@ -63,6 +63,26 @@ impl TopK {
         }
     }
 
+    /// Offer row `row` whose dot with the query is `d` (`n` = the row's norm, `qn` the
+    /// query's) under `metric`, if `allow` accepts it; a zero row never matches cosine.
+    #[inline]
+    pub fn offer_scored(
+        &mut self,
+        row: u32,
+        (d, n, qn): (f32, f32, f32),
+        metric: super::Metric,
+        allow: &dyn Fn(u32) -> bool,
+    ) {
+        let s = match metric {
+            super::Metric::Dot => d,
+            super::Metric::Cosine if n > 0.0 && qn > 0.0 => d / (n * qn),
+            super::Metric::Cosine => return,
+        };
+        if self.would_keep(row, s) && allow(row) {
+            self.push(row, s);
+        }
+    }
+
     /// Best first; equal scores by ascending id.
     pub fn into_sorted(self) -> Vec<(u32, f32)> {
         let mut v: Vec<(u32, f32)> = self.heap.into_iter().map(|e| (e.1, e.0)).collect();
