@@ -58,20 +58,50 @@ fn run_and_kill(
     c.0.wait().unwrap();
 }
 
-/// Child mode only: commit batches `start..` forever.
-#[test]
-fn child_ingest() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return;
-    };
+/// Run the test `child` of this binary with `env` = `spec`, let it work `ms`
+/// milliseconds, then SIGKILL it; a child that exited by itself fails the test with its
+/// stderr (`round` names the attempt).
+fn kill_child_after(exe: &Path, child: &str, env: &str, spec: String, ms: u64, round: usize) {
+    let mut c = KillOnDrop(
+        Command::new(exe)
+            .args([child, "--exact", "--nocapture", "--test-threads=1"])
+            .env(env, spec)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(ms));
+    if let Some(status) = c.0.try_wait().unwrap() {
+        let mut err = String::new();
+        std::io::Read::read_to_string(c.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+        panic!("child exited by itself ({status}) in round {round}: {err}");
+    }
+    c.0.kill().unwrap();
+    c.0.wait().unwrap();
+}
+
+/// In child mode (`env` = "dir|start"): the database under dir, its append-only file of
+/// acknowledged numbers, and the first number to write.
+fn child_start(env: &str) -> Option<(Db, std::fs::File, u64)> {
+    let spec = std::env::var(env).ok()?;
     let (dir, start) = spec.split_once('|').unwrap();
     let start: u64 = start.parse().unwrap();
     let db = Db::open(Path::new(dir).join("db")).unwrap();
-    let mut acked = std::fs::OpenOptions::new()
+    let acked = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(Path::new(dir).join("acked"))
         .unwrap();
+    Some((db, acked, start))
+}
+
+/// Child mode only: commit batches `start..` forever.
+#[test]
+fn child_ingest() {
+    let Some((db, mut acked, start)) = child_start(CHILD_ENV) else {
+        return;
+    };
     let born = Instant::now();
     for n in start.. {
         if born.elapsed() > CHILD_LIFETIME {
@@ -138,24 +168,9 @@ fn kill_mid_ingest() {
         if started.elapsed() > Duration::from_secs(25) {
             break;
         }
-        let mut child = KillOnDrop(
-            Command::new(&exe)
-                .args(["child_ingest", "--exact", "--nocapture", "--test-threads=1"])
-                .env(CHILD_ENV, format!("{}|{next}", dir.path().display()))
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
         let ms = rng.random_range(50..400);
-        std::thread::sleep(Duration::from_millis(ms));
-        if let Some(status) = child.0.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-            panic!("child exited by itself ({status}) in round {round}: {err}");
-        }
-        child.0.kill().unwrap();
-        child.0.wait().unwrap();
+        let spec = format!("{}|{next}", dir.path().display());
+        kill_child_after(&exe, "child_ingest", CHILD_ENV, spec, ms, round);
         kills += 1;
 
         let acked = read_acked(&dir.path().join("acked"));
@@ -444,17 +459,9 @@ const UPSERT_BASE: usize = 100;
 /// operations and are killed too.
 #[test]
 fn child_upsert() {
-    let Ok(spec) = std::env::var(UPSERT_CHILD_ENV) else {
+    let Some((db, mut acked, start)) = child_start(UPSERT_CHILD_ENV) else {
         return;
     };
-    let (dir, start) = spec.split_once('|').unwrap();
-    let start: u64 = start.parse().unwrap();
-    let db = Db::open(Path::new(dir).join("db")).unwrap();
-    let mut acked = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(Path::new(dir).join("acked"))
-        .unwrap();
     let born = Instant::now();
     for n in start.. {
         if born.elapsed() > CHILD_LIFETIME {
@@ -494,24 +501,9 @@ fn kill_mid_upserts() {
         if kills >= 5 && (next > 1100 || t > Duration::from_secs(40)) {
             break;
         }
-        let mut child = KillOnDrop(
-            Command::new(&exe)
-                .args(["child_upsert", "--exact", "--nocapture", "--test-threads=1"])
-                .env(UPSERT_CHILD_ENV, format!("{}|{next}", dir.path().display()))
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
         let ms = rng.random_range(200..1200);
-        std::thread::sleep(Duration::from_millis(ms));
-        if let Some(status) = child.0.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-            panic!("child exited by itself ({status}) in round {round}: {err}");
-        }
-        child.0.kill().unwrap();
-        child.0.wait().unwrap();
+        let spec = format!("{}|{next}", dir.path().display());
+        kill_child_after(&exe, "child_upsert", UPSERT_CHILD_ENV, spec, ms, round);
         kills += 1;
 
         let acked = read_acked(&dir.path().join("acked"));
