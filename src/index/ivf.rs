@@ -21,7 +21,7 @@ use super::kmeans::{self, SplitMix};
 use super::simd::prefetch;
 use super::sq4::{Sq4, LEVELS};
 use super::tail::Tail;
-use super::topk::Candidates;
+use super::topk::{merge_hits, Candidates};
 use super::{BuildHooks, ExactSearch, Metric, TopK, VectorSearch};
 use crate::storage::index::{self as store, IndexHeader, INDEX_FORMAT};
 use crate::storage::tables::TableView;
@@ -64,6 +64,9 @@ pub(crate) struct IvfIndex {
     offsets: Vec<u32>,
     /// First fast-scan block of each list (`lists + 1`), derived from `offsets`.
     blocks: Vec<u32>,
+    /// A dot index's centroid coordinates on the MIPS axis (empty for cosine), derived
+    /// from `half` (‖c‖²/2 over the build's width) and `centroids` (the first `dim`).
+    axis: Vec<f32>,
     ids: Vec<u32>,
     codes: Vec<u8>,
 }
@@ -84,6 +87,20 @@ fn metric_byte(m: Metric) -> u8 {
         Metric::Cosine => 0,
         Metric::Dot => 1,
     }
+}
+
+/// The centroids' coordinates on the MIPS axis of a dot index (empty for cosine):
+/// `half` is ‖c‖²/2 over the build's `dim + 1` coordinates, so the last one is
+/// √(2·half − ‖c[..dim]‖²) (non-negative, as every row's is).
+fn mips_axis(metric: Metric, centroids: &[f32], half: &[f32], dim: usize) -> Vec<f32> {
+    if metric != Metric::Dot {
+        return Vec::new();
+    }
+    centroids
+        .chunks_exact(dim.max(1))
+        .zip(half)
+        .map(|(c, h)| (2.0 * h - dot(c, c)).max(0.0).sqrt())
+        .collect()
 }
 
 /// Default number of lists: about 4·√N.
@@ -204,6 +221,7 @@ impl IvfIndex {
         hooks.check()?;
         let codes = fastscan::pack_lists(&c4, dim, &offsets);
         let blocks = fastscan::list_blocks(&offsets);
+        let axis = mips_axis(metric, &centroids, &half, dim);
         Ok(IvfIndex {
             metric,
             dim,
@@ -221,6 +239,7 @@ impl IvfIndex {
             sq,
             offsets,
             blocks,
+            axis,
             ids,
             codes,
         })
@@ -376,27 +395,20 @@ impl IvfIndex {
     /// index with the MIPS coordinate, taken as 0 past the norm φ); `None` for a zero row
     /// of a cosine index.
     pub fn place(&self, v: &[f32]) -> Option<u32> {
-        let dim = self.dim;
         let n2 = dot(v, v);
         let (x, extra) = match self.metric {
             Metric::Cosine if n2 == 0.0 => return None,
-            Metric::Cosine => (v.iter().map(|a| a / n2.sqrt()).collect(), 0.0),
+            Metric::Cosine => {
+                let n = n2.sqrt();
+                (v.iter().map(|a| a / n).collect(), 0.0)
+            }
             Metric::Dot => (v.to_vec(), (self.phi * self.phi - n2).max(0.0).sqrt()),
         };
         let mut cs = vec![0f32; self.lists];
         dots_f32(&self.centroids, &x, &mut cs);
-        // half = ‖c‖²/2 over the build's width, so a dot index's centroid coordinate on
-        // the MIPS axis is √(2·half − ‖c[..dim]‖²).
+        let axis = |l: usize| self.axis.get(l).map_or(0.0, |a| extra * a);
         (0..self.lists)
-            .map(|l| {
-                let c = &self.centroids[l * dim..(l + 1) * dim];
-                let ce = if extra > 0.0 {
-                    (2.0 * self.half[l] - dot(c, c)).max(0.0).sqrt()
-                } else {
-                    0.0
-                };
-                (cs[l] + extra * ce - self.half[l], l)
-            })
+            .map(|l| (cs[l] + axis(l) - self.half[l], l))
             .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
             .map(|(_, l)| l as u32)
     }
@@ -437,13 +449,13 @@ impl IvfIndex {
     ) -> Vec<(u32, f32)> {
         let metric = self.metric;
         let exact = || {
-            let mut hits = ExactSearch.search(table, q, metric, k, allow);
-            if let Some((t, tail_allow)) = tail {
-                hits.extend(t.scan_exact(q, metric, k, tail_allow));
-                hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                hits.truncate(k);
+            let hits = ExactSearch.search(table, q, metric, k, allow);
+            match tail {
+                Some((t, tail_allow)) => {
+                    merge_hits(hits, t.scan_exact(q, metric, k, tail_allow), k)
+                }
+                None => hits,
             }
-            hits
         };
         let qn = dot(q, q).sqrt();
         if k == 0 || qn == 0.0 || !qn.is_finite() {
@@ -489,10 +501,10 @@ impl IvfIndex {
         for (i, &(cs, l)) in lists.iter().enumerate() {
             if let (Some((t, tail_allow)), Some(top)) = (tail, tail_top.as_mut()) {
                 if let Some(&(_, ahead)) = lists.get(i + 2) {
-                    t.prefetch(ahead as usize, false);
+                    t.prefetch_header(ahead as usize);
                 }
                 if let Some(&(_, next)) = lists.get(i + 1) {
-                    t.prefetch(next as usize, true);
+                    t.prefetch_records(next as usize);
                 }
                 t.offer_list(l as usize, q, qn, metric, top, tail_allow);
             }
@@ -578,12 +590,14 @@ impl IvfIndex {
 
     /// From validated stored parts (see [`store::load`]).
     pub fn from_stored(h: IndexHeader, ids: Vec<u32>, codes: Vec<u8>) -> IvfIndex {
+        let metric = if h.metric == 1 {
+            Metric::Dot
+        } else {
+            Metric::Cosine
+        };
+        let axis = mips_axis(metric, &h.centroids, &h.half_norms, h.dim as usize);
         IvfIndex {
-            metric: if h.metric == 1 {
-                Metric::Dot
-            } else {
-                Metric::Cosine
-            },
+            metric,
             dim: h.dim as usize,
             lists: h.lists as usize,
             nprobe: h.nprobe as usize,
@@ -598,6 +612,7 @@ impl IvfIndex {
             half: h.half_norms,
             sq: Sq4 { levels: h.levels },
             blocks: fastscan::list_blocks(&h.offsets),
+            axis,
             offsets: h.offsets,
             ids,
             codes,

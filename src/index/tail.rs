@@ -3,9 +3,9 @@
 //! exactly the tail rows of the lists it probes instead of every delta row. (Exactly,
 //! not with 4-bit codes: a list holds a few tail rows, and a fast-scan block would be
 //! padded to 32 rows. A list's tail is one buffer of records, so a probed list costs
-//! one prefetched read and a dot per row, and its rows skip the rerank.) The stored index stays immutable; a tail is derived from the
-//! delta, updated per row (append to its list, or swap-remove from it) and shared by
-//! queries as one value.
+//! one prefetched read and a dot per row, and its rows skip the rerank.) The stored
+//! index stays immutable; a tail is derived from the delta, updated per row (append to
+//! its list, or swap-remove from it) and shared by queries as one value.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -93,16 +93,20 @@ impl Tail {
         list.rows(self.dim).find(|r| r.0 == row).map(|r| r.2)
     }
 
-    /// Hint the CPU to fetch list `l`'s tail: its header when `data` is false, its
-    /// records when true (read the header first, a step earlier).
+    /// Hint the CPU to fetch list `l`'s header (a step before its records: their
+    /// address is in it).
     #[inline]
-    pub fn prefetch(&self, l: usize, data: bool) {
+    pub fn prefetch_header(&self, l: usize) {
         if let Some(list) = self.lists.get(l) {
-            if data {
-                prefetch(&list.records);
-            } else {
-                prefetch(std::slice::from_ref(&**list));
-            }
+            prefetch(std::slice::from_ref(&**list));
+        }
+    }
+
+    /// Hint the CPU to fetch list `l`'s records.
+    #[inline]
+    pub fn prefetch_records(&self, l: usize) {
+        if let Some(list) = self.lists.get(l) {
+            prefetch(&list.records);
         }
     }
 
