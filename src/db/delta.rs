@@ -60,34 +60,41 @@ pub(crate) struct Delta {
 }
 
 impl Delta {
-    pub fn replay(base: &TableView, stored: StoredDelta, segments: u32) -> Result<Delta> {
-        let base_rows = base.rows();
-        let t = &stored.tombstones;
-        if t.windows(2).any(|w| w[0] >= w[1]) || t.last().is_some_and(|&r| r as usize >= base_rows)
-        {
-            return Err(Self::bad(base, "tombstones".into()));
-        }
-        let mut empty = Delta {
-            base_rows,
+    /// The delta state of `base` with no operation yet.
+    fn empty(base: &TableView) -> Delta {
+        Delta {
+            base_rows: base.rows(),
             dim: base.dim(),
             next_seq: 0,
             ops: 0,
             segments: 0,
-            hidden: Arc::new(vec![0; base_rows.div_ceil(64)]),
+            hidden: Arc::new(vec![0; base.rows().div_ceil(64)]),
             state: BTreeMap::new(),
-            logical: base_rows,
+            logical: base.rows(),
             appended: BTreeMap::new(),
             appended_rows: HashMap::new(),
-        };
+        }
+    }
+
+    /// The state of a stored delta (merged from its `segments` segments).
+    pub fn replay(base: &TableView, stored: StoredDelta, segments: u32) -> Result<Delta> {
+        let t = &stored.tombstones;
+        if t.windows(2).any(|w| w[0] >= w[1])
+            || t.last().is_some_and(|&r| r as usize >= base.rows())
+        {
+            return Err(Self::bad(base, "tombstones".into()));
+        }
+        let mut empty = Delta::empty(base);
         let bits = Arc::make_mut(&mut empty.hidden);
-        for &r in &stored.tombstones {
+        for &r in t {
             bits[r as usize / 64] |= 1 << (r % 64);
         }
-        let mut d = empty.apply(base, &stored.ops, segments)?;
+        let mut d = empty.apply(base, &stored.ops)?;
         if d.next_seq > stored.next_seq {
             return Err(Self::bad(base, "operations past the sequence".into()));
         }
         d.next_seq = stored.next_seq;
+        d.segments = segments;
         Ok(d)
     }
 
@@ -99,9 +106,9 @@ impl Delta {
         ))
     }
 
-    /// This state after `ops` (which must continue its sequence), stored in `segments`
-    /// segments in all.
-    pub fn apply(&self, base: &TableView, ops: &[DeltaOp], segments: u32) -> Result<Delta> {
+    /// This state after `ops` (which must continue its sequence), written as one more
+    /// segment.
+    pub fn apply(&self, base: &TableView, ops: &[DeltaOp]) -> Result<Delta> {
         let mut d = self.clone();
         for op in ops {
             if op.seq < d.next_seq {
@@ -142,7 +149,7 @@ impl Delta {
             }
         }
         d.ops += ops.len() as u64;
-        d.segments = segments;
+        d.segments += 1;
         Ok(d)
     }
 
@@ -319,14 +326,14 @@ impl Db {
                 });
                 seg.next_seq += 1;
             }
-            // The update writes only its own segment; the served delta is replayed from
-            // the merged log.
+            // The update writes only its own segment, and the served state applies only
+            // its own operations.
             let segment = cur.as_ref().map_or(0, |d| d.segments);
             let mut batch = WriteBatch::default();
             store::put(&mut batch, table, view.version(), segment, &seg);
             let delta = Arc::new(match &cur {
-                Some(d) => d.apply(&view, &seg.ops, segment + 1)?,
-                None => Delta::replay(&view, seg.clone(), 1)?,
+                Some(d) => d.apply(&view, &seg.ops)?,
+                None => Delta::empty(&view).apply(&view, &seg.ops)?,
             });
             self.backend().apply(batch)?;
             self.backend().flush()?;

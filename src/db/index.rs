@@ -8,7 +8,7 @@ use super::delta::Delta;
 use super::tables::TableOutput;
 use super::Db;
 use super::TailEntry;
-use crate::index::{ExactSearch, IvfIndex, Metric, Tail, VectorSearch};
+use crate::index::{merge_hits, ExactSearch, IvfIndex, Metric, Tail, VectorSearch};
 use crate::storage::index as store;
 use crate::storage::jobs::JobState;
 use crate::storage::tables::{self, RowSpace, TableView};
@@ -178,7 +178,7 @@ impl Served {
                 return ix.search_in(&self.view, Some((&**t, allow)), q, k, &base_allow, np);
             }
         }
-        let mut hits = search_view(
+        let hits = search_view(
             &self.view,
             self.index.as_deref(),
             q,
@@ -188,10 +188,7 @@ impl Served {
             nprobe,
             &base_allow,
         );
-        hits.extend(d.scan(q, metric, k, allow));
-        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        hits.truncate(k);
-        hits
+        merge_hits(hits, d.scan(q, metric, k, allow), k)
     }
 }
 

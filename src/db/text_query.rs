@@ -96,8 +96,9 @@ impl Db {
         let table = format!("{model}.words");
         let view = self.table(&table)?;
         let w = word.to_lowercase();
-        let row = (0..view.rows())
-            .find(|&r| view.row_ids().get(r).is_some_and(|id| *id == w))
+        let row = view
+            .row_of_id(&w)
+            .map(|r| r as usize)
             .ok_or_else(|| Error::InvalidInput(format!("unknown word `{word}` in `{table}`")))?;
         let q = view.row(row).to_vec();
         self.nearest(&table, &q, k, false, Some(row as u32))

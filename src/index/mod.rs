@@ -20,7 +20,7 @@ pub(crate) use ivf::IvfIndex;
 pub(crate) use ivf::BUILT;
 pub(crate) use ivf::TUNED;
 pub(crate) use tail::Tail;
-pub(crate) use topk::TopK;
+pub(crate) use topk::{merge_hits, TopK};
 
 /// Whether stored 4-bit levels are usable (the stored format checks this on load).
 pub(crate) fn levels_valid(levels: &[f32], dim: usize) -> bool {

@@ -91,6 +91,15 @@ impl TopK {
     }
 }
 
+/// The `k` best of two best-first answers over disjoint rows (same order as
+/// [`TopK::into_sorted`]).
+pub(crate) fn merge_hits(mut a: Vec<(u32, f32)>, b: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
+    a.extend(b);
+    a.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    a.truncate(k);
+    a
+}
+
 /// The `keep` highest integer scores of a list scan, in amortised O(1) per row: a row
 /// whose score beats the threshold is appended without a branch; when the buffer is
 /// full (2·keep) the filter is applied to the new rows, the `keep` best are selected,
