@@ -122,6 +122,7 @@ pub fn decode_stored(bytes: &[u8]) -> Vec<u8> {
                 offsets,
                 block_lists: vec![0, lists as u32],
                 code_bytes: p.codes.len() as u64,
+                placed: 0,
             };
             let b = MemBackend::default();
             let mut batch = WriteBatch::default();
@@ -348,6 +349,7 @@ fn all_tags() -> Vec<u8> {
         | Tag::TableBlock
         | Tag::Job
         | Tag::Policy
+        | Tag::IndexHeaderV2
         | Tag::IndexHeader
         | Tag::Postings
         | Tag::Doc
@@ -364,6 +366,7 @@ fn all_tags() -> Vec<u8> {
         Tag::TableBlock,
         Tag::Job,
         Tag::Policy,
+        // Tag::IndexHeaderV2 is only read (to be ignored), never written.
         Tag::IndexHeader,
         Tag::Postings,
         Tag::Doc,

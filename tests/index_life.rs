@@ -429,14 +429,105 @@ fn row_updates_match_a_rebuild() {
 
     let job = db.compact_table("emb").unwrap();
     assert_eq!((job.model.as_str(), job.state), ("compact", "done"));
-    for r in db.wait_maintenance() {
-        assert_eq!(r.unwrap().model, "index");
-    }
+    // The compaction carried the index over (the new and replaced rows that were not
+    // deleted since were placed, 2.5 % of the rows): the new version is served by it at
+    // once, and no rebuild was started.
+    let placed = puts.iter().filter(|(id, _)| !dels.contains(id)).count() as u64;
+    assert!(db.wait_maintenance().is_empty());
     let s = db.searcher("emb").unwrap();
     assert_eq!((s.delta_ops(), s.rows()), (0, logical.len()));
+    let info = db.index_info("emb").unwrap().unwrap();
+    assert_eq!(
+        (info.version, info.lists, info.placed, info.rows),
+        (s.view().version(), 120, placed, logical.len() as u64)
+    );
     assert_eq!(answers(&db, true), truth, "compacted");
-    assert!(recall(&answers(&db, false)) >= r_rebuild - 0.03);
-    assert_eq!(db.index_info("emb").unwrap().unwrap().lists, 120);
+    let r_carried = recall(&answers(&db, false));
+    assert!(
+        r_carried >= r_rebuild - 0.03,
+        "carried {r_carried} vs rebuild {r_rebuild}"
+    );
+    let before = answers(&db, false);
+    let c = db.check().unwrap();
+    // The version before is kept (with its index) next to the compacted one.
+    assert_eq!(
+        (c.indexes, c.indexed_rows),
+        (2, 20_000 + logical.len() as u64)
+    );
+    drop((s, db));
+    let db = Db::open(&path).unwrap();
+    assert_eq!(
+        answers(&db, false),
+        before,
+        "the carried index survives a reopen"
+    );
+}
+
+/// Compactions carry the index over until a tenth of its rows were placed without
+/// k-means; the one that crosses it still serves the carried index at once and starts a
+/// rebuild with the options the index was built with.
+#[test]
+fn compactions_carry_the_index_until_a_tenth_of_the_rows_were_placed() {
+    let db = Db::temporary().unwrap();
+    let (n, dim) = (5000, 16);
+    let mut rows = clustered_vectors(n + 1000 + 100, dim, 8);
+    let queries = rows.split_off((n + 1000) * dim);
+    let fresh = rows.split_off(n * dim);
+    let ids: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
+    db.put_table("emb", RowSpace::Other, dim, &rows, ids.clone())
+        .unwrap();
+    let opts = IndexOptions {
+        lists: Some(70),
+        seed: 4,
+        ..IndexOptions::default()
+    };
+    db.build_index("emb", &opts).unwrap();
+    let replace = |db: &Db, from: usize, count: usize| {
+        let ops: Vec<(String, Vec<f32>)> = (from..from + count)
+            .map(|i| (ids[i * 3].clone(), fresh[i * dim..(i + 1) * dim].to_vec()))
+            .collect();
+        db.upsert_rows("emb", &ops).unwrap();
+    };
+    let recall = |db: &Db| {
+        let s = db.searcher("emb").unwrap();
+        let exact = SearchOptions {
+            exact: true,
+            ..SearchOptions::default()
+        };
+        let (mut hit, mut all) = (0, 0);
+        for q in queries.chunks_exact(dim) {
+            let t = ids_of(&s.search(q, &exact).unwrap());
+            let got = ids_of(&s.search(q, &SearchOptions::default()).unwrap());
+            hit += got.iter().filter(|r| t.contains(r)).count();
+            all += t.len();
+        }
+        hit as f64 / all as f64
+    };
+    replace(&db, 0, 300);
+    let job = db.compact_table("emb").unwrap();
+    assert!(
+        job.message.contains("index carried over (300 of 5000 rows"),
+        "{}",
+        job.message
+    );
+    assert!(db.wait_maintenance().is_empty());
+    assert_eq!(db.index_info("emb").unwrap().unwrap().placed, 300);
+    assert!(recall(&db) >= 0.9);
+    // 300 + 300 placed rows are over a tenth of 5000.
+    replace(&db, 300, 300);
+    db.compact_table("emb").unwrap();
+    let version = db.table("emb").unwrap().version();
+    let info = db.index_info("emb").unwrap().unwrap();
+    assert_eq!(info.version, version, "served by an index from the start");
+    let done = db.wait_maintenance();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].as_ref().unwrap().model, "index");
+    let info = db.index_info("emb").unwrap().unwrap();
+    assert_eq!(
+        (info.version, info.placed, info.lists, info.rows),
+        (version, 0, 70, 5000)
+    );
+    assert!(recall(&db) >= 0.9);
     db.check().unwrap();
 }
 

@@ -6,8 +6,10 @@
 //! filter). Each update writes one new segment of the version's delta (its own
 //! operations) in one atomic put and swaps the served `Arc<Delta>`, so a query sees one
 //! whole state. When the delta grows
-//! past [`compact_threshold`], a `compact` job folds it into a new table version (which
-//! the index policy then re-indexes); updates that arrive meanwhile are carried over.
+//! past [`compact_threshold`], a `compact` job folds it into a new table version, with
+//! the index carried over (unchanged rows keep their list and codes, changed ones are
+//! placed; the index policy rebuilds once a tenth of the rows were placed); updates
+//! that arrive meanwhile are carried over into the new version's delta.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -430,7 +432,15 @@ impl Db {
                     "table `{table}` has no rows written since its last version"
                 )));
             };
-            let (out, tombstones) = materialize(self, &view, &delta);
+            let (out, tombstones, kept) = materialize(self, &view, &delta);
+            // The version's index carried over (outside the write lock: one pass over
+            // the codes, and a placement per changed row).
+            let carried_index = self.index_of(&view)?.and_then(|ix| {
+                ix.carry_over(&out.rows, &|r| {
+                    kept.get(r as usize).copied().filter(|&x| x != u32::MAX)
+                })
+            });
+            let mut published_as = None;
             let upto = delta.next_seq;
             let new_ids: HashMap<String, u32> = out
                 .row_ids
@@ -445,6 +455,13 @@ impl Db {
             rec.finished_unix = crate::storage::meta::now_unix();
             rec.seconds = started.elapsed().as_secs_f64();
             rec.message = format!("published; folded {} delta operations", delta.ops());
+            if let Some(ix) = &carried_index {
+                rec.message += &format!(
+                    "; index carried over ({} of {} rows placed since k-means)",
+                    ix.placed,
+                    ix.len()
+                );
+            }
             let (name, old) = (table.to_owned(), view.version());
             self.publish_with(
                 std::slice::from_ref(&out),
@@ -487,9 +504,21 @@ impl Db {
                     if !carried.ops.is_empty() || !carried.tombstones.is_empty() {
                         store::put(batch, &name, version, 0, &carried);
                     }
+                    if let Some(ix) = &carried_index {
+                        let (h, ids, codes) = ix.to_stored();
+                        crate::storage::index::stage(batch, &name, version, &h, ids, codes);
+                        published_as = Some(version);
+                    }
                     Ok(())
                 },
-            )
+            )?;
+            if let (Some(ix), Some(version)) = (carried_index, published_as) {
+                let view = self.table(table)?;
+                if view.version() == version {
+                    self.install_index_if_absent(&view, Arc::new(ix));
+                }
+            }
+            Ok(())
         })();
         match result {
             Ok(()) => Ok(JobInfo::from_record(&rec)),
@@ -504,15 +533,22 @@ impl Db {
 
 /// The rows a version serves, as a new table: `other` tables drop deleted rows; users
 /// and items tables keep every position (a row is its dense id), deleted rows become
-/// zeros listed in the returned tombstones.
-fn materialize(db: &Db, view: &TableView, d: &Delta) -> (TableOutput, Vec<u32>) {
+/// zeros listed in the returned tombstones. The third part maps each base row to its
+/// new row when its values are unchanged (`u32::MAX` when deleted or replaced).
+fn materialize(db: &Db, view: &TableView, d: &Delta) -> (TableOutput, Vec<u32>, Vec<u32>) {
     let dim = view.dim();
     let n = d.logical_rows();
     let mut rows = Vec::with_capacity(n * dim);
     let mut ids = Vec::new();
     let mut tombstones = Vec::new();
+    let mut kept = vec![u32::MAX; view.rows()];
     let other = view.space() == RowSpace::Other;
     for r in 0..n {
+        if let Some(k) = kept.get_mut(r) {
+            if d.row(r as u32).is_none() && !d.hides(r as u32) {
+                *k = (rows.len() / dim) as u32;
+            }
+        }
         let v: Option<Vec<f32>> = d
             .row(r as u32)
             .map(<[f32]>::to_vec)
@@ -543,5 +579,5 @@ fn materialize(db: &Db, view: &TableView, d: &Delta) -> (TableOutput, Vec<u32>) 
         offset: view.offset(),
         row_ids: ids,
     };
-    (out, tombstones)
+    (out, tombstones, kept)
 }

@@ -91,6 +91,9 @@ pub struct IndexInfo {
     pub build_seconds: f64,
     /// Bytes of the in-memory index (codes, ids, centroids).
     pub bytes: u64,
+    /// Rows placed in the lists by compactions since k-means trained the centroids (0
+    /// after a build; a rebuild follows once they are a tenth of the rows).
+    pub placed: u64,
 }
 
 /// A search over one table version; see [`Db::searcher`].
@@ -291,6 +294,7 @@ pub(crate) fn info_of(view: &TableView, ix: &IvfIndex) -> IndexInfo {
         recall: ix.recall,
         build_seconds: ix.build_seconds,
         bytes: ix.bytes() as u64,
+        placed: ix.placed as u64,
     }
 }
 
@@ -324,11 +328,19 @@ impl Db {
 
     /// Serve a freshly built index of `view` (after it was stored).
     pub(crate) fn install_index(&self, view: &TableView, ix: Arc<IvfIndex>) {
+        self.install_if(view, ix, |cached| cached <= view.version());
+    }
+
+    /// [`Db::install_index`] unless `view`'s version is cached already: a compaction's
+    /// carried index must not replace a rebuild of the same version that finished first
+    /// (or the stored index a query loaded meanwhile, which is the same one).
+    pub(crate) fn install_index_if_absent(&self, view: &TableView, ix: Arc<IvfIndex>) {
+        self.install_if(view, ix, |cached| cached < view.version());
+    }
+
+    fn install_if(&self, view: &TableView, ix: Arc<IvfIndex>, over: impl Fn(u64) -> bool) {
         let mut cache = self.inner.indexes.lock().unwrap_or_else(|e| e.into_inner());
-        if cache
-            .get(view.name())
-            .is_none_or(|(v, _)| *v <= view.version())
-        {
+        if cache.get(view.name()).is_none_or(|(v, _)| over(*v)) {
             cache.insert(view.name().to_owned(), (view.version(), Some(ix)));
         }
     }

@@ -4,7 +4,9 @@
 //! Policy: after a publish, a table gets a background index job when its last finished
 //! `index` job asked for it (`IndexOptions::rebuild_on_publish`; the options are kept in
 //! that job's record and reused) or when it has at least [`Config::auto_index_rows`](super::Config) rows (default
-//! options). Until the job is done, queries on the new version scan exactly.
+//! options). Until the job is done, queries on the new version scan exactly. A
+//! compaction's version comes with its index carried over and is rebuilt only once a
+//! tenth of its rows were placed without k-means.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +15,7 @@ use std::time::Instant;
 
 use super::index::info_of;
 use super::{Db, JobHandle, RunningJob};
-use crate::index::{BuildHooks, IvfIndex, Metric, TUNED};
+use crate::index::{centroids_fresh, BuildHooks, IvfIndex, Metric, TUNED};
 use crate::storage::index as store;
 use crate::storage::jobs::{self as job_store, JobRecord, JobState};
 use crate::storage::tables;
@@ -245,9 +247,32 @@ impl Db {
     /// had an index or are large. Errors are not the publish's: they end up in the job
     /// record, or (if no job could start) are dropped.
     pub(crate) fn after_publish(&self, published: &[(String, u64)]) {
-        for (name, _) in published {
+        for (name, version) in published {
+            // A compaction stores the new version with its index carried over: rebuilt
+            // only once a tenth of its rows were placed without k-means, with the
+            // remembered options, else the ones it was built with.
+            let carried = store::header(self.backend(), name, *version).ok().flatten();
+            if let Some(h) = &carried {
+                if centroids_fresh(h.placed as usize, h.table_rows as usize) {
+                    continue;
+                }
+            }
             let opts = match self.remembered_index(name) {
                 Ok(Some(o)) => o,
+                Ok(None) if carried.is_some() => {
+                    let h = carried.as_ref().expect("checked");
+                    IndexOptions {
+                        metric: if h.metric == 1 {
+                            Metric::Dot
+                        } else {
+                            Metric::Cosine
+                        },
+                        lists: Some(h.lists as usize),
+                        target_recall: h.target_recall,
+                        seed: h.seed,
+                        ..IndexOptions::default()
+                    }
+                }
                 Ok(None) => {
                     let big = self.table(name).is_ok_and(|v| {
                         let min = self.inner.config.auto_index_rows;

@@ -67,6 +67,20 @@ pub(crate) fn pack_lists(codes: &[u8], dim: usize, offsets: &[u32]) -> Vec<u8> {
     out
 }
 
+/// The row-major 4-bit codes (one per byte) of the first `n` rows of `packed`: the
+/// inverse of [`pack`].
+pub(crate) fn unpack(packed: &[u8], dim: usize, n: usize) -> Vec<u8> {
+    let bb = block_bytes(dim);
+    let mut out = Vec::with_capacity(n * dim);
+    for r in 0..n {
+        let (b, i) = (r / BLOCK, r % BLOCK);
+        let shift = if i < 16 { 0 } else { 4 };
+        let block = &packed[b * bb..(b + 1) * bb];
+        out.extend((0..dim).map(|d| (block[d * 16 + (i & 15)] >> shift) & 15));
+    }
+    out
+}
+
 /// The 4-bit code of row `r`, dimension `d` (tests and checks).
 #[cfg(test)]
 pub(crate) fn code_at(packed: &[u8], dim: usize, r: usize, d: usize) -> u8 {
@@ -130,6 +144,7 @@ mod tests {
                 .map(|_| { let x = next(); if x % 3 == 0 { max as u8 } else { (x % (max + 1)) as u8 } })
                 .collect();
             let packed = pack(&codes, dim);
+            prop_assert_eq!(&unpack(&packed, dim, rows), &codes);
             let nb = rows.div_ceil(BLOCK);
             let (mut a, mut b) = (vec![0u16; nb * BLOCK], vec![0u16; nb * BLOCK]);
             scan(&packed, &lut, dim, &mut a);

@@ -27,6 +27,9 @@ use crate::storage::index::{self as store, IndexHeader, INDEX_FORMAT};
 use crate::storage::tables::TableView;
 use crate::{Error, Result};
 
+mod carry;
+pub(crate) use carry::centroids_fresh;
+
 /// Below this fraction of passing rows a filtered query is answered exactly.
 pub(crate) const SELECTIVE: f32 = 0.02;
 /// Rows sampled (evenly spaced) to estimate a filter's passing fraction.
@@ -57,6 +60,8 @@ pub(crate) struct IvfIndex {
     pub target_recall: f32,
     pub recall: f32,
     pub build_seconds: f64,
+    /// Rows placed in the lists by [`IvfIndex::carry_over`] since k-means ran.
+    pub placed: usize,
     table_rows: usize,
     centroids: Vec<f32>,
     half: Vec<f32>,
@@ -233,6 +238,7 @@ impl IvfIndex {
             target_recall: 1.0,
             recall: 1.0,
             build_seconds: started.elapsed().as_secs_f64(),
+            placed: 0,
             table_rows: n,
             centroids,
             half,
@@ -582,6 +588,7 @@ impl IvfIndex {
                 offsets: self.offsets.clone(),
                 block_lists,
                 code_bytes: self.codes.len() as u64,
+                placed: self.placed as u32,
             },
             &self.ids,
             &self.codes,
@@ -607,6 +614,7 @@ impl IvfIndex {
             target_recall: h.target_recall,
             recall: h.recall,
             build_seconds: h.build_seconds,
+            placed: h.placed as usize,
             table_rows: h.table_rows as usize,
             centroids: h.centroids,
             half: h.half_norms,

@@ -15,10 +15,10 @@ mod topk;
 pub(crate) use exact::ExactSearch;
 #[cfg(test)]
 pub(crate) use exact::NormOrdered;
-pub(crate) use ivf::IvfIndex;
 #[cfg(test)]
 pub(crate) use ivf::BUILT;
 pub(crate) use ivf::TUNED;
+pub(crate) use ivf::{centroids_fresh, IvfIndex};
 pub(crate) use tail::Tail;
 pub(crate) use topk::{merge_hits, TopK};
 

@@ -31,10 +31,12 @@ pub(crate) enum Tag {
     TableBlock = 8,
     Job = 9,
     Policy = 10,
-    IndexHeader = 11,
+    /// The index header of formats 1-2 (recognised to be ignored, never written).
+    IndexHeaderV2 = 11,
     Postings = 12,
     Doc = 13,
     Delta = 14,
+    IndexHeader = 15,
 }
 
 /// Serialise `value` into a framed byte vector.

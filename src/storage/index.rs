@@ -12,8 +12,10 @@ use crate::{Error, Result};
 
 /// Bump when the stored layout changes; an index of another format is ignored (rebuilt).
 /// 1: int8 codes of the rows, row-major. 2: 4-bit codes of the residuals to the list
-/// centroids, packed in 32-row fast-scan blocks (`index::fastscan`).
-pub(crate) const INDEX_FORMAT: u32 = 2;
+/// centroids, packed in 32-row fast-scan blocks (`index::fastscan`). 3: the header
+/// counts the rows placed since the centroids were trained (`placed`), under a new tag
+/// (a format-2 header cannot be decoded as a format-3 one, so its tag tells it apart).
+pub(crate) const INDEX_FORMAT: u32 = 3;
 
 /// Bytes of ids + codes per posting block (a bigger list gets a block of its own).
 const POSTING_BYTES: usize = 1 << 20;
@@ -47,6 +49,9 @@ pub(crate) struct IndexHeader {
     pub block_lists: Vec<u32>,
     /// Length of the packed codes (`index::code_bytes(rows, dim)`).
     pub code_bytes: u64,
+    /// Rows placed in the lists by compactions since k-means trained the centroids
+    /// (0 after a build): the index policy rebuilds once they are a tenth of the rows.
+    pub placed: u32,
 }
 
 #[derive(Archive, Serialize, Deserialize, Debug)]
@@ -95,9 +100,23 @@ pub(crate) fn write(
     ids: &[u32],
     codes: &[u8],
 ) -> Result<()> {
-    let rows = ids.len();
     let mut batch = WriteBatch::default();
     delete(b, name, version, &mut batch)?;
+    stage(&mut batch, name, version, header, ids, codes);
+    b.apply(batch)
+}
+
+/// Stage the blocks of the index of `name`@`version` (a version without one yet, or
+/// after [`delete`] in the same batch).
+pub(crate) fn stage(
+    batch: &mut WriteBatch,
+    name: &str,
+    version: u64,
+    header: &IndexHeader,
+    ids: &[u32],
+    codes: &[u8],
+) {
+    let rows = ids.len();
     batch.put(
         keys::index_block(name, version, 0),
         codec::encode(Tag::IndexHeader, header),
@@ -119,7 +138,6 @@ pub(crate) fn write(
             codec::encode(Tag::Postings, &block),
         );
     }
-    b.apply(batch)
 }
 
 /// Stage the deletion of the index of one version (if any).
@@ -133,6 +151,20 @@ pub(crate) fn delete(
         batch.delete(k.to_vec());
     }
     Ok(())
+}
+
+/// The header of the index of `name`@`version`; `Ok(None)` when there is none or it is
+/// of an older format.
+pub(crate) fn header(b: &dyn Backend, name: &str, version: u64) -> Result<Option<IndexHeader>> {
+    let Some(v) = b.get(&keys::index_block(name, version, 0))? else {
+        return Ok(None);
+    };
+    if v.first() == Some(&(Tag::IndexHeaderV2 as u8)) {
+        return Ok(None);
+    }
+    let what = || format!("index block 0 of table `{name}` version {version}");
+    let h: IndexHeader = codec::decode(Tag::IndexHeader, &v, &what)?;
+    Ok((h.format == INDEX_FORMAT).then_some(h))
 }
 
 /// A loaded index: header, row ids, codes.
@@ -149,13 +181,9 @@ pub(crate) fn load(
     table_dim: usize,
 ) -> Result<Option<Loaded>> {
     let what = |i: u32| move || format!("index block {i} of table `{name}` version {version}");
-    let Some(v) = b.get(&keys::index_block(name, version, 0))? else {
+    let Some(h) = header(b, name, version)? else {
         return Ok(None);
     };
-    let h: IndexHeader = codec::decode(Tag::IndexHeader, &v, &what(0))?;
-    if h.format != INDEX_FORMAT {
-        return Ok(None);
-    }
     let bad = |why: &str| Err(Error::corrupted(format!("{} ({why})", what(0)())));
     let (dim, lists) = (h.dim as usize, h.lists as usize);
     if dim != table_dim || h.table_rows as usize != table_rows {
