@@ -489,6 +489,12 @@ fn kill_mid_upserts() {
         let rows: Vec<f32> = (0..UPSERT_BASE * 4).map(|i| -1.0 - i as f32).collect();
         db.put_table("t", recdb::RowSpace::Other, 4, &rows, vec![])
             .unwrap();
+        // Indexed: each compaction publishes its version with the index carried over.
+        let opts = recdb::IndexOptions {
+            lists: Some(8),
+            ..recdb::IndexOptions::default()
+        };
+        db.build_index("t", &opts).unwrap();
     }
     let exe = std::env::current_exe().unwrap();
     let mut rng = SmallRng::seed_from_u64(0xde17a);
@@ -509,6 +515,12 @@ fn kill_mid_upserts() {
         let acked = read_acked(&dir.path().join("acked"));
         let db = Db::open(dir.path().join("db")).unwrap();
         db.check().unwrap();
+        // The index is published with each compacted version, never after it.
+        let info = db.index_info("t").unwrap();
+        assert!(
+            info.is_some(),
+            "round {round}: the served version has no index"
+        );
         let s = db.searcher("t").unwrap();
         let mut by_id = BTreeMap::new();
         for r in 0..s.rows() {
