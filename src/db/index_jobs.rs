@@ -257,23 +257,16 @@ impl Db {
                     continue;
                 }
             }
-            let opts = match self.remembered_index(name) {
-                Ok(Some(o)) => o,
-                Ok(None) if carried.is_some() => {
-                    let h = carried.as_ref().expect("checked");
-                    IndexOptions {
-                        metric: if h.metric == 1 {
-                            Metric::Dot
-                        } else {
-                            Metric::Cosine
-                        },
-                        lists: Some(h.lists as usize),
-                        target_recall: h.target_recall,
-                        seed: h.seed,
-                        ..IndexOptions::default()
-                    }
-                }
-                Ok(None) => {
+            let opts = match (self.remembered_index(name), &carried) {
+                (Ok(Some(o)), _) => o,
+                (Ok(None), Some(h)) => IndexOptions {
+                    metric: Metric::from_stored_byte(h.metric),
+                    lists: Some(h.lists as usize),
+                    target_recall: h.target_recall,
+                    seed: h.seed,
+                    ..IndexOptions::default()
+                },
+                (Ok(None), None) => {
                     let big = self.table(name).is_ok_and(|v| {
                         let min = self.inner.config.auto_index_rows;
                         min > 0 && v.rows() >= min
@@ -283,7 +276,7 @@ impl Db {
                     }
                     IndexOptions::default()
                 }
-                Err(_) => continue,
+                (Err(_), _) => continue,
             };
             if let Ok(h) = self.spawn_index_job(name, &opts, true) {
                 self.keep_maintenance(h);

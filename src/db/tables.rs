@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::Db;
+use crate::index::Metric;
 use crate::storage::backend::{Backend, WriteBatch};
 use crate::storage::jobs::JobRecord;
 use crate::storage::tables::{self, CatalogEntry, RowSpace, TableView, VersionInfo};
@@ -164,7 +165,11 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<Verified> {
                         return Err(Error::corrupted(format!("{} (row {id} twice)", what())));
                     }
                 }
-                let want = if h.metric == 1 { view.rows() } else { nonzero };
+                let want = if Metric::from_stored_byte(h.metric) == Metric::Dot {
+                    view.rows()
+                } else {
+                    nonzero
+                };
                 if ids.len() != want {
                     return Err(Error::corrupted(format!(
                         "{} ({} rows indexed, {want} expected)",

@@ -87,13 +87,6 @@ impl std::fmt::Debug for IvfIndex {
     }
 }
 
-fn metric_byte(m: Metric) -> u8 {
-    match m {
-        Metric::Cosine => 0,
-        Metric::Dot => 1,
-    }
-}
-
 /// The centroids' coordinates on the MIPS axis of a dot index (empty for cosine):
 /// `half` is ‖c‖²/2 over the build's `dim + 1` coordinates, so the last one is
 /// √(2·half − ‖c[..dim]‖²) (non-negative, as every row's is).
@@ -571,7 +564,7 @@ impl IvfIndex {
         (
             IndexHeader {
                 format: INDEX_FORMAT,
-                metric: metric_byte(self.metric),
+                metric: self.metric.stored_byte(),
                 dim: self.dim as u32,
                 table_rows: self.table_rows as u32,
                 lists: self.lists as u32,
@@ -597,11 +590,7 @@ impl IvfIndex {
 
     /// From validated stored parts (see [`store::load`]).
     pub fn from_stored(h: IndexHeader, ids: Vec<u32>, codes: Vec<u8>) -> IvfIndex {
-        let metric = if h.metric == 1 {
-            Metric::Dot
-        } else {
-            Metric::Cosine
-        };
+        let metric = Metric::from_stored_byte(h.metric);
         let axis = mips_axis(metric, &h.centroids, &h.half_norms, h.dim as usize);
         IvfIndex {
             metric,

@@ -76,6 +76,25 @@ pub enum Metric {
     Dot,
 }
 
+impl Metric {
+    /// The metric's byte in a stored index header.
+    pub(crate) fn stored_byte(self) -> u8 {
+        match self {
+            Metric::Cosine => 0,
+            Metric::Dot => 1,
+        }
+    }
+
+    /// The metric of a stored header's byte (validated ≤ 1 on load).
+    pub(crate) fn from_stored_byte(b: u8) -> Metric {
+        if b == 1 {
+            Metric::Dot
+        } else {
+            Metric::Cosine
+        }
+    }
+}
+
 impl std::str::FromStr for Metric {
     type Err = crate::Error;
     fn from_str(s: &str) -> crate::Result<Self> {
