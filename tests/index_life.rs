@@ -387,8 +387,9 @@ fn row_updates_match_a_rebuild() {
             .collect()
     };
     let truth = answers(&rebuilt, true);
-    // The delta's rows are scored by a scalar loop, the table's by SIMD: the last bits
-    // may differ, so a near-tie at rank 10 may go either way.
+    // The delta's rows are scored by the one-row dot kernel, the table's by the fused
+    // dot + norm scan: the sums run in another order, so the last bits may differ and a
+    // near-tie at rank 10 may go either way.
     let differ = |a: &[Vec<String>]| {
         a.iter()
             .zip(&truth)

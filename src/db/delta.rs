@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::tables::TableOutput;
 use super::{Db, JobHandle};
-use crate::index::{Metric, TopK};
+use crate::index::{dot, Metric, TopK};
 use crate::storage::backend::WriteBatch;
 use crate::storage::delta::{self as store, DeltaOp, StoredDelta};
 use crate::storage::jobs::JobState;
@@ -130,10 +130,9 @@ impl Delta {
                 return Err(Self::bad(base, format!("row {} is not finite", op.row)));
             }
             let row = (!op.values.is_empty()).then(|| {
-                let norm = op.values.iter().map(|x| x * x).sum::<f32>().sqrt();
                 Arc::new(DeltaRow {
                     values: op.values.clone(),
-                    norm,
+                    norm: dot(&op.values, &op.values).sqrt(),
                 })
             });
             d.state.insert(op.row, row);
@@ -192,12 +191,11 @@ impl Delta {
         k: usize,
         allow: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
-        let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let qn = dot(q, q).sqrt();
         let mut top = TopK::new(k);
         for (&r, row) in &self.state {
             let Some(row) = row else { continue };
-            let d: f32 = row.values.iter().zip(q).map(|(a, b)| a * b).sum();
-            top.offer_scored(r, (d, row.norm, qn), metric, allow);
+            top.offer_scored(r, (dot(&row.values, q), row.norm, qn), metric, allow);
         }
         top.into_sorted()
     }

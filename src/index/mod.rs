@@ -19,6 +19,7 @@ pub(crate) use exact::NormOrdered;
 pub(crate) use ivf::BUILT;
 pub(crate) use ivf::TUNED;
 pub(crate) use ivf::{centroids_fresh, IvfIndex};
+pub(crate) use kernels::dot;
 pub(crate) use tail::Tail;
 pub(crate) use topk::{merge_hits, TopK};
 

@@ -18,11 +18,6 @@ impl IvfIndex {
         let dim = self.dim;
         let n = rows.len() / dim.max(1);
         let row = |r: usize| &rows[r * dim..(r + 1) * dim];
-        if self.metric == Metric::Dot
-            && (0..n).any(|r| dot(row(r), row(r)).sqrt() > self.phi * (1.0 + 1e-5))
-        {
-            return None;
-        }
         let bb = fastscan::block_bytes(dim);
         let mut covered = vec![false; n];
         // Per list: its new rows and their codes (row-major, one code per byte).
@@ -45,10 +40,15 @@ impl IvfIndex {
         let mut resid = vec![0f32; dim];
         for r in (0..n).filter(|&r| !covered[r]) {
             let v = row(r);
+            // Kept rows are under φ already; only a placed one can be longer.
+            let norm = dot(v, v).sqrt();
+            if self.metric == Metric::Dot && norm > self.phi * (1.0 + 1e-5) {
+                return None;
+            }
             // A zero row of a cosine index stays out, as in the build.
             let Some(l) = self.place(v) else { continue };
             let scale = match self.metric {
-                Metric::Cosine => 1.0 / dot(v, v).sqrt(),
+                Metric::Cosine => 1.0 / norm,
                 Metric::Dot => 1.0,
             };
             let c = &self.centroids[l as usize * dim..][..dim];
