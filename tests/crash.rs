@@ -126,6 +126,24 @@ fn child_ingest() {
     }
 }
 
+/// One round of a crash test: run `child` from update `next` on the database under
+/// `dir`, kill it after `ms`, and reopen: the acknowledged updates, and the database.
+fn kill_and_reopen(
+    exe: &Path,
+    dir: &Path,
+    (child, env): (&str, &str),
+    next: u64,
+    ms: u64,
+    round: usize,
+) -> (BTreeSet<u64>, Db) {
+    let spec = format!("{}|{next}", dir.display());
+    kill_child_after(exe, child, env, spec, ms, round);
+    (
+        read_acked(&dir.join("acked")),
+        Db::open(dir.join("db")).unwrap(),
+    )
+}
+
 fn read_acked(path: &Path) -> BTreeSet<u64> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     // a line cut by the kill has no newline: ignore it
@@ -169,12 +187,9 @@ fn kill_mid_ingest() {
             break;
         }
         let ms = rng.random_range(50..400);
-        let spec = format!("{}|{next}", dir.path().display());
-        kill_child_after(&exe, "child_ingest", CHILD_ENV, spec, ms, round);
+        let child = ("child_ingest", CHILD_ENV);
+        let (acked, db) = kill_and_reopen(&exe, dir.path(), child, next, ms, round);
         kills += 1;
-
-        let acked = read_acked(&dir.path().join("acked"));
-        let db = Db::open(dir.path().join("db")).unwrap();
         let present = batches_present(&db);
         for (n, count) in &present {
             assert_eq!(
@@ -508,12 +523,9 @@ fn kill_mid_upserts() {
             break;
         }
         let ms = rng.random_range(200..1200);
-        let spec = format!("{}|{next}", dir.path().display());
-        kill_child_after(&exe, "child_upsert", UPSERT_CHILD_ENV, spec, ms, round);
+        let child = ("child_upsert", UPSERT_CHILD_ENV);
+        let (acked, db) = kill_and_reopen(&exe, dir.path(), child, next, ms, round);
         kills += 1;
-
-        let acked = read_acked(&dir.path().join("acked"));
-        let db = Db::open(dir.path().join("db")).unwrap();
         db.check().unwrap();
         // The index is published with each compacted version, never after it.
         let info = db.index_info("t").unwrap();
