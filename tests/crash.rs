@@ -33,31 +33,6 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Run the test `child` of this binary in a child process working in `dir`, let it
-/// work for a random number of milliseconds in `ms`, then SIGKILL it.
-fn run_and_kill(
-    exe: &Path,
-    child: &str,
-    env: &str,
-    dir: &Path,
-    ms: std::ops::Range<u64>,
-    rng: &mut SmallRng,
-) {
-    let mut c = KillOnDrop(
-        Command::new(exe)
-            .args([child, "--exact", "--nocapture", "--test-threads=1"])
-            .env(env, dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(rng.random_range(ms)));
-    assert!(c.0.try_wait().unwrap().is_none(), "child exited by itself");
-    c.0.kill().unwrap();
-    c.0.wait().unwrap();
-}
-
 /// Run the test `child` of this binary with `env` = `spec`, let it work `ms`
 /// milliseconds, then SIGKILL it; a child that exited by itself fails the test with its
 /// stderr (`round` names the attempt).
@@ -96,17 +71,27 @@ fn child_start(env: &str) -> Option<(Db, std::fs::File, u64)> {
     Some((db, acked, start))
 }
 
-/// Child mode only: commit batches `start..` forever.
-#[test]
-fn child_ingest() {
-    let Some((db, mut acked, start)) = child_start(CHILD_ENV) else {
+/// In child mode: run `step` for numbers `start..`, acknowledging (fsynced) each one
+/// after it returns, until killed (or, if the parent is gone, after CHILD_LIFETIME).
+fn child_loop(env: &str, mut step: impl FnMut(&Db, u64)) {
+    let Some((db, mut acked, start)) = child_start(env) else {
         return;
     };
     let born = Instant::now();
     for n in start.. {
         if born.elapsed() > CHILD_LIFETIME {
-            return; // the parent is gone; never run on forever
+            return;
         }
+        step(&db, n);
+        writeln!(acked, "{n}").unwrap();
+        acked.sync_all().unwrap();
+    }
+}
+
+/// Child mode only: commit batches `start..` forever.
+#[test]
+fn child_ingest() {
+    child_loop(CHILD_ENV, |db, n| {
         let mut b = db.batch();
         for j in 0..BATCH {
             // the batch number is in the timestamp and in the value
@@ -121,9 +106,7 @@ fn child_ingest() {
             .unwrap();
         }
         b.commit().unwrap();
-        writeln!(acked, "{n}").unwrap();
-        acked.sync_all().unwrap();
-    }
+    });
 }
 
 /// One round of a crash test: run `child` from update `next` on the database under
@@ -292,14 +275,9 @@ fn kill_mid_training() {
     let mut interrupted_seen = 0;
     let mut kills = 0;
     for round in 0..8 {
-        run_and_kill(
-            &exe,
-            "child_train",
-            TRAIN_CHILD_ENV,
-            dir.path(),
-            50..350,
-            &mut rng,
-        );
+        let ms = rng.random_range(50..350);
+        let spec = dir.path().display().to_string();
+        kill_child_after(&exe, "child_train", TRAIN_CHILD_ENV, spec, ms, round);
         kills += 1;
         let db = Db::open(dir.path()).unwrap();
         db.check()
@@ -417,14 +395,9 @@ fn kill_mid_gc_and_index_build() {
     let mut seen = BTreeSet::new();
     let mut indexed = 0;
     for round in 0..10 {
-        run_and_kill(
-            &exe,
-            "child_gc",
-            GC_CHILD_ENV,
-            dir.path(),
-            200..1200,
-            &mut rng,
-        );
+        let ms = rng.random_range(200..1200);
+        let spec = dir.path().display().to_string();
+        kill_child_after(&exe, "child_gc", GC_CHILD_ENV, spec, ms, round);
         kills += 1;
         let db = Db::open(dir.path()).unwrap();
         db.check()
@@ -474,21 +447,12 @@ const UPSERT_BASE: usize = 100;
 /// operations and are killed too.
 #[test]
 fn child_upsert() {
-    let Some((db, mut acked, start)) = child_start(UPSERT_CHILD_ENV) else {
-        return;
-    };
-    let born = Instant::now();
-    for n in start.. {
-        if born.elapsed() > CHILD_LIFETIME {
-            return;
-        }
+    child_loop(UPSERT_CHILD_ENV, |db, n| {
         let v = vec![n as f32; 4];
         let base = (n as usize % UPSERT_BASE).to_string();
         db.upsert_rows("t", &[(format!("n{n}"), v.clone()), (base, v)])
             .unwrap();
-        writeln!(acked, "{n}").unwrap();
-        acked.sync_all().unwrap();
-    }
+    });
 }
 
 /// Kill a process mid-upserts (and mid-compaction): every acknowledged update is served
