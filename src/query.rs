@@ -171,6 +171,60 @@ impl Db {
         Ok(self.to_hits(hits.into_iter().map(|(i, s)| (i, s + offset)).collect()))
     }
 
+    /// [`Db::recommend`] for many users at once (answers in order): the bulk job of a
+    /// recommender, e.g. every user's list for tomorrow. For a factor model the users'
+    /// vectors go through the item index as one batch ([`crate::TableSearcher::search_batch`]),
+    /// which reads each list once for a group of users; the answers are the same. Any
+    /// user `recommend` would refuse fails the whole call, naming the user.
+    pub fn recommend_batch(&self, users: &[&str], opts: &QueryOptions) -> Result<Vec<Vec<Hit>>> {
+        Self::check_k(opts.k)?;
+        if self.is_sequence_model(&opts.model) {
+            return users.iter().map(|u| self.recommend(u, opts)).collect();
+        }
+        let [user_table, items] = self.model_tables(&opts.model)?;
+        if user_table.dim() != items.dim() {
+            return Err(Error::DimensionMismatch {
+                expected: items.dim(),
+                got: user_table.dim(),
+            });
+        }
+        let (served_users, items) = (self.served(user_table)?, self.served(items)?);
+        let mut queries = Vec::with_capacity(users.len());
+        let mut seen: Vec<Vec<u32>> = Vec::with_capacity(users.len());
+        for user in users {
+            let uid = self.user_id(user)?;
+            if uid as usize >= served_users.rows() {
+                return Err(Error::InvalidInput(format!(
+                    "user `{user}` arrived after model `{}` was trained; retrain it",
+                    opts.model
+                )));
+            }
+            let Some(q) = served_users.row(uid as usize) else {
+                return Err(Error::InvalidInput(format!(
+                    "user `{user}` was deleted from table `{}`",
+                    served_users.view.name()
+                )));
+            };
+            queries.push(q);
+            let mut s: Vec<u32> = Vec::new();
+            if !opts.include_seen {
+                s = self.history_dense(uid)?.iter().map(|e| e.item).collect();
+                s.sort_unstable();
+                s.dedup();
+            }
+            seen.push(s);
+        }
+        let genre = self.allowed_genre(&opts.genre)?;
+        let allow = |i: usize, r: u32| seen[i].binary_search(&r).is_err() && in_genre(&genre, r);
+        let qs: Vec<&[f32]> = queries.iter().map(|q| &q[..]).collect();
+        let offset = items.view.offset();
+        let hits = items.search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow);
+        Ok(hits
+            .into_iter()
+            .map(|h| self.to_hits(h.into_iter().map(|(i, s)| (i, s + offset)).collect()))
+            .collect())
+    }
+
     /// The model's prediction for one (user, item) pair: dot product plus the table offset.
     pub fn predict(&self, user: &str, item: &str, model: &str) -> Result<f32> {
         let (uid, iid) = (self.user_id(user)?, self.item_id(item)?);

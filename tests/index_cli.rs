@@ -151,6 +151,10 @@ fn import_index_bench_update_check() {
     assert_eq!(pts[1]["recall"], 1.0);
     assert!(pts[0]["recall"].as_f64().unwrap() < 1.0);
     assert!(pts[0]["qps_cpu"].as_f64().unwrap() > 0.0);
+    assert!(pts[0]["qps_cpu_batched"].as_f64().unwrap() > 0.0);
+    assert!(pts.iter().all(|p| p["batched_same"] == true), "{last}");
+    assert_eq!(b["exact_batched_same"], true);
+    assert!(b["exact_ms_cpu_batched"].as_f64().unwrap() > 0.0);
     assert_eq!(
         (b["queries"].as_u64(), b["k"].as_u64()),
         (Some(100), Some(10))

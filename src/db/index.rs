@@ -8,7 +8,7 @@ use super::delta::Delta;
 use super::tables::TableOutput;
 use super::Db;
 use super::TailEntry;
-use crate::index::{merge_hits, ExactSearch, IvfIndex, Metric, Tail, VectorSearch};
+use crate::index::{exact_group, merge_hits, ExactSearch, IvfIndex, Metric, Tail, VectorSearch};
 use crate::storage::index as store;
 use crate::storage::jobs::JobState;
 use crate::storage::tables::{self, RowSpace, TableView};
@@ -195,6 +195,44 @@ impl Served {
     }
 }
 
+impl Served {
+    /// [`Served::search`] for every query of `qs` (answers in order) on the calling
+    /// thread; `allow(i, r)`: whether row `r` may be returned to query `i`. The index
+    /// and the exact scan each walk their data once per group of queries instead of once
+    /// per query (see `index::ivf::batch`), with the same answers as one at a time.
+    pub fn search_batch(
+        &self,
+        qs: &[&[f32]],
+        metric: Metric,
+        k: usize,
+        exact: bool,
+        nprobe: Option<usize>,
+        allow: &dyn Fn(usize, u32) -> bool,
+    ) -> Vec<Vec<(u32, f32)>> {
+        let index = self
+            .index
+            .as_ref()
+            .filter(|ix| !exact && ix.serves(&self.view, metric));
+        match (index, &self.delta, &self.tail) {
+            (Some(ix), None, _) => {
+                let np = nprobe.unwrap_or(ix.nprobe);
+                ix.search_batch(&self.view, None, qs, k, allow, np)
+            }
+            (Some(ix), Some(d), Some(t)) => {
+                let np = nprobe.unwrap_or(ix.nprobe);
+                let base = |i: usize, r: u32| !d.hides(r) && allow(i, r);
+                ix.search_batch(&self.view, Some((&**t, allow)), qs, k, &base, np)
+            }
+            (None, None, _) => exact_group(&self.view, qs, metric, k, allow),
+            _ => qs
+                .iter()
+                .enumerate()
+                .map(|(i, q)| self.search(q, metric, k, exact, nprobe, &|r| allow(i, r)))
+                .collect(),
+        }
+    }
+}
+
 /// One table version with its index and delta: cheap to clone, unchanged by later
 /// publishes and row updates.
 #[derive(Debug, Clone)]
@@ -242,6 +280,39 @@ impl TableSearcher {
         Ok(self
             .served
             .search(query, opts.metric, opts.k, opts.exact, opts.nprobe, allow))
+    }
+}
+
+impl TableSearcher {
+    /// [`TableSearcher::search`] for many queries at once on the calling thread, answers
+    /// in order: the same answers, at a higher throughput (the index reads each list, and
+    /// the exact scan each stretch of rows, once for a whole group of queries).
+    pub fn search_batch(
+        &self,
+        queries: &[&[f32]],
+        opts: &SearchOptions,
+    ) -> Result<Vec<Vec<(u32, f32)>>> {
+        self.search_batch_filtered(queries, opts, &|_, _| true)
+    }
+    /// [`TableSearcher::search_batch`] where `allow(i, r)` says whether row `r` may be
+    /// returned to query `i`.
+    pub fn search_batch_filtered(
+        &self,
+        queries: &[&[f32]],
+        opts: &SearchOptions,
+        allow: &dyn Fn(usize, u32) -> bool,
+    ) -> Result<Vec<Vec<(u32, f32)>>> {
+        if opts.k == 0 {
+            return Err(Error::param("k", "must be at least 1"));
+        }
+        let dim = self.served.view.dim();
+        for (i, q) in queries.iter().enumerate() {
+            check_query(q, dim)
+                .map_err(|e| Error::param("queries", format!("query {}: {e}", i + 1)))?;
+        }
+        Ok(self
+            .served
+            .search_batch(queries, opts.metric, opts.k, opts.exact, opts.nprobe, allow))
     }
 }
 

@@ -41,6 +41,12 @@ pub struct OperatingPoint {
     /// repeated the set a different number of times).
     pub qps_wall: f64,
     pub us_per_query_cpu: f64,
+    /// Queries per second per query thread from CPU time when each thread answers its
+    /// share of the queries as one batch ([`crate::TableSearcher::search_batch`]: each
+    /// list is read once for a group of queries); the same answers.
+    pub qps_cpu_batched: f64,
+    /// Whether the batched answers equal the single ones (they should, always).
+    pub batched_same: bool,
 }
 
 /// The result of [`Db::bench_index`].
@@ -62,6 +68,10 @@ pub struct IndexBench {
     pub bytes_per_vector: f64,
     /// Exact scan, CPU milliseconds per query per thread.
     pub exact_ms_cpu: f64,
+    /// Exact scan of the queries as one batch per thread, CPU milliseconds per query.
+    pub exact_ms_cpu_batched: f64,
+    /// Whether the batched exact answers equal the single ones (they should, always).
+    pub exact_batched_same: bool,
     pub points: Vec<OperatingPoint>,
 }
 
@@ -122,6 +132,41 @@ fn timed<T: Send>(
     )
 }
 
+/// [`timed`] for a function of a whole share of the queries (one batch per thread):
+/// (answers in order, CPU seconds summed over threads).
+fn timed_batch<T: Send>(
+    queries: &[&[f32]],
+    threads: usize,
+    f: &(dyn Fn(&[&[f32]]) -> Vec<T> + Sync),
+) -> (Vec<T>, f64) {
+    let chunk = queries.len().div_ceil(threads).max(1);
+    let parts: Vec<(Vec<T>, f64)> = std::thread::scope(|s| {
+        let hs: Vec<_> = queries
+            .chunks(chunk)
+            .map(|qs| {
+                s.spawn(move || {
+                    let (c0, w0) = (thread_cpu(), Instant::now());
+                    let out = f(qs);
+                    let mut passes = 1;
+                    while w0.elapsed().as_secs_f64() < MIN_SECONDS {
+                        std::hint::black_box(f(qs));
+                        passes += 1;
+                    }
+                    let cpu = c0
+                        .zip(thread_cpu())
+                        .map_or(w0.elapsed().as_secs_f64(), |(a, b)| b - a);
+                    (out, cpu / passes as f64)
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| (Vec::new(), 0.0)))
+            .collect()
+    });
+    let cpu = parts.iter().map(|p| p.1).sum();
+    (parts.into_iter().flat_map(|p| p.0).collect(), cpu)
+}
+
 impl Db {
     /// Measure the index of `table` with `queries` (row-major, the table's dim): for each
     /// operating point, recall@k against exact search and per-thread QPS. The table's
@@ -170,6 +215,15 @@ impl Db {
                 .map(|h| h.0)
                 .collect::<HashSet<u32>>()
         });
+        let all_batch = |_: usize, _: u32| true;
+        let (batch_truth, exact_batch_cpu) = timed_batch(&qs, opts.threads, &|part| {
+            served.search_batch(part, metric, k, true, None, &all_batch)
+        });
+        let exact_batched_same = batch_truth.len() == truth.len()
+            && batch_truth
+                .iter()
+                .zip(&truth)
+                .all(|(b, t)| b.len() == t.len() && b.iter().all(|h| t.contains(&h.0)));
         let mut nprobes = opts.nprobes.clone().unwrap_or_else(|| {
             [1.0, 2.0, 3.0, 4.0, 6.0]
                 .iter()
@@ -192,6 +246,9 @@ impl Db {
                 .map(|(g, t)| g.iter().filter(|h| t.contains(&h.0)).count())
                 .sum();
             let want: usize = truth.iter().map(HashSet::len).sum();
+            let (batched, batch_cpu) = timed_batch(&qs, opts.threads, &|part| {
+                served.search_batch(part, metric, k, false, Some(np), &all_batch)
+            });
             let per_thread_cpu = cpu / opts.threads as f64;
             points.push(OperatingPoint {
                 nprobe: np as u64,
@@ -203,6 +260,8 @@ impl Db {
                 qps_cpu: n / cpu.max(1e-12),
                 qps_wall: n / (wall * opts.threads as f64).max(1e-12),
                 us_per_query_cpu: per_thread_cpu * 1e6 / (n / opts.threads as f64),
+                qps_cpu_batched: n / batch_cpu.max(1e-12),
+                batched_same: batched == got,
             });
         }
         Ok(IndexBench {
@@ -219,6 +278,8 @@ impl Db {
             build_seconds: ix.build_seconds,
             bytes_per_vector: ix.bytes() as f64 / ix.len().max(1) as f64,
             exact_ms_cpu: exact_cpu * 1e3 / n,
+            exact_ms_cpu_batched: exact_batch_cpu * 1e3 / n,
+            exact_batched_same,
             points,
         })
     }

@@ -1,6 +1,6 @@
 //! Exact search: score every allowed row. The ground truth for any index.
 
-use super::kernels::scan_rows_le;
+use super::kernels::{dots_multi_le, scan_rows_le};
 use super::{Metric, TopK, VectorSearch};
 use crate::storage::tables::TableView;
 
@@ -48,17 +48,16 @@ impl VectorSearch for ExactSearch {
     }
 }
 
-/// Rows per chunk of [`exact_batch`]: 512 rows of 64 floats are 128 KB, which stay in L2
+/// Rows per chunk of [`exact_group`]: 512 rows of 64 floats are 128 KB, which stay in L2
 /// while every query of a group scores them.
 const BATCH_CHUNK: usize = 512;
-/// Queries sharing one pass over the table in [`exact_batch`].
+/// Queries sharing one pass over the table in [`exact_batch`] (the tuning sample, in
+/// parallel: small groups keep both threads busy).
 const BATCH_QUERIES: usize = 16;
 
 /// [`ExactSearch`] for many queries at once (the index's tuning sample), with the same
-/// scores and answers, in parallel on the current pool. Each group of queries walks the
-/// table once, chunk by chunk, instead of once per query: one pass over 1M × 64 rows is
-/// 256 MB, more than the caches, and the single-query scan waits on memory.
-/// `skip[i]` is a row query `i` must not return (its own row), if any.
+/// scores and answers, in parallel on the current pool. `skip[i]` is a row query `i`
+/// must not return (its own row), if any.
 pub(crate) fn exact_batch(
     table: &TableView,
     queries: &[&[f32]],
@@ -67,45 +66,71 @@ pub(crate) fn exact_batch(
     k: usize,
 ) -> Vec<Vec<(u32, f32)>> {
     use rayon::prelude::*;
-    let dim = table.dim();
     queries
         .par_chunks(BATCH_QUERIES)
         .zip(skip.par_chunks(BATCH_QUERIES))
-        .flat_map_iter(|(qs, sk)| {
-            let qn: Vec<f32> = qs
-                .iter()
-                .map(|q| super::kernels::dot(q, q).sqrt())
-                .collect();
-            let mut tops: Vec<TopK> = qs.iter().map(|_| TopK::new(k)).collect();
-            let (mut dots, mut norms2) = (Vec::new(), Vec::new());
-            for (first, bytes) in table.blocks_le() {
-                for (c, chunk) in bytes.chunks(BATCH_CHUNK * dim * 4).enumerate() {
-                    let first = first + c * BATCH_CHUNK;
-                    let count = chunk.len() / (4 * dim).max(1);
-                    dots.resize(count, 0.0);
-                    norms2.resize(count, 0.0);
-                    for (i, q) in qs.iter().enumerate() {
-                        if metric == Metric::Cosine && qn[i] == 0.0 {
-                            continue;
-                        }
-                        scan_rows_le(chunk, q, &mut dots, &mut norms2);
-                        for (j, (&d, &n2)) in dots.iter().zip(&norms2).enumerate() {
-                            let r = (first + j) as u32;
-                            let score = match metric {
-                                Metric::Dot => d,
-                                Metric::Cosine if n2 == 0.0 => continue,
-                                Metric::Cosine => d / (n2.sqrt() * qn[i]),
-                            };
-                            if tops[i].would_keep(r, score) && sk[i] != Some(r) {
-                                tops[i].push(r, score);
-                            }
-                        }
+        .flat_map_iter(|(qs, sk)| exact_group(table, qs, metric, k, &|i, r| sk[i] != Some(r)))
+        .collect()
+}
+
+/// [`ExactSearch`] for every query of `queries` on the calling thread, with the same
+/// scores and answers; `allow(i, r)`: whether row `r` may be returned to query `i`. The
+/// group walks the table once, chunk by chunk, instead of once per query: one pass over
+/// 100k × 64 rows is 25.6 MB, more than the L2, and a single-query scan waits on memory.
+pub(crate) fn exact_group(
+    table: &TableView,
+    queries: &[&[f32]],
+    metric: Metric,
+    k: usize,
+    allow: &dyn Fn(usize, u32) -> bool,
+) -> Vec<Vec<(u32, f32)>> {
+    let dim = table.dim();
+    let qn: Vec<f32> = queries
+        .iter()
+        .map(|q| super::kernels::dot(q, q).sqrt())
+        .collect();
+    let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(k)).collect();
+    // The queries that can match (a zero query never matches cosine).
+    let live: Vec<usize> = (0..queries.len())
+        .filter(|&i| !(metric == Metric::Cosine && qn[i] == 0.0))
+        .collect();
+    let Some((&lead, rest)) = live.split_first() else {
+        return tops.into_iter().map(TopK::into_sorted).collect();
+    };
+    let rest_qs: Vec<&[f32]> = rest.iter().map(|&i| queries[i]).collect();
+    let (mut norms2, mut dots) = (Vec::new(), Vec::new());
+    for (first, bytes) in table.blocks_le() {
+        for (c, chunk) in bytes.chunks(BATCH_CHUNK * dim * 4).enumerate() {
+            let first = first + c * BATCH_CHUNK;
+            let count = chunk.len() / (4 * dim).max(1);
+            // The first query's pass gives the norms too; the others share each row load
+            // (the same sums as a single query's scan, bit for bit).
+            dots.resize(count * live.len(), 0.0);
+            norms2.resize(count, 0.0);
+            let (lead_dots, rest_dots) = dots.split_at_mut(count);
+            scan_rows_le(chunk, queries[lead], lead_dots, &mut norms2);
+            dots_multi_le(chunk, &rest_qs, rest_dots, count);
+            for (&i, d) in live.iter().zip(dots.chunks_exact_mut(count)) {
+                if metric == Metric::Cosine {
+                    // As in `ExactSearch::search`: one vectorised pass, exactly rounded.
+                    for (d, &n2) in d.iter_mut().zip(&norms2) {
+                        *d /= n2.sqrt() * qn[i];
+                    }
+                }
+                let top = &mut tops[i];
+                for (j, (&score, &n2)) in d.iter().zip(&norms2).enumerate() {
+                    let r = (first + j) as u32;
+                    if top.would_keep(r, score)
+                        && !(metric == Metric::Cosine && n2 == 0.0)
+                        && allow(i, r)
+                    {
+                        top.push(r, score);
                     }
                 }
             }
-            tops.into_iter().map(TopK::into_sorted).collect::<Vec<_>>()
-        })
-        .collect()
+        }
+    }
+    tops.into_iter().map(TopK::into_sorted).collect()
 }
 
 /// Exact inner-product search with norm pruning: rows visited by descending norm, and

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::exact::exact_batch;
 use super::fastscan;
-use super::kernels::{dot, dot_norm2_le, dots_f32};
+use super::kernels::{dot, dot_norm2_le, dots_f32, dots_multi};
 use super::kmeans::{self, SplitMix};
 use super::simd::prefetch;
 use super::sq4::{Sq4, LEVELS};
@@ -27,6 +27,7 @@ use crate::storage::index::{self as store, IndexHeader, INDEX_FORMAT};
 use crate::storage::tables::TableView;
 use crate::{Error, Result};
 
+mod batch;
 mod carry;
 pub(crate) use carry::centroids_fresh;
 
@@ -456,42 +457,14 @@ impl IvfIndex {
                 None => hits,
             }
         };
-        let qn = dot(q, q).sqrt();
-        if k == 0 || qn == 0.0 || !qn.is_finite() {
+        let Some((qn, nprobe)) = self.probes_for(q, k, allow, nprobe) else {
             return exact();
-        }
-        let frac = self.pass_fraction(allow);
-        if frac < SELECTIVE {
-            return exact();
-        }
-        let nprobe = ((nprobe.max(1) as f32 / frac).ceil() as usize).min(self.lists);
-        if nprobe == self.lists {
-            // Every list would be scanned: the exact scan reads the same rows and cannot
-            // lose a row to the 4-bit pre-ranking before the rerank.
-            return exact();
-        }
-        // Coarse step: the lists whose centroids are nearest to q scaled to norm φ.
-        let f = self.phi / qn;
-        let qs: Vec<f32> = q.iter().map(|x| x * f).collect();
-        let mut cscore = vec![0f32; self.lists];
-        dots_f32(&self.centroids, &qs, &mut cscore);
-        let mut lists: Vec<(f32, u32)> = cscore
-            .iter()
-            .zip(&self.half)
-            .enumerate()
-            .map(|(l, (d, h))| (d - h, l as u32))
-            .collect();
-        if nprobe < lists.len() {
-            lists.select_nth_unstable_by(nprobe - 1, |a, b| b.0.total_cmp(&a.0));
-            lists.truncate(nprobe);
-        }
-        // No sort: `select_nth` leaves the lists roughly best first, which raises the
-        // candidate threshold early (sorting them cost more than it saved).
+        };
+        let (lists, f) = self.probe_lists(q, qn, nprobe);
         // Scan: integer scores from the 4-bit codes plus the list's term, filter applied
         // only to rows that would enter the candidate heap.
         let (lut, g) = self.lut(q);
-        let bb = fastscan::block_bytes(self.dim);
-        let mut cands = Candidates::new((self.rerank * k).div_ceil(10).max(k));
+        let mut cands = self.candidates(k);
         let mut scores: Vec<u16> = Vec::new();
         // Tail rows are scored exactly as their list comes up; the tail of the lists two
         // and one ahead is prefetched (header, then records) so that its few scattered
@@ -507,28 +480,131 @@ impl IvfIndex {
                 }
                 t.offer_list(l as usize, q, qn, metric, top, tail_allow);
             }
-            let (lo, hi) = (
-                self.offsets[l as usize] as usize,
-                self.offsets[l as usize + 1] as usize,
+            self.scan_list(
+                l as usize,
+                &lut,
+                self.list_offset(cs, l, f, g),
+                &mut scores,
+                &mut cands,
+                allow,
             );
-            if lo == hi {
-                continue;
-            }
-            // q·c of this list in the table's units (cs is the score of q scaled by f,
-            // less ‖c‖²/2).
-            let qc = (cs + self.half[l as usize]) / f;
-            let off = (qc * g).round().clamp(-1e9, 1e9) as i32;
-            let (b0, b1) = (
-                self.blocks[l as usize] as usize,
-                self.blocks[l as usize + 1] as usize,
-            );
-            scores.resize((b1 - b0) * fastscan::BLOCK, 0);
-            fastscan::scan(&self.codes[b0 * bb..b1 * bb], &lut, self.dim, &mut scores);
-            cands.offer(&self.ids[lo..hi], &scores, off, allow);
         }
         let cand = cands.into_ids(allow);
-        // Rerank exactly from the table's f32 rows (same scores as exact search); the
-        // rows are scattered, so each is prefetched a few candidates ahead.
+        self.rerank(table, &cand, q, qn, k, tail_top)
+    }
+
+    /// The query's norm and the lists it probes (`nprobe` widened by the inverse of the
+    /// filter's passing fraction), or `None` when the query is answered exactly: a zero
+    /// or non-finite query, a selective filter, or every list probed (then the exact scan
+    /// reads the same rows and cannot lose one to the 4-bit pre-ranking).
+    fn probes_for(
+        &self,
+        q: &[f32],
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+        nprobe: usize,
+    ) -> Option<(f32, usize)> {
+        let qn = dot(q, q).sqrt();
+        if k == 0 || qn == 0.0 || !qn.is_finite() {
+            return None;
+        }
+        let frac = self.pass_fraction(allow);
+        if frac < SELECTIVE {
+            return None;
+        }
+        let nprobe = ((nprobe.max(1) as f32 / frac).ceil() as usize).min(self.lists);
+        (nprobe < self.lists).then_some((qn, nprobe))
+    }
+
+    /// The `nprobe` lists whose centroids are nearest to `q` (norm `qn`) scaled to norm
+    /// φ, as (score, list), and that scale.
+    fn probe_lists(&self, q: &[f32], qn: f32, nprobe: usize) -> (Vec<(f32, u32)>, f32) {
+        let f = self.phi / qn;
+        let qs: Vec<f32> = q.iter().map(|x| x * f).collect();
+        let mut cscore = vec![0f32; self.lists];
+        dots_multi(&self.centroids, &[&qs], &mut cscore, self.lists);
+        (self.select_lists(&cscore, nprobe), f)
+    }
+
+    /// The `nprobe` best lists by their centroid dots `cscore` with the scaled query.
+    fn select_lists(&self, cscore: &[f32], nprobe: usize) -> Vec<(f32, u32)> {
+        let n = cscore.len();
+        let score = |l: usize| cscore[l] - self.half[l];
+        let mut lists: Vec<(f32, u32)> = Vec::new();
+        if n >= 1024 && nprobe * 16 <= n {
+            // A bar from every 8th list, a little below its estimate of the nprobe-th best
+            // score: only the ~1.5·nprobe lists above it go through `select_nth`. When at
+            // least nprobe pass, the nprobe best are among them (they all score at least
+            // the nprobe-th best, which is then at least the bar).
+            let mut sample: Vec<f32> = (0..n).step_by(8).map(score).collect();
+            let rank = (nprobe * 3 / 16).clamp(4, sample.len() - 1);
+            sample.select_nth_unstable_by(rank, |a, b| b.total_cmp(a));
+            let bar = sample[rank];
+            lists.extend((0..n).filter_map(|l| {
+                let s = score(l);
+                (s >= bar).then_some((s, l as u32))
+            }));
+            if lists.len() < nprobe {
+                lists.clear();
+            }
+        }
+        if lists.is_empty() {
+            lists.extend((0..n).map(|l| (score(l), l as u32)));
+        }
+        if nprobe < lists.len() {
+            lists.select_nth_unstable_by(nprobe - 1, |a, b| b.0.total_cmp(&a.0));
+            lists.truncate(nprobe);
+        }
+        // No sort: `select_nth` leaves the lists roughly best first, which raises the
+        // candidate threshold early (sorting them cost more than it saved).
+        lists
+    }
+
+    /// The candidate buffer of a query for `k` results.
+    fn candidates(&self, k: usize) -> Candidates {
+        Candidates::new((self.rerank * k).div_ceil(10).max(k))
+    }
+
+    /// List `l`'s term q·c in table units (`cs` is its score from [`Self::probe_lists`],
+    /// `f` that call's scale, `g` the query's table units per unit of q·x).
+    fn list_offset(&self, cs: f32, l: u32, f: f32, g: f32) -> i32 {
+        let qc = (cs + self.half[l as usize]) / f;
+        (qc * g).round().clamp(-1e9, 1e9) as i32
+    }
+
+    /// Scan list `l`'s codes with a query's table and offer its rows to `cands`.
+    fn scan_list(
+        &self,
+        l: usize,
+        lut: &[u8],
+        off: i32,
+        scores: &mut Vec<u16>,
+        cands: &mut Candidates,
+        allow: &dyn Fn(u32) -> bool,
+    ) {
+        let (lo, hi) = (self.offsets[l] as usize, self.offsets[l + 1] as usize);
+        if lo == hi {
+            return;
+        }
+        let bb = fastscan::block_bytes(self.dim);
+        let (b0, b1) = (self.blocks[l] as usize, self.blocks[l + 1] as usize);
+        scores.resize((b1 - b0) * fastscan::BLOCK, 0);
+        fastscan::scan(&self.codes[b0 * bb..b1 * bb], lut, self.dim, scores);
+        cands.offer(&self.ids[lo..hi], scores, off, allow);
+    }
+
+    /// Rescore the candidates exactly from the table's f32 rows (the same scores as
+    /// exact search) and merge the tail's exact top-k, if any.
+    fn rerank(
+        &self,
+        table: &TableView,
+        cand: &[u32],
+        q: &[f32],
+        qn: f32,
+        k: usize,
+        tail_top: Option<TopK>,
+    ) -> Vec<(u32, f32)> {
+        // The rows are scattered, so each is prefetched a few candidates ahead.
         const AHEAD: usize = 6;
         for &id in cand.iter().take(AHEAD) {
             prefetch(table.row(id as usize).le_bytes());
@@ -539,7 +615,7 @@ impl IvfIndex {
                 prefetch(table.row(next as usize).le_bytes());
             }
             let (d, n2) = dot_norm2_le(table.row(id as usize).le_bytes(), q);
-            let score = match metric {
+            let score = match self.metric {
                 Metric::Dot => d,
                 Metric::Cosine => {
                     let n = n2.sqrt();

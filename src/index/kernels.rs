@@ -37,6 +37,66 @@ pub(crate) fn scan_rows_le(rows: &[u8], q: &[f32], dots: &mut [f32], norms2: &mu
     }
 }
 
+/// `out[j·stride + i] = row_i · qs[j]` for a block of stored rows and several queries,
+/// bit-identical to the dots of [`scan_rows_le`] (the batched exact scan takes the norms
+/// from one `scan_rows_le` call and the other queries' dots from here).
+pub(crate) fn dots_multi_le(rows: &[u8], qs: &[&[f32]], out: &mut [f32], stride: usize) {
+    if simd::dots_multi_le(rows, qs, out, stride).is_none() {
+        dots_multi_le_portable(rows, qs, out, stride);
+    }
+}
+
+/// [`dots_multi_le`] over f32 rows (the centroids), bit-identical to [`dot_norm2_le`] of
+/// their bytes.
+pub(crate) fn dots_multi(rows: &[f32], qs: &[&[f32]], out: &mut [f32], stride: usize) {
+    if simd::dots_multi(rows, qs, out, stride).is_none() {
+        dots_multi_portable(rows, qs, out, stride);
+    }
+}
+
+/// The portable twin of [`dots_multi_le`], bit-identical to [`dot_norm2_le_portable`].
+pub(crate) fn dots_multi_le_portable(rows: &[u8], qs: &[&[f32]], out: &mut [f32], stride: usize) {
+    let w = qs.first().map_or(0, |q| q.len()) * 4;
+    for (j, q) in qs.iter().enumerate() {
+        for (i, r) in rows.chunks_exact(w.max(1)).enumerate() {
+            out[j * stride + i] = dot_lanes_portable(|t| le_f32(r, t), q);
+        }
+    }
+}
+
+/// The portable twin of [`dots_multi`].
+pub(crate) fn dots_multi_portable(rows: &[f32], qs: &[&[f32]], out: &mut [f32], stride: usize) {
+    let w = qs.first().map_or(0, |q| q.len());
+    for (j, q) in qs.iter().enumerate() {
+        for (i, r) in rows.chunks_exact(w.max(1)).enumerate() {
+            out[j * stride + i] = dot_lanes_portable(|t| r[t], q);
+        }
+    }
+}
+
+/// Value `t` of a row of little-endian f32 bytes.
+#[inline]
+fn le_f32(x: &[u8], t: usize) -> f32 {
+    f32::from_le_bytes([x[4 * t], x[4 * t + 1], x[4 * t + 2], x[4 * t + 3]])
+}
+
+/// The dot of [`dot_norm2_le_portable`] (eight lanes, then the tail), for any row access.
+#[inline]
+fn dot_lanes_portable(x: impl Fn(usize) -> f32, q: &[f32]) -> f32 {
+    let mut d = [0f32; 8];
+    let body = q.len() / 8 * 8;
+    for c in (0..body).step_by(8) {
+        for (j, dj) in d.iter_mut().enumerate() {
+            *dj += x(c + j) * q[c + j];
+        }
+    }
+    let mut sd: f32 = d.iter().sum();
+    for (t, &y) in q.iter().enumerate().skip(body) {
+        sd += x(t) * y;
+    }
+    sd
+}
+
 pub(crate) fn dot_norm2_le_portable(x: &[u8], q: &[f32]) -> (f32, f32) {
     let (mut d, mut m) = ([0f32; 8], [0f32; 8]);
     let cx = x.chunks_exact(32);
@@ -90,6 +150,44 @@ pub(crate) mod scalar {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// The multi-query dots equal the single-query kernels bit for bit (SIMD against
+        /// SIMD, portable against portable), for any width, row count and query count
+        /// (three at a time plus remainders), with outputs at a stride.
+        #[test]
+        fn multi_query_dots_equal_single_ones(
+            dim in 1usize..80, rows in 1usize..23, nq in 1usize..8, seed in any::<u64>()
+        ) {
+            let mut s = seed | 1;
+            let mut next = move || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; (s % 2001) as f32 / 1000.0 - 1.0 };
+            let block: Vec<f32> = (0..rows * dim).map(|_| next()).collect();
+            let bytes: Vec<u8> = block.iter().flat_map(|x| x.to_le_bytes()).collect();
+            let qv: Vec<Vec<f32>> = (0..nq).map(|_| (0..dim).map(|_| next()).collect()).collect();
+            let qs: Vec<&[f32]> = qv.iter().map(|q| &q[..]).collect();
+            let stride = rows + 3;
+            let (mut a, mut b) = (vec![f32::NAN; nq * stride], vec![f32::NAN; nq * stride]);
+            let (mut c, mut d) = (vec![f32::NAN; nq * stride], vec![f32::NAN; nq * stride]);
+            dots_multi_le(&bytes, &qs, &mut a, stride);
+            dots_multi(&block, &qs, &mut b, stride);
+            dots_multi_le_portable(&bytes, &qs, &mut c, stride);
+            dots_multi_portable(&block, &qs, &mut d, stride);
+            for (j, q) in qs.iter().enumerate() {
+                let (mut ds, mut ns) = (vec![0f32; rows], vec![0f32; rows]);
+                scan_rows_le(&bytes, q, &mut ds, &mut ns);
+                for (i, row) in bytes.chunks_exact(dim * 4).enumerate() {
+                    let at = j * stride + i;
+                    prop_assert_eq!(a[at].to_bits(), ds[i].to_bits());
+                    prop_assert_eq!(b[at].to_bits(), ds[i].to_bits());
+                    let p = dot_norm2_le_portable(row, q).0;
+                    prop_assert_eq!(c[at].to_bits(), p.to_bits());
+                    prop_assert_eq!(d[at].to_bits(), p.to_bits());
+                }
+                // Nothing written between the outputs.
+                prop_assert!(a[j * stride + rows..(j + 1) * stride].iter().all(|x| x.is_nan()));
+            }
+        }
+    }
 
     proptest! {
         #[test]

@@ -12,9 +12,9 @@ mod sq4;
 mod tail;
 mod topk;
 
-pub(crate) use exact::ExactSearch;
 #[cfg(test)]
 pub(crate) use exact::NormOrdered;
+pub(crate) use exact::{exact_group, ExactSearch};
 #[cfg(test)]
 pub(crate) use ivf::BUILT;
 pub(crate) use ivf::TUNED;

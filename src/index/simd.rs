@@ -68,6 +68,149 @@ pub(crate) fn scan_rows_le(
     None
 }
 
+/// `out[j·stride + i] = row_i · qs[j]` for a block of `n` f32 rows at `rows` (any
+/// alignment; little-endian bytes are native f32s on x86_64), each query `dim` wide.
+/// One 8-lane FMA chain per (row, query), reduced with `hsum`, as `scan_rows_le` and
+/// `dot_norm2_le` sum their dots: the results are bit-identical to theirs.
+///
+/// # Safety
+/// `rows` must hold `n·dim` f32s, `out` at least `(qs.len() − 1)·stride + n` values.
+#[cfg(target_arch = "x86_64")]
+unsafe fn dots_multi_at(
+    rows: *const f32,
+    n: usize,
+    qs: &[&[f32]],
+    out: &mut [f32],
+    stride: usize,
+) -> Option<()> {
+    if !available() {
+        return None;
+    }
+    let dim = qs.first().map_or(0, |q| q.len());
+    let mut j = 0;
+    while j < qs.len() {
+        let o = out.as_mut_ptr().add(j * stride);
+        let q = |t: usize| qs[j + t].as_ptr();
+        // SAFETY (all three): AVX2/FMA detected; `rows` holds `n` rows of `dim` floats and
+        // query `j + t` writes `n` values at `o + t·stride`, inside `out` (the caller's
+        // contract); every query is `dim` long (checked by the callers).
+        match qs.len() - j {
+            1 => dots_multi_avx2::<1>(rows, n, dim, [q(0)], [o]),
+            2 => dots_multi_avx2::<2>(rows, n, dim, [q(0), q(1)], [o, o.add(stride)]),
+            _ => dots_multi_avx2::<3>(
+                rows,
+                n,
+                dim,
+                [q(0), q(1), q(2)],
+                [o, o.add(stride), o.add(2 * stride)],
+            ),
+        }
+        j += 3;
+    }
+    Some(())
+}
+
+/// [`dots_multi_at`] over stored rows (little-endian f32 bytes, any alignment).
+pub(crate) fn dots_multi_le(
+    rows: &[u8],
+    qs: &[&[f32]],
+    out: &mut [f32],
+    stride: usize,
+) -> Option<()> {
+    if qs.is_empty() {
+        return Some(());
+    }
+    let dim = qs.first().map_or(0, |q| q.len());
+    let n = rows.len() / (4 * dim).max(1);
+    check_multi(rows.len(), 4 * dim, n, qs, out.len(), stride);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `rows` holds `n·dim` f32s and `out` the outputs (checked above); on x86_64
+    // the little-endian bytes are native f32s, read with unaligned loads.
+    return unsafe { dots_multi_at(rows.as_ptr() as *const f32, n, qs, out, stride) };
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// [`dots_multi_at`] over f32 rows.
+pub(crate) fn dots_multi(
+    rows: &[f32],
+    qs: &[&[f32]],
+    out: &mut [f32],
+    stride: usize,
+) -> Option<()> {
+    if qs.is_empty() {
+        return Some(());
+    }
+    let dim = qs.first().map_or(0, |q| q.len());
+    let n = rows.len() / dim.max(1);
+    check_multi(rows.len(), dim, n, qs, out.len(), stride);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `rows` holds `n·dim` f32s and `out` the outputs (checked above).
+    return unsafe { dots_multi_at(rows.as_ptr(), n, qs, out, stride) };
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// The shapes of a multi-query dot call: whole rows, equal query widths, outputs inside
+/// `out`.
+fn check_multi(len: usize, row: usize, n: usize, qs: &[&[f32]], out: usize, stride: usize) {
+    assert!(row == 0 || len == n * row, "whole rows");
+    assert!(
+        qs.iter().all(|q| q.len() == qs[0].len()),
+        "equal query widths"
+    );
+    assert!(stride >= n && out >= (qs.len() - 1) * stride + n);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots_multi_avx2<const Q: usize>(
+    rows: *const f32,
+    n: usize,
+    dim: usize,
+    qs: [*const f32; Q],
+    out: [*mut f32; Q],
+) {
+    let body = dim / 8 * 8;
+    let mut r = 0;
+    // Four rows × Q ≤ 3 queries: 4·Q independent chains, each row chunk loaded once for
+    // the Q queries and each query chunk once for the four rows.
+    while r + 4 <= n {
+        let base = rows.add(r * dim);
+        let mut d = [[_mm256_setzero_ps(); Q]; 4];
+        let mut i = 0;
+        while i < body {
+            let mut qv = [_mm256_setzero_ps(); Q];
+            for (v, q) in qv.iter_mut().zip(&qs) {
+                *v = _mm256_loadu_ps(q.add(i));
+            }
+            for (j, dj) in d.iter_mut().enumerate() {
+                let v = _mm256_loadu_ps(base.add(j * dim + i));
+                for (acc, qv) in dj.iter_mut().zip(&qv) {
+                    *acc = _mm256_fmadd_ps(v, *qv, *acc);
+                }
+            }
+            i += 8;
+        }
+        for (j, dj) in d.iter().enumerate() {
+            for t in 0..Q {
+                let mut s = hsum(dj[t]);
+                for c in body..dim {
+                    s += base.add(j * dim + c).read_unaligned() * *qs[t].add(c);
+                }
+                *out[t].add(r + j) = s;
+            }
+        }
+        r += 4;
+    }
+    while r < n {
+        for t in 0..Q {
+            *out[t].add(r) = dot_norm2_avx2(rows.add(r * dim), qs[t], dim).0;
+        }
+        r += 1;
+    }
+}
+
 // The loops over rows live inside `target_feature` functions so the per-row kernels
 // inline into them and the CPU overlaps consecutive rows.
 #[cfg(target_arch = "x86_64")]

@@ -302,6 +302,19 @@ fn similar_and_recommend_use_the_index() {
     let a = db.recommend(&user, &q).unwrap();
     let b = db.recommend(&user, &qe).unwrap();
     assert!(a.iter().filter(|h| b.contains(h)).count() >= 8);
+    // Many users at once: the same answers as one at a time, indexed and exact, with
+    // the seen items left out per user; an unknown user fails the call by name.
+    let users = db.user_ids();
+    let some: Vec<&str> = users.iter().take(40).map(String::as_str).collect();
+    for opts in [&q, &qe] {
+        let batch = db.recommend_batch(&some, opts).unwrap();
+        assert_eq!(batch.len(), some.len());
+        for (u, got) in some.iter().zip(&batch) {
+            assert_eq!(got, &db.recommend(u, opts).unwrap(), "user {u}");
+        }
+    }
+    let err = db.recommend_batch(&[some[0], "nobody"], &q).unwrap_err();
+    assert!(err.to_string().contains("nobody"), "{err}");
 }
 
 /// MF-like factors: clustered directions with log-normal norms (a few long rows, as
@@ -356,6 +369,22 @@ fn batched_exact_equals_exact() {
         for ((q, sk), g) in queries.iter().zip(&skip).zip(&got) {
             let allow = |r: u32| Some(r) != *sk;
             assert_eq!(g, &super::ExactSearch.search(&view, q, metric, 10, &allow));
+        }
+        // One group on one thread, of every size the multi-query kernel splits (three
+        // at a time and the remainders), the zero query first and among the others.
+        let allow = |i: usize, r: u32| !(r as usize * 7 + i).is_multiple_of(5);
+        let zero_first: Vec<&[f32]> = queries.iter().rev().skip(1).copied().collect();
+        for qs in [&queries[..], &zero_first[..]] {
+            for size in [1, 2, 3, 4, 5, 6, qs.len()] {
+                let got = super::exact_group(&view, &qs[..size], metric, 10, &allow);
+                for (i, q) in qs[..size].iter().enumerate() {
+                    let one = |r: u32| allow(i, r);
+                    assert_eq!(
+                        got[i],
+                        super::ExactSearch.search(&view, q, metric, 10, &one)
+                    );
+                }
+            }
         }
     }
 }
@@ -627,4 +656,94 @@ fn tail_updates_match_a_fresh_tail_and_brute_force() {
         "{found} of {} tail rows find themselves",
         puts.len()
     );
+}
+
+#[test]
+fn batched_queries_equal_single_ones() {
+    // Both metrics, with and without a tail, across a group boundary, with per-query
+    // filters (none, mild, selective: the exact fallback), a zero query and every list
+    // probed (the exact fallback again).
+    let db = Db::temporary().unwrap();
+    let base = setup(&db, true);
+    let view = db.table("t").unwrap();
+    let extra = clustered_vectors(1100, DIM, 17);
+    let mut queries: Vec<&[f32]> = base.iter().map(|q| &q[..]).collect();
+    queries.extend(extra.chunks_exact(DIM));
+    let zero = vec![0f32; DIM];
+    queries[5] = &zero;
+    let allow = |i: usize, r: u32| match i % 5 {
+        0 => true,
+        1 => !r.is_multiple_of(3),
+        2 => r < 150,
+        _ => r % 7 != i as u32 % 7,
+    };
+    for metric in [Metric::Cosine, Metric::Dot] {
+        let mut ix = super::IvfIndex::build(&view, metric, Some(120), 3, &super::NoHooks).unwrap();
+        ix.tune(&view, 0.95, &super::NoHooks).unwrap();
+        let ops: Vec<(u32, Option<&[f32]>)> = (0..300)
+            .map(|i| ((N + i) as u32, Some(&extra[i * DIM..(i + 1) * DIM])))
+            .chain((0..100).map(|i| ((i * 13) as u32, None)))
+            .collect();
+        let tail = super::Tail::default().apply(&ix, &ops);
+        let tail_allow = |i: usize, r: u32| r.is_multiple_of(2) || i.is_multiple_of(2);
+        for nprobe in [ix.nprobe, ix.lists] {
+            let got = ix.search_batch(&view, None, &queries, 10, &allow, nprobe);
+            let with_tail = ix.search_batch(
+                &view,
+                Some((&tail, &tail_allow)),
+                &queries,
+                10,
+                &allow,
+                nprobe,
+            );
+            assert_eq!(got.len(), queries.len());
+            for (i, q) in queries.iter().enumerate() {
+                let one = |r: u32| allow(i, r);
+                assert_eq!(
+                    got[i],
+                    ix.search_in(&view, None, q, 10, &one, nprobe),
+                    "query {i}"
+                );
+                let t_one = |r: u32| tail_allow(i, r);
+                let want = ix.search_in(&view, Some((&tail, &t_one)), q, 10, &one, nprobe);
+                assert_eq!(with_tail[i], want, "query {i} with the tail");
+            }
+            assert!(got[5].is_empty() || metric == Metric::Dot);
+        }
+    }
+}
+
+#[test]
+fn batched_search_through_the_searcher() {
+    // The public batch API equals one query at a time for an index, the exact scan and a
+    // table with a delta, and checks its queries.
+    let db = Db::temporary().unwrap();
+    let qv = setup(&db, false);
+    let qs: Vec<&[f32]> = qv.iter().map(|q| &q[..]).collect();
+    let allow = |i: usize, r: u32| !(r as usize + i).is_multiple_of(4);
+    let check = |db: &Db| {
+        let s = db.searcher("t").unwrap();
+        for exact in [false, true] {
+            let opts = SearchOptions {
+                exact,
+                ..SearchOptions::default()
+            };
+            let got = s.search_batch_filtered(&qs, &opts, &allow).unwrap();
+            for (i, q) in qs.iter().enumerate() {
+                let one = s.search_filtered(q, &opts, &|r| allow(i, r)).unwrap();
+                assert_eq!(got[i], one, "query {i}, exact {exact}");
+            }
+        }
+    };
+    check(&db);
+    db.build_index("t", &IndexOptions::default()).unwrap();
+    check(&db);
+    db.upsert_rows("t", &[("5".into(), qv[0].clone())]).unwrap();
+    check(&db);
+    let s = db.searcher("t").unwrap();
+    let bad = vec![0f32; DIM - 1];
+    let err = s
+        .search_batch(&[qs[0], &bad], &SearchOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("query 2"), "{err}");
 }

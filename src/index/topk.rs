@@ -152,7 +152,9 @@ impl Candidates {
             } else {
                 (1u32 << ids.len()) - 1
             };
-            let t = self.thr as i64 - off as i64;
+            // Rows at the threshold enter too: the kept set is then the `keep` best by
+            // (score, id) whatever order the lists are offered in.
+            let t = self.thr as i64 - off as i64 - 1;
             let mut mask = if t < 0 {
                 valid
             } else if t >= u16::MAX as i64 {
@@ -165,7 +167,7 @@ impl Candidates {
                 mask &= mask - 1;
                 let s = off + block[i] as i32;
                 // The threshold may have risen since the mask was taken.
-                if s > self.thr {
+                if s >= self.thr {
                     self.buf[self.len] = (s, ids[i]);
                     self.len += 1;
                     if self.len == self.buf.len() {
@@ -242,13 +244,21 @@ mod tests {
             got.sort_unstable();
             all.retain(|e| allow(e.1));
             all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            // The kept scores are the `keep` best scores (ties may pick other ids).
-            let want_scores: Vec<i32> = all.iter().take(keep).map(|e| e.0).collect();
-            let score_of = |id: u32| all.iter().find(|e| e.1 == id).unwrap().0;
-            let mut got_scores: Vec<i32> = got.iter().map(|&id| score_of(id)).collect();
-            got_scores.sort_by(|a, b| b.cmp(a));
-            prop_assert_eq!(got_scores, want_scores);
-            prop_assert!(got.iter().all(|&id| allow(id)));
+            // The kept rows are the `keep` best by (score, lower id), whatever the order
+            // of the chunks: a batch offers the lists in another order than one query.
+            let mut want: Vec<u32> = all.iter().take(keep).map(|e| e.1).collect();
+            want.sort_unstable();
+            prop_assert_eq!(&got, &want);
+            let mut c = Candidates::new(keep);
+            for (chunk, part) in rows.chunks(37).enumerate().rev() {
+                let ids: Vec<u32> = (0..part.len()).map(|i| (chunk * 37 + i) as u32).collect();
+                let mut scores: Vec<u16> = part.iter().map(|p| p.0).collect();
+                scores.resize(part.len().div_ceil(32) * 32, u16::MAX);
+                c.offer(&ids, &scores, part.first().map_or(0, |p| p.1) * 10 - 5, &allow);
+            }
+            let mut reversed = c.into_ids(&allow);
+            reversed.sort_unstable();
+            prop_assert_eq!(reversed, want);
         }
     }
 

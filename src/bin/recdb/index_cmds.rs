@@ -140,13 +140,14 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
                         format!("{:.0}", p.qps_cpu),
                         format!("{:.0}", p.qps_wall),
                         format!("{:.1}", p.us_per_query_cpu),
+                        format!("{:.0}", p.qps_cpu_batched),
                     ]
                 })
                 .collect();
             let title = format!(
-                "{} v{}: {} x {}, {} queries, k {}, {} thread(s); {} lists, tuned nprobe {}; build {:.2} s; {:.1} bytes/vector; exact {:.3} ms/query (CPU)",
+                "{} v{}: {} x {}, {} queries, k {}, {} thread(s); {} lists, tuned nprobe {}; build {:.2} s; {:.1} bytes/vector; exact {:.3} ms/query (CPU), {:.3} batched",
                 r.table, r.version, r.rows, r.dim, r.queries, r.k, r.threads, r.lists,
-                r.nprobe, r.build_seconds, r.bytes_per_vector, r.exact_ms_cpu
+                r.nprobe, r.build_seconds, r.bytes_per_vector, r.exact_ms_cpu, r.exact_ms_cpu_batched
             );
             let out = Output::new(serde_json::to_value(&r)?)
                 .block(
@@ -158,6 +159,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
                             "qps (cpu)",
                             "qps (wall)",
                             "us/query (cpu)",
+                            "qps batched (cpu)",
                         ]
                         .iter()
                         .map(|h| h.to_string())
