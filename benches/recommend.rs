@@ -131,6 +131,23 @@ fn percentiles(db: &Db) {
         cpu * 1e3 / lat.len() as f64,
         wall * 1e3 / lat.len() as f64
     );
+    // Every user at once (`recommend_batch`): the bulk job, CPU time per user, and the
+    // same answers as one at a time.
+    let names: Vec<String> = (0..USERS).map(|u| format!("u{u}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let c0 = thread_cpu();
+    let t0 = Instant::now();
+    let batch = db.recommend_batch(&refs, &opts).expect("recommend_batch");
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = c0.zip(thread_cpu()).map_or(f64::NAN, |(a, b)| b - a);
+    for (u, got) in refs.iter().zip(&batch).step_by(97) {
+        assert_eq!(got, &db.recommend(u, &opts).expect("recommend"), "user {u}");
+    }
+    println!(
+        "recommend_batch, all {USERS} users: {:.3} ms/user CPU, {:.3} ms/user wall",
+        cpu * 1e3 / USERS as f64,
+        wall * 1e3 / USERS as f64
+    );
     // The same users' vectors through the index alone (no history, no filter): tells
     // the index's share of the tail from the rest of `recommend`.
     let users = clustered_vectors(USERS, DIM, USER_SEED);

@@ -523,33 +523,39 @@ impl IvfIndex {
         let qs: Vec<f32> = q.iter().map(|x| x * f).collect();
         let mut cscore = vec![0f32; self.lists];
         dots_multi(&self.centroids, &[&qs], &mut cscore, self.lists);
-        (self.select_lists(&cscore, nprobe), f)
+        (self.select_lists(&mut cscore, nprobe), f)
     }
 
-    /// The `nprobe` best lists by their centroid dots `cscore` with the scaled query.
-    fn select_lists(&self, cscore: &[f32], nprobe: usize) -> Vec<(f32, u32)> {
+    /// The `nprobe` best lists by their centroid dots `cscore` with the scaled query
+    /// (overwritten with the lists' scores).
+    fn select_lists(&self, cscore: &mut [f32], nprobe: usize) -> Vec<(f32, u32)> {
         let n = cscore.len();
-        let score = |l: usize| cscore[l] - self.half[l];
+        for (c, h) in cscore.iter_mut().zip(&self.half) {
+            *c -= h;
+        }
+        let cscore = &*cscore;
         let mut lists: Vec<(f32, u32)> = Vec::new();
         if n >= 1024 && nprobe * 16 <= n {
             // A bar from every 8th list, a little below its estimate of the nprobe-th best
             // score: only the ~1.5·nprobe lists above it go through `select_nth`. When at
             // least nprobe pass, the nprobe best are among them (they all score at least
             // the nprobe-th best, which is then at least the bar).
-            let mut sample: Vec<f32> = (0..n).step_by(8).map(score).collect();
+            let mut sample: Vec<f32> = cscore.iter().step_by(8).copied().collect();
             let rank = (nprobe * 3 / 16).clamp(4, sample.len() - 1);
             sample.select_nth_unstable_by(rank, |a, b| b.total_cmp(a));
             let bar = sample[rank];
-            lists.extend((0..n).filter_map(|l| {
-                let s = score(l);
-                (s >= bar).then_some((s, l as u32))
-            }));
+            lists.reserve(2 * nprobe);
+            for (l, &s) in cscore.iter().enumerate() {
+                if s >= bar {
+                    lists.push((s, l as u32));
+                }
+            }
             if lists.len() < nprobe {
                 lists.clear();
             }
         }
         if lists.is_empty() {
-            lists.extend((0..n).map(|l| (score(l), l as u32)));
+            lists.extend(cscore.iter().enumerate().map(|(l, &s)| (s, l as u32)));
         }
         if nprobe < lists.len() {
             lists.select_nth_unstable_by(nprobe - 1, |a, b| b.0.total_cmp(&a.0));

@@ -107,7 +107,7 @@ impl IvfIndex {
             }
             for (i, (_, np)) in part.iter().enumerate() {
                 let w = (s * SCORED + i) as u32;
-                let lists = self.select_lists(&cscore[i * self.lists..][..self.lists], *np);
+                let lists = self.select_lists(&mut cscore[i * self.lists..][..self.lists], *np);
                 probes.extend(lists.iter().map(|&(cs, l)| (l, w, cs)));
             }
         }
