@@ -1,5 +1,6 @@
 //! `similar` and `recommend`: resolve ids, pick the table, filter, search.
 
+use crate::db::Served;
 use crate::index::Metric;
 use crate::storage::tables::RowSpace;
 use crate::{Db, Error, Result};
@@ -135,35 +136,9 @@ impl Db {
         if self.is_sequence_model(&opts.model) {
             return self.recommend_sequence(user, opts, &SequenceQuery::default());
         }
-        let uid = self.user_id(user)?;
-        let [users, items] = self.model_tables(&opts.model)?;
-        if users.dim() != items.dim() {
-            return Err(Error::DimensionMismatch {
-                expected: items.dim(),
-                got: users.dim(),
-            });
-        }
-        let (users, items) = (self.served(users)?, self.served(items)?);
-        if uid as usize >= users.rows() {
-            return Err(Error::InvalidInput(format!(
-                "user `{user}` arrived after model `{}` was trained; retrain it",
-                opts.model
-            )));
-        }
-        let Some(q) = users.row(uid as usize) else {
-            return Err(Error::InvalidInput(format!(
-                "user `{user}` was deleted from table `{}`",
-                users.view.name()
-            )));
-        };
-        // A sorted list, not a bitmap of every item: at 1M items the bitmap's memset
-        // cost more than the history lookup.
-        let mut seen: Vec<u32> = Vec::new();
-        if !opts.include_seen {
-            seen = self.history_dense(uid)?.iter().map(|e| e.item).collect();
-            seen.sort_unstable();
-            seen.dedup();
-        }
+        let (users, items) = self.factor_tables(&opts.model)?;
+        let (uid, q) = self.user_vector(&users, user, &opts.model)?;
+        let seen = self.seen_items(uid, opts.include_seen)?;
         let genre = self.allowed_genre(&opts.genre)?;
         let allow = |r: u32| seen.binary_search(&r).is_err() && in_genre(&genre, r);
         let offset = items.view.offset();
@@ -181,38 +156,13 @@ impl Db {
         if self.is_sequence_model(&opts.model) {
             return users.iter().map(|u| self.recommend(u, opts)).collect();
         }
-        let [user_table, items] = self.model_tables(&opts.model)?;
-        if user_table.dim() != items.dim() {
-            return Err(Error::DimensionMismatch {
-                expected: items.dim(),
-                got: user_table.dim(),
-            });
-        }
-        let (served_users, items) = (self.served(user_table)?, self.served(items)?);
+        let (served_users, items) = self.factor_tables(&opts.model)?;
         let mut queries = Vec::with_capacity(users.len());
         let mut seen: Vec<Vec<u32>> = Vec::with_capacity(users.len());
         for user in users {
-            let uid = self.user_id(user)?;
-            if uid as usize >= served_users.rows() {
-                return Err(Error::InvalidInput(format!(
-                    "user `{user}` arrived after model `{}` was trained; retrain it",
-                    opts.model
-                )));
-            }
-            let Some(q) = served_users.row(uid as usize) else {
-                return Err(Error::InvalidInput(format!(
-                    "user `{user}` was deleted from table `{}`",
-                    served_users.view.name()
-                )));
-            };
+            let (uid, q) = self.user_vector(&served_users, user, &opts.model)?;
             queries.push(q);
-            let mut s: Vec<u32> = Vec::new();
-            if !opts.include_seen {
-                s = self.history_dense(uid)?.iter().map(|e| e.item).collect();
-                s.sort_unstable();
-                s.dedup();
-            }
-            seen.push(s);
+            seen.push(self.seen_items(uid, opts.include_seen)?);
         }
         let genre = self.allowed_genre(&opts.genre)?;
         let allow = |i: usize, r: u32| seen[i].binary_search(&r).is_err() && in_genre(&genre, r);
@@ -223,6 +173,48 @@ impl Db {
             .into_iter()
             .map(|h| self.to_hits(h.into_iter().map(|(i, s)| (i, s + offset)).collect()))
             .collect())
+    }
+
+    /// A factor model's served user and item tables, of one width.
+    fn factor_tables(&self, model: &str) -> Result<(Served, Served)> {
+        let [users, items] = self.model_tables(model)?;
+        if users.dim() != items.dim() {
+            return Err(Error::DimensionMismatch {
+                expected: items.dim(),
+                got: users.dim(),
+            });
+        }
+        Ok((self.served(users)?, self.served(items)?))
+    }
+
+    /// `user`'s id and vector in the served user table of `model`.
+    fn user_vector(&self, users: &Served, user: &str, model: &str) -> Result<(u32, Vec<f32>)> {
+        let uid = self.user_id(user)?;
+        if uid as usize >= users.rows() {
+            return Err(Error::InvalidInput(format!(
+                "user `{user}` arrived after model `{model}` was trained; retrain it"
+            )));
+        }
+        let Some(q) = users.row(uid as usize) else {
+            return Err(Error::InvalidInput(format!(
+                "user `{user}` was deleted from table `{}`",
+                users.view.name()
+            )));
+        };
+        Ok((uid, q))
+    }
+
+    /// The items `uid` interacted with, sorted (none when `include_seen`). A sorted list,
+    /// not a bitmap of every item: at 1M items the bitmap's memset cost more than the
+    /// history lookup.
+    fn seen_items(&self, uid: u32, include_seen: bool) -> Result<Vec<u32>> {
+        if include_seen {
+            return Ok(Vec::new());
+        }
+        let mut seen: Vec<u32> = self.history_dense(uid)?.iter().map(|e| e.item).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        Ok(seen)
     }
 
     /// The model's prediction for one (user, item) pair: dot product plus the table offset.

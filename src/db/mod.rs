@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 pub use backup::DumpReport;
 pub use delta::DeltaReport;
+pub(crate) use index::Served;
 pub use index::{IndexInfo, IndexOptions, SearchOptions, TableSearcher};
 pub use index_bench::{IndexBench, IndexBenchOptions, OperatingPoint};
 pub use ingest::{CommitReceipt, ImportReport, IngestBatch};

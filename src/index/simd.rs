@@ -68,72 +68,41 @@ pub(crate) fn scan_rows_le(
     None
 }
 
-/// `out[j·stride + i] = row_i · qs[j]` for a block of `n` f32 rows at `rows` (any
-/// alignment; little-endian bytes are native f32s on x86_64), each query `dim` wide.
-/// One 8-lane FMA chain per (row, query), reduced with `hsum`, as `scan_rows_le` and
-/// `dot_norm2_le` sum their dots: the results are bit-identical to theirs.
-///
-/// # Safety
-/// `rows` must hold `n·dim` f32s, `out` at least `(qs.len() − 1)·stride + n` values.
-#[cfg(target_arch = "x86_64")]
-unsafe fn dots_multi_at(
-    rows: *const f32,
-    n: usize,
-    qs: &[&[f32]],
-    out: &mut [f32],
-    stride: usize,
-) -> Option<()> {
-    if !available() {
-        return None;
-    }
-    let dim = qs.first().map_or(0, |q| q.len());
-    let mut j = 0;
-    while j < qs.len() {
-        let o = out.as_mut_ptr().add(j * stride);
-        let q = |t: usize| qs[j + t].as_ptr();
-        // SAFETY (all three): AVX2/FMA detected; `rows` holds `n` rows of `dim` floats and
-        // query `j + t` writes `n` values at `o + t·stride`, inside `out` (the caller's
-        // contract); every query is `dim` long (checked by the callers).
-        match qs.len() - j {
-            1 => dots_multi_avx2::<1>(rows, n, dim, [q(0)], [o]),
-            2 => dots_multi_avx2::<2>(rows, n, dim, [q(0), q(1)], [o, o.add(stride)]),
-            _ => dots_multi_avx2::<3>(
-                rows,
-                n,
-                dim,
-                [q(0), q(1), q(2)],
-                [o, o.add(stride), o.add(2 * stride)],
-            ),
-        }
-        j += 3;
-    }
-    Some(())
-}
-
-/// [`dots_multi_at`] over stored rows (little-endian f32 bytes, any alignment).
+/// `out[j·stride + i] = row_i · qs[j]` for a block of stored rows (little-endian f32
+/// bytes, any alignment) and several queries of equal width. One 8-lane FMA chain per
+/// (row, query), reduced with `hsum`, as `scan_rows_le` and `dot_norm2_le` sum their
+/// dots: the results are bit-identical to theirs.
 pub(crate) fn dots_multi_le(
     rows: &[u8],
     qs: &[&[f32]],
     out: &mut [f32],
     stride: usize,
 ) -> Option<()> {
-    if qs.is_empty() {
-        return Some(());
-    }
-    let dim = qs.first().map_or(0, |q| q.len());
-    let n = rows.len() / (4 * dim).max(1);
-    check_multi(rows.len(), 4 * dim, n, qs, out.len(), stride);
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `rows` holds `n·dim` f32s and `out` the outputs (checked above); on x86_64
-    // the little-endian bytes are native f32s, read with unaligned loads.
-    return unsafe { dots_multi_at(rows.as_ptr() as *const f32, n, qs, out, stride) };
-    #[cfg(not(target_arch = "x86_64"))]
-    None
+    assert!(rows.len().is_multiple_of(4), "whole f32s");
+    // SAFETY: the pointer covers `rows.len() / 4` floats; on x86_64 little-endian bytes
+    // are native f32s, and the kernel reads them with unaligned loads.
+    unsafe { dots_multi_ptr(rows.as_ptr() as *const f32, rows.len() / 4, qs, out, stride) }
 }
 
-/// [`dots_multi_at`] over f32 rows.
+/// [`dots_multi_le`] over f32 rows.
 pub(crate) fn dots_multi(
     rows: &[f32],
+    qs: &[&[f32]],
+    out: &mut [f32],
+    stride: usize,
+) -> Option<()> {
+    // SAFETY: the slice holds `rows.len()` floats.
+    unsafe { dots_multi_ptr(rows.as_ptr(), rows.len(), qs, out, stride) }
+}
+
+/// The multi-query dots of `floats` values at `rows`, three queries at a time.
+///
+/// # Safety
+/// `rows` must be valid for reading `floats` f32s (any alignment).
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+unsafe fn dots_multi_ptr(
+    rows: *const f32,
+    floats: usize,
     qs: &[&[f32]],
     out: &mut [f32],
     stride: usize,
@@ -141,13 +110,33 @@ pub(crate) fn dots_multi(
     if qs.is_empty() {
         return Some(());
     }
-    let dim = qs.first().map_or(0, |q| q.len());
-    let n = rows.len() / dim.max(1);
-    check_multi(rows.len(), dim, n, qs, out.len(), stride);
+    let dim = qs[0].len();
+    let n = floats / dim.max(1);
+    check_multi(floats, dim, n, qs, out.len(), stride);
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `rows` holds `n·dim` f32s and `out` the outputs (checked above).
-    return unsafe { dots_multi_at(rows.as_ptr(), n, qs, out, stride) };
-    #[cfg(not(target_arch = "x86_64"))]
+    if available() {
+        let mut j = 0;
+        while j < qs.len() {
+            let o = out.as_mut_ptr().add(j * stride);
+            let q = |t: usize| qs[j + t].as_ptr();
+            // SAFETY (all three): AVX2/FMA detected; `rows` holds `n` rows of `dim`
+            // floats (the caller's contract) and query `j + t` writes `n` values at
+            // `o + t·stride`, inside `out`; every query is `dim` long (all checked above).
+            match qs.len() - j {
+                1 => dots_multi_avx2::<1>(rows, n, dim, [q(0)], [o]),
+                2 => dots_multi_avx2::<2>(rows, n, dim, [q(0), q(1)], [o, o.add(stride)]),
+                _ => dots_multi_avx2::<3>(
+                    rows,
+                    n,
+                    dim,
+                    [q(0), q(1), q(2)],
+                    [o, o.add(stride), o.add(2 * stride)],
+                ),
+            }
+            j += 3;
+        }
+        return Some(());
+    }
     None
 }
 
