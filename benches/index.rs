@@ -5,8 +5,8 @@
 //!
 //! `cargo bench --bench index` (RECDB_INDEX_N rows, default 100000; RECDB_INDEX_DIM,
 //! default 64; RECDB_INDEX_QUERIES, default 1000; RECDB_INDEX_METRIC cosine|dot; RECDB_INDEX_LISTS,
-//! default about 4·√N; RECDB_INDEX_PROBES, a comma list of nprobe values; RECDB_INDEX_REPEAT,
-//! timed passes per point, default 3).
+//! default about 4·√N; RECDB_INDEX_BITS, 4 or 8, default 4; RECDB_INDEX_PROBES, a comma list
+//! of nprobe values; RECDB_INDEX_REPEAT, timed passes per point, default 3).
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -109,13 +109,15 @@ fn main() {
     let opts = IndexOptions {
         metric,
         lists,
+        bits: env("RECDB_INDEX_BITS", 4) as u8,
         ..IndexOptions::default()
     };
     let info = db.build_index("bench", &opts).expect("build");
     println!(
-        "build: {:.2} s ({} lists, tuned nprobe {} for recall {:.3} on the table's rows, {:.1} bytes/vector)",
+        "build: {:.2} s ({} lists, {}-bit codes, tuned nprobe {} for recall {:.3} on the table's rows, {:.1} bytes/vector)",
         info.build_seconds,
         info.lists,
+        info.bits,
         info.nprobe,
         info.recall,
         info.bytes as f64 / info.rows as f64

@@ -97,8 +97,8 @@ fn import_index_bench_update_check() {
 
     fails(
         &db,
-        &["index", "build", "emb", "--bits", "8"],
-        "replaced by 4-bit",
+        &["index", "build", "emb", "--bits", "6"],
+        "6: expected 8 or 4",
     );
     fails(
         &db,
@@ -113,6 +113,8 @@ fn import_index_bench_update_check() {
             "emb",
             "--lists",
             "60",
+            "--bits",
+            "8",
             "--target-recall",
             "0.9",
             "--threads",
@@ -125,7 +127,10 @@ fn import_index_bench_update_check() {
     );
     let info = ok(&db, &["--format", "json", "index", "info", "emb"]);
     let info: serde_json::Value = serde_json::from_str(info.trim()).unwrap();
-    assert_eq!(info["lists"], 60);
+    assert_eq!(
+        (info["lists"].as_u64(), info["bits"].as_u64()),
+        (Some(60), Some(8))
+    );
     assert!(info["recall"].as_f64().unwrap() >= 0.9);
 
     let out = ok(
@@ -159,9 +164,10 @@ fn import_index_bench_update_check() {
         (b["queries"].as_u64(), b["k"].as_u64()),
         (Some(100), Some(10))
     );
-    // At least the 4-bit codes (dim / 2 bytes) and a 4-byte row id; at most the D + 8 budget.
+    // At least the 8-bit codes (dim bytes) and a 4-byte row id; 60 lists of 4000 rows pad
+    // about 4 bytes a row.
     let bpv = b["bytes_per_vector"].as_f64().unwrap();
-    assert!((12.0..=24.0).contains(&bpv), "{bpv} bytes per vector");
+    assert!((20.0..=30.0).contains(&bpv), "{bpv} bytes per vector");
     let table = ok(&db, &["index", "bench", "emb", "--queries", &p("q.f32")]);
     assert!(
         table.contains("recall") && table.contains("qps (cpu)"),
@@ -223,8 +229,12 @@ fn import_index_bench_update_check() {
     let info = ok(&db, &["--format", "json", "index", "info", "emb"]);
     let info: serde_json::Value = serde_json::from_str(info.trim()).unwrap();
     assert_eq!(
-        (info["version"].as_u64(), info["rows"].as_u64()),
-        (Some(3), Some(3999))
+        (
+            info["version"].as_u64(),
+            info["rows"].as_u64(),
+            info["bits"].as_u64()
+        ),
+        (Some(3), Some(3999), Some(8))
     );
     ok(&db, &["check"]);
 }

@@ -173,7 +173,7 @@ fn index_build_is_a_job_and_publishes_rebuild_it() {
         db.build_index(
             "emb",
             &IndexOptions {
-                bits: 8,
+                bits: 5,
                 ..IndexOptions::default()
             }
         ),

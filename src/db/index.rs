@@ -21,8 +21,9 @@ pub struct IndexOptions {
     pub metric: Metric,
     /// Coarse lists; default about 4·√N.
     pub lists: Option<usize>,
-    /// Bits per code: 4 (fast-scan residual codes, the one format since index format 2;
-    /// 8 is refused with a pointer to 4).
+    /// Bits per dimension of the residual codes: 4 (one fast-scan code, the default) or
+    /// 8 (two: the second codes the first one's error; twice the bytes and scan time,
+    /// for more exact candidate scores).
     pub bits: u8,
     /// Recall@10 the tuned `nprobe` must reach on a held-out sample of the table's rows.
     pub target_recall: f32,
@@ -55,13 +56,11 @@ impl IndexOptions {
         if !(self.target_recall > 0.0 && self.target_recall <= 1.0) {
             return Err(Error::param("target_recall", "must be in (0, 1]"));
         }
-        match self.bits {
-            4 => {}
-            8 => return Err(Error::param(
+        if self.bits != 4 && self.bits != 8 {
+            return Err(Error::param(
                 "bits",
-                "8-bit codes were replaced by 4-bit fast-scan codes with an exact rerank (use 4)",
-            )),
-            b => return Err(Error::param("bits", format!("{b}: expected 8 or 4"))),
+                format!("{}: expected 8 or 4", self.bits),
+            ));
         }
         if self.lists == Some(0) {
             return Err(Error::param("lists", "must be at least 1"));
@@ -81,6 +80,8 @@ pub struct IndexInfo {
     pub metric: Metric,
     pub rows: u64,
     pub lists: u64,
+    /// Bits per dimension of the codes (4 or 8).
+    pub bits: u8,
     /// Lists scanned per query (tuned).
     pub nprobe: u64,
     /// Candidates reranked exactly for k = 10.
@@ -359,6 +360,7 @@ pub(crate) fn info_of(view: &TableView, ix: &IvfIndex) -> IndexInfo {
         metric: ix.metric,
         rows: ix.len() as u64,
         lists: ix.lists as u64,
+        bits: ix.bits(),
         nprobe: ix.nprobe as u64,
         rerank: ix.rerank as u64,
         target_recall: ix.target_recall,
@@ -385,7 +387,8 @@ impl Db {
             view.rows(),
             view.dim(),
         )?
-        .map(|(h, ids, codes)| Arc::new(IvfIndex::from_stored(h, ids, codes)));
+        .map(|(h, ids, codes)| IvfIndex::from_stored(h, ids, codes).map(Arc::new))
+        .transpose()?;
         // An older version (a reader that started before a publish) does not evict the
         // current one.
         if cache

@@ -159,8 +159,9 @@ impl Db {
             let own = opts.threads.map(super::thread_pool).transpose()?;
             let pool = own.as_ref().unwrap_or(&self.inner.pool);
             hooks.check()?;
-            let mut ix = pool
-                .install(|| IvfIndex::build(&view, opts.metric, opts.lists, opts.seed, &hooks))?;
+            let mut ix = pool.install(|| {
+                IvfIndex::build(&view, opts.metric, opts.lists, opts.bits, opts.seed, &hooks)
+            })?;
             pool.install(|| ix.tune(&view, opts.target_recall, &hooks))?;
             ix.build_seconds = started.elapsed().as_secs_f64();
             hooks.check()?;
@@ -262,6 +263,11 @@ impl Db {
                 (Ok(None), Some(h)) => IndexOptions {
                     metric: Metric::from_stored_byte(h.metric),
                     lists: Some(h.lists as usize),
+                    bits: if h.levels.len() > 16 * h.dim as usize {
+                        8
+                    } else {
+                        4
+                    },
                     target_recall: h.target_recall,
                     seed: h.seed,
                     ..IndexOptions::default()

@@ -9,7 +9,7 @@
 //! (high nibble). Dimension pairs are adjacent, so the table of a pair is the 32
 //! contiguous bytes `lut[16·d..16·d + 32]`.
 
-use super::simd;
+use super::simd::{self, Ahead};
 
 /// Rows per block.
 pub(crate) const BLOCK: usize = 32;
@@ -100,12 +100,13 @@ pub(crate) fn lut_max(dim: usize) -> u32 {
 
 /// `out[32·b + i]` = Σ_d `lut[16·d + code(row 32·b + i, d)]` for every block of
 /// `blocks` (whole packed blocks). `lut` holds `16·even(dim)` entries, each at most
-/// [`lut_max`].
-pub(crate) fn scan(blocks: &[u8], lut: &[u8], dim: usize, out: &mut [u16]) {
+/// [`lut_max`]. `ahead` (what is scanned next) moves on by a block per block scanned.
+pub(crate) fn scan(blocks: &[u8], lut: &[u8], dim: usize, out: &mut [u16], ahead: &mut Ahead) {
     let bb = block_bytes(dim);
     assert!(blocks.len().is_multiple_of(bb) && out.len() == blocks.len() / bb * BLOCK);
     assert_eq!(lut.len(), bb);
-    if simd::fs4_scan(blocks, lut, out).is_none() {
+    if simd::fs4_scan(blocks, lut, out, ahead).is_none() {
+        ahead.advance(blocks.len());
         scan_portable(blocks, lut, out);
     }
 }
@@ -130,6 +131,32 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn the_prefetch_stream_runs_through_its_ranges_in_order() {
+        let bytes = vec![0u8; 300];
+        let ranges = vec![
+            &bytes[..10],
+            &bytes[10..10],
+            &bytes[10..110],
+            &bytes[110..115],
+        ];
+        let mut a = Ahead::new(ranges, 20);
+        assert_eq!(a.issued(), 20);
+        a.advance(50);
+        assert_eq!(a.issued(), 70);
+        a.advance(1000);
+        assert_eq!(a.issued(), 115);
+        a.advance(1);
+        assert_eq!(a.issued(), 115);
+        // A scan moves it on by a block per block scanned.
+        let codes: Vec<u8> = (0..70 * 4).map(|i| (i % 16) as u8).collect();
+        let packed = pack(&codes, 4);
+        let mut out = vec![0u16; 3 * BLOCK];
+        let mut a = Ahead::new(vec![&bytes[..], &bytes[..]], 0);
+        scan(&packed, &[1u8; 64], 4, &mut out, &mut a);
+        assert_eq!(a.issued(), 3 * block_bytes(4));
+    }
+
     proptest! {
         /// The SIMD scan, the portable twin and a per-row reference agree, for any width
         /// (odd dims too) and row count (a partial last block), with extreme tables.
@@ -147,7 +174,7 @@ mod tests {
             prop_assert_eq!(&unpack(&packed, dim, rows), &codes);
             let nb = rows.div_ceil(BLOCK);
             let (mut a, mut b) = (vec![0u16; nb * BLOCK], vec![0u16; nb * BLOCK]);
-            scan(&packed, &lut, dim, &mut a);
+            scan(&packed, &lut, dim, &mut a, &mut Ahead::new(vec![&packed], 64));
             scan_portable(&packed, &lut, &mut b);
             prop_assert_eq!(&a, &b);
             for r in 0..rows {

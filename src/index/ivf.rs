@@ -4,7 +4,8 @@
 //! coordinate `√(φ² − ‖x‖²)`, φ the largest norm, so that L2 neighbours in the extended
 //! space are the largest inner products) are partitioned by k-means into `lists`
 //! lists; each list stores its row ids and the 4-bit codes ([`Sq4`]) of the rows'
-//! residuals to its centroid, packed in 32-row fast-scan blocks.
+//! residuals to its centroid (one per dimension, or two for 8 bits), packed in 32-row
+//! fast-scan blocks.
 //!
 //! Query: score the centroids, scan the `nprobe` best lists with the `pshufb` kernel
 //! (the filter is applied inside the scan), keep the `rerank` best candidates, and
@@ -18,7 +19,7 @@ use super::exact::exact_batch;
 use super::fastscan;
 use super::kernels::{dot, dot_norm2_le, dots_f32, dots_multi};
 use super::kmeans::{self, SplitMix};
-use super::simd::prefetch;
+use super::simd::{prefetch, Ahead};
 use super::sq4::{Sq4, LEVELS};
 use super::tail::Tail;
 use super::topk::{merge_hits, Candidates};
@@ -39,6 +40,11 @@ const FILTER_SAMPLE: usize = 256;
 /// (docs/INDEX.md): 50 reaches the recall of 100 within 0.002 up to 0.99, at a lower
 /// cost (each candidate is a random 256-byte read of the table).
 pub(crate) const RERANK: usize = 50;
+/// How far ahead of a single query's scan its lists' codes are prefetched. At 1M rows
+/// the lists' codes (32 MB) are in memory, not cache, and a list is too short for the
+/// hardware prefetcher to ramp up; 8-48 KB ahead all raised the queries per second by
+/// about a third (docs/INDEX.md, stop 14).
+const LEAD: usize = 16 << 10;
 /// Progress of a build when k-means, the assignment, the encoding and the tuning end.
 const KMEANS_END: f64 = 0.4;
 const ASSIGN_END: f64 = 0.5;
@@ -111,13 +117,18 @@ impl IvfIndex {
     /// Build on the current pool. Zero rows are left out of a cosine index (they never
     /// match, as in exact search). Reports progress up to [`BUILT`]; `Err(Cancelled)`
     /// as soon as `hooks` says so (checked before each k-means iteration and phase).
+    /// `bits` per dimension: 4 (one code) or 8 (two, see [`Sq4`]).
     pub fn build(
         table: &TableView,
         metric: Metric,
         lists: Option<usize>,
+        bits: u8,
         seed: u64,
         hooks: &dyn BuildHooks,
     ) -> Result<IvfIndex> {
+        if bits != 4 && bits != 8 {
+            return Err(Error::param("bits", format!("{bits}: expected 8 or 4")));
+        }
         let started = std::time::Instant::now();
         let (n, dim) = (table.rows(), table.dim());
         let norms: Vec<f32> = (0..n).map(|r| table.row(r).norm()).collect();
@@ -211,14 +222,14 @@ impl IvfIndex {
                     .map(|(x, c)| x - c),
             );
         }
-        let sq = Sq4::train(&resid, dim);
-        let mut c4 = Vec::with_capacity(m * dim);
+        let sq = Sq4::train(&resid, dim, bits as usize / 4);
+        let mut c4 = Vec::with_capacity(m * sq.cols());
         for r in resid.chunks_exact(dim) {
             sq.encode(r, &mut c4);
         }
         drop(resid);
         hooks.check()?;
-        let codes = fastscan::pack_lists(&c4, dim, &offsets);
+        let codes = fastscan::pack_lists(&c4, sq.cols(), &offsets);
         let blocks = fastscan::list_blocks(&offsets);
         let axis = mips_axis(metric, &centroids, &half, dim);
         Ok(IvfIndex {
@@ -248,6 +259,11 @@ impl IvfIndex {
     /// Rows in the index.
     pub fn len(&self) -> usize {
         self.ids.len()
+    }
+
+    /// Bits per dimension of the codes (4 or 8).
+    pub fn bits(&self) -> u8 {
+        self.sq.bits()
     }
 
     /// Bytes held in memory per indexed row (codes, ids, and the shared parts).
@@ -358,29 +374,30 @@ impl IvfIndex {
         passed as f32 / s as f32
     }
 
-    /// The fast-scan table of a query: entry `16·d + h` is `q_d` times level `h` of
-    /// dimension `d`, less the smallest such product (a per-query constant), times
-    /// `g`, rounded; returns the table and `g` (table units per unit of q·x).
+    /// The fast-scan table of a query: entry `16·c + h` is `q_d` times level `h` of
+    /// code column `c` (a stage of dimension `d`), less the smallest such product (a
+    /// per-query constant), times `g`, rounded; returns the table and `g` (table units
+    /// per unit of q·x).
     fn lut(&self, q: &[f32]) -> (Vec<u8>, f32) {
-        let dim = self.dim;
-        let levels = |d: usize| &self.sq.levels[d * LEVELS..(d + 1) * LEVELS];
+        let (cols, stages) = (self.sq.cols(), self.sq.stages);
+        let levels = |c: usize| &self.sq.levels[c * LEVELS..(c + 1) * LEVELS];
         // Levels ascend: q_d times them spans q_d·(last − first).
-        let span = (0..dim).fold(0f32, |m, d| {
-            let l = levels(d);
-            m.max((q[d] * (l[LEVELS - 1] - l[0])).abs())
+        let span = (0..cols).fold(0f32, |m, c| {
+            let l = levels(c);
+            m.max((q[c / stages] * (l[LEVELS - 1] - l[0])).abs())
         });
         let g = if span > 0.0 {
-            fastscan::lut_max(dim) as f32 / span
+            fastscan::lut_max(cols) as f32 / span
         } else {
             0.0
         };
-        let mut lut = vec![0u8; fastscan::block_bytes(dim)];
-        for d in 0..dim {
-            let l = levels(d);
-            let low = if q[d] >= 0.0 { l[0] } else { l[LEVELS - 1] };
+        let mut lut = vec![0u8; fastscan::block_bytes(cols)];
+        for c in 0..cols {
+            let (l, qd) = (levels(c), q[c / stages]);
+            let low = if qd >= 0.0 { l[0] } else { l[LEVELS - 1] };
             for h in 0..LEVELS {
-                let v = q[d] * (l[h] - low) * g;
-                lut[16 * d + h] = (v + 0.5).min(255.0) as u8;
+                let v = qd * (l[h] - low) * g;
+                lut[16 * c + h] = (v + 0.5).min(255.0) as u8;
             }
         }
         (lut, g)
@@ -470,6 +487,8 @@ impl IvfIndex {
         // and one ahead is prefetched (header, then records) so that its few scattered
         // reads overlap the scan instead of stalling it.
         let mut tail_top = tail.map(|_| TopK::new(k));
+        let codes = lists.iter().map(|&(_, l)| self.codes_of(l as usize));
+        let mut ahead = Ahead::new(codes.collect(), LEAD);
         for (i, &(cs, l)) in lists.iter().enumerate() {
             if let (Some((t, tail_allow)), Some(top)) = (tail, tail_top.as_mut()) {
                 if let Some(&(_, ahead)) = lists.get(i + 2) {
@@ -487,6 +506,7 @@ impl IvfIndex {
                 &mut scores,
                 &mut cands,
                 allow,
+                &mut ahead,
             );
         }
         let cand = cands.into_ids(allow);
@@ -578,7 +598,15 @@ impl IvfIndex {
         (qc * g).round().clamp(-1e9, 1e9) as i32
     }
 
-    /// Scan list `l`'s codes with a query's table and offer its rows to `cands`.
+    /// List `l`'s packed codes.
+    fn codes_of(&self, l: usize) -> &[u8] {
+        let bb = fastscan::block_bytes(self.sq.cols());
+        &self.codes[self.blocks[l] as usize * bb..self.blocks[l + 1] as usize * bb]
+    }
+
+    /// Scan list `l`'s codes with a query's table and offer its rows to `cands`,
+    /// prefetching `ahead` (codes scanned next) meanwhile.
+    #[allow(clippy::too_many_arguments)]
     fn scan_list(
         &self,
         l: usize,
@@ -587,15 +615,18 @@ impl IvfIndex {
         scores: &mut Vec<u16>,
         cands: &mut Candidates,
         allow: &dyn Fn(u32) -> bool,
+        ahead: &mut Ahead,
     ) {
         let (lo, hi) = (self.offsets[l] as usize, self.offsets[l + 1] as usize);
         if lo == hi {
             return;
         }
-        let bb = fastscan::block_bytes(self.dim);
-        let (b0, b1) = (self.blocks[l] as usize, self.blocks[l + 1] as usize);
-        scores.resize((b1 - b0) * fastscan::BLOCK, 0);
-        fastscan::scan(&self.codes[b0 * bb..b1 * bb], lut, self.dim, scores);
+        let codes = self.codes_of(l);
+        scores.resize(
+            codes.len() / fastscan::block_bytes(self.sq.cols()) * fastscan::BLOCK,
+            0,
+        );
+        fastscan::scan(codes, lut, self.sq.cols(), scores, ahead);
         cands.offer(&self.ids[lo..hi], scores, off, allow);
     }
 
@@ -670,11 +701,13 @@ impl IvfIndex {
         )
     }
 
-    /// From validated stored parts (see [`store::load`]).
-    pub fn from_stored(h: IndexHeader, ids: Vec<u32>, codes: Vec<u8>) -> IvfIndex {
+    /// From validated stored parts (see [`store::load`], which checks the levels too).
+    pub fn from_stored(h: IndexHeader, ids: Vec<u32>, codes: Vec<u8>) -> Result<IvfIndex> {
         let metric = Metric::from_stored_byte(h.metric);
+        let sq = Sq4::from_levels(h.levels, h.dim as usize)
+            .ok_or_else(|| Error::corrupted("index header (code levels)"))?;
         let axis = mips_axis(metric, &h.centroids, &h.half_norms, h.dim as usize);
-        IvfIndex {
+        Ok(IvfIndex {
             metric,
             dim: h.dim as usize,
             lists: h.lists as usize,
@@ -689,13 +722,13 @@ impl IvfIndex {
             table_rows: h.table_rows as usize,
             centroids: h.centroids,
             half: h.half_norms,
-            sq: Sq4 { levels: h.levels },
+            sq,
             blocks: fastscan::list_blocks(&h.offsets),
             axis,
             offsets: h.offsets,
             ids,
             codes,
-        }
+        })
     }
 }
 

@@ -289,7 +289,9 @@ mod timings {
         let qf: Vec<f32> = (0..dim).map(|d| (d as f32 * 0.37).sin()).collect();
         let lut: Vec<u8> = (0..dim * 16).map(|i| (i * 7 % 200) as u8).collect();
         let mut out = vec![0u16; rows.div_ceil(32) * 32];
-        let s = time(|| super::super::fastscan::scan(&packed, &lut, dim, &mut out));
+        let s = time(|| {
+            super::super::fastscan::scan(&packed, &lut, dim, &mut out, &mut Default::default())
+        });
         let p = time(|| super::super::fastscan::scan_portable(&packed, &lut, &mut out));
         println!(
             "4-bit fast scan, {rows} rows: simd {:.2} ns/row, portable {:.2}",

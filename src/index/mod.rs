@@ -23,18 +23,20 @@ pub(crate) use kernels::dot;
 pub(crate) use tail::Tail;
 pub(crate) use topk::{merge_hits, TopK};
 
-/// Whether stored 4-bit levels are usable (the stored format checks this on load).
-pub(crate) fn levels_valid(levels: &[f32], dim: usize) -> bool {
-    sq4::Sq4::valid(levels, dim)
+/// The code columns per row of a `dim`-dimensional index with these stored levels
+/// (`dim` or `2·dim`), or `None` when the levels are unusable (the stored format checks
+/// this on load).
+pub(crate) fn code_cols(levels: &[f32], dim: usize) -> Option<usize> {
+    sq4::Sq4::from_levels(levels.to_vec(), dim).map(|sq| sq.cols())
 }
 
-/// Bytes of the packed codes of an index with these list offsets and width `dim` (the
-/// stored format checks this on load).
-pub(crate) fn code_bytes(offsets: &[u32], dim: usize) -> usize {
+/// Bytes of the packed codes of an index with these list offsets and `cols` code
+/// columns per row (the stored format checks this on load).
+pub(crate) fn code_bytes(offsets: &[u32], cols: usize) -> usize {
     fastscan::list_blocks(offsets)
         .last()
         .map_or(0, |&b| b as usize)
-        * fastscan::block_bytes(dim)
+        * fastscan::block_bytes(cols)
 }
 
 use crate::storage::tables::TableView;

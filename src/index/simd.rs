@@ -359,8 +359,14 @@ unsafe fn dot_norm2_avx2(x: *const f32, q: *const f32, n: usize) -> (f32, f32) {
 }
 
 /// 4-bit fast scan (see `fastscan`): `out[32·b + i]` = Σ_d `lut[16·d + code]` for
-/// every packed block `b`. `blocks` holds whole blocks of `lut.len()` bytes each.
-pub(crate) fn fs4_scan(blocks: &[u8], lut: &[u8], out: &mut [u16]) -> Option<()> {
+/// every packed block `b`. `blocks` holds whole blocks of `lut.len()` bytes each. Each
+/// block scanned moves `ahead` (what the caller scans next) on by a block.
+pub(crate) fn fs4_scan(
+    blocks: &[u8],
+    lut: &[u8],
+    out: &mut [u16],
+    ahead: &mut Ahead,
+) -> Option<()> {
     let bb = lut.len();
     assert!(
         bb.is_multiple_of(32)
@@ -371,11 +377,63 @@ pub(crate) fn fs4_scan(blocks: &[u8], lut: &[u8], out: &mut [u16]) -> Option<()>
     if available() {
         // SAFETY: AVX2 detected; `blocks` holds `out.len() / 32` blocks of `bb` bytes
         // and `lut` holds `bb` bytes, `bb` a multiple of 32 (all checked above);
-        // unaligned loads and stores only.
-        unsafe { fs4_scan_avx2(blocks.as_ptr(), lut.as_ptr(), bb, out) };
+        // unaligned loads and stores only; `ahead` is only prefetched.
+        unsafe { fs4_scan_avx2(blocks.as_ptr(), lut.as_ptr(), bb, out, ahead) };
         return Some(());
     }
     None
+}
+
+/// The byte ranges a scan reads next, in order, fetched a fixed distance ahead of it:
+/// the scan of one list runs at about the machine's memory bandwidth in cache, so the
+/// next lists' codes must be on their way while it runs. Prefetching whole lists at
+/// once fills the miss buffers; this keeps a steady stream instead.
+#[derive(Default)]
+pub(crate) struct Ahead<'a> {
+    ranges: Vec<&'a [u8]>,
+    at: usize,
+    off: usize,
+}
+
+impl<'a> Ahead<'a> {
+    /// A stream over `ranges`, whose first `lead` bytes are prefetched now.
+    pub fn new(ranges: Vec<&'a [u8]>, lead: usize) -> Ahead<'a> {
+        let mut a = Ahead {
+            ranges,
+            at: 0,
+            off: 0,
+        };
+        a.advance(lead);
+        a
+    }
+
+    /// Bytes of the stream prefetched so far (tests).
+    #[cfg(test)]
+    pub fn issued(&self) -> usize {
+        self.ranges[..self.at]
+            .iter()
+            .map(|r| r.len())
+            .sum::<usize>()
+            + self.off
+    }
+
+    /// Prefetch the next `n` bytes of the stream.
+    #[inline]
+    pub fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(r) = self.ranges.get(self.at) else {
+                return;
+            };
+            let take = (r.len() - self.off).min(n);
+            prefetch(&r[self.off..self.off + take]);
+            n -= take;
+            self.off += take;
+            if self.off == r.len() {
+                self.at += 1;
+                self.off = 0;
+            }
+        }
+    }
 }
 
 /// Hint the CPU to fetch the cache lines of `items` (rerank rows, the next list's codes
@@ -399,10 +457,17 @@ pub(crate) fn prefetch<T>(items: &[T]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn fs4_scan_avx2(blocks: *const u8, lut: *const u8, bb: usize, out: &mut [u16]) {
+unsafe fn fs4_scan_avx2(
+    blocks: *const u8,
+    lut: *const u8,
+    bb: usize,
+    out: &mut [u16],
+    ahead: &mut Ahead,
+) {
     let nb = out.len() / 32;
     let low4 = _mm256_set1_epi8(0x0F);
     for b in 0..nb {
+        ahead.advance(bb);
         let base = blocks.add(b * bb);
         // u16 accumulators over byte pairs: `a*` adds the shuffled bytes as u16 (even row
         // in the low byte, odd row ×256 in the high byte), `o*` adds the odd rows alone;

@@ -3,6 +3,11 @@
 //! even levels spend most of their range on a few outliers (the fitted levels have
 //! about a third of the squared error of even ones on Gaussian data). The fast-scan
 //! table takes any level values, so uneven levels cost nothing at query time.
+//!
+//! 8 bits per dimension are two such codes (residual scalar quantisation): the second
+//! stage's 16 levels are fitted to the error the first stage leaves. A dimension's value
+//! is the sum of its two levels, so the fast scan reads the two stages as two code
+//! columns with their own tables, and nothing else changes.
 
 /// Levels per dimension.
 pub(crate) const LEVELS: usize = 16;
@@ -10,44 +15,94 @@ pub(crate) const LEVELS: usize = 16;
 const SAMPLE: usize = 20_000;
 const ITERS: usize = 12;
 
+/// Stages a code may have: 1 (4 bits per dimension) or 2 (8 bits).
+pub(crate) const MAX_STAGES: usize = 2;
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Sq4 {
-    /// `16 · dim` ascending levels, dimension by dimension.
+    /// `16 · cols` ascending levels, code column by column. Column `d · stages + s` is
+    /// stage `s` of dimension `d`.
     pub levels: Vec<f32>,
+    /// 4-bit codes per dimension (1 or 2).
+    pub stages: usize,
 }
 
 impl Sq4 {
-    /// Fit the levels of each dimension to `rows` (row-major, `dim` columns).
-    pub fn train(rows: &[f32], dim: usize) -> Sq4 {
+    /// Fit `stages` codes per dimension to `rows` (row-major, `dim` columns): stage 0
+    /// to the values, each later stage to the error the stages before it leave.
+    pub fn train(rows: &[f32], dim: usize, stages: usize) -> Sq4 {
         let n = rows.len() / dim.max(1);
         let take = n.clamp(1, SAMPLE);
-        let mut levels = Vec::with_capacity(LEVELS * dim);
+        let mut levels = vec![0f32; LEVELS * dim * stages];
         let mut xs = Vec::with_capacity(take);
         for d in 0..dim {
-            xs.clear();
-            xs.extend((0..take.min(n)).map(|i| rows[(i * n / take) * dim + d]));
-            levels.extend(fit(&mut xs));
+            // The error left so far, for the sampled rows of this dimension.
+            let mut left: Vec<f32> = (0..take.min(n))
+                .map(|i| rows[(i * n / take) * dim + d])
+                .collect();
+            for s in 0..stages {
+                xs.clear();
+                xs.extend_from_slice(&left);
+                let lv = fit(&mut xs);
+                for e in left.iter_mut() {
+                    *e -= lv[nearest(&lv, *e)];
+                }
+                levels[(d * stages + s) * LEVELS..][..LEVELS].copy_from_slice(&lv);
+            }
         }
-        Sq4 { levels }
+        Sq4 { levels, stages }
     }
 
-    /// Whether the levels are usable (finite, ascending in each dimension).
-    pub fn valid(levels: &[f32], dim: usize) -> bool {
-        levels.len() == LEVELS * dim
+    /// Stored levels of a `dim`-dimensional index, if usable: 1 or 2 stages (told by
+    /// their count), finite, ascending in each column.
+    pub fn from_levels(levels: Vec<f32>, dim: usize) -> Option<Sq4> {
+        let cols = levels.len() / LEVELS;
+        let stages = cols.checked_div(dim)?;
+        let ok = (1..=MAX_STAGES).contains(&stages)
+            && levels.len() == LEVELS * dim * stages
             && levels.iter().all(|x| x.is_finite())
             && levels
                 .chunks_exact(LEVELS)
-                .all(|l| l.windows(2).all(|w| w[0] <= w[1]))
+                .all(|l| l.windows(2).all(|w| w[0] <= w[1]));
+        ok.then_some(Sq4 { levels, stages })
     }
 
-    /// The 4-bit codes (one per byte) of one vector: the nearest level per dimension.
+    /// Code columns per row: `dim · stages`.
+    pub fn cols(&self) -> usize {
+        self.levels.len() / LEVELS
+    }
+
+    /// Bits per dimension.
+    pub fn bits(&self) -> u8 {
+        4 * self.stages as u8
+    }
+
+    /// The 4-bit codes (one per byte, [`Sq4::cols`] of them) of one vector: per
+    /// dimension and stage, the level nearest to the error the earlier stages leave.
     pub fn encode(&self, x: &[f32], out: &mut Vec<u8>) {
-        for (&v, l) in x.iter().zip(self.levels.chunks_exact(LEVELS)) {
-            // Levels ascend, so the nearest is found by counting midpoints below v.
-            let c = l.windows(2).filter(|w| v > 0.5 * (w[0] + w[1])).count();
-            out.push(c as u8);
+        let mut cols = self.levels.chunks_exact(LEVELS);
+        for &v in x {
+            let mut left = v;
+            for l in cols.by_ref().take(self.stages) {
+                let c = nearest(l, left);
+                left -= l[c];
+                out.push(c as u8);
+            }
         }
     }
+
+    /// The value a dimension's codes stand for (tests).
+    #[cfg(test)]
+    pub fn decode(&self, codes: &[u8], d: usize) -> f32 {
+        (0..self.stages)
+            .map(|s| self.levels[(d * self.stages + s) * LEVELS + codes[s] as usize])
+            .sum()
+    }
+}
+
+/// The nearest of ascending levels: count the midpoints below `v`.
+fn nearest(l: &[f32], v: f32) -> usize {
+    l.windows(2).filter(|w| v > 0.5 * (w[0] + w[1])).count()
 }
 
 /// 16 Lloyd levels of a sample (sorted in place), started at its quantiles.
@@ -102,8 +157,8 @@ mod tests {
                     .sum()
             })
             .collect();
-        let sq = Sq4::train(&rows, dim);
-        assert!(Sq4::valid(&sq.levels, dim));
+        let sq = Sq4::train(&rows, dim, 1);
+        assert!(Sq4::from_levels(sq.levels.clone(), dim).is_some());
         let mut codes = Vec::new();
         for r in rows.chunks_exact(dim) {
             sq.encode(r, &mut codes);
@@ -130,15 +185,46 @@ mod tests {
             })
             .sum();
         assert!(err_fit < 0.8 * err_even, "{err_fit} vs {err_even}");
+
+        // A second stage fitted to the first one's error: each value decodes to the sum
+        // of its two levels, with a small fraction of the one-stage error.
+        let sq8 = Sq4::train(&rows, dim, 2);
+        assert_eq!((sq8.cols(), sq8.bits()), (2 * dim, 8));
+        assert_eq!(sq8.levels[..LEVELS], sq.levels[..LEVELS]);
+        let mut c8 = Vec::new();
+        for r in rows.chunks_exact(dim) {
+            sq8.encode(r, &mut c8);
+        }
+        assert_eq!(c8.len(), 2 * rows.len());
+        assert!(c8.iter().all(|&c| c < 16));
+        let err8: f64 = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (x - sq8.decode(&c8[2 * i..2 * i + 2], i % dim)) as f64)
+            .map(|e| e * e)
+            .sum();
+        // (About 1/24 here: the second stage's levels are shared by all first-stage
+        // cells, and the outer cells are wide.)
+        assert!(err8 < err_fit / 15.0, "{err8} vs {err_fit}");
     }
 
     #[test]
     fn constant_dimensions_and_tiny_samples() {
-        let sq = Sq4::train(&[1.0, 1.0, 1.0], 1);
-        assert!(Sq4::valid(&sq.levels, 1));
-        let mut c = Vec::new();
-        sq.encode(&[1.0], &mut c);
-        assert!((sq.levels[c[0] as usize] - 1.0).abs() < 1e-6);
-        assert!(!Sq4::valid(&[f32::NAN; 16], 1));
+        for stages in 1..=MAX_STAGES {
+            let sq = Sq4::train(&[1.0, 1.0, 1.0], 1, stages);
+            assert_eq!(Sq4::from_levels(sq.levels.clone(), 1), Some(sq.clone()));
+            let mut c = Vec::new();
+            sq.encode(&[1.0], &mut c);
+            assert!((sq.decode(&c, 0) - 1.0).abs() < 1e-6);
+        }
+        assert!(Sq4::from_levels(vec![f32::NAN; 16], 1).is_none());
+        // Three stages, a count that is not a whole number of dimensions, descending.
+        assert!(Sq4::from_levels(vec![0.0; 48], 1).is_none());
+        assert!(Sq4::from_levels(vec![0.0; 48], 2).is_none());
+        let mut down: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        assert!(Sq4::from_levels(down.clone(), 1).is_some());
+        down.swap(3, 4);
+        assert!(Sq4::from_levels(down, 1).is_none());
+        assert!(Sq4::from_levels(Vec::new(), 0).is_none());
     }
 }

@@ -41,13 +41,14 @@ pub(crate) struct IndexHeader {
     pub centroids: Vec<f32>,
     /// `‖c‖²/2` of each full centroid (with the MIPS coordinate for Dot).
     pub half_norms: Vec<f32>,
-    /// 16 ascending 4-bit levels per dimension (`index::sq4`).
+    /// 16 ascending levels per code column: one column per dimension (4 bits) or two
+    /// (8 bits: the second stage codes the first one's error), `index::sq4`.
     pub levels: Vec<f32>,
     /// `lists + 1` offsets into the concatenated postings.
     pub offsets: Vec<u32>,
     /// First list of each posting block, plus `lists` at the end.
     pub block_lists: Vec<u32>,
-    /// Length of the packed codes (`index::code_bytes(rows, dim)`).
+    /// Length of the packed codes (`index::code_bytes(offsets, cols)`).
     pub code_bytes: u64,
     /// Rows placed in the lists by compactions since k-means trained the centroids
     /// (0 after a build): the index policy rebuilds once they are a tenth of the rows.
@@ -189,12 +190,14 @@ pub(crate) fn load(
     if dim != table_dim || h.table_rows as usize != table_rows {
         return bad("shape disagrees with the table");
     }
+    let Some(cols) = crate::index::code_cols(&h.levels, dim) else {
+        return bad("code levels");
+    };
     if lists == 0
         || h.metric > 1
         || !h.phi.is_finite()
         || h.centroids.len() != lists * dim
         || h.half_norms.len() != lists
-        || !crate::index::levels_valid(&h.levels, dim)
         || h.offsets.len() != lists + 1
         || h.offsets[0] != 0
         || h.offsets.windows(2).any(|w| w[0] > w[1])
@@ -209,7 +212,7 @@ pub(crate) fn load(
         return bad("inconsistent header");
     }
     let total = h.offsets[lists] as usize;
-    let code_bytes = crate::index::code_bytes(&h.offsets, dim);
+    let code_bytes = crate::index::code_bytes(&h.offsets, cols);
     if h.code_bytes != code_bytes as u64 {
         return bad("code length disagrees with the rows");
     }

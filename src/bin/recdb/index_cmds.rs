@@ -24,8 +24,9 @@ pub enum IndexAction {
         /// Coarse lists (default about 4·√N).
         #[arg(long, value_name = "N")]
         lists: Option<usize>,
-        /// Bits per code: 4 (fast-scan codes; 8 is no longer built).
-        #[arg(long, default_value_t = 4, value_name = "4")]
+        /// Bits per dimension of the residual codes: 4, or 8 (two 4-bit stages, the
+        /// second coding the first one's error: twice the bytes and scan time).
+        #[arg(long, default_value_t = 4, value_name = "4|8")]
         bits: u8,
         #[arg(long, default_value_t = 0.95, value_name = "F")]
         target_recall: f32,

@@ -132,6 +132,7 @@ impl IvfIndex {
                 &mut scores,
                 &mut qy.cands,
                 &allow_j,
+                &mut Ahead::default(),
             );
         }
         for qy in live {

@@ -18,21 +18,22 @@ impl IvfIndex {
         let dim = self.dim;
         let n = rows.len() / dim.max(1);
         let row = |r: usize| &rows[r * dim..(r + 1) * dim];
-        let bb = fastscan::block_bytes(dim);
+        let cols = self.sq.cols();
+        let bb = fastscan::block_bytes(cols);
         let mut covered = vec![false; n];
         // Per list: its new rows and their codes (row-major, one code per byte).
         let mut lists: Vec<(Vec<u32>, Vec<u8>)> = vec![Default::default(); self.lists];
         for (l, (ids, codes)) in lists.iter_mut().enumerate() {
             let (lo, hi) = (self.offsets[l] as usize, self.offsets[l + 1] as usize);
             let (b0, b1) = (self.blocks[l] as usize, self.blocks[l + 1] as usize);
-            let old = fastscan::unpack(&self.codes[b0 * bb..b1 * bb], dim, hi - lo);
+            let old = fastscan::unpack(&self.codes[b0 * bb..b1 * bb], cols, hi - lo);
             for (i, &r) in self.ids[lo..hi].iter().enumerate() {
                 let Some(new) = kept(r).filter(|&x| (x as usize) < n) else {
                     continue;
                 };
                 if !std::mem::replace(&mut covered[new as usize], true) {
                     ids.push(new);
-                    codes.extend_from_slice(&old[i * dim..(i + 1) * dim]);
+                    codes.extend_from_slice(&old[i * cols..(i + 1) * cols]);
                 }
             }
         }
@@ -68,7 +69,7 @@ impl IvfIndex {
             c4.extend(lc);
             offsets.push(ids.len() as u32);
         }
-        let codes = fastscan::pack_lists(&c4, dim, &offsets);
+        let codes = fastscan::pack_lists(&c4, cols, &offsets);
         Some(IvfIndex {
             metric: self.metric,
             dim,
@@ -114,9 +115,9 @@ mod tests {
     fn code_of(ix: &IvfIndex, at: usize, d: usize) -> u8 {
         let l = ix.offsets.partition_point(|&o| o as usize <= at) - 1;
         let i = at - ix.offsets[l] as usize;
-        let bb = fastscan::block_bytes(ix.dim);
+        let bb = fastscan::block_bytes(ix.sq.cols());
         let block0 = ix.blocks[l] as usize * bb;
-        fastscan::code_at(&ix.codes[block0..], ix.dim, i, d)
+        fastscan::code_at(&ix.codes[block0..], ix.sq.cols(), i, d)
     }
 
     fn position_of(ix: &IvfIndex) -> std::collections::HashMap<u32, usize> {
@@ -149,7 +150,7 @@ mod tests {
 
     #[test]
     fn unchanged_rows_keep_list_and_codes_and_the_rest_are_placed() {
-        for metric in [Metric::Cosine, Metric::Dot] {
+        for (metric, bits) in [(Metric::Cosine, 4), (Metric::Dot, 4), (Metric::Cosine, 8)] {
             let db = Db::temporary().unwrap();
             // Old rows, the fresh rows of the next version and the queries share one
             // distribution.
@@ -167,8 +168,9 @@ mod tests {
             db.put_table("t", RowSpace::Other, DIM, &old, vec![])
                 .unwrap();
             let view = db.table("t").unwrap();
-            let mut ix = IvfIndex::build(&view, metric, None, 3, &NoHooks).unwrap();
+            let mut ix = IvfIndex::build(&view, metric, None, bits, 3, &NoHooks).unwrap();
             ix.tune(&view, 0.95, &NoHooks).unwrap();
+            assert_eq!((ix.bits(), ix.sq.cols()), (bits, DIM * bits as usize / 4));
             let (rows, kept, changed) = next_version(&old, &fresh);
             let new = ix
                 .carry_over(&rows, &|r| {
@@ -189,7 +191,7 @@ mod tests {
             let (pos_old, pos_new) = (position_of(&ix), position_of(&new));
             for (r, &k) in kept.iter().enumerate().filter(|(_, &k)| k != u32::MAX) {
                 assert_eq!(now[&k], was[&(r as u32)], "{metric:?}: kept row {r} moved");
-                for d in 0..DIM {
+                for d in 0..new.sq.cols() {
                     assert_eq!(
                         code_of(&new, pos_new[&k], d),
                         code_of(&ix, pos_old[&(r as u32)], d),
@@ -233,7 +235,7 @@ mod tests {
             .unwrap();
         let view = db.table("t").unwrap();
         let keep_all = |r: u32| Some(r);
-        let dot = IvfIndex::build(&view, Metric::Dot, None, 3, &NoHooks).unwrap();
+        let dot = IvfIndex::build(&view, Metric::Dot, None, 4, 3, &NoHooks).unwrap();
         let mut rows = old.clone();
         rows.extend(old[..DIM].iter().map(|x| x * 1.5));
         assert!(dot.carry_over(&rows, &keep_all).is_none());
@@ -241,7 +243,7 @@ mod tests {
         rows.extend(old[..DIM].iter().map(|x| x * 0.5));
         assert_eq!(dot.carry_over(&rows, &keep_all).unwrap().len(), 3001);
         // A deleted row of a users/items table is a zero row: a cosine index leaves it out.
-        let cos = IvfIndex::build(&view, Metric::Cosine, None, 3, &NoHooks).unwrap();
+        let cos = IvfIndex::build(&view, Metric::Cosine, None, 8, 3, &NoHooks).unwrap();
         rows[..DIM].fill(0.0);
         let c = cos.carry_over(&rows, &|r| (r != 0).then_some(r)).unwrap();
         assert_eq!((c.len(), c.placed), (3000, 1));
