@@ -40,10 +40,10 @@ const FILTER_SAMPLE: usize = 256;
 /// (docs/INDEX.md): 50 reaches the recall of 100 within 0.002 up to 0.99, at a lower
 /// cost (each candidate is a random 256-byte read of the table).
 pub(crate) const RERANK: usize = 50;
-/// How far ahead of a single query's scan its lists' codes are prefetched. At 1M rows
-/// the lists' codes (32 MB) are in memory, not cache, and a list is too short for the
-/// hardware prefetcher to ramp up; 8-48 KB ahead all raised the queries per second by
-/// about a third (docs/INDEX.md, stop 14).
+/// How far ahead of a single query's scan its lists' codes are prefetched (into L2). At
+/// 1M rows the codes (32 MB) are in memory, not cache, and a list is too short for the
+/// hardware prefetcher to ramp up; leads of 8-64 KB measured alike (docs/INDEX.md,
+/// stop 14).
 const LEAD: usize = 16 << 10;
 /// Progress of a build when k-means, the assignment, the encoding and the tuning end.
 const KMEANS_END: f64 = 0.4;

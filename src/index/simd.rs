@@ -425,7 +425,7 @@ impl<'a> Ahead<'a> {
                 return;
             };
             let take = (r.len() - self.off).min(n);
-            prefetch(&r[self.off..self.off + take]);
+            prefetch_l2(&r[self.off..self.off + take]);
             n -= take;
             self.off += take;
             if self.off == r.len() {
@@ -448,6 +448,25 @@ pub(crate) fn prefetch<T>(items: &[T]) {
             // SAFETY: a prefetch never faults and reads nothing; the address is inside
             // `items`. SSE is part of the x86_64 baseline.
             unsafe { _mm_prefetch(p.add(i) as *const i8, _MM_HINT_T0) };
+            i += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = items;
+}
+
+/// [`prefetch`] into L2 rather than L1: a stream of codes a few lists ahead has more
+/// lines in flight than L1 can track (measured: about 40 % more queries per second at
+/// 1M rows than the same stream into L1, docs/INDEX.md stop 14).
+#[inline]
+fn prefetch_l2(items: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut i = 0;
+        while i < items.len() {
+            // SAFETY: a prefetch never faults and reads nothing; the address is inside
+            // `items`. SSE is part of the x86_64 baseline.
+            unsafe { _mm_prefetch(items.as_ptr().add(i) as *const i8, _MM_HINT_T1) };
             i += 64;
         }
     }
