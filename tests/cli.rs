@@ -110,6 +110,55 @@ fn import_train_query_stats() {
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2);
 
+    // Many users at once: the same lists as one at a time, one row per (user, rank).
+    let users = fx.db.with_file_name("users.txt");
+    std::fs::write(&users, "u1\n\n  u2\nu7\n").unwrap();
+    let users = users.display().to_string();
+    let out = ok(&fx.db, &["recommend", "--users", &users, "-k", "3"]);
+    assert!(out.starts_with("user") && out.contains("rank"), "{out}");
+    assert_eq!(out.lines().count(), 2 + 9, "{out}");
+    let out = ok(
+        &fx.db,
+        &[
+            "--format",
+            "json",
+            "recommend",
+            "--users",
+            &users,
+            "-k",
+            "3",
+        ],
+    );
+    let batch: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let batch = batch.as_array().unwrap();
+    assert_eq!(batch.len(), 3);
+    for (got, user) in batch.iter().zip(["u1", "u2", "u7"]) {
+        assert_eq!(got["user"], user);
+        let one = ok(&fx.db, &["--format", "json", "recommend", user, "-k", "3"]);
+        let one: serde_json::Value = serde_json::from_str(one.trim()).unwrap();
+        let ids = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["id"].to_string())
+                .collect()
+        };
+        assert_eq!(ids(&got["items"]), ids(&one), "{user}");
+    }
+    std::fs::write(fx.db.with_file_name("bad_users.txt"), "u1\nu2\nnobody\n").unwrap();
+    let bad = fx.db.with_file_name("bad_users.txt").display().to_string();
+    let out = recdb(&fx.db, &["recommend", "--users", &bad]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad_users.txt, line 3: unknown user `nobody`"),
+        "{err}"
+    );
+    let out = recdb(&fx.db, &["recommend"]);
+    assert!(!out.status.success());
+    let out = recdb(&fx.db, &["recommend", "u1", "--users", &users]);
+    assert!(!out.status.success());
+
     let out = ok(&fx.db, &["--format", "csv", "similar", "i2", "-k", "2"]);
     assert!(out.starts_with("rank,item,title,genres,score\n"), "{out}");
     assert_eq!(out.lines().count(), 3);

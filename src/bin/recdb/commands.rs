@@ -69,9 +69,14 @@ pub enum Command {
         #[arg(long)]
         exact: bool,
     },
-    /// Recommendations for USER (seen items left out unless --include-seen).
+    /// Recommendations for USER (seen items left out unless --include-seen), or for
+    /// every user of `--users FILE` (one id a line) at once.
     Recommend {
-        user: String,
+        #[arg(required_unless_present = "users", conflicts_with = "users")]
+        user: Option<String>,
+        /// Users, one id a line (blank lines skipped): one table row per (user, rank).
+        #[arg(long, value_name = "FILE")]
+        users: Option<PathBuf>,
         /// How many results.
         #[arg(short = 'k', long = "k", default_value_t = 10)]
         k: usize,
@@ -633,6 +638,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
         }
         Command::Recommend {
             user,
+            users,
             k,
             model,
             include_seen,
@@ -647,8 +653,11 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 genre,
                 exact,
             };
-            let hits = db.recommend(&user, &opts)?;
-            let out = hits_output(db, &hits)?;
+            let out = match (user, users) {
+                (Some(user), _) => hits_output(db, &db.recommend(&user, &opts)?)?,
+                (None, Some(file)) => recommend_users(db, &file, &opts)?,
+                (None, None) => bail!("recommend needs USER or --users FILE"),
+            };
             s.print(&out);
         }
         Command::Predict { user, item, model } => {
@@ -995,6 +1004,49 @@ fn tables_output(tables: &[recdb::TableInfo]) -> Result<Output> {
 }
 
 /// Ranked hits with titles and genres.
+/// `recommend --users FILE`: every listed user's list from one batched call; an unknown
+/// user is reported with its line.
+fn recommend_users(db: &Db, file: &Path, opts: &QueryOptions) -> Result<Output> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty())
+        .collect();
+    let users: Vec<&str> = lines.iter().map(|&(_, u)| u).collect();
+    let lists = db.recommend_batch(&users, opts).map_err(|e| match &e {
+        recdb::Error::UnknownUser(u) => match lines.iter().find(|(_, l)| l == u) {
+            Some((n, _)) => anyhow!("{}, line {n}: {e}", file.display()),
+            None => e.into(),
+        },
+        _ => e.into(),
+    })?;
+    let (mut rows, mut js) = (Vec::new(), Vec::with_capacity(users.len()));
+    for (user, hits) in users.iter().zip(&lists) {
+        for (i, h) in hits.iter().enumerate() {
+            rows.push(vec![
+                user.to_string(),
+                (i + 1).to_string(),
+                h.id.clone(),
+                format!("{:.4}", h.score),
+            ]);
+        }
+        let items: Vec<Value> = hits
+            .iter()
+            .enumerate()
+            .map(|(i, h)| json!({"rank": i + 1, "id": h.id, "score": h.score}))
+            .collect();
+        js.push(json!({"user": user, "items": items}));
+    }
+    Ok(Output::table(
+        &["user", "rank", "item", "score"],
+        rows,
+        Value::Array(js),
+    ))
+}
+
 pub fn hits_output(db: &Db, hits: &[recdb::Hit]) -> Result<Output> {
     let mut rows = Vec::with_capacity(hits.len());
     let mut js = Vec::with_capacity(hits.len());
