@@ -488,7 +488,7 @@ impl IvfIndex {
         // reads overlap the scan instead of stalling it.
         let mut tail_top = tail.map(|_| TopK::new(k));
         let codes = lists.iter().map(|&(_, l)| self.codes_of(l as usize));
-        let mut ahead = Ahead::new(codes.collect(), LEAD);
+        let mut stream = Ahead::new(codes.collect(), LEAD);
         for (i, &(cs, l)) in lists.iter().enumerate() {
             if let (Some((t, tail_allow)), Some(top)) = (tail, tail_top.as_mut()) {
                 if let Some(&(_, ahead)) = lists.get(i + 2) {
@@ -506,7 +506,7 @@ impl IvfIndex {
                 &mut scores,
                 &mut cands,
                 allow,
-                &mut ahead,
+                &mut stream,
             );
         }
         let cand = cands.into_ids(allow);
