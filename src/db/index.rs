@@ -56,12 +56,7 @@ impl IndexOptions {
         if !(self.target_recall > 0.0 && self.target_recall <= 1.0) {
             return Err(Error::param("target_recall", "must be in (0, 1]"));
         }
-        if self.bits != 4 && self.bits != 8 {
-            return Err(Error::param(
-                "bits",
-                format!("{}: expected 8 or 4", self.bits),
-            ));
-        }
+        crate::index::code_stages_for(self.bits)?;
         if self.lists == Some(0) {
             return Err(Error::param("lists", "must be at least 1"));
         }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::index::info_of;
 use super::{Db, JobHandle, RunningJob};
-use crate::index::{centroids_fresh, BuildHooks, IvfIndex, Metric, TUNED};
+use crate::index::{centroids_fresh, code_stages, BuildHooks, IvfIndex, Metric, TUNED};
 use crate::storage::index as store;
 use crate::storage::jobs::{self as job_store, JobRecord, JobState};
 use crate::storage::tables;
@@ -263,11 +263,7 @@ impl Db {
                 (Ok(None), Some(h)) => IndexOptions {
                     metric: Metric::from_stored_byte(h.metric),
                     lists: Some(h.lists as usize),
-                    bits: if h.levels.len() > 16 * h.dim as usize {
-                        8
-                    } else {
-                        4
-                    },
+                    bits: code_stages(&h.levels, h.dim as usize).map_or(4, |s| 4 * s as u8),
                     target_recall: h.target_recall,
                     seed: h.seed,
                     ..IndexOptions::default()

@@ -126,9 +126,7 @@ impl IvfIndex {
         seed: u64,
         hooks: &dyn BuildHooks,
     ) -> Result<IvfIndex> {
-        if bits != 4 && bits != 8 {
-            return Err(Error::param("bits", format!("{bits}: expected 8 or 4")));
-        }
+        let stages = Sq4::stages_for(bits)?;
         let started = std::time::Instant::now();
         let (n, dim) = (table.rows(), table.dim());
         let norms: Vec<f32> = (0..n).map(|r| table.row(r).norm()).collect();
@@ -222,7 +220,7 @@ impl IvfIndex {
                     .map(|(x, c)| x - c),
             );
         }
-        let sq = Sq4::train(&resid, dim, bits as usize / 4);
+        let sq = Sq4::train(&resid, dim, stages);
         let mut c4 = Vec::with_capacity(m * sq.cols());
         for r in resid.chunks_exact(dim) {
             sq.encode(r, &mut c4);

@@ -23,11 +23,17 @@ pub(crate) use kernels::dot;
 pub(crate) use tail::Tail;
 pub(crate) use topk::{merge_hits, TopK};
 
-/// The code columns per row of a `dim`-dimensional index with these stored levels
-/// (`dim` or `2·dim`), or `None` when the levels are unusable (the stored format checks
-/// this on load).
-pub(crate) fn code_cols(levels: &[f32], dim: usize) -> Option<usize> {
-    sq4::Sq4::from_levels(levels.to_vec(), dim).map(|sq| sq.cols())
+/// 4-bit codes per dimension (1 or 2) of a `dim`-dimensional index with these stored
+/// levels, or `None` when the levels are unusable (the stored format checks this on
+/// load).
+pub(crate) fn code_stages(levels: &[f32], dim: usize) -> Option<usize> {
+    sq4::Sq4::stages_of(levels, dim)
+}
+
+/// The stages of `bits` per dimension, else a parameter error (options are checked
+/// with it before a job exists).
+pub(crate) fn code_stages_for(bits: u8) -> crate::Result<usize> {
+    sq4::Sq4::stages_for(bits)
 }
 
 /// Bytes of the packed codes of an index with these list offsets and `cols` code

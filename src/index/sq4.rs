@@ -53,18 +53,31 @@ impl Sq4 {
         Sq4 { levels, stages }
     }
 
-    /// Stored levels of a `dim`-dimensional index, if usable: 1 or 2 stages (told by
-    /// their count), finite, ascending in each column.
-    pub fn from_levels(levels: Vec<f32>, dim: usize) -> Option<Sq4> {
-        let cols = levels.len() / LEVELS;
-        let stages = cols.checked_div(dim)?;
+    /// The stages of `bits` per dimension (4 → 1, 8 → 2), else a parameter error.
+    pub fn stages_for(bits: u8) -> crate::Result<usize> {
+        match bits {
+            4 | 8 => Ok(bits as usize / 4),
+            b => Err(crate::Error::param("bits", format!("{b}: expected 8 or 4"))),
+        }
+    }
+
+    /// The stages of the stored levels of a `dim`-dimensional index, if they are
+    /// usable: 1 or 2 stages (told by their count), finite, ascending in each column.
+    pub fn stages_of(levels: &[f32], dim: usize) -> Option<usize> {
+        let stages = (levels.len() / LEVELS).checked_div(dim)?;
         let ok = (1..=MAX_STAGES).contains(&stages)
             && levels.len() == LEVELS * dim * stages
             && levels.iter().all(|x| x.is_finite())
             && levels
                 .chunks_exact(LEVELS)
                 .all(|l| l.windows(2).all(|w| w[0] <= w[1]));
-        ok.then_some(Sq4 { levels, stages })
+        ok.then_some(stages)
+    }
+
+    /// Stored levels of a `dim`-dimensional index, if usable ([`Sq4::stages_of`]).
+    pub fn from_levels(levels: Vec<f32>, dim: usize) -> Option<Sq4> {
+        let stages = Sq4::stages_of(&levels, dim)?;
+        Some(Sq4 { levels, stages })
     }
 
     /// Code columns per row: `dim · stages`.

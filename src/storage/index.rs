@@ -190,9 +190,10 @@ pub(crate) fn load(
     if dim != table_dim || h.table_rows as usize != table_rows {
         return bad("shape disagrees with the table");
     }
-    let Some(cols) = crate::index::code_cols(&h.levels, dim) else {
+    let Some(stages) = crate::index::code_stages(&h.levels, dim) else {
         return bad("code levels");
     };
+    let cols = dim * stages;
     if lists == 0
         || h.metric > 1
         || !h.phi.is_finite()
