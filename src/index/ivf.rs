@@ -619,12 +619,9 @@ impl IvfIndex {
         if lo == hi {
             return;
         }
-        let codes = self.codes_of(l);
-        scores.resize(
-            codes.len() / fastscan::block_bytes(self.sq.cols()) * fastscan::BLOCK,
-            0,
-        );
-        fastscan::scan(codes, lut, self.sq.cols(), scores, ahead);
+        let blocks = (self.blocks[l + 1] - self.blocks[l]) as usize;
+        scores.resize(blocks * fastscan::BLOCK, 0);
+        fastscan::scan(self.codes_of(l), lut, self.sq.cols(), scores, ahead);
         cands.offer(&self.ids[lo..hi], scores, off, allow);
     }
 
