@@ -1003,9 +1003,9 @@ fn tables_output(tables: &[recdb::TableInfo]) -> Result<Output> {
     ))
 }
 
-/// Ranked hits with titles and genres.
 /// `recommend --users FILE`: every listed user's list from one batched call; an unknown
-/// user is reported with its line.
+/// user is reported with its line. (No titles: one item lookup per hit is what a bulk
+/// export should not pay.)
 fn recommend_users(db: &Db, file: &Path, opts: &QueryOptions) -> Result<Output> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -1047,6 +1047,7 @@ fn recommend_users(db: &Db, file: &Path, opts: &QueryOptions) -> Result<Output> 
     ))
 }
 
+/// Ranked hits with titles and genres.
 pub fn hits_output(db: &Db, hits: &[recdb::Hit]) -> Result<Output> {
     let mut rows = Vec::with_capacity(hits.len());
     let mut js = Vec::with_capacity(hits.len());
