@@ -105,9 +105,9 @@ fn import_index_bench_update_check() {
         &["index", "build", "emb", "--metric", "l2"],
         "expected cosine or dot",
     );
-    let out = ok(
-        &db,
-        &[
+    // `index build emb` with 60 lists and `extra` options; then `index info emb` as JSON.
+    let build = |extra: &[&str]| {
+        let mut args = vec![
             "index",
             "build",
             "emb",
@@ -117,14 +117,17 @@ fn import_index_bench_update_check() {
             "0.9",
             "--threads",
             "1",
-        ],
-    );
-    assert!(
-        out.contains("index built") && out.contains("nprobe"),
-        "{out}"
-    );
-    let info = ok(&db, &["--format", "json", "index", "info", "emb"]);
-    let info: serde_json::Value = serde_json::from_str(info.trim()).unwrap();
+        ];
+        args.extend_from_slice(extra);
+        let out = ok(&db, &args);
+        assert!(
+            out.contains("index built") && out.contains("nprobe"),
+            "{out}"
+        );
+        let info = ok(&db, &["--format", "json", "index", "info", "emb"]);
+        serde_json::from_str::<serde_json::Value>(info.trim()).unwrap()
+    };
+    let info = build(&[]);
     assert_eq!(
         (info["lists"].as_u64(), info["bits"].as_u64()),
         (Some(60), Some(4))
@@ -177,26 +180,11 @@ fn import_index_bench_update_check() {
     );
     // 8-bit codes: at least dim bytes and a 4-byte id a row (60 lists of 4000 rows pad
     // about 4 bytes a row); the row updates and the compaction below run on this index.
-    let out = ok(
-        &db,
-        &[
-            "index",
-            "build",
-            "emb",
-            "--lists",
-            "60",
-            "--bits",
-            "8",
-            "--target-recall",
-            "0.9",
-            "--threads",
-            "1",
-        ],
+    let info = build(&["--bits", "8"]);
+    assert_eq!(
+        (info["lists"].as_u64(), info["bits"].as_u64()),
+        (Some(60), Some(8))
     );
-    assert!(out.contains("index built"), "{out}");
-    let info = ok(&db, &["--format", "json", "index", "info", "emb"]);
-    let info: serde_json::Value = serde_json::from_str(info.trim()).unwrap();
-    assert_eq!(info["bits"].as_u64(), Some(8));
     assert!(info["recall"].as_f64().unwrap() >= 0.9);
     let bpv = info["bytes"].as_f64().unwrap() / info["rows"].as_f64().unwrap();
     assert!((20.0..=30.0).contains(&bpv), "{bpv} bytes per vector");
