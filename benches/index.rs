@@ -6,7 +6,8 @@
 //! `cargo bench --bench index` (RECDB_INDEX_N rows, default 100000; RECDB_INDEX_DIM,
 //! default 64; RECDB_INDEX_QUERIES, default 1000; RECDB_INDEX_METRIC cosine|dot; RECDB_INDEX_LISTS,
 //! default about 4·√N; RECDB_INDEX_BITS, 4 or 8, default 4; RECDB_INDEX_PROBES, a comma list
-//! of nprobe values; RECDB_INDEX_REPEAT, timed passes per point, default 3).
+//! of nprobe values; RECDB_INDEX_REPEAT, timed passes per point, default 3;
+//! RECDB_INDEX_SPILL, the fraction of rows in a second list, default 0.3).
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -116,14 +117,19 @@ fn main() {
         metric,
         lists,
         bits: env("RECDB_INDEX_BITS", 4) as u8,
+        spill: std::env::var("RECDB_INDEX_SPILL")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(IndexOptions::default().spill),
         ..IndexOptions::default()
     };
     let info = db.build_index("bench", &opts).expect("build");
     println!(
-        "build: {:.2} s ({} lists, {}-bit codes, tuned nprobe {} for recall {:.3} on the table's rows, {:.1} bytes/vector)",
+        "build: {:.2} s ({} lists, {}-bit codes, {} rows spilled, tuned nprobe {} for recall {:.3} on the table's rows, {:.1} bytes/vector)",
         info.build_seconds,
         info.lists,
         info.bits,
+        info.spilled,
         info.nprobe,
         info.recall,
         info.bytes as f64 / info.rows as f64

@@ -25,6 +25,10 @@ pub struct IndexOptions {
     /// 8 (two: the second codes the first one's error; twice the bytes and scan time,
     /// for more exact candidate scores).
     pub bits: u8,
+    /// Fraction of the rows (those nearest a list boundary) also placed in a second list:
+    /// fewer lists scanned for the same recall, for one more code and id per such row
+    /// (docs/INDEX.md, "Spilled rows"). 0 places every row once.
+    pub spill: f32,
     /// Recall@10 the tuned `nprobe` must reach on a held-out sample of the table's rows.
     pub target_recall: f32,
     /// Seeds the k-means sample, its initial centroids and the tuning sample.
@@ -42,6 +46,7 @@ impl Default for IndexOptions {
             metric: Metric::Cosine,
             lists: None,
             bits: 4,
+            spill: crate::index::SPILL,
             target_recall: 0.95,
             seed: 42,
             threads: None,
@@ -57,6 +62,9 @@ impl IndexOptions {
             return Err(Error::param("target_recall", "must be in (0, 1]"));
         }
         crate::index::code_stages_for(self.bits)?;
+        if !(0.0..=1.0).contains(&self.spill) {
+            return Err(Error::param("spill", "must be in [0, 1]"));
+        }
         if self.lists == Some(0) {
             return Err(Error::param("lists", "must be at least 1"));
         }
@@ -74,6 +82,8 @@ pub struct IndexInfo {
     pub version: u64,
     pub metric: Metric,
     pub rows: u64,
+    /// Rows also placed in a second list (near a list boundary; see docs/INDEX.md).
+    pub spilled: u64,
     pub lists: u64,
     /// Bits per dimension of the codes (4 or 8).
     pub bits: u8,
@@ -354,6 +364,7 @@ pub(crate) fn info_of(view: &TableView, ix: &IvfIndex) -> IndexInfo {
         version: view.version(),
         metric: ix.metric,
         rows: ix.len() as u64,
+        spilled: ix.spilled() as u64,
         lists: ix.lists as u64,
         bits: ix.bits(),
         nprobe: ix.nprobe as u64,

@@ -34,7 +34,7 @@ fn metric_str(m: Metric) -> &'static str {
 fn params_json(table: &str, o: &IndexOptions, auto: bool) -> String {
     serde_json::json!({
         "table": table, "metric": metric_str(o.metric), "lists": o.lists, "bits": o.bits,
-        "target_recall": o.target_recall, "seed": o.seed, "threads": o.threads, "auto": auto,
+        "spill": o.spill, "target_recall": o.target_recall, "seed": o.seed, "threads": o.threads, "auto": auto,
         "rebuild_on_publish": o.rebuild_on_publish,
     })
     .to_string()
@@ -50,6 +50,10 @@ fn options_from(params: &str) -> Option<(String, IndexOptions)> {
             .get("bits")
             .and_then(|x| x.as_u64())
             .map_or(d.bits, |b| b as u8),
+        spill: v
+            .get("spill")
+            .and_then(|x| x.as_f64())
+            .map_or(d.spill, |x| x as f32),
         target_recall: v
             .get("target_recall")
             .and_then(|x| x.as_f64())
@@ -160,7 +164,15 @@ impl Db {
             let pool = own.as_ref().unwrap_or(&self.inner.pool);
             hooks.check()?;
             let mut ix = pool.install(|| {
-                IvfIndex::build(&view, opts.metric, opts.lists, opts.bits, opts.seed, &hooks)
+                IvfIndex::build(
+                    &view,
+                    opts.metric,
+                    opts.lists,
+                    opts.bits,
+                    opts.spill,
+                    opts.seed,
+                    &hooks,
+                )
             })?;
             pool.install(|| ix.tune(&view, opts.target_recall, &hooks))?;
             ix.build_seconds = started.elapsed().as_secs_f64();

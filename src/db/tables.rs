@@ -159,10 +159,19 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<Verified> {
             if let Some((h, ids, _)) =
                 crate::storage::index::load(b, &entry.name, v.version, view.rows(), view.dim())?
             {
-                let mut seen = vec![false; view.rows()];
-                for &id in &ids {
-                    if std::mem::replace(&mut seen[id as usize], true) {
-                        return Err(Error::corrupted(format!("{} (row {id} twice)", what())));
+                // A row is in one list, or two if it was spilled; never twice in one.
+                let mut list_of = vec![u32::MAX; view.rows()];
+                let mut distinct = 0;
+                for (l, w) in h.offsets.windows(2).enumerate() {
+                    for &id in &ids[w[0] as usize..w[1] as usize] {
+                        let seen = std::mem::replace(&mut list_of[id as usize], l as u32);
+                        if seen == l as u32 {
+                            return Err(Error::corrupted(format!(
+                                "{} (row {id} twice in list {l})",
+                                what()
+                            )));
+                        }
+                        distinct += usize::from(seen == u32::MAX);
                     }
                 }
                 let want = if Metric::from_stored_byte(h.metric) == Metric::Dot {
@@ -170,15 +179,14 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<Verified> {
                 } else {
                     nonzero
                 };
-                if ids.len() != want {
+                if distinct != want {
                     return Err(Error::corrupted(format!(
-                        "{} ({} rows indexed, {want} expected)",
-                        what(),
-                        ids.len()
+                        "{} ({distinct} rows indexed, {want} expected)",
+                        what()
                     )));
                 }
                 out.indexes += 1;
-                out.indexed_rows += ids.len() as u64;
+                out.indexed_rows += distinct as u64;
             }
             if let Some((d, segments)) = crate::storage::delta::load(b, &entry.name, v.version)? {
                 out.delta_ops += d.ops.len() as u64;

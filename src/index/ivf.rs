@@ -20,6 +20,7 @@ use super::fastscan;
 use super::kernels::{dot, dot_norm2_le, dots_f32, dots_multi};
 use super::kmeans::{self, SplitMix};
 use super::simd::{prefetch, Ahead};
+use super::spill;
 use super::sq4::{Sq4, LEVELS};
 use super::tail::Tail;
 use super::topk::{merge_hits, Candidates};
@@ -36,10 +37,12 @@ pub(crate) use carry::centroids_fresh;
 pub(crate) const SELECTIVE: f32 = 0.02;
 /// Rows sampled (evenly spaced) to estimate a filter's passing fraction.
 const FILTER_SAMPLE: usize = 256;
-/// Candidates reranked exactly for k = 10 (scaled with k). Measured on the issue-4 data
-/// (docs/INDEX.md): 50 reaches the recall of 100 within 0.002 up to 0.99, at a lower
-/// cost (each candidate is a random 256-byte read of the table).
-pub(crate) const RERANK: usize = 50;
+/// Candidate entries reranked exactly for k = 10 (scaled with k). Measured on the
+/// issue-4 data (docs/INDEX.md): without spilled rows 50 reached the recall of 100 within
+/// 0.002 up to 0.99, at a lower cost (each candidate is a random 256-byte read of the
+/// table); a spilled row can take two entries, and with 30 % of the rows spilled 65
+/// entries recover the recall of 50 unspilled ones (they hold ~50 distinct rows).
+pub(crate) const RERANK: usize = 65;
 /// How far ahead of a single query's scan its lists' codes are prefetched (into L2). At
 /// 1M rows the codes (32 MB) are in memory, not cache, and a list is too short for the
 /// hardware prefetcher to ramp up; leads of 8-64 KB measured alike (docs/INDEX.md,
@@ -48,6 +51,7 @@ const LEAD: usize = 16 << 10;
 /// Progress of a build when k-means, the assignment, the encoding and the tuning end.
 const KMEANS_END: f64 = 0.4;
 const ASSIGN_END: f64 = 0.5;
+const SPILL_END: f64 = 0.53;
 pub(crate) const BUILT: f64 = 0.6;
 pub(crate) const TUNED: f64 = 0.95;
 /// Queries of the held-out sample that tunes `nprobe`.
@@ -70,6 +74,8 @@ pub(crate) struct IvfIndex {
     /// Rows placed in the lists by [`IvfIndex::carry_over`] since k-means ran.
     pub placed: usize,
     table_rows: usize,
+    /// Distinct rows in the lists (a spilled row has two entries in `ids`).
+    rows: usize,
     centroids: Vec<f32>,
     half: Vec<f32>,
     sq: Sq4,
@@ -108,6 +114,14 @@ fn mips_axis(metric: Metric, centroids: &[f32], half: &[f32], dim: usize) -> Vec
         .collect()
 }
 
+/// Distinct values of `ids`, all below `n`.
+fn distinct(ids: &[u32], n: usize) -> usize {
+    let mut seen = vec![false; n];
+    ids.iter()
+        .filter(|&&r| !std::mem::replace(&mut seen[r as usize], true))
+        .count()
+}
+
 /// Default number of lists: about 4·√N.
 pub(crate) fn default_lists(n: usize) -> usize {
     ((4.0 * (n as f64).sqrt()).round() as usize).clamp(1, n.max(1))
@@ -117,12 +131,14 @@ impl IvfIndex {
     /// Build on the current pool. Zero rows are left out of a cosine index (they never
     /// match, as in exact search). Reports progress up to [`BUILT`]; `Err(Cancelled)`
     /// as soon as `hooks` says so (checked before each k-means iteration and phase).
-    /// `bits` per dimension: 4 (one code) or 8 (two, see [`Sq4`]).
+    /// `bits` per dimension: 4 (one code) or 8 (two, see [`Sq4`]); `spill`: the fraction
+    /// of rows also placed in a second list (see `index::spill`).
     pub fn build(
         table: &TableView,
         metric: Metric,
         lists: Option<usize>,
         bits: u8,
+        spill: f32,
         seed: u64,
         hooks: &dyn BuildHooks,
     ) -> Result<IvfIndex> {
@@ -182,43 +198,66 @@ impl IvfIndex {
         let full = kmeans::train(&vecs, width, lists, ITERS, sample, seed, &mut go)
             .ok_or(Error::Cancelled)?;
         hooks.report(KMEANS_END, &format!("assigning {m} rows to {lists} lists"));
-        let labels = kmeans::assign(&vecs, width, &full);
+        // With spill, each row's nearest centroids after its own are the candidates for
+        // its second list, found in the same pass.
+        let near = if spill > 0.0 { spill::NEAR } else { 1 };
+        let nearest = kmeans::assign_m(&vecs, width, &full, near);
+        let labels: Vec<u32> = nearest.iter().step_by(near).copied().collect();
         hooks.check()?;
-        hooks.report(ASSIGN_END, "encoding residuals");
+        hooks.report(
+            ASSIGN_END,
+            &format!(
+                "placing {:.0} % of the rows in a second list",
+                100.0 * spill
+            ),
+        );
+        let second = spill::second_lists(&vecs, width, &full, &nearest, near, spill);
+        drop(nearest);
+        hooks.check()?;
+        hooks.report(SPILL_END, "encoding residuals");
         let half = kmeans::half_norms(&full, width);
         let centroids: Vec<f32> = full
             .chunks_exact(width)
             .flat_map(|c| c[..dim].iter().copied())
             .collect();
+        // Each row's entries: its first list and, if spilled, its second.
+        let entries = |i: usize| std::iter::once(labels[i]).chain(second[i]);
         // Counting sort by list; rows stay in ascending order inside a list.
         let mut offsets = vec![0u32; lists + 1];
-        for &l in &labels {
-            offsets[l as usize + 1] += 1;
+        for i in 0..m {
+            for l in entries(i) {
+                offsets[l as usize + 1] += 1;
+            }
         }
         for l in 0..lists {
             offsets[l + 1] += offsets[l];
         }
+        let total = offsets[lists] as usize;
         let mut fill: Vec<usize> = offsets[..lists].iter().map(|&o| o as usize).collect();
-        let mut ids = vec![0u32; m];
-        let mut order = vec![0usize; m];
-        for (i, &l) in labels.iter().enumerate() {
-            let p = &mut fill[l as usize];
-            ids[*p] = rows[i];
-            order[*p] = i;
-            *p += 1;
+        let mut ids = vec![0u32; total];
+        let mut order = vec![0usize; total];
+        for (i, &r) in rows.iter().enumerate() {
+            for l in entries(i) {
+                let p = &mut fill[l as usize];
+                ids[*p] = r;
+                order[*p] = i;
+                *p += 1;
+            }
         }
         // Codes quantise the residual to the list's centroid (first `dim` coordinates):
         // q·x = q·c + q·(x − c), the first term is known per list, and residuals span a
         // much smaller range than the rows, so 4 bits go further.
-        let mut resid = Vec::with_capacity(m * dim);
-        for &i in &order {
-            let c = &centroids[labels[i] as usize * dim..][..dim];
-            resid.extend(
-                vecs[i * width..i * width + dim]
-                    .iter()
-                    .zip(c)
-                    .map(|(x, c)| x - c),
-            );
+        let mut resid = Vec::with_capacity(total * dim);
+        for l in 0..lists {
+            let c = &centroids[l * dim..][..dim];
+            for &i in &order[offsets[l] as usize..offsets[l + 1] as usize] {
+                resid.extend(
+                    vecs[i * width..i * width + dim]
+                        .iter()
+                        .zip(c)
+                        .map(|(x, c)| x - c),
+                );
+            }
         }
         let sq = Sq4::train(&resid, dim, stages);
         let mut c4 = Vec::with_capacity(m * sq.cols());
@@ -243,6 +282,7 @@ impl IvfIndex {
             build_seconds: started.elapsed().as_secs_f64(),
             placed: 0,
             table_rows: n,
+            rows: m,
             centroids,
             half,
             sq,
@@ -256,7 +296,12 @@ impl IvfIndex {
 
     /// Rows in the index.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.rows
+    }
+
+    /// Rows with a second entry (spilled, see `index::spill`).
+    pub fn spilled(&self) -> usize {
+        self.ids.len() - self.rows
     }
 
     /// Bits per dimension of the codes (4 or 8).
@@ -428,15 +473,17 @@ impl IvfIndex {
             .map(|(_, l)| l as u32)
     }
 
-    /// The list of every indexed row (row → list), for tests.
+    /// The lists of every indexed row (row → its one or two lists), for tests.
     #[cfg(test)]
-    pub fn lists_of_rows(&self) -> std::collections::HashMap<u32, u32> {
-        (0..self.lists)
-            .flat_map(|l| {
-                let (lo, hi) = (self.offsets[l] as usize, self.offsets[l + 1] as usize);
-                self.ids[lo..hi].iter().map(move |&r| (r, l as u32))
-            })
-            .collect()
+    pub fn lists_of_rows(&self) -> std::collections::HashMap<u32, Vec<u32>> {
+        let mut out: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+        for l in 0..self.lists {
+            let (lo, hi) = (self.offsets[l] as usize, self.offsets[l + 1] as usize);
+            for &r in &self.ids[lo..hi] {
+                out.entry(r).or_default().push(l as u32);
+            }
+        }
+        out
     }
 
     /// Search with an explicit `nprobe` (the stored one is `self.nprobe`).
@@ -714,6 +761,7 @@ impl IvfIndex {
             recall: h.recall,
             build_seconds: h.build_seconds,
             placed: h.placed as usize,
+            rows: distinct(&ids, h.table_rows as usize),
             table_rows: h.table_rows as usize,
             centroids: h.centroids,
             half: h.half_norms,

@@ -87,6 +87,69 @@ pub(crate) fn assign(data: &[f32], dim: usize, centroids: &[f32]) -> Vec<u32> {
         .collect()
 }
 
+/// The `m` nearest centroids of each point of `xs` (at most [`TILE`] points), nearest
+/// first (ties to the lower index, as in [`nearest_block`]), appended to `out`.
+fn nearest_m_block(
+    xs: &[f32],
+    centroids: &[f32],
+    half: &[f32],
+    dim: usize,
+    m: usize,
+    out: &mut Vec<u32>,
+) {
+    let np = xs.len() / dim.max(1);
+    // Per point: its best `m` so far, and the slot of the worst of them.
+    let mut best = vec![(f32::NEG_INFINITY, u32::MAX); np * m];
+    let mut worst = vec![(f32::NEG_INFINITY, 0usize); np];
+    let mut buf = [0f32; TILE];
+    for (j, (cs, hs)) in centroids
+        .chunks(TILE * dim.max(1))
+        .zip(half.chunks(TILE))
+        .enumerate()
+    {
+        let scores = &mut buf[..hs.len()];
+        for (p, x) in xs.chunks_exact(dim.max(1)).enumerate() {
+            dots_f32(cs, x, scores);
+            let top = &mut best[p * m..(p + 1) * m];
+            let w = &mut worst[p];
+            for (i, (&d, h)) in scores.iter().zip(hs).enumerate() {
+                // Centroids come in ascending order: a strict `>` keeps the lower of ties.
+                let s = d - h;
+                if s > w.0 {
+                    top[w.1] = (s, (j * TILE + i) as u32);
+                    // The next to go: the lowest score, of those the highest centroid.
+                    let (k, e) = top
+                        .iter()
+                        .enumerate()
+                        .min_by(|a, b| a.1 .0.total_cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)))
+                        .expect("m >= 1");
+                    *w = (e.0, k);
+                }
+            }
+        }
+    }
+    for top in best.chunks_exact_mut(m) {
+        top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        out.extend(top.iter().map(|e| e.1));
+    }
+}
+
+/// The `m` nearest centroids (L2) of every row of `data`, nearest first (`n · m`
+/// entries; `u32::MAX` past the number of centroids), in parallel on the current pool.
+/// The first of each row is what [`assign`] gives.
+pub(crate) fn assign_m(data: &[f32], dim: usize, centroids: &[f32], m: usize) -> Vec<u32> {
+    let half = half_norms(centroids, dim);
+    data.par_chunks(dim.max(1) * TILE * 4)
+        .flat_map_iter(|block| {
+            let mut out = Vec::with_capacity(TILE * 4 * m);
+            for xs in block.chunks(dim.max(1) * TILE) {
+                nearest_m_block(xs, centroids, &half, dim, m.max(1), &mut out);
+            }
+            out
+        })
+        .collect()
+}
+
 /// Train `k` centroids on at most `sample` rows of `data` (row-major, `dim` columns)
 /// with `iters` Lloyd iterations. Initial centroids are distinct sampled rows; an
 /// empty cluster takes half of the largest one. `go(i)` is asked before iteration `i`;
@@ -215,5 +278,35 @@ mod tests {
         assert!(firsts.len() >= 4, "{c:?}");
         let labels = assign(&data, 4, &c);
         assert_eq!(labels.len(), 3000);
+    }
+
+    /// The m nearest of every point, against sorting all centroids by distance; the
+    /// first is `assign`'s, ties included (every centroid appears twice).
+    #[test]
+    fn assign_m_is_the_m_nearest_by_brute_force() {
+        let data = crate::clustered_vectors(700, 8, 4);
+        let mut c = train(&data, 8, 37, 5, 700, 1, &mut |_| true).unwrap();
+        c.extend_from_within(..8 * 37);
+        for m in [1, 5, 80] {
+            let near = assign_m(&data, 8, &c, m);
+            assert_eq!(near.len(), 700 * m);
+            let first: Vec<u32> = near.iter().step_by(m).copied().collect();
+            assert_eq!(first, assign(&data, 8, &c), "m = {m}");
+            let half = half_norms(&c, 8);
+            for (x, got) in data.chunks_exact(8).zip(near.chunks_exact(m)) {
+                // Scored tile by tile as the kernel does (a row's rounding depends on
+                // where it sits in the block, and ties must come out the same).
+                let mut dots = vec![0f32; 74];
+                for (t, cs) in c.chunks(8 * TILE).enumerate() {
+                    dots_f32(cs, x, &mut dots[t * TILE..t * TILE + cs.len() / 8]);
+                }
+                let mut all: Vec<(f32, u32)> =
+                    (0..74).map(|i| (dots[i] - half[i], i as u32)).collect();
+                all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                let mut want: Vec<u32> = all.iter().take(m).map(|e| e.1).collect();
+                want.resize(m, u32::MAX);
+                assert_eq!(got, &want[..], "m = {m}");
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ mod kmeans;
 // The one module with `unsafe` (AVX2 intrinsics, each block with a SAFETY comment).
 #[allow(unsafe_code)]
 mod simd;
+mod spill;
 mod sq4;
 mod tail;
 mod topk;
@@ -20,6 +21,7 @@ pub(crate) use ivf::BUILT;
 pub(crate) use ivf::TUNED;
 pub(crate) use ivf::{centroids_fresh, IvfIndex};
 pub(crate) use kernels::dot;
+pub(crate) use spill::SPILL;
 pub(crate) use tail::Tail;
 pub(crate) use topk::{merge_hits, TopK};
 

@@ -224,8 +224,26 @@ fn small_clustered_db() -> Db {
 fn builds_are_deterministic_for_a_seed() {
     let db = small_clustered_db();
     let view = db.table("t").unwrap();
-    let a = super::IvfIndex::build(&view, Metric::Cosine, None, 4, 9, &super::NoHooks).unwrap();
-    let b = super::IvfIndex::build(&view, Metric::Cosine, None, 4, 9, &super::NoHooks).unwrap();
+    let a = super::IvfIndex::build(
+        &view,
+        Metric::Cosine,
+        None,
+        4,
+        super::spill::SPILL,
+        9,
+        &super::NoHooks,
+    )
+    .unwrap();
+    let b = super::IvfIndex::build(
+        &view,
+        Metric::Cosine,
+        None,
+        4,
+        super::spill::SPILL,
+        9,
+        &super::NoHooks,
+    )
+    .unwrap();
     let (ha, ia, ca) = a.to_stored();
     let (hb, ib, cb) = b.to_stored();
     assert_eq!((ha.centroids, ia, ca), (hb.centroids, ib, cb));
@@ -428,7 +446,16 @@ fn mips_against_pruned_exact() {
         assert_eq!(&pruned.search(&view, q, 10, &all), want);
     }
     let pruned_us = (cpu() - t) / nq as f64;
-    let mut ix = super::IvfIndex::build(&view, Metric::Dot, None, 4, 42, &super::NoHooks).unwrap();
+    let mut ix = super::IvfIndex::build(
+        &view,
+        Metric::Dot,
+        None,
+        4,
+        super::spill::SPILL,
+        42,
+        &super::NoHooks,
+    )
+    .unwrap();
     ix.tune(&view, 0.95, &super::NoHooks).unwrap();
     println!(
         "MIPS {n} x {dim}: exact {exact_us:.0} us/query, norm-pruned exact {pruned_us:.0} us/query (CPU); index {} lists, tuned nprobe {}",
@@ -488,7 +515,9 @@ fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
     let view = db.table("t").unwrap();
     // Uncancelled: count the questions.
     let all = cancel_after(usize::MAX);
-    let mut ix = super::IvfIndex::build(&view, Metric::Cosine, None, 4, 9, &all).unwrap();
+    let mut ix =
+        super::IvfIndex::build(&view, Metric::Cosine, None, 4, super::spill::SPILL, 9, &all)
+            .unwrap();
     let build_asks = all.asked.get();
     assert!(
         build_asks >= 10,
@@ -505,7 +534,7 @@ fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
     // Cancelled at every point of the build and of the tuning in turn.
     for after in [0, 3, 9, build_asks - 1] {
         let h = cancel_after(after);
-        let r = super::IvfIndex::build(&view, Metric::Cosine, None, 4, 9, &h);
+        let r = super::IvfIndex::build(&view, Metric::Cosine, None, 4, super::spill::SPILL, 9, &h);
         assert!(matches!(r, Err(Error::Cancelled)), "after {after}");
         assert_eq!(h.asked.get(), after + 1, "stops at the first yes");
     }
@@ -528,11 +557,30 @@ fn placing_a_row_agrees_with_the_build() {
         let db = Db::temporary().unwrap();
         setup(&db, scale);
         let view = db.table("t").unwrap();
-        let ix = super::IvfIndex::build(&view, metric, None, 4, 3, &super::NoHooks).unwrap();
+        let ix = super::IvfIndex::build(
+            &view,
+            metric,
+            None,
+            4,
+            super::spill::SPILL,
+            3,
+            &super::NoHooks,
+        )
+        .unwrap();
         let built = ix.lists_of_rows();
+        assert_eq!(built.len(), N);
+        let spilled = built.values().filter(|l| l.len() == 2).count();
+        assert_eq!(
+            (spilled, ix.spilled()),
+            ((N as f32 * super::SPILL) as usize, spilled)
+        );
+        assert!(built
+            .values()
+            .all(|l| l.len() == 1 || (l.len() == 2 && l[0] != l[1])));
+        // A row's first list is its nearest centroid, which placing finds again.
         let same = (0..N as u32)
             .step_by(7)
-            .filter(|&r| ix.place(&view.row(r as usize).to_vec()).unwrap() == built[&r])
+            .filter(|&r| built[&r].contains(&ix.place(&view.row(r as usize).to_vec()).unwrap()))
             .count();
         let total = N.div_ceil(7);
         assert!(
@@ -550,8 +598,16 @@ fn tail_updates_match_a_fresh_tail_and_brute_force() {
     let db = Db::temporary().unwrap();
     let queries = setup(&db, false);
     let view = db.table("t").unwrap();
-    let mut ix =
-        super::IvfIndex::build(&view, Metric::Cosine, None, 4, 3, &super::NoHooks).unwrap();
+    let mut ix = super::IvfIndex::build(
+        &view,
+        Metric::Cosine,
+        None,
+        4,
+        super::spill::SPILL,
+        3,
+        &super::NoHooks,
+    )
+    .unwrap();
     ix.tune(&view, 0.95, &super::NoHooks).unwrap();
     let fresh = clustered_vectors(800, DIM, 99);
     let row_of = |i: usize| fresh[i * DIM..(i + 1) * DIM].to_vec();
@@ -679,8 +735,16 @@ fn batched_queries_equal_single_ones() {
         _ => r % 7 != i as u32 % 7,
     };
     for metric in [Metric::Cosine, Metric::Dot] {
-        let mut ix =
-            super::IvfIndex::build(&view, metric, Some(120), 4, 3, &super::NoHooks).unwrap();
+        let mut ix = super::IvfIndex::build(
+            &view,
+            metric,
+            Some(120),
+            4,
+            super::spill::SPILL,
+            3,
+            &super::NoHooks,
+        )
+        .unwrap();
         ix.tune(&view, 0.95, &super::NoHooks).unwrap();
         let ops: Vec<(u32, Option<&[f32]>)> = (0..300)
             .map(|i| ((N + i) as u32, Some(&extra[i * DIM..(i + 1) * DIM])))
@@ -760,8 +824,10 @@ fn eight_bit_codes_rank_closer_to_the_exact_order() {
         let qs = setup(&db, scale);
         let view = db.table("t").unwrap();
         let code_recall = |bits: u8| {
+            // No spill: a spilled row's two entries would take two of the k candidates.
             let mut ix =
-                super::IvfIndex::build(&view, metric, Some(100), bits, 3, &super::NoHooks).unwrap();
+                super::IvfIndex::build(&view, metric, Some(100), bits, 0.0, 3, &super::NoHooks)
+                    .unwrap();
             assert_eq!(ix.bits(), bits);
             ix.rerank = 10;
             let (mut hit, mut all) = (0, 0);

@@ -198,10 +198,14 @@ impl Candidates {
         self.checked = self.len;
     }
 
-    /// The ids of the (at most `keep`) best allowed rows, in no particular order.
+    /// The distinct ids of the (at most `keep`) best allowed entries, ascending (a
+    /// spilled row may have been offered from two lists).
     pub fn into_ids(mut self, allow: &dyn Fn(u32) -> bool) -> Vec<u32> {
         self.compact(allow);
-        self.buf[..self.len].iter().map(|e| e.1).collect()
+        let mut ids: Vec<u32> = self.buf[..self.len].iter().map(|e| e.1).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 }
 

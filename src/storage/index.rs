@@ -15,7 +15,9 @@ use crate::{Error, Result};
 /// centroids, packed in 32-row fast-scan blocks (`index::fastscan`). 3: the header
 /// counts the rows placed since the centroids were trained (`placed`), under a new tag
 /// (a format-2 header cannot be decoded as a format-3 one, so its tag tells it apart).
-pub(crate) const INDEX_FORMAT: u32 = 3;
+/// 4: a row may be in two lists (spilled, `index::spill`), so the lists hold up to twice
+/// the table's rows (a format-3 reader would take that for corruption).
+pub(crate) const INDEX_FORMAT: u32 = 4;
 
 /// Bytes of ids + codes per posting block (a bigger list gets a block of its own).
 const POSTING_BYTES: usize = 1 << 20;
@@ -202,7 +204,7 @@ pub(crate) fn load(
         || h.offsets.len() != lists + 1
         || h.offsets[0] != 0
         || h.offsets.windows(2).any(|w| w[0] > w[1])
-        || h.offsets[lists] as usize > table_rows
+        || h.offsets[lists] as usize > 2 * table_rows
         || h.nprobe == 0
         || h.nprobe as usize > lists
         || h.block_lists.len() < 2
@@ -219,6 +221,7 @@ pub(crate) fn load(
     }
     let mut ids = Vec::with_capacity(total);
     let mut codes = Vec::with_capacity(code_bytes);
+    let mut entries = vec![0u8; table_rows];
     for (i, w) in h.block_lists.windows(2).enumerate() {
         let i = i as u32 + 1;
         let v = b
@@ -242,9 +245,16 @@ pub(crate) fn load(
         }
         for id in p.ids.iter() {
             let id = id.to_native();
-            if id as usize >= table_rows {
+            let Some(e) = entries.get_mut(id as usize) else {
                 return Err(Error::corrupted(format!(
                     "{} (row {id} out of range)",
+                    what(i)()
+                )));
+            };
+            *e += 1;
+            if *e > 2 {
+                return Err(Error::corrupted(format!(
+                    "{} (row {id} in more than two lists)",
                     what(i)()
                 )));
             }

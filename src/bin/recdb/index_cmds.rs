@@ -28,6 +28,10 @@ pub enum IndexAction {
         /// second coding the first one's error: twice the bytes and scan time).
         #[arg(long, default_value_t = 4, value_name = "4|8")]
         bits: u8,
+        /// Fraction of the rows (those nearest a list boundary) also placed in a second
+        /// list: fewer lists scanned for the same recall, one more code per such row.
+        #[arg(long, default_value_t = 0.3, value_name = "F")]
+        spill: f32,
         #[arg(long, default_value_t = 0.95, value_name = "F")]
         target_recall: f32,
         /// Build threads (default: the database's pool).
@@ -69,6 +73,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
             metric,
             lists,
             bits,
+            spill,
             target_recall,
             threads,
             seed,
@@ -79,6 +84,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
                 metric: metric.parse::<Metric>()?,
                 lists,
                 bits,
+                spill,
                 target_recall,
                 seed,
                 threads,

@@ -1,7 +1,8 @@
 //! Carrying an index over to the next version of its table (a compaction folds the
-//! delta into a new version): rows whose values did not change keep their list and
-//! their codes, and the others are placed by the build's rule and encoded with the
-//! build's levels. No k-means and no tuning, so the new version is served by an index
+//! delta into a new version): rows whose values did not change keep their lists (two
+//! for a spilled row) and their codes, and the others are placed in one list by the
+//! build's rule and encoded with the build's levels (they are not spilled: that needs
+//! the whole table's losses; the rebuild after a tenth of the rows are placed does it). No k-means and no tuning, so the new version is served by an index
 //! from its first query, for the cost of one pass over the codes. The centroids age as
 //! rows are placed; `placed` counts them so that the index policy rebuilds in time.
 
@@ -20,7 +21,9 @@ impl IvfIndex {
         let row = |r: usize| &rows[r * dim..(r + 1) * dim];
         let cols = self.sq.cols();
         let bb = fastscan::block_bytes(cols);
-        let mut covered = vec![false; n];
+        // Entries per new row so far: a kept row keeps both of its entries if it was
+        // spilled, and no row gets more than two (were `kept` not one-to-one).
+        let mut entries = vec![0u8; n];
         // Per list: its new rows and their codes (row-major, one code per byte).
         let mut lists: Vec<(Vec<u32>, Vec<u8>)> = vec![Default::default(); self.lists];
         for (l, (ids, codes)) in lists.iter_mut().enumerate() {
@@ -31,15 +34,18 @@ impl IvfIndex {
                 let Some(new) = kept(r).filter(|&x| (x as usize) < n) else {
                     continue;
                 };
-                if !std::mem::replace(&mut covered[new as usize], true) {
+                let e = &mut entries[new as usize];
+                if *e < 2 && ids.last() != Some(&new) {
+                    *e += 1;
                     ids.push(new);
                     codes.extend_from_slice(&old[i * cols..(i + 1) * cols]);
                 }
             }
         }
+        let mut rows = entries.iter().filter(|&&e| e > 0).count();
         let mut placed = 0;
         let mut resid = vec![0f32; dim];
-        for r in (0..n).filter(|&r| !covered[r]) {
+        for r in (0..n).filter(|&r| entries[r] == 0) {
             let v = row(r);
             // Kept rows are under φ already; only a placed one can be longer.
             let norm = dot(v, v).sqrt();
@@ -60,6 +66,7 @@ impl IvfIndex {
             ids.push(r as u32);
             self.sq.encode(&resid, codes);
             placed += 1;
+            rows += 1;
         }
         let mut offsets = Vec::with_capacity(self.lists + 1);
         offsets.push(0u32);
@@ -83,6 +90,7 @@ impl IvfIndex {
             build_seconds: started.elapsed().as_secs_f64(),
             placed: self.placed + placed,
             table_rows: n,
+            rows,
             centroids: self.centroids.clone(),
             half: self.half.clone(),
             sq: self.sq.clone(),
@@ -120,8 +128,12 @@ mod tests {
         fastscan::code_at(&ix.codes[block0..], ix.sq.cols(), i, d)
     }
 
-    fn position_of(ix: &IvfIndex) -> std::collections::HashMap<u32, usize> {
-        ix.ids.iter().enumerate().map(|(p, &r)| (r, p)).collect()
+    /// Where each (row, list) entry is.
+    fn position_of(ix: &IvfIndex) -> std::collections::HashMap<(u32, u32), usize> {
+        (0..ix.lists)
+            .flat_map(|l| (ix.offsets[l]..ix.offsets[l + 1]).map(move |p| (l as u32, p as usize)))
+            .map(|(l, p)| ((ix.ids[p], l), p))
+            .collect()
     }
 
     /// A compaction's new rows: every 11th old row deleted (the rows after it move up),
@@ -168,7 +180,16 @@ mod tests {
             db.put_table("t", RowSpace::Other, DIM, &old, vec![])
                 .unwrap();
             let view = db.table("t").unwrap();
-            let mut ix = IvfIndex::build(&view, metric, None, bits, 3, &NoHooks).unwrap();
+            let mut ix = IvfIndex::build(
+                &view,
+                metric,
+                None,
+                bits,
+                crate::index::spill::SPILL,
+                3,
+                &NoHooks,
+            )
+            .unwrap();
             ix.tune(&view, 0.95, &NoHooks).unwrap();
             assert_eq!((ix.bits(), ix.sq.cols()), (bits, DIM * bits as usize / 4));
             let (rows, kept, changed) = next_version(&old, &fresh);
@@ -189,21 +210,29 @@ mod tests {
             );
             let (was, now) = (ix.lists_of_rows(), new.lists_of_rows());
             let (pos_old, pos_new) = (position_of(&ix), position_of(&new));
+            let mut spilled = 0;
             for (r, &k) in kept.iter().enumerate().filter(|(_, &k)| k != u32::MAX) {
-                assert_eq!(now[&k], was[&(r as u32)], "{metric:?}: kept row {r} moved");
-                for d in 0..new.sq.cols() {
-                    assert_eq!(
-                        code_of(&new, pos_new[&k], d),
-                        code_of(&ix, pos_old[&(r as u32)], d),
-                        "{metric:?}: row {r} dim {d}"
-                    );
+                let lists = &was[&(r as u32)];
+                assert_eq!(&now[&k], lists, "{metric:?}: kept row {r} moved");
+                spilled += lists.len() - 1;
+                for &l in lists {
+                    for d in 0..new.sq.cols() {
+                        assert_eq!(
+                            code_of(&new, pos_new[&(k, l)], d),
+                            code_of(&ix, pos_old[&(r as u32, l)], d),
+                            "{metric:?}: row {r} list {l} dim {d}"
+                        );
+                    }
                 }
             }
+            // Kept rows keep their second entries; placed rows get one.
+            assert!(spilled > 0);
+            assert_eq!(new.spilled(), spilled, "{metric:?}");
             let placed_rows: Vec<u32> = (0..n as u32).filter(|r| !kept.contains(r)).collect();
             assert_eq!(placed_rows.len(), changed);
             for &r in &placed_rows {
                 let v = &rows[r as usize * DIM..][..DIM];
-                assert_eq!(Some(now[&r]), new.place(v), "{metric:?}: row {r}");
+                assert_eq!(now[&r], vec![new.place(v).unwrap()], "{metric:?}: row {r}");
             }
             // Served on the new rows, it answers like exact search (fresh queries).
             db.put_table("t2", RowSpace::Other, DIM, &rows, vec![])
@@ -235,7 +264,16 @@ mod tests {
             .unwrap();
         let view = db.table("t").unwrap();
         let keep_all = |r: u32| Some(r);
-        let dot = IvfIndex::build(&view, Metric::Dot, None, 4, 3, &NoHooks).unwrap();
+        let dot = IvfIndex::build(
+            &view,
+            Metric::Dot,
+            None,
+            4,
+            crate::index::spill::SPILL,
+            3,
+            &NoHooks,
+        )
+        .unwrap();
         let mut rows = old.clone();
         rows.extend(old[..DIM].iter().map(|x| x * 1.5));
         assert!(dot.carry_over(&rows, &keep_all).is_none());
@@ -243,7 +281,16 @@ mod tests {
         rows.extend(old[..DIM].iter().map(|x| x * 0.5));
         assert_eq!(dot.carry_over(&rows, &keep_all).unwrap().len(), 3001);
         // A deleted row of a users/items table is a zero row: a cosine index leaves it out.
-        let cos = IvfIndex::build(&view, Metric::Cosine, None, 8, 3, &NoHooks).unwrap();
+        let cos = IvfIndex::build(
+            &view,
+            Metric::Cosine,
+            None,
+            8,
+            crate::index::spill::SPILL,
+            3,
+            &NoHooks,
+        )
+        .unwrap();
         rows[..DIM].fill(0.0);
         let c = cos.carry_over(&rows, &|r| (r != 0).then_some(r)).unwrap();
         assert_eq!((c.len(), c.placed), (3000, 1));
