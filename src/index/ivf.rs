@@ -198,21 +198,24 @@ impl IvfIndex {
         let full = kmeans::train(&vecs, width, lists, ITERS, sample, seed, &mut go)
             .ok_or(Error::Cancelled)?;
         hooks.report(KMEANS_END, &format!("assigning {m} rows to {lists} lists"));
-        // With spill, each row's nearest centroids after its own are the candidates for
-        // its second list, found in the same pass.
-        let near = if spill > 0.0 { spill::NEAR } else { 1 };
-        let nearest = kmeans::assign_m(&vecs, width, &full, near);
-        let labels: Vec<u32> = nearest.iter().step_by(near).copied().collect();
-        hooks.check()?;
-        hooks.report(
-            ASSIGN_END,
-            &format!(
-                "placing {:.0} % of the rows in a second list",
-                100.0 * spill
-            ),
-        );
-        let second = spill::second_lists(&vecs, width, &full, &nearest, near, spill);
-        drop(nearest);
+        let (labels, second) = if spill > 0.0 {
+            // Each row's nearest centroids after its own are the candidates for its
+            // second list, found in the same pass.
+            let nearest = kmeans::assign_m(&vecs, width, &full, spill::NEAR);
+            let labels: Vec<u32> = nearest.iter().step_by(spill::NEAR).copied().collect();
+            hooks.check()?;
+            hooks.report(
+                ASSIGN_END,
+                &format!(
+                    "placing {:.0} % of the rows in a second list",
+                    100.0 * spill
+                ),
+            );
+            let second = spill::second_lists(&vecs, width, &full, &nearest, spill::NEAR, spill);
+            (labels, second)
+        } else {
+            (kmeans::assign(&vecs, width, &full), vec![None; m])
+        };
         hooks.check()?;
         hooks.report(SPILL_END, "encoding residuals");
         let half = kmeans::half_norms(&full, width);

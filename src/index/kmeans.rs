@@ -98,9 +98,12 @@ fn nearest_m_block(
     out: &mut Vec<u32>,
 ) {
     let np = xs.len() / dim.max(1);
-    // Per point: its best `m` so far, and the slot of the worst of them.
-    let mut best = vec![(f32::NEG_INFINITY, u32::MAX); np * m];
-    let mut worst = vec![(f32::NEG_INFINITY, 0usize); np];
+    // Per point: a buffer of up to 2·m scores above its bar; when full, the m best are
+    // kept and the bar rises to the worst of them (amortised O(1) a score, against
+    // O(m) for replacing the worst one each time). Entries are `rank_key`s, so the
+    // selection compares integers.
+    let mut kept: Vec<Vec<u64>> = (0..np).map(|_| Vec::with_capacity(2 * m)).collect();
+    let mut bar = vec![f32::NEG_INFINITY; np];
     let mut buf = [0f32; TILE];
     for (j, (cs, hs)) in centroids
         .chunks(TILE * dim.max(1))
@@ -108,30 +111,46 @@ fn nearest_m_block(
         .enumerate()
     {
         let scores = &mut buf[..hs.len()];
-        for (p, x) in xs.chunks_exact(dim.max(1)).enumerate() {
+        for ((x, top), bar) in xs.chunks_exact(dim.max(1)).zip(&mut kept).zip(&mut bar) {
             dots_f32(cs, x, scores);
-            let top = &mut best[p * m..(p + 1) * m];
-            let w = &mut worst[p];
             for (i, (&d, h)) in scores.iter().zip(hs).enumerate() {
                 // Centroids come in ascending order: a strict `>` keeps the lower of ties.
                 let s = d - h;
-                if s > w.0 {
-                    top[w.1] = (s, (j * TILE + i) as u32);
-                    // The next to go: the lowest score, of those the highest centroid.
-                    let (k, e) = top
-                        .iter()
-                        .enumerate()
-                        .min_by(|a, b| a.1 .0.total_cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)))
-                        .expect("m >= 1");
-                    *w = (e.0, k);
+                if s > *bar {
+                    top.push(rank_key(s, (j * TILE + i) as u32));
+                    if top.len() == 2 * m {
+                        top.select_nth_unstable(m - 1);
+                        top.truncate(m);
+                        *bar = key_score(top[m - 1]);
+                    }
                 }
             }
         }
     }
-    for top in best.chunks_exact_mut(m) {
-        top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        out.extend(top.iter().map(|e| e.1));
+    for top in &mut kept {
+        top.sort_unstable();
+        top.truncate(m);
+        out.extend(top.iter().map(|&k| k as u32));
+        out.extend(std::iter::repeat_n(u32::MAX, m - top.len().min(m)));
     }
+}
+
+/// A key that sorts (score, centroid) best first, ties to the lower centroid: the
+/// score's bits made order-preserving as an unsigned integer, inverted, then the index.
+fn rank_key(score: f32, centroid: u32) -> u64 {
+    let b = score.to_bits();
+    let ordered = if b >> 31 == 1 { !b } else { b | 1 << 31 };
+    ((!ordered as u64) << 32) | centroid as u64
+}
+
+/// The score of a [`rank_key`].
+fn key_score(key: u64) -> f32 {
+    let ordered = !((key >> 32) as u32);
+    f32::from_bits(if ordered >> 31 == 1 {
+        ordered & !(1 << 31)
+    } else {
+        !ordered
+    })
 }
 
 /// The `m` nearest centroids (L2) of every row of `data`, nearest first (`n · m`
@@ -278,6 +297,28 @@ mod tests {
         assert!(firsts.len() >= 4, "{c:?}");
         let labels = assign(&data, 4, &c);
         assert_eq!(labels.len(), 3000);
+    }
+
+    #[test]
+    fn rank_keys_sort_best_first_and_give_the_score_back() {
+        let scores = [3.5f32, -0.0, 0.0, -2.25, f32::MIN, 1e-30, -1e-30, 7.0, 3.5];
+        let mut keys: Vec<u64> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| rank_key(s, i as u32))
+            .collect();
+        for (&k, &s) in keys.iter().zip(&scores) {
+            assert_eq!(key_score(k).to_bits(), s.to_bits());
+        }
+        keys.sort_unstable();
+        let got: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
+        let mut want: Vec<(f32, u32)> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| (s, i as u32))
+            .collect();
+        want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        assert_eq!(got, want.iter().map(|e| e.1).collect::<Vec<_>>());
     }
 
     /// The m nearest of every point, against sorting all centroids by distance; the
