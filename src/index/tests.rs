@@ -905,3 +905,64 @@ fn eight_bit_indexes_persist_and_bad_levels_are_corruption() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A stored index may hold a row in two lists (spilled) but not in three, nor twice in
+/// one list: the load rejects the first, `check` the second, naming the row.
+#[test]
+fn a_row_in_three_lists_or_twice_in_one_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let version = {
+        let db = Db::open(&path).unwrap();
+        setup(&db, false);
+        let info = db.build_index("t", &IndexOptions::default()).unwrap();
+        assert_eq!(info.spilled as usize, (N as f32 * super::SPILL) as usize);
+        db.check().unwrap();
+        info.version
+    };
+    let tamper = |edit: &dyn Fn(&[u32], &mut Vec<u32>) -> u32| {
+        let db = Db::open(&path).unwrap();
+        let (h, mut ids, codes) = crate::storage::index::load(db.backend(), "t", version, N, DIM)
+            .unwrap()
+            .unwrap();
+        let row = edit(&h.offsets, &mut ids);
+        crate::storage::index::write(db.backend(), "t", version, &h, &ids, &codes).unwrap();
+        db.flush().unwrap();
+        drop(db);
+        let db = Db::open(&path).unwrap();
+        match db.check() {
+            Err(Error::Corrupted { what }) => (row, what),
+            other => panic!("{other:?}"),
+        }
+    };
+    let count = |ids: &[u32], r: u32| ids.iter().filter(|&&x| x == r).count();
+    // A spilled row written over the first entry of a list that does not hold it.
+    let (row, what) = tamper(&|offsets, ids| {
+        let r = *ids.iter().find(|&&r| count(ids, r) == 2).unwrap();
+        let l = (0..offsets.len() - 1)
+            .find(|&l| !ids[offsets[l] as usize..offsets[l + 1] as usize].contains(&r))
+            .unwrap();
+        ids[offsets[l] as usize] = r;
+        r
+    });
+    assert!(
+        what.contains(&format!("row {row} in more than two lists")),
+        "{what}"
+    );
+    // Rebuilt, then a row that is in one list written over its neighbour in that list.
+    {
+        let db = Db::open(&path).unwrap();
+        db.build_index("t", &IndexOptions::default()).unwrap();
+    }
+    let (row, what) = tamper(&|offsets, ids| {
+        // An entry of a row in one list only, followed by another in the same list.
+        let at = (0..offsets.len() - 1)
+            .flat_map(|l| offsets[l] as usize..(offsets[l + 1] as usize).saturating_sub(1))
+            .find(|&at| count(ids, ids[at]) == 1)
+            .unwrap();
+        let r = ids[at];
+        ids[at + 1] = r;
+        r
+    });
+    assert!(what.contains(&format!("row {row} twice in list")), "{what}");
+}
