@@ -46,12 +46,31 @@ pub(crate) fn half_norms(centroids: &[f32], dim: usize) -> Vec<f32> {
 /// 8 KB, so a block of each stays in L1 while every pair is scored.
 const TILE: usize = 32;
 
-/// The nearest centroid of each point of `xs` (at most [`TILE`] points). Centroid tiles
-/// are the outer loop so each is read from memory once per point block, not once per
-/// point: the assignment is bound by cache bandwidth, not arithmetic (docs/INDEX.md).
+/// The nearest centroid of each point of `xs` (at most [`TILE`] points).
 fn nearest_block(xs: &[f32], centroids: &[f32], half: &[f32], dim: usize, out: &mut Vec<u32>) {
     let np = xs.len() / dim.max(1);
     let mut best = [(f32::NEG_INFINITY, 0u32); TILE];
+    score_tiles(xs, centroids, half, dim, |p, c, s| {
+        // Ascending centroid order and a strict `>`: ties go to the lowest index.
+        if s > best[p].0 {
+            best[p] = (s, c);
+        }
+    });
+    out.extend(best[..np].iter().map(|b| b.1));
+}
+
+/// `f(point, centroid, x·c − ‖c‖²/2)` for every point of `xs` (at most [`TILE`]) and
+/// every centroid, the centroids of each point in ascending order. Centroid tiles are
+/// the outer loop so each is read from memory once per point block, not once per
+/// point: the assignment is bound by cache bandwidth, not arithmetic (docs/INDEX.md).
+#[inline(always)]
+fn score_tiles(
+    xs: &[f32],
+    centroids: &[f32],
+    half: &[f32],
+    dim: usize,
+    mut f: impl FnMut(usize, u32, f32),
+) {
     let mut buf = [0f32; TILE];
     for (j, (cs, hs)) in centroids
         .chunks(TILE * dim.max(1))
@@ -59,32 +78,13 @@ fn nearest_block(xs: &[f32], centroids: &[f32], half: &[f32], dim: usize, out: &
         .enumerate()
     {
         let scores = &mut buf[..hs.len()];
-        for (x, b) in xs.chunks_exact(dim.max(1)).zip(best.iter_mut()) {
+        for (p, x) in xs.chunks_exact(dim.max(1)).enumerate() {
             dots_f32(cs, x, scores);
             for (i, (&d, h)) in scores.iter().zip(hs).enumerate() {
-                // Ascending centroid order and a strict `>`: ties go to the lowest index.
-                let s = d - h;
-                if s > b.0 {
-                    *b = (s, (j * TILE + i) as u32);
-                }
+                f(p, (j * TILE + i) as u32, d - h);
             }
         }
     }
-    out.extend(best[..np].iter().map(|b| b.1));
-}
-
-/// The nearest centroid (L2) of every row of `data`, in parallel on the current pool.
-pub(crate) fn assign(data: &[f32], dim: usize, centroids: &[f32]) -> Vec<u32> {
-    let half = half_norms(centroids, dim);
-    data.par_chunks(dim.max(1) * TILE * 4)
-        .flat_map_iter(|block| {
-            let mut out = Vec::with_capacity(TILE * 4);
-            for xs in block.chunks(dim.max(1) * TILE) {
-                nearest_block(xs, centroids, &half, dim, &mut out);
-            }
-            out
-        })
-        .collect()
 }
 
 /// The `m` nearest centroids of each point of `xs` (at most [`TILE`] points), nearest
@@ -104,29 +104,18 @@ fn nearest_m_block(
     // selection compares integers.
     let mut kept: Vec<Vec<u64>> = (0..np).map(|_| Vec::with_capacity(2 * m)).collect();
     let mut bar = vec![f32::NEG_INFINITY; np];
-    let mut buf = [0f32; TILE];
-    for (j, (cs, hs)) in centroids
-        .chunks(TILE * dim.max(1))
-        .zip(half.chunks(TILE))
-        .enumerate()
-    {
-        let scores = &mut buf[..hs.len()];
-        for ((x, top), bar) in xs.chunks_exact(dim.max(1)).zip(&mut kept).zip(&mut bar) {
-            dots_f32(cs, x, scores);
-            for (i, (&d, h)) in scores.iter().zip(hs).enumerate() {
-                // Centroids come in ascending order: a strict `>` keeps the lower of ties.
-                let s = d - h;
-                if s > *bar {
-                    top.push(rank_key(s, (j * TILE + i) as u32));
-                    if top.len() == 2 * m {
-                        top.select_nth_unstable(m - 1);
-                        top.truncate(m);
-                        *bar = key_score(top[m - 1]);
-                    }
-                }
+    score_tiles(xs, centroids, half, dim, |p, c, s| {
+        // Centroids come in ascending order: a strict `>` keeps the lower of ties.
+        if s > bar[p] {
+            let top = &mut kept[p];
+            top.push(rank_key(s, c));
+            if top.len() == 2 * m {
+                top.select_nth_unstable(m - 1);
+                top.truncate(m);
+                bar[p] = key_score(top[m - 1]);
             }
         }
-    }
+    });
     for top in &mut kept {
         top.sort_unstable();
         top.truncate(m);
@@ -151,6 +140,20 @@ fn key_score(key: u64) -> f32 {
     } else {
         !ordered
     })
+}
+
+/// The nearest centroid (L2) of every row of `data`, in parallel on the current pool.
+pub(crate) fn assign(data: &[f32], dim: usize, centroids: &[f32]) -> Vec<u32> {
+    let half = half_norms(centroids, dim);
+    data.par_chunks(dim.max(1) * TILE * 4)
+        .flat_map_iter(|block| {
+            let mut out = Vec::with_capacity(TILE * 4);
+            for xs in block.chunks(dim.max(1) * TILE) {
+                nearest_block(xs, centroids, &half, dim, &mut out);
+            }
+            out
+        })
+        .collect()
 }
 
 /// The `m` nearest centroids (L2) of every row of `data`, nearest first (`n · m`

@@ -224,26 +224,19 @@ fn small_clustered_db() -> Db {
 fn builds_are_deterministic_for_a_seed() {
     let db = small_clustered_db();
     let view = db.table("t").unwrap();
-    let a = super::IvfIndex::build(
-        &view,
-        Metric::Cosine,
-        None,
-        4,
-        super::spill::SPILL,
-        9,
-        &super::NoHooks,
-    )
-    .unwrap();
-    let b = super::IvfIndex::build(
-        &view,
-        Metric::Cosine,
-        None,
-        4,
-        super::spill::SPILL,
-        9,
-        &super::NoHooks,
-    )
-    .unwrap();
+    let build = || {
+        super::IvfIndex::build(
+            &view,
+            Metric::Cosine,
+            None,
+            4,
+            super::spill::SPILL,
+            9,
+            &super::NoHooks,
+        )
+        .unwrap()
+    };
+    let (a, b) = (build(), build());
     let (ha, ia, ca) = a.to_stored();
     let (hb, ib, cb) = b.to_stored();
     assert_eq!((ha.centroids, ia, ca), (hb.centroids, ib, cb));
