@@ -331,10 +331,15 @@ impl IvfIndex {
         let k = 10;
         let aim = (target + TUNE_MARGIN).min(1.0);
         let mut rng = SplitMix(self.seed ^ 0x7475_6E65);
-        let picks = rng.sample(self.ids.len(), TUNE_QUERIES);
+        // Sampled among the distinct rows: sampling entries would pick spilled rows (two
+        // entries each, near a boundary) twice as often as the others.
+        let mut rows = self.ids.clone();
+        rows.sort_unstable();
+        rows.dedup();
+        let picks = rng.sample(rows.len(), TUNE_QUERIES);
         let queries: Vec<(u32, Vec<f32>)> = picks
             .iter()
-            .map(|&i| (self.ids[i], table.row(self.ids[i] as usize).to_vec()))
+            .map(|&i| (rows[i], table.row(rows[i] as usize).to_vec()))
             .collect();
         let qs: Vec<&[f32]> = queries.iter().map(|(_, q)| &q[..]).collect();
         let skip: Vec<Option<u32>> = queries.iter().map(|(id, _)| Some(*id)).collect();
