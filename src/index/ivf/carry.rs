@@ -2,9 +2,10 @@
 //! delta into a new version): rows whose values did not change keep their lists (two
 //! for a spilled row) and their codes, and the others are placed in one list by the
 //! build's rule and encoded with the build's levels (they are not spilled: that needs
-//! the whole table's losses; the rebuild after a tenth of the rows are placed does it). No k-means and no tuning, so the new version is served by an index
-//! from its first query, for the cost of one pass over the codes. The centroids age as
-//! rows are placed; `placed` counts them so that the index policy rebuilds in time.
+//! the whole table's losses; the rebuild after a tenth of the rows are placed does it).
+//! No k-means and no tuning, so the new version is served by an index from its first
+//! query, for the cost of one pass over the codes. The centroids age as rows are
+//! placed; `placed` counts them so that the index policy rebuilds in time.
 
 use super::*;
 
