@@ -393,7 +393,7 @@ impl Db {
             view.rows(),
             view.dim(),
         )?
-        .map(|(h, ids, codes)| IvfIndex::from_stored(h, ids, codes).map(Arc::new))
+        .map(|l| IvfIndex::from_stored(l).map(Arc::new))
         .transpose()?;
         // An older version (a reader that started before a publish) does not evict the
         // current one.

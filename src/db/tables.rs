@@ -156,37 +156,24 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<Verified> {
                 nonzero += usize::from(row.norm() != 0.0);
             }
             let what = || format!("index of table `{}` version {}", entry.name, v.version);
-            if let Some((h, ids, _)) =
+            if let Some(ix) =
                 crate::storage::index::load(b, &entry.name, v.version, view.rows(), view.dim())?
             {
-                // A row is in one list, or two if it was spilled; never twice in one.
-                let mut list_of = vec![u32::MAX; view.rows()];
-                let mut distinct = 0;
-                for (l, w) in h.offsets.windows(2).enumerate() {
-                    for &id in &ids[w[0] as usize..w[1] as usize] {
-                        let seen = std::mem::replace(&mut list_of[id as usize], l as u32);
-                        if seen == l as u32 {
-                            return Err(Error::corrupted(format!(
-                                "{} (row {id} twice in list {l})",
-                                what()
-                            )));
-                        }
-                        distinct += usize::from(seen == u32::MAX);
-                    }
-                }
-                let want = if Metric::from_stored_byte(h.metric) == Metric::Dot {
+                // The load checked each row's entries (one list, or two if spilled).
+                let want = if Metric::from_stored_byte(ix.header.metric) == Metric::Dot {
                     view.rows()
                 } else {
                     nonzero
                 };
-                if distinct != want {
+                if ix.rows != want {
                     return Err(Error::corrupted(format!(
-                        "{} ({distinct} rows indexed, {want} expected)",
-                        what()
+                        "{} ({} rows indexed, {want} expected)",
+                        what(),
+                        ix.rows
                     )));
                 }
                 out.indexes += 1;
-                out.indexed_rows += distinct as u64;
+                out.indexed_rows += ix.rows as u64;
             }
             if let Some((d, segments)) = crate::storage::delta::load(b, &entry.name, v.version)? {
                 out.delta_ops += d.ops.len() as u64;

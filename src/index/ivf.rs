@@ -116,14 +116,6 @@ fn mips_axis(metric: Metric, centroids: &[f32], half: &[f32], dim: usize) -> Vec
         .collect()
 }
 
-/// Distinct values of `ids`, all below `n`.
-fn distinct(ids: &[u32], n: usize) -> usize {
-    let mut seen = vec![false; n];
-    ids.iter()
-        .filter(|&&r| !std::mem::replace(&mut seen[r as usize], true))
-        .count()
-}
-
 /// Default number of lists: about 4·√N.
 pub(crate) fn default_lists(n: usize) -> usize {
     ((4.0 * (n as f64).sqrt()).round() as usize).clamp(1, n.max(1))
@@ -754,7 +746,13 @@ impl IvfIndex {
     }
 
     /// From validated stored parts (see [`store::load`], which checks the levels too).
-    pub fn from_stored(h: IndexHeader, ids: Vec<u32>, codes: Vec<u8>) -> Result<IvfIndex> {
+    pub fn from_stored(loaded: store::Loaded) -> Result<IvfIndex> {
+        let store::Loaded {
+            header: h,
+            ids,
+            codes,
+            rows,
+        } = loaded;
         let metric = Metric::from_stored_byte(h.metric);
         let sq = Sq4::from_levels(h.levels, h.dim as usize)
             .ok_or_else(|| Error::corrupted("index header (code levels)"))?;
@@ -771,7 +769,7 @@ impl IvfIndex {
             recall: h.recall,
             build_seconds: h.build_seconds,
             placed: h.placed as usize,
-            rows: distinct(&ids, h.table_rows as usize),
+            rows,
             table_rows: h.table_rows as usize,
             centroids: h.centroids,
             half: h.half_norms,

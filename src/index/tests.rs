@@ -879,9 +879,10 @@ fn eight_bit_indexes_persist_and_bad_levels_are_corruption() {
     }
     db.check().unwrap();
     // Three stages' worth of levels: rejected on load.
-    let (mut h, _, _) = crate::storage::index::load(db.backend(), "t", info.version, N, DIM)
+    let mut h = crate::storage::index::load(db.backend(), "t", info.version, N, DIM)
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .header;
     let extra: Vec<f32> = h.levels[..16 * DIM].to_vec();
     h.levels.extend(extra);
     let mut batch = WriteBatch::default();
@@ -900,7 +901,7 @@ fn eight_bit_indexes_persist_and_bad_levels_are_corruption() {
 }
 
 /// A stored index may hold a row in two lists (spilled) but not in three, nor twice in
-/// one list: the load rejects the first, `check` the second, naming the row.
+/// one list: the load (so `check`, and the first query) rejects both, naming the row.
 #[test]
 fn a_row_in_three_lists_or_twice_in_one_is_corruption() {
     let dir = tempfile::tempdir().unwrap();
@@ -915,11 +916,12 @@ fn a_row_in_three_lists_or_twice_in_one_is_corruption() {
     };
     let tamper = |edit: &dyn Fn(&[u32], &mut Vec<u32>) -> u32| {
         let db = Db::open(&path).unwrap();
-        let (h, mut ids, codes) = crate::storage::index::load(db.backend(), "t", version, N, DIM)
+        let mut l = crate::storage::index::load(db.backend(), "t", version, N, DIM)
             .unwrap()
             .unwrap();
-        let row = edit(&h.offsets, &mut ids);
-        crate::storage::index::write(db.backend(), "t", version, &h, &ids, &codes).unwrap();
+        let row = edit(&l.header.offsets, &mut l.ids);
+        crate::storage::index::write(db.backend(), "t", version, &l.header, &l.ids, &l.codes)
+            .unwrap();
         db.flush().unwrap();
         drop(db);
         let db = Db::open(&path).unwrap();

@@ -170,8 +170,15 @@ pub(crate) fn header(b: &dyn Backend, name: &str, version: u64) -> Result<Option
     Ok((h.format == INDEX_FORMAT).then_some(h))
 }
 
-/// A loaded index: header, row ids, codes.
-pub(crate) type Loaded = (IndexHeader, Vec<u32>, Vec<u8>);
+/// A loaded index.
+pub(crate) struct Loaded {
+    pub header: IndexHeader,
+    /// Row ids list by list (a spilled row is in two lists).
+    pub ids: Vec<u32>,
+    pub codes: Vec<u8>,
+    /// Distinct rows in the lists.
+    pub rows: usize,
+}
 
 /// The index of `name`@`version`, validated: header, then every posting block, copied
 /// into contiguous arrays. `Ok(None)` when the version has no index (or one of an older
@@ -221,7 +228,11 @@ pub(crate) fn load(
     }
     let mut ids = Vec::with_capacity(total);
     let mut codes = Vec::with_capacity(code_bytes);
-    let mut entries = vec![0u8; table_rows];
+    // Per row: the list it was last seen in (lists come in order) and how many it is
+    // in. A row is in one list, or two if it was spilled; never twice in one.
+    let mut last = vec![u32::MAX; table_rows];
+    let mut seen = vec![0u8; table_rows];
+    let mut rows = 0;
     for (i, w) in h.block_lists.windows(2).enumerate() {
         let i = i as u32 + 1;
         let v = b
@@ -243,24 +254,35 @@ pub(crate) fn load(
                 what(i)()
             )));
         }
-        for id in p.ids.iter() {
-            let id = id.to_native();
-            let Some(e) = entries.get_mut(id as usize) else {
-                return Err(Error::corrupted(format!(
-                    "{} (row {id} out of range)",
-                    what(i)()
-                )));
-            };
-            *e += 1;
-            if *e > 2 {
-                return Err(Error::corrupted(format!(
-                    "{} (row {id} in more than two lists)",
-                    what(i)()
-                )));
+        for l in w[0]..w[1] {
+            let (a, b) = (
+                h.offsets[l as usize] as usize,
+                h.offsets[l as usize + 1] as usize,
+            );
+            for id in p.ids[a - lo..b - lo].iter() {
+                let id = id.to_native();
+                let r = id as usize;
+                let why = if r >= table_rows {
+                    "out of range".to_owned()
+                } else if last[r] == l {
+                    format!("twice in list {l}")
+                } else if seen[r] == 2 {
+                    "in more than two lists".to_owned()
+                } else {
+                    rows += usize::from(seen[r] == 0);
+                    (last[r], seen[r]) = (l, seen[r] + 1);
+                    ids.push(id);
+                    continue;
+                };
+                return Err(Error::corrupted(format!("{} (row {id} {why})", what(i)())));
             }
-            ids.push(id);
         }
         codes.extend_from_slice(p.codes.as_slice());
     }
-    Ok(Some((h, ids, codes)))
+    Ok(Some(Loaded {
+        header: h,
+        ids,
+        codes,
+        rows,
+    }))
 }
