@@ -39,9 +39,24 @@ pub enum Error {
     /// A table (model output) that does not exist.
     #[error("no table `{0}` (train a model first, or see `stats` for the tables there are)")]
     UnknownTable(String),
-    /// A model or job kind recdb does not know.
-    #[error("unknown model `{0}`")]
-    UnknownModel(String),
+    /// A model name recdb does not know (neither trainable nor trained here).
+    #[error("unknown model `{name}` (known: {}{})", .known.join(", "), did_you_mean(.suggestion))]
+    UnknownModel {
+        name: String,
+        known: Vec<String>,
+        /// The nearest known name, when `name` looks like a typo of it.
+        suggestion: Option<String>,
+    },
+    /// A trained model without the vectors a query needs (e.g. `similar` on `popular`,
+    /// whose one column is a count; `predict` on `item2vec`, which has no user vectors).
+    #[error("model `{model}` has no {kind} vectors; this needs a model with {kind} vectors ({})", models_with(.models))]
+    NoVectors {
+        model: String,
+        /// `item` or `user`.
+        kind: String,
+        /// The trained models that have them.
+        models: Vec<String>,
+    },
     /// A job id that does not exist.
     #[error("unknown job {0}")]
     UnknownJob(u64),
@@ -66,6 +81,20 @@ pub enum Error {
     /// Any other invalid request.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+}
+
+fn did_you_mean(s: &Option<String>) -> String {
+    s.as_ref()
+        .map(|m| format!("; did you mean `{m}`?"))
+        .unwrap_or_default()
+}
+
+fn models_with(models: &[String]) -> String {
+    if models.is_empty() {
+        "none trained here yet".into()
+    } else {
+        format!("trained here: {}", models.join(", "))
+    }
 }
 
 /// `Result` with recdb's [`Error`].

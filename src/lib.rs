@@ -35,6 +35,7 @@ mod event;
 pub mod fuzzing;
 mod index;
 mod ingest;
+mod model_names;
 mod query;
 mod storage;
 mod synth;

@@ -2,6 +2,7 @@
 
 use crate::db::Served;
 use crate::index::Metric;
+use crate::model_names::Needs;
 use crate::storage::tables::RowSpace;
 use crate::{Db, Error, Result};
 
@@ -76,7 +77,9 @@ impl Db {
     /// A model's users and items tables, from the same publish.
     fn model_tables(&self, model: &str) -> Result<[std::sync::Arc<crate::TableView>; 2]> {
         let (u, i) = (format!("{model}.users"), format!("{model}.items"));
-        let mut v = self.tables_consistent(&[&u, &i])?;
+        let mut v = self
+            .tables_consistent(&[&u, &i])
+            .map_err(|e| self.explain_model(model, Needs::UserVectors, e))?;
         let items = v.pop().expect("two tables");
         let users = v.pop().expect("two tables");
         Ok([users, items])
@@ -94,7 +97,7 @@ impl Db {
     pub fn similar(&self, item: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         Self::check_k(opts.k)?;
         let iid = self.item_id(item)?;
-        let table = self.table(&format!("{}.items", opts.model))?;
+        let table = self.item_vectors(&opts.model)?;
         if table.space() != RowSpace::Items {
             return Err(Error::InvalidInput(format!(
                 "table `{}` does not hold items",

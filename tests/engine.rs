@@ -171,7 +171,7 @@ fn bad_input_leaves_the_database_as_it_was() {
     );
     assert!(matches!(
         db.train("nope", &Params::new(), &TrainOptions::default()),
-        Err(Error::UnknownModel(_))
+        Err(Error::UnknownModel { .. })
     ));
     let after = db.stats().unwrap();
     assert_eq!(

@@ -142,7 +142,7 @@ fn invalid_params_are_rejected_before_any_record() {
     );
     assert!(matches!(
         db.train("no-such-model", &Params::new(), &o),
-        Err(Error::UnknownModel(_))
+        Err(Error::UnknownModel { .. })
     ));
     let mut p = Params::new();
     assert!(p.insert_kv("no-equals-sign").is_err());

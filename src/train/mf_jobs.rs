@@ -66,7 +66,12 @@ impl MfJob {
                 b.validate()?;
                 Kind::Bpr(b)
             }
-            other => return Err(Error::UnknownModel(other.to_owned())),
+            other => {
+                return Err(crate::model_names::unknown_model(
+                    other,
+                    vec!["sgd".into(), "als".into(), "bpr".into()],
+                ))
+            }
         };
         p.finish(model)?;
         Ok(MfJob {

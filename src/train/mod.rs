@@ -14,7 +14,7 @@ pub(crate) mod text;
 pub(crate) mod text_model;
 mod word2vec;
 
-use crate::{Error, Params, Result};
+use crate::{Params, Result};
 use job::Job;
 
 /// The models recdb can train, by name.
@@ -30,9 +30,9 @@ pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
         item2vec::MODEL => Ok(Box::new(item2vec::Item2Vec::from_params(params)?)),
         "doc2vec" => Ok(Box::new(doc2vec::Doc2Vec::from_params(params)?)),
         "word2vec" => Ok(Box::new(word2vec::Word2Vec::from_params(params)?)),
-        other => Err(Error::UnknownModel(format!(
-            "{other} (known: {})",
-            MODELS.join(", ")
-        ))),
+        other => Err(crate::model_names::unknown_model(
+            other,
+            MODELS.iter().map(|m| m.to_string()).collect(),
+        )),
     }
 }

@@ -69,12 +69,13 @@ impl Params {
         match self.map.keys().find(|k| !used.contains(*k)) {
             None => Ok(()),
             Some(k) => {
-                let mut known: Vec<&str> = used.iter().map(String::as_str).collect();
-                known.sort();
-                Err(Error::param(
-                    k.clone(),
-                    format!("not a parameter of `{model}` (known: {})", known.join(", ")),
-                ))
+                let known: Vec<&str> = used.iter().map(String::as_str).collect();
+                let msg = if known.is_empty() {
+                    format!("`{model}` takes no parameters")
+                } else {
+                    format!("not a parameter of `{model}` (known: {})", known.join(", "))
+                };
+                Err(Error::param(k.clone(), msg))
             }
         }
     }
