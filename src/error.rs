@@ -36,6 +36,13 @@ pub enum Error {
     /// An item id that the database has never seen.
     #[error("unknown item `{0}`")]
     UnknownItem(String),
+    /// A title shared by several items: their ids (the first few of `matches`).
+    #[error("`{text}` is the title of {matches} items: {} (use an item id)", .candidates.join(", "))]
+    AmbiguousItem {
+        text: String,
+        matches: usize,
+        candidates: Vec<String>,
+    },
     /// A table (model output) that does not exist.
     #[error("no table `{0}` (train a model first, or see `stats` for the tables there are)")]
     UnknownTable(String),

@@ -1,5 +1,6 @@
-//! `recdb eval`: run a protocol of DESIGN.md end to end on a fresh temporary database,
-//! through the same import, job and query paths an application uses.
+//! `recdb eval`: run a protocol end to end on a fresh temporary database, through the
+//! same import, job and query paths an application uses, on a data set (ML-100K, LEE)
+//! or on the log of the user's own database.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ pub use lee::LEE_DEFAULTS;
 
 use crate::eval::{self, EvalEvent, Metrics};
 use crate::{
-    Db, Error, NoProgress, Params, ProgressSink, QueryOptions, RawEvent, Result, TrainOptions,
+    Db, Error, ItemRecord, NoProgress, Params, ProgressSink, QueryOptions, RawEvent, Result,
+    TrainOptions,
 };
 
 /// Which protocol.
@@ -103,15 +105,16 @@ impl std::fmt::Display for EvalReport {
     }
 }
 
-/// Where the ML-100K data is: `dir` if given, else `../shared/data/ml-100k` when present.
+/// Where the ML-100K data is: `dir` if given (relative to the current directory), else
+/// `../shared/data/ml-100k` when present.
 pub fn resolve_data(dir: Option<&Path>) -> Result<PathBuf> {
-    let candidates: Vec<PathBuf> = match dir {
-        Some(d) => vec![d.to_path_buf()],
-        None => vec![
-            PathBuf::from("../shared/data/ml-100k"),
-            PathBuf::from("../../shared/data/ml-100k"),
-        ],
-    };
+    if let Some(d) = dir {
+        return given_data_dir(d, "ml-100k.inter");
+    }
+    let candidates = [
+        PathBuf::from("../shared/data/ml-100k"),
+        PathBuf::from("../../shared/data/ml-100k"),
+    ];
     for c in &candidates {
         if c.join("ml-100k.inter").is_file() {
             return Ok(c.clone());
@@ -127,6 +130,25 @@ pub fn resolve_data(dir: Option<&Path>) -> Result<PathBuf> {
     )))
 }
 
+/// `--data DIR` as given: a directory holding `file`, or an error saying where it looked.
+pub(crate) fn given_data_dir(dir: &Path, file: &str) -> Result<PathBuf> {
+    let shown = match std::env::current_dir() {
+        Ok(cwd) if dir.is_relative() => format!(
+            "{} (from the current directory {})",
+            dir.display(),
+            cwd.display()
+        ),
+        _ => dir.display().to_string(),
+    };
+    if !dir.is_dir() {
+        return Err(Error::param("data", format!("{shown}: no such directory")));
+    }
+    if !dir.join(file).is_file() {
+        return Err(Error::param("data", format!("{shown}: no {file} in it")));
+    }
+    Ok(dir.to_path_buf())
+}
+
 /// Numeric ids where the data has them, so that ties sort as the protocol says.
 fn numeric(id: &str, fallback: &mut BTreeMap<String, u32>) -> u32 {
     id.parse().unwrap_or_else(|_| {
@@ -137,14 +159,13 @@ fn numeric(id: &str, fallback: &mut BTreeMap<String, u32>) -> u32 {
 
 /// A fresh database with the item catalog (so items seen only in test are ranked too)
 /// and the training events.
-fn train_db(dir: &Path, events: &[RawEvent], threads: Option<usize>) -> Result<Db> {
+fn train_db(catalog: &[ItemRecord], events: &[RawEvent], threads: Option<usize>) -> Result<Db> {
     let db = Db::open_with(crate::Config {
         threads: threads.unwrap_or(0),
         ..crate::Config::default()
     })?;
-    let catalog = dir.join("ml-100k.item");
-    if catalog.is_file() {
-        db.import_items(&catalog, None)?;
+    if !catalog.is_empty() {
+        db.put_items(catalog)?;
     }
     db.log_events(events)?;
     Ok(db)
@@ -179,6 +200,65 @@ pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalRepor
     }
     let dir = resolve_data(opts.data.as_deref())?;
     let events = crate::read_events(dir.join("ml-100k.inter"), None)?;
+    let catalog = dir.join("ml-100k.item");
+    let items = if catalog.is_file() {
+        crate::read_items(&catalog, None)?
+    } else {
+        Vec::new()
+    };
+    run_protocol(opts, &events, &items, dir.display().to_string(), sink)
+}
+
+/// [`evaluate`] on the log of `db` (NEXT or RATING): its events are split as the
+/// protocol says and a model trained on a fresh temporary database; `db` is only read.
+pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalReport> {
+    if opts.protocol == Protocol::Lee {
+        return Err(Error::param(
+            "protocol",
+            "lee scores the LEE corpus; on a database use next or rating",
+        ));
+    }
+    let mut events = Vec::new();
+    for user in db.user_ids() {
+        for h in db.history(&user)? {
+            events.push(RawEvent {
+                user: user.clone(),
+                item: h.item,
+                kind: h.kind,
+                value: h.value,
+                timestamp: h.timestamp,
+                group: None,
+            });
+        }
+    }
+    if events.is_empty() {
+        return Err(Error::Empty(
+            "the database has no events to evaluate on".into(),
+        ));
+    }
+    let items: Vec<ItemRecord> = db
+        .item_ids()
+        .into_iter()
+        .map(|id| ItemRecord {
+            id,
+            ..ItemRecord::default()
+        })
+        .collect();
+    let label = db.path().map_or_else(
+        || "a temporary database".into(),
+        |p| p.display().to_string(),
+    );
+    run_protocol(opts, &events, &items, label, sink)
+}
+
+/// Split `events` as the protocol says, train on the first part, score the second.
+fn run_protocol(
+    opts: &EvalOptions,
+    events: &[RawEvent],
+    catalog: &[ItemRecord],
+    data: String,
+    sink: &dyn ProgressSink,
+) -> Result<EvalReport> {
     let mut fb_u = BTreeMap::new();
     let mut fb_i = BTreeMap::new();
     let keyed: Vec<(EvalEvent, &RawEvent)> = events
@@ -218,7 +298,7 @@ pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalRepor
                 .filter(|(k, _)| test_set.contains(&(k.0, k.1)))
                 .map(|(_, e)| (*e).clone())
                 .collect();
-            let db = train_db(&dir, &raw_train, opts.threads)?;
+            let db = train_db(catalog, &raw_train, opts.threads)?;
             let t = Instant::now();
             let info = db.train_with_progress(&opts.model, &opts.params, &train_opts, sink)?;
             train_seconds = t.elapsed().as_secs_f64();
@@ -240,7 +320,7 @@ pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalRepor
         Protocol::Rating => {
             let (train, test) = eval::rating_split(&keyed, |(k, _)| (k.0 as u64, k.1 as u64));
             let raw_train: Vec<RawEvent> = train.iter().map(|(_, e)| (*e).clone()).collect();
-            let db = train_db(&dir, &raw_train, opts.threads)?;
+            let db = train_db(catalog, &raw_train, opts.threads)?;
             let t = Instant::now();
             let info = db.train_with_progress(&opts.model, &opts.params, &train_opts, sink)?;
             train_seconds = t.elapsed().as_secs_f64();
@@ -271,7 +351,7 @@ pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalRepor
         users,
         train_seconds,
         baseline,
-        data: dir.display().to_string(),
+        data,
     })
 }
 

@@ -48,7 +48,9 @@ pub use db::{
     TableSearcher, TrainOptions,
 };
 pub use error::{Error, Result};
-pub use evaluate::{evaluate, evaluate_quiet, EvalOptions, EvalReport, Protocol, LEE_DEFAULTS};
+pub use evaluate::{
+    evaluate, evaluate_db, evaluate_quiet, EvalOptions, EvalReport, Protocol, LEE_DEFAULTS,
+};
 pub use event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
 pub use index::Metric;
 pub use ingest::{
@@ -56,10 +58,11 @@ pub use ingest::{
     parse_tsv_vectors, parse_users, read_events, read_items, read_users, Format, ParsedVectors,
 };
 pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
+pub use storage::imports::PriorImport;
 pub use storage::jobs::JobState;
 pub use storage::tables::{Row, RowSpace, TableView};
 pub use synth::{clustered_vectors, generate, generate_dense, Synth, SynthConfig};
 pub use train::context::{JobContext, NoProgress, ProgressSink};
 pub use train::params::Params;
 pub use train::sgns::{pool_cpu_seconds, ZipfText};
-pub use train::MODELS;
+pub use train::{model_defaults, MODELS};

@@ -12,6 +12,15 @@ mod commands;
 #[path = "../../src/bin/recdb/demo.rs"]
 mod demo;
 #[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/find_cmds.rs"]
+mod find_cmds;
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/import_note.rs"]
+mod import_note;
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/train_help.rs"]
+mod train_help;
+#[allow(dead_code, unused_imports)]
 #[path = "../../src/bin/recdb/index_cmds.rs"]
 mod index_cmds;
 #[allow(dead_code, unused_imports)]

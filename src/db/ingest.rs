@@ -292,14 +292,17 @@ impl Db {
     /// 1,048,576 events is then one atomic, durable commit; a bigger one is
     /// written in commits of that many events, each atomic and durable (a crash during
     /// them leaves the first few whole commits; the receipt is returned after the last).
-    /// Memory: the file's bytes plus two batches, not the parsed file.
+    /// Memory: the file's bytes plus two batches, not the parsed file. The file's
+    /// fingerprint is recorded, for [`Db::prior_import`].
     pub fn import_events(
         &self,
         path: &Path,
         format: Option<crate::Format>,
     ) -> Result<CommitReceipt> {
         let (file, bytes) = crate::ingest::read_file(path)?;
-        self.import_event_bytes(&file, &bytes, format, IMPORT_BATCH)
+        let receipt = self.import_event_bytes(&file, &bytes, format, IMPORT_BATCH)?;
+        self.note_import(&bytes, receipt.events)?;
+        Ok(receipt)
     }
 
     /// Two passes over the parsed bytes: validate everything (nothing kept), then write

@@ -33,15 +33,22 @@ pub struct JobInfo {
 
 impl JobInfo {
     pub(crate) fn from_record(r: &JobRecord) -> JobInfo {
+        let state = JobState::from_u8(r.state);
+        // A running job's record holds no duration yet: show the time since its start.
+        let seconds = if state == JobState::Running {
+            (meta::now_unix() - r.started_unix).max(0) as f64
+        } else {
+            r.seconds
+        };
         JobInfo {
             id: r.id,
             model: r.model.clone(),
             params: r.params.clone(),
-            state: JobState::from_u8(r.state).as_str(),
+            state: state.as_str(),
             progress: r.progress as f64,
             message: r.message.clone(),
             created_unix: r.created_unix,
-            seconds: r.seconds,
+            seconds,
             error: r.error.clone(),
             watermark: r.watermark,
             seed: r.seed,
@@ -251,6 +258,8 @@ impl Db {
         match result {
             Ok(()) => Ok(JobInfo::from_record(&rec)),
             Err(e) => {
+                // A cancelled or failed job keeps how far it got.
+                rec.progress = tee.shared.lock().unwrap_or_else(|e| e.into_inner()).0 as f32;
                 self.fail_record(&mut rec, &e)?;
                 Err(e)
             }

@@ -4,6 +4,8 @@ mod backup;
 mod delta;
 mod derived;
 mod docs;
+mod find;
+mod imports;
 mod index;
 mod index_bench;
 mod index_jobs;

@@ -31,13 +31,13 @@ const TEST: usize = 50;
 
 /// `dir` if given, else `../shared/data/lee` when it holds `lee.cor`.
 pub fn resolve_lee(dir: Option<&Path>) -> Result<PathBuf> {
-    let candidates: Vec<PathBuf> = match dir {
-        Some(d) => vec![d.to_path_buf()],
-        None => vec![
-            PathBuf::from("../shared/data/lee"),
-            PathBuf::from("../../shared/data/lee"),
-        ],
-    };
+    if let Some(d) = dir {
+        return super::given_data_dir(d, "lee.cor");
+    }
+    let candidates = [
+        PathBuf::from("../shared/data/lee"),
+        PathBuf::from("../../shared/data/lee"),
+    ];
     for c in &candidates {
         if c.join("lee.cor").is_file() {
             return Ok(c.clone());

@@ -80,6 +80,7 @@ impl BuildHooks for NoHooks {
 
 /// How query and rows are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// Cosine similarity (rows with zero norm never match).
     Cosine,

@@ -6,6 +6,7 @@ pub(crate) mod codec;
 pub(crate) mod delta;
 pub(crate) mod docs;
 pub(crate) mod ids;
+pub(crate) mod imports;
 pub(crate) mod index;
 pub(crate) mod jobs;
 pub(crate) mod keys;

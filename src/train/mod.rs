@@ -36,3 +36,9 @@ pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
         )),
     }
 }
+
+/// The parameters `model` trains with when none are given, as the JSON object its job
+/// records hold (`{}` for `popular`, which takes none).
+pub fn model_defaults(model: &str) -> Result<String> {
+    Ok(make_job(model, &Params::new())?.params_json())
+}

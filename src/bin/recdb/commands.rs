@@ -34,8 +34,12 @@ pub enum Command {
         /// `table --format f32`: ids one a line (default 0..N-1).
         #[arg(long, value_name = "FILE")]
         ids: Option<PathBuf>,
+        /// `events`: import a file imported before without a notice (its events append).
+        #[arg(long)]
+        allow_duplicate: bool,
     },
-    /// Train a model: `train mf --kind als --factors 64`, `train popular`.
+    /// Train a model: `train als --factors 64`, `train mf --kind bpr`, `train popular`.
+    #[command(after_help = crate::train_help::models_text())]
     Train(TrainArgs),
     /// List jobs, or `jobs cancel ID`.
     Jobs {
@@ -53,7 +57,8 @@ pub enum Command {
         #[arg(long = "param", value_name = "K=V")]
         params: Vec<String>,
     },
-    /// Items most similar to ITEM (cosine over the model's item table).
+    /// Items most similar to ITEM, an item id or a title (cosine over the model's item
+    /// table).
     Similar {
         item: String,
         /// How many results.
@@ -106,8 +111,34 @@ pub enum Command {
         #[arg(short = 'n', long, value_name = "N")]
         last: Option<usize>,
     },
-    /// An item's attributes.
+    /// An item's attributes and event count (ID: an item id or a title).
     Item { id: String },
+    /// Items whose id, title, genres or attributes contain TEXT (ignoring case).
+    Find {
+        text: String,
+        /// At most N items.
+        #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+    },
+    /// The nearest rows of any table (a model's or an imported one) to one of its rows
+    /// (`--id`) or to a vector (`--vector "0.1 0.2 ..."`).
+    Search {
+        table: String,
+        /// The id of a row of TABLE.
+        #[arg(long, conflicts_with = "vector", required_unless_present = "vector")]
+        id: Option<String>,
+        /// The query vector: TABLE's dim numbers, separated by spaces or commas.
+        #[arg(long, value_name = "\"X Y ...\"")]
+        vector: Option<String>,
+        #[arg(short = 'k', long = "k", default_value_t = 10)]
+        k: usize,
+        /// cosine or dot (default: the index's metric, else cosine).
+        #[arg(long, value_name = "cosine|dot")]
+        metric: Option<String>,
+        /// Scan every row even when the table has an index.
+        #[arg(long)]
+        exact: bool,
+    },
     /// A user's attributes.
     User { id: String },
     /// Counts of users, items and events; tables, jobs, size on disk.
@@ -143,7 +174,8 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::table_cmds::TableAction,
     },
-    /// Evaluate a model on a protocol of DESIGN.md (ML-100K, LEE), on a fresh temporary database.
+    /// Evaluate a model on a protocol (next, rating: ML-100K or, with --db, the database's
+    /// own log; lee: the LEE corpus), training on a fresh temporary database.
     Eval(EvalArgs),
     /// A paragraph vector for TEXT (doc2vec), or with -k its nearest documents.
     Infer {
@@ -221,7 +253,8 @@ pub enum DropWhat {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// `mf` (with --kind) or a model name: popular, sgd, als, bpr, item2vec.
+    /// `mf` (with --kind) or a model name: popular, sgd, als, bpr, item2vec, doc2vec,
+    /// word2vec (their defaults below).
     pub model: String,
     /// With `mf`: sgd, als or bpr (default als).
     #[arg(long)]
@@ -273,9 +306,14 @@ pub struct EvalArgs {
     pub model: String,
     #[arg(long)]
     pub kind: Option<String>,
-    /// The data directory (default ../shared/data/ml-100k; ../shared/data/lee for lee).
-    #[arg(long)]
+    /// The data directory, relative to the current directory (default
+    /// ../shared/data/ml-100k; ../shared/data/lee for lee).
+    #[arg(long, conflicts_with = "db")]
     pub data: Option<PathBuf>,
+    /// Evaluate on this database's log instead of a data set (next or rating; the
+    /// database is only read).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
     #[arg(long = "param", value_name = "K=V")]
     pub params: Vec<String>,
     #[arg(long, default_value_t = 42)]
@@ -510,7 +548,11 @@ pub fn short_clap_error(e: &clap::Error) -> String {
     let s = e.to_string();
     let first = s.lines().next().unwrap_or("bad command").trim();
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    format!("{first} (try `help` or `COMMAND --help`)")
+    // clap's "a similar subcommand exists" line: the nearest command to a typo.
+    match s.lines().map(str::trim).find(|l| l.starts_with("tip: ")) {
+        Some(tip) => format!("{first} ({}; try `help` or `COMMAND --help`)", &tip[5..]),
+        None => format!("{first} (try `help` or `COMMAND --help`)"),
+    }
 }
 
 /// Run a line of text: `;`-separated commands. Stops at the first error.
@@ -533,7 +575,11 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             format,
             dim,
             ids,
+            allow_duplicate,
         } => {
+            if allow_duplicate {
+                bail!("--allow-duplicate goes with `import events`");
+            }
             let [name, file] = &args[..] else {
                 bail!("import table NAME FILE: give a table name and a file");
             };
@@ -567,6 +613,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             format,
             dim,
             ids,
+            allow_duplicate,
         } => {
             let [file] = &args[..] else {
                 bail!("import {}: takes one FILE", what.as_str());
@@ -577,6 +624,13 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             let file = file.clone();
             let format = parse_format(format.as_deref())?;
             let db = s.db()?;
+            if let (ImportKind::Events, false) = (what, allow_duplicate) {
+                if let Some(notice) = crate::import_note::prior_import_notice(db, &file)? {
+                    eprintln!("{notice}");
+                }
+            } else if allow_duplicate && !matches!(what, ImportKind::Events) {
+                bail!("--allow-duplicate goes with `import events`");
+            }
             let title = format!("imported {} from {}", what.as_str(), file.display());
             let json = match what {
                 ImportKind::Events => serde_json::to_value(db.import_events(&file, format)?)?,
@@ -632,6 +686,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 genre,
                 exact,
             };
+            let item = db.resolve_item(&item)?;
             let hits = db.similar(&item, &opts)?;
             let out = hits_output(db, &hits)?;
             s.print(&out);
@@ -701,11 +756,14 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             ));
         }
         Command::Item { id } => {
-            let r = s.db()?.item(&id)?;
+            let db = s.db()?;
+            let r = db.item(&db.resolve_item(&id)?)?;
+            let events = db.item_event_count(&r.id)?;
             let mut pairs = vec![
                 ("id".to_owned(), r.id.clone()),
                 ("title".to_owned(), r.title.clone().unwrap_or_default()),
                 ("genres".to_owned(), r.genres.join(", ")),
+                ("events".to_owned(), events.to_string()),
             ];
             if let Some(t) = &r.text {
                 pairs.push(("text".into(), t.clone()));
@@ -716,8 +774,27 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 .iter()
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect();
-            let js = json!({"id": r.id, "title": r.title, "genres": r.genres, "text": r.text, "attrs": attrs});
+            let js = json!({"id": r.id, "title": r.title, "genres": r.genres, "events": events,
+                "text": r.text, "attrs": attrs});
             s.print(&Output::new(js).block(None, Body::Pairs(pairs)));
+        }
+        Command::Find { text, limit } => crate::find_cmds::find(s, &text, limit)?,
+        Command::Search {
+            table,
+            id,
+            vector,
+            k,
+            metric,
+            exact,
+        } => {
+            let q = crate::find_cmds::SearchQuery {
+                id,
+                vector,
+                k,
+                metric,
+                exact,
+            };
+            crate::find_cmds::search(s, &table, &q)?
         }
         Command::User { id } => {
             let r = s.db()?.user(&id)?;
@@ -979,6 +1056,7 @@ fn tables_output(tables: &[recdb::TableInfo]) -> Result<Output> {
                 t.space.to_owned(),
                 t.versions
                     .iter()
+                    .filter(|&&v| v != t.version)
                     .map(u64::to_string)
                     .collect::<Vec<_>>()
                     .join(","),
@@ -994,7 +1072,7 @@ fn tables_output(tables: &[recdb::TableInfo]) -> Result<Output> {
             "rows",
             "dim",
             "space",
-            "versions",
+            "older versions",
             "job",
             "watermark",
         ],
@@ -1111,7 +1189,14 @@ fn eval(s: &mut Session, a: EvalArgs) -> Result<()> {
         threads: a.threads.or(s.threads),
     };
     let bar = Bar::new(&format!("eval {model}"));
-    let r = recdb::evaluate(&opts, &bar);
+    let r = match &a.db {
+        None => recdb::evaluate(&opts, &bar),
+        // The session's own database is already open (and locked) in this process.
+        Some(p) if s.db_path.as_deref() == Some(p.as_path()) => {
+            recdb::evaluate_db(s.db()?, &opts, &bar)
+        }
+        Some(p) => recdb::evaluate_db(&open_db(p, s.threads)?, &opts, &bar),
+    };
     bar.finish();
     let report = r?;
     let out = Output::text(report.to_string(), serde_json::to_value(&report)?).with_mode(a.format);

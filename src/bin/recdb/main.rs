@@ -1,9 +1,12 @@
 //! `recdb`: the command line and shell of the recdb embedded recommender database.
 //! Everything goes through the public API of the `recdb` library.
 
-// Every module but `shell` is also included by path in fuzz/fuzz_targets/shell_parse.rs.
+// Every module but `shell` and `complete` is also included by path in fuzz/fuzz_targets/shell_parse.rs.
 mod commands;
+mod complete;
 mod demo;
+mod find_cmds;
+mod import_note;
 mod index_cmds;
 mod item2vec_args;
 mod output;
@@ -12,6 +15,7 @@ mod shell;
 mod split;
 mod table_cmds;
 mod text_cmds;
+mod train_help;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

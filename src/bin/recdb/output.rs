@@ -98,19 +98,50 @@ impl Output {
         self
     }
 
-    /// Print to stdout in `mode` (unless the output carries its own).
+    /// Print to stdout in `mode` (unless the output carries its own). In CSV mode the
+    /// notes go to stderr, so that stdout is one CSV table.
     pub fn print(&self, mode: Mode) {
-        let text = self.render(self.mode.unwrap_or(mode));
+        let mode = self.mode.unwrap_or(mode);
+        let text = self.render(mode);
+        if mode == Mode::Csv {
+            let notes = self.csv_notes();
+            if !notes.is_empty() {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(notes.as_bytes());
+            }
+        }
         let mut out = std::io::stdout().lock();
         // A closed pipe (`| head`) is not an error worth a panic.
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
     }
 
+    /// The block CSV mode prints: the first table or pairs block, else the JSON's fields.
+    fn csv_block(&self) -> Option<usize> {
+        self.blocks
+            .iter()
+            .position(|b| !matches!(b.body, Body::Text(_)))
+    }
+
+    /// What CSV mode leaves out of stdout (text, and blocks after the first table), as
+    /// people would read it.
+    fn csv_notes(&self) -> String {
+        let first = self.csv_block();
+        let notes: Vec<String> = self
+            .blocks
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| Some(i) != first)
+            .map(|(_, b)| render_block_table(b))
+            .collect();
+        notes.join("\n")
+    }
+
     pub fn render(&self, mode: Mode) -> String {
         match mode {
             Mode::Json => {
-                let mut s = serde_json::to_string(&self.json).unwrap_or_else(|_| "null".into());
+                let json = short_floats(self.json.clone());
+                let mut s = serde_json::to_string(&json).unwrap_or_else(|_| "null".into());
                 s.push('\n');
                 s
             }
@@ -118,10 +149,13 @@ impl Output {
                 let parts: Vec<String> = self.blocks.iter().map(render_block_table).collect();
                 parts.join("\n")
             }
-            Mode::Csv => {
-                let parts: Vec<String> = self.blocks.iter().map(render_block_csv).collect();
-                parts.join("\n")
-            }
+            Mode::Csv => match self.csv_block() {
+                Some(i) => render_block_csv(&self.blocks[i]),
+                None => render_block_csv(&Block {
+                    title: None,
+                    body: Body::Pairs(json_pairs(&self.json)),
+                }),
+            },
         }
     }
 }
@@ -134,10 +168,44 @@ pub fn json_pairs(json: &Value) -> Vec<(String, String)> {
     }
 }
 
+/// A float as the shortest text that reads back as the same `f32` (`0.01`, not
+/// `0.009999999776482582`).
+pub fn short_float(x: f32) -> String {
+    x.to_string()
+}
+
+/// Numbers that are `f32`s widened to `f64` (what `serde_json::to_value` makes of an
+/// `f32`) as their short form; true `f64`s keep every digit.
+pub fn short_floats(v: Value) -> Value {
+    match v {
+        Value::Number(n) => match n.as_f64().filter(|_| n.is_f64()) {
+            Some(x) if is_widened_f32(x) => short_float(x as f32)
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map_or(Value::Number(n), Value::Number),
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(short_floats).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, v)| (k, short_floats(v))).collect())
+        }
+        other => other,
+    }
+}
+
+/// Whether `x` is an `f32` in `f64` clothing (within a few `f64` ulps of one, as
+/// arithmetic in `f64` on an `f32` leaves it); a true `f64` is almost never that close.
+fn is_widened_f32(x: f64) -> bool {
+    let back = (x as f32) as f64;
+    back == x || (x.is_finite() && (back - x).abs() <= x.abs() * 1e-14)
+}
+
 /// A JSON value as a cell: strings bare, arrays of scalars comma-joined, the rest as JSON.
 pub fn scalar(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        Value::Number(_) => short_floats(v.clone()).to_string(),
         Value::Null => String::new(),
         Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
             a.iter().map(scalar).collect::<Vec<_>>().join(", ")
@@ -282,5 +350,28 @@ mod tests {
         assert!(t.contains("rank  title\n"));
         assert!(t.contains("   1  A, b\n"));
         assert!(o.render(Mode::Csv).contains("1,\"A, b\"\n"));
+    }
+
+    #[test]
+    fn widened_f32s_print_short_and_f64s_keep_their_digits() {
+        let v = serde_json::to_value(0.01f32).unwrap();
+        assert_eq!(v.to_string(), "0.009999999776482582");
+        assert_eq!(scalar(&v), "0.01");
+        assert_eq!(
+            scalar(&serde_json::json!(0.1234567891234)),
+            "0.1234567891234"
+        );
+        assert_eq!(scalar(&serde_json::json!(7)), "7");
+    }
+
+    #[test]
+    fn csv_mode_prints_one_table_and_leaves_notes_out() {
+        let o = Output::table(&["a"], vec![vec!["1".into()]], Value::Null)
+            .block(Some("more"), Body::Pairs(vec![("k".into(), "v".into())]))
+            .block(None, Body::Text("a note".into()));
+        assert_eq!(o.render(Mode::Csv), "a\n1\n");
+        assert!(o.csv_notes().contains("a note"));
+        let t = Output::text("done", serde_json::json!({"rows": 3}));
+        assert_eq!(t.render(Mode::Csv), "key,value\nrows,3\n");
     }
 }

@@ -17,7 +17,7 @@ impl Bar {
         let pb = if std::io::stderr().is_terminal() {
             let pb = ProgressBar::new(SCALE);
             let style = ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:30.cyan/blue}] {percent:>3}% {elapsed:>4} {wide_msg}",
+                "{prefix:.bold} [{bar:30.cyan/blue}] {percent:>3}% {elapsed:>4} eta {eta:>4} {wide_msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");

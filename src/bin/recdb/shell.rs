@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::CommandFactory;
 use rustyline::error::ReadlineError;
-use rustyline::DefaultEditor;
+use rustyline::history::DefaultHistory;
+use rustyline::Editor;
 
 use crate::commands::{self, Line, Session};
 
@@ -16,8 +17,9 @@ Shell commands:
   .mode table|json|csv   how results are printed
   .open PATH             switch to another database
   .read FILE             run the commands in FILE
-  .quit, .exit           leave (also Ctrl-D)
+  .quit, .exit           leave (also `quit`, `exit`, Ctrl-D)
 Commands may be separated by `;`. Lines starting with `#` are comments.
+Tab completes command names.
 ";
 
 /// What a meta command asks of the loop.
@@ -37,6 +39,9 @@ fn run_line(s: &mut Session, line: &str) -> Result<Flow> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return Ok(Flow::Continue);
+    }
+    if matches!(line, "quit" | "exit") {
+        return Ok(Flow::Quit);
     }
     if let Some(meta) = line.strip_prefix('.') {
         let words = commands::split_words(meta)?;
@@ -92,7 +97,8 @@ fn history_path(s: &Session) -> Option<PathBuf> {
 
 /// The interactive shell.
 pub fn interactive(s: &mut Session) -> Result<()> {
-    let mut rl = DefaultEditor::new()?;
+    let mut rl: Editor<crate::complete::CommandNames, DefaultHistory> = Editor::new()?;
+    rl.set_helper(Some(crate::complete::CommandNames::new()));
     // Open the database first so its directory exists for the history file.
     if s.db_path.is_some() {
         if let Err(e) = s.db() {

@@ -341,7 +341,8 @@ fn run(
                     Ok(())
                 })
         })?;
-        ctx.progress((epoch + 1) as f64 / cfg.epochs as f64, "sgns epoch");
+        let msg = format!("epoch {}/{}", epoch + 1, cfg.epochs);
+        ctx.progress((epoch + 1) as f64 / cfg.epochs as f64, &msg);
     }
     let mut input = model.input.into_vec();
     let docs = input.split_off(n_words * dim);
