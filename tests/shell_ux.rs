@@ -3,8 +3,14 @@
 
 mod common;
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use common::{load_synthetic, put_genres, train_als};
-use recdb::{Db, Error, Params, QueryOptions, TrainOptions};
+use recdb::{
+    Db, Error, EvalOptions, ItemRecord, Metric, NoProgress, Params, ProgressSink, Protocol,
+    QueryOptions, TrainOptions,
+};
 
 /// 40 users, 24 items with titles, and `popular`, `als` and `item2vec` trained.
 fn trained_db() -> Db {
@@ -98,4 +104,247 @@ fn a_model_without_parameters_says_so() {
     let msg = e.to_string();
     assert!(msg.contains("`popular` takes no parameters"), "{msg}");
     assert!(!msg.contains("(known: )"), "{msg}");
+}
+
+/// Items with titles, one title shared by two items, a year kept apart from the title.
+fn titled_db() -> Db {
+    let db = Db::temporary().unwrap();
+    load_synthetic(&db, 40, 24, 5, 7);
+    let rec = |id: &str, title: &str, year: &str| ItemRecord {
+        id: id.into(),
+        title: Some(title.into()),
+        genres: vec!["Sci-Fi".into()],
+        attrs: vec![("release_year".into(), year.into())],
+        ..Default::default()
+    };
+    db.put_items(&[
+        rec("i1", "Star Wars", "1977"),
+        rec("i2", "Hamlet", "1948"),
+        rec("i3", "Hamlet", "1996"),
+        // A title that is another item's id: the id wins.
+        rec("i4", "i5", "2000"),
+    ])
+    .unwrap();
+    db
+}
+
+#[test]
+fn find_items_matches_titles_genres_and_attributes_ignoring_case() {
+    let db = titled_db();
+    let ids = |v: Vec<ItemRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(db.find_items("star WARS", 10).unwrap()), ["i1"]);
+    assert_eq!(ids(db.find_items("hamlet", 10).unwrap()), ["i2", "i3"]);
+    assert_eq!(ids(db.find_items("1996", 10).unwrap()), ["i3"]);
+    assert_eq!(db.find_items("sci-fi", 10).unwrap().len(), 4);
+    assert_eq!(db.find_items("sci-fi", 2).unwrap().len(), 2);
+    assert!(db.find_items("sci-fi", 0).unwrap().is_empty());
+    assert!(db.find_items("nothing like it", 10).unwrap().is_empty());
+}
+
+#[test]
+fn resolve_item_takes_ids_then_unique_titles() {
+    let db = titled_db();
+    assert_eq!(db.resolve_item("i1").unwrap(), "i1");
+    assert_eq!(db.resolve_item("star wars").unwrap(), "i1");
+    assert_eq!(db.resolve_item("Star Wars (1977)").unwrap(), "i1");
+    assert_eq!(db.resolve_item("Hamlet (1996)").unwrap(), "i3");
+    assert_eq!(db.resolve_item("i5").unwrap(), "i5", "an exact id wins");
+    match db.resolve_item("Hamlet").unwrap_err() {
+        Error::AmbiguousItem {
+            text,
+            matches,
+            candidates,
+        } => {
+            assert_eq!(text, "Hamlet");
+            assert_eq!(matches, 2);
+            assert_eq!(candidates, ["i2", "i3"]);
+        }
+        other => panic!("expected AmbiguousItem, got {other:?}"),
+    }
+    assert!(matches!(
+        db.resolve_item("Star Wars (1980)"),
+        Err(Error::UnknownItem(t)) if t == "Star Wars (1980)"
+    ));
+}
+
+#[test]
+fn item_event_count_counts_the_log() {
+    let db = Db::temporary().unwrap();
+    let events = load_synthetic(&db, 40, 24, 5, 7);
+    for i in [0, 1, 5] {
+        let want = events.iter().filter(|&&(_, it)| it == i).count() as u64;
+        assert_eq!(db.item_event_count(&common::item(i)).unwrap(), want);
+    }
+    assert!(matches!(
+        db.item_event_count("nope"),
+        Err(Error::UnknownItem(_))
+    ));
+}
+
+#[test]
+fn prior_import_remembers_a_file_by_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.tsv"), dir.path().join("b.tsv"));
+    std::fs::write(&a, "user_id\titem_id\nu1\ti1\nu2\ti1\n").unwrap();
+    std::fs::write(&b, "user_id\titem_id\nu1\ti2\n").unwrap();
+    let db = Db::temporary().unwrap();
+    assert_eq!(db.prior_import(&a).unwrap(), None);
+    db.import_events(&a, None).unwrap();
+    let p = db.prior_import(&a).unwrap().expect("recorded");
+    assert_eq!(p.events, 2);
+    assert!(p.unix > 1_600_000_000, "{p:?}");
+    // The same bytes under another name are the same file; other bytes are not.
+    let copy = dir.path().join("copy.tsv");
+    std::fs::copy(&a, &copy).unwrap();
+    assert_eq!(db.prior_import(&copy).unwrap(), Some(p));
+    assert_eq!(db.prior_import(&b).unwrap(), None);
+    // Importing again is legal: the log appends.
+    db.import_events(&a, None).unwrap();
+    assert_eq!(db.stats().unwrap().events, 4);
+}
+
+#[test]
+fn eval_on_a_database_matches_eval_on_the_same_events_as_files() {
+    let db = Db::temporary().unwrap();
+    let events = load_synthetic(&db, 60, 32, 6, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("user_id\titem_id\trating\ttimestamp\n");
+    for (n, (u, i)) in events.iter().enumerate() {
+        // load_synthetic's timestamps: u * 1000 + rank within the user.
+        let rank = events[..n].iter().filter(|(v, _)| v == u).count() + 1;
+        text.push_str(&format!("u{u}\ti{i}\t1\t{}\n", u * 1000 + rank));
+    }
+    std::fs::write(dir.path().join("ml-100k.inter"), text).unwrap();
+    // The catalog in the database's order: ties in popularity rank alike.
+    let mut catalog = String::from("item_id\ttitle\n");
+    for id in db.item_ids() {
+        catalog.push_str(&format!("{id}\tTitle of {id}\n"));
+    }
+    std::fs::write(dir.path().join("ml-100k.item"), catalog).unwrap();
+    for protocol in [Protocol::Next, Protocol::Rating] {
+        let opts = EvalOptions {
+            protocol,
+            model: "popular".into(),
+            data: Some(dir.path().to_path_buf()),
+            params: Params::new(),
+            seed: 1,
+            threads: None,
+        };
+        let on_files = recdb::evaluate_quiet(&opts).unwrap();
+        let on_db = recdb::evaluate_db(&db, &opts, &NoProgress).unwrap();
+        assert_eq!(on_db.users, on_files.users, "{protocol:?}");
+        assert_eq!(on_db.metrics, on_files.metrics, "{protocol:?}");
+        assert!(on_db.users > 0);
+    }
+    let lee = EvalOptions {
+        protocol: Protocol::Lee,
+        model: "doc2vec".into(),
+        data: None,
+        params: Params::new(),
+        seed: 1,
+        threads: None,
+    };
+    assert!(matches!(
+        recdb::evaluate_db(&db, &lee, &NoProgress),
+        Err(Error::InvalidParameter { name, .. }) if name == "protocol"
+    ));
+}
+
+#[test]
+fn eval_data_is_relative_to_the_current_directory_and_missing_data_says_where() {
+    let opts = EvalOptions {
+        protocol: Protocol::Next,
+        model: "popular".into(),
+        data: Some("no/such/dir".into()),
+        params: Params::new(),
+        seed: 1,
+        threads: None,
+    };
+    let msg = recdb::evaluate_quiet(&opts).unwrap_err().to_string();
+    let cwd = std::env::current_dir().unwrap();
+    assert!(msg.contains("no/such/dir"), "{msg}");
+    assert!(msg.contains(&cwd.display().to_string()), "{msg}");
+    assert!(msg.contains("no such directory"), "{msg}");
+    let empty = tempfile::tempdir().unwrap();
+    let opts = EvalOptions {
+        data: Some(empty.path().to_path_buf()),
+        ..opts
+    };
+    let msg = recdb::evaluate_quiet(&opts).unwrap_err().to_string();
+    assert!(msg.contains("no ml-100k.inter in it"), "{msg}");
+}
+
+/// Records every progress report.
+#[derive(Default)]
+struct Messages(Mutex<Vec<(f64, String)>>);
+
+impl ProgressSink for Messages {
+    fn report(&self, fraction: f64, message: &str) {
+        self.0.lock().unwrap().push((fraction, message.to_owned()));
+    }
+}
+
+#[test]
+fn progress_says_which_epoch_of_how_many() {
+    let db = Db::temporary().unwrap();
+    load_synthetic(&db, 40, 24, 5, 7);
+    let sink = Messages::default();
+    let p = Params::new().set("dim", 8).set("epochs", 2);
+    db.train_with_progress("item2vec", &p, &TrainOptions::default(), &sink)
+        .unwrap();
+    let msgs = sink.0.lock().unwrap();
+    assert!(msgs.iter().any(|(_, m)| m == "epoch 1/2"), "{msgs:?}");
+    assert!(msgs.iter().any(|(_, m)| m == "epoch 2/2"), "{msgs:?}");
+}
+
+#[test]
+fn a_running_job_shows_its_seconds_and_a_cancelled_one_keeps_its_progress() {
+    let db = Db::temporary().unwrap();
+    load_synthetic(&db, 200, 64, 12, 7);
+    // Enough epochs to run for seconds; cancelled long before the end.
+    let p = Params::new().set("dim", 16).set("epochs", 100_000);
+    let h = db
+        .spawn_train("item2vec", &p, &TrainOptions::default())
+        .unwrap();
+    let id = h.id;
+    let start = Instant::now();
+    loop {
+        let info = db.job(id).unwrap();
+        assert_eq!(info.state, "running", "{info:?}");
+        if info.progress > 0.0 && start.elapsed() > Duration::from_millis(2100) {
+            assert!(
+                info.seconds >= 1.0,
+                "elapsed seconds of a running job: {info:?}"
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    db.cancel_job(id).unwrap();
+    assert!(matches!(h.wait(), Err(Error::Cancelled)));
+    let info = db.job(id).unwrap();
+    assert_eq!(info.state, "cancelled");
+    assert!(
+        info.progress > 0.0 && info.progress < 1.0,
+        "a cancelled job keeps its progress: {info:?}"
+    );
+}
+
+#[test]
+fn every_model_has_defaults_and_metrics_print_lowercase() {
+    for m in recdb::MODELS {
+        let json: serde_json::Value =
+            serde_json::from_str(&recdb::model_defaults(m).unwrap()).unwrap();
+        assert!(json.is_object(), "{m}: {json}");
+    }
+    let als: serde_json::Value =
+        serde_json::from_str(&recdb::model_defaults("als").unwrap()).unwrap();
+    assert!(als.get("factors").is_some(), "{als}");
+    assert!(matches!(
+        recdb::model_defaults("alss"),
+        Err(Error::UnknownModel { .. })
+    ));
+    assert_eq!(serde_json::to_value(Metric::Dot).unwrap(), "dot");
+    assert_eq!(serde_json::to_value(Metric::Cosine).unwrap(), "cosine");
 }

@@ -11,7 +11,7 @@ use recdb::{
     TableFormat, TrainOptions,
 };
 
-use crate::output::{json_pairs, Body, Mode, Output};
+use crate::output::{json_pairs, short_floats, short_json_text, Body, Mode, Output};
 use crate::progress::Bar;
 
 /// One command, as typed after `recdb [global options]` or at the shell prompt.
@@ -998,18 +998,29 @@ fn train(s: &mut Session, a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// A job as JSON, its params with short floats.
+fn job_json(info: &JobInfo) -> Result<Value> {
+    let mut info = info.clone();
+    info.params = short_json_text(&info.params);
+    Ok(serde_json::to_value(&info)?)
+}
+
 fn job_output(info: &JobInfo) -> Result<Output> {
+    let json = job_json(info)?;
     let pairs = vec![
         ("job".to_owned(), info.id.to_string()),
         ("model".to_owned(), info.model.clone()),
         ("state".to_owned(), info.state.to_owned()),
         ("seconds".to_owned(), format!("{:.2}", info.seconds)),
         ("message".to_owned(), info.message.clone()),
-        ("params".to_owned(), info.params.replace('\n', " ")),
+        (
+            "params".to_owned(),
+            short_json_text(&info.params).replace('\n', " "),
+        ),
         ("watermark".to_owned(), info.watermark.to_string()),
         ("tables".to_owned(), info.tables.join(", ")),
     ];
-    Ok(Output::new(serde_json::to_value(info)?).block(None, Body::Pairs(pairs)))
+    Ok(Output::new(json).block(None, Body::Pairs(pairs)))
 }
 
 fn jobs_output(jobs: &[JobInfo]) -> Result<Output> {
@@ -1040,7 +1051,7 @@ fn jobs_output(jobs: &[JobInfo]) -> Result<Output> {
             "error",
         ],
         rows,
-        serde_json::to_value(jobs)?,
+        Value::Array(jobs.iter().map(job_json).collect::<Result<_>>()?),
     ))
 }
 
@@ -1198,7 +1209,8 @@ fn eval(s: &mut Session, a: EvalArgs) -> Result<()> {
         Some(p) => recdb::evaluate_db(&open_db(p, s.threads)?, &opts, &bar),
     };
     bar.finish();
-    let report = r?;
+    let mut report = r?;
+    report.params = short_floats(report.params);
     let out = Output::text(report.to_string(), serde_json::to_value(&report)?).with_mode(a.format);
     s.print(&out);
     if let Some(min) = a.min_hr {
