@@ -348,3 +348,284 @@ fn every_model_has_defaults_and_metrics_print_lowercase() {
     assert_eq!(serde_json::to_value(Metric::Dot).unwrap(), "dot");
     assert_eq!(serde_json::to_value(Metric::Cosine).unwrap(), "cosine");
 }
+
+// ---- the `recdb` binary ----
+
+use common::cli::{ok, recdb, text};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A database directory with events (30 users, 20 items) and titled items imported.
+struct Cli {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    events: PathBuf,
+}
+
+fn cli() -> Cli {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.tsv");
+    let mut f = std::fs::File::create(&events).unwrap();
+    writeln!(f, "user_id\titem_id\trating\ttimestamp").unwrap();
+    for u in 0..30u32 {
+        for j in 0..8u32 {
+            let i = (u * 3 + j * j) % 20;
+            writeln!(f, "u{u}\ti{i}\t{}\t{}", 1 + (u + j) % 5, 1000 + u * 10 + j).unwrap();
+        }
+    }
+    let items = dir.path().join("items.tsv");
+    let mut f = std::fs::File::create(&items).unwrap();
+    writeln!(f, "item_id\ttitle\tgenres\trelease_year").unwrap();
+    for i in 0..20 {
+        let title = match i {
+            0 => "Star Wars".to_string(),
+            1 | 2 => "Hamlet".to_string(),
+            _ => format!("Movie {i}"),
+        };
+        writeln!(f, "i{i}\t{title}\tDrama\t{}", 1970 + i).unwrap();
+    }
+    let db = dir.path().join("db");
+    ok(&db, &["import", "events", events.to_str().unwrap()]);
+    ok(&db, &["import", "items", items.to_str().unwrap()]);
+    Cli { dir, db, events }
+}
+
+fn fails(db: &Path, args: &[&str]) -> String {
+    let out = recdb(db, args);
+    assert!(!out.status.success(), "recdb {args:?} succeeded");
+    text(&out.stderr)
+}
+
+#[test]
+fn cli_find_item_counts_and_titles_in_similar() {
+    let c = cli();
+    let found = ok(&c.db, &["find", "HAMLET"]);
+    assert!(found.contains("i1") && found.contains("i2"), "{found}");
+    assert!(!found.contains("Star Wars"), "{found}");
+    // i0 is in the events of the users with u*3 + j*j ≡ 0 (mod 20).
+    let item = ok(&c.db, &["item", "Star Wars (1970)"]);
+    let want = (0..30u32)
+        .flat_map(|u| (0..8u32).map(move |j| (u * 3 + j * j) % 20))
+        .filter(|&i| i == 0)
+        .count();
+    assert!(item.contains(&format!("events        {want}")), "{item}");
+    ok(
+        &c.db,
+        &["train", "als", "--factors", "4", "--iterations", "2"],
+    );
+    let by_title = ok(&c.db, &["similar", "star wars", "-k", "3"]);
+    let by_id = ok(&c.db, &["similar", "i0", "-k", "3"]);
+    assert_eq!(by_title, by_id);
+    let e = fails(&c.db, &["similar", "Hamlet"]);
+    assert!(
+        e.contains("`Hamlet` is the title of 2 items: i1, i2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cli_model_errors_are_the_libraries() {
+    let c = cli();
+    let e = fails(&c.db, &["train", "alss"]);
+    assert!(e.contains("unknown model `alss` (known: "), "{e}");
+    assert!(e.contains("; did you mean `als`?)"), "{e}");
+    let e = fails(&c.db, &["train", "popular", "--epochs", "3"]);
+    assert!(e.contains("`popular` takes no parameters"), "{e}");
+    ok(&c.db, &["train", "popular"]);
+    let e = fails(&c.db, &["similar", "i1", "--model", "popular"]);
+    assert!(e.contains("model `popular` has no item vectors"), "{e}");
+}
+
+#[test]
+fn cli_search_any_table_by_id_or_vector() {
+    let c = cli();
+    let vecs = c.dir.path().join("emb.tsv");
+    std::fs::write(&vecs, "a\t1\t0\nb\t0.9\t0.1\nc\t0\t1\nd\t-1\t0\n").unwrap();
+    ok(
+        &c.db,
+        &[
+            "import",
+            "table",
+            "emb",
+            vecs.to_str().unwrap(),
+            "--format",
+            "tsv",
+        ],
+    );
+    let out = ok(
+        &c.db,
+        &["--format", "csv", "search", "emb", "--id", "a", "-k", "2"],
+    );
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(rows[0], "rank,id,score");
+    assert!(rows[1].starts_with("1,b,"), "{out}");
+    assert!(rows[2].starts_with("2,c,"), "{out}");
+    assert_eq!(rows.len(), 3, "the row itself is left out: {out}");
+    let out = ok(
+        &c.db,
+        &[
+            "--format", "csv", "search", "emb", "--vector", "0, 1", "-k", "1",
+        ],
+    );
+    assert_eq!(out, "rank,id,score\n1,c,1.0000\n");
+    let e = fails(&c.db, &["search", "emb", "--id", "zz"]);
+    assert!(e.contains("no row `zz` in table `emb`"), "{e}");
+    let e = fails(&c.db, &["search", "emb", "--vector", "1 2 3"]);
+    assert!(e.contains("dimension mismatch"), "{e}");
+}
+
+#[test]
+fn cli_importing_a_file_twice_says_so_unless_allowed() {
+    let c = cli();
+    let file = c.events.to_str().unwrap();
+    let out = recdb(&c.db, &["import", "events", file]);
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("file already imported on "), "{err}");
+    assert!(
+        err.contains("(240 events); importing again appends"),
+        "{err}"
+    );
+    let out = recdb(&c.db, &["import", "events", file, "--allow-duplicate"]);
+    assert!(out.status.success());
+    assert!(!text(&out.stderr).contains("already imported"));
+    assert!(ok(&c.db, &["stats"]).contains("720"));
+}
+
+#[test]
+fn cli_csv_is_one_csv_table_and_tables_has_no_repeated_column() {
+    let c = cli();
+    ok(
+        &c.db,
+        &["train", "als", "--factors", "4", "--iterations", "2"],
+    );
+    for args in [&["stats"][..], &["check"], &["tables"], &["jobs"]] {
+        let mut a = vec!["--format", "csv"];
+        a.extend_from_slice(args);
+        let out = ok(&c.db, &a);
+        let mut r = csv::ReaderBuilder::new().from_reader(out.as_bytes());
+        let width = r.headers().unwrap().len();
+        for rec in r.records() {
+            assert_eq!(rec.unwrap().len(), width, "{args:?}: {out}");
+        }
+        assert!(
+            !out.contains("\n\n") && !out.contains("ok\n"),
+            "{args:?}: {out}"
+        );
+    }
+    let t = ok(&c.db, &["--format", "csv", "tables"]);
+    let header: Vec<&str> = t.lines().next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = t.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    for a in 0..header.len() {
+        for b in a + 1..header.len() {
+            assert!(
+                rows.iter().any(|r| r[a] != r[b]),
+                "columns {} and {} repeat each other: {t}",
+                header[a],
+                header[b]
+            );
+        }
+    }
+}
+
+#[test]
+fn cli_floats_print_short() {
+    let c = cli();
+    let out = ok(
+        &c.db,
+        &[
+            "train",
+            "sgd",
+            "--lr",
+            "0.01",
+            "--epochs",
+            "1",
+            "--factors",
+            "4",
+        ],
+    );
+    assert!(out.contains("\"learning_rate\":0.01"), "{out}");
+    assert!(!out.contains("0.0099999"), "{out}");
+    let json = ok(&c.db, &["--format", "json", "jobs"]);
+    assert!(!json.contains("0.0099999"), "{json}");
+}
+
+#[test]
+fn cli_train_help_lists_every_model_with_defaults() {
+    let c = cli();
+    let help = ok(&c.db, &["train", "--help"]);
+    for m in recdb::MODELS {
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{m} "))),
+            "{m} missing: {help}"
+        );
+    }
+    assert!(help.contains("factors=32"), "{help}");
+    assert!(help.contains("popular   (no parameters)"), "{help}");
+}
+
+#[test]
+fn cli_eval_on_the_users_database() {
+    let c = cli();
+    let db = c.db.to_str().unwrap();
+    let out = ok(
+        &c.db,
+        &[
+            "eval",
+            "--protocol",
+            "next",
+            "--model",
+            "popular",
+            "--db",
+            db,
+            "--format",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Every user's last event is held out (a pair logged twice is held out twice).
+    assert!(v["users"].as_u64().unwrap() >= 30, "{out}");
+    assert!(v["metrics"]["hr@10"].is_number(), "{out}");
+    assert_eq!(v["data"], db, "{out}");
+    // The session's own database, already open in the process, works too.
+    let out = ok(
+        &c.db,
+        &[
+            "-c",
+            &format!("stats; eval --protocol rating --model popular --db {db}"),
+        ],
+    );
+    assert!(out.contains("rmse"), "{out}");
+}
+
+/// Run `recdb --db DB` with `input` on its stdin.
+fn piped(db: &Path, input: &str) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_recdb"))
+        .arg("--db")
+        .arg(db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn shell_quits_on_quit_and_suggests_the_nearest_command() {
+    let c = cli();
+    assert!(text(&piped(&c.db, "stats\n").stdout).contains("events"));
+    let out = piped(&c.db, "simlar i1\n");
+    let e = text(&out.stderr);
+    assert!(e.contains("unrecognized subcommand 'simlar'"), "{e}");
+    assert!(e.contains("'similar'"), "the nearest command: {e}");
+    for quit in ["quit", "exit"] {
+        let out = piped(&c.db, &format!("{quit}\nstats\n"));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(!text(&out.stdout).contains("events"), "{quit} did not quit");
+    }
+}
