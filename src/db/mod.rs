@@ -416,7 +416,7 @@ impl Db {
     }
 
     /// Read and validate every stored value: log segments, id maps, attributes, every
-    /// block of every table version, job records.
+    /// block of every table version, job records, records of imported files.
     pub fn check(&self) -> Result<CheckReport> {
         let b = self.backend();
         let st = self.state();
@@ -444,6 +444,7 @@ impl Db {
         } = tables::verify_all(b)?;
         let jobs = job_store::all(b)?.len() as u64;
         job_store::policies(b)?;
+        crate::storage::imports::verify(b)?;
         let st = self.state();
         Ok(CheckReport {
             events,

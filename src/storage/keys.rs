@@ -15,7 +15,7 @@
 //! | `J` | job id u64 | job record |
 //! | `P` | model name | retrain policy |
 //! | `D` | document tag (UTF-8) | document text (`import docs`) |
-//! | `F` | size u64, crc32 u32 | when an events file with these bytes was imported |
+//! | `E` | size u64, crc32 u32 | when an events file with these bytes was imported (unframed: 16 bytes + crc32) |
 
 pub(crate) const META: &[u8] = b"M";
 
