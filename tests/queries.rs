@@ -342,7 +342,7 @@ fn recommend_uses_one_version_of_both_tables() {
 fn zero_vector_and_duplicate_records() {
     let db = Db::temporary().unwrap();
     load_synthetic(&db, 20, 40, 5, 12);
-    // an item known only from attributes has count 0 in `popular`: a zero vector
+    // an item known only from attributes
     let recs = [
         recdb::ItemRecord {
             id: "lonely".into(),
@@ -359,10 +359,18 @@ fn zero_vector_and_duplicate_records() {
     assert_eq!(db.put_items(&recs).unwrap().new_ids, 1);
     assert_eq!(db.stats().unwrap().items, before + 1);
     assert_eq!(db.item("lonely").unwrap().title.as_deref(), Some("second"));
+    // popular's one column is a count, not a direction: no item vectors at all
     db.train("popular", &Params::new(), &TrainOptions::default())
         .unwrap();
     assert!(matches!(
         db.similar("lonely", &opts("popular", 3)),
+        Err(Error::NoVectors { .. })
+    ));
+    // an item without events has a zero vector in item2vec
+    let p = Params::new().set("dim", 8).set("epochs", 1);
+    db.train("item2vec", &p, &TrainOptions::default()).unwrap();
+    assert!(matches!(
+        db.similar("lonely", &opts("item2vec", 3)),
         Err(Error::ZeroVector(_))
     ));
     db.check().unwrap();
