@@ -78,16 +78,25 @@ impl Db {
     /// nearest name), or a trained model without the vectors the query needs. Other
     /// errors, and the tables of a known model not trained yet, pass unchanged.
     pub(crate) fn explain_model(&self, model: &str, needs: Needs, e: Error) -> Error {
-        if !matches!(e, Error::UnknownTable(_)) {
+        let Error::UnknownTable(missing) = &e else {
             return e;
-        }
+        };
         let names = match self.table_names() {
             Ok(n) => n,
             Err(_) => return e,
         };
         let prefix = format!("{model}.");
         if names.iter().any(|n| n.starts_with(&prefix)) {
-            return self.no_vectors(model, needs).unwrap_or(e);
+            // A trained model that never has the table the query needs; any other
+            // missing table (e.g. one dropped) is reported as it is.
+            let wanted = match needs {
+                Needs::ItemVectors => "items",
+                Needs::UserVectors => "users",
+            };
+            if *missing == format!("{model}.{wanted}") {
+                return self.no_vectors(model, needs).unwrap_or(e);
+            }
+            return e;
         }
         if MODELS.contains(&model) {
             return e;
