@@ -12,15 +12,18 @@ pub struct Bar {
 
 const SCALE: u64 = 1000;
 
+/// The job's message carries its step (`epoch 3/20`); the bar adds the time so far and
+/// the time left at the rate so far.
+const TEMPLATE: &str =
+    "{prefix:.bold} [{bar:30.cyan/blue}] {percent:>3}% {elapsed:>4} eta {eta:>4} {wide_msg}";
+
 impl Bar {
     pub fn new(prefix: &str) -> Bar {
         let pb = if std::io::stderr().is_terminal() {
             let pb = ProgressBar::new(SCALE);
-            let style = ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:30.cyan/blue}] {percent:>3}% {elapsed:>4} eta {eta:>4} {wide_msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+            let style = ProgressStyle::with_template(TEMPLATE)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
             pb.set_style(style);
             pb.set_prefix(prefix.to_owned());
             pb.enable_steady_tick(Duration::from_millis(200));
@@ -54,5 +57,17 @@ impl recdb::ProgressSink for Bar {
         };
         self.pb.set_position((f * SCALE as f64).round() as u64);
         self.pb.set_message(message.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bar_shows_the_time_left() {
+        let style = indicatif::ProgressStyle::with_template(super::TEMPLATE).unwrap();
+        let pb = indicatif::ProgressBar::hidden();
+        pb.set_style(style);
+        assert!(super::TEMPLATE.contains("{eta"));
+        assert!(super::TEMPLATE.contains("{wide_msg}"));
     }
 }
