@@ -11,6 +11,7 @@ mod ingest;
 mod jobs;
 mod tables;
 mod text_query;
+mod vacuum;
 mod vectors;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ pub use ingest::{CommitReceipt, ImportReport, IngestBatch};
 pub use jobs::{JobHandle, JobInfo, TrainOptions};
 pub(crate) use tables::TableOutput;
 pub use tables::{TableFormat, TableInfo};
+pub use vacuum::VacuumReport;
 pub use vectors::{TableImport, TableImportReport};
 
 use crate::event::{Event, ItemRecord, UserRecord};
@@ -53,6 +55,13 @@ pub struct Config {
     /// background even if it never had one (0: only tables that had one). See
     /// `docs/INDEX.md`, "Life cycle and commands".
     pub auto_index_rows: usize,
+    /// Durable calls `fsync` what sled wrote, so they survive a power loss (not only a
+    /// process crash). `false` keeps only the process-crash promise, for speed (see
+    /// `docs/BENCHMARKS.md`, "Durable writes").
+    pub fsync: bool,
+    /// Vacuum at open when the directory has grown well past its size after the last
+    /// vacuum (see [`Db::vacuum`]): bounds the space kept by old table versions.
+    pub auto_vacuum: bool,
 }
 
 impl Default for Config {
@@ -63,6 +72,8 @@ impl Default for Config {
             cache_bytes: 256 << 20,
             keep_versions: 2,
             auto_index_rows: 100_000,
+            fsync: true,
+            auto_vacuum: true,
         }
     }
 }
@@ -208,7 +219,14 @@ impl Db {
                         supported: meta::FORMAT,
                     });
                 }
-                Box::new(SledBackend::open(p, config.cache_bytes)?)
+                vacuum::before_open(p)?;
+                if config.auto_vacuum {
+                    vacuum::auto(p);
+                }
+                let mut backend = SledBackend::open(p, config.cache_bytes)?;
+                backend.set_fsync(config.fsync);
+                vacuum::after_open(p)?;
+                Box::new(backend)
             }
             None => Box::new(MemBackend::default()),
         };

@@ -92,7 +92,36 @@ impl SledBackend {
             sync: DiskSync::new(path)?,
         })
     }
+
+    /// Whether `flush` also syncs the files sled wrote (see `durable`).
+    pub fn set_fsync(&mut self, on: bool) {
+        self.sync.enabled = on;
+    }
+
+    /// Copy every pair into `dst` in key order, in batches of bounded size (not
+    /// flushed). Returns (pairs, bytes of keys and values).
+    pub fn copy_to(&self, dst: &SledBackend) -> Result<(u64, u64)> {
+        let (mut pairs, mut bytes) = (0u64, 0u64);
+        let mut batch = sled::Batch::default();
+        let mut pending = 0usize;
+        for kv in self.db.iter() {
+            let (k, v) = kv?;
+            pairs += 1;
+            bytes += (k.len() + v.len()) as u64;
+            pending += k.len() + v.len();
+            batch.insert(k, v);
+            if pending >= COPY_BATCH_BYTES {
+                dst.db.apply_batch(std::mem::take(&mut batch))?;
+                pending = 0;
+            }
+        }
+        dst.db.apply_batch(batch)?;
+        Ok((pairs, bytes))
+    }
 }
+
+/// Bytes per batch of [`SledBackend::copy_to`]: bounds its memory.
+const COPY_BATCH_BYTES: usize = 16 << 20;
 
 /// Open, waiting briefly for a lock that a handle of this process dropped a moment ago
 /// (its flusher thread may still hold it); a lock held by another live process fails

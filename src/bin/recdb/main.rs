@@ -12,6 +12,7 @@ mod shell;
 mod split;
 mod table_cmds;
 mod text_cmds;
+mod vacuum_cmd;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
