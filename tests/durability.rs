@@ -198,3 +198,53 @@ fn kill_mid_vacuum() {
     }
     eprintln!("states the kills left: {seen:?}");
 }
+
+/// sled's flush ends in `sync_file_range`, which leaves the file size and the device's
+/// cache to chance: every durable call must also reach an `fsync`/`fdatasync`. Counted
+/// with strace on 30 durable imports (before: 3 fsyncs in all, from sled's timer and
+/// snapshot). Skipped, saying so, where strace is not installed.
+#[test]
+fn every_durable_call_reaches_fsync() {
+    let strace_ok = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !strace_ok {
+        eprintln!("SKIPPED: strace is not installed (apt-get install strace)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.tsv");
+    std::fs::write(&events, "user\titem\tvalue\nu1\ti1\t1\nu2\ti2\t1\n").unwrap();
+    let imports = 30;
+    let script = vec![format!("import events {}", events.display()); imports].join("; ");
+    let trace = dir.path().join("trace");
+    let status = std::process::Command::new("strace")
+        .args(["-f", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_recdb"))
+        .arg("--db")
+        .arg(dir.path().join("db"))
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let syncs = text
+        .lines()
+        .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
+        .count();
+    assert!(
+        syncs >= imports,
+        "{syncs} syncs for {imports} durable imports"
+    );
+    assert_eq!(
+        Db::open(dir.path().join("db"))
+            .unwrap()
+            .stats()
+            .unwrap()
+            .events,
+        2 * imports as u64
+    );
+}
