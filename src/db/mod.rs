@@ -136,8 +136,11 @@ pub(crate) struct Inner {
 /// An open recdb database. Cheap to clone; every clone is the same database.
 ///
 /// Durability: [`IngestBatch::commit`], [`Db::log_events`], the `import_*` calls, a
-/// finished training job and [`Db::flush`] are durable when they return. Nothing else
-/// writes.
+/// finished training job and [`Db::flush`] are durable when they return: synced to the
+/// disk (they survive a power loss), or with [`Config::fsync`] off only flushed to the
+/// operating system (they survive a process crash). Nothing else writes.
+///
+/// One process opens a database at a time; another gets [`Error::Locked`] naming it.
 #[derive(Clone)]
 pub struct Db {
     pub(crate) inner: Arc<Inner>,
@@ -322,7 +325,7 @@ impl Db {
         self.inner.config.path.as_deref()
     }
 
-    /// Make every write so far durable.
+    /// Make every write so far durable (synced to the disk unless [`Config::fsync`] is off).
     pub fn flush(&self) -> Result<()> {
         self.backend().flush()
     }
