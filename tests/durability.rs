@@ -95,8 +95,10 @@ fn dir_bytes(dir: &Path) -> u64 {
 }
 
 /// Retrains in short-lived opens (as separate `recdb train` commands run them) leave
-/// sled's cleaner no time: each kept ~7 MiB of old versions (215 MiB after 30). The
-/// vacuum at open bounds the directory to 4 × (or 64 MiB over) its compact size.
+/// sled's cleaner no time: each kept up to ~7 MiB of old versions (112 MiB after 30,
+/// 226 MiB in the bench's larger data set). The vacuum at open bounds the directory to
+/// 4 × and 64 MiB over its compact size plus a retrain and a sled segment (here at
+/// most 88 MiB).
 #[test]
 fn disk_stays_bounded_over_many_short_retrains() {
     let dir = tempfile::tempdir().unwrap();
@@ -109,7 +111,7 @@ fn disk_stays_bounded_over_many_short_retrains() {
     }
     let params = Params::new().set("factors", 128).set("iterations", 1);
     let mut largest = 0;
-    for _ in 0..30 {
+    for _ in 0..40 {
         let db = Db::open(&path).unwrap();
         db.train("als", &params, &TrainOptions::default()).unwrap();
         drop(db);
