@@ -88,6 +88,39 @@ pub enum Error {
     /// Any other invalid request.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// Another process has the database open; sled lets one process open a directory
+    /// at a time.
+    #[error(
+        "database {} is held by {}; a database is open in one process at a time \
+         (sharing one between processes is the job of a future `recdb serve`)",
+        .path.display(),
+        describe_holder(.pid, .program, .activity)
+    )]
+    Locked {
+        path: PathBuf,
+        /// The holder's process id, when its owner file names a live process.
+        pid: Option<u32>,
+        /// The holder's program name (e.g. `recdb`).
+        program: Option<String>,
+        /// What the holder is doing (e.g. `train als 30 %`); empty when idle.
+        activity: Option<String>,
+    },
+}
+
+/// "recdb (pid 12, running: train als 30 %)", or "another process" when unknown.
+fn describe_holder(
+    pid: &Option<u32>,
+    program: &Option<String>,
+    activity: &Option<String>,
+) -> String {
+    let Some(pid) = pid else {
+        return "another process".into();
+    };
+    let program = program.as_deref().unwrap_or("a process");
+    match activity.as_deref() {
+        Some(a) if !a.is_empty() => format!("{program} (pid {pid}, running: {a})"),
+        _ => format!("{program} (pid {pid}, idle)"),
+    }
 }
 
 fn did_you_mean(s: &Option<String>) -> String {
@@ -129,6 +162,9 @@ impl Error {
 
 impl From<sled::Error> for Error {
     fn from(e: sled::Error) -> Self {
+        if let Some(locked) = crate::storage::backend::locked_error(&e) {
+            return locked;
+        }
         match e {
             sled::Error::Corruption { at, .. } => Error::Corrupted {
                 what: format!("sled page at {at:?}"),

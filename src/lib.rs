@@ -45,7 +45,7 @@ pub use db::{
     CheckReport, CommitReceipt, Config, Db, DeltaReport, DumpReport, HistoryEntry, ImportReport,
     IndexBench, IndexBenchOptions, IndexInfo, IndexOptions, IngestBatch, JobHandle, JobInfo,
     OperatingPoint, SearchOptions, Stats, TableFormat, TableImport, TableImportReport, TableInfo,
-    TableSearcher, TrainOptions,
+    TableSearcher, TrainOptions, VacuumReport,
 };
 pub use error::{Error, Result};
 pub use evaluate::{

@@ -42,6 +42,10 @@ mod table_cmds;
 #[path = "../../src/bin/recdb/text_cmds.rs"]
 mod text_cmds;
 
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/bin/recdb/vacuum_cmd.rs"]
+mod vacuum_cmd;
+
 use commands::{parse_line, split_commands, Parsed};
 
 fuzz_target!(|data: &[u8]| {

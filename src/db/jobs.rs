@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{Db, RunningJob};
-use crate::storage::backend::WriteBatch;
+use crate::storage::backend::{Backend, WriteBatch};
 use crate::storage::jobs::{self as job_store, JobRecord, JobState, Policy};
 use crate::storage::meta;
 use crate::train::context::{JobContext, NoProgress, ProgressSink};
@@ -105,13 +105,22 @@ impl JobHandle {
 struct Tee<'a> {
     user: &'a dyn ProgressSink,
     shared: Arc<Mutex<(f64, String)>>,
+    /// Progress also goes to the owner file, for other processes (`Error::Locked`).
+    backend: &'a dyn Backend,
+    model: &'a str,
 }
 
 impl ProgressSink for Tee<'_> {
     fn report(&self, fraction: f64, message: &str) {
         *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = (fraction, message.to_owned());
+        self.backend
+            .note_activity(&training_activity(self.model, fraction), false);
         self.user.report(fraction, message);
     }
+}
+
+fn training_activity(model: &str, fraction: f64) -> String {
+    format!("train {model} {:.0} %", fraction.clamp(0.0, 1.0) * 100.0)
 }
 
 /// Checked before a job record exists, so a bad option leaves no trace.
@@ -212,7 +221,14 @@ impl Db {
                     progress: shared.clone(),
                 },
             );
-        let tee = Tee { user: sink, shared };
+        self.backend()
+            .note_activity(&training_activity(job.model(), 0.0), true);
+        let tee = Tee {
+            user: sink,
+            shared,
+            backend: self.backend(),
+            model: job.model(),
+        };
         let own_pool = opts.threads.map(super::thread_pool).transpose()?;
         let pool = own_pool.as_ref().unwrap_or(&self.inner.pool);
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<_> {
@@ -244,6 +260,7 @@ impl Db {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&rec.id);
+        self.backend().note_activity("", true);
         rec.seconds = started.elapsed().as_secs_f64();
         rec.finished_unix = meta::now_unix();
         let result = outcome.and_then(|outputs| {

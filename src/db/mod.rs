@@ -13,6 +13,7 @@ mod ingest;
 mod jobs;
 mod tables;
 mod text_query;
+mod vacuum;
 mod vectors;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ pub use ingest::{CommitReceipt, ImportReport, IngestBatch};
 pub use jobs::{JobHandle, JobInfo, TrainOptions};
 pub(crate) use tables::TableOutput;
 pub use tables::{TableFormat, TableInfo};
+pub use vacuum::VacuumReport;
 pub use vectors::{TableImport, TableImportReport};
 
 use crate::event::{Event, ItemRecord, UserRecord};
@@ -55,6 +57,13 @@ pub struct Config {
     /// background even if it never had one (0: only tables that had one). See
     /// `docs/INDEX.md`, "Life cycle and commands".
     pub auto_index_rows: usize,
+    /// Durable calls `fsync` what sled wrote, so they survive a power loss (not only a
+    /// process crash). `false` keeps only the process-crash promise, for speed (see
+    /// `docs/BENCHMARKS.md`, "Durable writes").
+    pub fsync: bool,
+    /// Vacuum at open when the directory has grown well past its size after the last
+    /// vacuum (see [`Db::vacuum`]): bounds the space kept by old table versions.
+    pub auto_vacuum: bool,
 }
 
 impl Default for Config {
@@ -65,6 +74,8 @@ impl Default for Config {
             cache_bytes: 256 << 20,
             keep_versions: 2,
             auto_index_rows: 100_000,
+            fsync: true,
+            auto_vacuum: true,
         }
     }
 }
@@ -127,8 +138,11 @@ pub(crate) struct Inner {
 /// An open recdb database. Cheap to clone; every clone is the same database.
 ///
 /// Durability: [`IngestBatch::commit`], [`Db::log_events`], the `import_*` calls, a
-/// finished training job and [`Db::flush`] are durable when they return. Nothing else
-/// writes.
+/// finished training job and [`Db::flush`] are durable when they return: synced to the
+/// disk (they survive a power loss), or with [`Config::fsync`] off only flushed to the
+/// operating system (they survive a process crash). Nothing else writes.
+///
+/// One process opens a database at a time; another gets [`Error::Locked`] naming it.
 #[derive(Clone)]
 pub struct Db {
     pub(crate) inner: Arc<Inner>,
@@ -210,7 +224,14 @@ impl Db {
                         supported: meta::FORMAT,
                     });
                 }
-                Box::new(SledBackend::open(p, config.cache_bytes)?)
+                vacuum::before_open(p)?;
+                if config.auto_vacuum {
+                    vacuum::auto(p);
+                }
+                let mut backend = SledBackend::open(p, config.cache_bytes)?;
+                backend.set_fsync(config.fsync);
+                vacuum::after_open(p)?;
+                Box::new(backend)
             }
             None => Box::new(MemBackend::default()),
         };
@@ -306,7 +327,7 @@ impl Db {
         self.inner.config.path.as_deref()
     }
 
-    /// Make every write so far durable.
+    /// Make every write so far durable (synced to the disk unless [`Config::fsync`] is off).
     pub fn flush(&self) -> Result<()> {
         self.backend().flush()
     }

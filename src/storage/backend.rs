@@ -2,12 +2,15 @@
 //! plain in-memory model and another engine could replace sled.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 pub(crate) use sled::IVec as Value;
 
-use crate::Result;
+use super::durable::DiskSync;
+use super::owner::{self, Owner, OwnerInfo};
+use super::snapshot;
+use crate::{Error, Result};
 
 /// A set of writes applied atomically: after a crash either all or none are there.
 #[derive(Default)]
@@ -51,12 +54,20 @@ pub(crate) trait Backend: Send + Sync {
     /// Make every applied write durable.
     fn flush(&self) -> Result<()>;
     fn size_on_disk(&self) -> Result<u64>;
+    /// Tell other processes what this one is doing with the database (see `owner`).
+    fn note_activity(&self, _activity: &str, _now: bool) {}
 }
 
 /// sled 0.34: one tree, atomic `apply_batch`, durability at `flush`.
 pub(crate) struct SledBackend {
+    // Declared first so it is dropped first: the owner file goes before the lock.
+    owner: Owner,
     db: sled::Db,
+    sync: DiskSync,
 }
+
+/// How many times (20 ms apart) to retry a lock held by this process or by nobody known.
+const LOCK_TRIES: u32 = 50;
 
 impl SledBackend {
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Self> {
@@ -69,22 +80,99 @@ impl SledBackend {
             // recdb decides when to be durable (commit, publish, flush); sled's own
             // background flusher stays on as a bound on how much an unflushed crash loses.
             .flush_every_ms(Some(1000));
-        // A handle dropped a moment ago may still hold the directory lock while its
-        // flusher thread winds down: wait for it briefly rather than fail.
-        let mut tries = 0;
-        loop {
-            match config.open() {
-                Ok(db) => return Ok(SledBackend { db }),
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock") && tries < 50 =>
-                {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => return Err(e.into()),
+        let db = match open_locked(path, &config) {
+            Err(e @ sled::Error::Corruption { .. }) => {
+                snapshot::reopen_without(path, e, || open_locked(path, &config))?
+            }
+            other => other?,
+        };
+        Ok(SledBackend {
+            owner: Owner::claim(path),
+            db,
+            sync: DiskSync::new(path)?,
+        })
+    }
+
+    /// Whether `flush` also syncs the files sled wrote (see `durable`).
+    pub fn set_fsync(&mut self, on: bool) {
+        self.sync.enabled = on;
+    }
+
+    /// Copy every pair into `dst` in key order, in batches of bounded size (not
+    /// flushed). Returns (pairs, bytes of keys and values).
+    pub fn copy_to(&self, dst: &SledBackend) -> Result<(u64, u64)> {
+        let (mut pairs, mut bytes) = (0u64, 0u64);
+        let mut batch = sled::Batch::default();
+        let mut pending = 0usize;
+        for kv in self.db.iter() {
+            let (k, v) = kv?;
+            pairs += 1;
+            bytes += (k.len() + v.len()) as u64;
+            pending += k.len() + v.len();
+            batch.insert(k, v);
+            if pending >= COPY_BATCH_BYTES {
+                dst.db.apply_batch(std::mem::take(&mut batch))?;
+                pending = 0;
             }
         }
+        dst.db.apply_batch(batch)?;
+        Ok((pairs, bytes))
     }
+}
+
+/// Bytes per batch of [`SledBackend::copy_to`]: bounds its memory.
+const COPY_BATCH_BYTES: usize = 16 << 20;
+
+/// Open, waiting briefly for a lock that a handle of this process dropped a moment ago
+/// (its flusher thread may still hold it); a lock held by another live process fails
+/// at once, naming it.
+fn open_locked(path: &Path, config: &sled::Config) -> sled::Result<sled::Db> {
+    let mut tries = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                let holder = owner::holder(path);
+                let other = holder.as_ref().is_some_and(|h| h.pid != std::process::id());
+                if other || tries >= LOCK_TRIES {
+                    return Err(sled::Error::Io(std::io::Error::other(LockedBy {
+                        path: path.to_owned(),
+                        holder,
+                    })));
+                }
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Carried through sled's error type to [`locked_error`].
+#[derive(Debug)]
+struct LockedBy {
+    path: PathBuf,
+    holder: Option<OwnerInfo>,
+}
+
+impl std::fmt::Display for LockedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is locked", self.path.display())
+    }
+}
+
+impl std::error::Error for LockedBy {}
+
+/// The structured error for a lock failure of [`open_locked`], if `e` is one.
+pub(crate) fn locked_error(e: &sled::Error) -> Option<Error> {
+    let sled::Error::Io(io) = e else { return None };
+    let by = io.get_ref()?.downcast_ref::<LockedBy>()?;
+    let h = by.holder.as_ref();
+    Some(Error::Locked {
+        path: by.path.clone(),
+        pid: h.map(|h| h.pid),
+        program: h.map(|h| h.program.clone()),
+        activity: h.map(|h| h.activity.clone()),
+    })
 }
 
 impl Backend for SledBackend {
@@ -109,10 +197,13 @@ impl Backend for SledBackend {
     }
     fn flush(&self) -> Result<()> {
         self.db.flush()?;
-        Ok(())
+        self.sync.sync()
     }
     fn size_on_disk(&self) -> Result<u64> {
         Ok(self.db.size_on_disk()?)
+    }
+    fn note_activity(&self, activity: &str, now: bool) {
+        self.owner.note(activity, now);
     }
 }
 

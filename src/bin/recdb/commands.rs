@@ -148,6 +148,9 @@ pub enum Command {
     },
     /// Verify every stored structure.
     Check,
+    /// Rewrite the database compactly, reclaiming the space of old table versions
+    /// (needs it closed in every other process).
+    Vacuum,
     /// Write a portable JSON-lines copy of the database to FILE.
     Dump { file: PathBuf },
     /// Load a dump (from `dump`) into an empty database.
@@ -410,6 +413,12 @@ impl Session {
             self.db = Some(open_db(&path, self.threads)?);
         }
         Ok(self.db.as_ref().expect("opened above"))
+    }
+
+    /// Close the database (jobs joined first); the next command opens it again.
+    pub fn close(&mut self) {
+        self.finish_background();
+        self.db = None;
     }
 
     /// Switch to another database (the shell's `.open`).
@@ -830,6 +839,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             }
             s.print(&out.with_mode(format));
         }
+        Command::Vacuum => crate::vacuum_cmd::run(s)?,
         Command::Check => {
             let r = s.db()?.check()?;
             let out = Output::pairs_of(serde_json::to_value(&r)?);

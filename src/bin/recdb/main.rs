@@ -16,6 +16,7 @@ mod split;
 mod table_cmds;
 mod text_cmds;
 mod train_help;
+mod vacuum_cmd;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
