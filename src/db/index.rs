@@ -157,7 +157,8 @@ impl Served {
     }
     /// The `k` best live rows among those `allow` accepts: the base (index or exact, the
     /// delta's hidden rows filtered inside the scan) merged with an exact scan of the
-    /// delta's rows.
+    /// delta's rows. `k` is first cut to the rows served, so no size a caller passes is
+    /// allocated.
     pub fn search(
         &self,
         q: &[f32],
@@ -167,6 +168,7 @@ impl Served {
         nprobe: Option<usize>,
         allow: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
+        let k = k.min(self.rows());
         let Some(d) = &self.delta else {
             return search_view(
                 &self.view,
@@ -215,6 +217,7 @@ impl Served {
         nprobe: Option<usize>,
         allow: &dyn Fn(usize, u32) -> bool,
     ) -> Vec<Vec<(u32, f32)>> {
+        let k = k.min(self.rows());
         let index = self
             .index
             .as_ref()

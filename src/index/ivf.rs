@@ -512,17 +512,8 @@ impl IvfIndex {
         nprobe: usize,
     ) -> Vec<(u32, f32)> {
         let metric = self.metric;
-        let exact = || {
-            let hits = ExactSearch.search(table, q, metric, k, allow);
-            match tail {
-                Some((t, tail_allow)) => {
-                    merge_hits(hits, t.scan_exact(q, metric, k, tail_allow), k)
-                }
-                None => hits,
-            }
-        };
         let Some((qn, nprobe)) = self.probes_for(q, k, allow, nprobe) else {
-            return exact();
+            return self.exact_in(table, tail, q, k, allow);
         };
         let (lists, f) = self.probe_lists(q, qn, nprobe);
         // Scan: integer scores from the 4-bit codes plus the list's term, filter applied
@@ -557,13 +548,40 @@ impl IvfIndex {
             );
         }
         let cand = cands.into_ids(allow);
-        self.rerank(table, &cand, q, qn, k, tail_top)
+        let hits = self.rerank(table, &cand, q, qn, k, tail_top);
+        // Fewer than `k` rows in the probed lists: a query for `k` rows answers `k`
+        // whenever that many pass its filter.
+        if hits.len() >= k {
+            hits
+        } else {
+            self.exact_in(table, tail, q, k, allow)
+        }
+    }
+
+    /// The exact answer over the table's rows that `allow` accepts and the tail's rows
+    /// its filter accepts.
+    fn exact_in(
+        &self,
+        table: &TableView,
+        tail: Option<(&Tail, &dyn Fn(u32) -> bool)>,
+        q: &[f32],
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let hits = ExactSearch.search(table, q, self.metric, k, allow);
+        match tail {
+            Some((t, tail_allow)) => {
+                merge_hits(hits, t.scan_exact(q, self.metric, k, tail_allow), k)
+            }
+            None => hits,
+        }
     }
 
     /// The query's norm and the lists it probes (`nprobe` widened by the inverse of the
-    /// filter's passing fraction), or `None` when the query is answered exactly: a zero
-    /// or non-finite query, a selective filter, or every list probed (then the exact scan
-    /// reads the same rows and cannot lose one to the 4-bit pre-ranking).
+    /// filter's passing fraction, and to lists enough to fill the candidate buffer of a
+    /// large `k`), or `None` when the query is answered exactly: a zero or non-finite
+    /// query, a selective filter, or every list probed (then the exact scan reads the
+    /// same rows and cannot lose one to the 4-bit pre-ranking).
     fn probes_for(
         &self,
         q: &[f32],
@@ -579,7 +597,10 @@ impl IvfIndex {
         if frac < SELECTIVE {
             return None;
         }
-        let nprobe = ((nprobe.max(1) as f32 / frac).ceil() as usize).min(self.lists);
+        let per_list = self.rows as f32 / self.lists as f32;
+        let fill = self.keep_for(k) as f32 / (per_list * frac);
+        let nprobe = (nprobe.max(1) as f32 / frac).max(fill).ceil();
+        let nprobe = (nprobe.min(self.lists as f32) as usize).max(1);
         (nprobe < self.lists).then_some((qn, nprobe))
     }
 
@@ -633,9 +654,15 @@ impl IvfIndex {
         lists
     }
 
-    /// The candidate buffer of a query for `k` results.
+    /// The candidate buffer of a query for `k` results: twice `k` at least (a spilled row's two entries may both be kept), and never more
+    /// than the index's entries, whatever `k` the caller asked for.
     fn candidates(&self, k: usize) -> Candidates {
-        Candidates::new((self.rerank * k).div_ceil(10).max(k))
+        Candidates::new(self.keep_for(k))
+    }
+
+    fn keep_for(&self, k: usize) -> usize {
+        let keep = self.rerank.saturating_mul(k).div_ceil(10);
+        keep.max(k.saturating_mul(2)).min(self.ids.len().max(1))
     }
 
     /// List `l`'s term q·c in table units (`cs` is its score from [`Self::probe_lists`],
