@@ -13,12 +13,9 @@
 //! [`SELECTIVE`] of a sample of rows pass) falls back to an exact scan of the allowed
 //! rows; a milder one widens `nprobe` by the inverse of the passing fraction.
 
-use rayon::prelude::*;
-
-use super::exact::exact_batch;
 use super::fastscan;
 use super::kernels::{dot, dot_norm2_le, dots_f32, dots_multi};
-use super::kmeans::{self, SplitMix};
+use super::kmeans;
 use super::simd::{prefetch, Ahead};
 use super::spill;
 use super::sq4::{Sq4, LEVELS};
@@ -31,7 +28,11 @@ use crate::{Error, Result};
 
 mod batch;
 mod carry;
+mod tune;
 pub(crate) use carry::centroids_fresh;
+#[cfg(test)]
+pub(crate) use tune::BUILT;
+pub(crate) use tune::{Shortfall, RERANK_RANGE, TUNED};
 
 /// Below this fraction of passing rows a filtered query is answered exactly.
 pub(crate) const SELECTIVE: f32 = 0.02;
@@ -54,13 +55,6 @@ const LEAD: usize = 16 << 10;
 const KMEANS_END: f64 = 0.4;
 const ASSIGN_END: f64 = 0.5;
 const SPILL_END: f64 = 0.53;
-pub(crate) const BUILT: f64 = 0.6;
-pub(crate) const TUNED: f64 = 0.95;
-/// Queries of the held-out sample that tunes `nprobe`.
-const TUNE_QUERIES: usize = 500;
-/// Tuning aims this much above the target: with 4-bit residual codes, recall on the
-/// table's own rows and on fresh queries agree within about 0.002 (docs/INDEX.md).
-const TUNE_MARGIN: f32 = 0.005;
 
 pub(crate) struct IvfIndex {
     pub metric: Metric,
@@ -317,98 +311,6 @@ impl IvfIndex {
             + 8 * self.dim
     }
 
-    /// Pick the smallest `nprobe` whose recall@10 on a seeded sample of the table's own
-    /// rows (each query excludes itself; truth from exact search) reaches `target` plus
-    /// [`TUNE_MARGIN`]. Reports progress from [`BUILT`] to [`TUNED`]; `Err(Cancelled)`
-    /// (the index unchanged) as soon as `hooks` says so, checked before each probe.
-    pub fn tune(&mut self, table: &TableView, target: f32, hooks: &dyn BuildHooks) -> Result<()> {
-        let k = 10;
-        let aim = (target + TUNE_MARGIN).min(1.0);
-        let mut rng = SplitMix(self.seed ^ 0x7475_6E65);
-        // Sampled among the distinct rows: sampling entries would pick spilled rows (two
-        // entries each, near a boundary) twice as often as the others.
-        let mut rows = self.ids.clone();
-        rows.sort_unstable();
-        rows.dedup();
-        let picks = rng.sample(rows.len(), TUNE_QUERIES);
-        let queries: Vec<(u32, Vec<f32>)> = picks
-            .iter()
-            .map(|&i| (rows[i], table.row(rows[i] as usize).to_vec()))
-            .collect();
-        let qs: Vec<&[f32]> = queries.iter().map(|(_, q)| &q[..]).collect();
-        let skip: Vec<Option<u32>> = queries.iter().map(|(id, _)| Some(*id)).collect();
-        hooks.report(
-            BUILT,
-            &format!("tuning: exact top-{k} of {} sampled rows", qs.len()),
-        );
-        let truth: Vec<Vec<u32>> = exact_batch(table, &qs, &skip, self.metric, k)
-            .into_iter()
-            .map(|hits| hits.into_iter().map(|h| h.0).collect())
-            .collect();
-        let recall_at = |nprobe: usize| -> f32 {
-            let hits: usize = queries
-                .par_iter()
-                .zip(&truth)
-                .map(|((id, q), t)| {
-                    let allow = |r: u32| r != *id;
-                    let got = self.search_with(table, q, k, &allow, nprobe);
-                    got.iter().filter(|h| t.contains(&h.0)).count()
-                })
-                .sum();
-            let want: usize = truth.iter().map(Vec::len).sum();
-            if want == 0 {
-                1.0
-            } else {
-                hits as f32 / want as f32
-            }
-        };
-        let mut steps: Vec<usize> = vec![
-            1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64,
-        ];
-        let mut s = 80;
-        while s < self.lists {
-            steps.push(s);
-            s = s * 9 / 8;
-        }
-        steps.retain(|&s| s < self.lists);
-        steps.push(self.lists);
-        // Recall grows with nprobe: binary search over the steps.
-        let (mut lo, mut hi) = (0usize, steps.len() - 1);
-        let probes = (steps.len() as f64).log2().ceil().max(1.0) + 1.0;
-        let mut done = 0f64;
-        let mut probe = |nprobe: usize| -> Result<f32> {
-            hooks.check()?;
-            hooks.report(
-                BUILT + (TUNED - BUILT) * (done / probes).min(1.0),
-                &format!("tuning: recall@10 at nprobe {nprobe}"),
-            );
-            done += 1.0;
-            Ok(recall_at(nprobe))
-        };
-        let mut best = (steps[hi], None);
-        while lo <= hi {
-            let mid = (lo + hi) / 2;
-            let r = probe(steps[mid])?;
-            if r >= aim {
-                best = (steps[mid], Some(r));
-                if mid == 0 {
-                    break;
-                }
-                hi = mid - 1;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        let recall = match best.1 {
-            Some(r) => r,
-            None => probe(best.0)?,
-        };
-        self.nprobe = best.0;
-        self.recall = recall;
-        self.target_recall = target;
-        Ok(())
-    }
-
     /// Estimated fraction of table rows that `allow` accepts (evenly spaced sample).
     fn pass_fraction(&self, allow: &dyn Fn(u32) -> bool) -> f32 {
         let n = self.table_rows;
@@ -654,15 +556,16 @@ impl IvfIndex {
         lists
     }
 
-    /// The candidate buffer of a query for `k` results: twice `k` at least (a spilled row's two entries may both be kept), and never more
-    /// than the index's entries, whatever `k` the caller asked for.
+    /// The candidate buffer of a query for `k` results.
     fn candidates(&self, k: usize) -> Candidates {
         Candidates::new(self.keep_for(k))
     }
 
+    /// Candidate entries kept for `k` results: `rerank · k / 10`, at least `k`, and never
+    /// more than the index's entries, whatever `k` the caller asked for.
     fn keep_for(&self, k: usize) -> usize {
         let keep = self.rerank.saturating_mul(k).div_ceil(10);
-        keep.max(k.saturating_mul(2)).min(self.ids.len().max(1))
+        keep.max(k).min(self.ids.len().max(1))
     }
 
     /// List `l`'s term q·c in table units (`cs` is its score from [`Self::probe_lists`],
