@@ -88,7 +88,10 @@ fn the_rerank_depth_is_validated_and_remembered() {
             other => panic!("rerank {bad}: {other:?}"),
         }
     }
-    assert!(db.jobs().unwrap().len() <= 1, "a refused build leaves no record");
+    assert!(
+        db.jobs().unwrap().len() <= 1,
+        "a refused build leaves no record"
+    );
     let info = db
         .build_index(
             "t",

@@ -58,10 +58,7 @@ fn options_from(params: &str) -> Option<(String, IndexOptions)> {
             .get("target_recall")
             .and_then(|x| x.as_f64())
             .map_or(d.target_recall, |x| x as f32),
-        rerank: v
-            .get("rerank")
-            .and_then(|x| x.as_u64())
-            .map(|x| x as usize),
+        rerank: v.get("rerank").and_then(|x| x.as_u64()).map(|x| x as usize),
         seed: v.get("seed").and_then(|x| x.as_u64()).unwrap_or(d.seed),
         threads: v
             .get("threads")
@@ -162,47 +159,49 @@ impl Db {
             progress: &progress,
             cancel: &cancel,
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(IndexInfo, Option<Shortfall>)> {
-            let view = self.table(table)?;
-            let own = opts.threads.map(super::thread_pool).transpose()?;
-            let pool = own.as_ref().unwrap_or(&self.inner.pool);
-            hooks.check()?;
-            let mut ix = pool.install(|| {
-                IvfIndex::build(
-                    &view,
-                    opts.metric,
-                    opts.lists,
-                    opts.bits,
-                    opts.spill,
-                    opts.seed,
-                    &hooks,
-                )
-            })?;
-            let shortfall =
-                pool.install(|| ix.tune(&view, opts.target_recall, opts.rerank, &hooks))?;
-            ix.build_seconds = started.elapsed().as_secs_f64();
-            hooks.check()?;
-            progress.report(TUNED, "writing");
-            {
-                let _w = self.lock_write();
-                let b = self.backend();
-                // The version may have been collected while we built.
-                let live = tables::get_entry(b, table)?
-                    .is_some_and(|e| e.versions.iter().any(|v| v.version == view.version()));
-                if !live {
-                    return Err(Error::InvalidInput(format!(
-                        "table `{table}` version {} was replaced while its index was built",
-                        view.version()
-                    )));
+        let outcome = catch_unwind(AssertUnwindSafe(
+            || -> Result<(IndexInfo, Option<Shortfall>)> {
+                let view = self.table(table)?;
+                let own = opts.threads.map(super::thread_pool).transpose()?;
+                let pool = own.as_ref().unwrap_or(&self.inner.pool);
+                hooks.check()?;
+                let mut ix = pool.install(|| {
+                    IvfIndex::build(
+                        &view,
+                        opts.metric,
+                        opts.lists,
+                        opts.bits,
+                        opts.spill,
+                        opts.seed,
+                        &hooks,
+                    )
+                })?;
+                let shortfall =
+                    pool.install(|| ix.tune(&view, opts.target_recall, opts.rerank, &hooks))?;
+                ix.build_seconds = started.elapsed().as_secs_f64();
+                hooks.check()?;
+                progress.report(TUNED, "writing");
+                {
+                    let _w = self.lock_write();
+                    let b = self.backend();
+                    // The version may have been collected while we built.
+                    let live = tables::get_entry(b, table)?
+                        .is_some_and(|e| e.versions.iter().any(|v| v.version == view.version()));
+                    if !live {
+                        return Err(Error::InvalidInput(format!(
+                            "table `{table}` version {} was replaced while its index was built",
+                            view.version()
+                        )));
+                    }
+                    let (h, ids, codes) = ix.to_stored();
+                    store::write(b, table, view.version(), &h, ids, codes)?;
+                    b.flush()?;
                 }
-                let (h, ids, codes) = ix.to_stored();
-                store::write(b, table, view.version(), &h, ids, codes)?;
-                b.flush()?;
-            }
-            let info = info_of(&view, &ix);
-            self.install_index(&view, Arc::new(ix));
-            Ok((info, shortfall))
-        }))
+                let info = info_of(&view, &ix);
+                self.install_index(&view, Arc::new(ix));
+                Ok((info, shortfall))
+            },
+        ))
         .unwrap_or_else(|p| {
             Err(Error::JobFailed(format!(
                 "panic in index build: {}",

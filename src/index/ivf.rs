@@ -9,7 +9,8 @@
 //!
 //! Query: score the centroids, scan the `nprobe` best lists with the `pshufb` kernel
 //! (the filter is applied inside the scan), keep the `rerank` best candidates, and
-//! rescore them exactly from the f32 rows of the table. A selective filter (fewer than
+//! rescore them exactly from the f32 rows of the table; fewer than k rows from the
+//! probed lists fall back to the exact scan. A selective filter (fewer than
 //! [`SELECTIVE`] of a sample of rows pass) falls back to an exact scan of the allowed
 //! rows; a milder one widens `nprobe` by the inverse of the passing fraction.
 
@@ -38,7 +39,8 @@ pub(crate) use tune::{Shortfall, RERANK_RANGE, TUNED};
 pub(crate) const SELECTIVE: f32 = 0.02;
 /// Rows sampled (evenly spaced) to estimate a filter's passing fraction.
 const FILTER_SAMPLE: usize = 256;
-/// Candidate entries reranked exactly for k = 10 (scaled with k). Measured on the
+/// Candidate entries reranked exactly for k = 10 (scaled with k) before tuning, and the
+/// tuner's first depth (`ivf/tune.rs` goes deeper where the codes tie). Measured on the
 /// issue-4 data (docs/INDEX.md): without spilled rows 50 reached the recall of 100 within
 /// 0.002 up to 0.99, at a lower cost (each candidate is a random 256-byte read of the
 /// table); a spilled row can take two entries, and with 30 % of the rows spilled 65

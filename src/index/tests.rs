@@ -533,7 +533,10 @@ fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
     }
     let before = (ix.nprobe, ix.recall);
     let h = cancel_after(1);
-    assert!(matches!(ix.tune(&view, 0.99, None, &h), Err(Error::Cancelled)));
+    assert!(matches!(
+        ix.tune(&view, 0.99, None, &h),
+        Err(Error::Cancelled)
+    ));
     assert_eq!(
         (ix.nprobe, ix.recall),
         before,

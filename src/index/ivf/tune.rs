@@ -103,9 +103,8 @@ impl IvfIndex {
         let steps = self.nprobe_steps();
         let depths = self.rerank_depths(rerank);
         let per_list = self.ids.len() as f64 / self.lists as f64;
-        let cost = |nprobe: usize, rerank: usize| {
-            nprobe as f64 * per_list + rerank as f64 * RERANK_COST
-        };
+        let cost =
+            |nprobe: usize, rerank: usize| nprobe as f64 * per_list + rerank as f64 * RERANK_COST;
         let probes = depths.len() as f64 * ((steps.len() as f64).log2().ceil() + 1.0);
         let mut done = 0f64;
         // (cost, nprobe, rerank, recall) of the cheapest point that reaches the aim.
