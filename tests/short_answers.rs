@@ -7,33 +7,35 @@ mod common;
 
 use common::*;
 use recdb::{
-    clustered_vectors, Db, IndexOptions, Metric, QueryOptions, RowSpace, SearchOptions,
-    TableSearcher,
+    clustered_vectors, Db, IndexOptions, Metric, Params, QueryOptions, RowSpace, SearchOptions,
+    SequenceQuery, SequenceScoring, TableSearcher, TrainOptions,
 };
 
 const ROWS: usize = 600;
 const DIM: usize = 16;
 
-/// Table `t` of `ROWS` clustered rows with a `metric` index of 40 lists tuned to a low
-/// target (a few lists probed), and a few queries from the same distribution.
+/// A `metric` index of `table` with `lists` lists, tuned to a low target so that a few
+/// lists are probed.
+fn build(db: &Db, table: &str, metric: Metric, lists: u64) {
+    let opts = IndexOptions {
+        metric,
+        lists: Some(lists as usize),
+        target_recall: 0.8,
+        ..IndexOptions::default()
+    };
+    let info = db.build_index(table, &opts).unwrap();
+    assert!(info.nprobe < lists, "{info:?}");
+}
+
+/// Table `t` of `ROWS` clustered rows with a `metric` index of 40 lists, and a few
+/// queries from the same distribution.
 fn indexed(metric: Metric) -> (Db, Vec<Vec<f32>>) {
     let db = Db::temporary().unwrap();
     let mut all = clustered_vectors(ROWS + 3, DIM, 9);
     let qs = all.split_off(ROWS * DIM);
     db.put_table("t", RowSpace::Other, DIM, &all, vec![])
         .unwrap();
-    let info = db
-        .build_index(
-            "t",
-            &IndexOptions {
-                metric,
-                lists: Some(40),
-                target_recall: 0.8,
-                ..IndexOptions::default()
-            },
-        )
-        .unwrap();
-    assert!(info.nprobe < 40, "{info:?}");
+    build(&db, "t", metric, 40);
     (db, qs.chunks_exact(DIM).map(<[f32]>::to_vec).collect())
 }
 
@@ -107,18 +109,7 @@ fn recommend_and_similar_answer_k_rows_with_an_index() {
     let users: Vec<String> = (0..5).map(user).collect();
     let refs: Vec<&str> = users.iter().map(String::as_str).collect();
     for metric in [Metric::Dot, Metric::Cosine] {
-        let info = db
-            .build_index(
-                "als.items",
-                &IndexOptions {
-                    metric,
-                    lists: Some(20),
-                    target_recall: 0.8,
-                    ..IndexOptions::default()
-                },
-            )
-            .unwrap();
-        assert!(info.nprobe < 20, "{info:?}");
+        build(&db, "als.items", metric, 20);
         for genre in [None, Some("Drama".to_string())] {
             for k in 1..=205 {
                 let opts = QueryOptions {
@@ -178,15 +169,7 @@ fn a_huge_k_answers_every_row_without_allocating_it() {
     let db = Db::temporary().unwrap();
     load_synthetic(&db, 40, 200, 10, 3);
     train_als(&db, 5);
-    db.build_index(
-        "als.items",
-        &IndexOptions {
-            metric: Metric::Dot,
-            lists: Some(20),
-            ..IndexOptions::default()
-        },
-    )
-    .unwrap();
+    build(&db, "als.items", Metric::Dot, 20);
     for k in [usize::MAX, 1_000_000_000] {
         let opts = QueryOptions::model("als").k(k);
         let seen = db
@@ -203,5 +186,34 @@ fn a_huge_k_answers_every_row_without_allocating_it() {
         };
         let want = db.similar("i1", &all).unwrap().len();
         assert_eq!(db.similar("i1", &opts).unwrap().len(), want);
+    }
+    // A sequence model's queries (no user table; the query is built from recent items),
+    // with an index on both tables it answers from.
+    let p = Params::new()
+        .set("dim", 8)
+        .set("epochs", 2)
+        .set("sample", 0);
+    let one = TrainOptions {
+        seed: 1,
+        threads: Some(1),
+    };
+    db.train("item2vec", &p, &one).unwrap();
+    build(&db, "item2vec.out", Metric::Dot, 20);
+    build(&db, "item2vec.items", Metric::Cosine, 20);
+    for scoring in [SequenceScoring::InputOutput, SequenceScoring::InputInput] {
+        let sq = SequenceQuery {
+            scoring,
+            ..SequenceQuery::default()
+        };
+        let all = QueryOptions {
+            exact: true,
+            ..QueryOptions::model("item2vec").k(200)
+        };
+        let want = db.recommend_sequence("u1", &all, &sq).unwrap().len();
+        for k in [usize::MAX, 1_000_000_000] {
+            let opts = QueryOptions::model("item2vec").k(k);
+            let got = db.recommend_sequence("u1", &opts, &sq).unwrap();
+            assert_eq!(got.len(), want, "{scoring:?}");
+        }
     }
 }
