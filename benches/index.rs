@@ -7,12 +7,18 @@
 //! default 64; RECDB_INDEX_QUERIES, default 1000; RECDB_INDEX_METRIC cosine|dot; RECDB_INDEX_LISTS,
 //! default about 4·√N; RECDB_INDEX_BITS, 4 or 8, default 4; RECDB_INDEX_PROBES, a comma list
 //! of nprobe values; RECDB_INDEX_REPEAT, timed passes per point, default 3;
-//! RECDB_INDEX_SPILL, the fraction of rows in a second list, default 0.3).
+//! RECDB_INDEX_SPILL, the fraction of rows in a second list, default 0.3;
+//! RECDB_INDEX_RERANK, the rerank depth, default tuned). RECDB_INDEX_SPREAD=S replaces
+//! the data by tight clusters of ~500 near-duplicates (`recdb::near_duplicate_clusters`
+//! with spread S, e.g. 0.05), the hard case of the rerank.
 
 use std::collections::HashSet;
 use std::time::Instant;
 
-use recdb::{clustered_vectors, Config, Db, IndexOptions, Metric, RowSpace, SearchOptions};
+use recdb::{
+    clustered_vectors, near_duplicate_clusters, Config, Db, IndexOptions, Metric, RowSpace,
+    SearchOptions,
+};
 
 mod common;
 use common::{env, thread_cpu};
@@ -58,7 +64,14 @@ fn main() {
         .parse()
         .expect("metric");
     let t = Instant::now();
-    let mut rows = clustered_vectors(n + nq, dim, 42);
+    let spread: Option<f32> = std::env::var("RECDB_INDEX_SPREAD")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let mut rows = match spread {
+        // Queries from the same clusters: rows past `n` continue the cluster cycle.
+        Some(s) => near_duplicate_clusters(n + nq, dim, s, 42),
+        None => clustered_vectors(n + nq, dim, 42),
+    };
     let queries = rows.split_off(n * dim);
     let queries: Vec<&[f32]> = queries.chunks_exact(dim).collect();
     // No automatic index build after the put: it would run on both cores while the
@@ -121,17 +134,26 @@ fn main() {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(IndexOptions::default().spill),
+        rerank: std::env::var("RECDB_INDEX_RERANK")
+            .ok()
+            .and_then(|s| s.parse().ok()),
         ..IndexOptions::default()
     };
     let info = db.build_index("bench", &opts).expect("build");
     println!(
-        "build: {:.2} s ({} lists, {}-bit codes, {} rows spilled, tuned nprobe {} for recall {:.3} on the table's rows, {:.1} bytes/vector)",
+        "build: {:.2} s ({} lists, {}-bit codes, {} rows spilled, tuned nprobe {} and rerank {} for recall {:.3} on the table's rows{}, {:.1} bytes/vector)",
         info.build_seconds,
         info.lists,
         info.bits,
         info.spilled,
         info.nprobe,
+        info.rerank,
         info.recall,
+        if info.exhaustive {
+            ": every list probed, target not reached below"
+        } else {
+            ""
+        },
         info.bytes as f64 / info.rows as f64
     );
 
@@ -203,7 +225,8 @@ fn main() {
             "n": n, "dim": dim, "queries": nq, "metric": format!("{metric:?}"),
             "exact_ms_per_query": exact_ms, "exact_cpu_ms_per_query": exact_cpu_ms,
             "exact_cpu_ms_per_query_batched": exact_batch_ms * 1e3, "build_seconds": info.build_seconds,
-            "lists": info.lists, "tuned_nprobe": info.nprobe, "load_average": loadavg(),
+            "lists": info.lists, "tuned_nprobe": info.nprobe, "tuned_rerank": info.rerank,
+            "spread": spread, "load_average": loadavg(),
             "bytes_per_vector": info.bytes as f64 / info.rows as f64, "points": points,
         })
     );

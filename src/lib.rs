@@ -61,7 +61,9 @@ pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
 pub use storage::imports::PriorImport;
 pub use storage::jobs::JobState;
 pub use storage::tables::{Row, RowSpace, TableView};
-pub use synth::{clustered_vectors, generate, generate_dense, Synth, SynthConfig};
+pub use synth::{
+    clustered_vectors, generate, generate_dense, near_duplicate_clusters, Synth, SynthConfig,
+};
 pub use train::context::{JobContext, NoProgress, ProgressSink};
 pub use train::params::Params;
 pub use train::sgns::{pool_cpu_seconds, ZipfText};

@@ -598,6 +598,29 @@ pub fn clustered_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     out
 }
 
+/// Tight clusters of near-duplicates, the hard case of an index's rerank: `n` unit rows
+/// of `dim` values, row-major, in `n/500` clusters of about 500 rows (row `i` in cluster
+/// `i mod K`); each row is its centre (from N(0, I)) plus `spread`·N(0, I), normalised.
+/// Deterministic for `seed`, in parallel.
+pub fn near_duplicate_clusters(n: usize, dim: usize, spread: f32, seed: u64) -> Vec<f32> {
+    let k = (n / 500).max(1);
+    let mut r = Rng::stream(seed, u64::MAX);
+    let centres: Vec<f64> = (0..k * dim).map(|_| r.normal()).collect();
+    let mut out = vec![0f32; n * dim];
+    out.par_chunks_mut(dim.max(1))
+        .enumerate()
+        .for_each(|(i, row)| {
+            let mut r = Rng::stream(seed, i as u64);
+            let c = &centres[(i % k) * dim..][..dim];
+            let v: Vec<f64> = c.iter().map(|x| x + spread as f64 * r.normal()).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+            for (o, x) in row.iter_mut().zip(v) {
+                *o = (x / norm) as f32;
+            }
+        });
+    out
+}
+
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -110,6 +110,11 @@ fn import_index_bench_update_check() {
         &["index", "build", "emb", "--spill", "1.5"],
         "`spill`: must be in [0, 1]",
     );
+    fails(
+        &db,
+        &["index", "build", "emb", "--rerank", "5"],
+        "`rerank`: 5: must be between 10 and 10000",
+    );
     // `index build emb` with 60 lists and `extra` options; then `index info emb` as JSON.
     let build = |extra: &[&str]| {
         let mut args = vec![
@@ -189,6 +194,9 @@ fn import_index_bench_update_check() {
         &["index", "bench", "small", "--queries", &p("q.f32")],
         "has no index",
     );
+    // A set rerank depth is served as set.
+    let info = build(&["--rerank", "300"]);
+    assert_eq!(info["rerank"].as_u64(), Some(300));
     // 8-bit codes: dim bytes and a 4-byte id an entry, 1.3 entries a row (30 % of the rows
     // spilled), and 60 lists of 4000 rows pad about 4 bytes a row; the row updates and
     // the compaction below run on this index.
@@ -244,6 +252,7 @@ fn import_index_bench_update_check() {
         [
             ("import", "done"),
             ("import", "done"),
+            ("index", "done"),
             ("index", "done"),
             ("index", "done"),
             ("compact", "done")

@@ -31,6 +31,10 @@ pub struct IndexOptions {
     pub spill: f32,
     /// Recall@10 the tuned `nprobe` must reach on a held-out sample of the table's rows.
     pub target_recall: f32,
+    /// Candidate entries reranked exactly for k = 10 (scaled with k), in
+    /// [`RERANK_RANGE`](Self::RERANK_RANGE); `None`: tuned with `nprobe`, deeper only
+    /// where the codes cannot tell rows apart (docs/INDEX.md, "Tuning").
+    pub rerank: Option<usize>,
     /// Seeds the k-means sample, its initial centroids and the tuning sample.
     pub seed: u64,
     /// Threads for this build; `None` uses the database's pool.
@@ -48,6 +52,7 @@ impl Default for IndexOptions {
             bits: 4,
             spill: crate::index::SPILL,
             target_recall: 0.95,
+            rerank: None,
             seed: 42,
             threads: None,
             rebuild_on_publish: false,
@@ -56,8 +61,23 @@ impl Default for IndexOptions {
 }
 
 impl IndexOptions {
+    /// The rerank depths [`IndexOptions::rerank`] accepts.
+    pub const RERANK_RANGE: std::ops::RangeInclusive<usize> = crate::index::RERANK_RANGE;
+
     /// Checked before a job record exists, so a bad option leaves no trace.
     pub(crate) fn validate(&self) -> Result<()> {
+        if let Some(r) = self.rerank {
+            if !Self::RERANK_RANGE.contains(&r) {
+                return Err(Error::param(
+                    "rerank",
+                    format!(
+                        "{r}: must be between {} and {}",
+                        Self::RERANK_RANGE.start(),
+                        Self::RERANK_RANGE.end()
+                    ),
+                ));
+            }
+        }
         if !(self.target_recall > 0.0 && self.target_recall <= 1.0) {
             return Err(Error::param("target_recall", "must be in (0, 1]"));
         }
@@ -94,6 +114,9 @@ pub struct IndexInfo {
     pub target_recall: f32,
     /// Recall@10 at `nprobe` on the tuning sample.
     pub recall: f32,
+    /// Every list is probed (`nprobe` = `lists`): queries scan every row exactly, as no
+    /// operating point below that reached `target_recall` (or there is one list).
+    pub exhaustive: bool,
     pub build_seconds: f64,
     /// Bytes of the in-memory index (codes, ids, centroids).
     pub bytes: u64,
@@ -157,7 +180,8 @@ impl Served {
     }
     /// The `k` best live rows among those `allow` accepts: the base (index or exact, the
     /// delta's hidden rows filtered inside the scan) merged with an exact scan of the
-    /// delta's rows.
+    /// delta's rows. `k` is first cut to the rows served, so no size a caller passes is
+    /// allocated.
     pub fn search(
         &self,
         q: &[f32],
@@ -167,6 +191,7 @@ impl Served {
         nprobe: Option<usize>,
         allow: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
+        let k = k.min(self.rows());
         let Some(d) = &self.delta else {
             return search_view(
                 &self.view,
@@ -215,6 +240,7 @@ impl Served {
         nprobe: Option<usize>,
         allow: &dyn Fn(usize, u32) -> bool,
     ) -> Vec<Vec<(u32, f32)>> {
+        let k = k.min(self.rows());
         let index = self
             .index
             .as_ref()
@@ -371,6 +397,7 @@ pub(crate) fn info_of(view: &TableView, ix: &IvfIndex) -> IndexInfo {
         rerank: ix.rerank as u64,
         target_recall: ix.target_recall,
         recall: ix.recall,
+        exhaustive: ix.nprobe >= ix.lists,
         build_seconds: ix.build_seconds,
         bytes: ix.bytes() as u64,
         placed: ix.placed as u64,

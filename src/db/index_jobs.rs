@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::index::info_of;
 use super::{Db, JobHandle, RunningJob};
-use crate::index::{centroids_fresh, code_stages, BuildHooks, IvfIndex, Metric, TUNED};
+use crate::index::{centroids_fresh, code_stages, BuildHooks, IvfIndex, Metric, Shortfall, TUNED};
 use crate::storage::index as store;
 use crate::storage::jobs::{self as job_store, JobRecord, JobState};
 use crate::storage::tables;
@@ -34,7 +34,7 @@ fn metric_str(m: Metric) -> &'static str {
 fn params_json(table: &str, o: &IndexOptions, auto: bool) -> String {
     serde_json::json!({
         "table": table, "metric": metric_str(o.metric), "lists": o.lists, "bits": o.bits,
-        "spill": o.spill, "target_recall": o.target_recall, "seed": o.seed, "threads": o.threads, "auto": auto,
+        "spill": o.spill, "target_recall": o.target_recall, "rerank": o.rerank, "seed": o.seed, "threads": o.threads, "auto": auto,
         "rebuild_on_publish": o.rebuild_on_publish,
     })
     .to_string()
@@ -58,6 +58,7 @@ fn options_from(params: &str) -> Option<(String, IndexOptions)> {
             .get("target_recall")
             .and_then(|x| x.as_f64())
             .map_or(d.target_recall, |x| x as f32),
+        rerank: v.get("rerank").and_then(|x| x.as_u64()).map(|x| x as usize),
         seed: v.get("seed").and_then(|x| x.as_u64()).unwrap_or(d.seed),
         threads: v
             .get("threads")
@@ -158,46 +159,49 @@ impl Db {
             progress: &progress,
             cancel: &cancel,
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<IndexInfo> {
-            let view = self.table(table)?;
-            let own = opts.threads.map(super::thread_pool).transpose()?;
-            let pool = own.as_ref().unwrap_or(&self.inner.pool);
-            hooks.check()?;
-            let mut ix = pool.install(|| {
-                IvfIndex::build(
-                    &view,
-                    opts.metric,
-                    opts.lists,
-                    opts.bits,
-                    opts.spill,
-                    opts.seed,
-                    &hooks,
-                )
-            })?;
-            pool.install(|| ix.tune(&view, opts.target_recall, &hooks))?;
-            ix.build_seconds = started.elapsed().as_secs_f64();
-            hooks.check()?;
-            progress.report(TUNED, "writing");
-            {
-                let _w = self.lock_write();
-                let b = self.backend();
-                // The version may have been collected while we built.
-                let live = tables::get_entry(b, table)?
-                    .is_some_and(|e| e.versions.iter().any(|v| v.version == view.version()));
-                if !live {
-                    return Err(Error::InvalidInput(format!(
-                        "table `{table}` version {} was replaced while its index was built",
-                        view.version()
-                    )));
+        let outcome = catch_unwind(AssertUnwindSafe(
+            || -> Result<(IndexInfo, Option<Shortfall>)> {
+                let view = self.table(table)?;
+                let own = opts.threads.map(super::thread_pool).transpose()?;
+                let pool = own.as_ref().unwrap_or(&self.inner.pool);
+                hooks.check()?;
+                let mut ix = pool.install(|| {
+                    IvfIndex::build(
+                        &view,
+                        opts.metric,
+                        opts.lists,
+                        opts.bits,
+                        opts.spill,
+                        opts.seed,
+                        &hooks,
+                    )
+                })?;
+                let shortfall =
+                    pool.install(|| ix.tune(&view, opts.target_recall, opts.rerank, &hooks))?;
+                ix.build_seconds = started.elapsed().as_secs_f64();
+                hooks.check()?;
+                progress.report(TUNED, "writing");
+                {
+                    let _w = self.lock_write();
+                    let b = self.backend();
+                    // The version may have been collected while we built.
+                    let live = tables::get_entry(b, table)?
+                        .is_some_and(|e| e.versions.iter().any(|v| v.version == view.version()));
+                    if !live {
+                        return Err(Error::InvalidInput(format!(
+                            "table `{table}` version {} was replaced while its index was built",
+                            view.version()
+                        )));
+                    }
+                    let (h, ids, codes) = ix.to_stored();
+                    store::write(b, table, view.version(), &h, ids, codes)?;
+                    b.flush()?;
                 }
-                let (h, ids, codes) = ix.to_stored();
-                store::write(b, table, view.version(), &h, ids, codes)?;
-                b.flush()?;
-            }
-            let info = info_of(&view, &ix);
-            self.install_index(&view, Arc::new(ix));
-            Ok(info)
-        }))
+                let info = info_of(&view, &ix);
+                self.install_index(&view, Arc::new(ix));
+                Ok((info, shortfall))
+            },
+        ))
         .unwrap_or_else(|p| {
             Err(Error::JobFailed(format!(
                 "panic in index build: {}",
@@ -212,13 +216,19 @@ impl Db {
         rec.seconds = started.elapsed().as_secs_f64();
         rec.finished_unix = crate::storage::meta::now_unix();
         match outcome {
-            Ok(info) => {
+            Ok((info, shortfall)) => {
                 rec.state = JobState::Done as u8;
                 rec.progress = 1.0;
                 rec.message = format!(
-                    "indexed version {}: {} lists, nprobe {}, recall@10 {:.3}",
-                    info.version, info.lists, info.nprobe, info.recall
+                    "indexed version {}: {} lists, nprobe {}, rerank {}, recall@10 {:.3}",
+                    info.version, info.lists, info.nprobe, info.rerank, info.recall
                 );
+                if let Some(f) = shortfall {
+                    rec.message += &format!(
+                        "; target recall {} not reached below every list (best {:.3} at nprobe {}, rerank {}): queries scan every row",
+                        info.target_recall, f.recall, f.nprobe, f.rerank
+                    );
+                }
                 rec.tables = vec![table.to_owned()];
                 self.put_job_record(&rec)?;
                 Ok((info, JobInfo::from_record(&rec)))

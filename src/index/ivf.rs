@@ -9,16 +9,14 @@
 //!
 //! Query: score the centroids, scan the `nprobe` best lists with the `pshufb` kernel
 //! (the filter is applied inside the scan), keep the `rerank` best candidates, and
-//! rescore them exactly from the f32 rows of the table. A selective filter (fewer than
+//! rescore them exactly from the f32 rows of the table; fewer than k rows from the
+//! probed lists fall back to the exact scan. A selective filter (fewer than
 //! [`SELECTIVE`] of a sample of rows pass) falls back to an exact scan of the allowed
 //! rows; a milder one widens `nprobe` by the inverse of the passing fraction.
 
-use rayon::prelude::*;
-
-use super::exact::exact_batch;
 use super::fastscan;
 use super::kernels::{dot, dot_norm2_le, dots_f32, dots_multi};
-use super::kmeans::{self, SplitMix};
+use super::kmeans;
 use super::simd::{prefetch, Ahead};
 use super::spill;
 use super::sq4::{Sq4, LEVELS};
@@ -31,13 +29,18 @@ use crate::{Error, Result};
 
 mod batch;
 mod carry;
+mod tune;
 pub(crate) use carry::centroids_fresh;
+#[cfg(test)]
+pub(crate) use tune::BUILT;
+pub(crate) use tune::{Shortfall, RERANK_RANGE, TUNED};
 
 /// Below this fraction of passing rows a filtered query is answered exactly.
 pub(crate) const SELECTIVE: f32 = 0.02;
 /// Rows sampled (evenly spaced) to estimate a filter's passing fraction.
 const FILTER_SAMPLE: usize = 256;
-/// Candidate entries reranked exactly for k = 10 (scaled with k). Measured on the
+/// Candidate entries reranked exactly for k = 10 (scaled with k) before tuning, and the
+/// tuner's first depth (`ivf/tune.rs` goes deeper where the codes tie). Measured on the
 /// issue-4 data (docs/INDEX.md): without spilled rows 50 reached the recall of 100 within
 /// 0.002 up to 0.99, at a lower cost (each candidate is a random 256-byte read of the
 /// table); a spilled row can take two entries, and with 30 % of the rows spilled 65
@@ -54,13 +57,6 @@ const LEAD: usize = 16 << 10;
 const KMEANS_END: f64 = 0.4;
 const ASSIGN_END: f64 = 0.5;
 const SPILL_END: f64 = 0.53;
-pub(crate) const BUILT: f64 = 0.6;
-pub(crate) const TUNED: f64 = 0.95;
-/// Queries of the held-out sample that tunes `nprobe`.
-const TUNE_QUERIES: usize = 500;
-/// Tuning aims this much above the target: with 4-bit residual codes, recall on the
-/// table's own rows and on fresh queries agree within about 0.002 (docs/INDEX.md).
-const TUNE_MARGIN: f32 = 0.005;
 
 pub(crate) struct IvfIndex {
     pub metric: Metric,
@@ -317,98 +313,6 @@ impl IvfIndex {
             + 8 * self.dim
     }
 
-    /// Pick the smallest `nprobe` whose recall@10 on a seeded sample of the table's own
-    /// rows (each query excludes itself; truth from exact search) reaches `target` plus
-    /// [`TUNE_MARGIN`]. Reports progress from [`BUILT`] to [`TUNED`]; `Err(Cancelled)`
-    /// (the index unchanged) as soon as `hooks` says so, checked before each probe.
-    pub fn tune(&mut self, table: &TableView, target: f32, hooks: &dyn BuildHooks) -> Result<()> {
-        let k = 10;
-        let aim = (target + TUNE_MARGIN).min(1.0);
-        let mut rng = SplitMix(self.seed ^ 0x7475_6E65);
-        // Sampled among the distinct rows: sampling entries would pick spilled rows (two
-        // entries each, near a boundary) twice as often as the others.
-        let mut rows = self.ids.clone();
-        rows.sort_unstable();
-        rows.dedup();
-        let picks = rng.sample(rows.len(), TUNE_QUERIES);
-        let queries: Vec<(u32, Vec<f32>)> = picks
-            .iter()
-            .map(|&i| (rows[i], table.row(rows[i] as usize).to_vec()))
-            .collect();
-        let qs: Vec<&[f32]> = queries.iter().map(|(_, q)| &q[..]).collect();
-        let skip: Vec<Option<u32>> = queries.iter().map(|(id, _)| Some(*id)).collect();
-        hooks.report(
-            BUILT,
-            &format!("tuning: exact top-{k} of {} sampled rows", qs.len()),
-        );
-        let truth: Vec<Vec<u32>> = exact_batch(table, &qs, &skip, self.metric, k)
-            .into_iter()
-            .map(|hits| hits.into_iter().map(|h| h.0).collect())
-            .collect();
-        let recall_at = |nprobe: usize| -> f32 {
-            let hits: usize = queries
-                .par_iter()
-                .zip(&truth)
-                .map(|((id, q), t)| {
-                    let allow = |r: u32| r != *id;
-                    let got = self.search_with(table, q, k, &allow, nprobe);
-                    got.iter().filter(|h| t.contains(&h.0)).count()
-                })
-                .sum();
-            let want: usize = truth.iter().map(Vec::len).sum();
-            if want == 0 {
-                1.0
-            } else {
-                hits as f32 / want as f32
-            }
-        };
-        let mut steps: Vec<usize> = vec![
-            1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64,
-        ];
-        let mut s = 80;
-        while s < self.lists {
-            steps.push(s);
-            s = s * 9 / 8;
-        }
-        steps.retain(|&s| s < self.lists);
-        steps.push(self.lists);
-        // Recall grows with nprobe: binary search over the steps.
-        let (mut lo, mut hi) = (0usize, steps.len() - 1);
-        let probes = (steps.len() as f64).log2().ceil().max(1.0) + 1.0;
-        let mut done = 0f64;
-        let mut probe = |nprobe: usize| -> Result<f32> {
-            hooks.check()?;
-            hooks.report(
-                BUILT + (TUNED - BUILT) * (done / probes).min(1.0),
-                &format!("tuning: recall@10 at nprobe {nprobe}"),
-            );
-            done += 1.0;
-            Ok(recall_at(nprobe))
-        };
-        let mut best = (steps[hi], None);
-        while lo <= hi {
-            let mid = (lo + hi) / 2;
-            let r = probe(steps[mid])?;
-            if r >= aim {
-                best = (steps[mid], Some(r));
-                if mid == 0 {
-                    break;
-                }
-                hi = mid - 1;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        let recall = match best.1 {
-            Some(r) => r,
-            None => probe(best.0)?,
-        };
-        self.nprobe = best.0;
-        self.recall = recall;
-        self.target_recall = target;
-        Ok(())
-    }
-
     /// Estimated fraction of table rows that `allow` accepts (evenly spaced sample).
     fn pass_fraction(&self, allow: &dyn Fn(u32) -> bool) -> f32 {
         let n = self.table_rows;
@@ -512,17 +416,8 @@ impl IvfIndex {
         nprobe: usize,
     ) -> Vec<(u32, f32)> {
         let metric = self.metric;
-        let exact = || {
-            let hits = ExactSearch.search(table, q, metric, k, allow);
-            match tail {
-                Some((t, tail_allow)) => {
-                    merge_hits(hits, t.scan_exact(q, metric, k, tail_allow), k)
-                }
-                None => hits,
-            }
-        };
         let Some((qn, nprobe)) = self.probes_for(q, k, allow, nprobe) else {
-            return exact();
+            return self.exact_in(table, tail, q, k, allow);
         };
         let (lists, f) = self.probe_lists(q, qn, nprobe);
         // Scan: integer scores from the 4-bit codes plus the list's term, filter applied
@@ -557,13 +452,40 @@ impl IvfIndex {
             );
         }
         let cand = cands.into_ids(allow);
-        self.rerank(table, &cand, q, qn, k, tail_top)
+        let hits = self.rerank(table, &cand, q, qn, k, tail_top);
+        // Fewer than `k` rows in the probed lists: a query for `k` rows answers `k`
+        // whenever that many pass its filter.
+        if hits.len() >= k {
+            hits
+        } else {
+            self.exact_in(table, tail, q, k, allow)
+        }
+    }
+
+    /// The exact answer over the table's rows that `allow` accepts and the tail's rows
+    /// its filter accepts.
+    fn exact_in(
+        &self,
+        table: &TableView,
+        tail: Option<(&Tail, &dyn Fn(u32) -> bool)>,
+        q: &[f32],
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let hits = ExactSearch.search(table, q, self.metric, k, allow);
+        match tail {
+            Some((t, tail_allow)) => {
+                merge_hits(hits, t.scan_exact(q, self.metric, k, tail_allow), k)
+            }
+            None => hits,
+        }
     }
 
     /// The query's norm and the lists it probes (`nprobe` widened by the inverse of the
-    /// filter's passing fraction), or `None` when the query is answered exactly: a zero
-    /// or non-finite query, a selective filter, or every list probed (then the exact scan
-    /// reads the same rows and cannot lose one to the 4-bit pre-ranking).
+    /// filter's passing fraction, and to lists enough to fill the candidate buffer of a
+    /// large `k`), or `None` when the query is answered exactly: a zero or non-finite
+    /// query, a selective filter, or every list probed (then the exact scan reads the
+    /// same rows and cannot lose one to the 4-bit pre-ranking).
     fn probes_for(
         &self,
         q: &[f32],
@@ -579,7 +501,10 @@ impl IvfIndex {
         if frac < SELECTIVE {
             return None;
         }
-        let nprobe = ((nprobe.max(1) as f32 / frac).ceil() as usize).min(self.lists);
+        let per_list = self.rows as f32 / self.lists as f32;
+        let fill = self.keep_for(k) as f32 / (per_list * frac);
+        let nprobe = (nprobe.max(1) as f32 / frac).max(fill).ceil();
+        let nprobe = (nprobe.min(self.lists as f32) as usize).max(1);
         (nprobe < self.lists).then_some((qn, nprobe))
     }
 
@@ -635,7 +560,14 @@ impl IvfIndex {
 
     /// The candidate buffer of a query for `k` results.
     fn candidates(&self, k: usize) -> Candidates {
-        Candidates::new((self.rerank * k).div_ceil(10).max(k))
+        Candidates::new(self.keep_for(k))
+    }
+
+    /// Candidate entries kept for `k` results: `rerank · k / 10`, at least `k`, and never
+    /// more than the index's entries, whatever `k` the caller asked for.
+    fn keep_for(&self, k: usize) -> usize {
+        let keep = self.rerank.saturating_mul(k).div_ceil(10);
+        keep.max(k).min(self.ids.len().max(1))
     }
 
     /// List `l`'s term q·c in table units (`cs` is its score from [`Self::probe_lists`],

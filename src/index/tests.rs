@@ -449,7 +449,7 @@ fn mips_against_pruned_exact() {
         &super::NoHooks,
     )
     .unwrap();
-    ix.tune(&view, 0.95, &super::NoHooks).unwrap();
+    ix.tune(&view, 0.95, None, &super::NoHooks).unwrap();
     println!(
         "MIPS {n} x {dim}: exact {exact_us:.0} us/query, norm-pruned exact {pruned_us:.0} us/query (CPU); index {} lists, tuned nprobe {}",
         ix.lists, ix.nprobe
@@ -516,7 +516,7 @@ fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
         build_asks >= 10,
         "once per k-means iteration at least: {build_asks}"
     );
-    ix.tune(&view, 0.95, &all).unwrap();
+    ix.tune(&view, 0.95, None, &all).unwrap();
     assert!(all.asked.get() > build_asks, "tuning asks too");
     let seen = all.seen.borrow();
     assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
@@ -533,7 +533,10 @@ fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
     }
     let before = (ix.nprobe, ix.recall);
     let h = cancel_after(1);
-    assert!(matches!(ix.tune(&view, 0.99, &h), Err(Error::Cancelled)));
+    assert!(matches!(
+        ix.tune(&view, 0.99, None, &h),
+        Err(Error::Cancelled)
+    ));
     assert_eq!(
         (ix.nprobe, ix.recall),
         before,
@@ -601,7 +604,7 @@ fn tail_updates_match_a_fresh_tail_and_brute_force() {
         &super::NoHooks,
     )
     .unwrap();
-    ix.tune(&view, 0.95, &super::NoHooks).unwrap();
+    ix.tune(&view, 0.95, None, &super::NoHooks).unwrap();
     let fresh = clustered_vectors(800, DIM, 99);
     let row_of = |i: usize| fresh[i * DIM..(i + 1) * DIM].to_vec();
     // Ops: 500 appended rows, 150 base rows replaced, 150 base rows deleted, then 100
@@ -738,7 +741,7 @@ fn batched_queries_equal_single_ones() {
             &super::NoHooks,
         )
         .unwrap();
-        ix.tune(&view, 0.95, &super::NoHooks).unwrap();
+        ix.tune(&view, 0.95, None, &super::NoHooks).unwrap();
         let ops: Vec<(u32, Option<&[f32]>)> = (0..300)
             .map(|i| ((N + i) as u32, Some(&extra[i * DIM..(i + 1) * DIM])))
             .chain((0..100).map(|i| ((i * 13) as u32, None)))

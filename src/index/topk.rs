@@ -27,11 +27,15 @@ pub(crate) struct TopK {
     heap: BinaryHeap<Entry>,
 }
 
+/// Entries a [`TopK`] reserves up front: a caller's `k` may be far larger than the rows
+/// a scan will ever offer (the heap grows with the rows actually kept).
+const RESERVE: usize = 1024;
+
 impl TopK {
     pub fn new(k: usize) -> Self {
         TopK {
             k,
-            heap: BinaryHeap::with_capacity(k + 1),
+            heap: BinaryHeap::with_capacity(k.min(RESERVE) + 1),
         }
     }
 

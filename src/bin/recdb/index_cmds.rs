@@ -34,6 +34,9 @@ pub enum IndexAction {
         spill: f32,
         #[arg(long, default_value_t = 0.95, value_name = "F")]
         target_recall: f32,
+        /// Candidates reranked exactly for k = 10 (10-10000; default: tuned with nprobe).
+        #[arg(long, value_name = "N")]
+        rerank: Option<usize>,
         /// Build threads (default: the database's pool).
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
@@ -75,6 +78,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
             bits,
             spill,
             target_recall,
+            rerank,
             threads,
             seed,
             background,
@@ -86,6 +90,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
                 bits,
                 spill,
                 target_recall,
+                rerank,
                 seed,
                 threads,
                 rebuild_on_publish: !once,
@@ -111,6 +116,12 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
             let r = db.build_index_with_progress(&table, &opts, &bar);
             bar.finish();
             let info = r?;
+            if info.exhaustive && info.lists > 1 {
+                eprintln!(
+                    "warning: index {table}: recall@10 {} not reached without probing every list; queries scan every row (`jobs` shows the closest point; try --bits 8, --rerank or --lists)",
+                    info.target_recall
+                );
+            }
             let js = serde_json::to_value(&info)?;
             let pairs = json_pairs(&js);
             s.print(&Output::new(js).block(Some("index built"), Body::Pairs(pairs)));

@@ -67,6 +67,15 @@ impl IvfIndex {
         allow: BatchFilter,
         nprobe: usize,
     ) -> Vec<Vec<(u32, f32)>> {
+        // Query `at`'s exact answer, as alone (see `IvfIndex::search_in`).
+        let exact = |at: usize| {
+            let j = first + at;
+            let tail_j = tail.map(|(t, ta)| (t, move |r: u32| ta(j, r)));
+            let tail_j = tail_j
+                .as_ref()
+                .map(|(t, ta)| (*t, ta as &dyn Fn(u32) -> bool));
+            self.exact_in(table, tail_j, qs[at], k, &|r| allow(j, r))
+        };
         let mut out = vec![Vec::new(); qs.len()];
         let mut live: Vec<Live> = Vec::new();
         // Scaled queries and their lists' counts, in `live` order.
@@ -75,12 +84,7 @@ impl IvfIndex {
             let j = first + at;
             let allow_j = |r: u32| allow(j, r);
             let Some((qn, np)) = self.probes_for(q, k, &allow_j, nprobe) else {
-                // Answered exactly, as alone.
-                let tail_j = tail.map(|(t, ta)| (t, move |r: u32| ta(j, r)));
-                let tail_j = tail_j
-                    .as_ref()
-                    .map(|(t, ta)| (*t, ta as &dyn Fn(u32) -> bool));
-                out[at] = self.search_in(table, tail_j, q, k, &allow_j, nprobe);
+                out[at] = exact(at);
                 continue;
             };
             let f = self.phi / qn;
@@ -137,8 +141,10 @@ impl IvfIndex {
         }
         for qy in live {
             let j = first + qy.at;
-            let cand = qy.cands.into_ids(&|r| allow(j, r));
-            out[qy.at] = self.rerank(table, &cand, qs[qy.at], qy.qn, k, qy.tail_top);
+            let allow_j = |r: u32| allow(j, r);
+            let cand = qy.cands.into_ids(&allow_j);
+            let hits = self.rerank(table, &cand, qs[qy.at], qy.qn, k, qy.tail_top);
+            out[qy.at] = if hits.len() >= k { hits } else { exact(qy.at) };
         }
         out
     }

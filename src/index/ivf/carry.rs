@@ -191,7 +191,7 @@ mod tests {
                 &NoHooks,
             )
             .unwrap();
-            ix.tune(&view, 0.95, &NoHooks).unwrap();
+            ix.tune(&view, 0.95, None, &NoHooks).unwrap();
             assert_eq!((ix.bits(), ix.sq.cols()), (bits, DIM * bits as usize / 4));
             let (rows, kept, changed) = next_version(&old, &fresh);
             let new = ix
