@@ -198,6 +198,7 @@ pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalRepor
     let train_opts = TrainOptions {
         seed: opts.seed,
         threads: opts.threads,
+        ..Default::default()
     };
     let mut metrics = BTreeMap::new();
     let mut baseline = None;

@@ -59,6 +59,6 @@ pub use storage::jobs::JobState;
 pub use storage::tables::{Row, RowSpace, TableView};
 pub use synth::{clustered_vectors, generate, generate_dense, Synth, SynthConfig};
 pub use train::context::{JobContext, NoProgress, ProgressSink};
-pub use train::params::Params;
+pub use train::params::{Params, MAX_THREADS};
 pub use train::sgns::{pool_cpu_seconds, ZipfText};
 pub use train::MODELS;

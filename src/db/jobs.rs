@@ -55,8 +55,12 @@ impl JobInfo {
 pub struct TrainOptions {
     /// Every random choice of the job derives from this seed.
     pub seed: u64,
-    /// Threads for this job; `None` uses the database's pool.
+    /// Threads for this job (at most [`crate::MAX_THREADS`]); `None` uses the
+    /// database's pool.
     pub threads: Option<usize>,
+    /// Bytes the job's buffers may take; `None`: what the machine has available
+    /// (`MemAvailable` on Linux). A job that needs more fails before allocating.
+    pub memory_limit: Option<u64>,
 }
 
 impl Default for TrainOptions {
@@ -64,6 +68,7 @@ impl Default for TrainOptions {
         TrainOptions {
             seed: 42,
             threads: None,
+            memory_limit: None,
         }
     }
 }
@@ -109,10 +114,8 @@ impl ProgressSink for Tee<'_> {
 
 /// Checked before a job record exists, so a bad option leaves no trace.
 fn check_threads(opts: &TrainOptions) -> Result<()> {
-    if opts.threads == Some(0) {
-        return Err(Error::param("threads", "must be at least 1"));
-    }
-    Ok(())
+    opts.threads
+        .map_or(Ok(()), crate::train::params::check_threads)
 }
 
 pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -222,7 +225,8 @@ impl Db {
                 texts: self.texts_for(job.text_input())?,
                 ..snapshot
             };
-            let ctx = JobContext::new(opts.seed, &cancel, &tee, pool);
+            let ctx = JobContext::new(opts.seed, &cancel, &tee, pool)
+                .with_memory_limit(opts.memory_limit);
             ctx.check_cancel()?;
             job.run(&snapshot, &ctx)
         }))

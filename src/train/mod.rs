@@ -6,6 +6,7 @@ mod item2vec;
 mod item_sentences;
 pub(crate) mod job;
 pub(crate) mod mf;
+pub(crate) mod memory;
 mod mf_jobs;
 pub(crate) mod params;
 mod popular;
