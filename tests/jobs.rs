@@ -421,7 +421,10 @@ fn every_out_of_range_parameter_is_refused_by_name() {
         threads: Some(recdb::MAX_THREADS + 1),
         ..Default::default()
     };
-    assert_eq!(param_name(db.train("popular", &Params::new(), &o)), "threads");
+    assert_eq!(
+        param_name(db.train("popular", &Params::new(), &o)),
+        "threads"
+    );
     assert_eq!(
         param_name(db.spawn_train("popular", &Params::new(), &o).map(|h| h.id)),
         "threads"
@@ -448,7 +451,14 @@ fn a_job_too_big_for_memory_fails_and_says_so() {
     };
     let cases = [
         ("item2vec", Params::new().set("dim", 4096), "dim"),
-        ("doc2vec", Params::new().set("docs", "users").set("dim", 4096).set("min_count", 1), "dim"),
+        (
+            "doc2vec",
+            Params::new()
+                .set("docs", "users")
+                .set("dim", 4096)
+                .set("min_count", 1),
+            "dim",
+        ),
         ("als", Params::new().set("factors", 4096), "factors"),
         ("sgd", Params::new().set("factors", 4096), "factors"),
         ("bpr", Params::new().set("factors", 4096), "factors"),
@@ -474,7 +484,11 @@ fn a_job_too_big_for_memory_fails_and_says_so() {
     }
     assert!(db.tables().unwrap().is_empty());
     let done = db
-        .train("als", &Params::new().set("factors", 8), &TrainOptions::default())
+        .train(
+            "als",
+            &Params::new().set("factors", 8),
+            &TrainOptions::default(),
+        )
         .unwrap();
     assert_eq!(done.state, "done");
 }

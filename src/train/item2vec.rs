@@ -46,7 +46,11 @@ impl Item2Vec {
         if !SESSION_GAP.contains(&gap) {
             return Err(Error::param(
                 "session_gap",
-                format!("{gap} is outside {}..={}", SESSION_GAP.start(), SESSION_GAP.end()),
+                format!(
+                    "{gap} is outside {}..={}",
+                    SESSION_GAP.start(),
+                    SESSION_GAP.end()
+                ),
             ));
         }
         let mode = SentenceMode::parse(&p.get::<String>("mode", "history".into())?, gap)?;

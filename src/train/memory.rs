@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn an_impossible_buffer_is_an_error_not_an_abort() {
         let e = filled(usize::MAX / 8, 0f32, "dim").unwrap_err();
-        assert!(matches!(&e, Error::OutOfMemory { param, .. } if param == "dim"), "{e}");
+        assert!(
+            matches!(&e, Error::OutOfMemory { param, .. } if param == "dim"),
+            "{e}"
+        );
         let e = check("factors", 10_000, Some(100)).unwrap_err();
         assert!(e.to_string().contains("`factors`"), "{e}");
         assert!(check("factors", 10_000, None).is_ok());

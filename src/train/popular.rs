@@ -3,8 +3,8 @@
 use crate::db::TableOutput;
 use crate::storage::tables::RowSpace;
 use crate::train::context::JobContext;
-use crate::train::memory;
 use crate::train::job::{Job, Snapshot};
+use crate::train::memory;
 use crate::{Error, Params, Result};
 
 /// Scores every item by its number of distinct users. Publishes `popular.items` (one

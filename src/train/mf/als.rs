@@ -11,7 +11,8 @@
 use rayon::prelude::*;
 
 use super::{
-    check_count, check_f32, dot_slice, normal_matrix, MfModel, CG_STEPS, EPOCHS, FACTORS, INIT_STD, WEIGHT,
+    check_count, check_f32, dot_slice, normal_matrix, MfModel, CG_STEPS, EPOCHS, FACTORS, INIT_STD,
+    WEIGHT,
 };
 use crate::train::context::JobContext;
 use crate::train::interactions::Interactions;

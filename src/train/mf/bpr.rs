@@ -10,7 +10,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::{
-    check_count, check_f32, dot_slice, normal_matrix, MfModel, EPOCHS, FACTORS, FRACTION, INIT_STD, LEARNING_RATE, LR_DECAY, WEIGHT,
+    check_count, check_f32, dot_slice, normal_matrix, MfModel, EPOCHS, FACTORS, FRACTION, INIT_STD,
+    LEARNING_RATE, LR_DECAY, WEIGHT,
 };
 use crate::train::context::JobContext;
 use crate::train::interactions::Interactions;
