@@ -353,6 +353,9 @@ fn snapshot_matches_watermark_under_concurrent_commits() {
     );
 }
 
+/// Parameters and the out-of-range values each is tried with.
+type Bad<'a> = &'a [(&'a str, &'a [&'a str])];
+
 /// Every numeric parameter of every model has a documented range; a value outside it
 /// is refused before anything is written (no job record, no table). Quick cases come
 /// first: without ranges they train and return `Ok` instead of running for days.
@@ -360,7 +363,7 @@ fn snapshot_matches_watermark_under_concurrent_commits() {
 fn every_out_of_range_parameter_is_refused_by_name() {
     let db = Db::temporary().unwrap();
     load_synthetic(&db, 40, 40, 5, 3);
-    let mf_common: &[(&str, &[&str])] = &[
+    let mf_common: Bad = &[
         ("factors", &["0", "4097"]),
         ("learning_rate", &["0", "11"]),
         ("reg", &["-1", "1e7"]),
@@ -369,7 +372,7 @@ fn every_out_of_range_parameter_is_refused_by_name() {
         ("lr_decay", &["0", "1.5"]),
         ("epochs", &["0", "4294967295"]),
     ];
-    let sgns_common: &[(&str, &[&str])] = &[
+    let sgns_common: Bad = &[
         ("window", &["0", "1001"]),
         ("alpha", &["0", "2"]),
         ("min_alpha", &["-1"]),
@@ -380,7 +383,7 @@ fn every_out_of_range_parameter_is_refused_by_name() {
         ("negative", &["0", "1000000000"]),
         ("epochs", &["0", "4294967295"]),
     ];
-    let als: &[(&str, &[&str])] = &[
+    let als: Bad = &[
         ("cg_steps", &["0", "101"]),
         ("alpha", &["-1", "1e7"]),
         ("reg", &["-1", "1e7"]),
@@ -388,7 +391,7 @@ fn every_out_of_range_parameter_is_refused_by_name() {
         ("factors", &["0", "4097"]),
         ("iterations", &["0", "4294967295"]),
     ];
-    let cases: &[(&str, &[(&str, &[&str])])] = &[
+    let cases: &[(&str, Bad)] = &[
         ("als", als),
         ("bpr", &[("popular_negatives", &["-0.1", "1.1"])]),
         ("bpr", mf_common),
