@@ -448,8 +448,9 @@ fn every_out_of_range_parameter_is_refused_by_name() {
 fn a_job_too_big_for_memory_fails_and_says_so() {
     let db = Db::temporary().unwrap();
     load_synthetic(&db, 300, 400, 30, 21);
+    put_genres(&db, 400);
     let small = TrainOptions {
-        memory_limit: Some(1 << 20),
+        memory_limit: Some(1 << 16),
         ..Default::default()
     };
     let cases = [
@@ -458,6 +459,14 @@ fn a_job_too_big_for_memory_fails_and_says_so() {
             "doc2vec",
             Params::new()
                 .set("docs", "users")
+                .set("dim", 4096)
+                .set("min_count", 1),
+            "dim",
+        ),
+        (
+            "word2vec",
+            Params::new()
+                .set("docs", "items")
                 .set("dim", 4096)
                 .set("min_count", 1),
             "dim",
@@ -474,7 +483,7 @@ fn a_job_too_big_for_memory_fails_and_says_so() {
                 available,
             }) => {
                 assert_eq!(got, *param, "{model}");
-                assert!(needed > available && available == 1 << 20, "{model}");
+                assert!(needed > available && available == 1 << 16, "{model}");
             }
             other => panic!("{model}: expected OutOfMemory, got {other:?}"),
         }

@@ -132,12 +132,13 @@ impl SgnsConfig {
     }
 
     /// Validate the config against a table of `rows` rows (words + docs): its input
-    /// and output tables must fit in the job's memory budget.
+    /// and output tables, and the copies a job publishes, must fit in the job's memory
+    /// budget.
     pub(crate) fn check_rows(&self, rows: usize, ctx: &JobContext<'_>) -> Result<()> {
         if rows > u32::MAX as usize {
             return Err(Error::param("vocabulary", "more than u32::MAX tokens"));
         }
-        ctx.check_memory("dim", 2 * memory::bytes_of::<f32>(rows, self.dim))
+        ctx.check_memory("dim", 4 * memory::bytes_of::<f32>(rows, self.dim))
     }
 }
 
