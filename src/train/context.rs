@@ -44,7 +44,7 @@ impl<'a> JobContext<'a> {
     }
 
     /// Replace the memory budget (by default what the machine has available).
-    pub fn with_memory_limit(mut self, bytes: Option<u64>) -> Self {
+    pub(crate) fn with_memory_limit(mut self, bytes: Option<u64>) -> Self {
         if bytes.is_some() {
             self.memory = bytes;
         }
@@ -53,7 +53,7 @@ impl<'a> JobContext<'a> {
 
     /// Refuse a job whose buffers (`needed` bytes) exceed the budget, naming the
     /// parameter that sized them; called before the job allocates them.
-    pub fn check_memory(&self, param: &str, needed: u128) -> Result<()> {
+    pub(crate) fn check_memory(&self, param: &str, needed: u128) -> Result<()> {
         super::memory::check(param, needed, self.memory)
     }
 
