@@ -85,6 +85,18 @@ pub enum Error {
     /// A job failed (including a panic inside it).
     #[error("job failed: {0}")]
     JobFailed(String),
+    /// A job needs more memory than the machine has available (or an allocation failed).
+    #[error(
+        "not enough memory for parameter `{param}`: the job needs {needed} bytes ({} MiB), \
+         {available} bytes ({} MiB) are available",
+        needed >> 20,
+        available >> 20
+    )]
+    OutOfMemory {
+        param: String,
+        needed: u64,
+        available: u64,
+    },
     /// Any other invalid request.
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -278,6 +278,7 @@ fn run_protocol(
     let train_opts = TrainOptions {
         seed: opts.seed,
         threads: opts.threads,
+        ..Default::default()
     };
     let mut metrics = BTreeMap::new();
     let mut baseline = None;

@@ -65,6 +65,6 @@ pub use synth::{
     clustered_vectors, generate, generate_dense, near_duplicate_clusters, Synth, SynthConfig,
 };
 pub use train::context::{JobContext, NoProgress, ProgressSink};
-pub use train::params::Params;
+pub use train::params::{Params, MAX_THREADS};
 pub use train::sgns::{pool_cpu_seconds, ZipfText};
 pub use train::{model_defaults, MODELS};

@@ -296,3 +296,136 @@ fn demo_prints_tables() {
     assert!(s.contains("similar to") && s.contains("recommended"), "{s}");
     assert!(s.contains("300 users"), "{s}");
 }
+
+/// Runs `recdb` (no database) in `dir` with `script` on stdin; returns (ok, stderr).
+fn run_script_in(dir: &std::path::Path, script: &str) -> (bool, String) {
+    let mut child = bin()
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), text(&out.stderr))
+}
+
+/// Scripts that `.read` each other in a cycle stop at once with one error naming the
+/// cycle (they used to recurse until out of file descriptors, then print thousands).
+#[test]
+fn read_cycles_stop_with_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("self.rql"), ".mode json\n.read self.rql\n").unwrap();
+    std::fs::write(
+        dir.path().join("a.rql"),
+        ".mode csv\n.read b.rql\n.mode json\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b.rql"), ".mode table\n.read a.rql\n").unwrap();
+    for start in ["self.rql", "a.rql"] {
+        let (ok, err) = run_script_in(dir.path(), &format!(".read {start}\n.mode json\n"));
+        assert!(!ok, "{start}: a refused .read fails the run");
+        assert_eq!(err.matches("error:").count(), 1, "{start}: {err}");
+        assert!(err.contains("cycle"), "{start}: {err}");
+    }
+}
+
+/// `.read` nests at most 16 scripts deep: a chain of 20 stops with one error.
+#[test]
+fn read_nesting_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        std::fs::write(
+            dir.path().join(format!("s{i}.rql")),
+            format!(".mode json\n.read s{}.rql\n", i + 1),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join("s20.rql"), ".mode csv\n").unwrap();
+    let (ok, err) = run_script_in(dir.path(), ".read s0.rql\n");
+    assert!(!ok);
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    assert!(err.contains("deeper than 16"), "{err}");
+    // 16 levels (s5 to s20) are fine.
+    let (ok, err) = run_script_in(dir.path(), ".read s5.rql\n");
+    assert!(ok, "{err}");
+}
+
+/// A reader that goes away (`recdb … 2>&1 | head`) ends the run quietly with 141
+/// (128 + SIGPIPE), and durable work is not cut: the index build that a publish started
+/// finishes before the process exits, so no job is left interrupted.
+#[test]
+fn a_closed_pipe_ends_quietly_and_keeps_durable_work() {
+    use std::io::Read;
+    let fx = trained();
+    ok(&fx.db, &["index", "build", "als.items"]);
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let mut child = bin()
+        .arg("--db")
+        .arg(&fx.db)
+        .stdin(Stdio::piped())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"stats\n").unwrap();
+    let mut first = [0u8; 16];
+    assert!(reader.read(&mut first).unwrap() > 0);
+    drop(reader);
+    stdin
+        .write_all(b"train als --factors 8 --iterations 3\nstats\nitem i3\n")
+        .unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(141), "{status:?}");
+    let out = ok(&fx.db, &["--format", "json", "jobs"]);
+    let jobs: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let jobs = jobs.as_array().unwrap();
+    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:?}");
+    let index_jobs = jobs.iter().filter(|j| j["model"] == "index").count();
+    assert_eq!(
+        index_jobs, 2,
+        "the build and the rebuild after the publish: {jobs:?}"
+    );
+}
+
+/// Ids are data: in table output their control characters (ESC, BEL, ...) are shown
+/// escaped so they cannot drive the terminal; CSV carries them verbatim (quoted as any
+/// field) and JSON escapes them, so both give the id back exactly.
+#[test]
+fn control_characters_in_ids_are_escaped_on_the_terminal() {
+    let fx = fixture();
+    let (user, item) = ("u\x1b[31mred", "i\x1b]0;pwn\x07x");
+    let events = fx.events.with_file_name("esc.tsv");
+    std::fs::write(
+        &events,
+        format!("user_id\titem_id\trating\ttimestamp\n{user}\t{item}\t4\t10\n{user}\ti1\t4\t11\nu2\ti1\t4\t12\n"),
+    )
+    .unwrap();
+    ok(&fx.db, &["import", "events", events.to_str().unwrap()]);
+    ok(&fx.db, &["train", "popular"]);
+    let query = ["recommend", "u2", "--model", "popular"];
+    let table = ok(&fx.db, &query);
+    assert!(!table.contains(['\x1b', '\x07']), "{table:?}");
+    assert!(table.contains(r"i\x1b]0;pwn\x07x"), "{table}");
+    let csv = ok(&fx.db, &[&["--format", "csv"][..], &query].concat());
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let first = rows.records().next().unwrap().unwrap();
+    assert_eq!(&first[1], item, "{csv:?}");
+    let json = ok(&fx.db, &[&["--format", "json"][..], &query].concat());
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v[0]["id"], item, "{json}");
+    let err = recdb(&fx.db, &["recommend", user, "--model", "nope\x1b[2J"]);
+    let err = text(&err.stderr);
+    assert!(
+        !err.contains('\x1b') && err.contains(r"nope\x1b[2J"),
+        "{err:?}"
+    );
+}

@@ -233,6 +233,7 @@ fn child_train() {
             &recdb::TrainOptions {
                 seed,
                 threads: Some(1),
+                ..Default::default()
             },
         )
         .unwrap();

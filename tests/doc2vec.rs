@@ -38,6 +38,7 @@ fn opts() -> TrainOptions {
     TrainOptions {
         seed: 3,
         threads: Some(1),
+        ..Default::default()
     }
 }
 

@@ -240,3 +240,21 @@ fn export_without_extension_and_attribute_only_users() {
         .unwrap();
     assert_eq!(hits.len(), 2);
 }
+
+/// `.` and `..` name directories wherever a table name becomes a path: refused, and
+/// nothing is published.
+#[test]
+fn dot_table_names_are_refused() {
+    let db = Db::temporary().unwrap();
+    for name in [".", ".."] {
+        let r = db.put_table(name, recdb::RowSpace::Other, 2, &[1.0, 2.0], vec![]);
+        assert!(
+            matches!(&r, Err(Error::InvalidParameter { name: n, .. }) if n == "table"),
+            "{name}: {r:?}"
+        );
+    }
+    assert!(db.tables().unwrap().is_empty());
+    assert!(db.jobs().unwrap().is_empty());
+    db.put_table("a.b", recdb::RowSpace::Other, 2, &[1.0, 2.0], vec![])
+        .unwrap();
+}

@@ -207,6 +207,7 @@ fn readers_keep_their_version_across_publishes() {
         &TrainOptions {
             seed: 1,
             threads: None,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -219,6 +220,7 @@ fn readers_keep_their_version_across_publishes() {
             &TrainOptions {
                 seed,
                 threads: None,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -358,7 +360,7 @@ fn background_jobs_cancel_and_retrain_policies_fire() {
     let h = db
         .spawn_train(
             "bpr",
-            &Params::new().set("epochs", 100_000),
+            &Params::new().set("epochs", 10_000),
             &TrainOptions::default(),
         )
         .unwrap();
@@ -437,6 +439,7 @@ fn readers_never_fail_while_models_are_republished() {
             &TrainOptions {
                 seed,
                 threads: None,
+                ..Default::default()
             },
         )
         .unwrap();

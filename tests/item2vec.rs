@@ -12,6 +12,7 @@ fn opts(seed: u64) -> TrainOptions {
     TrainOptions {
         seed,
         threads: Some(1),
+        ..Default::default()
     }
 }
 

@@ -23,7 +23,7 @@ fn cancel_background_job() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
     load_synthetic(&db, 300, 400, 30, 21);
-    let p = Params::new().set("factors", 32).set("epochs", 100_000);
+    let p = Params::new().set("factors", 32).set("epochs", 10_000);
     let h = db.spawn_train("bpr", &p, &TrainOptions::default()).unwrap();
     let id = h.id;
     h.cancel();
@@ -56,7 +56,7 @@ fn cancel_background_job() {
 fn cancel_by_id_while_running() {
     let db = Db::temporary().unwrap();
     load_synthetic(&db, 300, 400, 30, 22);
-    let p = Params::new().set("factors", 16).set("epochs", 100_000);
+    let p = Params::new().set("factors", 16).set("epochs", 10_000);
     let h = db.spawn_train("bpr", &p, &TrainOptions::default()).unwrap();
     // wait until it is really running
     let t = Instant::now();
@@ -261,6 +261,7 @@ fn zero_threads_leaves_no_running_job() {
     let o = TrainOptions {
         seed: 1,
         threads: Some(0),
+        ..Default::default()
     };
     assert_eq!(
         param_name(db.train("popular", &Params::new(), &o)),
@@ -350,4 +351,156 @@ fn snapshot_matches_watermark_under_concurrent_commits() {
             .count(),
         users_of.len()
     );
+}
+
+/// Parameters and the out-of-range values each is tried with.
+type Bad<'a> = &'a [(&'a str, &'a [&'a str])];
+
+/// Every numeric parameter of every model has a documented range; a value outside it
+/// is refused before anything is written (no job record, no table). Quick cases come
+/// first: without ranges they train and return `Ok` instead of running for days.
+#[test]
+fn every_out_of_range_parameter_is_refused_by_name() {
+    let db = Db::temporary().unwrap();
+    load_synthetic(&db, 40, 40, 5, 3);
+    let mf_common: Bad = &[
+        ("factors", &["0", "4097"]),
+        ("learning_rate", &["0", "11"]),
+        ("reg", &["-1", "1e7"]),
+        ("bias_reg", &["-1", "1e7"]),
+        ("init_std", &["-1", "11"]),
+        ("lr_decay", &["0", "1.5"]),
+        ("epochs", &["0", "4294967295"]),
+    ];
+    let sgns_common: Bad = &[
+        ("window", &["0", "1001"]),
+        ("alpha", &["0", "2"]),
+        ("min_alpha", &["-1"]),
+        ("sample", &["-1", "2"]),
+        ("ns_exponent", &["-11", "11"]),
+        ("min_count", &["0", "4294967296"]),
+        ("dim", &["0", "65537"]),
+        ("negative", &["0", "1000000000"]),
+        ("epochs", &["0", "4294967295"]),
+    ];
+    let als: Bad = &[
+        ("cg_steps", &["0", "101"]),
+        ("alpha", &["-1", "1e7"]),
+        ("reg", &["-1", "1e7"]),
+        ("init_std", &["-1", "11"]),
+        ("factors", &["0", "4097"]),
+        ("iterations", &["0", "4294967295"]),
+    ];
+    let cases: &[(&str, Bad)] = &[
+        ("als", als),
+        ("bpr", &[("popular_negatives", &["-0.1", "1.1"])]),
+        ("bpr", mf_common),
+        ("sgd", mf_common),
+        ("item2vec", &[("session_gap", &["-1", "1000000000"])]),
+        ("item2vec", sgns_common),
+        ("doc2vec", &[("infer_epochs", &["0", "10001"])]),
+        ("doc2vec", sgns_common),
+        ("word2vec", sgns_common),
+    ];
+    let mut tried = 0;
+    for (model, params) in cases {
+        for (name, values) in *params {
+            for v in *values {
+                let p = Params::new().set(name, v);
+                let r = db.train(model, &p, &TrainOptions::default());
+                match r {
+                    Err(Error::InvalidParameter { name: n, msg }) => {
+                        assert_eq!(&n, name, "{model} {name}={v}: {msg}");
+                        assert!(msg.contains(" is outside "), "{model} {name}={v}: {msg}");
+                    }
+                    other => panic!("{model} {name}={v}: expected InvalidParameter, got {other:?}"),
+                }
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 80);
+    let o = TrainOptions {
+        threads: Some(recdb::MAX_THREADS + 1),
+        ..Default::default()
+    };
+    assert_eq!(
+        param_name(db.train("popular", &Params::new(), &o)),
+        "threads"
+    );
+    assert_eq!(
+        param_name(db.spawn_train("popular", &Params::new(), &o).map(|h| h.id)),
+        "threads"
+    );
+    assert!(db.jobs().unwrap().is_empty(), "{:?}", db.jobs().unwrap());
+    assert!(db.tables().unwrap().is_empty());
+    let big_pool = recdb::Config {
+        threads: recdb::MAX_THREADS + 1,
+        ..Default::default()
+    };
+    assert_eq!(param_name(Db::open_with(big_pool).map(|_| ())), "threads");
+}
+
+/// A job whose buffers exceed the memory it may take fails with an error naming the
+/// parameter that sized them (not an abort), its record says `failed`, and the
+/// database goes on working. The budget stands in for a machine's `MemAvailable`.
+#[test]
+fn a_job_too_big_for_memory_fails_and_says_so() {
+    let db = Db::temporary().unwrap();
+    load_synthetic(&db, 300, 400, 30, 21);
+    put_genres(&db, 400);
+    let small = TrainOptions {
+        memory_limit: Some(1 << 16),
+        ..Default::default()
+    };
+    let cases = [
+        ("item2vec", Params::new().set("dim", 4096), "dim"),
+        (
+            "doc2vec",
+            Params::new()
+                .set("docs", "users")
+                .set("dim", 4096)
+                .set("min_count", 1),
+            "dim",
+        ),
+        (
+            "word2vec",
+            Params::new()
+                .set("docs", "items")
+                .set("dim", 4096)
+                .set("min_count", 1),
+            "dim",
+        ),
+        ("als", Params::new().set("factors", 4096), "factors"),
+        ("sgd", Params::new().set("factors", 4096), "factors"),
+        ("bpr", Params::new().set("factors", 4096), "factors"),
+    ];
+    for (model, p, param) in &cases {
+        match db.train(model, p, &small) {
+            Err(Error::OutOfMemory {
+                param: got,
+                needed,
+                available,
+            }) => {
+                assert_eq!(got, *param, "{model}");
+                assert!(needed > available && available == 1 << 16, "{model}");
+            }
+            other => panic!("{model}: expected OutOfMemory, got {other:?}"),
+        }
+    }
+    let jobs = db.jobs().unwrap();
+    assert_eq!(jobs.len(), cases.len());
+    for j in &jobs {
+        assert_eq!(j.state, "failed", "{j:?}");
+        assert!(j.error.contains("not enough memory"), "{j:?}");
+    }
+    assert!(db.tables().unwrap().is_empty());
+    let done = db
+        .train(
+            "als",
+            &Params::new().set("factors", 8),
+            &TrainOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(done.state, "done");
 }

@@ -412,6 +412,7 @@ fn readers_during_slow_republish() {
         let opts = TrainOptions {
             seed,
             threads: None,
+            ..Default::default()
         };
         db.train("als", &p, &opts).unwrap();
     }

@@ -4,7 +4,12 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-// The binary's modules, included by path (the binary has no library target).
+// The binary's modules, included by path (the binary has no library target); `pipe`
+// first, as in main.rs, for its print macros.
+#[allow(dead_code, unused_macros)]
+#[macro_use]
+#[path = "../../src/bin/recdb/pipe.rs"]
+mod pipe;
 #[allow(dead_code, unused_imports)]
 #[path = "../../src/bin/recdb/commands.rs"]
 mod commands;

@@ -62,8 +62,12 @@ impl JobInfo {
 pub struct TrainOptions {
     /// Every random choice of the job derives from this seed.
     pub seed: u64,
-    /// Threads for this job; `None` uses the database's pool.
+    /// Threads for this job (at most [`crate::MAX_THREADS`]); `None` uses the
+    /// database's pool.
     pub threads: Option<usize>,
+    /// Bytes the job's buffers may take; `None`: what the machine has available
+    /// (`MemAvailable` on Linux). A job that needs more fails before allocating.
+    pub memory_limit: Option<u64>,
 }
 
 impl Default for TrainOptions {
@@ -71,6 +75,7 @@ impl Default for TrainOptions {
         TrainOptions {
             seed: 42,
             threads: None,
+            memory_limit: None,
         }
     }
 }
@@ -125,10 +130,8 @@ fn training_activity(model: &str, fraction: f64) -> String {
 
 /// Checked before a job record exists, so a bad option leaves no trace.
 fn check_threads(opts: &TrainOptions) -> Result<()> {
-    if opts.threads == Some(0) {
-        return Err(Error::param("threads", "must be at least 1"));
-    }
-    Ok(())
+    opts.threads
+        .map_or(Ok(()), crate::train::params::check_threads)
 }
 
 pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -245,7 +248,8 @@ impl Db {
                 texts: self.texts_for(job.text_input())?,
                 ..snapshot
             };
-            let ctx = JobContext::new(opts.seed, &cancel, &tee, pool);
+            let ctx = JobContext::new(opts.seed, &cancel, &tee, pool)
+                .with_memory_limit(opts.memory_limit);
             ctx.check_cancel()?;
             job.run(&snapshot, &ctx)
         }))

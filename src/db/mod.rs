@@ -248,8 +248,8 @@ impl Db {
         let log = Log::load(backend.as_ref())?;
         let threads = if config.threads == 0 {
             std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
+                .map_or(1, |n| n.get())
+                .min(crate::MAX_THREADS)
         } else {
             config.threads
         };
@@ -487,9 +487,7 @@ impl Db {
 
 /// A pool of `n` named threads: the database's own, or one job's (`threads` option).
 pub(crate) fn thread_pool(n: usize) -> Result<rayon::ThreadPool> {
-    if n == 0 {
-        return Err(Error::param("threads", "must be at least 1"));
-    }
+    crate::train::params::check_threads(n)?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .thread_name(|i| format!("recdb-{i}"))

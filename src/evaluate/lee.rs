@@ -151,6 +151,7 @@ pub(super) fn evaluate_lee(opts: &EvalOptions, sink: &dyn ProgressSink) -> Resul
     let train_opts = TrainOptions {
         seed: opts.seed,
         threads: opts.threads,
+        ..Default::default()
     };
     let t = Instant::now();
     let info = db.train_with_progress("doc2vec", &lee_params(&opts.params), &train_opts, sink)?;

@@ -89,13 +89,17 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
         && name.len() <= 64
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+        // `.` and `..` read as directories wherever names become paths (dumps, exports).
+        && name.bytes().any(|b| b != b'.');
     if ok {
         Ok(())
     } else {
         Err(Error::param(
             "table",
-            format!("`{name}` is not a valid table name ([a-z0-9_.-], 1 to 64 bytes)"),
+            format!(
+                "`{name}` is not a valid table name ([a-z0-9_.-], 1 to 64 bytes, not only dots)"
+            ),
         ))
     }
 }
@@ -412,7 +416,7 @@ mod tests {
     #[test]
     fn names_are_checked() {
         assert!(check_name("als.items").is_ok());
-        for bad in ["", "A", "a/b", "a\0b", &"x".repeat(65)] {
+        for bad in ["", "A", "a/b", "a\0b", &"x".repeat(65), ".", "..", "..."] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -23,6 +23,8 @@ pub struct JobContext<'a> {
     cancel: &'a AtomicBool,
     progress: &'a dyn ProgressSink,
     pool: &'a rayon::ThreadPool,
+    /// Bytes the job's big buffers may take; `None`: no up-front check.
+    memory: Option<u64>,
 }
 
 impl<'a> JobContext<'a> {
@@ -37,7 +39,22 @@ impl<'a> JobContext<'a> {
             cancel,
             progress,
             pool,
+            memory: super::memory::available(),
         }
+    }
+
+    /// Replace the memory budget (by default what the machine has available).
+    pub(crate) fn with_memory_limit(mut self, bytes: Option<u64>) -> Self {
+        if bytes.is_some() {
+            self.memory = bytes;
+        }
+        self
+    }
+
+    /// Refuse a job whose buffers (`needed` bytes) exceed the budget, naming the
+    /// parameter that sized them; called before the job allocates them.
+    pub(crate) fn check_memory(&self, param: &str, needed: u128) -> Result<()> {
+        super::memory::check(param, needed, self.memory)
     }
 
     /// `Err(Error::Cancelled)` once the job has been asked to stop.

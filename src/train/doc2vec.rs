@@ -5,6 +5,7 @@
 
 use super::context::JobContext;
 use super::job::{Job, Snapshot, Summary, TextInput};
+use super::params::check_int;
 use super::sgns::{self, Arch, Embeddings, PvMode, Sentences, SgnsConfig};
 use super::text::{tokenize, Vocab};
 use crate::db::TableOutput;
@@ -104,9 +105,7 @@ impl Doc2VecParams {
         let min_count: u64 = p.get("min_count", 2u64)?;
         let infer_epochs: usize = p.get("infer_epochs", epochs)?;
         check_common(&cfg, min_count)?;
-        if infer_epochs == 0 {
-            return Err(Error::param("infer_epochs", "must be at least 1"));
-        }
+        check_int("infer_epochs", infer_epochs as u64, sgns::EPOCHS)?;
         Ok(Doc2VecParams {
             docs,
             mode,
@@ -130,35 +129,10 @@ impl Doc2VecParams {
     }
 }
 
-/// Checks shared with word2vec, each naming its parameter (before the core's own).
+/// Checks shared with word2vec, each naming its parameter.
 pub(crate) fn check_common(cfg: &SgnsConfig, min_count: u64) -> Result<()> {
-    let positive = [
-        ("dim", cfg.dim),
-        ("window", cfg.window),
-        ("negative", cfg.negative),
-        ("epochs", cfg.epochs),
-    ];
-    for (name, v) in positive {
-        if v == 0 {
-            return Err(Error::param(name, "must be at least 1"));
-        }
-    }
-    if !(cfg.alpha.is_finite() && cfg.alpha > 0.0) {
-        return Err(Error::param("alpha", "must be a positive number"));
-    }
-    if !(cfg.min_alpha.is_finite() && cfg.min_alpha >= 0.0 && cfg.min_alpha <= cfg.alpha) {
-        return Err(Error::param("min_alpha", "must be in [0, alpha]"));
-    }
-    if !(cfg.sample.is_finite() && cfg.sample >= 0.0) {
-        return Err(Error::param("sample", "must be 0 (off) or positive"));
-    }
-    if !cfg.ns_exponent.is_finite() {
-        return Err(Error::param("ns_exponent", "must be a finite number"));
-    }
-    if min_count == 0 {
-        return Err(Error::param("min_count", "must be at least 1"));
-    }
-    cfg.validate()
+    cfg.validate()?;
+    check_int("min_count", min_count, sgns::MIN_COUNT)
 }
 
 pub(crate) fn cfg_json(cfg: &SgnsConfig, min_count: u64) -> serde_json::Value {

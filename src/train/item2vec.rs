@@ -3,14 +3,19 @@
 //! row per dense item id; items below `min_count` or absent from the log get zero rows.
 
 use super::context::JobContext;
+use super::doc2vec::check_common;
 use super::item_sentences::{self, SentenceMode};
 use super::job::{Job, Snapshot};
+use super::memory;
 use super::sgns::{self, Arch, Sentences, SgnsConfig};
 use crate::db::TableOutput;
 use crate::storage::tables::RowSpace;
 use crate::{Error, Params, Result};
 
 pub(crate) const MODEL: &str = "item2vec";
+
+/// Seconds between two events of one session (a year at most).
+const SESSION_GAP: std::ops::RangeInclusive<i64> = 0..=365 * 24 * 3600;
 
 pub(crate) struct Item2Vec {
     mode: SentenceMode,
@@ -38,8 +43,15 @@ impl Item2Vec {
     pub fn from_params(p: &Params) -> Result<Self> {
         let d = defaults();
         let gap: i64 = p.get("session_gap", 1800)?;
-        if gap < 0 {
-            return Err(Error::param("session_gap", "must be >= 0 seconds"));
+        if !SESSION_GAP.contains(&gap) {
+            return Err(Error::param(
+                "session_gap",
+                format!(
+                    "{gap} is outside {}..={}",
+                    SESSION_GAP.start(),
+                    SESSION_GAP.end()
+                ),
+            ));
         }
         let mode = SentenceMode::parse(&p.get::<String>("mode", "history".into())?, gap)?;
         let cfg = SgnsConfig::from_params(
@@ -50,10 +62,7 @@ impl Item2Vec {
             },
         )?;
         let min_count: u64 = p.get("min_count", 1)?;
-        if min_count == 0 {
-            return Err(Error::param("min_count", "must be at least 1"));
-        }
-        cfg.validate()?;
+        check_common(&cfg, min_count)?;
         p.finish(MODEL)?;
         Ok(Item2Vec {
             mode,
@@ -115,9 +124,15 @@ impl Job for Item2Vec {
                 self.min_count
             )));
         }
+        // Training tables (kept items) and the published ones (every item), input + output.
+        ctx.check_memory(
+            "dim",
+            2 * memory::bytes_of::<f32>(kept.len() + snap.n_items, self.cfg.dim),
+        )?;
         let emb = sgns::train(&sentences, &kept, &self.cfg, ctx)?;
         let d = emb.dim;
-        let (mut input, mut output) = (vec![0f32; snap.n_items * d], vec![0f32; snap.n_items * d]);
+        let mut input = memory::filled(snap.n_items * d, 0f32, "dim")?;
+        let mut output = memory::filled(snap.n_items * d, 0f32, "dim")?;
         for (raw_id, k) in map.iter().enumerate() {
             if let Some(k) = k {
                 let r = raw_id * d..(raw_id + 1) * d;

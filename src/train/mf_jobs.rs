@@ -3,6 +3,7 @@
 use super::context::JobContext;
 use super::interactions::Interactions;
 use super::job::{Job, Snapshot};
+use super::memory;
 use super::mf::{als, bpr, sgd, MfModel};
 use crate::db::TableOutput;
 use crate::storage::tables::RowSpace;
@@ -109,6 +110,16 @@ impl Job for MfJob {
         if snap.events.is_empty() {
             return Err(Error::Empty("no events to train on".into()));
         }
+        // Factors, their published copies (two more columns at most) and the tables' rows.
+        let factors = match &self.kind {
+            Kind::Sgd(p) => p.factors,
+            Kind::Als(p) => p.factors,
+            Kind::Bpr(p) => p.factors,
+        };
+        ctx.check_memory(
+            "factors",
+            3 * memory::bytes_of::<f32>(snap.n_users + snap.n_items, factors + 2),
+        )?;
         let data = Interactions::from_triples(snap.n_users, snap.n_items, &snap.triples())?;
         let model: MfModel = match &self.kind {
             Kind::Sgd(p) => sgd::train(&data, p, ctx)?,

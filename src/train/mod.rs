@@ -5,6 +5,7 @@ pub(crate) mod interactions;
 mod item2vec;
 mod item_sentences;
 pub(crate) mod job;
+pub(crate) mod memory;
 pub(crate) mod mf;
 mod mf_jobs;
 pub(crate) mod params;

@@ -80,3 +80,98 @@ impl Params {
         }
     }
 }
+
+/// Check an integer parameter against its documented range (docs/SHELL.md lists them).
+pub(crate) fn check_int(name: &str, v: u64, range: std::ops::RangeInclusive<u64>) -> Result<()> {
+    if range.contains(&v) {
+        return Ok(());
+    }
+    Err(Error::param(
+        name,
+        format!("{v} is outside {}..={}", range.start(), range.end()),
+    ))
+}
+
+/// The range of a real-valued parameter: `[min, max]`, or `(min, max]` when `min` is
+/// excluded (a step size of 0 would never learn). Never NaN or infinite.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Real {
+    pub min: f64,
+    pub max: f64,
+    pub min_excluded: bool,
+}
+
+impl Real {
+    pub const fn closed(min: f64, max: f64) -> Real {
+        Real {
+            min,
+            max,
+            min_excluded: false,
+        }
+    }
+
+    pub const fn above(min: f64, max: f64) -> Real {
+        Real {
+            min,
+            max,
+            min_excluded: true,
+        }
+    }
+
+    fn contains(&self, v: f64) -> bool {
+        let low = if self.min_excluded {
+            v > self.min
+        } else {
+            v >= self.min
+        };
+        low && v <= self.max
+    }
+}
+
+impl std::fmt::Display for Real {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = if self.min_excluded { '(' } else { '[' };
+        write!(f, "{open}{}, {}]", self.min, self.max)
+    }
+}
+
+/// Check a real-valued parameter against its documented range.
+pub(crate) fn check_real(name: &str, v: f64, range: Real) -> Result<()> {
+    if range.contains(v) {
+        return Ok(());
+    }
+    Err(Error::param(name, format!("{v} is outside {range}")))
+}
+
+/// Threads of a pool (the database's, a job's, an index build's): at least 1, at most
+/// this. More than a few per core only adds start-up time and memory.
+pub const MAX_THREADS: usize = 256;
+
+pub(crate) fn check_threads(n: usize) -> Result<()> {
+    check_int("threads", n as u64, 1..=MAX_THREADS as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_name_the_parameter_and_the_range() {
+        let e = check_int("epochs", 4_294_967_295, 1..=10_000).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid parameter `epochs`: 4294967295 is outside 1..=10000"
+        );
+        assert!(check_int("epochs", 10_000, 1..=10_000).is_ok());
+        let lr = Real::above(0.0, 10.0);
+        assert!(check_real("learning_rate", 0.0, lr).is_err());
+        assert!(check_real("learning_rate", f64::NAN, lr).is_err());
+        assert!(check_real("learning_rate", 10.0, lr).is_ok());
+        assert_eq!(
+            check_real("reg", -1.0, Real::closed(0.0, 1e6))
+                .unwrap_err()
+                .to_string(),
+            "invalid parameter `reg`: -1 is outside [0, 1000000]"
+        );
+    }
+}

@@ -4,6 +4,7 @@ use crate::db::TableOutput;
 use crate::storage::tables::RowSpace;
 use crate::train::context::JobContext;
 use crate::train::job::{Job, Snapshot};
+use crate::train::memory;
 use crate::{Error, Params, Result};
 
 /// Scores every item by its number of distinct users. Publishes `popular.items` (one
@@ -29,7 +30,7 @@ impl Job for Popular {
         if snap.events.is_empty() {
             return Err(Error::Empty("no events to train on".into()));
         }
-        let mut counts = vec![0f32; snap.n_items];
+        let mut counts = memory::filled(snap.n_items, 0f32, "items")?;
         let mut last: Option<(u32, u32)> = None;
         let mut seen = std::collections::HashSet::new();
         for e in &snap.events {
@@ -47,7 +48,7 @@ impl Job for Popular {
                 name: "popular.users".into(),
                 space: RowSpace::Users,
                 dim: 1,
-                rows: vec![1.0; snap.n_users],
+                rows: memory::filled(snap.n_users, 1.0, "users")?,
                 offset: 0.0,
                 row_ids: vec![],
             },

@@ -77,6 +77,7 @@ pub fn train_als(db: &Db, seed: u64) {
     let opts = TrainOptions {
         seed,
         threads: None,
+        ..Default::default()
     };
     let info = db.train("als", &als_params(), &opts).unwrap();
     assert_eq!(info.state, "done");

@@ -567,6 +567,9 @@ pub fn short_clap_error(e: &clap::Error) -> String {
 /// Run a line of text: `;`-separated commands. Stops at the first error.
 pub fn run_text(s: &mut Session, text: &str) -> Result<()> {
     for cmd in split_commands(text) {
+        if crate::pipe::closed() {
+            break;
+        }
         match parse_line(&cmd)? {
             Parsed::Help(h) => print!("{h}"),
             Parsed::Run(c) => run(s, *c)?,

@@ -55,6 +55,7 @@ pub fn run(s: &mut Session, a: DemoArgs) -> Result<()> {
     let opts = TrainOptions {
         seed: a.seed,
         threads: None,
+        ..Default::default()
     };
     let mut trained = Vec::new();
     // The ALS defaults are tuned for next-item hits on ML-100K; on the synthetic data,

@@ -1,6 +1,9 @@
 //! `recdb`: the command line and shell of the recdb embedded recommender database.
 //! Everything goes through the public API of the `recdb` library.
 
+// First: its print macros replace std's in every module below (see pipe.rs).
+#[macro_use]
+mod pipe;
 // Every module but `shell` and `complete` is also included by path in fuzz/fuzz_targets/shell_parse.rs.
 mod commands;
 mod complete;
@@ -76,7 +79,9 @@ fn main() -> ExitCode {
         }
     };
     s.finish_background();
-    if ok {
+    if pipe::closed() {
+        ExitCode::from(pipe::CLOSED_EXIT)
+    } else if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -87,7 +92,7 @@ fn report(r: anyhow::Result<()>) -> bool {
     match r {
         Ok(()) => true,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", output::escape_text(&e.to_string()));
             false
         }
     }

@@ -1,7 +1,5 @@
 //! Rendering command results: aligned tables for people, JSON or CSV for scripts.
 
-use std::io::Write;
-
 use serde_json::Value;
 
 /// How results are printed.
@@ -106,14 +104,10 @@ impl Output {
         if mode == Mode::Csv {
             let notes = self.csv_notes();
             if !notes.is_empty() {
-                let mut err = std::io::stderr().lock();
-                let _ = err.write_all(notes.as_bytes());
+                eprint!("{notes}");
             }
         }
-        let mut out = std::io::stdout().lock();
-        // A closed pipe (`| head`) is not an error worth a panic.
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
+        print!("{text}");
     }
 
     /// The block CSV mode prints: the first table or pairs block, else the JSON's fields.
@@ -222,6 +216,45 @@ pub fn scalar(v: &Value) -> String {
     }
 }
 
+/// Whether `c` could drive a terminal: C0 and C1 controls, DEL, bidirectional overrides.
+fn is_terminal_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with every terminal control written as a visible escape (`\x1b`, `\u{202e}`), so
+/// that an id cannot recolour, move or rewrite what the terminal shows. `keep` are the
+/// controls left as they are (the newlines of free text).
+fn escape_controls<'a>(s: &'a str, keep: &[char]) -> std::borrow::Cow<'a, str> {
+    if !s
+        .chars()
+        .any(|c| is_terminal_control(c) && !keep.contains(&c))
+    {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !is_terminal_control(c) || keep.contains(&c) {
+            out.push(c);
+        } else if (c as u32) < 0x80 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    out.into()
+}
+
+/// A table cell, title or key for the terminal: every control escaped.
+pub fn escape_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(s, &[])
+}
+
+/// Free text (messages, errors) for the terminal: lines and tabs kept, other controls
+/// escaped.
+pub fn escape_text(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(s, &['\n', '\t'])
+}
+
 fn width(s: &str) -> usize {
     s.chars().count()
 }
@@ -239,26 +272,37 @@ fn pad(s: &str, w: usize, right: bool) -> String {
     }
 }
 
+fn escape_row(cells: &[String]) -> Vec<String> {
+    cells.iter().map(|c| escape_cell(c).into_owned()).collect()
+}
+
+/// Ids and titles are data: in table mode every control character in them is escaped.
 fn render_block_table(b: &Block) -> String {
     let mut out = String::new();
     if let Some(t) = &b.title {
-        out.push_str(t);
+        out.push_str(&escape_cell(t));
         out.push('\n');
     }
     match &b.body {
         Body::Text(t) => {
-            out.push_str(t);
+            out.push_str(&escape_text(t));
             if !t.ends_with('\n') {
                 out.push('\n');
             }
         }
         Body::Pairs(pairs) => {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (escape_cell(k).into_owned(), escape_cell(v).into_owned()))
+                .collect();
             let w = pairs.iter().map(|(k, _)| width(k)).max().unwrap_or(0);
-            for (k, v) in pairs {
+            for (k, v) in &pairs {
                 out.push_str(&format!("{}  {v}\n", pad(k, w, false)));
             }
         }
         Body::Table { headers, rows } => {
+            let headers = &escape_row(headers);
+            let rows: &Vec<Vec<String>> = &rows.iter().map(|r| escape_row(r)).collect();
             if rows.is_empty() {
                 out.push_str("(none)\n");
                 return out;

@@ -3,24 +3,45 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use clap::CommandFactory;
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::Editor;
 
 use crate::commands::{self, Line, Session};
+use crate::output::escape_text;
 
 const META_HELP: &str = "\
 Shell commands:
   .help                  this help (and `help COMMAND` / `COMMAND --help`)
   .mode table|json|csv   how results are printed
   .open PATH             switch to another database
-  .read FILE             run the commands in FILE
+  .read FILE             run the commands in FILE (nested at most 16 deep, no cycles)
   .quit, .exit           leave (also `quit`, `exit`, Ctrl-D)
 Commands may be separated by `;`. Lines starting with `#` are comments.
 Tab completes command names.
 ";
+
+/// How deep `.read` may nest: a script reading a script reading ... this many.
+pub const MAX_READ_DEPTH: usize = 16;
+
+/// The scripts being read, outermost first, by canonical path.
+#[derive(Default)]
+struct Reading(Vec<PathBuf>);
+
+/// A `.read` refused because it would loop or nest too deep: it ends every script
+/// being read, and only the line that started the outermost one reports it.
+#[derive(Debug)]
+struct ReadRefused(String);
+
+impl std::fmt::Display for ReadRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReadRefused {}
 
 /// What a meta command asks of the loop.
 enum Flow {
@@ -34,8 +55,39 @@ pub fn print_help() {
     print!("{META_HELP}");
 }
 
+/// Run the commands of the script `f` (relative to the current directory).
+fn read_script(s: &mut Session, f: &str, reading: &mut Reading) -> Result<()> {
+    let path = std::fs::canonicalize(f).map_err(|e| anyhow!("cannot read {f}: {e}"))?;
+    if let Some(first) = reading.0.iter().position(|p| *p == path) {
+        let cycle: Vec<String> = reading.0[first..]
+            .iter()
+            .chain([&path])
+            .map(|p| p.display().to_string())
+            .collect();
+        return Err(ReadRefused(format!(
+            ".read {f}: scripts read each other in a cycle: {}",
+            cycle.join(" -> ")
+        ))
+        .into());
+    }
+    if reading.0.len() >= MAX_READ_DEPTH {
+        return Err(ReadRefused(format!(
+            ".read {f}: scripts nest deeper than {MAX_READ_DEPTH} levels"
+        ))
+        .into());
+    }
+    let file = std::fs::File::open(&path).map_err(|e| anyhow!("cannot read {f}: {e}"))?;
+    reading.0.push(path);
+    let failed = run_lines_in(s, std::io::BufReader::new(file), reading);
+    reading.0.pop();
+    match failed? {
+        0 => Ok(()),
+        n => Err(anyhow!("{n} command(s) in {f} failed")),
+    }
+}
+
 /// Run one line (a meta command or `;`-separated commands). Errors are returned.
-fn run_line(s: &mut Session, line: &str) -> Result<Flow> {
+fn run_line(s: &mut Session, line: &str, reading: &mut Reading) -> Result<Flow> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return Ok(Flow::Continue);
@@ -52,14 +104,7 @@ fn run_line(s: &mut Session, line: &str) -> Result<Flow> {
             (Some("mode"), Some(m)) => s.mode = m.parse()?,
             (Some("mode"), None) => println!("{:?}", s.mode),
             (Some("open"), Some(p)) => s.open(PathBuf::from(p))?,
-            (Some("read"), Some(f)) => {
-                let file =
-                    std::fs::File::open(f).map_err(|e| anyhow::anyhow!("cannot read {f}: {e}"))?;
-                let failed = run_lines(s, std::io::BufReader::new(file))?;
-                if failed > 0 {
-                    anyhow::bail!("{failed} command(s) in {f} failed");
-                }
-            }
+            (Some("read"), Some(f)) => read_script(s, f, reading)?,
             (Some(other), _) => anyhow::bail!("unknown shell command `.{other}` (see .help)"),
             (None, _) => anyhow::bail!("empty shell command (see .help)"),
         }
@@ -71,14 +116,24 @@ fn run_line(s: &mut Session, line: &str) -> Result<Flow> {
 
 /// Run lines from a reader, printing errors and going on. Returns how many failed.
 pub fn run_lines(s: &mut Session, input: impl BufRead) -> Result<usize> {
+    run_lines_in(s, input, &mut Reading::default())
+}
+
+/// [`run_lines`] inside the scripts of `reading`. Stops early when the output has been
+/// closed (nobody reads what the next command would print).
+fn run_lines_in(s: &mut Session, input: impl BufRead, reading: &mut Reading) -> Result<usize> {
     let mut failed = 0;
     for line in input.lines() {
+        if crate::pipe::closed() {
+            break;
+        }
         let line = line?;
-        match run_line(s, &line) {
+        match run_line(s, &line, reading) {
             Ok(Flow::Continue) => {}
             Ok(Flow::Quit) => break,
+            Err(e) if !reading.0.is_empty() && e.is::<ReadRefused>() => return Err(e),
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", escape_text(&e.to_string()));
                 failed += 1;
             }
         }
@@ -102,7 +157,7 @@ pub fn interactive(s: &mut Session) -> Result<()> {
     // Open the database first so its directory exists for the history file.
     if s.db_path.is_some() {
         if let Err(e) = s.db() {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", escape_text(&e.to_string()));
         }
     }
     let hist = history_path(s);
@@ -125,10 +180,10 @@ pub fn interactive(s: &mut Session) -> Result<()> {
                 if !line.trim().is_empty() {
                     let _ = rl.add_history_entry(line.as_str());
                 }
-                match run_line(s, &line) {
+                match run_line(s, &line, &mut Reading::default()) {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Quit) => break,
-                    Err(e) => eprintln!("error: {e}"),
+                    Err(e) => eprintln!("error: {}", escape_text(&e.to_string())),
                 }
             }
             Err(ReadlineError::Interrupted) => continue,

@@ -10,7 +10,10 @@
 
 use rayon::prelude::*;
 
-use super::{check_count, check_factors, check_non_negative, dot_slice, normal_matrix, MfModel};
+use super::{
+    check_count, check_f32, dot_slice, normal_matrix, MfModel, CG_STEPS, EPOCHS, FACTORS, INIT_STD,
+    WEIGHT,
+};
 use crate::train::context::JobContext;
 use crate::train::interactions::Interactions;
 use crate::{Error, Result};
@@ -49,12 +52,12 @@ impl Default for AlsParams {
 
 impl AlsParams {
     pub fn validate(&self) -> Result<()> {
-        check_factors(self.factors)?;
-        check_count("iterations", self.iterations)?;
-        check_count("cg_steps", self.cg_steps)?;
-        check_non_negative("reg", self.reg)?;
-        check_non_negative("alpha", self.alpha)?;
-        check_non_negative("init_std", self.init_std)?;
+        check_count("factors", self.factors, FACTORS)?;
+        check_count("iterations", self.iterations, EPOCHS)?;
+        check_count("cg_steps", self.cg_steps, CG_STEPS)?;
+        check_f32("reg", self.reg, WEIGHT)?;
+        check_f32("alpha", self.alpha, WEIGHT)?;
+        check_f32("init_std", self.init_std, INIT_STD)?;
         Ok(())
     }
 }
@@ -72,8 +75,8 @@ pub(crate) fn train(data: &Interactions, params: &AlsParams, ctx: &JobContext) -
     }
     let f = params.factors;
     let by_item = data.transpose();
-    let mut x = normal_matrix(data.n_users, f, params.init_std, ctx.sub_seed(0));
-    let mut y = normal_matrix(data.n_items, f, params.init_std, ctx.sub_seed(1));
+    let mut x = normal_matrix(data.n_users, f, params.init_std, ctx.sub_seed(0))?;
+    let mut y = normal_matrix(data.n_items, f, params.init_std, ctx.sub_seed(1))?;
     for it in 0..params.iterations {
         ctx.check_cancel()?;
         ctx.pool().install(|| {
@@ -224,7 +227,7 @@ mod tests {
     #[test]
     fn cg_matches_direct_solve_of_normal_equations() {
         let (n, f, reg, alpha) = (12usize, 5usize, 0.3f32, 2.0f32);
-        let y = normal_matrix(n, f, 1.0, 3);
+        let y = normal_matrix(n, f, 1.0, 3).unwrap();
         let items = [1u32, 4, 5, 9];
         let vals = [1.0f32, 3.0, 0.5, 5.0];
         // Naive normal equations, built entry by entry in f64.

@@ -10,8 +10,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::{
-    check_count, check_factors, check_non_negative, check_positive, dot_slice, normal_matrix,
-    MfModel,
+    check_count, check_f32, dot_slice, normal_matrix, MfModel, EPOCHS, FACTORS, FRACTION, INIT_STD,
+    LEARNING_RATE, LR_DECAY, WEIGHT,
 };
 use crate::train::context::JobContext;
 use crate::train::interactions::Interactions;
@@ -55,24 +55,14 @@ impl Default for BprParams {
 
 impl BprParams {
     pub fn validate(&self) -> Result<()> {
-        check_factors(self.factors)?;
-        check_count("epochs", self.epochs)?;
-        check_positive("learning_rate", self.learning_rate)?;
-        check_non_negative("reg", self.reg)?;
-        check_non_negative("bias_reg", self.bias_reg)?;
-        check_non_negative("init_std", self.init_std)?;
-        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
-            return Err(Error::param(
-                "lr_decay",
-                format!("must be in (0, 1], got {}", self.lr_decay),
-            ));
-        }
-        if !(self.popular_negatives.is_finite() && (0.0..=1.0).contains(&self.popular_negatives)) {
-            return Err(Error::param(
-                "popular_negatives",
-                format!("must be in [0, 1], got {}", self.popular_negatives),
-            ));
-        }
+        check_count("factors", self.factors, FACTORS)?;
+        check_count("epochs", self.epochs, EPOCHS)?;
+        check_f32("learning_rate", self.learning_rate, LEARNING_RATE)?;
+        check_f32("reg", self.reg, WEIGHT)?;
+        check_f32("bias_reg", self.bias_reg, WEIGHT)?;
+        check_f32("init_std", self.init_std, INIT_STD)?;
+        check_f32("lr_decay", self.lr_decay, LR_DECAY)?;
+        check_f32("popular_negatives", self.popular_negatives, FRACTION)?;
         Ok(())
     }
 }
@@ -93,8 +83,8 @@ pub(crate) fn train_traced(
         return Err(Error::Empty("no interactions to train on".into()));
     }
     let f = params.factors;
-    let mut p = normal_matrix(data.n_users, f, params.init_std, ctx.sub_seed(0));
-    let mut q = normal_matrix(data.n_items, f, params.init_std, ctx.sub_seed(1));
+    let mut p = normal_matrix(data.n_users, f, params.init_std, ctx.sub_seed(0))?;
+    let mut q = normal_matrix(data.n_items, f, params.init_std, ctx.sub_seed(1))?;
     let mut bi = vec![0f32; data.n_items];
     // owner[k]: the user of CSR entry k, so a positive is one uniform draw over entries.
     let owner: Vec<u32> = (0..data.n_users)

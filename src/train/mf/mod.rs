@@ -8,6 +8,9 @@ use ndarray::{Array2, ArrayView1, Axis, Slice};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use std::ops::RangeInclusive;
+
+use crate::train::params::{check_int, check_real, Real};
 use crate::{Error, Result};
 
 /// A factorization `r(u, i) ~ global_bias + user_bias[u] + item_bias[i] + <p_u, q_i>`.
@@ -80,59 +83,40 @@ pub(crate) fn dot_slice(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// A `rows x cols` matrix of N(0, std^2) draws from a seeded RNG (Box-Muller: rand 0.9
-/// alone has no normal distribution).
-pub(crate) fn normal_matrix(rows: usize, cols: usize, std: f32, seed: u64) -> Array2<f32> {
+/// alone has no normal distribution), allocated fallibly: `factors` sized it.
+pub(crate) fn normal_matrix(rows: usize, cols: usize, std: f32, seed: u64) -> Result<Array2<f32>> {
     let mut rng = SmallRng::seed_from_u64(seed);
-    Array2::from_shape_simple_fn((rows, cols), || {
+    let mut v = crate::train::memory::filled(rows.saturating_mul(cols), 0f32, "factors")?;
+    v.fill_with(|| {
         let u1: f64 = 1.0 - rng.random::<f64>(); // (0, 1]: ln is finite
         let u2: f64 = rng.random::<f64>();
         let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
         (z * std as f64) as f32
-    })
+    });
+    Array2::from_shape_vec((rows, cols), v).map_err(|e| Error::InvalidInput(e.to_string()))
 }
 
-// Parameter checks shared by the trainers; each names the offending parameter.
+// Parameter ranges shared by the trainers (docs/SHELL.md has the table); each check
+// names the offending parameter.
 
-pub(crate) fn check_count(name: &str, v: usize) -> Result<()> {
-    if v == 0 {
-        return Err(Error::param(name, "must be at least 1"));
-    }
-    Ok(())
+/// Factor counts are bounded so that a typo fails validation, not an allocation.
+pub(crate) const FACTORS: RangeInclusive<u64> = 1..=4096;
+/// Epochs (SGD, BPR) and sweeps (ALS): bounded so a typo cannot run for days.
+pub(crate) const EPOCHS: RangeInclusive<u64> = 1..=10_000;
+pub(crate) const CG_STEPS: RangeInclusive<u64> = 1..=100;
+pub(crate) const LEARNING_RATE: Real = Real::above(0.0, 10.0);
+/// Regularisation weights and ALS's confidence slope.
+pub(crate) const WEIGHT: Real = Real::closed(0.0, 1e6);
+pub(crate) const INIT_STD: Real = Real::closed(0.0, 10.0);
+pub(crate) const LR_DECAY: Real = Real::above(0.0, 1.0);
+pub(crate) const FRACTION: Real = Real::closed(0.0, 1.0);
+
+pub(crate) fn check_count(name: &str, v: usize, range: RangeInclusive<u64>) -> Result<()> {
+    check_int(name, v as u64, range)
 }
 
-/// Factor counts are bounded so that a typo fails validation instead of an allocation
-/// (which aborts the process: it is not a panic a job can catch).
-pub(crate) const MAX_FACTORS: usize = 4096;
-
-pub(crate) fn check_factors(v: usize) -> Result<()> {
-    check_count("factors", v)?;
-    if v > MAX_FACTORS {
-        return Err(Error::param(
-            "factors",
-            format!("at most {MAX_FACTORS}, got {v}"),
-        ));
-    }
-    Ok(())
-}
-
-pub(crate) fn check_positive(name: &str, v: f32) -> Result<()> {
-    if !(v.is_finite() && v > 0.0) {
-        return Err(Error::param(
-            name,
-            format!("must be finite and > 0, got {v}"),
-        ));
-    }
-    Ok(())
-}
-
-pub(crate) fn check_non_negative(name: &str, v: f32) -> Result<()> {
-    if !(v.is_finite() && v >= 0.0) {
-        return Err(Error::param(
-            name,
-            format!("must be finite and >= 0, got {v}"),
-        ));
-    }
-    Ok(())
+pub(crate) fn check_f32(name: &str, v: f32, range: Real) -> Result<()> {
+    check_real(name, f64::from(v), range)
 }
 
 #[cfg(test)]
@@ -186,9 +170,9 @@ mod tests {
 
     #[test]
     fn normal_matrix_is_seeded_and_scaled() {
-        let a = normal_matrix(200, 50, 0.1, 7);
-        assert_eq!(a, normal_matrix(200, 50, 0.1, 7));
-        assert_ne!(a, normal_matrix(200, 50, 0.1, 8));
+        let a = normal_matrix(200, 50, 0.1, 7).unwrap();
+        assert_eq!(a, normal_matrix(200, 50, 0.1, 7).unwrap());
+        assert_ne!(a, normal_matrix(200, 50, 0.1, 8).unwrap());
         let n = a.len() as f32;
         let mean = a.sum() / n;
         let std = (a.mapv(|x| x * x).sum() / n - mean * mean).sqrt();

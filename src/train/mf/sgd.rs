@@ -10,8 +10,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use super::{
-    check_count, check_factors, check_non_negative, check_positive, dot_slice, normal_matrix,
-    MfModel,
+    check_count, check_f32, dot_slice, normal_matrix, MfModel, EPOCHS, FACTORS, INIT_STD,
+    LEARNING_RATE, LR_DECAY, WEIGHT,
 };
 use crate::train::context::JobContext;
 use crate::train::interactions::Interactions;
@@ -50,18 +50,13 @@ impl Default for SgdParams {
 
 impl SgdParams {
     pub fn validate(&self) -> Result<()> {
-        check_factors(self.factors)?;
-        check_count("epochs", self.epochs)?;
-        check_positive("learning_rate", self.learning_rate)?;
-        check_non_negative("reg", self.reg)?;
-        check_non_negative("bias_reg", self.bias_reg)?;
-        check_non_negative("init_std", self.init_std)?;
-        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
-            return Err(Error::param(
-                "lr_decay",
-                format!("must be in (0, 1], got {}", self.lr_decay),
-            ));
-        }
+        check_count("factors", self.factors, FACTORS)?;
+        check_count("epochs", self.epochs, EPOCHS)?;
+        check_f32("learning_rate", self.learning_rate, LEARNING_RATE)?;
+        check_f32("reg", self.reg, WEIGHT)?;
+        check_f32("bias_reg", self.bias_reg, WEIGHT)?;
+        check_f32("init_std", self.init_std, INIT_STD)?;
+        check_f32("lr_decay", self.lr_decay, LR_DECAY)?;
         Ok(())
     }
 }
@@ -83,8 +78,8 @@ pub(crate) fn train_traced(
     }
     let f = params.factors;
     let mu = (data.values.iter().map(|&v| v as f64).sum::<f64>() / data.nnz() as f64) as f32;
-    let mut p = normal_matrix(data.n_users, f, params.init_std, ctx.sub_seed(0));
-    let mut q = normal_matrix(data.n_items, f, params.init_std, ctx.sub_seed(1));
+    let mut p = normal_matrix(data.n_users, f, params.init_std, ctx.sub_seed(0))?;
+    let mut q = normal_matrix(data.n_items, f, params.init_std, ctx.sub_seed(1))?;
     let mut bu = vec![0f32; data.n_users];
     let mut bi = vec![0f32; data.n_items];
     // (user, position in the CSR arrays): the shuffled visiting order.
@@ -151,8 +146,8 @@ mod tests {
 
     /// A full, exactly rank-2 matrix with biases, on a 1-5-like scale, as triples.
     fn low_rank(nu: usize, ni: usize) -> Vec<(u32, u32, f32)> {
-        let a = normal_matrix(nu, 2, 0.7, 11);
-        let b = normal_matrix(ni, 2, 0.7, 12);
+        let a = normal_matrix(nu, 2, 0.7, 11).unwrap();
+        let b = normal_matrix(ni, 2, 0.7, 12).unwrap();
         let mut triples = Vec::new();
         for u in 0..nu {
             for i in 0..ni {

@@ -14,6 +14,11 @@ mod simd;
 mod tests;
 mod trainer;
 
+use std::ops::RangeInclusive;
+
+use crate::train::context::JobContext;
+use crate::train::memory;
+use crate::train::params::{check_int, check_real, Real};
 use crate::{Error, Params, Result};
 
 pub use bench::{pool_cpu_seconds, ZipfText};
@@ -64,8 +69,17 @@ impl Default for SgnsConfig {
     }
 }
 
-/// Tables above this many bytes (input + output) are refused.
-const MAX_TABLE_BYTES: u128 = 16 << 30;
+// Documented ranges of the shared hyperparameters (docs/SHELL.md has the table).
+pub(crate) const DIM: RangeInclusive<u64> = 1..=65_536;
+const WINDOW: RangeInclusive<u64> = 1..=1_000;
+/// Negatives per positive: each costs a dot product per token, so 1e9 would never end.
+const NEGATIVE: RangeInclusive<u64> = 1..=1_000;
+pub(crate) const EPOCHS: RangeInclusive<u64> = 1..=10_000;
+const ALPHA: Real = Real::above(0.0, 1.0);
+const SAMPLE: Real = Real::closed(0.0, 1.0);
+const NS_EXPONENT: Real = Real::closed(-10.0, 10.0);
+/// Occurrences a token needs to be kept.
+pub(crate) const MIN_COUNT: RangeInclusive<u64> = 1..=u32::MAX as u64;
 
 impl SgnsConfig {
     /// The shared hyperparameters from `p`; missing ones keep `d`'s values. `arch` is
@@ -101,42 +115,30 @@ impl SgnsConfig {
         })
     }
 
+    /// Every hyperparameter within its documented range (docs/SHELL.md).
     pub fn validate(&self) -> Result<()> {
-        let pos = |name: &str, v: usize| {
-            if v == 0 {
-                Err(Error::param(name, "must be at least 1"))
-            } else {
-                Ok(())
-            }
-        };
-        pos("dim", self.dim)?;
-        pos("window", self.window)?;
-        pos("negative", self.negative)?;
-        pos("epochs", self.epochs)?;
-        if !self.alpha.is_finite() || self.alpha <= 0.0 {
-            return Err(Error::param("alpha", "must be finite and > 0"));
-        }
-        if !self.min_alpha.is_finite() || self.min_alpha < 0.0 {
-            return Err(Error::param("min_alpha", "must be finite and >= 0"));
-        }
-        if !self.sample.is_finite() || self.sample < 0.0 {
-            return Err(Error::param("sample", "must be finite and >= 0"));
-        }
-        if !self.ns_exponent.is_finite() {
-            return Err(Error::param("ns_exponent", "must be finite"));
-        }
-        Ok(())
+        check_int("dim", self.dim as u64, DIM)?;
+        check_int("window", self.window as u64, WINDOW)?;
+        check_int("negative", self.negative as u64, NEGATIVE)?;
+        check_int("epochs", self.epochs as u64, EPOCHS)?;
+        check_real("alpha", f64::from(self.alpha), ALPHA)?;
+        check_real(
+            "min_alpha",
+            f64::from(self.min_alpha),
+            Real::closed(0.0, f64::from(self.alpha)),
+        )?;
+        check_real("sample", self.sample, SAMPLE)?;
+        check_real("ns_exponent", self.ns_exponent, NS_EXPONENT)
     }
 
-    /// Validate the config against a table of `rows` rows (words + docs).
-    pub(crate) fn check_rows(&self, rows: usize) -> Result<()> {
+    /// Validate the config against a table of `rows` rows (words + docs): its input
+    /// and output tables, and the copies a job publishes, must fit in the job's memory
+    /// budget.
+    pub(crate) fn check_rows(&self, rows: usize, ctx: &JobContext<'_>) -> Result<()> {
         if rows > u32::MAX as usize {
             return Err(Error::param("vocabulary", "more than u32::MAX tokens"));
         }
-        if (self.dim as u128) * (rows as u128) * 4 * 2 > MAX_TABLE_BYTES {
-            return Err(Error::param("dim", "dim × rows tables would exceed 16 GiB"));
-        }
-        Ok(())
+        ctx.check_memory("dim", 4 * memory::bytes_of::<f32>(rows, self.dim))
     }
 }
 

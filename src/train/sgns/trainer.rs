@@ -11,6 +11,7 @@ use super::sigmoid::Sigmoid;
 use super::simd::{axpy_slices as axpy, dot_slices as dot};
 use super::{check_corpus, Arch, Embeddings, PvMode, Sentences, SgnsConfig};
 use crate::train::context::JobContext;
+use crate::train::memory;
 use crate::{Error, Result};
 
 /// What one pass over a sentence trains.
@@ -275,11 +276,11 @@ fn split(sentences: &Sentences, parts: usize) -> Vec<(usize, usize)> {
     out
 }
 
-fn init_rows(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
+fn init_rows(rows: usize, dim: usize, seed: u64) -> Result<Vec<f32>> {
     let mut rng = Rng::new(seed);
-    (0..rows * dim)
-        .map(|_| (rng.unit() - 0.5) / dim as f32)
-        .collect()
+    let mut v = memory::filled(rows * dim, 0f32, "dim")?;
+    v.fill_with(|| (rng.unit() - 0.5) / dim as f32);
+    Ok(v)
 }
 
 fn run(
@@ -298,15 +299,16 @@ fn run(
         n_words
             .checked_add(n_docs)
             .ok_or_else(|| Error::param("n_docs", "too large"))?,
+        ctx,
     )?;
     let dim = cfg.dim;
     let model = Model {
         cfg,
         input: Shared::from_vec(
             dim,
-            init_rows(n_words + n_docs, dim, ctx.sub_seed(u64::MAX)),
+            init_rows(n_words + n_docs, dim, ctx.sub_seed(u64::MAX))?,
         ),
-        output: Shared::from_vec(dim, vec![0.0; n_words * dim]),
+        output: Shared::from_vec(dim, memory::filled(n_words * dim, 0.0, "dim")?),
         n_words,
         unigram: Unigram::new(counts, cfg.ns_exponent),
         keep: keep_thresholds(counts, cfg.sample),
@@ -432,7 +434,7 @@ pub(crate) fn infer(
     let unigram = Unigram::new(counts, cfg.ns_exponent);
     let sig = Sigmoid::new();
     let mut rng = Rng::new(seed);
-    let mut doc = init_rows(1, dim, seed);
+    let mut doc = init_rows(1, dim, seed)?;
     let (mut h, mut neu1e, mut negs) = (vec![0.0; dim], vec![0.0; dim], Vec::new());
     let total = (words.len() * epochs).max(1) as f32;
     let mut step = 0usize;
