@@ -53,6 +53,7 @@ pub use index::Metric;
 pub use ingest::{
     detect as detect_format, parse_events, parse_f32_rows, parse_ids, parse_items,
     parse_tsv_vectors, parse_users, read_events, read_items, read_users, Format, ParsedVectors,
+    MAX_LINE,
 };
 pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
 pub use storage::jobs::JobState;

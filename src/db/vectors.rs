@@ -28,7 +28,7 @@ pub struct TableImportReport {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+    Ok(crate::ingest::read_file(path)?.1)
 }
 
 impl Db {
@@ -38,9 +38,9 @@ impl Db {
     pub fn import_table(&self, name: &str, spec: &TableImport) -> Result<TableImportReport> {
         crate::storage::tables::check_name(name)?;
         let file = spec.file.display().to_string();
-        let bytes = read(&spec.file)?;
         let (dim, rows, ids) = match spec.format {
             TableFormat::F32 => {
+                let bytes = crate::ingest::read_binary(&spec.file)?;
                 let dim = spec
                     .dim
                     .ok_or_else(|| Error::param("dim", "required with --format f32"))?;
@@ -59,7 +59,7 @@ impl Db {
                         "a TSV table carries its ids in its first column",
                     ));
                 }
-                let p = parse_tsv_vectors(&file, &bytes)?;
+                let p = parse_tsv_vectors(&file, &read(&spec.file)?)?;
                 if let Some(d) = spec.dim.filter(|&d| d != p.dim) {
                     return Err(Error::Parse {
                         file,

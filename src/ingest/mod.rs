@@ -49,6 +49,8 @@
 //!
 //! # Errors
 //!
+//! A line longer than [`MAX_LINE`] bytes is rejected before it is split (a file is read
+//! under that cap, so an endless line such as `/dev/zero` ends with an error too).
 //! A rejected input is an [`Error::Parse`] naming the file, the 1-based line (the header is
 //! line 1), the field and what is wrong; an empty file or a file with a header and no rows
 //! is [`Error::Empty`]. The first error stops the read: nothing is returned partially, so a
@@ -64,10 +66,13 @@ use std::path::Path;
 use crate::{Error, EventKind, ItemRecord, RawEvent, Result, UserRecord};
 
 mod json;
+mod lines;
 mod schema;
 mod table;
 mod text;
 
+pub use lines::MAX_LINE;
+pub(crate) use lines::{check_lines, read_binary, read_file, read_line};
 pub use table::{parse_f32_rows, parse_ids, parse_tsv_vectors, ParsedVectors};
 
 #[cfg(test)]
@@ -162,11 +167,6 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-pub(crate) fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok((path.display().to_string(), bytes))
-}
-
 fn each_with<S: schema::Schema>(
     file: &str,
     bytes: &[u8],
@@ -174,6 +174,7 @@ fn each_with<S: schema::Schema>(
     json_row: json::JsonRow<S::Out>,
     sink: text::Sink<'_, S::Out>,
 ) -> Result<u64> {
+    check_lines(file, bytes)?;
     let format = format.unwrap_or_else(|| detect(file, &bytes[..bytes.len().min(4096)]));
     match format {
         Format::Tsv => text::each_tsv::<S>(file, bytes, false, sink),

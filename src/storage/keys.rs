@@ -15,8 +15,10 @@
 //! | `J` | job id u64 | job record |
 //! | `P` | model name | retrain policy |
 //! | `D` | document tag (UTF-8) | document text (`import docs`) |
+//! | `R` | — | a restore under way: the dump's name (cleared by its last write) |
 
 pub(crate) const META: &[u8] = b"M";
+pub(crate) const RESTORE: &[u8] = b"R";
 
 pub(crate) fn segment(bucket: u32, run: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(13);

@@ -479,6 +479,13 @@ fn open_db(path: &Path, threads: Option<usize>) -> Result<Db> {
         ..Config::default()
     })
     .map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
+    if let Some(dump) = db.incomplete_restore()? {
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("warning: {} holds an incomplete restore of `{dump}`; run `restore` again to finish it\n",
+            path.display()
+        ));
+    }
     Ok(db)
 }
 
@@ -735,7 +742,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
         Command::Stats { format } => {
             let st = s.db()?.stats()?;
             let js = serde_json::to_value(&st)?;
-            let pairs = vec![
+            let mut pairs = vec![
                 ("users".to_owned(), st.users.to_string()),
                 ("items".to_owned(), st.items.to_string()),
                 ("events".to_owned(), st.events.to_string()),
@@ -746,6 +753,12 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 ("size on disk".to_owned(), human_bytes(st.size_on_disk)),
                 ("format".to_owned(), st.format.to_string()),
             ];
+            if let Some(dump) = &st.incomplete_restore {
+                pairs.push((
+                    "incomplete restore".to_owned(),
+                    format!("{dump} (run restore again)"),
+                ));
+            }
             let mut out = Output::new(js).block(None, Body::Pairs(pairs));
             if !st.tables.is_empty() {
                 let t = tables_output(&st.tables)?;
