@@ -151,7 +151,9 @@ mod tests {
             ok,
             vec![("a".into(), "one two".into()), ("b".into(), String::new())]
         );
-        let cases: [(&[u8], u64, &str); 4] = [
+        let long = format!("a\tx\nb\t{}\n", "\t".repeat(2 * crate::MAX_LINE));
+        let cases: [(&[u8], u64, &str); 5] = [
+            (long.as_bytes(), 2, "line longer than"),
             (b"a\tx\nno tab here\n", 2, "no tab"),
             (b"a\tx\n \ty\n", 2, "empty tag"),
             (b"a\tx\nb\ty\na\tz\n", 3, "duplicate tag `a`"),

@@ -36,7 +36,8 @@ pub(crate) fn each_json_line<T>(
                 format!("invalid UTF-8 at byte {}", e.valid_up_to()),
             )
         })?;
-        let invalid = |e: serde_json::Error| perr(file, line_no, "(json)", format!("invalid JSON: {e}"));
+        let invalid =
+            |e: serde_json::Error| perr(file, line_no, "(json)", format!("invalid JSON: {e}"));
         let obj = if s.starts_with('{') {
             match serde_json::from_str(s).map_err(invalid)? {
                 Keys::Unique(obj) => obj,

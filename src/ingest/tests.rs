@@ -653,7 +653,11 @@ fn duplicate_json_keys_are_named() {
         "duplicate key `year`",
     );
     parse_err(
-        parse_users("u.jsonl", b"{\"id\":\"a\",\"id\":\"b\"}\n", Some(Format::JsonLines)),
+        parse_users(
+            "u.jsonl",
+            b"{\"id\":\"a\",\"id\":\"b\"}\n",
+            Some(Format::JsonLines),
+        ),
         1,
         "id",
         "duplicate key `id`",
@@ -672,15 +676,35 @@ fn lines_past_the_cap_are_rejected_with_file_and_line() {
         let r = parse_events("big", text.as_bytes(), Some(format));
         parse_err(r, 2, "(line)", "line longer than 1048576 bytes");
         let text = format!("id\ttitle\n{tabs}\n");
-        parse_err(parse_items("big", text.as_bytes(), Some(format)), 2, "(line)", "longer");
-        parse_err(parse_users("big", text.as_bytes(), Some(format)), 2, "(line)", "longer");
+        parse_err(
+            parse_items("big", text.as_bytes(), Some(format)),
+            2,
+            "(line)",
+            "longer",
+        );
+        parse_err(
+            parse_users("big", text.as_bytes(), Some(format)),
+            2,
+            "(line)",
+            "longer",
+        );
     }
     // The cap is exact: a line of MAX_LINE bytes is read, one more byte is not.
     let line = |n: usize| format!("user\titem\nu1\t{}\n", "x".repeat(n - 3));
     assert!(ev(&line(MAX_LINE)).is_ok());
     parse_err(ev(&line(MAX_LINE + 1)), 2, "(line)", "longer");
-    parse_err(parse_tsv_vectors("v.tsv", line(MAX_LINE + 1).as_bytes()), 2, "(line)", "longer");
-    parse_err(parse_ids("v.ids", line(MAX_LINE + 1).as_bytes(), 2), 2, "(line)", "longer");
+    parse_err(
+        parse_tsv_vectors("v.tsv", line(MAX_LINE + 1).as_bytes()),
+        2,
+        "(line)",
+        "longer",
+    );
+    parse_err(
+        parse_ids("v.ids", line(MAX_LINE + 1).as_bytes(), 2),
+        2,
+        "(line)",
+        "longer",
+    );
 }
 
 #[cfg(unix)]
@@ -688,6 +712,8 @@ fn lines_past_the_cap_are_rejected_with_file_and_line() {
 fn endless_inputs_end_with_an_error() {
     let e = read_events("/dev/zero", None).unwrap_err().to_string();
     assert!(e.starts_with("/dev/zero:1: field `(line)`"), "{e}");
-    let e = read_items("/dev/zero", Some(Format::Csv)).unwrap_err().to_string();
+    let e = read_items("/dev/zero", Some(Format::Csv))
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("/dev/zero:1: field `(line)`"), "{e}");
 }

@@ -34,6 +34,9 @@ pub enum Command {
         /// `table --format f32`: ids one a line (default 0..N-1).
         #[arg(long, value_name = "FILE")]
         ids: Option<PathBuf>,
+        /// `table`: replace a table of another dimension or row space (a model's).
+        #[arg(long)]
+        replace: bool,
     },
     /// Train a model: `train mf --kind als --factors 64`, `train popular`.
     Train(TrainArgs),
@@ -540,6 +543,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             format,
             dim,
             ids,
+            replace,
         } => {
             let [name, file] = &args[..] else {
                 bail!("import table NAME FILE: give a table name and a file");
@@ -555,7 +559,11 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 dim,
                 ids,
             };
-            let r = s.db()?.import_table(&name, &spec)?;
+            let r = if replace {
+                s.db()?.replace_table(&name, &spec)?
+            } else {
+                s.db()?.import_table(&name, &spec)?
+            };
             s.print(&Output::text(
                 format!(
                     "published {name} version {} ({} rows x {} dims from {})",
@@ -574,12 +582,13 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             format,
             dim,
             ids,
+            replace,
         } => {
             let [file] = &args[..] else {
                 bail!("import {}: takes one FILE", what.as_str());
             };
-            if dim.is_some() || ids.is_some() {
-                bail!("--dim and --ids go with `import table`");
+            if dim.is_some() || ids.is_some() || replace {
+                bail!("--dim, --ids and --replace go with `import table`");
             }
             let file = file.clone();
             let format = parse_format(format.as_deref())?;
