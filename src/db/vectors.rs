@@ -1,6 +1,6 @@
 //! `import table`: vectors trained elsewhere, published as a table version.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{Db, TableFormat};
 use crate::ingest::{parse_f32_rows, parse_ids, parse_tsv_vectors};
@@ -25,10 +25,6 @@ pub struct TableImportReport {
     pub version: u64,
     pub rows: u64,
     pub dim: u64,
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    Ok(crate::ingest::read_file(path)?.1)
 }
 
 impl Db {
@@ -57,14 +53,14 @@ impl Db {
         let file = spec.file.display().to_string();
         let (dim, rows, ids) = match spec.format {
             TableFormat::F32 => {
-                let bytes = crate::ingest::read_binary(&spec.file)?;
+                let bytes = crate::ingest::read_binary_file(&spec.file)?;
                 let dim = spec
                     .dim
                     .ok_or_else(|| Error::param("dim", "required with --format f32"))?;
                 let rows = parse_f32_rows(&file, &bytes, dim)?;
                 let n = rows.len() / dim;
                 let ids = match &spec.ids {
-                    Some(p) => parse_ids(&p.display().to_string(), &read(p)?, n)?,
+                    Some(p) => parse_ids(&p.display().to_string(), &crate::read_text_file(p)?, n)?,
                     None => Vec::new(),
                 };
                 (dim, rows, ids)
@@ -76,7 +72,7 @@ impl Db {
                         "a TSV table carries its ids in its first column",
                     ));
                 }
-                let p = parse_tsv_vectors(&file, &read(&spec.file)?)?;
+                let p = parse_tsv_vectors(&file, &crate::read_text_file(&spec.file)?)?;
                 if let Some(d) = spec.dim.filter(|&d| d != p.dim) {
                     return Err(Error::Parse {
                         file,
@@ -125,6 +121,7 @@ impl Db {
 mod tests {
     use super::*;
     use crate::{EventKind, Params};
+    use std::path::Path;
 
     fn tsv(dir: &Path, name: &str, dim: usize, rows: usize) -> PathBuf {
         let p = dir.join(name);

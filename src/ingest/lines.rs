@@ -84,9 +84,16 @@ pub(crate) fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
     Ok((file, bytes))
 }
 
+/// A whole text file under the line cap of [`MAX_LINE`] (what the shell reads lists
+/// and rows with): an endless or one-line-forever input is an error naming the line.
+pub fn read_text_file(path: impl AsRef<Path>) -> Result<Vec<u8>> {
+    Ok(read_file(path.as_ref())?.1)
+}
+
 /// A whole binary file; only a regular file (its size is known before reading), so a
 /// device or a pipe that never ends is refused.
-pub(crate) fn read_binary(path: &Path) -> Result<Vec<u8>> {
+pub fn read_binary_file(path: impl AsRef<Path>) -> Result<Vec<u8>> {
+    let path = path.as_ref();
     let io = |e| Error::io(path, e);
     let f = std::fs::File::open(path).map_err(io)?;
     let meta = f.metadata().map_err(io)?;
@@ -171,6 +178,6 @@ mod tests {
             e.to_string().starts_with("/dev/zero:1: field `(line)`"),
             "{e}"
         );
-        assert!(read_binary(Path::new("/dev/zero")).is_err());
+        assert!(read_binary_file(Path::new("/dev/zero")).is_err());
     }
 }

@@ -71,8 +71,8 @@ mod schema;
 mod table;
 mod text;
 
-pub use lines::MAX_LINE;
-pub(crate) use lines::{check_lines, read_binary, read_file, read_line};
+pub(crate) use lines::{check_lines, read_file, read_line};
+pub use lines::{read_binary_file, read_text_file, MAX_LINE};
 pub use table::{parse_f32_rows, parse_ids, parse_tsv_vectors, ParsedVectors};
 
 #[cfg(test)]

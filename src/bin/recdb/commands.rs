@@ -1029,8 +1029,8 @@ fn tables_output(tables: &[recdb::TableInfo]) -> Result<Output> {
 /// user is reported with its line. (No titles: one item lookup per hit is what a bulk
 /// export should not pay.)
 fn recommend_users(db: &Db, file: &Path, opts: &QueryOptions) -> Result<Output> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = String::from_utf8(recdb::read_text_file(file)?)
+        .with_context(|| format!("reading {}", file.display()))?;
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
