@@ -75,7 +75,10 @@ fn read_lines(path: &Path, want: usize) -> Result<Vec<String>> {
 /// The upper triangle of the 50×50 human similarity matrix.
 fn read_similarities(path: &Path) -> Result<Vec<f64>> {
     let s = String::from_utf8(crate::read_text_file(path)?).map_err(|e| {
-        Error::io(path, std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        )
     })?;
     let mut m = Vec::with_capacity(TEST);
     for (i, line) in s.lines().filter(|l| !l.trim().is_empty()).enumerate() {

@@ -42,7 +42,8 @@
 //! * Atomic: TSV with a typed header (`name:token`, `name:float`, `name:token_seq`).
 //! * CSV: RFC 4180 with double-quote quoting (the `csv` crate).
 //! * JSON lines: one object per line with the same key names; ids may be strings or
-//!   numbers; values and timestamps numbers (or numeric strings).
+//!   numbers; values and timestamps numbers (or numeric strings). A key given twice in
+//!   one object is an error naming it.
 //!
 //! All formats accept a UTF-8 byte order mark, CRLF line endings and blank lines (skipped).
 //! Surrounding spaces of fields are trimmed.
