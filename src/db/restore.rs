@@ -165,13 +165,24 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                         ),
                     ));
                 }
+                // Reserved, not touched: a claim the machine cannot hold is an error
+                // here, and rows (deleted ones too) fill at most what was reserved.
+                let mut values = Vec::new();
+                rows.checked_mul(dim)
+                    .and_then(|len| values.try_reserve_exact(len).ok())
+                    .ok_or_else(|| {
+                        bad(
+                            n,
+                            "rows",
+                            format!("table `{name}` of {rows} rows of {dim} values does not fit in memory"),
+                        )
+                    })?;
                 p.tables.push(TableIn {
-                    // Grown row by row: `rows` is only a claim of the input.
                     out: TableOutput {
                         name,
                         space,
                         dim,
-                        rows: Vec::new(),
+                        rows: values,
                         offset,
                         row_ids,
                     },
