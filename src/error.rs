@@ -97,6 +97,10 @@ pub enum Error {
         needed: u64,
         available: u64,
     },
+    /// A restore stopped before it finished (the process died): the database holds
+    /// part of the dump `dump`. Restoring again replaces it with the whole dump.
+    #[error("incomplete restore from `{dump}`: the database holds part of that dump; run `restore` again to replace it with the whole dump")]
+    IncompleteRestore { dump: String },
     /// Any other invalid request.
     #[error("invalid input: {0}")]
     InvalidInput(String),

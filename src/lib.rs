@@ -55,7 +55,8 @@ pub use event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
 pub use index::Metric;
 pub use ingest::{
     detect as detect_format, parse_events, parse_f32_rows, parse_ids, parse_items,
-    parse_tsv_vectors, parse_users, read_events, read_items, read_users, Format, ParsedVectors,
+    parse_tsv_vectors, parse_users, read_binary_file, read_events, read_items, read_text_file,
+    read_users, Format, ParsedVectors, MAX_LINE,
 };
 pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
 pub use storage::imports::PriorImport;

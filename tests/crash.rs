@@ -551,3 +551,117 @@ fn kill_mid_upserts() {
         "the updates never passed a compaction ({next})"
     );
 }
+
+const RESTORE_CHILD_ENV: &str = "RECDB_CRASH_RESTORE_CHILD";
+
+/// Child mode only: restore `dir/dump.jsonl` into `dir/db`, then wait to be killed.
+#[test]
+fn child_restore() {
+    let Ok(dir) = std::env::var(RESTORE_CHILD_ENV) else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let db = Db::open(dir.join("db")).unwrap();
+    let f = std::fs::File::open(dir.join("dump.jsonl")).unwrap();
+    db.restore(&mut std::io::BufReader::new(f), "dump.jsonl")
+        .unwrap();
+    std::thread::sleep(CHILD_LIFETIME);
+}
+
+fn dump_of(db: &Db) -> Vec<u8> {
+    let mut out = Vec::new();
+    db.dump(&mut out).unwrap();
+    out
+}
+
+/// Kill a process mid-restore: after every kill the database is empty, or complete, or
+/// says it holds an incomplete restore (`check` fails with it); restoring again (in the
+/// next child, or here) gives the whole database.
+#[test]
+fn kill_mid_restore() {
+    if std::env::var(RESTORE_CHILD_ENV).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dump = {
+        let src = Db::temporary().unwrap();
+        let mut b = src.batch();
+        for (u, i, r, t) in recdb::generate_dense(400_000, 6000, 3000, 5) {
+            b.push(&format!("u{u}"), &format!("i{i}"), EventKind::Rating, r, t)
+                .unwrap();
+        }
+        b.commit().unwrap();
+        let p = recdb::Params::new().set("factors", 8).set("iterations", 1);
+        src.train("als", &p, &recdb::TrainOptions::default())
+            .unwrap();
+        src.set_retrain_policy("popular", &recdb::Params::new(), 1000)
+            .unwrap();
+        dump_of(&src)
+    };
+    let dump_path = dir.path().join("dump.jsonl");
+    std::fs::write(&dump_path, &dump).unwrap();
+    let db_path = dir.path().join("db");
+    let restore_here = || {
+        let db = Db::open(&db_path).unwrap();
+        let f = std::fs::File::open(&dump_path).unwrap();
+        db.restore(&mut std::io::BufReader::new(f), "dump.jsonl")
+            .unwrap();
+        db.check().unwrap();
+        assert!(dump_of(&db) == dump, "a restore that differs from its dump");
+    };
+    let t0 = Instant::now();
+    restore_here();
+    let took = t0.elapsed().as_millis() as u64;
+    std::fs::remove_dir_all(&db_path).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = SmallRng::seed_from_u64(0x7e57);
+    let (mut empty, mut partial, mut complete) = (0, 0, 0);
+    for round in 0..12 {
+        // Process start and open, then anywhere in the restore (or just past it).
+        let ms = rng.random_range(30..60 + took * 5 / 4);
+        let spec = dir.path().display().to_string();
+        kill_child_after(&exe, "child_restore", RESTORE_CHILD_ENV, spec, ms, round);
+        let db = Db::open(&db_path).unwrap();
+        let s = db.stats().unwrap();
+        let state = if let Some(from) = db.incomplete_restore().unwrap() {
+            assert_eq!(from, "dump.jsonl");
+            assert_eq!(s.incomplete_restore.as_deref(), Some("dump.jsonl"));
+            let e = db.check().unwrap_err();
+            assert!(
+                matches!(e, recdb::Error::IncompleteRestore { .. }),
+                "round {round}: {e}"
+            );
+            partial += 1;
+            "incomplete"
+        } else if (s.users, s.items, s.events, s.tables.len()) == (0, 0, 0, 0) {
+            db.check()
+                .unwrap_or_else(|e| panic!("round {round}: check: {e}"));
+            empty += 1;
+            "empty"
+        } else {
+            db.check()
+                .unwrap_or_else(|e| panic!("round {round}: check: {e}"));
+            assert!(
+                dump_of(&db) == dump,
+                "round {round}: a database that is neither empty, complete nor marked"
+            );
+            complete += 1;
+            "complete"
+        };
+        drop(db);
+        eprintln!("round {round}: killed after {ms} ms (restore takes {took} ms): {state}");
+        // Every other incomplete restore is left to the next child to retry (and be
+        // killed during its wipe); the others are restored here.
+        if state != "incomplete" || round % 2 == 1 {
+            if state != "complete" {
+                restore_here();
+            }
+            std::fs::remove_dir_all(&db_path).unwrap();
+        }
+    }
+    if db_path.exists() {
+        restore_here();
+    }
+    println!("restore kill points: 12 (empty {empty}, incomplete {partial}, complete {complete})");
+    assert!(partial > 0, "no kill landed inside a restore");
+}

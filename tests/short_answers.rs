@@ -196,6 +196,7 @@ fn a_huge_k_answers_every_row_without_allocating_it() {
     let one = TrainOptions {
         seed: 1,
         threads: Some(1),
+        ..Default::default()
     };
     db.train("item2vec", &p, &one).unwrap();
     build(&db, "item2vec.out", Metric::Dot, 20);

@@ -1,30 +1,29 @@
-//! `dump` and `restore`: a portable JSON-lines copy of everything a database holds
-//! (ids, attributes, the log in arrival order, current table versions, policies),
-//! since sled has no repair tool of its own.
+//! `dump`: a portable JSON-lines copy of everything a database holds (ids, attributes,
+//! the log in arrival order, tables as queries see them, policies), since sled has no
+//! repair tool of its own. `restore.rs` reads it back.
 //!
 //! One JSON object per line, `"t"` says what it is: `recdb-dump` (header), `user`,
 //! `item` (dense-id order, so tables stay aligned), `event` (arrival order), `table`
 //! followed by its `row`s, `policy`, and an `end` trailer with counts that catches a
-//! truncated file.
+//! truncated file. A table's rows are its current version with the rows put or deleted
+//! since (the version's delta) applied: a row of an `other` table carries its id, and a
+//! deleted row of a users or items table (whose rows are dense ids, so keep their
+//! place) has no values. No line is longer than [`MAX_DUMP_LINE`].
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::tables::TableOutput;
 use super::Db;
-use crate::event::{EventKind, ItemRecord};
 use crate::storage::attrs;
-use crate::storage::backend::WriteBatch;
-use crate::storage::ids::PendingIds;
-use crate::storage::jobs::{self as job_store, JobRecord, JobState, Policy};
-use crate::storage::meta::{self, FORMAT};
-use crate::storage::tables::{self, RowSpace};
+use crate::storage::jobs as job_store;
+use crate::storage::meta::FORMAT;
+use crate::storage::tables;
 use crate::{Error, Result};
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "kebab-case")]
-enum Line {
+pub(super) enum Line {
     RecdbDump {
         format: u32,
     },
@@ -63,6 +62,7 @@ enum Line {
         dim: usize,
         rows: usize,
         offset: f32,
+        /// Ids of an `other` table's rows (dumps now put them on the rows).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         row_ids: Vec<String>,
         /// The job that trained the table: `infer` and `similar-text` read their
@@ -70,7 +70,10 @@ enum Line {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         job: Option<DumpedJob>,
     },
+    /// One row: no values for a deleted row of a users or items table.
     Row {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
         v: Vec<f32>,
     },
     Policy {
@@ -90,10 +93,10 @@ enum Line {
 
 /// What a restored table keeps of the job record that produced it.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-struct DumpedJob {
-    model: String,
-    params: String,
-    seed: u64,
+pub(super) struct DumpedJob {
+    pub model: String,
+    pub params: String,
+    pub seed: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -111,17 +114,31 @@ pub struct DumpReport {
     pub docs: u64,
 }
 
-fn write_line(w: &mut dyn Write, line: &Line) -> Result<()> {
-    let io = |e| Error::io("<dump>", e);
-    serde_json::to_writer(&mut *w, line).map_err(|e| Error::io("<dump>", e.into()))?;
-    w.write_all(b"\n").map_err(io)
+/// The longest line a dump has (and `restore` reads), newline excluded.
+pub const MAX_DUMP_LINE: usize = 64 << 20;
+
+/// Write one line; one longer than [`MAX_DUMP_LINE`] (an attribute or a document of
+/// tens of megabytes) is refused, so a dump never holds a line `restore` rejects.
+fn write_line(w: &mut dyn Write, buf: &mut Vec<u8>, line: &Line) -> Result<()> {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, line).map_err(|e| Error::io("<dump>", e.into()))?;
+    if buf.len() > MAX_DUMP_LINE {
+        let head = String::from_utf8_lossy(&buf[..buf.len().min(80)]).into_owned();
+        return Err(Error::InvalidInput(format!(
+            "a dump line of {} bytes is past the limit of {MAX_DUMP_LINE}: {head}…",
+            buf.len()
+        )));
+    }
+    buf.push(b'\n');
+    w.write_all(buf).map_err(|e| Error::io("<dump>", e))
 }
 
 impl Db {
     /// Write a portable copy of the database to `w`.
     pub fn dump(&self, w: &mut dyn Write) -> Result<DumpReport> {
         let b = self.backend();
-        write_line(w, &Line::RecdbDump { format: FORMAT })?;
+        let mut buf = Vec::new();
+        write_line(w, &mut buf, &Line::RecdbDump { format: FORMAT })?;
         let (users, items, groups, mut events) = {
             let st = self.state();
             let events = st.log.snapshot(b, u64::MAX)?;
@@ -138,6 +155,7 @@ impl Db {
                 .unwrap_or_default();
             write_line(
                 w,
+                &mut buf,
                 &Line::User {
                     id: id.clone(),
                     attrs,
@@ -148,6 +166,7 @@ impl Db {
             let it = attrs::get_item(b, i as u32, id)?.unwrap_or_default();
             write_line(
                 w,
+                &mut buf,
                 &Line::Item {
                     id: id.clone(),
                     title: it.title,
@@ -161,6 +180,7 @@ impl Db {
         for (tag, text) in &docs {
             write_line(
                 w,
+                &mut buf,
                 &Line::Doc {
                     tag: tag.clone(),
                     text: text.clone(),
@@ -176,6 +196,7 @@ impl Db {
             };
             write_line(
                 w,
+                &mut buf,
                 &Line::Event {
                     user: name(&users, e.user)?,
                     item: name(&items, e.item)?,
@@ -192,7 +213,8 @@ impl Db {
         }
         let catalog = tables::load_catalog(b)?;
         for entry in &catalog {
-            let view = self.table(&entry.name)?;
+            let table = self.served_rows(&entry.name)?;
+            let view = &table.view;
             let job = match entry.current() {
                 Some(v) => job_store::get(b, v.job)?.map(|r| DumpedJob {
                     model: r.model,
@@ -201,30 +223,38 @@ impl Db {
                 }),
                 None => None,
             };
+            let keeps = table.keeps_positions();
             write_line(
                 w,
+                &mut buf,
                 &Line::Table {
                     name: entry.name.clone(),
                     space: view.space().as_str().into(),
                     dim: view.dim(),
-                    rows: view.rows(),
+                    rows: if keeps {
+                        table.rows()
+                    } else {
+                        table.live_rows()
+                    },
                     offset: view.offset(),
-                    row_ids: view.row_ids().to_vec(),
+                    row_ids: Vec::new(),
                     job,
                 },
             )?;
-            for r in 0..view.rows() {
-                write_line(
-                    w,
-                    &Line::Row {
-                        v: view.row(r).to_vec(),
-                    },
-                )?;
+            for r in 0..table.rows() {
+                let v = match table.row(r) {
+                    Some(v) => v,
+                    None if keeps => Vec::new(),
+                    None => continue,
+                };
+                let id = (!keeps).then(|| self.served_row_id(&table, r));
+                write_line(w, &mut buf, &Line::Row { id, v })?;
             }
         }
         for p in job_store::policies(b)? {
             write_line(
                 w,
+                &mut buf,
                 &Line::Policy {
                     model: p.model,
                     params: p.params,
@@ -241,6 +271,7 @@ impl Db {
         };
         write_line(
             w,
+            &mut buf,
             &Line::End {
                 users: report.users,
                 items: report.items,
@@ -252,285 +283,13 @@ impl Db {
         w.flush().map_err(|e| Error::io("<dump>", e))?;
         Ok(report)
     }
-
-    /// Load a dump into this database, which must be empty. The whole dump is read and
-    /// checked before anything is written; each part is then written atomically and
-    /// durably (ids and attributes, events in batches, tables, policies).
-    pub fn restore(&self, r: &mut dyn BufRead, source: &str) -> Result<DumpReport> {
-        {
-            let st = self.state();
-            if st.meta.events > 0
-                || st.users.len() > 0
-                || st.items.len() > 0
-                || !tables::load_catalog(self.backend())?.is_empty()
-                || crate::storage::docs::count(self.backend())? > 0
-            {
-                return Err(Error::InvalidInput(
-                    "restore needs an empty database".into(),
-                ));
-            }
-        }
-        let bad = |line: u64, field: &str, msg: String| Error::Parse {
-            file: source.to_owned(),
-            line,
-            field: field.to_owned(),
-            msg,
-        };
-        let mut lines: Vec<Line> = Vec::new();
-        let mut buf = String::new();
-        let mut n = 0u64;
-        loop {
-            buf.clear();
-            let got = r.read_line(&mut buf).map_err(|e| Error::io(source, e))?;
-            if got == 0 {
-                break;
-            }
-            n += 1;
-            if buf.trim().is_empty() {
-                continue;
-            }
-            let line: Line =
-                serde_json::from_str(&buf).map_err(|e| bad(n, "(line)", e.to_string()))?;
-            match (&line, lines.len()) {
-                (Line::RecdbDump { format }, 0) if *format == FORMAT => {}
-                (Line::RecdbDump { format }, 0) => {
-                    return Err(bad(
-                        n,
-                        "format",
-                        format!("dump format {format}, this build reads {FORMAT}"),
-                    ))
-                }
-                (_, 0) => return Err(bad(n, "t", "a dump starts with a recdb-dump header".into())),
-                _ => {}
-            }
-            lines.push(line);
-        }
-        let Some(Line::End {
-            users,
-            items,
-            events,
-            tables: n_tables,
-            docs: n_docs,
-        }) = lines.last()
-        else {
-            return Err(bad(n, "t", "the dump has no end line (truncated?)".into()));
-        };
-        let want = DumpReport {
-            users: *users,
-            items: *items,
-            events: *events,
-            tables: *n_tables,
-            docs: *n_docs,
-        };
-        let mut got = DumpReport {
-            users: 0,
-            items: 0,
-            events: 0,
-            tables: 0,
-            docs: 0,
-        };
-        let mut user_recs = Vec::new();
-        let mut item_recs = Vec::new();
-        let mut evs = Vec::new();
-        let mut outputs: Vec<TableOutput> = Vec::new();
-        let mut table_jobs: Vec<Option<DumpedJob>> = Vec::new();
-        let mut policies = Vec::new();
-        let mut docs = Vec::new();
-        for line in lines {
-            match line {
-                Line::User { id, attrs } => user_recs.push(crate::UserRecord { id, attrs }),
-                Line::Item {
-                    id,
-                    title,
-                    genres,
-                    text,
-                    attrs,
-                } => item_recs.push(ItemRecord {
-                    id,
-                    title,
-                    genres,
-                    text,
-                    attrs,
-                }),
-                Line::Event {
-                    user,
-                    item,
-                    kind,
-                    value,
-                    ts,
-                    group,
-                } => {
-                    let kind: EventKind = kind.parse()?;
-                    evs.push(crate::RawEvent {
-                        user,
-                        item,
-                        kind,
-                        value,
-                        timestamp: ts,
-                        group,
-                    });
-                }
-                Line::Table {
-                    name,
-                    space,
-                    dim,
-                    rows,
-                    offset,
-                    row_ids,
-                    job,
-                } => {
-                    tables::check_name(&name)?;
-                    table_jobs.push(job);
-                    let space = match space.as_str() {
-                        "users" => RowSpace::Users,
-                        "items" => RowSpace::Items,
-                        _ => RowSpace::Other,
-                    };
-                    outputs.push(TableOutput {
-                        name,
-                        space,
-                        dim,
-                        rows: Vec::with_capacity(rows * dim),
-                        offset,
-                        row_ids,
-                    });
-                }
-                Line::Row { v } => {
-                    let t = outputs.last_mut().ok_or_else(|| {
-                        Error::InvalidInput("dump: a row before any table".into())
-                    })?;
-                    if v.len() != t.dim {
-                        return Err(Error::DimensionMismatch {
-                            expected: t.dim,
-                            got: v.len(),
-                        });
-                    }
-                    t.rows.extend(v);
-                }
-                Line::Policy {
-                    model,
-                    params,
-                    every,
-                } => policies.push(Policy {
-                    model,
-                    params,
-                    every_events: every,
-                }),
-                Line::Doc { tag, text } => docs.push((tag, text)),
-                Line::RecdbDump { .. } | Line::End { .. } => {}
-            }
-        }
-        got.users = user_recs.len() as u64;
-        got.items = item_recs.len() as u64;
-        got.events = evs.len() as u64;
-        got.tables = outputs.len() as u64;
-        got.docs = docs.len() as u64;
-        if got != want {
-            return Err(Error::InvalidInput(format!(
-                "dump counts {got:?} disagree with its end line {want:?} (truncated?)"
-            )));
-        }
-        self.restore_ids(&user_recs, &item_recs)?;
-        if !docs.is_empty() {
-            self.put_docs(&docs)?;
-        }
-        for chunk in evs.chunks(1 << 20) {
-            self.log_events(chunk)?;
-        }
-        // One restored job record per producing job of the dump (tables in dump order).
-        let mut groups: Vec<(Option<DumpedJob>, Vec<TableOutput>)> = Vec::new();
-        for (o, job) in outputs.into_iter().zip(table_jobs) {
-            match groups.iter_mut().find(|g| g.0 == job) {
-                Some(g) => g.1.push(o),
-                None => groups.push((job, vec![o])),
-            }
-        }
-        for (job, outs) in &groups {
-            let mut rec = self.restore_record(job.as_ref())?;
-            self.publish(outs, &mut rec)?;
-        }
-        if !policies.is_empty() {
-            let _w = self.lock_write();
-            let mut batch = WriteBatch::default();
-            for p in &policies {
-                job_store::put_policy(&mut batch, p);
-            }
-            self.backend().apply(batch)?;
-            self.backend().flush()?;
-        }
-        Ok(got)
-    }
-
-    /// Users and items in dump order, so dense ids (and so table rows) match.
-    fn restore_ids(&self, users: &[crate::UserRecord], items: &[ItemRecord]) -> Result<()> {
-        let _w = self.lock_write();
-        let b = self.backend();
-        let mut batch = WriteBatch::default();
-        let (new_u, new_i, meta) = {
-            let st = self.state();
-            let mut pu = PendingIds::new(&st.users);
-            let mut pi = PendingIds::new(&st.items);
-            for u in users {
-                let id = pu.resolve(&u.id)?;
-                if !u.attrs.is_empty() {
-                    attrs::put_user(&mut batch, id, u);
-                }
-            }
-            for it in items {
-                let id = pi.resolve(&it.id)?;
-                if it.title.is_some()
-                    || it.text.is_some()
-                    || !it.genres.is_empty()
-                    || !it.attrs.is_empty()
-                {
-                    attrs::put_item(&mut batch, id, it);
-                }
-            }
-            st.users.write_appended(&pu.new, &mut batch);
-            st.items.write_appended(&pi.new, &mut batch);
-            let mut meta = st.meta.clone();
-            meta.users = pu.total();
-            meta.items = pi.total();
-            meta.put(&mut batch);
-            (pu.new, pi.new, meta)
-        };
-        {
-            let mut st = self.state_mut();
-            b.apply(batch)?;
-            st.users.install(new_u);
-            st.items.install(new_i);
-            st.meta = meta;
-        }
-        *self.inner.genres.write().unwrap_or_else(|e| e.into_inner()) = None;
-        b.flush()
-    }
-
-    /// A finished job record for restored tables: the dumped job's model, parameters and
-    /// seed when the dump has them, else a `restore` record.
-    fn restore_record(&self, job: Option<&DumpedJob>) -> Result<JobRecord> {
-        let _w = self.lock_write();
-        let mut st = self.state_mut();
-        let id = st.meta.next_job;
-        st.meta.next_job += 1;
-        Ok(JobRecord {
-            id,
-            model: job.map_or("restore".into(), |j| j.model.clone()),
-            params: job.map_or("{}".into(), |j| j.params.clone()),
-            seed: job.map_or(0, |j| j.seed),
-            state: JobState::Done as u8,
-            created_unix: meta::now_unix(),
-            watermark: st.meta.events,
-            progress: 1.0,
-            message: "restored from a dump".into(),
-            ..JobRecord::default()
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Params, QueryOptions};
+    use crate::storage::tables::RowSpace;
+    use crate::{EventKind, ItemRecord, Params, QueryOptions};
 
     fn sample() -> Db {
         let db = Db::temporary().unwrap();
@@ -568,6 +327,19 @@ mod tests {
         db
     }
 
+    /// A fresh database restored from `dump`, checked to dump it again byte for byte.
+    fn restored(dump: &[u8]) -> Db {
+        let b = Db::temporary().unwrap();
+        b.restore(&mut &dump[..], "dump.jsonl").unwrap();
+        let mut again = Vec::new();
+        b.dump(&mut again).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(dump),
+            String::from_utf8_lossy(&again)
+        );
+        b
+    }
+
     #[test]
     fn dump_restore_dump_is_identical_and_answers_match() {
         let a = sample();
@@ -583,14 +355,7 @@ mod tests {
                 docs: 0,
             }
         );
-        let b = Db::temporary().unwrap();
-        b.restore(&mut &first[..], "dump.jsonl").unwrap();
-        let mut second = Vec::new();
-        b.dump(&mut second).unwrap();
-        assert_eq!(
-            String::from_utf8(first).unwrap(),
-            String::from_utf8(second).unwrap()
-        );
+        let b = restored(&first);
         let q = QueryOptions::model("als").k(5);
         assert_eq!(
             a.recommend("u7", &q).unwrap(),
@@ -622,5 +387,141 @@ mod tests {
         assert!(sample()
             .restore(&mut text.as_bytes(), "full.jsonl")
             .is_err());
+    }
+
+    /// Every table written out as TSV (`export table`), by name.
+    fn exports(db: &Db) -> Vec<(String, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        db.tables()
+            .unwrap()
+            .into_iter()
+            .map(|t| {
+                let p = dir.path().join(&t.name);
+                db.export_table(&t.name, crate::TableFormat::Tsv, &p)
+                    .unwrap();
+                (t.name, std::fs::read_to_string(p).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dump_and_export_hold_rows_put_and_deleted_since_publish() {
+        let a = sample();
+        let rows: Vec<f32> = (0..12).map(|x| x as f32).collect();
+        let ids = ["a", "b", "c", "d"].map(String::from).to_vec();
+        a.put_table("emb", RowSpace::Other, 3, &rows, ids).unwrap();
+        a.upsert_rows(
+            "emb",
+            &[
+                ("a".into(), vec![9.0, 9.0, 9.0]),
+                ("z".into(), vec![1.0, 2.0, 3.0]),
+            ],
+        )
+        .unwrap();
+        a.delete_rows("emb", &["b".into()]).unwrap();
+        a.upsert_rows("als.items", &[("i3".into(), vec![5.0, -1.0, 2.0, 0.5])])
+            .unwrap();
+        a.delete_rows("als.items", &["i5".into()]).unwrap();
+        a.delete_rows("als.users", &["u2".into()]).unwrap();
+
+        let emb = exports(&a).into_iter().find(|(n, _)| n == "emb").unwrap().1;
+        assert_eq!(emb, "a\t9\t9\t9\nc\t6\t7\t8\nd\t9\t10\t11\nz\t1\t2\t3\n");
+        let items = &exports(&a)
+            .into_iter()
+            .find(|(n, _)| n == "als.items")
+            .unwrap()
+            .1;
+        assert!(items.contains("i3\t5\t-1\t2\t0.5\n"), "{items}");
+        assert!(!items.contains("i5\t"), "{items}");
+
+        let mut first = Vec::new();
+        a.dump(&mut first).unwrap();
+        let b = restored(&first);
+        assert_eq!(exports(&a), exports(&b));
+        let q = QueryOptions {
+            exact: true,
+            ..QueryOptions::model("als").k(10)
+        };
+        for u in ["u1", "u2", "u7", "u40"] {
+            assert_eq!(
+                format!("{:?}", a.recommend(u, &q)),
+                format!("{:?}", b.recommend(u, &q)),
+                "{u}"
+            );
+        }
+        for i in ["i3", "i5", "i8"] {
+            assert_eq!(
+                format!("{:?}", a.similar(i, &q)),
+                format!("{:?}", b.similar(i, &q)),
+                "{i}"
+            );
+        }
+        b.check().unwrap();
+    }
+
+    #[test]
+    fn a_retried_restore_replaces_an_incomplete_one() {
+        let mut full = Vec::new();
+        sample().dump(&mut full).unwrap();
+        let b = Db::temporary().unwrap();
+        // What a process killed after the ids and some events leaves behind.
+        b.begin_restore("dump.jsonl", false).unwrap();
+        let mut batch = b.batch();
+        batch.push("u1", "stray", EventKind::View, 1.0, 5).unwrap();
+        batch.commit().unwrap();
+        assert_eq!(
+            b.incomplete_restore().unwrap().as_deref(),
+            Some("dump.jsonl")
+        );
+        assert!(matches!(b.check(), Err(Error::IncompleteRestore { .. })));
+        assert_eq!(
+            b.stats().unwrap().incomplete_restore.as_deref(),
+            Some("dump.jsonl")
+        );
+        b.restore(&mut &full[..], "dump.jsonl").unwrap();
+        assert_eq!(b.incomplete_restore().unwrap(), None);
+        b.check().unwrap();
+        let mut again = Vec::new();
+        b.dump(&mut again).unwrap();
+        assert_eq!(
+            String::from_utf8(full).unwrap(),
+            String::from_utf8(again).unwrap()
+        );
+    }
+
+    #[test]
+    fn dump_lines_are_capped_and_counts_allocate_nothing() {
+        // An endless line: an error at line 1 after the cap, not an allocation.
+        struct Zeros;
+        impl std::io::Read for Zeros {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                buf.fill(0);
+                Ok(buf.len())
+            }
+        }
+        let b = Db::temporary().unwrap();
+        let e = b
+            .restore(&mut std::io::BufReader::new(Zeros), "/dev/zero")
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("/dev/zero:1: field `(line)`"),
+            "{e}"
+        );
+        // A table that claims more rows than the machine can hold is refused at its line.
+        let dump = "{\"t\":\"recdb-dump\",\"format\":1}\n{\"t\":\"table\",\"name\":\"x\",\"space\":\"other\",\"dim\":1000000000,\"rows\":1000000000000,\"offset\":0.0}\n{\"t\":\"end\",\"users\":0,\"items\":0,\"events\":0,\"tables\":1}\n";
+        // (rows × dim overflows; then 2^40 rows × 1 value: 4 TiB that cannot be reserved)
+        for dump in [
+            dump.to_owned(),
+            dump.replace("1000000000,", "1,")
+                .replace("1000000000000", "1099511627776"),
+        ] {
+            let e = b
+                .restore(&mut dump.as_bytes(), "d")
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("d:2: field `rows`"), "{e}");
+            assert!(e.contains("does not fit in memory"), "{e}");
+        }
+        assert_eq!(b.incomplete_restore().unwrap(), None);
     }
 }

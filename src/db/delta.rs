@@ -180,7 +180,7 @@ impl Delta {
     }
     /// Whether row `r` is served (held by the delta, or a base row neither hidden nor
     /// tombstoned).
-    fn live(&self, r: u32) -> bool {
+    pub fn live(&self, r: u32) -> bool {
         self.row(r).is_some() || ((r as usize) < self.base_rows && !self.hides(r))
     }
     /// Exact top-k over the delta's rows.

@@ -1,4 +1,5 @@
-//! Tagged text documents: `import docs FILE` (`tag<TAB>text` a line), and the texts
+//! Tagged text documents: `import docs FILE` (`tag<TAB>text` a line, at most
+//! [`crate::ingest::MAX_LINE`] bytes), and the texts
 //! the word and paragraph-vector jobs read.
 
 use std::collections::HashSet;
@@ -22,6 +23,7 @@ pub(crate) fn parse_docs(bytes: &[u8], file: &str) -> Result<Vec<(String, String
         field: field.to_owned(),
         msg: msg.to_owned(),
     };
+    crate::ingest::check_lines(file, bytes)?;
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -59,8 +61,8 @@ impl Db {
     /// checked first; a bad line rejects the import and leaves the database as it was.
     /// Replaces documents with the same tags. Atomic and durable.
     pub fn import_docs(&self, path: &Path) -> Result<ImportReport> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let parsed = parse_docs(&bytes, &path.display().to_string())?;
+        let (file, bytes) = crate::ingest::read_file(path)?;
+        let parsed = parse_docs(&bytes, &file)?;
         self.put_docs(&parsed)
     }
 
@@ -149,7 +151,9 @@ mod tests {
             ok,
             vec![("a".into(), "one two".into()), ("b".into(), String::new())]
         );
-        let cases: [(&[u8], u64, &str); 4] = [
+        let long = format!("a\tx\nb\t{}\n", "\t".repeat(2 * crate::MAX_LINE));
+        let cases: [(&[u8], u64, &str); 5] = [
+            (long.as_bytes(), 2, "line longer than"),
             (b"a\tx\nno tab here\n", 2, "no tab"),
             (b"a\tx\n \ty\n", 2, "empty tag"),
             (b"a\tx\nb\ty\na\tz\n", 3, "duplicate tag `a`"),

@@ -533,15 +533,7 @@ impl Db {
     /// The external id of row `r` as `searcher` serves it (rows appended since publish
     /// included).
     pub fn searcher_row_id(&self, s: &TableSearcher, r: usize) -> String {
-        if let Some(id) = s
-            .served
-            .delta
-            .as_ref()
-            .and_then(|d| d.appended_id(r as u32))
-        {
-            return id.to_owned();
-        }
-        self.row_id(&s.served.view, r)
+        self.served_row_id(&s.served, r)
     }
 
     /// Publish vectors trained elsewhere as a new version of `name` (a job record with

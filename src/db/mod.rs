@@ -11,6 +11,8 @@ mod index_bench;
 mod index_jobs;
 mod ingest;
 mod jobs;
+mod restore;
+mod served;
 mod tables;
 mod text_query;
 mod vacuum;
@@ -97,6 +99,20 @@ pub(crate) struct State {
     pub log: Log,
 }
 
+impl State {
+    /// What the stored header, id maps and log say.
+    pub(crate) fn load(b: &dyn Backend) -> Result<State> {
+        let meta = Meta::load(b)?.ok_or_else(|| Error::corrupted("database header (missing)"))?;
+        Ok(State {
+            users: IdMap::load(b, Space::Users, meta.users)?,
+            items: IdMap::load(b, Space::Items, meta.items)?,
+            groups: IdMap::load(b, Space::Groups, meta.groups)?,
+            log: Log::load(b)?,
+            meta,
+        })
+    }
+}
+
 pub(crate) struct RunningJob {
     pub cancel: Arc<AtomicBool>,
     pub progress: Arc<Mutex<(f64, String)>>,
@@ -170,6 +186,9 @@ pub struct Stats {
     pub jobs: u64,
     pub size_on_disk: u64,
     pub format: u32,
+    /// The source of a restore that stopped before it finished (see [`Db::restore`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete_restore: Option<String>,
 }
 
 /// The result of [`Db::check`].
@@ -240,12 +259,7 @@ impl Db {
 
     pub(crate) fn with_backend(backend: Box<dyn Backend>, config: Config) -> Result<Db> {
         meta::check_or_init_format(backend.as_ref())?;
-        let meta = Meta::load(backend.as_ref())?
-            .ok_or_else(|| Error::corrupted("database header (missing)"))?;
-        let users = IdMap::load(backend.as_ref(), Space::Users, meta.users)?;
-        let items = IdMap::load(backend.as_ref(), Space::Items, meta.items)?;
-        let groups = IdMap::load(backend.as_ref(), Space::Groups, meta.groups)?;
-        let log = Log::load(backend.as_ref())?;
+        let state = State::load(backend.as_ref())?;
         let threads = if config.threads == 0 {
             std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
@@ -257,13 +271,7 @@ impl Db {
         let inner = Inner {
             backend,
             write: Mutex::new(()),
-            state: RwLock::new(State {
-                meta,
-                users,
-                items,
-                groups,
-                log,
-            }),
+            state: RwLock::new(state),
             views: Mutex::new(HashMap::new()),
             indexes: Mutex::new(HashMap::new()),
             deltas: Mutex::new(HashMap::new()),
@@ -433,12 +441,15 @@ impl Db {
             jobs: job_store::all(self.backend())?.len() as u64,
             size_on_disk: self.backend().size_on_disk()?,
             format: meta::FORMAT,
+            incomplete_restore: self.incomplete_restore()?,
         })
     }
 
     /// Read and validate every stored value: log segments, id maps, attributes, every
-    /// block of every table version, job records, records of imported files.
+    /// block of every table version, job records, records of imported files. A restore
+    /// that stopped before it finished is [`Error::IncompleteRestore`].
     pub fn check(&self) -> Result<CheckReport> {
+        self.refuse_incomplete_restore()?;
         let b = self.backend();
         let st = self.state();
         let events = st.log.verify(b)?;

@@ -356,41 +356,51 @@ impl Db {
         }
     }
 
-    /// Write a table out: `F32` writes raw little-endian rows to `path` and the ids, one a
-    /// line, to `path` + `.ids`; `Tsv` writes `id<TAB>values` lines.
+    /// Write a table out as queries see it (rows put or deleted since its version was
+    /// published included; deleted rows left out): `F32` writes raw little-endian rows
+    /// to `path` and the ids, one a line, to `path` + `.ids`; `Tsv` writes
+    /// `id<TAB>values` lines. Returns the rows written.
     pub fn export_table(&self, name: &str, format: TableFormat, path: &Path) -> Result<u64> {
-        let view = self.table(name)?;
+        let table = self.served_rows(name)?;
         let io = |e| Error::io(path, e);
         let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
-        match format {
-            TableFormat::F32 => {
-                let ids_path = path.with_extension(match path.extension() {
-                    Some(e) => format!("{}.ids", e.to_string_lossy()),
-                    None => "ids".into(),
-                });
-                let ioi = |e| Error::io(&ids_path, e);
-                let mut ids =
-                    std::io::BufWriter::new(std::fs::File::create(&ids_path).map_err(ioi)?);
-                for r in 0..view.rows() {
-                    for x in view.row(r).iter() {
+        let ids_path = path.with_extension(match path.extension() {
+            Some(e) => format!("{}.ids", e.to_string_lossy()),
+            None => "ids".into(),
+        });
+        let ioi = |e| Error::io(&ids_path, e);
+        let mut ids = match format {
+            TableFormat::F32 => Some(std::io::BufWriter::new(
+                std::fs::File::create(&ids_path).map_err(ioi)?,
+            )),
+            TableFormat::Tsv => None,
+        };
+        let mut written = 0u64;
+        for r in 0..table.rows() {
+            let Some(row) = table.row(r) else { continue };
+            let id = self.served_row_id(&table, r);
+            match &mut ids {
+                Some(ids) => {
+                    for x in &row {
                         out.write_all(&x.to_le_bytes()).map_err(io)?;
                     }
-                    writeln!(ids, "{}", self.row_id(&view, r)).map_err(ioi)?;
+                    writeln!(ids, "{id}").map_err(ioi)?;
                 }
-                ids.flush().map_err(ioi)?;
-            }
-            TableFormat::Tsv => {
-                for r in 0..view.rows() {
-                    write!(out, "{}", self.row_id(&view, r)).map_err(io)?;
-                    for x in view.row(r).iter() {
+                None => {
+                    write!(out, "{id}").map_err(io)?;
+                    for x in &row {
                         write!(out, "\t{x}").map_err(io)?;
                     }
                     writeln!(out).map_err(io)?;
                 }
             }
+            written += 1;
+        }
+        if let Some(ids) = &mut ids {
+            ids.flush().map_err(ioi)?;
         }
         out.flush().map_err(io)?;
-        Ok(view.rows() as u64)
+        Ok(written)
     }
 
     pub(crate) fn genre_index(&self) -> Result<Arc<GenreIndex>> {

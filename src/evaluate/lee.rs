@@ -55,7 +55,7 @@ pub fn resolve_lee(dir: Option<&Path>) -> Result<PathBuf> {
 
 fn read_lines(path: &Path, want: usize) -> Result<Vec<String>> {
     // The corpus is Latin-1; its non-ASCII letters are never part of a token anyway.
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::read_text_file(path)?;
     let s: String = bytes.iter().map(|&b| b as char).collect();
     let lines: Vec<String> = s
         .lines()
@@ -74,7 +74,12 @@ fn read_lines(path: &Path, want: usize) -> Result<Vec<String>> {
 
 /// The upper triangle of the 50×50 human similarity matrix.
 fn read_similarities(path: &Path) -> Result<Vec<f64>> {
-    let s = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let s = String::from_utf8(crate::read_text_file(path)?).map_err(|e| {
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        )
+    })?;
     let mut m = Vec::with_capacity(TEST);
     for (i, line) in s.lines().filter(|l| !l.trim().is_empty()).enumerate() {
         let row: Vec<f64> = line

@@ -36,9 +36,17 @@ pub(crate) fn each_json_line<T>(
                 format!("invalid UTF-8 at byte {}", e.valid_up_to()),
             )
         })?;
-        let v: Value = serde_json::from_str(s)
-            .map_err(|e| perr(file, line_no, "(json)", format!("invalid JSON: {e}")))?;
-        let Value::Object(obj) = v else {
+        let invalid =
+            |e: serde_json::Error| perr(file, line_no, "(json)", format!("invalid JSON: {e}"));
+        let obj = if s.starts_with('{') {
+            match serde_json::from_str(s).map_err(invalid)? {
+                Keys::Unique(obj) => obj,
+                Keys::Repeated(k) => {
+                    return Err(perr(file, line_no, &k, format!("duplicate key `{k}`")))
+                }
+            }
+        } else {
+            let v: Value = serde_json::from_str(s).map_err(invalid)?;
             return Err(perr(
                 file,
                 line_no,
@@ -53,6 +61,42 @@ pub(crate) fn each_json_line<T>(
         return Err(Error::Empty(format!("{file}: no JSON objects")));
     }
     Ok(n)
+}
+
+/// A JSON object read whole, or the first key it repeats (`serde_json` alone would keep
+/// the last value of a repeated key, silently).
+enum Keys {
+    Unique(Obj),
+    Repeated(String),
+}
+
+impl<'de> serde::Deserialize<'de> for Keys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Keys, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> std::result::Result<Keys, A::Error> {
+                let (mut obj, mut repeated) = (Obj::new(), None);
+                while let Some(k) = m.next_key::<String>()? {
+                    if repeated.is_some() || obj.contains_key(&k) {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                        repeated.get_or_insert(k);
+                    } else {
+                        let v = m.next_value()?;
+                        obj.insert(k, v);
+                    }
+                }
+                Ok(repeated.map_or(Keys::Unique(obj), Keys::Repeated))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {

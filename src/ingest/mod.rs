@@ -42,13 +42,16 @@
 //! * Atomic: TSV with a typed header (`name:token`, `name:float`, `name:token_seq`).
 //! * CSV: RFC 4180 with double-quote quoting (the `csv` crate).
 //! * JSON lines: one object per line with the same key names; ids may be strings or
-//!   numbers; values and timestamps numbers (or numeric strings).
+//!   numbers; values and timestamps numbers (or numeric strings). A key given twice in
+//!   one object is an error naming it.
 //!
 //! All formats accept a UTF-8 byte order mark, CRLF line endings and blank lines (skipped).
 //! Surrounding spaces of fields are trimmed.
 //!
 //! # Errors
 //!
+//! A line longer than [`MAX_LINE`] bytes is rejected before it is split (a file is read
+//! under that cap, so an endless line such as `/dev/zero` ends with an error too).
 //! A rejected input is an [`Error::Parse`] naming the file, the 1-based line (the header is
 //! line 1), the field and what is wrong; an empty file or a file with a header and no rows
 //! is [`Error::Empty`]. The first error stops the read: nothing is returned partially, so a
@@ -64,10 +67,13 @@ use std::path::Path;
 use crate::{Error, EventKind, ItemRecord, RawEvent, Result, UserRecord};
 
 mod json;
+mod lines;
 mod schema;
 mod table;
 mod text;
 
+pub(crate) use lines::{check_lines, read_file, read_line};
+pub use lines::{read_binary_file, read_text_file, MAX_LINE};
 pub use table::{parse_f32_rows, parse_ids, parse_tsv_vectors, ParsedVectors};
 
 #[cfg(test)]
@@ -162,11 +168,6 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-pub(crate) fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok((path.display().to_string(), bytes))
-}
-
 fn each_with<S: schema::Schema>(
     file: &str,
     bytes: &[u8],
@@ -174,6 +175,7 @@ fn each_with<S: schema::Schema>(
     json_row: json::JsonRow<S::Out>,
     sink: text::Sink<'_, S::Out>,
 ) -> Result<u64> {
+    check_lines(file, bytes)?;
     let format = format.unwrap_or_else(|| detect(file, &bytes[..bytes.len().min(4096)]));
     match format {
         Format::Tsv => text::each_tsv::<S>(file, bytes, false, sink),

@@ -48,7 +48,9 @@ pub fn parse_f32_rows(file: &str, bytes: &[u8], dim: usize) -> Result<Vec<f32>> 
     if bytes.is_empty() {
         return Err(Error::Empty(format!("{file}: no rows")));
     }
-    let row_bytes = 4 * dim;
+    let row_bytes = dim
+        .checked_mul(4)
+        .ok_or_else(|| Error::param("dim", format!("{dim} is too large")))?;
     if !bytes.len().is_multiple_of(row_bytes) {
         return Err(perr(
             file,
@@ -102,8 +104,9 @@ fn unique(seen: &mut HashMap<String, u64>, file: &str, line: u64, id: &str) -> R
 /// An ids file: one id a line (surrounding spaces trimmed), exactly `rows` of them, no
 /// repeats.
 pub fn parse_ids(file: &str, bytes: &[u8], rows: usize) -> Result<Vec<String>> {
+    super::check_lines(file, bytes)?;
     let mut seen = HashMap::new();
-    let mut ids = Vec::with_capacity(rows);
+    let mut ids = Vec::new();
     let mut last = 0;
     for (line, l) in lines(bytes) {
         let id = utf8(file, line, "id", l.trim_ascii())?;
@@ -125,6 +128,7 @@ pub fn parse_ids(file: &str, bytes: &[u8], rows: usize) -> Result<Vec<String>> {
 /// TSV vectors: `id<TAB>v1<TAB>...<TAB>vD` a line, no header, every line with the same
 /// number of values (the first line decides `D`).
 pub fn parse_tsv_vectors(file: &str, bytes: &[u8]) -> Result<ParsedVectors> {
+    super::check_lines(file, bytes)?;
     let mut seen = HashMap::new();
     let mut ids = Vec::new();
     let mut rows = Vec::new();

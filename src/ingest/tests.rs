@@ -632,3 +632,88 @@ mod props {
         }
     }
 }
+
+#[test]
+fn duplicate_json_keys_are_named() {
+    let j = |s: &str| parse_events("a.jsonl", s.as_bytes(), Some(Format::JsonLines));
+    parse_err(
+        j("{\"user\":1,\"item\":2}\n{\"user\":1,\"item\":2,\"user\":3}\n"),
+        2,
+        "user",
+        "duplicate key `user`",
+    );
+    parse_err(
+        parse_items(
+            "i.jsonl",
+            b"{\"id\":\"a\",\"year\":1,\"year\":2}\n",
+            Some(Format::JsonLines),
+        ),
+        1,
+        "year",
+        "duplicate key `year`",
+    );
+    parse_err(
+        parse_users(
+            "u.jsonl",
+            b"{\"id\":\"a\",\"id\":\"b\"}\n",
+            Some(Format::JsonLines),
+        ),
+        1,
+        "id",
+        "duplicate key `id`",
+    );
+    // Keys that differ only in case are distinct keys (a role conflict, reported as such).
+    assert!(j("{\"user\":1,\"item\":2,\"x\":1,\"X\":2}\n").is_ok());
+}
+
+/// A line past `MAX_LINE` is rejected by its length, whatever the format: a line of
+/// tabs twice the cap gives the line error, not a field split of millions of fields.
+#[test]
+fn lines_past_the_cap_are_rejected_with_file_and_line() {
+    let tabs = "\t".repeat(2 * MAX_LINE);
+    for format in [Format::Tsv, Format::Atomic, Format::Csv, Format::JsonLines] {
+        let text = format!("{{\"user\":1,\"item\":2}}\n{tabs}\n");
+        let r = parse_events("big", text.as_bytes(), Some(format));
+        parse_err(r, 2, "(line)", "line longer than 1048576 bytes");
+        let text = format!("id\ttitle\n{tabs}\n");
+        parse_err(
+            parse_items("big", text.as_bytes(), Some(format)),
+            2,
+            "(line)",
+            "longer",
+        );
+        parse_err(
+            parse_users("big", text.as_bytes(), Some(format)),
+            2,
+            "(line)",
+            "longer",
+        );
+    }
+    // The cap is exact: a line of MAX_LINE bytes is read, one more byte is not.
+    let line = |n: usize| format!("user\titem\nu1\t{}\n", "x".repeat(n - 3));
+    assert!(ev(&line(MAX_LINE)).is_ok());
+    parse_err(ev(&line(MAX_LINE + 1)), 2, "(line)", "longer");
+    parse_err(
+        parse_tsv_vectors("v.tsv", line(MAX_LINE + 1).as_bytes()),
+        2,
+        "(line)",
+        "longer",
+    );
+    parse_err(
+        parse_ids("v.ids", line(MAX_LINE + 1).as_bytes(), 2),
+        2,
+        "(line)",
+        "longer",
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn endless_inputs_end_with_an_error() {
+    let e = read_events("/dev/zero", None).unwrap_err().to_string();
+    assert!(e.starts_with("/dev/zero:1: field `(line)`"), "{e}");
+    let e = read_items("/dev/zero", Some(Format::Csv))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("/dev/zero:1: field `(line)`"), "{e}");
+}

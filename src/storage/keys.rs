@@ -16,8 +16,10 @@
 //! | `P` | model name | retrain policy |
 //! | `D` | document tag (UTF-8) | document text (`import docs`) |
 //! | `E` | size u64, crc32 u32 | when an events file with these bytes was imported (unframed: 16 bytes + crc32) |
+//! | `R` | — | a restore under way: the dump's name (cleared by its last write) |
 
 pub(crate) const META: &[u8] = b"M";
+pub(crate) const RESTORE: &[u8] = b"R";
 
 pub(crate) fn segment(bucket: u32, run: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(13);

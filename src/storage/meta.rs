@@ -9,7 +9,7 @@ use crate::{Error, Result};
 
 /// The on-disk format this build writes and reads.
 pub(crate) const FORMAT: u32 = 1;
-const FORMAT_KEY: &[u8] = b"F";
+pub(crate) const FORMAT_KEY: &[u8] = b"F";
 const MAGIC: &[u8; 5] = b"recdb";
 
 /// Counters advanced atomically with the writes they describe.

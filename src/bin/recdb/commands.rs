@@ -37,6 +37,9 @@ pub enum Command {
         /// `events`: import a file imported before without a notice (its events append).
         #[arg(long)]
         allow_duplicate: bool,
+        /// `table`: replace a table of another dimension or row space (a model's).
+        #[arg(long)]
+        replace: bool,
     },
     /// Train a model: `train als --factors 64`, `train mf --kind bpr`, `train popular`.
     #[command(after_help = crate::train_help::models_text())]
@@ -526,6 +529,13 @@ fn open_db(path: &Path, threads: Option<usize>) -> Result<Db> {
         ..Config::default()
     })
     .map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
+    if let Some(dump) = db.incomplete_restore()? {
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("warning: {} holds an incomplete restore of `{dump}`; run `restore` again to finish it\n",
+            path.display()
+        ));
+    }
     Ok(db)
 }
 
@@ -588,6 +598,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             dim,
             ids,
             allow_duplicate,
+            replace,
         } => {
             if allow_duplicate {
                 bail!("--allow-duplicate goes with `import events`");
@@ -606,7 +617,11 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 dim,
                 ids,
             };
-            let r = s.db()?.import_table(&name, &spec)?;
+            let r = if replace {
+                s.db()?.replace_table(&name, &spec)?
+            } else {
+                s.db()?.import_table(&name, &spec)?
+            };
             s.print(&Output::text(
                 format!(
                     "published {name} version {} ({} rows x {} dims from {})",
@@ -626,12 +641,13 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             dim,
             ids,
             allow_duplicate,
+            replace,
         } => {
             let [file] = &args[..] else {
                 bail!("import {}: takes one FILE", what.as_str());
             };
-            if dim.is_some() || ids.is_some() {
-                bail!("--dim and --ids go with `import table`");
+            if dim.is_some() || ids.is_some() || replace {
+                bail!("--dim, --ids and --replace go with `import table`");
             }
             let file = file.clone();
             let format = parse_format(format.as_deref())?;
@@ -824,7 +840,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
         Command::Stats { format } => {
             let st = s.db()?.stats()?;
             let js = serde_json::to_value(&st)?;
-            let pairs = vec![
+            let mut pairs = vec![
                 ("users".to_owned(), st.users.to_string()),
                 ("items".to_owned(), st.items.to_string()),
                 ("events".to_owned(), st.events.to_string()),
@@ -835,6 +851,12 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
                 ("size on disk".to_owned(), human_bytes(st.size_on_disk)),
                 ("format".to_owned(), st.format.to_string()),
             ];
+            if let Some(dump) = &st.incomplete_restore {
+                pairs.push((
+                    "incomplete restore".to_owned(),
+                    format!("{dump} (run restore again)"),
+                ));
+            }
             let mut out = Output::new(js).block(None, Body::Pairs(pairs));
             if !st.tables.is_empty() {
                 let t = tables_output(&st.tables)?;
@@ -1109,8 +1131,8 @@ fn tables_output(tables: &[recdb::TableInfo]) -> Result<Output> {
 /// user is reported with its line. (No titles: one item lookup per hit is what a bulk
 /// export should not pay.)
 fn recommend_users(db: &Db, file: &Path, opts: &QueryOptions) -> Result<Output> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = String::from_utf8(recdb::read_text_file(file)?)
+        .with_context(|| format!("reading {}", file.display()))?;
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()

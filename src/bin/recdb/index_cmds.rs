@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -134,8 +134,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
             nprobe,
             format,
         } => {
-            let bytes =
-                std::fs::read(&queries).map_err(|e| anyhow!("{}: {e}", queries.display()))?;
+            let bytes = recdb::read_binary_file(&queries)?;
             let db = s.db()?;
             let dim = db.table(&table)?.dim();
             let q = recdb::parse_f32_rows(&queries.display().to_string(), &bytes, dim)?;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -68,7 +68,7 @@ pub fn run(s: &mut Session, action: TableAction) -> Result<()> {
                     vec![(id, values)]
                 }
                 (None, Some(f)) => {
-                    let bytes = std::fs::read(&f).map_err(|e| anyhow!("{}: {e}", f.display()))?;
+                    let bytes = recdb::read_text_file(&f)?;
                     let p = recdb::parse_tsv_vectors(&f.display().to_string(), &bytes)?;
                     let dim = p.dim;
                     p.ids

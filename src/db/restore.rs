@@ -1,0 +1,495 @@
+//! `restore`: load a dump (see `backup.rs`) into an empty database, all or nothing.
+//!
+//! The dump is read (under the line cap) and checked whole before anything is written.
+//! Its writes then go in several durable batches (ids, events in chunks, tables,
+//! policies): one batch for a dump of millions of events would have to sit in memory
+//! twice and in sled's log at once. So a restore first writes a marker naming the dump,
+//! and its last batch clears it. A process that dies in between leaves the marker:
+//! `open` still works (the database must stay open to be restored into), `stats` shows
+//! the marker, `check` fails with [`Error::IncompleteRestore`], and restoring again
+//! wipes the partial data and starts over. Restoring into a sibling directory and
+//! renaming would not fit an embedded library whose `Db` is already open on the path.
+
+use std::io::BufRead;
+
+use super::backup::{DumpReport, DumpedJob, Line, MAX_DUMP_LINE};
+use super::tables::TableOutput;
+use super::{Db, State};
+use crate::event::{EventKind, ItemRecord};
+use crate::storage::backend::WriteBatch;
+use crate::storage::delta::{self as delta_store, StoredDelta};
+use crate::storage::ids::PendingIds;
+use crate::storage::jobs::{self as job_store, JobRecord, JobState, Policy};
+use crate::storage::meta::{self, Meta, FORMAT, FORMAT_KEY};
+use crate::storage::tables::{self, RowSpace};
+use crate::storage::{attrs, keys};
+use crate::{Error, Result};
+
+/// A table of the dump as read: its rows, the deleted ones (users and items tables),
+/// and the line of its header for errors.
+struct TableIn {
+    out: TableOutput,
+    declared: usize,
+    dead: Vec<u32>,
+    job: Option<DumpedJob>,
+    line: u64,
+}
+
+/// Everything a dump holds, checked.
+struct Parsed {
+    users: Vec<crate::UserRecord>,
+    items: Vec<ItemRecord>,
+    events: Vec<crate::RawEvent>,
+    tables: Vec<TableIn>,
+    policies: Vec<Policy>,
+    docs: Vec<(String, String)>,
+}
+
+impl Parsed {
+    fn report(&self) -> DumpReport {
+        DumpReport {
+            users: self.users.len() as u64,
+            items: self.items.len() as u64,
+            events: self.events.len() as u64,
+            tables: self.tables.len() as u64,
+            docs: self.docs.len() as u64,
+        }
+    }
+}
+
+fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
+    let bad = |line: u64, field: &str, msg: String| Error::Parse {
+        file: source.to_owned(),
+        line,
+        field: field.to_owned(),
+        msg,
+    };
+    let mut p = Parsed {
+        users: Vec::new(),
+        items: Vec::new(),
+        events: Vec::new(),
+        tables: Vec::new(),
+        policies: Vec::new(),
+        docs: Vec::new(),
+    };
+    let mut buf = Vec::new();
+    let (mut n, mut header, mut end) = (0u64, false, None);
+    while crate::ingest::read_line(r, &mut buf, MAX_DUMP_LINE, source, n + 1)? {
+        n += 1;
+        if buf.trim_ascii().is_empty() {
+            continue;
+        }
+        if end.is_some() {
+            return Err(bad(n, "t", "a line after the end line".into()));
+        }
+        let line: Line =
+            serde_json::from_slice(&buf).map_err(|e| bad(n, "(line)", e.to_string()))?;
+        match (&line, header) {
+            (Line::RecdbDump { format }, false) if *format == FORMAT => {
+                header = true;
+                continue;
+            }
+            (Line::RecdbDump { format }, false) => {
+                return Err(bad(
+                    n,
+                    "format",
+                    format!("dump format {format}, this build reads {FORMAT}"),
+                ))
+            }
+            (_, false) => return Err(bad(n, "t", "a dump starts with a recdb-dump header".into())),
+            _ => {}
+        }
+        match line {
+            Line::User { id, attrs } => p.users.push(crate::UserRecord { id, attrs }),
+            Line::Item {
+                id,
+                title,
+                genres,
+                text,
+                attrs,
+            } => p.items.push(ItemRecord {
+                id,
+                title,
+                genres,
+                text,
+                attrs,
+            }),
+            Line::Event {
+                user,
+                item,
+                kind,
+                value,
+                ts,
+                group,
+            } => {
+                let kind: EventKind = kind
+                    .parse()
+                    .map_err(|e: Error| bad(n, "kind", e.to_string()))?;
+                p.events.push(crate::RawEvent {
+                    user,
+                    item,
+                    kind,
+                    value,
+                    timestamp: ts,
+                    group,
+                });
+            }
+            Line::Table {
+                name,
+                space,
+                dim,
+                rows,
+                offset,
+                row_ids,
+                job,
+            } => {
+                tables::check_name(&name).map_err(|e| bad(n, "name", e.to_string()))?;
+                if p.tables.iter().any(|t| t.out.name == name) {
+                    return Err(bad(n, "name", format!("table `{name}` twice")));
+                }
+                if dim == 0 {
+                    return Err(bad(n, "dim", format!("table `{name}` has dim 0")));
+                }
+                let space = match space.as_str() {
+                    "users" => RowSpace::Users,
+                    "items" => RowSpace::Items,
+                    _ => RowSpace::Other,
+                };
+                if !row_ids.is_empty() && (space != RowSpace::Other || row_ids.len() != rows) {
+                    return Err(bad(
+                        n,
+                        "row_ids",
+                        format!(
+                            "{} ids for the {rows} rows of table `{name}`",
+                            row_ids.len()
+                        ),
+                    ));
+                }
+                // Reserved, not touched: a claim the machine cannot hold is an error
+                // here, and rows (deleted ones too) fill at most what was reserved.
+                let mut values = Vec::new();
+                rows.checked_mul(dim)
+                    .and_then(|len| values.try_reserve_exact(len).ok())
+                    .ok_or_else(|| {
+                        bad(
+                            n,
+                            "rows",
+                            format!("table `{name}` of {rows} rows of {dim} values does not fit in memory"),
+                        )
+                    })?;
+                p.tables.push(TableIn {
+                    out: TableOutput {
+                        name,
+                        space,
+                        dim,
+                        rows: values,
+                        offset,
+                        row_ids,
+                    },
+                    declared: rows,
+                    dead: Vec::new(),
+                    job,
+                    line: n,
+                });
+            }
+            Line::Row { id, v } => {
+                let t = p
+                    .tables
+                    .last_mut()
+                    .ok_or_else(|| bad(n, "t", "a row before any table".into()))?;
+                let o = &mut t.out;
+                let row = o.rows.len() / o.dim;
+                if row == t.declared {
+                    return Err(bad(
+                        n,
+                        "t",
+                        format!("table `{}` has more rows than its {}", o.name, t.declared),
+                    ));
+                }
+                let other = o.space == RowSpace::Other;
+                if v.is_empty() && !other {
+                    t.dead.push(row as u32);
+                    o.rows.extend(std::iter::repeat_n(0.0, o.dim));
+                    continue;
+                }
+                if v.len() != o.dim {
+                    return Err(bad(
+                        n,
+                        "v",
+                        format!("{} values, table `{}` has {}", v.len(), o.name, o.dim),
+                    ));
+                }
+                if let Some(j) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(bad(n, "v", format!("value {} is not finite", j + 1)));
+                }
+                // Ids are on every row of an `other` table, or on its table line, or
+                // nowhere (rows named by position).
+                match id {
+                    Some(id) if other && o.row_ids.len() == row => o.row_ids.push(id),
+                    Some(_) => {
+                        return Err(bad(
+                            n,
+                            "id",
+                            format!("a row id does not fit table `{}`", o.name),
+                        ))
+                    }
+                    None => {}
+                }
+                o.rows.extend(v);
+            }
+            Line::Policy {
+                model,
+                params,
+                every,
+            } => p.policies.push(Policy {
+                model,
+                params,
+                every_events: every,
+            }),
+            Line::Doc { tag, text } => p.docs.push((tag, text)),
+            Line::End {
+                users,
+                items,
+                events,
+                tables,
+                docs,
+            } => {
+                end = Some(DumpReport {
+                    users,
+                    items,
+                    events,
+                    tables,
+                    docs,
+                })
+            }
+            Line::RecdbDump { .. } => return Err(bad(n, "t", "a second header".into())),
+        }
+    }
+    let Some(want) = end else {
+        return Err(bad(n, "t", "the dump has no end line (truncated?)".into()));
+    };
+    for t in &p.tables {
+        let got = t.out.rows.len() / t.out.dim;
+        let ids = t.out.row_ids.len();
+        if ids != 0 && ids != t.declared {
+            return Err(bad(
+                t.line,
+                "id",
+                format!(
+                    "table `{}` has ids for {ids} of its {} rows",
+                    t.out.name, t.declared
+                ),
+            ));
+        }
+        if got != t.declared {
+            return Err(bad(
+                t.line,
+                "rows",
+                format!(
+                    "table `{}` has {got} of its {} rows (truncated?)",
+                    t.out.name, t.declared
+                ),
+            ));
+        }
+    }
+    let got = p.report();
+    if got != want {
+        return Err(Error::InvalidInput(format!(
+            "{source}: dump counts {got:?} disagree with its end line {want:?} (truncated?)"
+        )));
+    }
+    Ok(p)
+}
+
+impl Db {
+    /// The dump of a restore that stopped before it finished, if one did.
+    pub fn incomplete_restore(&self) -> Result<Option<String>> {
+        Ok(self
+            .backend()
+            .get(keys::RESTORE)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub(crate) fn refuse_incomplete_restore(&self) -> Result<()> {
+        match self.incomplete_restore()? {
+            Some(dump) => Err(Error::IncompleteRestore { dump }),
+            None => Ok(()),
+        }
+    }
+
+    /// Load a dump into this database, which must be empty or hold an incomplete
+    /// restore (which is wiped first). The whole dump is read and checked before
+    /// anything is written; all or nothing: a crash midway leaves a database that
+    /// [`Db::check`] reports as an incomplete restore until a restore finishes. Durable
+    /// on return.
+    pub fn restore(&self, r: &mut dyn BufRead, source: &str) -> Result<DumpReport> {
+        let partial = self.incomplete_restore()?.is_some();
+        if !partial {
+            let st = self.state();
+            if st.meta.events > 0
+                || st.users.len() > 0
+                || st.items.len() > 0
+                || !tables::load_catalog(self.backend())?.is_empty()
+                || crate::storage::docs::count(self.backend())? > 0
+            {
+                return Err(Error::InvalidInput(
+                    "restore needs an empty database".into(),
+                ));
+            }
+        }
+        let p = read_dump(r, source)?;
+        let report = p.report();
+        self.begin_restore(source, partial)?;
+        self.restore_ids(&p.users, &p.items)?;
+        if !p.docs.is_empty() {
+            self.put_docs(&p.docs)?;
+        }
+        for chunk in p.events.chunks(1 << 20) {
+            self.log_events(chunk)?;
+        }
+        // One restored job record per producing job of the dump (tables in dump order).
+        let mut groups: Vec<(Option<DumpedJob>, Vec<TableIn>)> = Vec::new();
+        for t in p.tables {
+            match groups.iter_mut().find(|g| g.0 == t.job) {
+                Some(g) => g.1.push(t),
+                None => groups.push((t.job.clone(), vec![t])),
+            }
+        }
+        for (job, ts) in &groups {
+            let mut rec = self.restore_record(job.as_ref())?;
+            let outs: Vec<TableOutput> = ts.iter().map(|t| t.out.clone()).collect();
+            // Deleted rows of users and items tables stay deleted: tombstones in the
+            // new version's delta, as a compaction leaves them.
+            self.publish_with(&outs, &mut rec, &mut |_, versions, batch| {
+                for ((name, version), t) in versions.iter().zip(ts) {
+                    if !t.dead.is_empty() {
+                        let d = StoredDelta {
+                            next_seq: 0,
+                            tombstones: t.dead.clone(),
+                            ops: Vec::new(),
+                        };
+                        delta_store::put(batch, name, *version, 0, &d);
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        let _w = self.lock_write();
+        let mut batch = WriteBatch::default();
+        for pol in &p.policies {
+            job_store::put_policy(&mut batch, pol);
+        }
+        batch.delete(keys::RESTORE.to_vec());
+        self.backend().apply(batch)?;
+        self.backend().flush()?;
+        Ok(report)
+    }
+
+    /// Write the marker (durably) before the first write of a restore; after an
+    /// incomplete one, wipe its partial data in the same batch.
+    pub(super) fn begin_restore(&self, source: &str, wipe: bool) -> Result<()> {
+        let _w = self.lock_write();
+        let b = self.backend();
+        let mut batch = WriteBatch::default();
+        if wipe {
+            for k in b.keys_with_prefix(b"")? {
+                if ![FORMAT_KEY, keys::META, keys::RESTORE].contains(&k.as_ref()) {
+                    batch.delete(k.to_vec());
+                }
+            }
+            let old = self.state().meta.clone();
+            // Job ids and versions keep counting up: caches never see one reused.
+            Meta {
+                created_unix: old.created_unix,
+                next_job: old.next_job,
+                next_version: old.next_version,
+                ..Meta::default()
+            }
+            .put(&mut batch);
+        }
+        batch.put(keys::RESTORE.to_vec(), source.as_bytes().to_vec());
+        let mut st = self.state_mut();
+        b.apply(batch)?;
+        b.flush()?;
+        if wipe {
+            *st = State::load(b)?;
+            drop(st);
+            self.forget_cached_tables();
+        }
+        Ok(())
+    }
+
+    fn forget_cached_tables(&self) {
+        let i = &self.inner;
+        i.views.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        i.indexes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        i.deltas.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        i.tails.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        *i.genres.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Users and items in dump order, so dense ids (and so table rows) match.
+    fn restore_ids(&self, users: &[crate::UserRecord], items: &[ItemRecord]) -> Result<()> {
+        let _w = self.lock_write();
+        let b = self.backend();
+        let mut batch = WriteBatch::default();
+        let (new_u, new_i, meta) = {
+            let st = self.state();
+            let mut pu = PendingIds::new(&st.users);
+            let mut pi = PendingIds::new(&st.items);
+            for u in users {
+                let id = pu.resolve(&u.id)?;
+                if !u.attrs.is_empty() {
+                    attrs::put_user(&mut batch, id, u);
+                }
+            }
+            for it in items {
+                let id = pi.resolve(&it.id)?;
+                if it.title.is_some()
+                    || it.text.is_some()
+                    || !it.genres.is_empty()
+                    || !it.attrs.is_empty()
+                {
+                    attrs::put_item(&mut batch, id, it);
+                }
+            }
+            st.users.write_appended(&pu.new, &mut batch);
+            st.items.write_appended(&pi.new, &mut batch);
+            let mut meta = st.meta.clone();
+            meta.users = pu.total();
+            meta.items = pi.total();
+            meta.put(&mut batch);
+            (pu.new, pi.new, meta)
+        };
+        {
+            let mut st = self.state_mut();
+            b.apply(batch)?;
+            st.users.install(new_u);
+            st.items.install(new_i);
+            st.meta = meta;
+        }
+        *self.inner.genres.write().unwrap_or_else(|e| e.into_inner()) = None;
+        b.flush()
+    }
+
+    /// A finished job record for restored tables: the dumped job's model, parameters and
+    /// seed when the dump has them, else a `restore` record.
+    fn restore_record(&self, job: Option<&DumpedJob>) -> Result<JobRecord> {
+        let _w = self.lock_write();
+        let mut st = self.state_mut();
+        let id = st.meta.next_job;
+        st.meta.next_job += 1;
+        Ok(JobRecord {
+            id,
+            model: job.map_or("restore".into(), |j| j.model.clone()),
+            params: job.map_or("{}".into(), |j| j.params.clone()),
+            seed: job.map_or(0, |j| j.seed),
+            state: JobState::Done as u8,
+            created_unix: meta::now_unix(),
+            watermark: st.meta.events,
+            progress: 1.0,
+            message: "restored from a dump".into(),
+            ..JobRecord::default()
+        })
+    }
+}

@@ -1,0 +1,51 @@
+//! A table as queries see it, for what writes it out (`dump`, `export table`): its
+//! current version with the rows put or deleted since that version was published, so
+//! a copy holds every acknowledged write.
+
+use super::index::Served;
+use super::Db;
+use crate::storage::tables::RowSpace;
+use crate::Result;
+
+impl Served {
+    /// Row `r` is served (not deleted, and not a position never written).
+    pub(crate) fn is_live(&self, r: usize) -> bool {
+        match &self.delta {
+            Some(d) => d.live(r as u32),
+            None => r < self.view.rows(),
+        }
+    }
+
+    /// Rows that are served (what an `other` table keeps when written out).
+    pub(crate) fn live_rows(&self) -> usize {
+        (0..self.rows()).filter(|&r| self.is_live(r)).count()
+    }
+
+    /// Rows of users and items tables are dense ids, so a deleted one keeps its place.
+    pub(crate) fn keeps_positions(&self) -> bool {
+        self.view.space() != RowSpace::Other
+    }
+}
+
+impl Db {
+    /// Table `name` as queries see it, without its index (which writing out never
+    /// reads).
+    pub(crate) fn served_rows(&self, name: &str) -> Result<Served> {
+        let view = self.table(name)?;
+        let delta = self.delta_of(&view)?;
+        Ok(Served {
+            view,
+            index: None,
+            delta,
+            tail: None,
+        })
+    }
+
+    /// The external id of row `r` of `s` (rows appended since publish included).
+    pub(crate) fn served_row_id(&self, s: &Served, r: usize) -> String {
+        match s.delta.as_ref().and_then(|d| d.appended_id(r as u32)) {
+            Some(id) => id.to_owned(),
+            None => self.row_id(&s.view, r),
+        }
+    }
+}
