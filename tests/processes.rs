@@ -39,7 +39,7 @@ fn a_second_process_is_told_who_holds_the_database() {
         Command::new(env!("CARGO_BIN_EXE_recdb"))
             .arg("--db")
             .arg(&path)
-            .args(["train", "als", "--factors", "32", "--iterations", "100000"])
+            .args(["train", "als", "--factors", "256", "--iterations", "10000"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -47,7 +47,7 @@ fn a_second_process_is_told_who_holds_the_database() {
     );
     let pid = holder.0.id();
     let t0 = Instant::now();
-    while !owner_file(&path).contains("train als") {
+    while !owner_file(&path).contains("\"activity\":\"train als") {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
             "the holder never reported its job: {:?}",
