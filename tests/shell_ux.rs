@@ -300,9 +300,9 @@ fn progress_says_which_epoch_of_how_many() {
 #[test]
 fn a_running_job_shows_its_seconds_and_a_cancelled_one_keeps_its_progress() {
     let db = Db::temporary().unwrap();
-    load_synthetic(&db, 200, 64, 12, 7);
-    // Enough epochs to run for seconds; cancelled long before the end.
-    let p = Params::new().set("dim", 16).set("epochs", 100_000);
+    load_synthetic(&db, 2000, 64, 12, 7);
+    // Enough epochs (the most allowed) to run for minutes; cancelled long before the end.
+    let p = Params::new().set("dim", 16).set("epochs", 10_000);
     let h = db
         .spawn_train("item2vec", &p, &TrainOptions::default())
         .unwrap();
