@@ -18,9 +18,12 @@ use crate::storage::attrs;
 use crate::storage::backend::WriteBatch;
 use crate::storage::ids::PendingIds;
 use crate::storage::jobs::{self as job_store, JobRecord, JobState, Policy};
-use crate::storage::meta::{self, FORMAT};
+use crate::storage::meta;
 use crate::storage::tables::{self, RowSpace};
 use crate::{Error, Result};
+
+/// The dump's own format (lines of JSON), independent of the database's on-disk format.
+const FORMAT: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "kebab-case")]
@@ -126,9 +129,9 @@ impl Db {
             let st = self.state();
             let events = st.log.snapshot(b, u64::MAX)?;
             (
-                st.users.names().to_vec(),
-                st.items.names().to_vec(),
-                st.groups.names().to_vec(),
+                st.users.all_names(b)?,
+                st.items.all_names(b)?,
+                st.groups.all_names(b)?,
                 events,
             )
         };
@@ -468,8 +471,8 @@ impl Db {
         let mut batch = WriteBatch::default();
         let (new_u, new_i, meta) = {
             let st = self.state();
-            let mut pu = PendingIds::new(&st.users);
-            let mut pi = PendingIds::new(&st.items);
+            let mut pu = PendingIds::new(&st.users, b);
+            let mut pi = PendingIds::new(&st.items, b);
             for u in users {
                 let id = pu.resolve(&u.id)?;
                 if !u.attrs.is_empty() {
@@ -486,13 +489,13 @@ impl Db {
                     attrs::put_item(&mut batch, id, it);
                 }
             }
-            st.users.write_appended(&pu.new, &mut batch);
-            st.items.write_appended(&pi.new, &mut batch);
+            let new_u = pu.write(&mut batch)?;
+            let new_i = pi.write(&mut batch)?;
             let mut meta = st.meta.clone();
             meta.users = pu.total();
             meta.items = pi.total();
             meta.put(&mut batch);
-            (pu.new, pi.new, meta)
+            (new_u, new_i, meta)
         };
         {
             let mut st = self.state_mut();

@@ -9,6 +9,8 @@ mod index_bench;
 mod index_jobs;
 mod ingest;
 mod jobs;
+#[cfg(test)]
+mod open_tests;
 mod tables;
 mod text_query;
 mod vectors;
@@ -219,9 +221,10 @@ impl Db {
         meta::check_or_init_format(backend.as_ref())?;
         let meta = Meta::load(backend.as_ref())?
             .ok_or_else(|| Error::corrupted("database header (missing)"))?;
-        let users = IdMap::load(backend.as_ref(), Space::Users, meta.users)?;
-        let items = IdMap::load(backend.as_ref(), Space::Items, meta.items)?;
-        let groups = IdMap::load(backend.as_ref(), Space::Groups, meta.groups)?;
+        // The id maps stay on disk: opening reads their counts from the header only.
+        let users = IdMap::open(Space::Users, meta.users);
+        let items = IdMap::open(Space::Items, meta.items);
+        let groups = IdMap::open(Space::Groups, meta.groups);
         let log = Log::load(backend.as_ref())?;
         let threads = if config.threads == 0 {
             std::thread::available_parallelism()
@@ -312,23 +315,26 @@ impl Db {
     pub(crate) fn user_id(&self, user: &str) -> Result<u32> {
         self.state()
             .users
-            .get(user)
+            .get(self.backend(), user)?
             .ok_or_else(|| Error::UnknownUser(user.to_owned()))
     }
 
     pub(crate) fn item_id(&self, item: &str) -> Result<u32> {
         self.state()
             .items
-            .get(item)
+            .get(self.backend(), item)?
             .ok_or_else(|| Error::UnknownItem(item.to_owned()))
     }
 
-    pub(crate) fn item_name(&self, item: u32) -> String {
-        self.state()
-            .items
-            .name(item)
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("#{item}"))
+    /// The external id of a dense id (`#N` if it has none: a row past the map).
+    pub(crate) fn item_name(&self, item: u32) -> Result<String> {
+        let name = self.state().items.name(self.backend(), item)?;
+        Ok(name.unwrap_or_else(|| format!("#{item}")))
+    }
+
+    pub(crate) fn user_name(&self, user: u32) -> Result<String> {
+        let name = self.state().users.name(self.backend(), user)?;
+        Ok(name.unwrap_or_else(|| format!("#{user}")))
     }
 
     /// A user's events in time order (dense ids), for queries and jobs.
@@ -342,18 +348,22 @@ impl Db {
         let st = self.state();
         let uid = st
             .users
-            .get(user)
+            .get(self.backend(), user)?
             .ok_or_else(|| Error::UnknownUser(user.to_owned()))?;
         let evs = st.log.history(self.backend(), uid)?;
-        Ok(evs
-            .into_iter()
-            .map(|e| HistoryEntry {
-                item: st.items.name(e.item).unwrap_or("?").to_owned(),
-                kind: e.kind,
-                value: e.value,
-                timestamp: e.timestamp,
+        evs.into_iter()
+            .map(|e| {
+                Ok(HistoryEntry {
+                    item: st
+                        .items
+                        .name(self.backend(), e.item)?
+                        .unwrap_or_else(|| "?".to_owned()),
+                    kind: e.kind,
+                    value: e.value,
+                    timestamp: e.timestamp,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The attributes of an item (an item known only from events has empty ones).
@@ -378,14 +388,14 @@ impl Db {
         )
     }
 
-    /// External ids of all items, by dense id.
-    pub fn item_ids(&self) -> Vec<String> {
-        self.state().items.names().to_vec()
+    /// External ids of all items, by dense id (reads the whole map).
+    pub fn item_ids(&self) -> Result<Vec<String>> {
+        self.state().items.all_names(self.backend())
     }
 
-    /// External ids of all users, by dense id.
-    pub fn user_ids(&self) -> Vec<String> {
-        self.state().users.names().to_vec()
+    /// External ids of all users, by dense id (reads the whole map).
+    pub fn user_ids(&self) -> Result<Vec<String>> {
+        self.state().users.all_names(self.backend())
     }
 
     pub fn stats(&self) -> Result<Stats> {
@@ -425,9 +435,9 @@ impl Db {
                 st.meta.events
             )));
         }
-        IdMap::load(b, Space::Users, st.meta.users)?;
-        IdMap::load(b, Space::Items, st.meta.items)?;
-        IdMap::load(b, Space::Groups, st.meta.groups)?;
+        st.users.verify(b)?;
+        st.items.verify(b)?;
+        st.groups.verify(b)?;
         let item_attrs = attrs::all_items(b)?.len() as u64;
         let user_attrs = attrs::verify_users(b)?;
         let docs = crate::storage::docs::all(b)?.len() as u64;

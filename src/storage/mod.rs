@@ -5,6 +5,8 @@ pub(crate) mod backend;
 pub(crate) mod codec;
 pub(crate) mod delta;
 pub(crate) mod docs;
+pub(crate) mod id_cache;
+pub(crate) mod id_hash;
 pub(crate) mod ids;
 pub(crate) mod index;
 pub(crate) mod jobs;
