@@ -262,7 +262,8 @@ impl Db {
     }
 
     /// After a crash: jobs that were running are marked interrupted, and table blocks
-    /// that no catalog entry names (a publish that never flipped) are removed.
+    /// that no catalog entry names (a publish that never flipped) are removed. Reads no
+    /// id and no log segment.
     fn recover(&self) -> Result<()> {
         let _w = self.lock_write();
         let b = self.backend();
@@ -275,10 +276,9 @@ impl Db {
                 job_store::put(&mut batch, &rec);
             }
         }
+        // Log segments need no such pass: a commit writes them with their manifest in
+        // one batch, so no crash leaves one unnamed (`check` reports any that are).
         tables::collect_orphans(b, &mut batch)?;
-        for k in self.state().log.orphans(b)? {
-            batch.delete(k);
-        }
         if !batch.is_empty() {
             b.apply(batch)?;
             b.flush()?;
@@ -429,6 +429,14 @@ impl Db {
         let b = self.backend();
         let st = self.state();
         let events = st.log.verify(b)?;
+        if let Some(k) = st.log.orphans(b)?.first() {
+            use crate::storage::keys::{be_u32, be_u64};
+            let what = match (be_u64(&k[1..]), k.get(9..).and_then(be_u32)) {
+                (Some(run), Some(bucket)) => format!("log segment (bucket {bucket}, run {run})"),
+                _ => format!("log segment key {k:?}"),
+            };
+            return Err(Error::corrupted(format!("{what} (named by no manifest)")));
+        }
         if events != st.meta.events {
             return Err(Error::corrupted(format!(
                 "interaction log ({events} events stored, header says {})",
