@@ -132,7 +132,7 @@ fn flipped_bytes_are_detected() {
 fn bad_format_marker() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
-    put(dir.path(), b"F", b"recdb\x02\0\0\0");
+    put(dir.path(), b"F", b"recdb\x63\0\0\0");
     assert!(matches!(
         Db::open(dir.path()),
         Err(Error::UnsupportedFormat { .. })
