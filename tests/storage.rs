@@ -13,7 +13,8 @@ use recdb::{
 };
 
 fn all_histories(db: &Db) -> BTreeMap<String, Vec<HistoryEntry>> {
-    db.user_ids().unwrap()
+    db.user_ids()
+        .unwrap()
         .into_iter()
         .map(|u| (u.clone(), db.history(&u).unwrap()))
         .collect()

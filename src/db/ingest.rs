@@ -5,8 +5,8 @@ use std::path::Path;
 use super::Db;
 use crate::event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
 use crate::storage::attrs;
-use crate::storage::backend::{Backend, WriteBatch};
-use crate::storage::ids::{IdMap, PendingIds};
+use crate::storage::backend::WriteBatch;
+use crate::storage::ids::PendingIds;
 use crate::{Error, Result};
 
 /// The ids of a batch, appended as they come (no hashing on `push`); they are
@@ -36,13 +36,8 @@ impl Arena {
 
     /// Dense ids for every entry: known ids looked up in parallel, new ones assigned
     /// in order of first appearance (so ids do not depend on the thread count).
-    fn resolve(
-        &self,
-        known: &IdMap,
-        b: &dyn Backend,
-        pending: &mut PendingIds<'_>,
-    ) -> Result<Vec<u32>> {
-        let found = known.get_many(b, self.len(), |i| self.get(i))?;
+    fn resolve(&self, pending: &mut PendingIds<'_>) -> Result<Vec<u32>> {
+        let found = pending.lookup_many(self.len(), |i| self.get(i))?;
         let mut ids = Vec::with_capacity(found.len());
         for (i, id) in found.into_iter().enumerate() {
             ids.push(match id {
@@ -197,9 +192,9 @@ impl<'a> IngestBatch<'a> {
             let mut pg = PendingIds::new(&st.groups, b);
             let (umap, imap, gmap) = db.inner.pool.install(|| -> Result<_> {
                 Ok((
-                    self.users.resolve(&st.users, b, &mut pu)?,
-                    self.items.resolve(&st.items, b, &mut pi)?,
-                    self.groups.resolve(&st.groups, b, &mut pg)?,
+                    self.users.resolve(&mut pu)?,
+                    self.items.resolve(&mut pi)?,
+                    self.groups.resolve(&mut pg)?,
                 ))
             })?;
             let mut meta = st.meta.clone();

@@ -47,7 +47,9 @@ fn open(store: &Arc<MemBackend>) -> (Db, Reads) {
 /// Reads of id blocks (`U`/`I`/`G`, or a scan of them) and id buckets (`N`).
 fn id_reads(reads: &Reads) -> (usize, usize) {
     let r = reads.lock().unwrap();
-    let blocks = r.iter().filter(|k| matches!(k.first(), Some(b'U' | b'I' | b'G')));
+    let blocks = r
+        .iter()
+        .filter(|k| matches!(k.first(), Some(b'U' | b'I' | b'G')));
     let buckets = r.iter().filter(|k| k.first() == Some(&b'N'));
     (blocks.count(), buckets.count())
 }
@@ -110,7 +112,10 @@ fn a_commit_rewrites_only_the_buckets_of_its_new_ids() {
     // The new id's bucket, plus the two halves of a split when the count crosses one.
     assert!((1..=3).contains(&changed), "{changed} buckets rewritten");
     let (blocks, buckets) = id_reads(&reads);
-    assert!(blocks <= 1 && buckets <= 4, "{blocks} blocks, {buckets} buckets");
+    assert!(
+        blocks <= 1 && buckets <= 4,
+        "{blocks} blocks, {buckets} buckets"
+    );
     db.check().unwrap();
     let (again, _) = open(&store);
     assert_eq!(again.user_id("u-new").unwrap(), USERS as u32);

@@ -210,7 +210,9 @@ mod tests {
             assert_eq!(b.find(name), Some(k as u32));
         }
         // Buckets stay near their average size.
-        assert!(store.values().all(|b| b.ids.len() < 4 * PER_BUCKET as usize));
+        assert!(store
+            .values()
+            .all(|b| b.ids.len() < 4 * PER_BUCKET as usize));
     }
 
     #[test]

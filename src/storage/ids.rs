@@ -146,12 +146,13 @@ impl IdMap {
     }
 
     /// [`IdMap::get`] for `n` names at once, in parallel (call inside a pool): each
-    /// bucket is read once.
+    /// bucket is read once, and kept in `loaded` for the commit that may rewrite it.
     pub fn get_many<'n>(
         &self,
         b: &dyn Backend,
         n: usize,
         name_at: impl Fn(usize) -> &'n str + Sync,
+        loaded: &mut HashMap<u32, Arc<IdBucket>>,
     ) -> Result<Vec<Option<u32>>> {
         let buckets = id_hash::bucket_count(self.len);
         let addr: Vec<u32> = (0..n)
@@ -161,10 +162,12 @@ impl IdMap {
         let mut wanted = addr.clone();
         wanted.par_sort_unstable();
         wanted.dedup();
-        let loaded: HashMap<u32, Arc<IdBucket>> = wanted
+        wanted.retain(|k| !loaded.contains_key(k));
+        let read: Vec<(u32, Arc<IdBucket>)> = wanted
             .into_par_iter()
             .map(|k| Ok((k, self.bucket(b, k)?)))
             .collect::<Result<_>>()?;
+        loaded.extend(read);
         (0..n)
             .into_par_iter()
             .map(|i| self.checked(addr[i], loaded[&addr[i]].find(name_at(i))))
@@ -232,10 +235,12 @@ impl IdMap {
 
     /// Write the blocks and buckets touched by appending `new` names (not yet
     /// installed): the last block, and the buckets the names land in or split.
+    /// `loaded`: buckets already read for this commit.
     pub fn write_appended(
         &self,
         b: &dyn Backend,
         new: &[String],
+        loaded: &HashMap<u32, Arc<IdBucket>>,
         batch: &mut WriteBatch,
     ) -> Result<IdUpdate> {
         let old = self.len as usize;
@@ -266,7 +271,12 @@ impl IdMap {
             );
             update.blocks.push((block_no as u32, Arc::new(block)));
         }
-        let read = &mut |k: u32| -> Result<IdBucket> { Ok((*self.bucket(b, k)?).clone()) };
+        let read = &mut |k: u32| -> Result<IdBucket> {
+            match loaded.get(&k) {
+                Some(bucket) => Ok(IdBucket::clone(bucket)),
+                None => Ok(IdBucket::clone(&*self.bucket(b, k)?)),
+            }
+        };
         for (k, bucket) in id_hash::grow(self.len, new, read)? {
             id_hash::put(batch, self.space.prefix(), k, &bucket);
             update.buckets.push((k, Arc::new(bucket)));
@@ -300,6 +310,8 @@ pub(crate) struct PendingIds<'a> {
     backend: &'a dyn Backend,
     pub new: Vec<String>,
     new_index: FxHashMap<String, u32>,
+    /// Buckets read by [`PendingIds::lookup_many`], reused when the commit rewrites them.
+    loaded: HashMap<u32, Arc<IdBucket>>,
 }
 
 impl<'a> PendingIds<'a> {
@@ -309,7 +321,18 @@ impl<'a> PendingIds<'a> {
             backend,
             new: Vec::new(),
             new_index: FxHashMap::default(),
+            loaded: HashMap::new(),
         }
+    }
+
+    /// The committed dense ids of `n` names (see [`IdMap::get_many`]).
+    pub fn lookup_many<'n>(
+        &mut self,
+        n: usize,
+        name_at: impl Fn(usize) -> &'n str + Sync,
+    ) -> Result<Vec<Option<u32>>> {
+        self.map
+            .get_many(self.backend, n, name_at, &mut self.loaded)
     }
 
     /// The dense id of `name`, known or assigned now.
@@ -343,7 +366,8 @@ impl<'a> PendingIds<'a> {
 
     /// Write the new names' blocks and buckets (see [`IdMap::write_appended`]).
     pub fn write(&self, batch: &mut WriteBatch) -> Result<IdUpdate> {
-        self.map.write_appended(self.backend, &self.new, batch)
+        self.map
+            .write_appended(self.backend, &self.new, &self.loaded, batch)
     }
 }
 
@@ -376,7 +400,9 @@ mod tests {
         assert_eq!(again.name(&b, 0).unwrap().as_deref(), Some("item-0"));
         assert_eq!(again.name(&b, 8000).unwrap(), None);
         let names = again.all_names(&b).unwrap();
-        let got = again.get_many(&b, names.len(), |i| &names[i]).unwrap();
+        let got = PendingIds::new(&again, &b)
+            .lookup_many(names.len(), |i| &names[i])
+            .unwrap();
         assert!(got.iter().enumerate().all(|(i, id)| *id == Some(i as u32)));
         again.verify(&b).unwrap();
         assert!(IdMap::open(Space::Items, 1).all_names(&b).is_err());
