@@ -219,7 +219,7 @@ pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Resu
         ));
     }
     let mut events = Vec::new();
-    for user in db.user_ids() {
+    for user in db.user_ids()? {
         for h in db.history(&user)? {
             events.push(RawEvent {
                 user: user.clone(),
@@ -237,7 +237,7 @@ pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Resu
         ));
     }
     let items: Vec<ItemRecord> = db
-        .item_ids()
+        .item_ids()?
         .into_iter()
         .map(|id| ItemRecord {
             id,

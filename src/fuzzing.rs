@@ -6,6 +6,7 @@ use crate::storage::backend::{Backend, MemBackend, WriteBatch};
 use crate::storage::codec::{self, Tag};
 use crate::storage::delta::{DeltaOp, StoredDelta};
 use crate::storage::docs::StoredDoc;
+use crate::storage::id_hash::IdBucket;
 use crate::storage::ids::IdBlock;
 use crate::storage::index::{self, ArchivedPostingBlock, IndexHeader};
 use crate::storage::jobs::{JobRecord, Policy};
@@ -36,6 +37,10 @@ pub fn decode_stored(bytes: &[u8]) -> Vec<u8> {
     hit(
         Tag::IdBlock,
         codec::decode::<IdBlock>(Tag::IdBlock, bytes, &what).is_ok(),
+    );
+    hit(
+        Tag::IdBucket,
+        codec::decode::<IdBucket>(Tag::IdBucket, bytes, &what).is_ok(),
     );
     hit(
         Tag::ItemAttrs,
@@ -205,6 +210,13 @@ pub fn sample_values() -> Vec<Vec<u8>> {
             },
         ),
         codec::encode(
+            Tag::IdBucket,
+            &IdBucket {
+                names: vec!["a".into(), "b".into()],
+                ids: vec![1, 0],
+            },
+        ),
+        codec::encode(
             Tag::ItemAttrs,
             &ItemAttrs {
                 title: Some("T".into()),
@@ -343,6 +355,7 @@ fn all_tags() -> Vec<u8> {
         | Tag::Segment
         | Tag::Manifest
         | Tag::IdBlock
+        | Tag::IdBucket
         | Tag::ItemAttrs
         | Tag::UserAttrs
         | Tag::Catalog
@@ -360,6 +373,7 @@ fn all_tags() -> Vec<u8> {
         Tag::Segment,
         Tag::Manifest,
         Tag::IdBlock,
+        Tag::IdBucket,
         Tag::ItemAttrs,
         Tag::UserAttrs,
         Tag::Catalog,

@@ -128,7 +128,7 @@ impl Db {
         let genre = self.allowed_genre(&opts.genre)?;
         let allow = |r: u32| r != iid && in_genre(&genre, r);
         let hits = served.search(&q, Metric::Cosine, opts.k, opts.exact, None, &allow);
-        Ok(self.to_hits(hits))
+        self.to_hits(hits)
     }
 
     /// The items with the highest predicted score for `user`; items the user has
@@ -146,7 +146,7 @@ impl Db {
         let allow = |r: u32| seen.binary_search(&r).is_err() && in_genre(&genre, r);
         let offset = items.view.offset();
         let hits = items.search(&q, Metric::Dot, opts.k, opts.exact, None, &allow);
-        Ok(self.to_hits(hits.into_iter().map(|(i, s)| (i, s + offset)).collect()))
+        self.to_hits(hits.into_iter().map(|(i, s)| (i, s + offset)).collect())
     }
 
     /// [`Db::recommend`] for many users at once (answers in order): the bulk job of a
@@ -172,10 +172,9 @@ impl Db {
         let qs: Vec<&[f32]> = queries.iter().map(|q| &q[..]).collect();
         let offset = items.view.offset();
         let hits = items.search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow);
-        Ok(hits
-            .into_iter()
+        hits.into_iter()
             .map(|h| self.to_hits(h.into_iter().map(|(i, s)| (i, s + offset)).collect()))
-            .collect())
+            .collect()
     }
 
     /// A factor model's served user and item tables, of one width.
@@ -241,16 +240,13 @@ impl Db {
             + items.offset())
     }
 
-    fn to_hits(&self, hits: Vec<(u32, f32)>) -> Vec<Hit> {
-        let st = self.state();
+    fn to_hits(&self, hits: Vec<(u32, f32)>) -> Result<Vec<Hit>> {
         hits.into_iter()
-            .map(|(i, score)| Hit {
-                id: st
-                    .items
-                    .name(i)
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("#{i}")),
-                score,
+            .map(|(i, score)| {
+                Ok(Hit {
+                    id: self.item_name(i)?,
+                    score,
+                })
             })
             .collect()
     }

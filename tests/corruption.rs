@@ -68,11 +68,11 @@ fn exercise(dir: &Path) -> recdb::Result<()> {
     let db = Db::open(dir)?;
     db.check()?;
     db.stats()?;
-    for u in db.user_ids() {
+    for u in db.user_ids().unwrap() {
         db.history(&u)?;
         db.user(&u)?;
     }
-    for i in db.item_ids().iter().take(10) {
+    for i in db.item_ids().unwrap().iter().take(10) {
         db.item(i)?;
         db.similar(i, &QueryOptions::model("als").k(3))?;
     }
@@ -132,7 +132,7 @@ fn flipped_bytes_are_detected() {
 fn bad_format_marker() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
-    put(dir.path(), b"F", b"recdb\x02\0\0\0");
+    put(dir.path(), b"F", b"recdb\x63\0\0\0");
     assert!(matches!(
         Db::open(dir.path()),
         Err(Error::UnsupportedFormat { .. })

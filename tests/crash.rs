@@ -140,7 +140,7 @@ fn read_acked(path: &Path) -> BTreeSet<u64> {
 /// Events per batch number, from every user's history.
 fn batches_present(db: &Db) -> BTreeMap<u64, usize> {
     let mut per: BTreeMap<u64, usize> = BTreeMap::new();
-    for u in db.user_ids() {
+    for u in db.user_ids().unwrap() {
         for e in db.history(&u).unwrap() {
             let n = (e.timestamp / TS_STRIDE) as u64;
             assert_eq!(

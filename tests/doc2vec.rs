@@ -299,7 +299,7 @@ fn items_users_and_word2vec_corpora() {
     let p = params().set("docs", "items");
     db.train("doc2vec", &p, &opts()).unwrap();
     let t = db.table("doc2vec.items").unwrap();
-    assert_eq!(t.rows(), db.item_ids().len());
+    assert_eq!(t.rows(), db.item_ids().unwrap().len());
     assert_eq!(t.space(), recdb::RowSpace::Items);
     assert!(db
         .similar("cold", &recdb::QueryOptions::model("doc2vec").k(3))

@@ -22,6 +22,7 @@ fn contents(db: &Db) -> (String, Vec<String>, Vec<f32>) {
     let stats = db.stats().unwrap();
     let histories = db
         .user_ids()
+        .unwrap()
         .iter()
         .map(|u| format!("{:?}", db.history(u).unwrap()))
         .collect();

@@ -36,12 +36,12 @@ fn one_write_filling_several_id_blocks_survives_reopen() {
             })
             .collect();
         assert_eq!(db.put_items(&recs).unwrap().new_ids, 5000);
-        (db.item_ids(), db.user_ids())
+        (db.item_ids().unwrap(), db.user_ids().unwrap())
     };
     let db = Db::open(&path).unwrap();
-    assert_eq!(db.item_ids(), items);
-    assert_eq!(db.user_ids(), users);
-    assert_eq!(db.item_ids().len(), 14000);
+    assert_eq!(db.item_ids().unwrap(), items);
+    assert_eq!(db.user_ids().unwrap(), users);
+    assert_eq!(db.item_ids().unwrap().len(), 14000);
     assert_eq!(
         db.item("attr-4999").unwrap().title.as_deref(),
         Some("title 4999")

@@ -178,7 +178,7 @@ fn bad_input_leaves_the_database_as_it_was() {
         (after.users, after.items, after.events, after.jobs),
         (before.users, before.items, before.events, before.jobs)
     );
-    assert!(db.item_ids().iter().all(|i| !i.starts_with("new")));
+    assert!(db.item_ids().unwrap().iter().all(|i| !i.starts_with("new")));
 }
 
 #[test]

@@ -339,7 +339,7 @@ fn snapshot_matches_watermark_under_concurrent_commits() {
         users_of.entry(item(i)).or_default().insert(u);
     }
     let t = db.table("popular.items").unwrap();
-    let ids = db.item_ids();
+    let ids = db.item_ids().unwrap();
     assert!(t.rows() <= ids.len());
     for (r, id) in ids.iter().enumerate().take(t.rows()) {
         let want = users_of.get(id).map_or(0, |s| s.len()) as f32;

@@ -313,7 +313,7 @@ fn recommend_uses_one_version_of_both_tables() {
         .into_iter()
         .flat_map(|r| r.join().unwrap())
         .collect();
-    let ids = db.item_ids();
+    let ids = db.item_ids().unwrap();
     let mut mixed = 0;
     for (u, id, score) in &answers {
         let i = ids.iter().position(|x| x == id).unwrap();

@@ -217,7 +217,7 @@ fn eval_on_a_database_matches_eval_on_the_same_events_as_files() {
     std::fs::write(dir.path().join("ml-100k.inter"), text).unwrap();
     // The catalog in the database's order: ties in popularity rank alike.
     let mut catalog = String::from("item_id\ttitle\n");
-    for id in db.item_ids() {
+    for id in db.item_ids().unwrap() {
         catalog.push_str(&format!("{id}\tTitle of {id}\n"));
     }
     std::fs::write(dir.path().join("ml-100k.item"), catalog).unwrap();

@@ -14,6 +14,7 @@ use recdb::{
 
 fn all_histories(db: &Db) -> BTreeMap<String, Vec<HistoryEntry>> {
     db.user_ids()
+        .unwrap()
         .into_iter()
         .map(|u| (u.clone(), db.history(&u).unwrap()))
         .collect()
@@ -406,13 +407,13 @@ fn export_table_formats() {
         .collect();
     assert_eq!(first, t.row(0).to_vec());
     let ids = std::fs::read_to_string(dir.path().join("items.f32.ids")).unwrap();
-    assert_eq!(ids.lines().collect::<Vec<_>>(), db.item_ids());
+    assert_eq!(ids.lines().collect::<Vec<_>>(), db.item_ids().unwrap());
     let tsv = dir.path().join("items.tsv");
     db.export_table("als.items", recdb::TableFormat::Tsv, &tsv)
         .unwrap();
     let text = std::fs::read_to_string(&tsv).unwrap();
     let line: Vec<&str> = text.lines().next().unwrap().split('\t').collect();
-    assert_eq!(line[0], db.item_ids()[0]);
+    assert_eq!(line[0], db.item_ids().unwrap()[0]);
     assert_eq!(line.len(), t.dim() + 1);
     assert!(matches!(
         db.export_table("nope", recdb::TableFormat::Tsv, &tsv),

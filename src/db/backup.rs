@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use super::Db;
 use crate::storage::attrs;
 use crate::storage::jobs as job_store;
-use crate::storage::meta::FORMAT;
 use crate::storage::tables;
 use crate::{Error, Result};
+
+/// The dump's own format (lines of JSON), independent of the database's on-disk format.
+pub(super) const FORMAT: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "kebab-case")]
@@ -143,9 +145,9 @@ impl Db {
             let st = self.state();
             let events = st.log.snapshot(b, u64::MAX)?;
             (
-                st.users.names().to_vec(),
-                st.items.names().to_vec(),
-                st.groups.names().to_vec(),
+                st.users.all_names(b)?,
+                st.items.all_names(b)?,
+                st.groups.all_names(b)?,
                 events,
             )
         };

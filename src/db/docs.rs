@@ -121,7 +121,7 @@ impl Db {
             TextInput::None => Ok(Vec::new()),
             TextInput::Docs => self.docs(),
             TextInput::ItemNames | TextInput::ItemTexts => {
-                let names = self.item_ids();
+                let names = self.item_ids()?;
                 let mut texts = vec![String::new(); names.len()];
                 if input == TextInput::ItemTexts {
                     for (item, a) in attrs::all_items(self.backend())? {

@@ -73,11 +73,11 @@ impl Db {
     /// Every item with attributes, with its external id, in dense id order.
     fn item_records(&self) -> Result<Vec<ItemRecord>> {
         let all = attrs::all_items(self.backend())?;
-        let st = self.state();
+        let names = self.state().items.all_names(self.backend())?;
         Ok(all
             .into_iter()
             .filter_map(|(iid, a)| {
-                let id = st.items.name(iid)?.to_owned();
+                let id = names.get(iid as usize)?.clone();
                 Some(ItemRecord {
                     id,
                     title: a.title,

@@ -2,13 +2,11 @@
 
 use std::path::Path;
 
-use rayon::prelude::*;
-
 use super::Db;
 use crate::event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
 use crate::storage::attrs;
 use crate::storage::backend::WriteBatch;
-use crate::storage::ids::{IdMap, PendingIds};
+use crate::storage::ids::PendingIds;
 use crate::{Error, Result};
 
 /// The ids of a batch, appended as they come (no hashing on `push`); they are
@@ -38,16 +36,14 @@ impl Arena {
 
     /// Dense ids for every entry: known ids looked up in parallel, new ones assigned
     /// in order of first appearance (so ids do not depend on the thread count).
-    fn resolve(&self, known: &IdMap, pending: &mut PendingIds<'_>) -> Result<Vec<u32>> {
-        const NEW: u32 = u32::MAX;
-        let mut ids: Vec<u32> = (0..self.len())
-            .into_par_iter()
-            .map(|i| known.get(self.get(i)).unwrap_or(NEW))
-            .collect();
-        for (i, id) in ids.iter_mut().enumerate() {
-            if *id == NEW {
-                *id = pending.resolve(self.get(i))?;
-            }
+    fn resolve(&self, pending: &mut PendingIds<'_>) -> Result<Vec<u32>> {
+        let found = pending.lookup_many(self.len(), |i| self.get(i))?;
+        let mut ids = Vec::with_capacity(found.len());
+        for (i, id) in found.into_iter().enumerate() {
+            ids.push(match id {
+                Some(id) => id,
+                None => pending.assign(self.get(i))?,
+            });
         }
         Ok(ids)
     }
@@ -189,16 +185,16 @@ impl<'a> IngestBatch<'a> {
         let _w = db.lock_write();
         let b = db.backend();
         let mut batch = WriteBatch::default();
-        let (update, new_users, new_items, new_groups, meta) = {
+        let (update, (new_users, new_items, new_groups), receipt, meta) = {
             let st = db.state();
-            let mut pu = PendingIds::new(&st.users);
-            let mut pi = PendingIds::new(&st.items);
-            let mut pg = PendingIds::new(&st.groups);
+            let mut pu = PendingIds::new(&st.users, b);
+            let mut pi = PendingIds::new(&st.items, b);
+            let mut pg = PendingIds::new(&st.groups, b);
             let (umap, imap, gmap) = db.inner.pool.install(|| -> Result<_> {
                 Ok((
-                    self.users.resolve(&st.users, &mut pu)?,
-                    self.items.resolve(&st.items, &mut pi)?,
-                    self.groups.resolve(&st.groups, &mut pg)?,
+                    self.users.resolve(&mut pu)?,
+                    self.items.resolve(&mut pi)?,
+                    self.groups.resolve(&mut pg)?,
                 ))
             })?;
             let mut meta = st.meta.clone();
@@ -229,17 +225,19 @@ impl<'a> IngestBatch<'a> {
                 st.log
                     .plan_append(b, events, &mut meta.next_run, &mut batch)
             })?;
-            st.users.write_appended(&pu.new, &mut batch);
-            st.items.write_appended(&pi.new, &mut batch);
-            st.groups.write_appended(&pg.new, &mut batch);
+            let ids = (
+                pu.write(&mut batch)?,
+                pi.write(&mut batch)?,
+                pg.write(&mut batch)?,
+            );
             meta.put(&mut batch);
-            (update, pu.new, pi.new, pg.new, meta)
-        };
-        let receipt = CommitReceipt {
-            events: self.events.len() as u64,
-            new_users: new_users.len() as u64,
-            new_items: new_items.len() as u64,
-            total_events: meta.events,
+            let receipt = CommitReceipt {
+                events: self.events.len() as u64,
+                new_users: pu.new.len() as u64,
+                new_items: pi.new.len() as u64,
+                total_events: meta.events,
+            };
+            (update, ids, receipt, meta)
         };
         {
             // Readers never see a manifest whose runs a merge has just deleted.
@@ -430,12 +428,12 @@ impl Db {
         let _w = self.lock_write();
         let b = self.backend();
         let mut batch = WriteBatch::default();
-        let (new, meta) = {
+        let (new, new_ids, meta) = {
             let st = self.state();
             let map = if items { &st.items } else { &st.users };
-            let mut pending = PendingIds::new(map);
+            let mut pending = PendingIds::new(map, b);
             write(&mut pending, &mut batch)?;
-            map.write_appended(&pending.new, &mut batch);
+            let new = pending.write(&mut batch)?;
             let mut meta = st.meta.clone();
             if items {
                 meta.items = pending.total();
@@ -443,11 +441,11 @@ impl Db {
                 meta.users = pending.total();
             }
             meta.put(&mut batch);
-            (pending.new, meta)
+            (new, pending.new.len(), meta)
         };
         let report = ImportReport {
             records: records as u64,
-            new_ids: new.len() as u64,
+            new_ids: new_ids as u64,
         };
         {
             let mut st = self.state_mut();
@@ -480,6 +478,7 @@ mod tests {
         let st = db.stats().unwrap();
         let hist = db
             .user_ids()
+            .unwrap()
             .iter()
             .map(|u| {
                 db.history(u)

@@ -13,6 +13,8 @@ mod ingest;
 mod jobs;
 mod restore;
 mod served;
+#[cfg(test)]
+mod open_tests;
 mod tables;
 mod text_query;
 mod vacuum;
@@ -104,9 +106,10 @@ impl State {
     pub(crate) fn load(b: &dyn Backend) -> Result<State> {
         let meta = Meta::load(b)?.ok_or_else(|| Error::corrupted("database header (missing)"))?;
         Ok(State {
-            users: IdMap::load(b, Space::Users, meta.users)?,
-            items: IdMap::load(b, Space::Items, meta.items)?,
-            groups: IdMap::load(b, Space::Groups, meta.groups)?,
+            // The id maps stay on disk: loading reads their counts from the header only.
+            users: IdMap::open(Space::Users, meta.users),
+            items: IdMap::open(Space::Items, meta.items),
+            groups: IdMap::open(Space::Groups, meta.groups),
             log: Log::load(b)?,
             meta,
         })
@@ -290,7 +293,8 @@ impl Db {
     }
 
     /// After a crash: jobs that were running are marked interrupted, and table blocks
-    /// that no catalog entry names (a publish that never flipped) are removed.
+    /// that no catalog entry names (a publish that never flipped) are removed. Reads no
+    /// id and no log segment.
     fn recover(&self) -> Result<()> {
         let _w = self.lock_write();
         let b = self.backend();
@@ -303,10 +307,9 @@ impl Db {
                 job_store::put(&mut batch, &rec);
             }
         }
+        // Log segments need no such pass: a commit writes them with their manifest in
+        // one batch, so no crash leaves one unnamed (`check` reports any that are).
         tables::collect_orphans(b, &mut batch)?;
-        for k in self.state().log.orphans(b)? {
-            batch.delete(k);
-        }
         if !batch.is_empty() {
             b.apply(batch)?;
             b.flush()?;
@@ -343,23 +346,26 @@ impl Db {
     pub(crate) fn user_id(&self, user: &str) -> Result<u32> {
         self.state()
             .users
-            .get(user)
+            .get(self.backend(), user)?
             .ok_or_else(|| Error::UnknownUser(user.to_owned()))
     }
 
     pub(crate) fn item_id(&self, item: &str) -> Result<u32> {
         self.state()
             .items
-            .get(item)
+            .get(self.backend(), item)?
             .ok_or_else(|| Error::UnknownItem(item.to_owned()))
     }
 
-    pub(crate) fn item_name(&self, item: u32) -> String {
-        self.state()
-            .items
-            .name(item)
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("#{item}"))
+    /// The external id of a dense id (`#N` if it has none: a row past the map).
+    pub(crate) fn item_name(&self, item: u32) -> Result<String> {
+        let name = self.state().items.name(self.backend(), item)?;
+        Ok(name.unwrap_or_else(|| format!("#{item}")))
+    }
+
+    pub(crate) fn user_name(&self, user: u32) -> Result<String> {
+        let name = self.state().users.name(self.backend(), user)?;
+        Ok(name.unwrap_or_else(|| format!("#{user}")))
     }
 
     /// A user's events in time order (dense ids), for queries and jobs.
@@ -373,18 +379,22 @@ impl Db {
         let st = self.state();
         let uid = st
             .users
-            .get(user)
+            .get(self.backend(), user)?
             .ok_or_else(|| Error::UnknownUser(user.to_owned()))?;
         let evs = st.log.history(self.backend(), uid)?;
-        Ok(evs
-            .into_iter()
-            .map(|e| HistoryEntry {
-                item: st.items.name(e.item).unwrap_or("?").to_owned(),
-                kind: e.kind,
-                value: e.value,
-                timestamp: e.timestamp,
+        evs.into_iter()
+            .map(|e| {
+                Ok(HistoryEntry {
+                    item: st
+                        .items
+                        .name(self.backend(), e.item)?
+                        .unwrap_or_else(|| "?".to_owned()),
+                    kind: e.kind,
+                    value: e.value,
+                    timestamp: e.timestamp,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The attributes of an item (an item known only from events has empty ones).
@@ -409,14 +419,14 @@ impl Db {
         )
     }
 
-    /// External ids of all items, by dense id.
-    pub fn item_ids(&self) -> Vec<String> {
-        self.state().items.names().to_vec()
+    /// External ids of all items, by dense id (reads the whole map).
+    pub fn item_ids(&self) -> Result<Vec<String>> {
+        self.state().items.all_names(self.backend())
     }
 
-    /// External ids of all users, by dense id.
-    pub fn user_ids(&self) -> Vec<String> {
-        self.state().users.names().to_vec()
+    /// External ids of all users, by dense id (reads the whole map).
+    pub fn user_ids(&self) -> Result<Vec<String>> {
+        self.state().users.all_names(self.backend())
     }
 
     pub fn stats(&self) -> Result<Stats> {
@@ -453,15 +463,23 @@ impl Db {
         let b = self.backend();
         let st = self.state();
         let events = st.log.verify(b)?;
+        if let Some(k) = st.log.orphans(b)?.first() {
+            use crate::storage::keys::{be_u32, be_u64};
+            let what = match (be_u64(&k[1..]), k.get(9..).and_then(be_u32)) {
+                (Some(run), Some(bucket)) => format!("log segment (bucket {bucket}, run {run})"),
+                _ => format!("log segment key {k:?}"),
+            };
+            return Err(Error::corrupted(format!("{what} (named by no manifest)")));
+        }
         if events != st.meta.events {
             return Err(Error::corrupted(format!(
                 "interaction log ({events} events stored, header says {})",
                 st.meta.events
             )));
         }
-        IdMap::load(b, Space::Users, st.meta.users)?;
-        IdMap::load(b, Space::Items, st.meta.items)?;
-        IdMap::load(b, Space::Groups, st.meta.groups)?;
+        st.users.verify(b)?;
+        st.items.verify(b)?;
+        st.groups.verify(b)?;
         let item_attrs = attrs::all_items(b)?.len() as u64;
         let user_attrs = attrs::verify_users(b)?;
         let docs = crate::storage::docs::all(b)?.len() as u64;

@@ -12,7 +12,7 @@
 
 use std::io::BufRead;
 
-use super::backup::{DumpReport, DumpedJob, Line, MAX_DUMP_LINE};
+use super::backup::{DumpReport, DumpedJob, Line, FORMAT, MAX_DUMP_LINE};
 use super::tables::TableOutput;
 use super::{Db, State};
 use crate::event::{EventKind, ItemRecord};
@@ -20,7 +20,7 @@ use crate::storage::backend::WriteBatch;
 use crate::storage::delta::{self as delta_store, StoredDelta};
 use crate::storage::ids::PendingIds;
 use crate::storage::jobs::{self as job_store, JobRecord, JobState, Policy};
-use crate::storage::meta::{self, Meta, FORMAT, FORMAT_KEY};
+use crate::storage::meta::{self, Meta, FORMAT_KEY};
 use crate::storage::tables::{self, RowSpace};
 use crate::storage::{attrs, keys};
 use crate::{Error, Result};
@@ -435,8 +435,8 @@ impl Db {
         let mut batch = WriteBatch::default();
         let (new_u, new_i, meta) = {
             let st = self.state();
-            let mut pu = PendingIds::new(&st.users);
-            let mut pi = PendingIds::new(&st.items);
+            let mut pu = PendingIds::new(&st.users, b);
+            let mut pi = PendingIds::new(&st.items, b);
             for u in users {
                 let id = pu.resolve(&u.id)?;
                 if !u.attrs.is_empty() {
@@ -453,13 +453,13 @@ impl Db {
                     attrs::put_item(&mut batch, id, it);
                 }
             }
-            st.users.write_appended(&pu.new, &mut batch);
-            st.items.write_appended(&pi.new, &mut batch);
+            let new_u = pu.write(&mut batch)?;
+            let new_i = pi.write(&mut batch)?;
             let mut meta = st.meta.clone();
             meta.users = pu.total();
             meta.items = pi.total();
             meta.put(&mut batch);
-            (pu.new, pi.new, meta)
+            (new_u, new_i, meta)
         };
         {
             let mut st = self.state_mut();

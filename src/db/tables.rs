@@ -338,16 +338,13 @@ impl Db {
         b.flush()
     }
 
-    /// The external id of row `r` of a table.
+    /// The external id of row `r` of a table (`#r` if its id block cannot be read:
+    /// `check` names the corruption).
     pub fn row_id(&self, view: &TableView, r: usize) -> String {
+        let placeholder = |_| format!("#{r}");
         match view.space() {
-            RowSpace::Items => self.item_name(r as u32),
-            RowSpace::Users => self
-                .state()
-                .users
-                .name(r as u32)
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("#{r}")),
+            RowSpace::Items => self.item_name(r as u32).unwrap_or_else(placeholder),
+            RowSpace::Users => self.user_name(r as u32).unwrap_or_else(placeholder),
             RowSpace::Other => view
                 .row_ids()
                 .get(r)

@@ -255,7 +255,7 @@ mod tests {
     fn contents(db: &Db) -> String {
         let st = db.stats().unwrap();
         let mut out = format!("{} {} {} {:?}", st.users, st.items, st.events, st.tables);
-        for u in db.user_ids() {
+        for u in db.user_ids().unwrap() {
             out += &format!("{:?}", db.history(&u).unwrap());
         }
         for t in &st.tables {

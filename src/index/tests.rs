@@ -291,8 +291,8 @@ fn similar_and_recommend_use_the_index() {
         &crate::TrainOptions::default(),
     )
     .unwrap();
-    let item = db.item_ids()[3].clone();
-    let user = db.user_ids()[5].clone();
+    let item = db.item_ids().unwrap()[3].clone();
+    let user = db.user_ids().unwrap()[5].clone();
     let q = crate::QueryOptions::model("als");
     let qe = crate::QueryOptions {
         exact: true,
@@ -315,7 +315,7 @@ fn similar_and_recommend_use_the_index() {
     assert!(a.iter().filter(|h| b.contains(h)).count() >= 8);
     // Many users at once: the same answers as one at a time, indexed and exact, with
     // the seen items left out per user; an unknown user fails the call by name.
-    let users = db.user_ids();
+    let users = db.user_ids().unwrap();
     let some: Vec<&str> = users.iter().take(40).map(String::as_str).collect();
     for opts in [&q, &qe] {
         let batch = db.recommend_batch(&some, opts).unwrap();

@@ -120,6 +120,6 @@ impl Db {
         let allow = |r: u32| !seen.get(r as usize).copied().unwrap_or(false) && in_genre(&genre, r);
         let served = self.served(table.clone())?;
         let hits = served.search(&q, metric, opts.k, opts.exact, None, &allow);
-        Ok(self.to_hits(hits))
+        self.to_hits(hits)
     }
 }

@@ -37,6 +37,7 @@ pub(crate) enum Tag {
     Doc = 13,
     Delta = 14,
     IndexHeader = 15,
+    IdBucket = 16,
 }
 
 /// Serialise `value` into a framed byte vector.

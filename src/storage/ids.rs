@@ -1,15 +1,19 @@
-//! External string ids to dense u32 and back. The dense→string direction is stored in
-//! blocks of 4096 names (never a key per id); the string→dense map is rebuilt in memory
-//! at open.
+//! External string ids to dense u32 and back, both directions on disk and read on
+//! demand (opening a database reads no id): dense → external in blocks of 4096 names,
+//! external → dense in the hash buckets of [`id_hash`](super::id_hash). Never a key per
+//! id. What a process reads is kept in two bounded caches per id space.
 
-use compact_str::CompactString;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
 use rkyv::{Archive, Deserialize, Serialize};
 use rustc_hash::FxHashMap;
 
-use std::collections::HashMap;
-
 use super::backend::{Backend, WriteBatch};
 use super::codec::{self, Tag};
+use super::id_cache::Cache;
+use super::id_hash::{self, IdBucket};
 use super::keys;
 use crate::{Error, Result};
 
@@ -46,21 +50,148 @@ impl Space {
     }
 }
 
-/// One id space in memory.
-#[derive(Debug)]
+/// Names each cache of an id map holds (its blocks, its buckets) before dropping the
+/// oldest: about 15 MB of short ids, whatever the size of the map.
+const CACHE_NAMES: usize = 1 << 18;
+
+/// One id space: its length (from the header), the rest read on demand and cached.
 pub(crate) struct IdMap {
     space: Space,
-    names: Vec<String>,
-    // Short ids are stored inline, so a lookup compares without a second cache miss.
-    index: HashMap<CompactString, u32, foldhash::fast::RandomState>,
+    len: u32,
+    blocks: Mutex<Cache<IdBlock>>,
+    buckets: Mutex<Cache<IdBucket>>,
+}
+
+impl std::fmt::Debug for IdMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdMap")
+            .field("space", &self.space)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// The blocks and buckets a commit wrote, to install once it is applied.
+pub(crate) struct IdUpdate {
+    len: u32,
+    blocks: Vec<(u32, Arc<IdBlock>)>,
+    buckets: Vec<(u32, Arc<IdBucket>)>,
 }
 
 impl IdMap {
-    pub fn load(b: &dyn Backend, space: Space, expected: u32) -> Result<IdMap> {
-        let mut names = Vec::with_capacity(expected as usize);
-        for (k, v) in b.scan_prefix(&[space.prefix()])? {
+    /// The map of `space` with `len` ids (the header's count). Reads nothing.
+    pub fn open(space: Space, len: u32) -> IdMap {
+        IdMap {
+            space,
+            len,
+            blocks: Mutex::new(Cache::new(CACHE_NAMES)),
+            buckets: Mutex::new(Cache::new(CACHE_NAMES)),
+        }
+    }
+
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    fn block(&self, b: &dyn Backend, block_no: u32) -> Result<Arc<IdBlock>> {
+        if let Some(hit) = lock(&self.blocks).get(block_no) {
+            return Ok(hit);
+        }
+        let what = || format!("{} id block {block_no}", self.space.name());
+        let v = b
+            .get(&keys::id_block(self.space.prefix(), block_no))?
+            .ok_or_else(|| Error::corrupted(format!("{} (missing)", what())))?;
+        let block: IdBlock = codec::decode(Tag::IdBlock, &v, &what)?;
+        let first = block_no as usize * BLOCK;
+        let want = (self.len as usize - first).min(BLOCK);
+        if block.first as usize != first || block.names.len() != want {
+            return Err(Error::corrupted(format!("{} (out of sequence)", what())));
+        }
+        let block = Arc::new(block);
+        lock(&self.blocks).insert(block_no, block.clone(), want);
+        Ok(block)
+    }
+
+    fn bucket(&self, b: &dyn Backend, bucket: u32) -> Result<Arc<IdBucket>> {
+        if let Some(hit) = lock(&self.buckets).get(bucket) {
+            return Ok(hit);
+        }
+        let got = Arc::new(id_hash::load(
+            b,
+            self.space.prefix(),
+            self.space.name(),
+            bucket,
+        )?);
+        lock(&self.buckets).insert(bucket, got.clone(), got.ids.len() + 1);
+        Ok(got)
+    }
+
+    /// An id found in `bucket` must be one of the map's.
+    fn checked(&self, bucket: u32, found: Option<u32>) -> Result<Option<u32>> {
+        match found {
+            Some(id) if id >= self.len => Err(Error::corrupted(format!(
+                "{} (id {id} of {})",
+                id_hash::what(self.space.name(), bucket)(),
+                self.len
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    /// The dense id of external id `name`.
+    pub fn get(&self, b: &dyn Backend, name: &str) -> Result<Option<u32>> {
+        let bucket = id_hash::address(id_hash::hash(name), id_hash::bucket_count(self.len));
+        let found = self.bucket(b, bucket)?.find(name);
+        self.checked(bucket, found)
+    }
+
+    /// [`IdMap::get`] for `n` names at once, in parallel (call inside a pool): each
+    /// bucket is read once, and kept in `loaded` for the commit that may rewrite it.
+    pub fn get_many<'n>(
+        &self,
+        b: &dyn Backend,
+        n: usize,
+        name_at: impl Fn(usize) -> &'n str + Sync,
+        loaded: &mut HashMap<u32, Arc<IdBucket>>,
+    ) -> Result<Vec<Option<u32>>> {
+        let buckets = id_hash::bucket_count(self.len);
+        let addr: Vec<u32> = (0..n)
+            .into_par_iter()
+            .map(|i| id_hash::address(id_hash::hash(name_at(i)), buckets))
+            .collect();
+        let mut wanted = addr.clone();
+        wanted.par_sort_unstable();
+        wanted.dedup();
+        wanted.retain(|k| !loaded.contains_key(k));
+        let read: Vec<(u32, Arc<IdBucket>)> = wanted
+            .into_par_iter()
+            .map(|k| Ok((k, self.bucket(b, k)?)))
+            .collect::<Result<_>>()?;
+        loaded.extend(read);
+        (0..n)
+            .into_par_iter()
+            .map(|i| self.checked(addr[i], loaded[&addr[i]].find(name_at(i))))
+            .collect()
+    }
+
+    /// The external id of dense id `id`.
+    pub fn name(&self, b: &dyn Backend, id: u32) -> Result<Option<String>> {
+        if id >= self.len {
+            return Ok(None);
+        }
+        let block = self.block(b, id / BLOCK as u32)?;
+        Ok(block.names.get(id as usize % BLOCK).cloned())
+    }
+
+    /// Every external id, by dense id: O(ids), for dumps and jobs that need them all.
+    pub fn all_names(&self, b: &dyn Backend) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        names
+            .try_reserve_exact(self.len as usize)
+            .map_err(|_| Error::corrupted(format!("{} id map header", self.space.name())))?;
+        for (k, v) in b.scan_prefix(&[self.space.prefix()])? {
             let block_no = keys::be_u32(&k[1..]).unwrap_or(u32::MAX);
-            let what = || format!("{} id block {block_no}", space.name());
+            let what = || format!("{} id block {block_no}", self.space.name());
             let block: IdBlock = codec::decode(Tag::IdBlock, &v, &what)?;
             if block.first as usize != names.len()
                 || block.first as usize != block_no as usize * BLOCK
@@ -69,106 +200,151 @@ impl IdMap {
             }
             names.extend(block.names);
         }
-        if names.len() != expected as usize {
+        if names.len() != self.len as usize {
             return Err(Error::corrupted(format!(
-                "{} id map ({} ids stored, header says {expected})",
-                space.name(),
-                names.len()
+                "{} id map ({} ids stored, header says {})",
+                self.space.name(),
+                names.len(),
+                self.len
             )));
         }
-        let mut index = HashMap::with_capacity_and_hasher(names.len(), Default::default());
-        for (i, n) in names.iter().enumerate() {
-            if index
-                .insert(CompactString::from(n.as_str()), i as u32)
-                .is_some()
-            {
-                return Err(Error::corrupted(format!(
-                    "{} id map (duplicate id `{n}`)",
-                    space.name()
-                )));
-            }
+        Ok(names)
+    }
+
+    /// Read both directions whole and check that they agree (`check`).
+    pub fn verify(&self, b: &dyn Backend) -> Result<()> {
+        let names = self.all_names(b)?;
+        let mut seen = std::collections::HashSet::with_capacity(names.len());
+        if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
+            return Err(Error::corrupted(format!(
+                "{} id map (duplicate id `{dup}`)",
+                self.space.name()
+            )));
         }
-        Ok(IdMap {
-            space,
-            names,
-            index,
-        })
+        id_hash::verify(b, self.space.prefix(), self.space.name(), &names)
     }
 
-    pub fn len(&self) -> u32 {
-        self.names.len() as u32
-    }
-
-    pub fn get(&self, name: &str) -> Option<u32> {
-        self.index.get(name).copied()
-    }
-
-    pub fn name(&self, id: u32) -> Option<&str> {
-        self.names.get(id as usize).map(String::as_str)
-    }
-
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// Write the blocks touched by appending `new` names (not yet installed).
-    pub fn write_appended(&self, new: &[String], batch: &mut WriteBatch) {
-        if new.is_empty() {
-            return;
+    /// Write the buckets of a map that has blocks only (a database of format 1).
+    pub fn write_lookup(&self, b: &dyn Backend, batch: &mut WriteBatch) -> Result<()> {
+        let names = self.all_names(b)?;
+        for (k, bucket) in id_hash::grow(0, &names, &mut |_| Ok(IdBucket::default()))? {
+            id_hash::put(batch, self.space.prefix(), k, &bucket);
         }
-        let old = self.names.len();
+        Ok(())
+    }
+
+    /// Write the blocks and buckets touched by appending `new` names (not yet
+    /// installed): the last block, and the buckets the names land in or split.
+    /// `loaded`: buckets already read for this commit.
+    pub fn write_appended(
+        &self,
+        b: &dyn Backend,
+        new: &[String],
+        loaded: &HashMap<u32, Arc<IdBucket>>,
+        batch: &mut WriteBatch,
+    ) -> Result<IdUpdate> {
+        let old = self.len as usize;
         let total = old + new.len();
-        let name_at = |i: usize| {
-            if i < old {
-                &self.names[i]
-            } else {
-                &new[i - old]
-            }
+        let mut update = IdUpdate {
+            len: total as u32,
+            blocks: Vec::new(),
+            buckets: Vec::new(),
         };
+        if new.is_empty() {
+            return Ok(update);
+        }
         for block_no in old / BLOCK..total.div_ceil(BLOCK) {
             let first = block_no * BLOCK;
             let end = (first + BLOCK).min(total);
+            let mut names = Vec::with_capacity(end - first);
+            if first < old {
+                names.extend(self.block(b, block_no as u32)?.names.iter().cloned());
+            }
+            names.extend(new[names.len() + first - old..end - old].iter().cloned());
             let block = IdBlock {
                 first: first as u32,
-                names: (first..end).map(|i| name_at(i).clone()).collect(),
+                names,
             };
             batch.put(
                 keys::id_block(self.space.prefix(), block_no as u32),
                 codec::encode(Tag::IdBlock, &block),
             );
+            update.blocks.push((block_no as u32, Arc::new(block)));
         }
+        let read = &mut |k: u32| -> Result<IdBucket> {
+            match loaded.get(&k) {
+                Some(bucket) => Ok(IdBucket::clone(bucket)),
+                None => Ok(IdBucket::clone(&*self.bucket(b, k)?)),
+            }
+        };
+        for (k, bucket) in id_hash::grow(self.len, new, read)? {
+            id_hash::put(batch, self.space.prefix(), k, &bucket);
+            update.buckets.push((k, Arc::new(bucket)));
+        }
+        Ok(update)
     }
 
-    /// Install names whose blocks were committed.
-    pub fn install(&mut self, new: Vec<String>) {
-        for n in new {
-            self.index
-                .insert(CompactString::from(n.as_str()), self.names.len() as u32);
-            self.names.push(n);
+    /// Install what [`IdMap::write_appended`] wrote, once its batch is applied.
+    pub fn install(&mut self, update: IdUpdate) {
+        self.len = update.len;
+        let blocks = self.blocks.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (k, block) in update.blocks {
+            let weight = block.names.len();
+            blocks.insert(k, block, weight);
+        }
+        let buckets = self.buckets.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (k, bucket) in update.buckets {
+            let weight = bucket.ids.len() + 1;
+            buckets.insert(k, bucket, weight);
         }
     }
+}
+
+fn lock<V>(m: &Mutex<Cache<V>>) -> std::sync::MutexGuard<'_, Cache<V>> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Ids assigned by a batch that is not committed yet.
 pub(crate) struct PendingIds<'a> {
     map: &'a IdMap,
+    backend: &'a dyn Backend,
     pub new: Vec<String>,
     new_index: FxHashMap<String, u32>,
+    /// Buckets read by [`PendingIds::lookup_many`], reused when the commit rewrites them.
+    loaded: HashMap<u32, Arc<IdBucket>>,
 }
 
 impl<'a> PendingIds<'a> {
-    pub fn new(map: &'a IdMap) -> Self {
+    pub fn new(map: &'a IdMap, backend: &'a dyn Backend) -> Self {
         PendingIds {
             map,
+            backend,
             new: Vec::new(),
             new_index: FxHashMap::default(),
+            loaded: HashMap::new(),
         }
     }
 
+    /// The committed dense ids of `n` names (see [`IdMap::get_many`]).
+    pub fn lookup_many<'n>(
+        &mut self,
+        n: usize,
+        name_at: impl Fn(usize) -> &'n str + Sync,
+    ) -> Result<Vec<Option<u32>>> {
+        self.map
+            .get_many(self.backend, n, name_at, &mut self.loaded)
+    }
+
+    /// The dense id of `name`, known or assigned now.
     pub fn resolve(&mut self, name: &str) -> Result<u32> {
-        if let Some(id) = self.map.get(name) {
+        if let Some(id) = self.map.get(self.backend, name)? {
             return Ok(id);
         }
+        self.assign(name)
+    }
+
+    /// The dense id of a name known to be absent from the committed map.
+    pub fn assign(&mut self, name: &str) -> Result<u32> {
         if let Some(&id) = self.new_index.get(name) {
             return Ok(id);
         }
@@ -187,6 +363,12 @@ impl<'a> PendingIds<'a> {
     pub fn total(&self) -> u32 {
         (self.map.len() as usize + self.new.len()) as u32
     }
+
+    /// Write the new names' blocks and buckets (see [`IdMap::write_appended`]).
+    pub fn write(&self, batch: &mut WriteBatch) -> Result<IdUpdate> {
+        self.map
+            .write_appended(self.backend, &self.new, &self.loaded, batch)
+    }
 }
 
 #[cfg(test)]
@@ -197,22 +379,32 @@ mod tests {
     #[test]
     fn ids_roundtrip_across_blocks() {
         let b = MemBackend::default();
-        let mut map = IdMap::load(&b, Space::Items, 0).unwrap();
+        let mut map = IdMap::open(Space::Items, 0);
         for round in 0..3 {
-            let mut p = PendingIds::new(&map);
+            let mut p = PendingIds::new(&map, &b);
             for i in 0..3000 {
                 p.resolve(&format!("item-{}", i + round * 2500)).unwrap();
             }
-            let new = std::mem::take(&mut p.new);
             let mut batch = WriteBatch::default();
-            map.write_appended(&new, &mut batch);
+            let update = p.write(&mut batch).unwrap();
             b.apply(batch).unwrap();
-            map.install(new);
+            map.install(update);
         }
-        let again = IdMap::load(&b, Space::Items, map.len()).unwrap();
+        let again = IdMap::open(Space::Items, map.len());
         assert_eq!(again.len(), 3000 + 2500 * 2);
-        assert_eq!(again.get("item-5999"), map.get("item-5999"));
-        assert_eq!(again.name(0), Some("item-0"));
-        assert!(IdMap::load(&b, Space::Items, 1).is_err());
+        assert_eq!(
+            again.get(&b, "item-5999").unwrap(),
+            map.get(&b, "item-5999").unwrap()
+        );
+        assert_eq!(again.get(&b, "item-8000").unwrap(), None);
+        assert_eq!(again.name(&b, 0).unwrap().as_deref(), Some("item-0"));
+        assert_eq!(again.name(&b, 8000).unwrap(), None);
+        let names = again.all_names(&b).unwrap();
+        let got = PendingIds::new(&again, &b)
+            .lookup_many(names.len(), |i| &names[i])
+            .unwrap();
+        assert!(got.iter().enumerate().all(|(i, id)| *id == Some(i as u32)));
+        again.verify(&b).unwrap();
+        assert!(IdMap::open(Space::Items, 1).all_names(&b).is_err());
     }
 }

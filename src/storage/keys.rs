@@ -6,7 +6,8 @@
 //! | `M` | — | [`Meta`](super::meta::Meta) |
 //! | `L` | run u64, bucket u32 | log segment (events of 64 users, columnar) |
 //! | `h` | bucket u32 | manifest: the runs of a bucket |
-//! | `U` / `I` / `G` | block u32 | user / item / group id block (4096 external ids) |
+//! | `U` / `I` / `G` | block u32 | user / item / group id block: dense → external, 4096 ids |
+//! | `N` | `U` / `I` / `G`, bucket u32 | id bucket: external → dense, about 128 ids hashed there |
 //! | `a` / `b` | user / item u32 | user / item attributes |
 //! | `C` | table name | catalog entry: the versions of a table |
 //! | `T` | name, 0, version u64, block u32 | a block of table rows |
@@ -40,6 +41,16 @@ pub(crate) fn manifest(bucket: u32) -> Vec<u8> {
 pub(crate) fn id_block(space: u8, block: u32) -> Vec<u8> {
     let mut k = vec![space];
     k.extend_from_slice(&block.to_be_bytes());
+    k
+}
+
+pub(crate) fn id_bucket_prefix(space: u8) -> Vec<u8> {
+    vec![b'N', space]
+}
+
+pub(crate) fn id_bucket(space: u8, bucket: u32) -> Vec<u8> {
+    let mut k = id_bucket_prefix(space);
+    k.extend_from_slice(&bucket.to_be_bytes());
     k
 }
 

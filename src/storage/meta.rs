@@ -4,11 +4,14 @@ use rkyv::{Archive, Deserialize, Serialize};
 
 use super::backend::{Backend, WriteBatch};
 use super::codec::{self, Tag};
+use super::ids::{IdMap, Space};
 use super::keys;
 use crate::{Error, Result};
 
 /// The on-disk format this build writes and reads.
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2;
+/// The format before the id buckets (external → dense on disk): upgraded at open.
+const FORMAT_WITHOUT_ID_BUCKETS: u32 = 1;
 pub(crate) const FORMAT_KEY: &[u8] = b"F";
 const MAGIC: &[u8; 5] = b"recdb";
 
@@ -51,6 +54,10 @@ pub(crate) fn check_or_init_format(b: &dyn Backend) -> Result<bool> {
                 });
             }
             let found = u32::from_le_bytes([v[5], v[6], v[7], v[8]]);
+            if found == FORMAT_WITHOUT_ID_BUCKETS {
+                upgrade_id_buckets(b)?;
+                return Ok(false);
+            }
             if found != FORMAT {
                 return Err(Error::UnsupportedFormat {
                     found: format!("format {found}"),
@@ -66,8 +73,6 @@ pub(crate) fn check_or_init_format(b: &dyn Backend) -> Result<bool> {
                     supported: FORMAT,
                 });
             }
-            let mut marker = MAGIC.to_vec();
-            marker.extend_from_slice(&FORMAT.to_le_bytes());
             let meta = Meta {
                 created_unix: now_unix(),
                 next_version: 1,
@@ -75,7 +80,7 @@ pub(crate) fn check_or_init_format(b: &dyn Backend) -> Result<bool> {
                 ..Meta::default()
             };
             let mut batch = WriteBatch::default();
-            batch.put(FORMAT_KEY.to_vec(), marker);
+            put_format(&mut batch, FORMAT);
             meta.put(&mut batch);
             b.apply(batch)?;
             b.flush()?;
@@ -84,13 +89,35 @@ pub(crate) fn check_or_init_format(b: &dyn Backend) -> Result<bool> {
     }
 }
 
-/// Overwrite the format marker (tests of the "newer format" error use it).
-#[cfg(test)]
-pub(crate) fn write_format(b: &dyn Backend, format: u32) -> Result<()> {
+fn put_format(batch: &mut WriteBatch, format: u32) {
     let mut marker = MAGIC.to_vec();
     marker.extend_from_slice(&format.to_le_bytes());
-    let mut batch = WriteBatch::default();
     batch.put(FORMAT_KEY.to_vec(), marker);
+}
+
+/// Format 1 → 2: write the id buckets from the id blocks, with the new marker in the
+/// same atomic batch (a crash leaves format 1, and the next open upgrades again). Reads
+/// every id once.
+fn upgrade_id_buckets(b: &dyn Backend) -> Result<()> {
+    let meta = Meta::load(b)?.ok_or_else(|| Error::corrupted("database header (missing)"))?;
+    let mut batch = WriteBatch::default();
+    for (space, len) in [
+        (Space::Users, meta.users),
+        (Space::Items, meta.items),
+        (Space::Groups, meta.groups),
+    ] {
+        IdMap::open(space, len).write_lookup(b, &mut batch)?;
+    }
+    put_format(&mut batch, FORMAT);
+    b.apply(batch)?;
+    b.flush()
+}
+
+/// Overwrite the format marker (tests of the format errors and upgrades use it).
+#[cfg(test)]
+pub(crate) fn write_format(b: &dyn Backend, format: u32) -> Result<()> {
+    let mut batch = WriteBatch::default();
+    put_format(&mut batch, format);
     b.apply(batch)
 }
 

@@ -6,6 +6,8 @@ pub(crate) mod codec;
 pub(crate) mod delta;
 pub(crate) mod docs;
 pub(crate) mod durable;
+pub(crate) mod id_cache;
+pub(crate) mod id_hash;
 pub(crate) mod ids;
 pub(crate) mod imports;
 pub(crate) mod index;

@@ -53,7 +53,7 @@ pub fn search(s: &mut Session, table: &str, q: &SearchQuery) -> Result<()> {
     };
     let (query, skip) = match (&q.id, &q.vector) {
         (Some(id), None) => {
-            let r = row_of(db, &searcher, id)
+            let r = row_of(db, &searcher, id)?
                 .ok_or_else(|| anyhow!("no row `{id}` in table `{table}`"))?;
             let v = searcher
                 .row(r)
@@ -87,14 +87,14 @@ pub fn search(s: &mut Session, table: &str, q: &SearchQuery) -> Result<()> {
 
 /// The row of `id` in the searcher's table (items and users by their ids, other
 /// tables by their own row ids).
-fn row_of(db: &recdb::Db, s: &recdb::TableSearcher, id: &str) -> Option<usize> {
-    let pos = |ids: &[String]| ids.iter().position(|x| x == id);
-    match s.view().space() {
-        RowSpace::Items => pos(&db.item_ids()),
-        RowSpace::Users => pos(&db.user_ids()),
+fn row_of(db: &recdb::Db, s: &recdb::TableSearcher, id: &str) -> Result<Option<usize>> {
+    let pos = |ids: Vec<String>| ids.iter().position(|x| x == id);
+    let row = match s.view().space() {
+        RowSpace::Items => pos(db.item_ids()?),
+        RowSpace::Users => pos(db.user_ids()?),
         RowSpace::Other => (0..s.rows()).find(|&r| db.searcher_row_id(s, r) == id),
-    }
-    .filter(|&r| r < s.rows())
+    };
+    Ok(row.filter(|&r| r < s.rows()))
 }
 
 /// `"0.1 0.2, 0.3"`: numbers separated by spaces or commas.
