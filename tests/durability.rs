@@ -205,7 +205,8 @@ fn kill_mid_vacuum() {
 /// sled's flush ends in `sync_file_range`, which leaves the file size and the device's
 /// cache to chance: every durable call must also reach an `fsync`/`fdatasync`. Counted
 /// with strace on 30 durable imports (before: 3 fsyncs in all, from sled's timer and
-/// snapshot). Skipped, saying so, where strace is not installed.
+/// snapshot). Skipped, saying so, where strace is not installed (`.ci/run` installs it
+/// and sets `RECDB_REQUIRE_STRACE`, which turns the skip into a failure).
 #[test]
 fn every_durable_call_reaches_fsync() {
     let strace_ok = std::process::Command::new("strace")
@@ -213,6 +214,11 @@ fn every_durable_call_reaches_fsync() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !strace_ok {
+        // CI installs strace and sets this, so there the check always runs.
+        assert!(
+            std::env::var_os("RECDB_REQUIRE_STRACE").is_none(),
+            "RECDB_REQUIRE_STRACE is set but strace is not installed"
+        );
         eprintln!("SKIPPED: strace is not installed (apt-get install strace)");
         return;
     }
