@@ -11,10 +11,10 @@ mod index_bench;
 mod index_jobs;
 mod ingest;
 mod jobs;
-mod restore;
-mod served;
 #[cfg(test)]
 mod open_tests;
+mod restore;
+mod served;
 mod tables;
 mod text_query;
 mod vacuum;
