@@ -112,3 +112,30 @@ fn the_rerank_depth_is_validated_and_remembered() {
     let info = db.index_info("t").unwrap().unwrap();
     assert_eq!((info.version, info.rerank), (v2, 1000));
 }
+
+#[test]
+fn index_thread_counts_are_bounded() {
+    let (db, _) = setup();
+    for bad in [0, recdb::MAX_THREADS + 1, 10_000] {
+        let o = IndexOptions {
+            threads: Some(bad),
+            ..opts(None)
+        };
+        match db.build_index("t", &o) {
+            Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "threads"),
+            other => panic!("build threads {bad}: {other:?}"),
+        }
+    }
+    db.build_index("t", &opts(None)).unwrap();
+    let queries = vec![0.5f32; DIM];
+    for bad in [0, recdb::MAX_THREADS + 1, 10_000] {
+        let o = recdb::IndexBenchOptions {
+            threads: bad,
+            ..Default::default()
+        };
+        match db.bench_index("t", &queries, &o) {
+            Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "threads"),
+            other => panic!("bench threads {bad}: {other:?}"),
+        }
+    }
+}

@@ -88,8 +88,8 @@ impl IndexOptions {
         if self.lists == Some(0) {
             return Err(Error::param("lists", "must be at least 1"));
         }
-        if self.threads == Some(0) {
-            return Err(Error::param("threads", "must be at least 1"));
+        if let Some(n) = self.threads {
+            crate::train::params::check_threads(n)?;
         }
         Ok(())
     }
