@@ -2,8 +2,9 @@
 //! Shared by the item2vec and doc2vec jobs; see docs/W2V.md.
 
 mod bench;
-// Hogwild tables and their AVX2 kernels: the module's only `unsafe` (each block with a
-// SAFETY comment; the race model is in hogwild.rs).
+// The tables and their AVX2 kernels: with the one block in `trainer::run` that makes the
+// Hogwild handles, the module's only `unsafe` (each block with a SAFETY comment; the race
+// model is in hogwild.rs).
 #[allow(unsafe_code)]
 mod hogwild;
 mod sampling;

@@ -1,5 +1,6 @@
-//! The arithmetic of a training step, on raw pointers because one operand is usually a
-//! row of a Hogwild table (see [`super::hogwild`]): AVX2+FMA kernels, chosen once at run
+//! The arithmetic of a training step, on raw pointers because one operand may be a row
+//! of a Hogwild table (see [`super::hogwild`]; callers that race state it in a SAFETY
+//! comment under `Hogwild::new`'s contract): AVX2+FMA kernels, chosen once at run
 //! time, and their portable twins (plain loops in chunks of 8 that the compiler vectorises
 //! for the baseline target), compared by the proptests below. `RECDB_NO_SIMD` forces the
 //! portable twins. Safe wrappers for local slices are at the end.
@@ -17,6 +18,8 @@ pub(crate) fn available() -> bool {
 ///
 /// # Safety
 /// `a` and `b` are valid for reads of `n` floats.
+/// No other thread writes these floats, or reads those written here, during the call
+/// (Hogwild workers break this rule under the contract of `hogwild::Hogwild::new`).
 #[inline]
 pub(crate) unsafe fn dot(a: *const f32, b: *const f32, n: usize) -> f32 {
     #[cfg(target_arch = "x86_64")]
@@ -32,6 +35,8 @@ pub(crate) unsafe fn dot(a: *const f32, b: *const f32, n: usize) -> f32 {
 ///
 /// # Safety
 /// `y` is valid for reads and writes and `x` for reads of `n` floats; they do not overlap.
+/// No other thread writes these floats, or reads those written here, during the call
+/// (Hogwild workers break this rule under the contract of `hogwild::Hogwild::new`).
 #[inline]
 pub(crate) unsafe fn axpy(y: *mut f32, a: f32, x: *const f32, n: usize) {
     #[cfg(target_arch = "x86_64")]
@@ -49,6 +54,8 @@ pub(crate) unsafe fn axpy(y: *mut f32, a: f32, x: *const f32, n: usize) {
 /// # Safety
 /// `row` and `e` are valid for reads and writes and `h` for reads of `n` floats; none of
 /// the three overlap.
+/// No other thread writes these floats, or reads those written here, during the call
+/// (Hogwild workers break this rule under the contract of `hogwild::Hogwild::new`).
 #[inline]
 pub(crate) unsafe fn step(row: *mut f32, e: *mut f32, h: *const f32, g: f32, n: usize) {
     #[cfg(target_arch = "x86_64")]
@@ -225,6 +232,16 @@ pub(crate) fn axpy_slices(y: &mut [f32], a: f32, x: &[f32]) {
     unsafe { axpy(y.as_mut_ptr(), a, x.as_ptr(), y.len()) }
 }
 
+/// `e += g · row`, then `row += g · h`, on local slices (equal lengths; `&mut` rules out
+/// overlap of the two written).
+#[inline]
+pub(crate) fn step_slices(row: &mut [f32], e: &mut [f32], h: &[f32], g: f32) {
+    assert!(row.len() == e.len() && row.len() == h.len());
+    // SAFETY: the three slices hold `row.len()` floats; `row` and `e` are `&mut`, so no
+    // slice overlaps another.
+    unsafe { step(row.as_mut_ptr(), e.as_mut_ptr(), h.as_ptr(), g, row.len()) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +249,30 @@ mod tests {
 
     fn close(a: f32, b: f32, scale: f32) -> bool {
         (a - b).abs() <= 1e-5 * scale.max(1.0)
+    }
+
+    /// The slice wrappers at every length through two vector widths and the tails, against
+    /// f64 arithmetic. Small enough for Miri, where it checks the portable kernels' bounds.
+    #[test]
+    fn slice_kernels_at_every_length() {
+        for n in 0..=20usize {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            assert!(
+                close(dot_slices(&a, &b), exact as f32, n as f32),
+                "dot, n {n}"
+            );
+            let mut y = b.clone();
+            axpy_slices(&mut y, 0.5, &a);
+            let (mut row, mut e) = (a.clone(), b.clone());
+            step_slices(&mut row, &mut e, &y, -0.25);
+            for k in 0..n {
+                assert!(close(y[k], b[k] + 0.5 * a[k], 1.0), "axpy, n {n}");
+                assert!(close(e[k], b[k] - 0.25 * a[k], 1.0), "step e, n {n}");
+                assert!(close(row[k], a[k] - 0.25 * y[k], 1.0), "step row, n {n}");
+            }
+        }
     }
 
     proptest! {

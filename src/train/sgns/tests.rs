@@ -2,7 +2,7 @@ use std::sync::atomic::AtomicBool;
 
 use ndarray::{Array1, Array2};
 
-use super::hogwild::Shared;
+use super::hogwild::{Local, Rows, Shared};
 use super::sigmoid::Sigmoid;
 use super::trainer::{mean_update, ns_step, pair_update};
 use super::*;
@@ -37,18 +37,51 @@ fn ns_step_matches_dense_gradient() {
         dh += &(o.row(j).to_owned() * g);
         dout.row_mut(j).assign(&(&hv * g));
     }
-    let shared = Shared::from_vec(dim, out0.clone());
-    let mut neu1e = vec![0.0; dim];
-    ns_step(&shared, &table, &h, target, &negs, lr, &mut neu1e);
-    let out1 = shared.into_vec();
-    for k in 0..dim {
-        assert!((neu1e[k] - lr * dh[k]).abs() < 1e-6);
-    }
-    for j in 0..3 {
+    // The plain table of one worker and the atomic accessors of a shared one.
+    for atomic in [false, true] {
+        let mut neu1e = vec![0.0; dim];
+        let out1 = if atomic {
+            let shared = Shared::from_vec(dim, out0.clone());
+            ns_step(&mut &shared, &table, &h, target, &negs, lr, &mut neu1e);
+            shared.into_vec()
+        } else {
+            let mut out1 = out0.clone();
+            let mut local = Local::new(dim, &mut out1);
+            ns_step(&mut local, &table, &h, target, &negs, lr, &mut neu1e);
+            out1
+        };
         for k in 0..dim {
-            let want = out0[j * dim + k] + lr * dout[[j, k]];
-            assert!((out1[j * dim + k] - want).abs() < 1e-6);
+            assert!((neu1e[k] - lr * dh[k]).abs() < 1e-6, "atomic {atomic}");
         }
+        for j in 0..3 {
+            for k in 0..dim {
+                let want = out0[j * dim + k] + lr * dout[[j, k]];
+                assert!((out1[j * dim + k] - want).abs() < 1e-6, "atomic {atomic}");
+            }
+        }
+    }
+}
+
+/// One update of `rows` predicting `target` on tables of type `T` (`pair_update` for one
+/// row, `mean_update` for several).
+#[allow(clippy::too_many_arguments)]
+fn update<T: Rows>(
+    input: &mut T,
+    output: &mut T,
+    sig: &Sigmoid,
+    rows: &[usize],
+    target: usize,
+    negs: &[usize],
+    lr: f32,
+    dim: usize,
+) {
+    let negs32: Vec<u32> = negs.iter().map(|&n| n as u32).collect();
+    let (mut h, mut e) = (vec![0.0; dim], vec![0.0; dim]);
+    let t = target as u32;
+    if rows.len() == 1 {
+        pair_update(input, output, sig, rows[0], t, &negs32, lr, &mut h, &mut e);
+    } else {
+        mean_update(input, output, sig, rows, t, &negs32, lr, &mut h, &mut e);
     }
 }
 
@@ -113,36 +146,26 @@ fn cbow_pv_dm_pv_dbow_match_dense_gradient() {
         let a_in = Array2::from_shape_vec((6, dim), in0.clone()).unwrap();
         let a_out = Array2::from_shape_vec((4, dim), out0.clone()).unwrap();
         let (want_in, want_out) = dense_update(&a_in, &a_out, &rows, target, &negs, lr, &sig);
-        let (input, output) = (
+        // The plain tables of one worker, then the atomic accessors of shared ones.
+        let (mut got_in, mut got_out) = (in0.clone(), out0.clone());
+        let (mut i, mut o) = (Local::new(dim, &mut got_in), Local::new(dim, &mut got_out));
+        update(&mut i, &mut o, &sig, &rows, target, &negs, lr, dim);
+        let (si, so) = (
             Shared::from_vec(dim, in0.clone()),
             Shared::from_vec(dim, out0.clone()),
         );
-        let negs32: Vec<u32> = negs.iter().map(|&n| n as u32).collect();
-        let (mut h, mut e) = (vec![0.0; dim], vec![0.0; dim]);
-        if rows.len() == 1 {
-            let r = rows[0];
-            pair_update(
-                &input,
-                &output,
-                &sig,
-                r,
-                target as u32,
-                &negs32,
-                lr,
-                &mut h,
-                &mut e,
-            );
-        } else {
-            let t = target as u32;
-            mean_update(&input, &output, &sig, &rows, t, &negs32, lr, &mut h, &mut e);
-        }
-        let (got_in, got_out) = (input.into_vec(), output.into_vec());
-        assert_tables(&got_in, &want_in, &format!("{name} input"));
-        assert_tables(&got_out, &want_out, &format!("{name} output"));
-        // Rows outside the step are untouched, and the step did move the ones inside.
-        for r in 0..6 {
-            let same = got_in[r * dim..(r + 1) * dim] == in0[r * dim..(r + 1) * dim];
-            assert_eq!(same, !rows.contains(&r), "{name}: input row {r}");
+        update(&mut &si, &mut &so, &sig, &rows, target, &negs, lr, dim);
+        for (kind, got_in, got_out) in [
+            ("plain", got_in, got_out),
+            ("atomic", si.into_vec(), so.into_vec()),
+        ] {
+            assert_tables(&got_in, &want_in, &format!("{name} {kind} input"));
+            assert_tables(&got_out, &want_out, &format!("{name} {kind} output"));
+            // Rows outside the step are untouched, and the step did move the ones inside.
+            for r in 0..6 {
+                let same = got_in[r * dim..(r + 1) * dim] == in0[r * dim..(r + 1) * dim];
+                assert_eq!(same, !rows.contains(&r), "{name} {kind}: input row {r}");
+            }
         }
     }
 }
@@ -199,6 +222,49 @@ fn one_thread_is_deterministic() {
         let b = ctx_run(1, 7, |c| train(&s, &counts, &cfg, c).unwrap());
         assert_eq!(a.input, b.input);
         assert_eq!(a.output, b.output);
+    }
+}
+
+/// Every task on a tiny corpus with one worker (plain tables) and with two (Hogwild
+/// handles; the relaxed atomic accessors where AVX2 is not detected, as under Miri, which
+/// then checks the racing workers too). Small enough for Miri (see docs/W2V.md).
+#[test]
+fn tiny_corpus_trains_on_both_paths() {
+    let (s, counts) = topics(12);
+    let tags: Vec<u32> = (0..s.len() as u32).map(|i| i % 3).collect();
+    let cfg = SgnsConfig {
+        dim: 6,
+        epochs: 2,
+        negative: 2,
+        window: 2,
+        sample: 0.0,
+        ..Default::default()
+    };
+    for threads in [1, 2] {
+        for arch in [Arch::SkipGram, Arch::Cbow] {
+            let cfg = SgnsConfig {
+                arch,
+                ..cfg.clone()
+            };
+            let a = ctx_run(threads, 4, |c| train(&s, &counts, &cfg, c).unwrap());
+            assert_eq!((a.input.len(), a.output.len()), (100 * 6, 100 * 6));
+            assert!(a.input.iter().chain(&a.output).all(|x| x.is_finite()));
+            assert!(
+                a.output.iter().any(|&x| x != 0.0),
+                "{arch:?}: output trained"
+            );
+            if threads == 1 {
+                let b = ctx_run(threads, 4, |c| train(&s, &counts, &cfg, c).unwrap());
+                assert_eq!((a.input, a.output), (b.input, b.output));
+            }
+        }
+        for mode in [PvMode::Dm, PvMode::Dbow { train_words: true }] {
+            let (emb, docs) = ctx_run(threads, 4, |c| {
+                train_docs(&s, &tags, 3, &counts, &cfg, mode, c).unwrap()
+            });
+            assert_eq!(docs.len(), 3 * 6);
+            assert!(docs.iter().chain(&emb.input).all(|x| x.is_finite()));
+        }
     }
 }
 

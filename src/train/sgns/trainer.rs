@@ -1,11 +1,13 @@
 //! The training loop: contiguous sentence ranges per worker, one RNG per worker and epoch,
-//! linear learning-rate decay over all epochs' tokens, Hogwild updates on `Shared` tables.
+//! linear learning-rate decay over all epochs' tokens. One worker trains plain `&mut [f32]`
+//! tables ([`Local`]: deterministic, no `unsafe`); several make Hogwild updates on
+//! [`Shared`] tables through [`Hogwild`] handles (the one `unsafe` block, in `run`).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use rayon::prelude::*;
 
-use super::hogwild::Shared;
+use super::hogwild::{Hogwild, Local, Rows, Shared};
 use super::sampling::{keep_thresholds, Rng, Unigram};
 use super::sigmoid::Sigmoid;
 use super::simd::{axpy_slices as axpy, dot_slices as dot};
@@ -24,7 +26,7 @@ enum Task {
 /// One negative-sampling step: `h` predicts `target` (label 1) against `negs` (label 0).
 /// Accumulates the input gradient (times lr) into `neu1e` and updates the output rows.
 pub(super) fn ns_step(
-    out: &Shared,
+    out: &mut impl Rows,
     sig: &Sigmoid,
     h: &[f32],
     target: u32,
@@ -63,9 +65,9 @@ fn ns_step_frozen(
 /// the input gradient divided by the row count (the gradient of the mean). `h`, `neu1e`:
 /// scratch of `dim` floats.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn mean_update(
-    input: &Shared,
-    output: &Shared,
+pub(super) fn mean_update<T: Rows>(
+    input: &mut T,
+    output: &mut T,
     sig: &Sigmoid,
     rows: &[usize],
     target: u32,
@@ -91,9 +93,9 @@ pub(super) fn mean_update(
 
 /// Skip-gram / PV-DBOW: input row `r` predicts `target` against `negs`.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn pair_update(
-    input: &Shared,
-    output: &Shared,
+pub(super) fn pair_update<T: Rows>(
+    input: &mut T,
+    output: &mut T,
     sig: &Sigmoid,
     r: usize,
     target: u32,
@@ -108,10 +110,14 @@ pub(super) fn pair_update(
     input.axpy(r, 1.0, neu1e);
 }
 
+/// A worker's view of the input (word rows, then doc rows) and output tables.
+struct Tables<T> {
+    input: T,
+    output: T,
+}
+
 struct Model<'a> {
     cfg: &'a SgnsConfig,
-    input: Shared, // word rows, then doc rows
-    output: Shared,
     n_words: usize,
     unigram: Unigram,
     keep: Vec<u32>,
@@ -163,12 +169,20 @@ impl Model<'_> {
     }
 
     /// `rows` (by input row id) averaged predict `target`.
-    fn mean_step(&self, rows: &[usize], target: u32, lr: f32, rng: &mut Rng, s: &mut Scratch) {
+    fn mean_step<T: Rows>(
+        &self,
+        t: &mut Tables<T>,
+        rows: &[usize],
+        target: u32,
+        lr: f32,
+        rng: &mut Rng,
+        s: &mut Scratch,
+    ) {
         self.draw_negs(target, rng, &mut s.negs);
         let (h, e) = (&mut s.h, &mut s.neu1e);
         mean_update(
-            &self.input,
-            &self.output,
+            &mut t.input,
+            &mut t.output,
             &self.sig,
             rows,
             target,
@@ -180,12 +194,20 @@ impl Model<'_> {
     }
 
     /// Input row `r` predicts `target`.
-    fn pair_step(&self, r: usize, target: u32, lr: f32, rng: &mut Rng, s: &mut Scratch) {
+    fn pair_step<T: Rows>(
+        &self,
+        t: &mut Tables<T>,
+        r: usize,
+        target: u32,
+        lr: f32,
+        rng: &mut Rng,
+        s: &mut Scratch,
+    ) {
         self.draw_negs(target, rng, &mut s.negs);
         let (h, e) = (&mut s.h, &mut s.neu1e);
         pair_update(
-            &self.input,
-            &self.output,
+            &mut t.input,
+            &mut t.output,
             &self.sig,
             r,
             target,
@@ -196,20 +218,22 @@ impl Model<'_> {
         );
     }
 
-    fn skipgram(&self, lr: f32, rng: &mut Rng, s: &mut Scratch) {
+    fn skipgram<T: Rows>(&self, t: &mut Tables<T>, lr: f32, rng: &mut Rng, s: &mut Scratch) {
         let mut ctx = std::mem::take(&mut s.ctx);
         for i in 0..s.words.len() {
             self.context(i, s.words.len(), rng, &mut ctx);
             for &j in &ctx {
-                let (r, t) = (s.words[j] as usize, s.words[i]);
-                self.pair_step(r, t, lr, rng, s);
+                let (r, target) = (s.words[j] as usize, s.words[i]);
+                self.pair_step(t, r, target, lr, rng, s);
             }
         }
         s.ctx = ctx;
     }
 
-    fn sentence(
+    #[allow(clippy::too_many_arguments)]
+    fn sentence<T: Rows>(
         &self,
+        t: &mut Tables<T>,
         task: Task,
         sent: &[u32],
         doc: usize,
@@ -227,7 +251,7 @@ impl Model<'_> {
         let doc_row = self.n_words + doc;
         match task {
             Task::Words(Arch::SkipGram) | Task::Docs(PvMode::Dbow { train_words: true }) => {
-                self.skipgram(lr, rng, s)
+                self.skipgram(t, lr, rng, s)
             }
             _ => {}
         }
@@ -243,15 +267,15 @@ impl Model<'_> {
                     if with_doc {
                         ctx.push(doc_row);
                     }
-                    let t = s.words[i];
-                    self.mean_step(&ctx, t, lr, rng, s);
+                    let target = s.words[i];
+                    self.mean_step(t, &ctx, target, lr, rng, s);
                 }
                 s.ctx = ctx;
             }
             Task::Docs(PvMode::Dbow { .. }) => {
                 for i in 0..s.words.len() {
-                    let t = s.words[i];
-                    self.pair_step(doc_row, t, lr, rng, s);
+                    let target = s.words[i];
+                    self.pair_step(t, doc_row, target, lr, rng, s);
                 }
             }
             _ => {}
@@ -283,6 +307,45 @@ fn init_rows(rows: usize, dim: usize, seed: u64) -> Result<Vec<f32>> {
     Ok(v)
 }
 
+/// What the workers of a run share besides the tables.
+struct Pass<'a, 'c> {
+    sentences: &'a Sentences,
+    tags: Option<&'a [u32]>,
+    task: Task,
+    ctx: &'a JobContext<'c>,
+    /// Corpus tokens done over all epochs (for the learning rate), and their total.
+    done: AtomicU64,
+    total: u64,
+    threads: usize,
+}
+
+impl Model<'_> {
+    /// Worker `worker`'s sentences `a..b` in epoch `epoch`.
+    fn work<T: Rows>(
+        &self,
+        p: &Pass<'_, '_>,
+        t: &mut Tables<T>,
+        epoch: usize,
+        worker: usize,
+        (a, b): (usize, usize),
+    ) -> Result<()> {
+        let cfg = self.cfg;
+        let mut rng = Rng::new(p.ctx.sub_seed((epoch * p.threads + worker) as u64));
+        let mut s = Scratch::new(cfg.dim);
+        for i in a..b {
+            if i % 1024 == 0 {
+                p.ctx.check_cancel()?;
+            }
+            let sent = p.sentences.get(i);
+            let done = p.done.fetch_add(sent.len() as u64, Relaxed) as f64 / p.total as f64;
+            let lr = (cfg.alpha - (cfg.alpha - cfg.min_alpha) * done as f32).max(cfg.min_alpha);
+            let doc = p.tags.map_or(0, |t| t[i] as usize);
+            self.sentence(t, p.task, sent, doc, lr, &mut rng, &mut s);
+        }
+        Ok(())
+    }
+}
+
 fn run(
     sentences: &Sentences,
     tags: Option<&[u32]>,
@@ -302,60 +365,78 @@ fn run(
         ctx,
     )?;
     let dim = cfg.dim;
+    let mut input = init_rows(n_words + n_docs, dim, ctx.sub_seed(u64::MAX))?;
+    let mut output = memory::filled(n_words * dim, 0.0, "dim")?;
     let model = Model {
         cfg,
-        input: Shared::from_vec(
-            dim,
-            init_rows(n_words + n_docs, dim, ctx.sub_seed(u64::MAX))?,
-        ),
-        output: Shared::from_vec(dim, memory::filled(n_words * dim, 0.0, "dim")?),
         n_words,
         unigram: Unigram::new(counts, cfg.ns_exponent),
         keep: keep_thresholds(counts, cfg.sample),
         sig: Sigmoid::new(),
     };
-    let total = (sentences.total_tokens() as u64)
-        .saturating_mul(cfg.epochs as u64)
-        .max(1);
-    let done = AtomicU64::new(0);
     let threads = ctx.pool().current_num_threads().max(1);
+    let pass = Pass {
+        sentences,
+        tags,
+        task,
+        ctx,
+        done: AtomicU64::new(0),
+        total: (sentences.total_tokens() as u64)
+            .saturating_mul(cfg.epochs as u64)
+            .max(1),
+        threads,
+    };
     let ranges = split(sentences, threads);
-    for epoch in 0..cfg.epochs {
-        ctx.check_cancel()?;
-        ctx.pool().install(|| {
-            ranges
-                .par_iter()
-                .enumerate()
-                .try_for_each(|(t, &(a, b))| -> Result<()> {
-                    let mut rng = Rng::new(ctx.sub_seed((epoch * threads + t) as u64));
-                    let mut s = Scratch::new(dim);
-                    for i in a..b {
-                        if i % 1024 == 0 {
-                            ctx.check_cancel()?;
-                        }
-                        let sent = sentences.get(i);
-                        let p = done.fetch_add(sent.len() as u64, Relaxed) as f64 / total as f64;
-                        let lr =
-                            (cfg.alpha - (cfg.alpha - cfg.min_alpha) * p as f32).max(cfg.min_alpha);
-                        let doc = tags.map_or(0, |t| t[i] as usize);
-                        model.sentence(task, sent, doc, lr, &mut rng, &mut s);
-                    }
-                    Ok(())
-                })
-        })?;
+    let progress = |epoch: usize| {
         let msg = format!("epoch {}/{}", epoch + 1, cfg.epochs);
         ctx.progress((epoch + 1) as f64 / cfg.epochs as f64, &msg);
+    };
+    if threads == 1 {
+        // One worker: it owns the tables, so there is no race and no `unsafe`, and the
+        // result is bit-identical for a seed.
+        let mut t = Tables {
+            input: Local::new(dim, &mut input),
+            output: Local::new(dim, &mut output),
+        };
+        for epoch in 0..cfg.epochs {
+            ctx.check_cancel()?;
+            ctx.pool()
+                .install(|| model.work(&pass, &mut t, epoch, 0, ranges[0]))?;
+            progress(epoch);
+        }
+    } else {
+        let shared = Tables {
+            input: Shared::from_vec(dim, input),
+            output: Shared::from_vec(dim, output),
+        };
+        for epoch in 0..cfg.epochs {
+            ctx.check_cancel()?;
+            ctx.pool().install(|| {
+                ranges
+                    .par_iter()
+                    .enumerate()
+                    .try_for_each(|(worker, &range)| {
+                        #[allow(unsafe_code)]
+                        // SAFETY: Hogwild, as `Hogwild::new` describes: the workers of this
+                        // call race on the two tables only through these handles (nothing
+                        // else touches `shared` until the scoped call returns); rows are
+                        // bounds-checked per access; lost and mixed updates are accepted.
+                        let mut t = unsafe {
+                            Tables {
+                                input: Hogwild::new(&shared.input),
+                                output: Hogwild::new(&shared.output),
+                            }
+                        };
+                        model.work(&pass, &mut t, epoch, worker, range)
+                    })
+            })?;
+            progress(epoch);
+        }
+        input = shared.input.into_vec();
+        output = shared.output.into_vec();
     }
-    let mut input = model.input.into_vec();
     let docs = input.split_off(n_words * dim);
-    Ok((
-        Embeddings {
-            dim,
-            input,
-            output: model.output.into_vec(),
-        },
-        docs,
-    ))
+    Ok((Embeddings { dim, input, output }, docs))
 }
 
 /// Word2vec (skip-gram or CBOW), negative sampling, Hogwild over ctx.pool().
