@@ -1,5 +1,5 @@
-//! The vector index on the synthetic data of issue 4 (unit vectors around Zipf-sized
-//! clusters; see `recdb::clustered_vectors`): exact scan time per query, build seconds,
+//! The vector index on the synthetic benchmark data of docs/INDEX.md (unit vectors
+//! around Zipf-sized clusters; see `recdb::clustered_vectors`): exact scan time per query, build seconds,
 //! and single-thread QPS and recall@10 at several `nprobe` values, for queries one at a
 //! time and for the same queries as one batch (`TableSearcher::search_batch`).
 //!
