@@ -1,7 +1,8 @@
-//! The vector index on the synthetic data of issue 4 (unit vectors around Zipf-sized
-//! clusters; see `recdb::clustered_vectors`): exact scan time per query, build seconds,
-//! and single-thread QPS and recall@10 at several `nprobe` values, for queries one at a
-//! time and for the same queries as one batch (`TableSearcher::search_batch`).
+//! The vector index on the synthetic benchmark data of docs/INDEX.md (unit vectors
+//! around Zipf-sized clusters; see `recdb::clustered_vectors`): exact scan time per
+//! query, build seconds, and single-thread QPS and recall@10 at several `nprobe`
+//! values, for queries one at a time and for the same queries as one batch
+//! (`TableSearcher::search_batch`).
 //!
 //! `cargo bench --bench index` (RECDB_INDEX_N rows, default 100000; RECDB_INDEX_DIM,
 //! default 64; RECDB_INDEX_QUERIES, default 1000; RECDB_INDEX_METRIC cosine|dot; RECDB_INDEX_LISTS,

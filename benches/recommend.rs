@@ -1,6 +1,6 @@
-//! `recommend` end to end at 1M items (issue 4: p99 ≤ 2 ms): the user's history lookup,
-//! the seen-items filter, the dot-product index of `m.items` and the rerank, through the
-//! public `Db::recommend`.
+//! `recommend` end to end at 1M items (target: p99 ≤ 2 ms, docs/INDEX.md): the user's
+//! history lookup, the seen-items filter, the dot-product index of `m.items` and the
+//! rerank, through the public `Db::recommend`.
 //!
 //! Fixture: 1M items × 64 dims (`recdb::clustered_vectors`, unit norm) published with
 //! `put_table` as `m.items`, 2000 users (their own clustered vectors) as `m.users`,

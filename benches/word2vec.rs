@@ -1,4 +1,4 @@
-//! word2vec speed (issue 3): skip-gram and CBOW on a Zipf(1) synthetic text of 1M words
+//! word2vec speed: skip-gram and CBOW on a Zipf(1) synthetic text of 1M words
 //! over 50k types, sentences of 10 words (`recdb::ZipfText`), with 100 dims, window 5,
 //! 5 negatives, subsampling 1e-3, 5 epochs, on a pool of 2 threads. Throughput counts
 //! corpus words before subsampling, times the 5 epochs (as the job's words/s line).

@@ -1,4 +1,4 @@
-//! Evaluation protocols and metrics (DESIGN.md, "Evaluation protocols"), as pure
+//! Evaluation protocols and metrics (docs/EVALUATION.md), as pure
 //! functions on triples: no IO, no storage. `recdb eval` feeds them from the database.
 
 pub(crate) mod similarity;

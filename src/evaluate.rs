@@ -57,7 +57,8 @@ impl Protocol {
 pub struct EvalOptions {
     pub protocol: Protocol,
     pub model: String,
-    /// The data set directory; `None` looks for `../shared/data/ml-100k` (`lee` for LEE).
+    /// The data directory; `None` looks in the default `../shared/data/ml-100k`
+    /// (`../shared/data/lee` for LEE); see docs/EVALUATION.md.
     pub data: Option<PathBuf>,
     pub params: Params,
     pub seed: u64,
@@ -106,7 +107,7 @@ impl std::fmt::Display for EvalReport {
 }
 
 /// Where the ML-100K data is: `dir` if given (relative to the current directory), else
-/// `../shared/data/ml-100k` when present.
+/// the default data directory `../shared/data/ml-100k` when present (docs/EVALUATION.md).
 pub fn resolve_data(dir: Option<&Path>) -> Result<PathBuf> {
     if let Some(d) = dir {
         return given_data_dir(d, "ml-100k.inter");

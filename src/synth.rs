@@ -558,7 +558,7 @@ fn user_events(
     out
 }
 
-/// Clustered unit vectors for index tests and benchmarks (the data of issue 4): `n`
+/// Clustered unit vectors for index tests and benchmarks (the index benchmark data, docs/INDEX.md): `n`
 /// rows of `dim` values, row-major. K = max(1, n/500) centres from N(0, I); cluster sizes
 /// follow Zipf(1.5) (cluster of rank r with probability ∝ r^-1.5); each row is
 /// `centre + 0.3·P·z + 0.6·e`, z ~ N(0, I_8), e ~ N(0, I_dim), P a fixed dim×8 Gaussian

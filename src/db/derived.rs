@@ -1,4 +1,4 @@
-//! Derived tables (issue 3): tables computed from other tables, published like a job's.
+//! Derived tables: tables computed from other tables, published like a job's.
 
 use std::collections::HashMap;
 

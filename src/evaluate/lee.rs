@@ -1,4 +1,4 @@
-//! The LEE protocol (DESIGN.md): paragraph vectors on the 300 background documents
+//! The LEE protocol (docs/EVALUATION.md): paragraph vectors on the 300 background documents
 //! plus the 50 of `lee.cor`; Pearson r of the pairwise cosines of the 50 against the
 //! upper triangle of the human similarity matrix, for trained and inferred vectors;
 //! the self-nearest sanity check; and the TF-IDF cosine baseline.
@@ -29,7 +29,8 @@ pub const LEE_DEFAULTS: &[(&str, &str)] = &[
 const BACKGROUND: usize = 300;
 const TEST: usize = 50;
 
-/// `dir` if given, else `../shared/data/lee` when it holds `lee.cor`.
+/// `dir` if given, else the default data directory `../shared/data/lee` when it holds
+/// `lee.cor` (docs/EVALUATION.md).
 pub fn resolve_lee(dir: Option<&Path>) -> Result<PathBuf> {
     if let Some(d) = dir {
         return super::given_data_dir(d, "lee.cor");

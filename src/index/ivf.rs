@@ -41,16 +41,16 @@ pub(crate) const SELECTIVE: f32 = 0.02;
 const FILTER_SAMPLE: usize = 256;
 /// Candidate entries reranked exactly for k = 10 (scaled with k) before tuning, and the
 /// tuner's first depth (`ivf/tune.rs` goes deeper where the codes tie). Measured on the
-/// issue-4 data (docs/INDEX.md): without spilled rows 50 reached the recall of 100 within
+/// benchmark data (docs/INDEX.md): without spilled rows 50 reached the recall of 100 within
 /// 0.002 up to 0.99, at a lower cost (each candidate is a random 256-byte read of the
 /// table); a spilled row can take two entries, and with 30 % of the rows spilled 65
 /// entries (about 50 distinct rows) gave +0.006 recall over 50 at equal nprobe at 1M,
-/// and 80 not enough more to pay for its reads (stop 15).
+/// and 80 not enough more to pay for its reads (docs/HISTORY.md, index stop 15).
 pub(crate) const RERANK: usize = 65;
 /// How far ahead of a single query's scan its lists' codes are prefetched (into L2). At
 /// 1M rows the codes (32 MB) are in memory, not cache, and a list is too short for the
-/// hardware prefetcher to ramp up; leads of 8-64 KB measured alike (docs/INDEX.md,
-/// stop 14).
+/// hardware prefetcher to ramp up; leads of 8-64 KB measured alike (docs/HISTORY.md,
+/// index stop 14).
 const LEAD: usize = 16 << 10;
 /// Progress of a build when k-means, the assignment, the spill, the encoding and the
 /// tuning end.

@@ -449,7 +449,7 @@ pub(crate) fn prefetch<T>(items: &[T]) {
 /// [`prefetch`] into L2 rather than L1: a stream of codes a few lists ahead has more
 /// lines in flight than L1 can track (measured at 1M rows, nprobe 200: medians about
 /// 5,700 queries per second into L2 against 4,650 into L1 and 3,600 without;
-/// docs/INDEX.md stop 14).
+/// docs/HISTORY.md, index stop 14).
 #[inline]
 fn prefetch_l2(items: &[u8]) {
     #[cfg(target_arch = "x86_64")]

@@ -10,9 +10,9 @@
 //! fraction whose best such loss exceeds `‖r₁‖²` least (the rows closest to a boundary
 //! gain most per copy; measured against the loss relative to `‖r₁‖²`, which did worse).
 //!
-//! Measured on the issue-4 data at 1M rows (docs/INDEX.md, stop 15): spilling 30 % of the
-//! rows cut the rows a query scans for recall@10 0.95 by a quarter (52.8k → 39.2k), for
-//! 11 bytes a row.
+//! Measured on the benchmark data at 1M rows (docs/HISTORY.md, index stop 15): spilling
+//! 30 % of the rows cut the rows a query scans for recall@10 0.95 by a quarter (52.8k →
+//! 39.2k), for 11 bytes a row.
 
 use rayon::prelude::*;
 

@@ -1,7 +1,7 @@
 //! Text for the word and paragraph-vector jobs: the tokenizer and the vocabulary.
 //!
 //! A token is a maximal run of ASCII letters, lowercased, kept when it is 2 to 15
-//! letters long: the LEE protocol's definition (DESIGN.md), used for all text so that
+//! letters long: the LEE protocol's definition (docs/EVALUATION.md), used for all text so that
 //! training, `infer` and the evaluation agree.
 
 use std::collections::HashMap;

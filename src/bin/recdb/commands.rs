@@ -313,7 +313,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub kind: Option<String>,
     /// The data directory, relative to the current directory (default
-    /// ../shared/data/ml-100k; ../shared/data/lee for lee).
+    /// ../shared/data/ml-100k; ../shared/data/lee for lee). The data layout and
+    /// each protocol are described in docs/EVALUATION.md.
     #[arg(long, conflicts_with = "db")]
     pub data: Option<PathBuf>,
     /// Evaluate on this database's log instead of a data set (next or rating; the

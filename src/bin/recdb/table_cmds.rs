@@ -1,4 +1,4 @@
-//! `table ...`: derived tables (issue 3) and single-row updates (issue 4).
+//! `table ...`: derived tables and single-row updates.
 
 use std::path::PathBuf;
 
