@@ -833,35 +833,4 @@ mod tests {
         assert_eq!(d.last().unwrap().0 as usize, users - 1);
         assert!(generate_dense(10, 0, 5, 1).is_empty());
     }
-
-    /// `cargo test --release -- --ignored dense_speed --nocapture`
-    #[test]
-    #[ignore = "timing; run by hand in release mode"]
-    fn dense_speed() {
-        let t = std::time::Instant::now();
-        let d = generate_dense(10_000_000, 100_000, 50_000, 1);
-        println!(
-            "generate_dense: {} events in {:.3} s",
-            d.len(),
-            t.elapsed().as_secs_f64()
-        );
-        let t = std::time::Instant::now();
-        let s = generate(&SynthConfig::default());
-        println!(
-            "generate (default): {} events in {:.3} s",
-            s.events.len(),
-            t.elapsed().as_secs_f64()
-        );
-        for it in &s.items[..3] {
-            println!("{it:?}");
-        }
-        for e in &s.events[..4] {
-            println!("{e:?}");
-        }
-        let mut hist = [0usize; 5];
-        for e in &s.events {
-            hist[e.value as usize - 1] += 1;
-        }
-        println!("ratings 1..5: {hist:?}");
-    }
 }

@@ -1,10 +1,16 @@
 //! Kill a process mid-ingest: reopening gives every acknowledged batch and never a
 //! part of one.
 //!
-//! The test re-executes its own binary with `RECDB_CRASH_CHILD` set; in that mode the
-//! `child_ingest` test commits batches forever, appending each acknowledged batch number
-//! to a file (fsynced) after `commit` returns. The parent kills it with SIGKILL at seeded
-//! random times and checks the database after each kill.
+//! The test re-executes its own binary to run one ignored child driver,
+//! `crash_child_ingest`, with `RECDB_CRASH_CHILD` set; the child commits batches forever,
+//! appending each acknowledged batch number to a file (fsynced) after `commit` returns.
+//! The parent kills it with SIGKILL at seeded random times and checks the database after
+//! each kill. The other `kill_mid_*` tests work the same way with their own children.
+//!
+//! Child drivers (`crash_child_*`) are `#[ignore]`d and panic when their parent's
+//! environment variable is missing, so they never pass on their own: `cargo test` skips
+//! them, and a run by name with `--ignored` fails. `.ci/run` passes
+//! `--skip crash_child_` to its `--ignored` run for that reason.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -33,13 +39,19 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Run the test `child` of this binary with `env` = `spec`, let it work `ms`
-/// milliseconds, then SIGKILL it; a child that exited by itself fails the test with its
-/// stderr (`round` names the attempt).
+/// Run the ignored child driver `child` of this binary with `env` = `spec`, let it work
+/// `ms` milliseconds, then SIGKILL it; a child that exited by itself (or a name that
+/// matches no test) fails the test with its stderr (`round` names the attempt).
 fn kill_child_after(exe: &Path, child: &str, env: &str, spec: String, ms: u64, round: usize) {
     let mut c = KillOnDrop(
         Command::new(exe)
-            .args([child, "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                child,
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(env, spec)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -56,10 +68,18 @@ fn kill_child_after(exe: &Path, child: &str, env: &str, spec: String, ms: u64, r
     c.0.wait().unwrap();
 }
 
-/// In child mode (`env` = "dir|start"): the database under dir, its append-only file of
+/// What the parent passed a child driver in `env`. Panics when it is missing: a driver
+/// run on its own must fail, not pass without testing anything.
+fn child_env(env: &str) -> String {
+    std::env::var(env).unwrap_or_else(|_| {
+        panic!("a crash-test child driver: started by its parent test, which sets {env}; it fails when run alone")
+    })
+}
+
+/// In a child (`env` = "dir|start"): the database under dir, its append-only file of
 /// acknowledged numbers, and the first number to write.
-fn child_start(env: &str) -> Option<(Db, std::fs::File, u64)> {
-    let spec = std::env::var(env).ok()?;
+fn child_start(env: &str) -> (Db, std::fs::File, u64) {
+    let spec = child_env(env);
     let (dir, start) = spec.split_once('|').unwrap();
     let start: u64 = start.parse().unwrap();
     let db = Db::open(Path::new(dir).join("db")).unwrap();
@@ -68,15 +88,13 @@ fn child_start(env: &str) -> Option<(Db, std::fs::File, u64)> {
         .append(true)
         .open(Path::new(dir).join("acked"))
         .unwrap();
-    Some((db, acked, start))
+    (db, acked, start)
 }
 
-/// In child mode: run `step` for numbers `start..`, acknowledging (fsynced) each one
-/// after it returns, until killed (or, if the parent is gone, after CHILD_LIFETIME).
+/// In a child: run `step` for numbers `start..`, acknowledging (fsynced) each one after
+/// it returns, until killed (or, if the parent is gone, after CHILD_LIFETIME).
 fn child_loop(env: &str, mut step: impl FnMut(&Db, u64)) {
-    let Some((db, mut acked, start)) = child_start(env) else {
-        return;
-    };
+    let (db, mut acked, start) = child_start(env);
     let born = Instant::now();
     for n in start.. {
         if born.elapsed() > CHILD_LIFETIME {
@@ -88,9 +106,10 @@ fn child_loop(env: &str, mut step: impl FnMut(&Db, u64)) {
     }
 }
 
-/// Child mode only: commit batches `start..` forever.
+/// Child driver of `kill_mid_ingest`: commit batches `start..` forever.
 #[test]
-fn child_ingest() {
+#[ignore = "crash child of kill_mid_ingest: started by it, fails alone"]
+fn crash_child_ingest() {
     child_loop(CHILD_ENV, |db, n| {
         let mut b = db.batch();
         for j in 0..BATCH {
@@ -155,9 +174,6 @@ fn batches_present(db: &Db) -> BTreeMap<u64, usize> {
 
 #[test]
 fn kill_mid_ingest() {
-    if std::env::var(CHILD_ENV).is_ok() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = SmallRng::seed_from_u64(0x5eed);
@@ -170,7 +186,7 @@ fn kill_mid_ingest() {
             break;
         }
         let ms = rng.random_range(50..400);
-        let child = ("child_ingest", CHILD_ENV);
+        let child = ("crash_child_ingest", CHILD_ENV);
         let (acked, db) = kill_and_reopen(&exe, dir.path(), child, next, ms, round);
         kills += 1;
         let present = batches_present(&db);
@@ -214,12 +230,12 @@ fn kill_mid_ingest() {
 
 const TRAIN_CHILD_ENV: &str = "RECDB_CRASH_TRAIN_CHILD";
 
-/// Child mode only: retrain `als` forever (each run publishes both tables).
+/// Child driver of `kill_mid_training`: retrain `als` forever (each run publishes both
+/// tables).
 #[test]
-fn child_train() {
-    let Ok(dir) = std::env::var(TRAIN_CHILD_ENV) else {
-        return;
-    };
+#[ignore = "crash child of kill_mid_training: started by it, fails alone"]
+fn crash_child_train() {
+    let dir = child_env(TRAIN_CHILD_ENV);
     let db = Db::open(Path::new(&dir)).unwrap();
     let p = recdb::Params::new().set("factors", 16).set("iterations", 6);
     let born = Instant::now();
@@ -242,9 +258,6 @@ fn child_train() {
 
 #[test]
 fn kill_mid_training() {
-    if std::env::var(CHILD_ENV).is_ok() || std::env::var(TRAIN_CHILD_ENV).is_ok() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let (users, items) = {
         let db = Db::open(dir.path()).unwrap();
@@ -278,7 +291,7 @@ fn kill_mid_training() {
     for round in 0..8 {
         let ms = rng.random_range(50..350);
         let spec = dir.path().display().to_string();
-        kill_child_after(&exe, "child_train", TRAIN_CHILD_ENV, spec, ms, round);
+        kill_child_after(&exe, "crash_child_train", TRAIN_CHILD_ENV, spec, ms, round);
         kills += 1;
         let db = Db::open(dir.path()).unwrap();
         db.check()
@@ -341,13 +354,13 @@ const GC_CHILD_ENV: &str = "RECDB_CRASH_GC_CHILD";
 const GC_ROWS: usize = 2000;
 const GC_DIM: usize = 32;
 
-/// Child mode only: republish `big` forever (each publish garbage-collects the version
-/// beyond `keep_versions`), drop and recreate `tmp`, and build an index on `big`.
+/// Child driver of `kill_mid_gc_and_index_build`: republish `big` forever (each publish
+/// garbage-collects the version beyond `keep_versions`), drop and recreate `tmp`, and
+/// build an index on `big`.
 #[test]
-fn child_gc() {
-    let Ok(dir) = std::env::var(GC_CHILD_ENV) else {
-        return;
-    };
+#[ignore = "crash child of kill_mid_gc_and_index_build: started by it, fails alone"]
+fn crash_child_gc() {
+    let dir = child_env(GC_CHILD_ENV);
     let db = Db::open(Path::new(&dir)).unwrap();
     let born = Instant::now();
     // Continue from the served version's number so every publish is distinguishable.
@@ -385,9 +398,6 @@ fn gc_value(k: u32, r: usize, c: usize) -> f32 {
 
 #[test]
 fn kill_mid_gc_and_index_build() {
-    if std::env::var(GC_CHILD_ENV).is_ok() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     drop(Db::open(dir.path()).unwrap());
     let exe = std::env::current_exe().unwrap();
@@ -398,7 +408,7 @@ fn kill_mid_gc_and_index_build() {
     for round in 0..10 {
         let ms = rng.random_range(200..1200);
         let spec = dir.path().display().to_string();
-        kill_child_after(&exe, "child_gc", GC_CHILD_ENV, spec, ms, round);
+        kill_child_after(&exe, "crash_child_gc", GC_CHILD_ENV, spec, ms, round);
         kills += 1;
         let db = Db::open(dir.path()).unwrap();
         db.check()
@@ -442,12 +452,13 @@ fn kill_mid_gc_and_index_build() {
 const UPSERT_CHILD_ENV: &str = "RECDB_CRASH_UPSERT_CHILD";
 const UPSERT_BASE: usize = 100;
 
-/// Child mode only: single-row upserts `start..` forever on table `t` (one new row
+/// Child driver of `kill_mid_upserts`: single-row upserts `start..` forever on table `t` (one new row
 /// `n{n}` and a replacement of base row `n % 100`, both valued n), each acknowledged
 /// (fsynced) after `upsert_rows` returns. Compactions start on their own past 1024
 /// operations and are killed too.
 #[test]
-fn child_upsert() {
+#[ignore = "crash child of kill_mid_upserts: started by it, fails alone"]
+fn crash_child_upsert() {
     child_loop(UPSERT_CHILD_ENV, |db, n| {
         let v = vec![n as f32; 4];
         let base = (n as usize % UPSERT_BASE).to_string();
@@ -460,9 +471,6 @@ fn child_upsert() {
 /// after a reopen, an update is all there or not at all, and `check` passes.
 #[test]
 fn kill_mid_upserts() {
-    if std::env::var(UPSERT_CHILD_ENV).is_ok() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     {
         let db = Db::open(dir.path().join("db")).unwrap();
@@ -488,7 +496,7 @@ fn kill_mid_upserts() {
             break;
         }
         let ms = rng.random_range(200..1200);
-        let child = ("child_upsert", UPSERT_CHILD_ENV);
+        let child = ("crash_child_upsert", UPSERT_CHILD_ENV);
         let (acked, db) = kill_and_reopen(&exe, dir.path(), child, next, ms, round);
         kills += 1;
         db.check().unwrap();
@@ -554,12 +562,12 @@ fn kill_mid_upserts() {
 
 const RESTORE_CHILD_ENV: &str = "RECDB_CRASH_RESTORE_CHILD";
 
-/// Child mode only: restore `dir/dump.jsonl` into `dir/db`, then wait to be killed.
+/// Child driver of `kill_mid_restore`: restore `dir/dump.jsonl` into `dir/db`, then wait
+/// to be killed.
 #[test]
-fn child_restore() {
-    let Ok(dir) = std::env::var(RESTORE_CHILD_ENV) else {
-        return;
-    };
+#[ignore = "crash child of kill_mid_restore: started by it, fails alone"]
+fn crash_child_restore() {
+    let dir = child_env(RESTORE_CHILD_ENV);
     let dir = Path::new(&dir);
     let db = Db::open(dir.join("db")).unwrap();
     let f = std::fs::File::open(dir.join("dump.jsonl")).unwrap();
@@ -579,9 +587,6 @@ fn dump_of(db: &Db) -> Vec<u8> {
 /// next child, or here) gives the whole database.
 #[test]
 fn kill_mid_restore() {
-    if std::env::var(RESTORE_CHILD_ENV).is_ok() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let dump = {
         let src = Db::temporary().unwrap();
@@ -620,7 +625,14 @@ fn kill_mid_restore() {
         // Process start and open, then anywhere in the restore (or just past it).
         let ms = rng.random_range(30..60 + took * 5 / 4);
         let spec = dir.path().display().to_string();
-        kill_child_after(&exe, "child_restore", RESTORE_CHILD_ENV, spec, ms, round);
+        kill_child_after(
+            &exe,
+            "crash_child_restore",
+            RESTORE_CHILD_ENV,
+            spec,
+            ms,
+            round,
+        );
         let db = Db::open(&db_path).unwrap();
         let s = db.stats().unwrap();
         let state = if let Some(from) = db.incomplete_restore().unwrap() {

@@ -521,40 +521,6 @@ fn ml100k_files_parse() {
     assert_eq!(names, ["age", "gender", "occupation", "zip_code"]);
 }
 
-/// `cargo test --release -- --ignored tsv_speed --nocapture`: lines/s of the TSV reader.
-#[test]
-#[ignore = "timing; run by hand in release mode"]
-fn tsv_speed() {
-    let n = 2_000_000usize;
-    let mut s = String::with_capacity(n * 28);
-    s.push_str("user_id\titem_id\trating\ttimestamp\n");
-    for i in 0..n {
-        use std::fmt::Write;
-        let _ = writeln!(
-            s,
-            "{}\t{}\t{}\t{}",
-            (i * 7919) % 50_000,
-            (i * 104_729) % 20_000,
-            1 + i % 5,
-            880_000_000 + i
-        );
-    }
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let t = std::time::Instant::now();
-        let e = parse_events("speed.tsv", s.as_bytes(), Some(Format::Tsv)).unwrap();
-        let dt = t.elapsed().as_secs_f64();
-        assert_eq!(e.len(), n);
-        best = best.min(dt);
-    }
-    println!(
-        "TSV: {n} lines ({} MB) in {:.3} s = {:.2} M lines/s",
-        s.len() / 1_000_000,
-        best,
-        n as f64 / best / 1e6
-    );
-}
-
 mod props {
     use super::*;
     use proptest::prelude::*;

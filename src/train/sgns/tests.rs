@@ -409,36 +409,3 @@ fn prune_keeps_frequent() {
     assert_eq!(map, vec![Some(0), None, Some(1)]);
     assert_eq!(kept, vec![5, 3]);
 }
-
-use super::pool_cpu_seconds as pool_cpu;
-
-/// Speed probe (not the criterion bench): Zipf(1) text of 1M words over 50k types, 2 threads.
-/// `cargo test --release --lib sgns::tests::speed_probe -- --ignored --nocapture`
-/// (RECDB_W2V_SENT sets the sentence length, default 10). Prints wall-clock words/s and
-/// words per CPU-second of the pool scaled to 2 threads.
-#[test]
-#[ignore]
-fn speed_probe() {
-    let env = |k: &str, d: usize| {
-        std::env::var(k)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(d)
-    };
-    let len = env("RECDB_W2V_SENT", 10);
-    let text = ZipfText::new(env("RECDB_W2V_WORDS", 1_000_000), 50_000, len, 99).unwrap();
-    let p = pool(env("RECDB_W2V_THREADS", 2));
-    let c = AtomicBool::new(false);
-    for cbow in [false, true] {
-        let ctx = JobContext::new(1, &c, &NoProgress, &p);
-        let (t, c0) = (std::time::Instant::now(), pool_cpu(&p));
-        let words = text.train(cbow, &ctx).unwrap() as f64;
-        let (secs, cpu) = (t.elapsed().as_secs_f64(), pool_cpu(&p) - c0);
-        println!(
-            "{}: {:.0} words/s wall, {:.0} words/s per 2 CPU-s ({cpu:.1} CPU s)",
-            if cbow { "cbow" } else { "sg" },
-            words / secs,
-            words / (cpu / 2.0),
-        );
-    }
-}
