@@ -295,6 +295,8 @@ fn demo_prints_tables() {
     let s = text(&out.stdout);
     assert!(s.contains("similar to") && s.contains("recommended"), "{s}");
     assert!(s.contains("300 users"), "{s}");
+    // The shell's own multi-line titles keep their line breaks (only data is escaped).
+    assert!(s.contains("\nrecommended:") && !s.contains("\\x0a"), "{s}");
 }
 
 /// Runs `recdb` (no database) in `dir` with `script` on stdin; returns (ok, stderr).

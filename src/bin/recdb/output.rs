@@ -276,11 +276,12 @@ fn escape_row(cells: &[String]) -> Vec<String> {
     cells.iter().map(|c| escape_cell(c).into_owned()).collect()
 }
 
-/// Ids and titles are data: in table mode every control character in them is escaped.
+/// Ids and titles are data: in table mode every control character in them is escaped
+/// (a title keeps its line breaks: the shell composes titles of several lines).
 fn render_block_table(b: &Block) -> String {
     let mut out = String::new();
     if let Some(t) = &b.title {
-        out.push_str(&escape_cell(t));
+        out.push_str(&escape_text(t));
         out.push('\n');
     }
     match &b.body {
