@@ -451,15 +451,33 @@ impl IvfIndex {
                 &mut stream,
             );
         }
+        self.answer(table, tail, q, qn, k, allow, cands, tail_top)
+    }
+
+    /// A scanned query's answer: its candidates reranked exactly (with the tail's top-k),
+    /// or the exact scan when the probed lists hold fewer than `k` rows that pass, so a
+    /// query for `k` rows answers `k` whenever that many pass its filter. The rerank is
+    /// skipped when the candidates cannot fill `k` (its row reads would be thrown away).
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &self,
+        table: &TableView,
+        tail: Option<(&Tail, &dyn Fn(u32) -> bool)>,
+        q: &[f32],
+        qn: f32,
+        k: usize,
+        allow: &dyn Fn(u32) -> bool,
+        cands: Candidates,
+        tail_top: Option<TopK>,
+    ) -> Vec<(u32, f32)> {
         let cand = cands.into_ids(allow);
-        let hits = self.rerank(table, &cand, q, qn, k, tail_top);
-        // Fewer than `k` rows in the probed lists: a query for `k` rows answers `k`
-        // whenever that many pass its filter.
-        if hits.len() >= k {
-            hits
-        } else {
-            self.exact_in(table, tail, q, k, allow)
+        if cand.len() + tail_top.as_ref().map_or(0, TopK::kept) >= k {
+            let hits = self.rerank(table, &cand, q, qn, k, tail_top);
+            if hits.len() >= k {
+                return hits;
+            }
         }
+        self.exact_in(table, tail, q, k, allow)
     }
 
     /// The exact answer over the table's rows that `allow` accepts and the tail's rows

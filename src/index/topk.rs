@@ -87,6 +87,11 @@ impl TopK {
         }
     }
 
+    /// Entries kept so far (at most `k`).
+    pub fn kept(&self) -> usize {
+        self.heap.len()
+    }
+
     /// Best first; equal scores by ascending id.
     pub fn into_sorted(self) -> Vec<(u32, f32)> {
         let mut v: Vec<(u32, f32)> = self.heap.into_iter().map(|e| (e.1, e.0)).collect();

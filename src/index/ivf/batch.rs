@@ -67,15 +67,6 @@ impl IvfIndex {
         allow: BatchFilter,
         nprobe: usize,
     ) -> Vec<Vec<(u32, f32)>> {
-        // Query `at`'s exact answer, as alone (see `IvfIndex::search_in`).
-        let exact = |at: usize| {
-            let j = first + at;
-            let tail_j = tail.map(|(t, ta)| (t, move |r: u32| ta(j, r)));
-            let tail_j = tail_j
-                .as_ref()
-                .map(|(t, ta)| (*t, ta as &dyn Fn(u32) -> bool));
-            self.exact_in(table, tail_j, qs[at], k, &|r| allow(j, r))
-        };
         let mut out = vec![Vec::new(); qs.len()];
         let mut live: Vec<Live> = Vec::new();
         // Scaled queries and their lists' counts, in `live` order.
@@ -84,7 +75,10 @@ impl IvfIndex {
             let j = first + at;
             let allow_j = |r: u32| allow(j, r);
             let Some((qn, np)) = self.probes_for(q, k, &allow_j, nprobe) else {
-                out[at] = exact(at);
+                // Answered exactly, as alone.
+                out[at] = one_query(tail, allow, j, |tail_j, allow_j| {
+                    self.exact_in(table, tail_j, q, k, allow_j)
+                });
                 continue;
             };
             let f = self.phi / qn;
@@ -140,14 +134,28 @@ impl IvfIndex {
             );
         }
         for qy in live {
-            let j = first + qy.at;
-            let allow_j = |r: u32| allow(j, r);
-            let cand = qy.cands.into_ids(&allow_j);
-            let hits = self.rerank(table, &cand, qs[qy.at], qy.qn, k, qy.tail_top);
-            out[qy.at] = if hits.len() >= k { hits } else { exact(qy.at) };
+            let q = qs[qy.at];
+            out[qy.at] = one_query(tail, allow, first + qy.at, |tail_j, allow_j| {
+                self.answer(table, tail_j, q, qy.qn, k, allow_j, qy.cands, qy.tail_top)
+            });
         }
         out
     }
+}
+
+/// `f` given query `j`'s own filters of a batch (the tail's and the table's), as a
+/// single query has them.
+fn one_query<R>(
+    tail: Option<(&Tail, BatchFilter)>,
+    allow: BatchFilter,
+    j: usize,
+    f: impl FnOnce(Option<(&Tail, &dyn Fn(u32) -> bool)>, &dyn Fn(u32) -> bool) -> R,
+) -> R {
+    let tail_j = tail.map(|(t, ta)| (t, move |r: u32| ta(j, r)));
+    let tail_j = tail_j
+        .as_ref()
+        .map(|(t, ta)| (*t, ta as &dyn Fn(u32) -> bool));
+    f(tail_j, &|r| allow(j, r))
 }
 
 /// `probes` ordered by list (a counting sort; stable, so each list's queries keep their
