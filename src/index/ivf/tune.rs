@@ -107,15 +107,12 @@ impl IvfIndex {
             |nprobe: usize, rerank: usize| nprobe as f64 * per_list + rerank as f64 * RERANK_COST;
         let probes = depths.len() as f64 * ((steps.len() as f64).log2().ceil() + 1.0);
         let mut done = 0f64;
-        // (cost, nprobe, rerank, recall) of the cheapest point that reaches the aim.
-        let mut best: Option<(f64, usize, usize, f32)> = None;
-        let mut closest = Shortfall {
-            recall: -1.0,
-            nprobe: self.lists,
-            rerank: depths[0],
-        };
+        // (nprobe, rerank, recall) of the cheapest point that reaches the aim.
+        let mut best: Option<(usize, usize, f32)> = None;
+        let mut closest: Option<Shortfall> = None;
         for &r in &depths {
-            if best.is_some_and(|b| cost(1, r) >= b.0) {
+            let bar = best.map_or(f64::INFINITY, |(n, r, _)| cost(n, r));
+            if cost(1, r) >= bar {
                 break;
             }
             self.rerank = r;
@@ -123,28 +120,29 @@ impl IvfIndex {
             let cheaper: Vec<usize> = steps
                 .iter()
                 .copied()
-                .filter(|&s| best.is_none_or(|b| cost(s, r) < b.0))
+                .filter(|&s| cost(s, r) < bar)
                 .collect();
             // Recall grows with nprobe: binary search over the steps.
             let (mut lo, mut hi) = (0usize, cheaper.len());
             while lo < hi {
                 let mid = (lo + hi) / 2;
+                let nprobe = cheaper[mid];
                 hooks.check()?;
                 hooks.report(
                     BUILT + (TUNED - BUILT) * (done / probes).min(1.0),
-                    &format!("tuning: recall@10 at nprobe {}, rerank {r}", cheaper[mid]),
+                    &format!("tuning: recall@10 at nprobe {nprobe}, rerank {r}"),
                 );
                 done += 1.0;
-                let got = recall_at(self, cheaper[mid]);
-                if got > closest.recall {
-                    closest = Shortfall {
-                        recall: got,
-                        nprobe: cheaper[mid],
+                let recall = recall_at(self, nprobe);
+                if closest.is_none_or(|c| recall > c.recall) {
+                    closest = Some(Shortfall {
+                        recall,
+                        nprobe,
                         rerank: r,
-                    };
+                    });
                 }
-                if got >= aim {
-                    best = Some((cost(cheaper[mid], r), cheaper[mid], r, got));
+                if recall >= aim {
+                    best = Some((nprobe, r, recall));
                     hi = mid;
                 } else {
                     lo = mid + 1;
@@ -153,7 +151,7 @@ impl IvfIndex {
         }
         self.target_recall = target;
         Ok(match best {
-            Some((_, nprobe, rerank, recall)) => {
+            Some((nprobe, rerank, recall)) => {
                 self.nprobe = nprobe;
                 self.rerank = rerank;
                 self.recall = recall;
@@ -164,7 +162,7 @@ impl IvfIndex {
                 self.nprobe = self.lists;
                 self.rerank = depths[0];
                 self.recall = 1.0;
-                (closest.recall >= 0.0).then_some(closest)
+                closest
             }
         })
     }
