@@ -30,9 +30,12 @@ const TUNE_MARGIN: f32 = 0.005;
 /// Rerank depths a caller may set (candidate entries for k = 10); the tuner tries
 /// [`RERANK`], then doubles it up to the end of this range.
 pub(crate) const RERANK_RANGE: std::ops::RangeInclusive<usize> = 10..=10_000;
-/// The cost of reranking one candidate, in code entries scanned: a profile at 100k × 64
-/// (nprobe 90, 65 candidates, ~9,300 entries scanned) spent 38 % of a query in the scan
-/// and 14 % in the rerank, about 50 entries' scan per candidate (a random row read).
+/// The cost of reranking one candidate (a random row read), in code entries scanned. The
+/// one profile of the query phase (docs/HISTORY.md, "Where the time goes": `perf record
+/// -e cpu-clock`, 100k × 64, nprobe 100, ~7,900 entries scanned, no spilled rows) spent
+/// 38 % in the scan and 14 % in the rerank, of 100 candidates then: about 29 entries a
+/// candidate, or 58 if the rerank was already at 50. A round value in that range, not
+/// measured at today's operating points.
 const RERANK_COST: f64 = 50.0;
 
 /// The tuner found no operating point below every list that reaches the target: the
