@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::cli::{ok, recdb, text};
+use common::cli::{ok, piped, recdb, text, with_stdin, write_events};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_recdb"))
@@ -23,14 +23,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.tsv");
-    let mut f = std::fs::File::create(&events).unwrap();
-    writeln!(f, "user_id\titem_id\trating\ttimestamp").unwrap();
-    for u in 0..30u32 {
-        for j in 0..8u32 {
-            let i = (u * 3 + j * j) % 20;
-            writeln!(f, "u{u}\ti{i}\t{}\t{}", 1 + (u + j) % 5, 1000 + u * 10 + j).unwrap();
-        }
-    }
+    write_events(&events);
     let items = dir.path().join("items.tsv");
     let mut f = std::fs::File::create(&items).unwrap();
     writeln!(f, "item_id\ttitle\tgenres").unwrap();
@@ -245,21 +238,10 @@ fn dash_c_runs_commands_and_stops_at_first_error() {
 #[test]
 fn piped_stdin_continues_after_errors() {
     let fx = trained();
-    let mut child = bin()
-        .arg("--db")
-        .arg(&fx.db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"# a comment\n\nitem i3\nfrobnicate now\nrecommend nobody\nitem i4\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = piped(
+        &fx.db,
+        "# a comment\n\nitem i3\nfrobnicate now\nrecommend nobody\nitem i4\n",
+    );
     assert!(!out.status.success(), "a failed command must fail the run");
     let s = text(&out.stdout);
     assert!(s.contains("Movie 3") && s.contains("Movie 4"), "{s}");
@@ -301,20 +283,9 @@ fn demo_prints_tables() {
 
 /// Runs `recdb` (no database) in `dir` with `script` on stdin; returns (ok, stderr).
 fn run_script_in(dir: &std::path::Path, script: &str) -> (bool, String) {
-    let mut child = bin()
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = bin();
+    cmd.current_dir(dir);
+    let out = with_stdin(cmd, script);
     (out.status.success(), text(&out.stderr))
 }
 

@@ -351,7 +351,7 @@ fn every_model_has_defaults_and_metrics_print_lowercase() {
 
 // ---- the `recdb` binary ----
 
-use common::cli::{ok, recdb, text};
+use common::cli::{ok, piped, recdb, text, write_events};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -365,14 +365,7 @@ struct Cli {
 fn cli() -> Cli {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.tsv");
-    let mut f = std::fs::File::create(&events).unwrap();
-    writeln!(f, "user_id\titem_id\trating\ttimestamp").unwrap();
-    for u in 0..30u32 {
-        for j in 0..8u32 {
-            let i = (u * 3 + j * j) % 20;
-            writeln!(f, "u{u}\ti{i}\t{}\t{}", 1 + (u + j) % 5, 1000 + u * 10 + j).unwrap();
-        }
-    }
+    write_events(&events);
     let items = dir.path().join("items.tsv");
     let mut f = std::fs::File::create(&items).unwrap();
     writeln!(f, "item_id\ttitle\tgenres\trelease_year").unwrap();
@@ -597,22 +590,6 @@ fn cli_eval_on_the_users_database() {
         ],
     );
     assert!(out.contains("rmse"), "{out}");
-}
-
-/// Run `recdb --db DB` with `input` on its stdin.
-fn piped(db: &Path, input: &str) -> std::process::Output {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_recdb"))
-        .arg("--db")
-        .arg(db)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).unwrap();
-    drop(stdin);
-    child.wait_with_output().unwrap()
 }
 
 #[test]

@@ -9,7 +9,8 @@ const CANDIDATES_SHOWN: usize = 10;
 
 impl Db {
     /// Items whose id, title, genres or attribute values contain `text` (ignoring
-    /// case), in id order, at most `limit` of them.
+    /// case), in id order, at most `limit` of them. Loads every item's attributes and
+    /// all item names per call (a scan, meant for the shell, not for a hot path).
     pub fn find_items(&self, text: &str, limit: usize) -> Result<Vec<ItemRecord>> {
         let needle = text.to_lowercase();
         let mut out = Vec::new();
@@ -36,7 +37,8 @@ impl Db {
     /// The item `text` names: an item id (which always wins), else the one item whose
     /// title is `text`, or `title (year)` for an item with a `*year*` attribute (ignoring
     /// case: `Star Wars (1977)`). Several such titles are
-    /// [`Error::AmbiguousItem`]; none is [`Error::UnknownItem`].
+    /// [`Error::AmbiguousItem`]; none is [`Error::UnknownItem`]. A title scans every
+    /// item's attributes, as [`Db::find_items`] does.
     pub fn resolve_item(&self, text: &str) -> Result<String> {
         if self.item_id(text).is_ok() {
             return Ok(text.to_owned());
@@ -62,12 +64,12 @@ impl Db {
         }
     }
 
-    /// How many events of the log name `item` (reads the whole log).
+    /// How many events of the log name `item`: reads every log segment (one at a time,
+    /// counting in place), so it costs a scan of the log per call.
     pub fn item_event_count(&self, item: &str) -> Result<u64> {
         let iid = self.item_id(item)?;
         let st = self.state();
-        let events = st.log.snapshot(self.backend(), st.meta.events)?;
-        Ok(events.iter().filter(|e| e.item == iid).count() as u64)
+        st.log.count_item(self.backend(), iid, st.meta.events)
     }
 
     /// Every item with attributes, with its external id, in dense id order.

@@ -419,6 +419,32 @@ impl Log {
         Ok(out)
     }
 
+    /// How many events with seq below `watermark` name `item`: one segment at a time,
+    /// counted in place, so no event is decoded into memory.
+    pub fn count_item(&self, b: &dyn Backend, item: u32, watermark: u64) -> Result<u64> {
+        let mut n = 0u64;
+        for (&bucket, m) in &self.manifests {
+            for r in &m.runs {
+                let what = seg_what(bucket, r.run);
+                let v = read_run(b, bucket, r.run)?;
+                let seg: &ArchivedSegment = codec::access(Tag::Segment, &v, &what)?;
+                if seg.items.len() != seg.seqs.len() {
+                    return Err(Error::corrupted(format!(
+                        "{} (columns of different lengths)",
+                        what()
+                    )));
+                }
+                n += seg
+                    .items
+                    .iter()
+                    .zip(seg.seqs.iter())
+                    .filter(|(i, s)| i.to_native() == item && s.to_native() < watermark)
+                    .count() as u64;
+            }
+        }
+        Ok(n)
+    }
+
     /// Read and validate every segment; returns the number of events.
     pub fn verify(&self, b: &dyn Backend) -> Result<u64> {
         let mut n = 0u64;
@@ -519,6 +545,10 @@ mod tests {
         let mut want: Vec<Event> = all.iter().filter(|e| e.seq < wm).copied().collect();
         want.sort_by_key(|e| (e.user, e.timestamp, e.seq));
         assert_eq!(reloaded.snapshot(&b, wm).unwrap(), want);
+        for item in [0, 5, 30, 1000] {
+            let n = want.iter().filter(|e| e.item == item).count() as u64;
+            assert_eq!(reloaded.count_item(&b, item, wm).unwrap(), n, "item {item}");
+        }
         assert_eq!(reloaded.verify(&b).unwrap(), seq);
     }
 

@@ -110,15 +110,17 @@ impl Job for MfJob {
         if snap.events.is_empty() {
             return Err(Error::Empty("no events to train on".into()));
         }
-        // Factors, their published copies (two more columns at most) and the tables' rows.
-        let factors = match &self.kind {
-            Kind::Sgd(p) => p.factors,
-            Kind::Als(p) => p.factors,
-            Kind::Bpr(p) => p.factors,
+        // Factors, their published copies (two more columns at most) and the tables' rows;
+        // ALS also holds a factors x factors Gram matrix (YtY) per sweep.
+        let (factors, gram) = match &self.kind {
+            Kind::Sgd(p) => (p.factors, 0),
+            Kind::Als(p) => (p.factors, p.factors),
+            Kind::Bpr(p) => (p.factors, 0),
         };
         ctx.check_memory(
             "factors",
-            3 * memory::bytes_of::<f32>(snap.n_users + snap.n_items, factors + 2),
+            3 * memory::bytes_of::<f32>(snap.n_users + snap.n_items, factors + 2)
+                + memory::bytes_of::<f32>(gram, gram),
         )?;
         let data = Interactions::from_triples(snap.n_users, snap.n_items, &snap.triples())?;
         let model: MfModel = match &self.kind {

@@ -531,11 +531,10 @@ fn open_db(path: &Path, threads: Option<usize>) -> Result<Db> {
     })
     .map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
     if let Some(dump) = db.incomplete_restore()? {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("warning: {} holds an incomplete restore of `{dump}`; run `restore` again to finish it\n",
+        eprintln!(
+            "warning: {} holds an incomplete restore of `{dump}`; run `restore` again to finish it",
             path.display()
-        ));
+        );
     }
     Ok(db)
 }

@@ -111,7 +111,7 @@ fn sweep(
     let f = p.factors;
     let mut yty = y.t().dot(y);
     yty.diag_mut().mapv_inplace(|d| d + p.reg);
-    let yty = yty.as_standard_layout().into_owned();
+    let yty = yty.as_standard_layout(); // (a view: `dot` already returns that layout)
     let (yty, ys) = (
         yty.as_slice().expect("standard layout"),
         y.as_slice().expect("standard layout"),

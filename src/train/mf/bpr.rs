@@ -9,10 +9,8 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::{
-    check_count, check_f32, dot_slice, normal_matrix, MfModel, EPOCHS, FACTORS, FRACTION, INIT_STD,
-    LEARNING_RATE, LR_DECAY, WEIGHT,
-};
+use super::sgd::SgdParams;
+use super::{check_f32, dot_slice, normal_matrix, MfModel, FRACTION};
 use crate::train::context::JobContext;
 use crate::train::interactions::Interactions;
 use crate::{Error, Result};
@@ -54,16 +52,20 @@ impl Default for BprParams {
 }
 
 impl BprParams {
+    /// SGD's checks (BPR steps through the same schedule with the same L2 terms), then
+    /// `popular_negatives`.
     pub fn validate(&self) -> Result<()> {
-        check_count("factors", self.factors, FACTORS)?;
-        check_count("epochs", self.epochs, EPOCHS)?;
-        check_f32("learning_rate", self.learning_rate, LEARNING_RATE)?;
-        check_f32("reg", self.reg, WEIGHT)?;
-        check_f32("bias_reg", self.bias_reg, WEIGHT)?;
-        check_f32("init_std", self.init_std, INIT_STD)?;
-        check_f32("lr_decay", self.lr_decay, LR_DECAY)?;
-        check_f32("popular_negatives", self.popular_negatives, FRACTION)?;
-        Ok(())
+        SgdParams {
+            factors: self.factors,
+            epochs: self.epochs,
+            learning_rate: self.learning_rate,
+            reg: self.reg,
+            bias_reg: self.bias_reg,
+            init_std: self.init_std,
+            lr_decay: self.lr_decay,
+        }
+        .validate()?;
+        check_f32("popular_negatives", self.popular_negatives, FRACTION)
     }
 }
 
