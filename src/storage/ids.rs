@@ -235,12 +235,14 @@ impl IdMap {
 
     /// Write the blocks and buckets touched by appending `new` names (not yet
     /// installed): the last block, and the buckets the names land in or split.
-    /// `loaded`: buckets already read for this commit.
+    /// `loaded`: buckets already read for this commit, consumed: a bucket no cache
+    /// shares is moved into the rewrite, not copied (a commit that adds more ids than
+    /// there are buckets touches every bucket).
     pub fn write_appended(
         &self,
         b: &dyn Backend,
         new: &[String],
-        loaded: &HashMap<u32, Arc<IdBucket>>,
+        mut loaded: HashMap<u32, Arc<IdBucket>>,
         batch: &mut WriteBatch,
     ) -> Result<IdUpdate> {
         let old = self.len as usize;
@@ -272,10 +274,15 @@ impl IdMap {
             update.blocks.push((block_no as u32, Arc::new(block)));
         }
         let read = &mut |k: u32| -> Result<IdBucket> {
-            match loaded.get(&k) {
-                Some(bucket) => Ok(IdBucket::clone(bucket)),
-                None => Ok(IdBucket::clone(&*self.bucket(b, k)?)),
-            }
+            let shared = match loaded.remove(&k) {
+                Some(bucket) => bucket,
+                None => match lock(&self.buckets).get(k) {
+                    Some(hit) => hit,
+                    // Read for this rewrite only: not worth a place in the cache.
+                    None => return id_hash::load(b, self.space.prefix(), self.space.name(), k),
+                },
+            };
+            Ok(Arc::try_unwrap(shared).unwrap_or_else(|s| IdBucket::clone(&s)))
         };
         for (k, bucket) in id_hash::grow(self.len, new, read)? {
             id_hash::put(batch, self.space.prefix(), k, &bucket);
@@ -364,10 +371,12 @@ impl<'a> PendingIds<'a> {
         (self.map.len() as usize + self.new.len()) as u32
     }
 
-    /// Write the new names' blocks and buckets (see [`IdMap::write_appended`]).
-    pub fn write(&self, batch: &mut WriteBatch) -> Result<IdUpdate> {
+    /// Write the new names' blocks and buckets (see [`IdMap::write_appended`]); the
+    /// buckets read by lookups are handed over, so call it once, after the lookups.
+    pub fn write(&mut self, batch: &mut WriteBatch) -> Result<IdUpdate> {
+        let loaded = std::mem::take(&mut self.loaded);
         self.map
-            .write_appended(self.backend, &self.new, &self.loaded, batch)
+            .write_appended(self.backend, &self.new, loaded, batch)
     }
 }
 
