@@ -74,8 +74,21 @@ impl std::fmt::Debug for IdMap {
 /// The blocks and buckets a commit wrote, to install once it is applied.
 pub(crate) struct IdUpdate {
     len: u32,
+    added: u32,
     blocks: Vec<(u32, Arc<IdBlock>)>,
     buckets: Vec<(u32, Arc<IdBucket>)>,
+}
+
+impl IdUpdate {
+    /// The map's length once installed.
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// The ids the commit adds.
+    pub fn added(&self) -> u32 {
+        self.added
+    }
 }
 
 impl IdMap {
@@ -227,7 +240,7 @@ impl IdMap {
     /// Write the buckets of a map that has blocks only (a database of format 1).
     pub fn write_lookup(&self, b: &dyn Backend, batch: &mut WriteBatch) -> Result<()> {
         let names = self.all_names(b)?;
-        for (k, bucket) in id_hash::grow(0, &names, &mut |_| Ok(IdBucket::default()))? {
+        for (k, bucket) in id_hash::grow(0, names, &mut |_| Ok(IdBucket::default()))? {
             id_hash::put(batch, self.space.prefix(), k, &bucket);
         }
         Ok(())
@@ -241,7 +254,7 @@ impl IdMap {
     pub fn write_appended(
         &self,
         b: &dyn Backend,
-        new: &[String],
+        new: Vec<String>,
         mut loaded: HashMap<u32, Arc<IdBucket>>,
         batch: &mut WriteBatch,
     ) -> Result<IdUpdate> {
@@ -249,6 +262,7 @@ impl IdMap {
         let total = old + new.len();
         let mut update = IdUpdate {
             len: total as u32,
+            added: new.len() as u32,
             blocks: Vec::new(),
             buckets: Vec::new(),
         };
@@ -371,12 +385,19 @@ impl<'a> PendingIds<'a> {
         (self.map.len() as usize + self.new.len()) as u32
     }
 
-    /// Write the new names' blocks and buckets (see [`IdMap::write_appended`]); the
-    /// buckets read by lookups are handed over, so call it once, after the lookups.
-    pub fn write(&mut self, batch: &mut WriteBatch) -> Result<IdUpdate> {
-        let loaded = std::mem::take(&mut self.loaded);
-        self.map
-            .write_appended(self.backend, &self.new, loaded, batch)
+    /// Write the new names' blocks and buckets (see [`IdMap::write_appended`]). The
+    /// names and the buckets read by lookups move into the rewrite, and the index of the
+    /// new names is freed before it: one copy of each new name less at the peak.
+    pub fn write(self, batch: &mut WriteBatch) -> Result<IdUpdate> {
+        let PendingIds {
+            map,
+            backend,
+            new,
+            new_index,
+            loaded,
+        } = self;
+        drop(new_index);
+        map.write_appended(backend, new, loaded, batch)
     }
 }
 
