@@ -20,20 +20,9 @@ use recdb::{Config, Db, EventKind, Params, SynthConfig, TrainOptions};
 mod common;
 use common::env;
 
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let m = e.metadata().unwrap();
-            if m.is_dir() {
-                dir_bytes(&e.path())
-            } else {
-                m.len()
-            }
-        })
-        .sum()
-}
+#[path = "../tests/common/fs.rs"]
+mod fs;
+use fs::dir_bytes;
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1u64 << 20) as f64

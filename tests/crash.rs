@@ -22,22 +22,15 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use recdb::{Db, EventKind};
 
+mod common;
+use common::KillOnDrop;
+
 const CHILD_ENV: &str = "RECDB_CRASH_CHILD";
 const BATCH: usize = 2000;
 const USERS: usize = 100; // two buckets of the log
 const TS_STRIDE: i64 = 1_000_000;
 /// A child gives up on its own after this long, in case the parent died.
 const CHILD_LIFETIME: Duration = Duration::from_secs(20);
-
-/// Kills the child when dropped, so a failing parent never leaves one behind.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Run the ignored child driver `child` of this binary with `env` = `spec`, let it work
 /// `ms` milliseconds, then SIGKILL it; a child that exited by itself (or a name that

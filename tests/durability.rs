@@ -80,20 +80,8 @@ fn a_flipped_bit_in_the_snapshot_loses_nothing() {
     Db::open(&path).unwrap().check().unwrap();
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let m = e.metadata().unwrap();
-            if m.is_dir() {
-                dir_bytes(&e.path())
-            } else {
-                m.len()
-            }
-        })
-        .sum()
-}
+mod common;
+use common::fs::dir_bytes;
 
 /// Retrains in short-lived opens (as separate `recdb train` commands run them) leave
 /// sled's cleaner no time: each kept up to ~7 MiB of old versions (112 MiB after 30,

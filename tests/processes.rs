@@ -2,20 +2,13 @@
 //! by a running `recdb` is told who holds it and what it is doing.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use recdb::{Db, Error, SynthConfig};
 
-/// Kills the child when dropped, so a failing test never leaves one behind.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::KillOnDrop;
 
 fn owner_file(db: &Path) -> String {
     std::fs::read_to_string(db.join("recdb.owner")).unwrap_or_default()

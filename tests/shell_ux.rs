@@ -468,6 +468,37 @@ fn cli_search_any_table_by_id_or_vector() {
 }
 
 #[test]
+fn cli_search_a_model_table_by_item_or_user_id() {
+    let c = cli();
+    ok(&c.db, &["train", "als", "--factors", "4"]);
+    let out = ok(
+        &c.db,
+        &[
+            "--format",
+            "csv",
+            "search",
+            "als.items",
+            "--id",
+            "i7",
+            "-k",
+            "3",
+        ],
+    );
+    let rows: Vec<&str> = out.lines().collect();
+    assert_eq!(rows[0], "rank,id,score");
+    assert_eq!(rows.len(), 4, "{out}");
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r.split(',').nth(1).unwrap().starts_with('i')),
+        "{out}"
+    );
+    assert!(!out.contains(",i7,"), "the row itself is left out: {out}");
+    let e = fails(&c.db, &["search", "als.items", "--id", "u3"]);
+    assert!(e.contains("no row `u3` in table `als.items`"), "{e}");
+}
+
+#[test]
 fn cli_importing_a_file_twice_says_so_unless_allowed() {
     let c = cli();
     let file = c.events.to_str().unwrap();

@@ -233,8 +233,8 @@ impl<'a> IngestBatch<'a> {
             meta.put(&mut batch);
             let receipt = CommitReceipt {
                 events: self.events.len() as u64,
-                new_users: pu.new.len() as u64,
-                new_items: pi.new.len() as u64,
+                new_users: ids.0.added() as u64,
+                new_items: ids.1.added() as u64,
                 total_events: meta.events,
             };
             (update, ids, receipt, meta)
@@ -436,12 +436,13 @@ impl Db {
             let new = pending.write(&mut batch)?;
             let mut meta = st.meta.clone();
             if items {
-                meta.items = pending.total();
+                meta.items = new.len();
             } else {
-                meta.users = pending.total();
+                meta.users = new.len();
             }
             meta.put(&mut batch);
-            (new, pending.new.len(), meta)
+            let added = new.added();
+            (new, added, meta)
         };
         let report = ImportReport {
             records: records as u64,

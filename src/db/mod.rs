@@ -419,6 +419,18 @@ impl Db {
         )
     }
 
+    /// The dense id (the row in a users or items table) of external id `id` in
+    /// `space`: one bucket of the id map is read, not the map. `None` for an unknown
+    /// id, and for [`RowSpace::Other`] (its rows are named by the table).
+    pub fn dense_id(&self, space: crate::RowSpace, id: &str) -> Result<Option<u32>> {
+        let st = self.state();
+        match space {
+            crate::RowSpace::Items => st.items.get(self.backend(), id),
+            crate::RowSpace::Users => st.users.get(self.backend(), id),
+            crate::RowSpace::Other => Ok(None),
+        }
+    }
+
     /// External ids of all items, by dense id (reads the whole map).
     pub fn item_ids(&self) -> Result<Vec<String>> {
         self.state().items.all_names(self.backend())

@@ -456,8 +456,8 @@ impl Db {
             let new_u = pu.write(&mut batch)?;
             let new_i = pi.write(&mut batch)?;
             let mut meta = st.meta.clone();
-            meta.users = pu.total();
-            meta.items = pi.total();
+            meta.users = new_u.len();
+            meta.items = new_i.len();
             meta.put(&mut batch);
             (new_u, new_i, meta)
         };

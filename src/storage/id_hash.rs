@@ -95,10 +95,11 @@ pub(crate) fn load(
 
 /// Plan the buckets of a map growing from `old_len` ids by `new` (dense ids from
 /// `old_len` on): the splits the growth causes, then the new names in their buckets.
-/// `read` gives a stored bucket of the old table. Returns every bucket it changed.
+/// `read` gives a stored bucket of the old table. Returns every bucket it changed (the
+/// new names move into them).
 pub(crate) fn grow(
     old_len: u32,
-    new: &[String],
+    new: Vec<String>,
     read: &mut dyn FnMut(u32) -> Result<IdBucket>,
 ) -> Result<Vec<(u32, IdBucket)>> {
     let old_buckets = bucket_count(old_len);
@@ -114,9 +115,9 @@ pub(crate) fn grow(
         changed.insert(from, stay);
         changed.insert(n, go);
     }
-    for (k, name) in new.iter().enumerate() {
-        let bucket = address(hash(name), new_buckets);
-        entry(&mut changed, bucket, old_buckets, read)?.push((name.clone(), old_len + k as u32));
+    for (k, name) in new.into_iter().enumerate() {
+        let bucket = address(hash(&name), new_buckets);
+        entry(&mut changed, bucket, old_buckets, read)?.push((name, old_len + k as u32));
     }
     Ok(changed
         .into_iter()
@@ -193,11 +194,11 @@ mod tests {
     #[test]
     fn growing_one_by_one_or_at_once_gives_the_same_buckets() {
         let names: Vec<String> = (0..2000).map(|i| format!("id-{i}")).collect();
-        let at_once = grow(0, &names, &mut |_| Ok(IdBucket::default())).unwrap();
+        let at_once = grow(0, names.clone(), &mut |_| Ok(IdBucket::default())).unwrap();
         let mut store: BTreeMap<u32, IdBucket> = Default::default();
         for (k, name) in names.iter().enumerate() {
             let read = &mut |b: u32| Ok(store.get(&b).cloned().unwrap_or_default());
-            for (b, v) in grow(k as u32, std::slice::from_ref(name), read).unwrap() {
+            for (b, v) in grow(k as u32, vec![name.clone()], read).unwrap() {
                 store.insert(b, v);
             }
         }

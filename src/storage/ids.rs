@@ -74,8 +74,21 @@ impl std::fmt::Debug for IdMap {
 /// The blocks and buckets a commit wrote, to install once it is applied.
 pub(crate) struct IdUpdate {
     len: u32,
+    added: u32,
     blocks: Vec<(u32, Arc<IdBlock>)>,
     buckets: Vec<(u32, Arc<IdBucket>)>,
+}
+
+impl IdUpdate {
+    /// The map's length once installed.
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// The ids the commit adds.
+    pub fn added(&self) -> u32 {
+        self.added
+    }
 }
 
 impl IdMap {
@@ -227,7 +240,7 @@ impl IdMap {
     /// Write the buckets of a map that has blocks only (a database of format 1).
     pub fn write_lookup(&self, b: &dyn Backend, batch: &mut WriteBatch) -> Result<()> {
         let names = self.all_names(b)?;
-        for (k, bucket) in id_hash::grow(0, &names, &mut |_| Ok(IdBucket::default()))? {
+        for (k, bucket) in id_hash::grow(0, names, &mut |_| Ok(IdBucket::default()))? {
             id_hash::put(batch, self.space.prefix(), k, &bucket);
         }
         Ok(())
@@ -235,18 +248,21 @@ impl IdMap {
 
     /// Write the blocks and buckets touched by appending `new` names (not yet
     /// installed): the last block, and the buckets the names land in or split.
-    /// `loaded`: buckets already read for this commit.
+    /// `loaded`: buckets already read for this commit, consumed: a bucket no cache
+    /// shares is moved into the rewrite, not copied (a commit that adds more ids than
+    /// there are buckets touches every bucket).
     pub fn write_appended(
         &self,
         b: &dyn Backend,
-        new: &[String],
-        loaded: &HashMap<u32, Arc<IdBucket>>,
+        new: Vec<String>,
+        mut loaded: HashMap<u32, Arc<IdBucket>>,
         batch: &mut WriteBatch,
     ) -> Result<IdUpdate> {
         let old = self.len as usize;
         let total = old + new.len();
         let mut update = IdUpdate {
             len: total as u32,
+            added: new.len() as u32,
             blocks: Vec::new(),
             buckets: Vec::new(),
         };
@@ -272,10 +288,15 @@ impl IdMap {
             update.blocks.push((block_no as u32, Arc::new(block)));
         }
         let read = &mut |k: u32| -> Result<IdBucket> {
-            match loaded.get(&k) {
-                Some(bucket) => Ok(IdBucket::clone(bucket)),
-                None => Ok(IdBucket::clone(&*self.bucket(b, k)?)),
-            }
+            let shared = match loaded.remove(&k) {
+                Some(bucket) => bucket,
+                None => match lock(&self.buckets).get(k) {
+                    Some(hit) => hit,
+                    // Read for this rewrite only: not worth a place in the cache.
+                    None => return id_hash::load(b, self.space.prefix(), self.space.name(), k),
+                },
+            };
+            Ok(Arc::try_unwrap(shared).unwrap_or_else(|s| IdBucket::clone(&s)))
         };
         for (k, bucket) in id_hash::grow(self.len, new, read)? {
             id_hash::put(batch, self.space.prefix(), k, &bucket);
@@ -364,10 +385,19 @@ impl<'a> PendingIds<'a> {
         (self.map.len() as usize + self.new.len()) as u32
     }
 
-    /// Write the new names' blocks and buckets (see [`IdMap::write_appended`]).
-    pub fn write(&self, batch: &mut WriteBatch) -> Result<IdUpdate> {
-        self.map
-            .write_appended(self.backend, &self.new, &self.loaded, batch)
+    /// Write the new names' blocks and buckets (see [`IdMap::write_appended`]). The
+    /// names and the buckets read by lookups move into the rewrite, and the index of the
+    /// new names is freed before it: one copy of each new name less at the peak.
+    pub fn write(self, batch: &mut WriteBatch) -> Result<IdUpdate> {
+        let PendingIds {
+            map,
+            backend,
+            new,
+            new_index,
+            loaded,
+        } = self;
+        drop(new_index);
+        map.write_appended(backend, new, loaded, batch)
     }
 }
 

@@ -33,7 +33,9 @@ pub(crate) struct OwnerInfo {
 /// activity, removes the file when dropped.
 pub(crate) struct Owner {
     dir: PathBuf,
-    info: Mutex<(OwnerInfo, Option<Instant>)>,
+    /// What the process is doing, when the file was last written, and whether `info`
+    /// has changed since.
+    info: Mutex<(OwnerInfo, Option<Instant>, bool)>,
 }
 
 impl Owner {
@@ -57,22 +59,25 @@ impl Owner {
         write(dir, &info);
         Owner {
             dir: dir.to_owned(),
-            info: Mutex::new((info, Some(Instant::now()))),
+            info: Mutex::new((info, Some(Instant::now()), false)),
         }
     }
 
     /// Record what the process is doing; written at most once per `REFRESH` unless
-    /// `now` (a job's start and end are always written).
+    /// `now` (a job's start and end are always written). An activity kept in memory
+    /// (reported within `REFRESH` of the last write) is written by the next report
+    /// after it, even one that repeats it.
     pub fn note(&self, activity: &str, now: bool) {
         let mut guard = self.info.lock().unwrap_or_else(|e| e.into_inner());
-        let (info, last) = &mut *guard;
-        if info.activity == activity {
-            return;
+        let (info, last, unwritten) = &mut *guard;
+        if info.activity != activity {
+            info.activity = activity.to_owned();
+            *unwritten = true;
         }
-        info.activity = activity.to_owned();
-        if now || last.is_none_or(|t| t.elapsed() >= REFRESH) {
+        if *unwritten && (now || last.is_none_or(|t| t.elapsed() >= REFRESH)) {
             write(&self.dir, info);
             *last = Some(Instant::now());
+            *unwritten = false;
         }
     }
 }
@@ -147,6 +152,10 @@ mod tests {
         // Within the refresh interval a report is kept in memory, not written.
         owner.note("train als 31 %", false);
         assert_eq!(holder(dir.path()).unwrap().activity, "train als 30 %");
+        // A later report of the same activity writes it (jobs repeat a percentage).
+        std::thread::sleep(REFRESH);
+        owner.note("train als 31 %", false);
+        assert_eq!(holder(dir.path()).unwrap().activity, "train als 31 %");
         drop(owner);
         assert!(!dir.path().join(FILE).exists());
     }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod fs;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -90,4 +91,14 @@ pub fn table_rows(db: &Db, name: &str) -> (u64, Vec<Vec<f32>>) {
         t.version(),
         (0..t.rows()).map(|r| t.row(r).to_vec()).collect(),
     )
+}
+
+/// Kills the child when dropped, so a failing test never leaves one behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -88,10 +88,8 @@ pub fn search(s: &mut Session, table: &str, q: &SearchQuery) -> Result<()> {
 /// The row of `id` in the searcher's table (items and users by their ids, other
 /// tables by their own row ids).
 fn row_of(db: &recdb::Db, s: &recdb::TableSearcher, id: &str) -> Result<Option<usize>> {
-    let pos = |ids: Vec<String>| ids.iter().position(|x| x == id);
     let row = match s.view().space() {
-        RowSpace::Items => pos(db.item_ids()?),
-        RowSpace::Users => pos(db.user_ids()?),
+        space @ (RowSpace::Items | RowSpace::Users) => db.dense_id(space, id)?.map(|r| r as usize),
         RowSpace::Other => (0..s.rows()).find(|&r| db.searcher_row_id(s, r) == id),
     };
     Ok(row.filter(|&r| r < s.rows()))
