@@ -135,22 +135,41 @@ fn write_line(w: &mut dyn Write, buf: &mut Vec<u8>, line: &Line) -> Result<()> {
     w.write_all(buf).map_err(|e| Error::io("<dump>", e))
 }
 
+/// The whole log as one read (not a lookup per user or per event), with the names its
+/// dense ids stand for.
+pub(crate) struct LoggedEvents {
+    pub users: Vec<String>,
+    pub items: Vec<String>,
+    pub groups: Vec<String>,
+    /// Grouped by user, in (timestamp, seq) order within a user.
+    pub events: Vec<crate::event::Event>,
+}
+
 impl Db {
+    /// Every event of the log and the names of users, items and groups, read at once
+    /// under one state lock (so ids and events agree).
+    pub(crate) fn logged_events(&self) -> Result<LoggedEvents> {
+        let b = self.backend();
+        let st = self.state();
+        Ok(LoggedEvents {
+            events: st.log.snapshot(b, u64::MAX)?,
+            users: st.users.all_names(b)?,
+            items: st.items.all_names(b)?,
+            groups: st.groups.all_names(b)?,
+        })
+    }
+
     /// Write a portable copy of the database to `w`.
     pub fn dump(&self, w: &mut dyn Write) -> Result<DumpReport> {
         let b = self.backend();
         let mut buf = Vec::new();
         write_line(w, &mut buf, &Line::RecdbDump { format: FORMAT })?;
-        let (users, items, groups, mut events) = {
-            let st = self.state();
-            let events = st.log.snapshot(b, u64::MAX)?;
-            (
-                st.users.all_names(b)?,
-                st.items.all_names(b)?,
-                st.groups.all_names(b)?,
-                events,
-            )
-        };
+        let LoggedEvents {
+            users,
+            items,
+            groups,
+            mut events,
+        } = self.logged_events()?;
         for (i, id) in users.iter().enumerate() {
             let attrs = attrs::get_user(b, i as u32, id)?
                 .map(|u| u.attrs)
