@@ -545,4 +545,27 @@ mod tests {
         }
         assert_eq!(b.incomplete_restore().unwrap(), None);
     }
+
+    #[test]
+    fn row_ids_are_on_every_row_or_on_none() {
+        let head = "{\"t\":\"recdb-dump\",\"format\":1}\n{\"t\":\"table\",\"name\":\"x\",\"space\":\"other\",\"dim\":1,\"rows\":2,\"offset\":0.0}\n";
+        let end = "{\"t\":\"end\",\"users\":0,\"items\":0,\"events\":0,\"tables\":1}\n";
+        let b = Db::temporary().unwrap();
+        for rows in [
+            "{\"t\":\"row\",\"id\":\"a\",\"v\":[1.0]}\n{\"t\":\"row\",\"v\":[2.0]}\n",
+            "{\"t\":\"row\",\"v\":[1.0]}\n{\"t\":\"row\",\"id\":\"b\",\"v\":[2.0]}\n",
+        ] {
+            let e = b
+                .restore(&mut format!("{head}{rows}{end}").as_bytes(), "d")
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("d:4: field `id`"), "{e}");
+        }
+        assert_eq!(b.tables().unwrap().len(), 0);
+        let rows =
+            "{\"t\":\"row\",\"id\":\"a\",\"v\":[1.0]}\n{\"t\":\"row\",\"id\":\"b\",\"v\":[2.0]}\n";
+        b.restore(&mut format!("{head}{rows}{end}").as_bytes(), "d")
+            .unwrap();
+        assert_eq!(b.tables().unwrap().len(), 1);
+    }
 }

@@ -222,18 +222,21 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                 if let Some(j) = v.iter().position(|x| !x.is_finite()) {
                     return Err(bad(n, "v", format!("value {} is not finite", j + 1)));
                 }
-                // Ids are on every row of an `other` table, or on its table line, or
-                // nowhere (rows named by position).
+                // Ids are on every row of an `other` table (the first row decides), or
+                // on its table line, or nowhere (rows named by position).
                 match id {
                     Some(id) if other && o.row_ids.len() == row => o.row_ids.push(id),
-                    Some(_) => {
+                    None if row == 0 || o.row_ids.len() != row => {}
+                    _ => {
                         return Err(bad(
                             n,
                             "id",
-                            format!("a row id does not fit table `{}`", o.name),
+                            format!(
+                                "a row id does not fit table `{}` (ids on every row or on none)",
+                                o.name
+                            ),
                         ))
                     }
-                    None => {}
                 }
                 o.rows.extend(v);
             }
@@ -268,19 +271,10 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
     let Some(want) = end else {
         return Err(bad(n, "t", "the dump has no end line (truncated?)".into()));
     };
+    // Ids, when there are any, are one per row read (checked row by row) or as many as
+    // declared (checked at the table line): the row count settles both.
     for t in &p.tables {
         let got = t.out.rows.len() / t.out.dim;
-        let ids = t.out.row_ids.len();
-        if ids != 0 && ids != t.declared {
-            return Err(bad(
-                t.line,
-                "id",
-                format!(
-                    "table `{}` has ids for {ids} of its {} rows",
-                    t.out.name, t.declared
-                ),
-            ));
-        }
         if got != t.declared {
             return Err(bad(
                 t.line,
