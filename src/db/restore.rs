@@ -165,24 +165,27 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                         ),
                     ));
                 }
-                // Reserved, not touched: a claim the machine cannot hold is an error
-                // here, and rows (deleted ones too) fill at most what was reserved.
-                let mut values = Vec::new();
-                rows.checked_mul(dim)
-                    .and_then(|len| values.try_reserve_exact(len).ok())
-                    .ok_or_else(|| {
-                        bad(
-                            n,
-                            "rows",
-                            format!("table `{name}` of {rows} rows of {dim} values does not fit in memory"),
-                        )
-                    })?;
+                // A count no address space holds is refused here; any other count
+                // allocates nothing: the values grow as rows are read (memory follows
+                // the dump, not what it claims) and a short table fails at the end.
+                if rows
+                    .checked_mul(dim)
+                    .is_none_or(|len| len > isize::MAX as usize / size_of::<f32>())
+                {
+                    return Err(bad(
+                        n,
+                        "rows",
+                        format!(
+                            "table `{name}` of {rows} rows of {dim} values does not fit in memory"
+                        ),
+                    ));
+                }
                 p.tables.push(TableIn {
                     out: TableOutput {
                         name,
                         space,
                         dim,
-                        rows: values,
+                        rows: Vec::new(),
                         offset,
                         row_ids,
                     },
@@ -206,6 +209,9 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                         format!("table `{}` has more rows than its {}", o.name, t.declared),
                     ));
                 }
+                o.rows.try_reserve(o.dim).map_err(|_| {
+                    bad(n, "v", format!("table `{}` does not fit in memory", o.name))
+                })?;
                 let other = o.space == RowSpace::Other;
                 if v.is_empty() && !other {
                     t.dead.push(row as u32);
