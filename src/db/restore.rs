@@ -347,25 +347,31 @@ impl Db {
         for chunk in p.events.chunks(1 << 20) {
             self.log_events(chunk)?;
         }
-        // One restored job record per producing job of the dump (tables in dump order).
-        let mut groups: Vec<(Option<DumpedJob>, Vec<TableIn>)> = Vec::new();
+        // One restored job record per producing job of the dump (tables in dump order);
+        // the tables move into their group (a table's values are never copied).
+        type Group = (Option<DumpedJob>, Vec<TableOutput>, Vec<Vec<u32>>);
+        let mut groups: Vec<Group> = Vec::new();
         for t in p.tables {
-            match groups.iter_mut().find(|g| g.0 == t.job) {
-                Some(g) => g.1.push(t),
-                None => groups.push((t.job.clone(), vec![t])),
-            }
+            let i = match groups.iter().position(|g| g.0 == t.job) {
+                Some(i) => i,
+                None => {
+                    groups.push((t.job, Vec::new(), Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            groups[i].1.push(t.out);
+            groups[i].2.push(t.dead);
         }
-        for (job, ts) in &groups {
+        for (job, outs, dead) in groups {
             let mut rec = self.restore_record(job.as_ref())?;
-            let outs: Vec<TableOutput> = ts.iter().map(|t| t.out.clone()).collect();
             // Deleted rows of users and items tables stay deleted: tombstones in the
             // new version's delta, as a compaction leaves them.
             self.publish_with(&outs, &mut rec, &mut |_, versions, batch| {
-                for ((name, version), t) in versions.iter().zip(ts) {
-                    if !t.dead.is_empty() {
+                for ((name, version), dead) in versions.iter().zip(&dead) {
+                    if !dead.is_empty() {
                         let d = StoredDelta {
                             next_seq: 0,
-                            tombstones: t.dead.clone(),
+                            tombstones: dead.clone(),
                             ops: Vec::new(),
                         };
                         delta_store::put(batch, name, *version, 0, &d);
