@@ -490,6 +490,12 @@ mod tests {
         let mut batch = b.batch();
         batch.push("u1", "stray", EventKind::View, 1.0, 5).unwrap();
         batch.commit().unwrap();
+        // More keys than one wipe batch deletes.
+        let mut w = crate::storage::backend::WriteBatch::default();
+        for i in 0..3 * super::super::restore::WIPE_KEYS {
+            w.put(format!("Zstray{i:06}").into_bytes(), b"x".to_vec());
+        }
+        b.backend().apply(w).unwrap();
         assert_eq!(
             b.incomplete_restore().unwrap().as_deref(),
             Some("dump.jsonl")
@@ -501,6 +507,7 @@ mod tests {
         );
         b.restore(&mut &full[..], "dump.jsonl").unwrap();
         assert_eq!(b.incomplete_restore().unwrap(), None);
+        assert!(b.backend().keys_with_prefix(b"Zstray").unwrap().is_empty());
         b.check().unwrap();
         let mut again = Vec::new();
         b.dump(&mut again).unwrap();

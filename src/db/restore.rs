@@ -301,6 +301,9 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
     Ok(p)
 }
 
+/// Keys deleted per batch when a restore wipes an incomplete one.
+pub(super) const WIPE_KEYS: usize = 4096;
+
 impl Db {
     /// The dump of a restore that stopped before it finished, if one did.
     pub fn incomplete_restore(&self) -> Result<Option<String>> {
@@ -393,17 +396,17 @@ impl Db {
 
     /// Write the marker (durably) before the first write of a restore; after an
     /// incomplete one, wipe its partial data in the same batch.
+    ///
+    /// The wipe resets the header with the marker, then deletes the rest in batches of
+    /// [`WIPE_KEYS`] keys (a database of any size is wiped in bounded memory); a crash
+    /// in between leaves the marker, and the next restore wipes again.
     pub(super) fn begin_restore(&self, source: &str, wipe: bool) -> Result<()> {
         let _w = self.lock_write();
         let b = self.backend();
+        let mut st = self.state_mut();
         let mut batch = WriteBatch::default();
         if wipe {
-            for k in b.keys_with_prefix(b"")? {
-                if ![FORMAT_KEY, keys::META, keys::RESTORE].contains(&k.as_ref()) {
-                    batch.delete(k.to_vec());
-                }
-            }
-            let old = self.state().meta.clone();
+            let old = &st.meta;
             // Job ids and versions keep counting up: caches never see one reused.
             Meta {
                 created_unix: old.created_unix,
@@ -414,10 +417,24 @@ impl Db {
             .put(&mut batch);
         }
         batch.put(keys::RESTORE.to_vec(), source.as_bytes().to_vec());
-        let mut st = self.state_mut();
         b.apply(batch)?;
         b.flush()?;
         if wipe {
+            let mut from = Vec::new();
+            loop {
+                let ks = b.keys_from(&from, WIPE_KEYS)?;
+                let Some(last) = ks.last() else { break };
+                from = last.to_vec();
+                from.push(0);
+                let mut batch = WriteBatch::default();
+                for k in ks {
+                    if ![FORMAT_KEY, keys::META, keys::RESTORE].contains(&k.as_ref()) {
+                        batch.delete(k.to_vec());
+                    }
+                }
+                b.apply(batch)?;
+            }
+            b.flush()?;
             *st = State::load(b)?;
             drop(st);
             self.forget_cached_tables();
