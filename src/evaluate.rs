@@ -219,26 +219,40 @@ pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Resu
             "lee scores the LEE corpus; on a database use next or rating",
         ));
     }
+    // The whole log in one read (what `dump` and training read), not a history per
+    // user: that reads the user's whole bucket and names each event's item again.
+    let log = db.logged_events()?;
+    let mut logged = log.events;
+    // Users in dense-id order, each in (timestamp, seq) order: as `history` lists them.
+    logged.sort_unstable_by_key(|e| (e.user, e.timestamp, e.seq));
+    let name = |names: &[String], id: u32| {
+        names
+            .get(id as usize)
+            .cloned()
+            .ok_or_else(|| Error::corrupted(format!("event id {id} out of range")))
+    };
     let mut events = Vec::new();
-    for user in db.user_ids()? {
-        for h in db.history(&user)? {
-            events.push(RawEvent {
-                user: user.clone(),
-                item: h.item,
-                kind: h.kind,
-                value: h.value,
-                timestamp: h.timestamp,
-                group: None,
-            });
-        }
+    events
+        .try_reserve_exact(logged.len())
+        .map_err(|_| Error::InvalidInput("the log does not fit in memory".into()))?;
+    for e in &logged {
+        events.push(RawEvent {
+            user: name(&log.users, e.user)?,
+            item: name(&log.items, e.item)?,
+            kind: e.kind,
+            value: e.value,
+            timestamp: e.timestamp,
+            group: None,
+        });
     }
+    drop(logged);
     if events.is_empty() {
         return Err(Error::Empty(
             "the database has no events to evaluate on".into(),
         ));
     }
-    let items: Vec<ItemRecord> = db
-        .item_ids()?
+    let items: Vec<ItemRecord> = log
+        .items
         .into_iter()
         .map(|id| ItemRecord {
             id,

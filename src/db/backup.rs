@@ -135,22 +135,41 @@ fn write_line(w: &mut dyn Write, buf: &mut Vec<u8>, line: &Line) -> Result<()> {
     w.write_all(buf).map_err(|e| Error::io("<dump>", e))
 }
 
+/// The whole log as one read (not a lookup per user or per event), with the names its
+/// dense ids stand for.
+pub(crate) struct LoggedEvents {
+    pub users: Vec<String>,
+    pub items: Vec<String>,
+    pub groups: Vec<String>,
+    /// Grouped by user, in (timestamp, seq) order within a user.
+    pub events: Vec<crate::event::Event>,
+}
+
 impl Db {
+    /// Every event of the log and the names of users, items and groups, read at once
+    /// under one state lock (so ids and events agree).
+    pub(crate) fn logged_events(&self) -> Result<LoggedEvents> {
+        let b = self.backend();
+        let st = self.state();
+        Ok(LoggedEvents {
+            events: st.log.snapshot(b, u64::MAX)?,
+            users: st.users.all_names(b)?,
+            items: st.items.all_names(b)?,
+            groups: st.groups.all_names(b)?,
+        })
+    }
+
     /// Write a portable copy of the database to `w`.
     pub fn dump(&self, w: &mut dyn Write) -> Result<DumpReport> {
         let b = self.backend();
         let mut buf = Vec::new();
         write_line(w, &mut buf, &Line::RecdbDump { format: FORMAT })?;
-        let (users, items, groups, mut events) = {
-            let st = self.state();
-            let events = st.log.snapshot(b, u64::MAX)?;
-            (
-                st.users.all_names(b)?,
-                st.items.all_names(b)?,
-                st.groups.all_names(b)?,
-                events,
-            )
-        };
+        let LoggedEvents {
+            users,
+            items,
+            groups,
+            mut events,
+        } = self.logged_events()?;
         for (i, id) in users.iter().enumerate() {
             let attrs = attrs::get_user(b, i as u32, id)?
                 .map(|u| u.attrs)
@@ -471,6 +490,12 @@ mod tests {
         let mut batch = b.batch();
         batch.push("u1", "stray", EventKind::View, 1.0, 5).unwrap();
         batch.commit().unwrap();
+        // More keys than one wipe batch deletes.
+        let mut w = crate::storage::backend::WriteBatch::default();
+        for i in 0..3 * super::super::restore::WIPE_KEYS {
+            w.put(format!("Zstray{i:06}").into_bytes(), b"x".to_vec());
+        }
+        b.backend().apply(w).unwrap();
         assert_eq!(
             b.incomplete_restore().unwrap().as_deref(),
             Some("dump.jsonl")
@@ -482,6 +507,7 @@ mod tests {
         );
         b.restore(&mut &full[..], "dump.jsonl").unwrap();
         assert_eq!(b.incomplete_restore().unwrap(), None);
+        assert!(b.backend().keys_with_prefix(b"Zstray").unwrap().is_empty());
         b.check().unwrap();
         let mut again = Vec::new();
         b.dump(&mut again).unwrap();
@@ -509,21 +535,51 @@ mod tests {
             e.to_string().starts_with("/dev/zero:1: field `(line)`"),
             "{e}"
         );
-        // A table that claims more rows than the machine can hold is refused at its line.
+        // A table that claims more values than an address space holds is refused at its
+        // line.
         let dump = "{\"t\":\"recdb-dump\",\"format\":1}\n{\"t\":\"table\",\"name\":\"x\",\"space\":\"other\",\"dim\":1000000000,\"rows\":1000000000000,\"offset\":0.0}\n{\"t\":\"end\",\"users\":0,\"items\":0,\"events\":0,\"tables\":1}\n";
-        // (rows × dim overflows; then 2^40 rows × 1 value: 4 TiB that cannot be reserved)
-        for dump in [
-            dump.to_owned(),
-            dump.replace("1000000000,", "1,")
-                .replace("1000000000000", "1099511627776"),
+        let e = b
+            .restore(&mut dump.as_bytes(), "d")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("d:2: field `rows`"), "{e}");
+        assert!(e.contains("does not fit in memory"), "{e}");
+        // 2^40 rows × 1 value (4 TiB) fits an address space: nothing is allocated for
+        // the claim (allocating it up front aborts), and the table is short of rows.
+        let dump = dump
+            .replace("1000000000,", "1,")
+            .replace("1000000000000", "1099511627776");
+        let e = b
+            .restore(&mut dump.as_bytes(), "d")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "d:2: field `rows`: table `x` has 0 of its 1099511627776 rows (truncated?)"
+        );
+        assert_eq!(b.incomplete_restore().unwrap(), None);
+    }
+
+    #[test]
+    fn row_ids_are_on_every_row_or_on_none() {
+        let head = "{\"t\":\"recdb-dump\",\"format\":1}\n{\"t\":\"table\",\"name\":\"x\",\"space\":\"other\",\"dim\":1,\"rows\":2,\"offset\":0.0}\n";
+        let end = "{\"t\":\"end\",\"users\":0,\"items\":0,\"events\":0,\"tables\":1}\n";
+        let b = Db::temporary().unwrap();
+        for rows in [
+            "{\"t\":\"row\",\"id\":\"a\",\"v\":[1.0]}\n{\"t\":\"row\",\"v\":[2.0]}\n",
+            "{\"t\":\"row\",\"v\":[1.0]}\n{\"t\":\"row\",\"id\":\"b\",\"v\":[2.0]}\n",
         ] {
             let e = b
-                .restore(&mut dump.as_bytes(), "d")
+                .restore(&mut format!("{head}{rows}{end}").as_bytes(), "d")
                 .unwrap_err()
                 .to_string();
-            assert!(e.starts_with("d:2: field `rows`"), "{e}");
-            assert!(e.contains("does not fit in memory"), "{e}");
+            assert!(e.starts_with("d:4: field `id`"), "{e}");
         }
-        assert_eq!(b.incomplete_restore().unwrap(), None);
+        assert_eq!(b.tables().unwrap().len(), 0);
+        let rows =
+            "{\"t\":\"row\",\"id\":\"a\",\"v\":[1.0]}\n{\"t\":\"row\",\"id\":\"b\",\"v\":[2.0]}\n";
+        b.restore(&mut format!("{head}{rows}{end}").as_bytes(), "d")
+            .unwrap();
+        assert_eq!(b.tables().unwrap().len(), 1);
     }
 }

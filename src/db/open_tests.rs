@@ -21,6 +21,10 @@ impl Backend for Counting {
         self.reads.lock().unwrap().push(prefix.to_vec());
         self.store.scan_prefix(prefix)
     }
+    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Value>> {
+        self.reads.lock().unwrap().push(start.to_vec());
+        self.store.keys_from(start, limit)
+    }
     fn apply(&self, batch: WriteBatch) -> Result<()> {
         self.store.apply(batch)
     }

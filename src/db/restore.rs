@@ -165,24 +165,27 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                         ),
                     ));
                 }
-                // Reserved, not touched: a claim the machine cannot hold is an error
-                // here, and rows (deleted ones too) fill at most what was reserved.
-                let mut values = Vec::new();
-                rows.checked_mul(dim)
-                    .and_then(|len| values.try_reserve_exact(len).ok())
-                    .ok_or_else(|| {
-                        bad(
-                            n,
-                            "rows",
-                            format!("table `{name}` of {rows} rows of {dim} values does not fit in memory"),
-                        )
-                    })?;
+                // A count no address space holds is refused here; any other count
+                // allocates nothing: the values grow as rows are read (memory follows
+                // the dump, not what it claims) and a short table fails at the end.
+                if rows
+                    .checked_mul(dim)
+                    .is_none_or(|len| len > isize::MAX as usize / size_of::<f32>())
+                {
+                    return Err(bad(
+                        n,
+                        "rows",
+                        format!(
+                            "table `{name}` of {rows} rows of {dim} values does not fit in memory"
+                        ),
+                    ));
+                }
                 p.tables.push(TableIn {
                     out: TableOutput {
                         name,
                         space,
                         dim,
-                        rows: values,
+                        rows: Vec::new(),
                         offset,
                         row_ids,
                     },
@@ -206,6 +209,9 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                         format!("table `{}` has more rows than its {}", o.name, t.declared),
                     ));
                 }
+                o.rows.try_reserve(o.dim).map_err(|_| {
+                    bad(n, "v", format!("table `{}` does not fit in memory", o.name))
+                })?;
                 let other = o.space == RowSpace::Other;
                 if v.is_empty() && !other {
                     t.dead.push(row as u32);
@@ -222,18 +228,21 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                 if let Some(j) = v.iter().position(|x| !x.is_finite()) {
                     return Err(bad(n, "v", format!("value {} is not finite", j + 1)));
                 }
-                // Ids are on every row of an `other` table, or on its table line, or
-                // nowhere (rows named by position).
+                // Ids are on every row of an `other` table (the first row decides), or
+                // on its table line, or nowhere (rows named by position).
                 match id {
                     Some(id) if other && o.row_ids.len() == row => o.row_ids.push(id),
-                    Some(_) => {
+                    None if row == 0 || o.row_ids.len() != row => {}
+                    _ => {
                         return Err(bad(
                             n,
                             "id",
-                            format!("a row id does not fit table `{}`", o.name),
+                            format!(
+                                "a row id does not fit table `{}` (ids on every row or on none)",
+                                o.name
+                            ),
                         ))
                     }
-                    None => {}
                 }
                 o.rows.extend(v);
             }
@@ -268,19 +277,10 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
     let Some(want) = end else {
         return Err(bad(n, "t", "the dump has no end line (truncated?)".into()));
     };
+    // Ids, when there are any, are one per row read (checked row by row) or as many as
+    // declared (checked at the table line): the row count settles both.
     for t in &p.tables {
         let got = t.out.rows.len() / t.out.dim;
-        let ids = t.out.row_ids.len();
-        if ids != 0 && ids != t.declared {
-            return Err(bad(
-                t.line,
-                "id",
-                format!(
-                    "table `{}` has ids for {ids} of its {} rows",
-                    t.out.name, t.declared
-                ),
-            ));
-        }
         if got != t.declared {
             return Err(bad(
                 t.line,
@@ -300,6 +300,9 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
     }
     Ok(p)
 }
+
+/// Keys deleted per batch when a restore wipes an incomplete one.
+pub(super) const WIPE_KEYS: usize = 4096;
 
 impl Db {
     /// The dump of a restore that stopped before it finished, if one did.
@@ -347,25 +350,31 @@ impl Db {
         for chunk in p.events.chunks(1 << 20) {
             self.log_events(chunk)?;
         }
-        // One restored job record per producing job of the dump (tables in dump order).
-        let mut groups: Vec<(Option<DumpedJob>, Vec<TableIn>)> = Vec::new();
+        // One restored job record per producing job of the dump (tables in dump order);
+        // the tables move into their group (a table's values are never copied).
+        type Group = (Option<DumpedJob>, Vec<TableOutput>, Vec<Vec<u32>>);
+        let mut groups: Vec<Group> = Vec::new();
         for t in p.tables {
-            match groups.iter_mut().find(|g| g.0 == t.job) {
-                Some(g) => g.1.push(t),
-                None => groups.push((t.job.clone(), vec![t])),
-            }
+            let i = match groups.iter().position(|g| g.0 == t.job) {
+                Some(i) => i,
+                None => {
+                    groups.push((t.job, Vec::new(), Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            groups[i].1.push(t.out);
+            groups[i].2.push(t.dead);
         }
-        for (job, ts) in &groups {
+        for (job, outs, dead) in groups {
             let mut rec = self.restore_record(job.as_ref())?;
-            let outs: Vec<TableOutput> = ts.iter().map(|t| t.out.clone()).collect();
             // Deleted rows of users and items tables stay deleted: tombstones in the
             // new version's delta, as a compaction leaves them.
             self.publish_with(&outs, &mut rec, &mut |_, versions, batch| {
-                for ((name, version), t) in versions.iter().zip(ts) {
-                    if !t.dead.is_empty() {
+                for ((name, version), dead) in versions.iter().zip(&dead) {
+                    if !dead.is_empty() {
                         let d = StoredDelta {
                             next_seq: 0,
-                            tombstones: t.dead.clone(),
+                            tombstones: dead.clone(),
                             ops: Vec::new(),
                         };
                         delta_store::put(batch, name, *version, 0, &d);
@@ -387,17 +396,17 @@ impl Db {
 
     /// Write the marker (durably) before the first write of a restore; after an
     /// incomplete one, wipe its partial data in the same batch.
+    ///
+    /// The wipe resets the header with the marker, then deletes the rest in batches of
+    /// [`WIPE_KEYS`] keys (a database of any size is wiped in bounded memory); a crash
+    /// in between leaves the marker, and the next restore wipes again.
     pub(super) fn begin_restore(&self, source: &str, wipe: bool) -> Result<()> {
         let _w = self.lock_write();
         let b = self.backend();
+        let mut st = self.state_mut();
         let mut batch = WriteBatch::default();
         if wipe {
-            for k in b.keys_with_prefix(b"")? {
-                if ![FORMAT_KEY, keys::META, keys::RESTORE].contains(&k.as_ref()) {
-                    batch.delete(k.to_vec());
-                }
-            }
-            let old = self.state().meta.clone();
+            let old = &st.meta;
             // Job ids and versions keep counting up: caches never see one reused.
             Meta {
                 created_unix: old.created_unix,
@@ -408,10 +417,24 @@ impl Db {
             .put(&mut batch);
         }
         batch.put(keys::RESTORE.to_vec(), source.as_bytes().to_vec());
-        let mut st = self.state_mut();
         b.apply(batch)?;
         b.flush()?;
         if wipe {
+            let mut from = Vec::new();
+            loop {
+                let ks = b.keys_from(&from, WIPE_KEYS)?;
+                let Some(last) = ks.last() else { break };
+                from = last.to_vec();
+                from.push(0);
+                let mut batch = WriteBatch::default();
+                for k in ks {
+                    if ![FORMAT_KEY, keys::META, keys::RESTORE].contains(&k.as_ref()) {
+                        batch.delete(k.to_vec());
+                    }
+                }
+                b.apply(batch)?;
+            }
+            b.flush()?;
             *st = State::load(b)?;
             drop(st);
             self.forget_cached_tables();

@@ -49,6 +49,9 @@ pub(crate) trait Backend: Send + Sync {
             .map(|(k, _)| k)
             .collect())
     }
+    /// At most `limit` keys from `start` on (inclusive), in key order, no values: a walk
+    /// over the whole store in steps of bounded memory.
+    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Value>>;
     /// Apply all writes atomically (visible together, recovered together).
     fn apply(&self, batch: WriteBatch) -> Result<()>;
     /// Make every applied write durable.
@@ -185,6 +188,14 @@ impl Backend for SledBackend {
             .map(|r| r.map_err(Into::into))
             .collect()
     }
+    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Value>> {
+        self.db
+            .range(start..)
+            .keys()
+            .take(limit)
+            .map(|r| r.map_err(Into::into))
+            .collect()
+    }
     fn apply(&self, batch: WriteBatch) -> Result<()> {
         let mut b = sled::Batch::default();
         for (k, v) in batch.ops {
@@ -223,6 +234,14 @@ impl Backend for MemBackend {
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (Value::from(k.as_slice()), v.clone()))
+            .collect())
+    }
+    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Value>> {
+        let map = self.map.read().expect("mem backend lock");
+        Ok(map
+            .range(start.to_vec()..)
+            .take(limit)
+            .map(|(k, _)| Value::from(k.as_slice()))
             .collect())
     }
     fn apply(&self, batch: WriteBatch) -> Result<()> {
