@@ -7,7 +7,7 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
-use crate::commands::Line;
+use crate::grammar::Line;
 
 /// The shell's meta commands and words that are not clap subcommands.
 const EXTRA: &[&str] = &[

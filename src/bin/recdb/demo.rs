@@ -8,9 +8,11 @@ use serde_json::{json, Value};
 
 use recdb::{Config, Db, Params, QueryOptions, SynthConfig, TrainOptions};
 
-use crate::commands::{hits_output, DemoArgs, Session};
+use crate::grammar::DemoArgs;
 use crate::output::{Body, Output};
 use crate::progress::Bar;
+use crate::query_cmds::hits_output;
+use crate::session::Session;
 
 /// Items and users shown.
 const SHOW: usize = 3;
@@ -19,7 +21,7 @@ const K: usize = 5;
 
 pub fn run(s: &mut Session, a: DemoArgs) -> Result<()> {
     let mut cfg = SynthConfig {
-        seed: a.seed,
+        seed: a.seed.seed,
         ..SynthConfig::default()
     };
     if let Some(u) = a.users {
@@ -53,7 +55,7 @@ pub fn run(s: &mut Session, a: DemoArgs) -> Result<()> {
     let load_s = t1.elapsed().as_secs_f64();
 
     let opts = TrainOptions {
-        seed: a.seed,
+        seed: a.seed.seed,
         threads: None,
         ..Default::default()
     };
@@ -78,7 +80,7 @@ pub fn run(s: &mut Session, a: DemoArgs) -> Result<()> {
         "recdb demo: synthetic data (seed {}) in {where_}\n\
          {} users, {} items, {} events, {} genres; generated in {gen_s:.2} s, loaded in {load_s:.2} s\n\
          trained {}",
-        a.seed,
+        a.seed.seed,
         st.users,
         st.items,
         receipt.total_events,

@@ -1,13 +1,13 @@
-//! `find TEXT` (items by title or attribute) and `search TABLE` (nearest rows of any
-//! table, by a row's id or a raw vector).
+//! Lookups: `find TEXT` (items by title or attribute), `search TABLE` (nearest rows of any
+//! table, by a row's id or a raw vector), `item`, `user`, `history`.
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 
 use recdb::{Metric, RowSpace, SearchOptions};
 
-use crate::commands::Session;
-use crate::output::Output;
+use crate::output::{Body, Output};
+use crate::session::Session;
 
 /// `find TEXT [-n N]`: items whose id, title, genres or attributes contain TEXT.
 pub fn find(s: &mut Session, text: &str, limit: usize) -> Result<()> {
@@ -105,4 +105,88 @@ fn parse_vector(text: &str) -> Result<Vec<f32>> {
                 .map_err(|_| anyhow!("--vector: value {} `{w}` is not a number", i + 1))
         })
         .collect()
+}
+
+/// `history USER [-n N]`: a user's events in time order.
+pub fn history(s: &mut Session, user: &str, last: Option<usize>) -> Result<()> {
+    let db = s.db()?;
+    let mut h = db.history(user)?;
+    if let Some(n) = last {
+        let skip = h.len().saturating_sub(n);
+        h.drain(..skip);
+    }
+    let mut rows = Vec::with_capacity(h.len());
+    let mut js = Vec::with_capacity(h.len());
+    for e in &h {
+        let title = db
+            .item(&e.item)
+            .ok()
+            .and_then(|r| r.title)
+            .unwrap_or_default();
+        rows.push(vec![
+            e.timestamp.to_string(),
+            e.item.clone(),
+            title.clone(),
+            e.kind.to_string(),
+            format_value(e.value),
+        ]);
+        js.push(
+            json!({"timestamp": e.timestamp, "item": e.item, "title": title,
+            "kind": e.kind.as_str(), "value": e.value}),
+        );
+    }
+    s.print(&Output::table(
+        &["timestamp", "item", "title", "kind", "value"],
+        rows,
+        Value::Array(js),
+    ));
+    Ok(())
+}
+
+/// `item ID`: an item's attributes and event count.
+pub fn item(s: &mut Session, id: &str) -> Result<()> {
+    let db = s.db()?;
+    let r = db.item(&db.resolve_item(id)?)?;
+    let events = db.item_event_count(&r.id)?;
+    let mut pairs = vec![
+        ("id".to_owned(), r.id.clone()),
+        ("title".to_owned(), r.title.clone().unwrap_or_default()),
+        ("genres".to_owned(), r.genres.join(", ")),
+        ("events".to_owned(), events.to_string()),
+    ];
+    if let Some(t) = &r.text {
+        pairs.push(("text".into(), t.clone()));
+    }
+    pairs.extend(r.attrs.iter().cloned());
+    let attrs: serde_json::Map<String, Value> = r
+        .attrs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let js = json!({"id": r.id, "title": r.title, "genres": r.genres, "events": events,
+        "text": r.text, "attrs": attrs});
+    s.print(&Output::new(js).block(None, Body::Pairs(pairs)));
+    Ok(())
+}
+
+/// `user ID`: a user's attributes.
+pub fn user(s: &mut Session, id: &str) -> Result<()> {
+    let r = s.db()?.user(id)?;
+    let mut pairs = vec![("id".to_owned(), r.id.clone())];
+    pairs.extend(r.attrs.iter().cloned());
+    let attrs: serde_json::Map<String, Value> = r
+        .attrs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    s.print(&Output::new(json!({"id": r.id, "attrs": attrs})).block(None, Body::Pairs(pairs)));
+    Ok(())
+}
+
+fn format_value(v: f32) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
 }

@@ -1,74 +1,16 @@
 //! `index build|bench|info TABLE`: the vector index of a table (docs/INDEX.md).
 
-use std::path::PathBuf;
-
 use anyhow::Result;
-use clap::Subcommand;
 use serde_json::json;
 
 use recdb::{IndexBenchOptions, IndexOptions, Metric};
 
-use crate::commands::{RunMode, Session};
-use crate::output::{json_pairs, Body, Mode, Output};
+use crate::grammar::IndexAction;
+use crate::output::{json_pairs, Body, Output};
 use crate::progress::Bar;
+use crate::session::{RunMode, Session};
 
-#[derive(Debug, Subcommand)]
-pub enum IndexAction {
-    /// Build (as a recorded `index` job) the index of TABLE's current version, tuned so
-    /// recall@10 on held-out rows reaches --target-recall; later publishes rebuild it
-    /// with the same options.
-    Build {
-        table: String,
-        #[arg(long, default_value = "cosine", value_name = "cosine|dot")]
-        metric: String,
-        /// Coarse lists (default about 4·√N).
-        #[arg(long, value_name = "N")]
-        lists: Option<usize>,
-        /// Bits per dimension of the residual codes: 4, or 8 (two 4-bit stages, the
-        /// second coding the first one's error: twice the bytes and scan time).
-        #[arg(long, default_value_t = 4, value_name = "4|8")]
-        bits: u8,
-        /// Fraction of the rows (those nearest a list boundary) also placed in a second
-        /// list: fewer lists scanned for the same recall, one more code per such row.
-        #[arg(long, default_value_t = 0.3, value_name = "F")]
-        spill: f32,
-        #[arg(long, default_value_t = 0.95, value_name = "F")]
-        target_recall: f32,
-        /// Candidates reranked exactly for k = 10 (10-10000; default: tuned with nprobe).
-        #[arg(long, value_name = "N")]
-        rerank: Option<usize>,
-        /// Build threads (default: the database's pool).
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Return at once; `jobs` shows progress, `jobs cancel ID` stops it.
-        #[arg(long)]
-        background: bool,
-        /// Build this version only: later publishes do not rebuild the index.
-        #[arg(long)]
-        once: bool,
-    },
-    /// Recall@K against exact search and single-thread QPS at several nprobe values.
-    Bench {
-        table: String,
-        /// Queries: raw little-endian f32 rows of the table's dim.
-        #[arg(long, value_name = "FILE")]
-        queries: PathBuf,
-        #[arg(short = 'k', long = "k", default_value_t = 10)]
-        k: usize,
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
-        /// nprobe values, comma separated (default: ½, 1, 1.5, 2, 3 × the tuned one).
-        #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
-        nprobe: Option<Vec<usize>>,
-        #[arg(long)]
-        format: Option<Mode>,
-    },
-    /// What TABLE's current index holds (lists, nprobe, measured recall, bytes).
-    Info { table: String },
-}
-
+/// `index build|bench|info TABLE`.
 pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
     match action {
         IndexAction::Build {
@@ -91,8 +33,8 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
                 spill,
                 target_recall,
                 rerank,
-                seed,
-                threads,
+                seed: seed.seed,
+                threads: threads.threads,
                 rebuild_on_publish: !once,
             };
             let run_mode = s.run_mode;
@@ -129,7 +71,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
         IndexAction::Bench {
             table,
             queries,
-            k,
+            top,
             threads,
             nprobe,
             format,
@@ -142,7 +84,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
                 &table,
                 &q,
                 &IndexBenchOptions {
-                    k,
+                    k: top.k,
                     threads,
                     nprobes: nprobe,
                 },
@@ -184,7 +126,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
                         rows,
                     },
                 )
-                .with_mode(format);
+                .with_mode(format.format);
             s.print(&out);
         }
         IndexAction::Info { table } => {

@@ -5,21 +5,31 @@
 #[macro_use]
 mod pipe;
 // Every module but `shell` and `complete` is also included by path in fuzz/fuzz_targets/shell_parse.rs.
-mod commands;
-mod complete;
+// The grammar, the session and dispatch; then one file per command group.
+mod args;
+mod dispatch;
+mod grammar;
+mod session;
+
+mod admin_cmds;
+mod data_cmds;
 mod demo;
+mod eval_cmds;
 mod find_cmds;
-mod import_note;
 mod index_cmds;
+mod query_cmds;
+mod table_cmds;
+mod text_cmds;
+mod train_cmds;
+
+mod complete;
+mod import_note;
 mod item2vec_args;
 mod output;
 mod progress;
 mod shell;
 mod split;
-mod table_cmds;
-mod text_cmds;
 mod train_help;
-mod vacuum_cmd;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -27,8 +37,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use commands::{Command, RunMode, Session};
+use grammar::Command;
 use output::Mode;
+use session::{RunMode, Session};
 
 /// recdb: an embedded recommender database.
 ///
@@ -63,9 +74,9 @@ fn main() -> ExitCode {
     };
     let mut s = Session::new(cli.db, cli.threads, cli.format, run_mode);
     let ok = if let Some(cmd) = cli.cmd {
-        report(commands::run(&mut s, cmd))
+        report(dispatch::run(&mut s, cmd))
     } else if let Some(text) = cli.commands {
-        report(commands::run_text(&mut s, &text))
+        report(dispatch::run_text(&mut s, &text))
     } else if std::io::stdin().is_terminal() {
         report(shell::interactive(&mut s))
     } else {

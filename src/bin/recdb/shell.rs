@@ -9,8 +9,11 @@ use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::Editor;
 
-use crate::commands::{self, Line, Session};
+use crate::dispatch;
+use crate::grammar::Line;
 use crate::output::escape_text;
+use crate::session::Session;
+use crate::split::split_words;
 
 const META_HELP: &str = "\
 Shell commands:
@@ -96,7 +99,7 @@ fn run_line(s: &mut Session, line: &str, reading: &mut Reading) -> Result<Flow> 
         return Ok(Flow::Quit);
     }
     if let Some(meta) = line.strip_prefix('.') {
-        let words = commands::split_words(meta)?;
+        let words = split_words(meta)?;
         let arg = words.get(1).map(String::as_str);
         match (words.first().map(String::as_str), arg) {
             (Some("quit" | "exit" | "q"), _) => return Ok(Flow::Quit),
@@ -110,7 +113,7 @@ fn run_line(s: &mut Session, line: &str, reading: &mut Reading) -> Result<Flow> 
         }
         return Ok(Flow::Continue);
     }
-    commands::run_text(s, line)?;
+    dispatch::run_text(s, line)?;
     Ok(Flow::Continue)
 }
 

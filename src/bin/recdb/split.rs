@@ -79,3 +79,21 @@ pub fn split_commands(s: &str) -> Vec<String> {
         .filter(|c| !c.is_empty())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_commands() {
+        assert_eq!(
+            split_words(r#"similar "a b" -k 3 'c d' e\ f"#).unwrap(),
+            vec!["similar", "a b", "-k", "3", "c d", "e f"]
+        );
+        assert_eq!(
+            split_commands(r#"stats; similar "a;b" ; ;tables"#),
+            vec!["stats", r#"similar "a;b""#, "tables"]
+        );
+        assert!(split_words("x 'y").is_err());
+    }
+}

@@ -1,44 +1,12 @@
-//! `table ...`: derived tables and single-row updates.
-
-use std::path::PathBuf;
-
+//! Tables: `tables`, `drop table`, and `table ...` (derived tables and single-row updates).
 use anyhow::{bail, Result};
-use clap::Subcommand;
 use serde_json::json;
 
-use crate::commands::Session;
+use crate::grammar::TableAction;
 use crate::output::Output;
+use crate::session::Session;
 
-#[derive(Debug, Subcommand)]
-pub enum TableAction {
-    /// `table concat NAME A B [...]`: L2-normalise each table's rows and concatenate
-    /// them by row id into a new table NAME (same row space; every id in every table).
-    Concat {
-        name: String,
-        #[arg(required = true, num_args = 2..)]
-        tables: Vec<String>,
-    },
-    /// `table put TABLE ID V1 V2 ...` or `table put TABLE --file F.tsv`: put rows
-    /// (replace an id's row or add one); the index is updated incrementally.
-    Put {
-        table: String,
-        id: Option<String>,
-        #[arg(allow_negative_numbers = true)]
-        values: Vec<f32>,
-        /// Rows as `id<TAB>v1<TAB>...` lines.
-        #[arg(long, conflicts_with = "id")]
-        file: Option<PathBuf>,
-    },
-    /// `table delete TABLE ID [...]`: delete rows (tombstones; no rebuild).
-    Delete {
-        table: String,
-        #[arg(required = true)]
-        ids: Vec<String>,
-    },
-    /// `table compact TABLE`: fold the rows put/deleted since publish into a new version.
-    Compact { table: String },
-}
-
+/// `table concat|put|delete|compact ...`.
 pub fn run(s: &mut Session, action: TableAction) -> Result<()> {
     match action {
         TableAction::Concat { name, tables } => {
@@ -111,4 +79,59 @@ pub fn run(s: &mut Session, action: TableAction) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `tables`: every embedding table.
+pub fn list(s: &mut Session) -> Result<()> {
+    let t = s.db()?.tables()?;
+    s.print(&tables_output(&t)?);
+    Ok(())
+}
+
+/// `drop table NAME`.
+pub fn drop(s: &mut Session, name: &str) -> Result<()> {
+    s.db()?.drop_table(name)?;
+    s.print(&Output::text(
+        format!("dropped table {name}"),
+        json!({"dropped": name}),
+    ));
+    Ok(())
+}
+
+/// The table list (also a block of `stats`).
+pub fn tables_output(tables: &[recdb::TableInfo]) -> Result<Output> {
+    let rows = tables
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.version.to_string(),
+                t.rows.to_string(),
+                t.dim.to_string(),
+                t.space.to_owned(),
+                t.versions
+                    .iter()
+                    .filter(|&&v| v != t.version)
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                t.job.to_string(),
+                t.watermark.to_string(),
+            ]
+        })
+        .collect();
+    Ok(Output::table(
+        &[
+            "name",
+            "version",
+            "rows",
+            "dim",
+            "space",
+            "older versions",
+            "job",
+            "watermark",
+        ],
+        rows,
+        serde_json::to_value(tables)?,
+    ))
 }

@@ -1,12 +1,12 @@
-//! Text commands: `infer`, `similar-text`, `similar-word`, and the LEE thresholds of `eval`.
+//! Text commands: `infer`, `similar-text`, `similar-word`.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 
-use recdb::{EvalReport, Hit};
+use recdb::Hit;
 
-use crate::commands::{EvalArgs, Session};
 use crate::output::Output;
+use crate::session::Session;
 
 /// `infer TEXT`: the inferred vector, or with `-k` its nearest documents.
 pub fn infer(s: &mut Session, text: &str, model: &str, k: Option<usize>) -> Result<()> {
@@ -19,21 +19,21 @@ pub fn infer(s: &mut Session, text: &str, model: &str, k: Option<usize>) -> Resu
         }
         Some(k) => hits(&db.similar_text(text, model, k, false)?, "doc"),
     };
-    s.print_out(&out);
+    s.print(&out);
     Ok(())
 }
 
 /// `similar-text TEXT`: nearest trained documents of the inferred vector.
 pub fn similar_text(s: &mut Session, text: &str, model: &str, k: usize, exact: bool) -> Result<()> {
     let out = hits(&s.db()?.similar_text(text, model, k, exact)?, "doc");
-    s.print_out(&out);
+    s.print(&out);
     Ok(())
 }
 
 /// `similar-word WORD`: nearest words by cosine of their vectors.
 pub fn similar_word(s: &mut Session, word: &str, model: &str, k: usize) -> Result<()> {
     let out = hits(&s.db()?.similar_word(word, model, k)?, "word");
-    s.print_out(&out);
+    s.print(&out);
     Ok(())
 }
 
@@ -49,23 +49,4 @@ fn hits(hits: &[Hit], what: &str) -> Output {
         .map(|(i, h)| json!({"rank": i + 1, "id": h.id, "score": h.score}))
         .collect();
     Output::table(&["rank", what, "score"], rows, Value::Array(js))
-}
-
-/// `--min-r`, `--min-r-inferred`, `--min-self-nearest`: fail when the report falls short.
-pub fn check_lee(report: &EvalReport, a: &EvalArgs) -> Result<()> {
-    let checks = [
-        ("pearson", a.min_r, "--min-r"),
-        ("pearson_inferred", a.min_r_inferred, "--min-r-inferred"),
-        ("self_nearest", a.min_self_nearest, "--min-self-nearest"),
-    ];
-    for (metric, min, flag) in checks {
-        let Some(min) = min else { continue };
-        let Some(&v) = report.metrics.get(metric) else {
-            bail!("{flag}: the report has no {metric} (use --protocol lee)");
-        };
-        if v < min {
-            bail!("{metric} {v:.4} is below {flag} {min}");
-        }
-    }
-    Ok(())
 }

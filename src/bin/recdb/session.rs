@@ -1,0 +1,174 @@
+//! The session: what the commands of one process share (the database, opened on first
+//! use; the output mode; the background jobs to report and join).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+
+use recdb::{Config, Db, JobHandle};
+
+use crate::output::{Mode, Output};
+
+/// How the commands are being run; decides what `--background` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// One command, or `-c`: the process ends after the commands.
+    OneShot,
+    /// The interactive shell or piped stdin: jobs may outlive a command.
+    Shell,
+}
+
+/// State shared by the commands of one process.
+pub struct Session {
+    pub db_path: Option<PathBuf>,
+    pub threads: Option<usize>,
+    pub mode: Mode,
+    pub run_mode: RunMode,
+    db: Option<Db>,
+    background: Vec<JobHandle>,
+}
+
+impl Session {
+    pub fn new(
+        db_path: Option<PathBuf>,
+        threads: Option<usize>,
+        mode: Mode,
+        run_mode: RunMode,
+    ) -> Session {
+        Session {
+            db_path,
+            threads,
+            mode,
+            run_mode,
+            db: None,
+            background: Vec::new(),
+        }
+    }
+
+    /// The database, opened on first use.
+    pub fn db(&mut self) -> Result<&Db> {
+        if self.db.is_none() {
+            let path = self.db_path.clone().ok_or_else(|| {
+                anyhow!("no database: pass --db PATH (only `demo` and `eval` run without one)")
+            })?;
+            self.db = Some(open_db(&path, self.threads)?);
+        }
+        Ok(self.db.as_ref().expect("opened above"))
+    }
+
+    /// Close the database (jobs joined first); the next command opens it again.
+    pub fn close(&mut self) {
+        self.finish_background();
+        self.db = None;
+    }
+
+    /// Switch to another database (the shell's `.open`).
+    pub fn open(&mut self, path: PathBuf) -> Result<()> {
+        self.finish_background();
+        let db = open_db(&path, self.threads)?;
+        self.db = Some(db);
+        self.db_path = Some(path);
+        Ok(())
+    }
+
+    /// Print a command's result in the session's output mode.
+    pub fn print(&self, out: &Output) {
+        out.print(self.mode);
+    }
+
+    /// Report and join background jobs that have ended (called before each prompt).
+    pub fn reap(&mut self) {
+        let Some(db) = self.db.clone() else { return };
+        let mut still = Vec::new();
+        for h in self.background.drain(..) {
+            let done = db
+                .job(h.id)
+                .map(|j| !matches!(j.state, "running" | "queued"))
+                .unwrap_or(true);
+            if done {
+                let id = h.id;
+                match h.wait() {
+                    Ok(info) => eprintln!(
+                        "[job {id} {} {} in {:.2} s]",
+                        info.model, info.state, info.seconds
+                    ),
+                    Err(e) => eprintln!("[job {id} ended: {e}]"),
+                }
+            } else {
+                still.push(h);
+            }
+        }
+        self.background = still;
+    }
+
+    /// Keep a background job to report when it ends.
+    pub fn keep_background(&mut self, h: JobHandle) {
+        self.background.push(h);
+    }
+
+    /// In one-shot mode, wait for the maintenance jobs a publish started (index builds):
+    /// the process is about to end and would interrupt them.
+    pub fn wait_maintenance_if_one_shot(&self) {
+        if self.run_mode == RunMode::OneShot {
+            self.wait_maintenance();
+        }
+    }
+
+    fn wait_maintenance(&self) {
+        let Some(db) = &self.db else { return };
+        let n = db.maintenance_pending();
+        if n == 0 {
+            return;
+        }
+        eprintln!(
+            "waiting for {n} maintenance job(s) (index builds after a publish; `jobs` lists them)"
+        );
+        for r in db.wait_maintenance() {
+            match r {
+                Ok(info) => eprintln!(
+                    "[job {} {} {} in {:.2} s: {}]",
+                    info.id, info.model, info.state, info.seconds, info.message
+                ),
+                Err(e) => eprintln!("[maintenance job ended: {e}]"),
+            }
+        }
+    }
+
+    /// Wait for background jobs before the process ends (it would interrupt them).
+    pub fn finish_background(&mut self) {
+        self.wait_maintenance();
+        if self.background.is_empty() {
+            return;
+        }
+        eprintln!(
+            "waiting for {} background job(s) to finish (ending the process would interrupt them)",
+            self.background.len()
+        );
+        for h in self.background.drain(..) {
+            let id = h.id;
+            match h.wait() {
+                Ok(info) => eprintln!(
+                    "[job {id} {} {} in {:.2} s]",
+                    info.model, info.state, info.seconds
+                ),
+                Err(e) => eprintln!("[job {id} ended: {e}]"),
+            }
+        }
+    }
+}
+
+pub fn open_db(path: &Path, threads: Option<usize>) -> Result<Db> {
+    let db = Db::open_with(Config {
+        path: Some(path.to_path_buf()),
+        threads: threads.unwrap_or(0),
+        ..Config::default()
+    })
+    .map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
+    if let Some(dump) = db.incomplete_restore()? {
+        eprintln!(
+            "warning: {} holds an incomplete restore of `{dump}`; run `restore` again to finish it",
+            path.display()
+        );
+    }
+    Ok(db)
+}
