@@ -118,6 +118,22 @@ pub struct ThreadsOpt {
     pub threads: Option<usize>,
 }
 
+/// `--background` of a job.
+#[derive(Debug, Args)]
+pub struct Background {
+    /// Start the job and return at once; `jobs` shows progress, `jobs cancel ID` stops it.
+    #[arg(long)]
+    pub background: bool,
+}
+
+/// `--model` of the document commands.
+#[derive(Debug, Args)]
+pub struct TextModel {
+    /// The doc2vec model whose tables answer.
+    #[arg(long, default_value = "doc2vec")]
+    pub model: String,
+}
+
 /// `--seed` of a reproducible run.
 #[derive(Debug, Args)]
 pub struct Seed {

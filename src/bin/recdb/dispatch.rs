@@ -79,13 +79,13 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
         } => table_cmds::drop(s, &name),
         Command::Table { action } => table_cmds::run(s, action),
         Command::Index { action } => index_cmds::run(s, action),
-        Command::Infer { text, model, k } => text_cmds::infer(s, &text, &model, k),
+        Command::Infer { text, model, k } => text_cmds::infer(s, &text, &model.model, k),
         Command::SimilarText {
             text,
             top,
             model,
             exact,
-        } => text_cmds::similar_text(s, &text, &model, top.k, exact.exact),
+        } => text_cmds::similar_text(s, &text, &model.model, top.k, exact.exact),
         Command::SimilarWord { word, top, model } => {
             text_cmds::similar_word(s, &word, &model, top.k)
         }

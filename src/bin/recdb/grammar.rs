@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::args::{Exact, FormatOpt, MfKind, ParamArgs, QueryArgs, Seed, ThreadsOpt, TopK};
+use crate::args::{
+    Background, Exact, FormatOpt, MfKind, ParamArgs, QueryArgs, Seed, TextModel, ThreadsOpt, TopK,
+};
 use crate::split::split_words;
 
 /// One command, as typed after `recdb [global options]` or at the shell prompt.
@@ -140,8 +142,8 @@ pub enum Command {
     /// A paragraph vector for TEXT (doc2vec), or with -k its nearest documents.
     Infer {
         text: String,
-        #[arg(long, default_value = "doc2vec")]
-        model: String,
+        #[command(flatten)]
+        model: TextModel,
         /// Show the K nearest documents instead of the vector.
         #[arg(short = 'k', long = "k")]
         k: Option<usize>,
@@ -151,8 +153,8 @@ pub enum Command {
         text: String,
         #[command(flatten)]
         top: TopK,
-        #[arg(long, default_value = "doc2vec")]
-        model: String,
+        #[command(flatten)]
+        model: TextModel,
         #[command(flatten)]
         exact: Exact,
     },
@@ -270,9 +272,8 @@ pub struct TrainArgs {
     pub seed: Option<u64>,
     #[command(flatten)]
     pub threads: ThreadsOpt,
-    /// Start the job and return at once.
-    #[arg(long)]
-    pub background: bool,
+    #[command(flatten)]
+    pub background: Background,
     #[command(flatten)]
     pub item2vec: crate::item2vec_args::Item2VecArgs,
 }
@@ -380,9 +381,8 @@ pub enum IndexAction {
         threads: ThreadsOpt,
         #[command(flatten)]
         seed: Seed,
-        /// Return at once; `jobs` shows progress, `jobs cancel ID` stops it.
-        #[arg(long)]
-        background: bool,
+        #[command(flatten)]
+        background: Background,
         /// Build this version only: later publishes do not rebuild the index.
         #[arg(long)]
         once: bool,

@@ -39,7 +39,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
             };
             let run_mode = s.run_mode;
             let db = s.db()?.clone();
-            if background {
+            if background.background {
                 let h = db.spawn_build_index(&table, &opts)?;
                 s.print(&Output::text(
                     format!("started job {} (index {table}) in the background", h.id),

@@ -86,7 +86,7 @@ pub fn train(s: &mut Session, a: TrainArgs) -> Result<()> {
     opts.threads = a.threads.threads;
     let run_mode = s.run_mode;
     let db = s.db()?.clone();
-    if a.background {
+    if a.background.background {
         let h = db.spawn_train(&model, &p, &opts)?;
         let id = h.id;
         s.print(&Output::text(
