@@ -4,8 +4,9 @@
 // First: its print macros replace std's in every module below (see pipe.rs).
 #[macro_use]
 mod pipe;
-// Every module but `shell` and `complete` is also included by path in fuzz/fuzz_targets/shell_parse.rs.
-// The grammar, the session and dispatch; then one file per command group.
+// Every module but `shell` and `complete` is also included by path in
+// fuzz/fuzz_targets/shell_parse.rs. First the grammar, the session and dispatch; then one
+// file per command group; then the helpers.
 mod args;
 mod dispatch;
 mod grammar;
