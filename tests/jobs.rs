@@ -36,7 +36,7 @@ fn cancel_background_job() {
         t.elapsed()
     );
     let info = db.job(id).unwrap();
-    assert_eq!(info.state, "cancelled");
+    assert_eq!(info.state, recdb::JobState::Cancelled);
     assert!(info.tables.is_empty());
     assert!(
         db.tables().unwrap().is_empty(),
@@ -48,7 +48,7 @@ fn cancel_background_job() {
     // the record survives a reopen
     drop(db);
     let db = Db::open(dir.path()).unwrap();
-    assert_eq!(db.job(id).unwrap().state, "cancelled");
+    assert_eq!(db.job(id).unwrap().state, recdb::JobState::Cancelled);
     db.check().unwrap();
 }
 
@@ -60,7 +60,7 @@ fn cancel_by_id_while_running() {
     let h = db.spawn_train("bpr", &p, &TrainOptions::default()).unwrap();
     // wait until it is really running
     let t = Instant::now();
-    while db.job(h.id).unwrap().state != "running" {
+    while db.job(h.id).unwrap().state != recdb::JobState::Running {
         assert!(t.elapsed() < Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -84,7 +84,7 @@ fn background_job_completes_and_persists() {
             )
             .unwrap();
         let info = h.wait().unwrap();
-        assert_eq!(info.state, "done");
+        assert_eq!(info.state, recdb::JobState::Done);
         assert_eq!(info.watermark, 400);
         assert_eq!(info.tables.len(), 2);
         info.id
@@ -94,7 +94,7 @@ fn background_job_completes_and_persists() {
     assert_eq!(jobs.len(), 1);
     assert_eq!(
         (jobs[0].id, jobs[0].state, jobs[0].model.as_str()),
-        (id, "done", "bpr")
+        (id, recdb::JobState::Done, "bpr")
     );
     assert_eq!(db.table("bpr.items").unwrap().rows(), 80);
     assert_eq!(db.stats().unwrap().jobs, 1);
@@ -169,7 +169,7 @@ fn training_with_no_events_fails_cleanly() {
     assert!(matches!(r, Err(Error::Empty(_))), "{r:?}");
     let jobs = db.jobs().unwrap();
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].state, "failed");
+    assert_eq!(jobs[0].state, recdb::JobState::Failed);
     assert!(db.tables().unwrap().is_empty());
 }
 
@@ -180,7 +180,7 @@ fn wait_for_done(db: &Db, model: &str, count: usize) -> Vec<recdb::JobInfo> {
             .jobs()
             .unwrap()
             .into_iter()
-            .filter(|j| j.model == model && j.state == "done")
+            .filter(|j| j.model == model && j.state == recdb::JobState::Done)
             .collect();
         if done.len() >= count {
             return done;
@@ -271,7 +271,7 @@ fn zero_threads_leaves_no_running_job() {
         .jobs()
         .unwrap()
         .into_iter()
-        .filter(|j| j.state == "running")
+        .filter(|j| j.state == recdb::JobState::Running)
         .collect();
     assert!(stuck.is_empty(), "jobs left running: {stuck:?}");
     // and the retrain policy still works
@@ -491,7 +491,7 @@ fn a_job_too_big_for_memory_fails_and_says_so() {
     let jobs = db.jobs().unwrap();
     assert_eq!(jobs.len(), cases.len());
     for j in &jobs {
-        assert_eq!(j.state, "failed", "{j:?}");
+        assert_eq!(j.state, recdb::JobState::Failed, "{j:?}");
         assert!(j.error.contains("not enough memory"), "{j:?}");
     }
     assert!(db.tables().unwrap().is_empty());
@@ -502,5 +502,5 @@ fn a_job_too_big_for_memory_fails_and_says_so() {
             &TrainOptions::default(),
         )
         .unwrap();
-    assert_eq!(done.state, "done");
+    assert_eq!(done.state, recdb::JobState::Done);
 }
