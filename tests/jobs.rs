@@ -632,7 +632,10 @@ fn a_panic_before_publish_fails_every_kind_alike() {
             "{kind:?}: {r:?}"
         );
         let j = last_job(&db);
-        assert_eq!((j.model.as_str(), j.state), (kind.model(), JobState::Failed));
+        assert_eq!(
+            (j.model.as_str(), j.state),
+            (kind.model(), JobState::Failed)
+        );
         assert!(j.message.contains("boom at publish"), "{kind:?}: {j:?}");
         assert!(j.tables.is_empty());
         assert_eq!(published(&db), before, "{kind:?}");
@@ -704,11 +707,13 @@ fn a_crash_before_publish_interrupts_every_kind_alike() {
         while !marker.exists() {
             if let Some(status) = child.0.try_wait().unwrap() {
                 let mut err = String::new();
-                std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err)
-                    .unwrap();
+                std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
                 panic!("{kind:?}: child exited by itself ({status}): {err}");
             }
-            assert!(t.elapsed() < Duration::from_secs(120), "{kind:?}: no publish");
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "{kind:?}: no publish"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         child.0.kill().unwrap();
