@@ -1,4 +1,5 @@
-//! What a training job gets from the runner: a seed, a cancel flag, a progress sink, a pool.
+//! What a job gets from the runner (a seed, a cancel flag, a progress sink, a pool, a
+//! memory budget), and what its caller gives it (`JobControl`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -295,3 +295,114 @@ impl Runner<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::backend::MemBackend;
+
+    /// A runner over an in-memory store: the life cycle needs no database.
+    fn with_runner(f: impl FnOnce(&Runner<'_>)) {
+        let backend = MemBackend::default();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let running = Running::default();
+        f(&Runner {
+            backend: &backend,
+            pool: &pool,
+            running: &running,
+        });
+        assert!(
+            running.lock().unwrap().is_empty(),
+            "a finished job stays registered"
+        );
+    }
+
+    fn spec(cancel: Arc<AtomicBool>) -> RunSpec<'static> {
+        RunSpec {
+            seed: 1,
+            pool: None,
+            memory_limit: None,
+            progress: None,
+            cancel,
+            activity: "test".into(),
+        }
+    }
+
+    fn stored(r: &Runner<'_>, id: u64) -> JobRecord {
+        record::get(r.backend, id).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_published_job_ends_done_with_the_record_its_publish_wrote() {
+        with_runner(|r| {
+            let rec = new_record(1, "t", "{}".into(), 1, 0);
+            let (n, info) = r
+                .run(
+                    rec,
+                    spec(Arc::default()),
+                    |ctx| {
+                        ctx.progress(0.5, "half");
+                        Ok(2)
+                    },
+                    |n, rec| {
+                        put_record(r.backend, rec)?;
+                        Ok(n * 2)
+                    },
+                )
+                .unwrap();
+            assert_eq!((n, info.state), (4, JobState::Done));
+            assert_eq!(JobState::from_u8(stored(r, 1).state), JobState::Done);
+        });
+    }
+
+    #[test]
+    fn panic_error_and_cancel_publish_nothing() {
+        with_runner(|r| {
+            let published = std::cell::Cell::new(false);
+            let publish = |_: (), _: &mut JobRecord| -> Result<()> {
+                published.set(true);
+                Ok(())
+            };
+            let rec = new_record(1, "t", "{}".into(), 1, 0);
+            let e = r
+                .run(rec, spec(Arc::default()), |_| panic!("boom"), publish)
+                .unwrap_err();
+            assert!(
+                matches!(&e, Error::JobFailed(m) if m.contains("boom")),
+                "{e}"
+            );
+            let rec = new_record(2, "t", "{}".into(), 1, 0);
+            r.run(
+                rec,
+                spec(Arc::default()),
+                |_| Err(Error::Empty("x".into())),
+                publish,
+            )
+            .unwrap_err();
+            // Cancelled after the work: the last check before publish stops it.
+            let cancel = Arc::new(AtomicBool::new(false));
+            let c = cancel.clone();
+            let rec = new_record(3, "t", "{}".into(), 1, 0);
+            let work = move |_: &JobContext<'_>| {
+                c.store(true, Ordering::Relaxed);
+                Ok(())
+            };
+            assert!(matches!(
+                r.run(rec, spec(cancel), work, publish),
+                Err(Error::Cancelled)
+            ));
+            assert!(!published.get());
+            let states: Vec<_> = (1..=3)
+                .map(|i| JobState::from_u8(stored(r, i).state))
+                .collect();
+            assert_eq!(
+                states,
+                [JobState::Failed, JobState::Failed, JobState::Cancelled]
+            );
+            assert!(stored(r, 1).error.contains("boom"));
+        });
+    }
+}
