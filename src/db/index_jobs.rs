@@ -123,9 +123,8 @@ impl Db {
         let (rec, pool) = self.prepare_index_job(table, opts, auto)?;
         let id = rec.id;
         let cancel = runner::cancel_flag(&opts.control);
-        self.runner().register(id, &cancel);
         let (db, t, o, c) = (self.clone(), table.to_owned(), opts.clone(), cancel.clone());
-        runner::spawn(id, cancel, move || {
+        self.runner().spawn(id, cancel, move || {
             db.run_index_job(&t, &o, pool, c, rec).map(|(_, job)| job)
         })
     }

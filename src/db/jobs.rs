@@ -181,10 +181,8 @@ impl Db {
         let (job, pool, rec) = self.prepare_training(model, params, opts)?;
         let id = rec.id;
         let cancel = runner::cancel_flag(&opts.control);
-        // Visible to `jobs` and `cancel_job` from now, not only once the thread runs.
-        self.runner().register(id, &cancel);
         let (db, opts, c) = (self.clone(), opts.clone(), cancel.clone());
-        runner::spawn(id, cancel, move || {
+        self.runner().spawn(id, cancel, move || {
             db.run_training(job.as_ref(), &opts, pool, rec, c, None)
         })
     }

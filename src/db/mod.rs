@@ -1,6 +1,7 @@
 //! The database handle: opening, the in-memory state, and reads that are not queries.
 
 mod backup;
+mod compact;
 mod delta;
 mod derived;
 mod docs;
@@ -26,7 +27,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 pub use crate::jobs::{JobHandle, JobInfo};
 pub use backup::DumpReport;
-pub use delta::{CompactOptions, DeltaReport};
+pub use compact::CompactOptions;
+pub use delta::DeltaReport;
 pub(crate) use index::Served;
 pub use index::{IndexInfo, IndexOptions, SearchOptions, TableSearcher};
 pub use index_bench::{IndexBench, IndexBenchOptions, OperatingPoint};

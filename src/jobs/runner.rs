@@ -88,19 +88,6 @@ impl JobHandle {
     }
 }
 
-/// Run `job` (the whole life cycle, [`Runner::run`] included) on its own thread.
-pub(crate) fn spawn(
-    id: u64,
-    cancel: Arc<AtomicBool>,
-    job: impl FnOnce() -> Result<JobInfo> + Send + 'static,
-) -> Result<JobHandle> {
-    let thread = std::thread::Builder::new()
-        .name(format!("recdb-job-{id}"))
-        .spawn(job)
-        .map_err(|e| Error::Storage(format!("cannot start a job thread: {e}")))?;
-    Ok(JobHandle { id, cancel, thread })
-}
-
 /// A job that runs now: what `jobs` shows of it and how `cancel_job` stops it.
 pub(crate) struct RunningJob {
     pub cancel: Arc<AtomicBool>,
@@ -231,6 +218,33 @@ impl Runner<'_> {
             })
             .progress
             .clone()
+    }
+
+    /// Run `job` (the whole life cycle, [`Runner::run`] included) on its own thread. The
+    /// job is visible to `jobs` and `cancel_job` from now, not only once the thread runs.
+    pub fn spawn(
+        &self,
+        id: u64,
+        cancel: Arc<AtomicBool>,
+        job: impl FnOnce() -> Result<JobInfo> + Send + 'static,
+    ) -> Result<JobHandle> {
+        self.register(id, &cancel);
+        match std::thread::Builder::new()
+            .name(format!("recdb-job-{id}"))
+            .spawn(job)
+        {
+            Ok(thread) => Ok(JobHandle { id, cancel, thread }),
+            Err(e) => {
+                let e = Error::Storage(format!("cannot start a job thread: {e}"));
+                self.running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                let mut rec = record::get(self.backend, id)?.unwrap_or_default();
+                fail_record(self.backend, &mut rec, &e)?;
+                Err(e)
+            }
+        }
     }
 
     /// Run one job to its end state. `work` computes the outputs (reading its snapshot
