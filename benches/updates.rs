@@ -139,7 +139,7 @@ fn main() {
     // a full build of that version (what the index policy ran after every compaction
     // before) is timed next to it, and both are measured like the steps above.
     let t = Instant::now();
-    let job = db.compact_table("t").expect("compact");
+    let job = db.compact("t", &Default::default()).expect("compact");
     let compact_s = t.elapsed().as_secs_f64();
     let carried = db.index_info("t").expect("info");
     let (qps, qps_before, recall) = measure(&db.searcher("t").expect("searcher"));

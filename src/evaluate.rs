@@ -316,7 +316,7 @@ fn run_protocol(
                 .collect();
             let db = train_db(catalog, &raw_train, opts.threads)?;
             let t = Instant::now();
-            let info = db.train_with_progress(&opts.model, &opts.params, &train_opts, sink)?;
+            let info = db.train_reporting(&opts.model, &opts.params, &train_opts, sink)?;
             train_seconds = t.elapsed().as_secs_f64();
             params = info.params;
             let m = hr_ndcg(&db, &opts.model, &test_raw)?;
@@ -338,7 +338,7 @@ fn run_protocol(
             let raw_train: Vec<RawEvent> = train.iter().map(|(_, e)| (*e).clone()).collect();
             let db = train_db(catalog, &raw_train, opts.threads)?;
             let t = Instant::now();
-            let info = db.train_with_progress(&opts.model, &opts.params, &train_opts, sink)?;
+            let info = db.train_reporting(&opts.model, &opts.params, &train_opts, sink)?;
             train_seconds = t.elapsed().as_secs_f64();
             params = info.params;
             let mean = raw_train.iter().map(|e| e.value as f64).sum::<f64>()
@@ -362,7 +362,7 @@ fn run_protocol(
     Ok(EvalReport {
         protocol: opts.protocol.as_str().into(),
         model: opts.model.clone(),
-        params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
+        params,
         metrics,
         users,
         train_seconds,

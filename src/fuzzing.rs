@@ -1,6 +1,7 @@
 //! Entry points for the fuzz targets in `fuzz/`: decode arbitrary bytes as every stored
 //! value type. Not part of the API.
 
+use crate::jobs::record::{JobRecord, Policy};
 use crate::storage::attrs::{ItemAttrs, UserAttrs};
 use crate::storage::backend::{Backend, MemBackend, WriteBatch};
 use crate::storage::codec::{self, Tag};
@@ -9,7 +10,6 @@ use crate::storage::docs::StoredDoc;
 use crate::storage::id_hash::IdBucket;
 use crate::storage::ids::IdBlock;
 use crate::storage::index::{self, ArchivedPostingBlock, IndexHeader};
-use crate::storage::jobs::{JobRecord, Policy};
 use crate::storage::keys;
 use crate::storage::log::{ArchivedSegment, Log, Manifest};
 use crate::storage::meta::Meta;

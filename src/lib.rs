@@ -35,6 +35,7 @@ mod event;
 pub mod fuzzing;
 mod index;
 mod ingest;
+mod jobs;
 mod model_names;
 mod query;
 mod storage;
@@ -42,10 +43,10 @@ mod synth;
 mod train;
 
 pub use db::{
-    CheckReport, CommitReceipt, Config, Db, DeltaReport, DumpReport, HistoryEntry, ImportReport,
-    IndexBench, IndexBenchOptions, IndexInfo, IndexOptions, IngestBatch, JobHandle, JobInfo,
-    OperatingPoint, SearchOptions, Stats, TableFormat, TableImport, TableImportReport, TableInfo,
-    TableSearcher, TrainOptions, VacuumReport,
+    CheckReport, CommitReceipt, CompactOptions, Config, Db, DeltaReport, DumpReport, HistoryEntry,
+    ImportReport, IndexBench, IndexBenchOptions, IndexInfo, IndexOptions, IngestBatch, JobHandle,
+    JobInfo, OperatingPoint, SearchOptions, Stats, TableFormat, TableImport, TableImportReport,
+    TableInfo, TableSearcher, TrainOptions, VacuumReport,
 };
 pub use error::{Error, Result};
 pub use evaluate::{
@@ -58,14 +59,14 @@ pub use ingest::{
     parse_tsv_vectors, parse_users, read_binary_file, read_events, read_items, read_text_file,
     read_users, Format, ParsedVectors, MAX_LINE,
 };
+pub use jobs::JobState;
+pub use jobs::{JobContext, JobControl, NoProgress, ProgressSink};
 pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
 pub use storage::imports::PriorImport;
-pub use storage::jobs::JobState;
 pub use storage::tables::{Row, RowSpace, TableView};
 pub use synth::{
     clustered_vectors, generate, generate_dense, near_duplicate_clusters, Synth, SynthConfig,
 };
-pub use train::context::{JobContext, NoProgress, ProgressSink};
 pub use train::params::{Params, MAX_THREADS};
 pub use train::sgns::{pool_cpu_seconds, ZipfText};
 pub use train::{model_defaults, MODELS};

@@ -292,13 +292,16 @@ fn kill_mid_training() {
         let jobs = db.jobs().unwrap();
         for j in &jobs {
             assert!(
-                ["done", "interrupted"].contains(&j.state),
+                [recdb::JobState::Done, recdb::JobState::Interrupted].contains(&j.state),
                 "round {round}: job {} is {}",
                 j.id,
                 j.state
             );
         }
-        interrupted_seen = jobs.iter().filter(|j| j.state == "interrupted").count();
+        interrupted_seen = jobs
+            .iter()
+            .filter(|j| j.state == recdb::JobState::Interrupted)
+            .count();
         let (uv, iv) = (
             db.table("als.users").unwrap(),
             db.table("als.items").unwrap(),
@@ -311,7 +314,7 @@ fn kill_mid_training() {
         );
         let last_done = jobs
             .iter()
-            .filter(|j| j.state == "done")
+            .filter(|j| j.state == recdb::JobState::Done)
             .map(|j| j.id)
             .max()
             .unwrap();
@@ -337,7 +340,7 @@ fn kill_mid_training() {
         .jobs()
         .unwrap()
         .iter()
-        .filter(|j| j.state == "done")
+        .filter(|j| j.state == recdb::JobState::Done)
         .count();
     println!("training kill points tried: {kills}; interrupted jobs: {interrupted_seen}; finished jobs: {done}");
     assert!(interrupted_seen > 0, "no kill landed inside a job");

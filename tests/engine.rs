@@ -85,7 +85,7 @@ fn every_kind_of_write_survives_reopen() {
     ));
     assert!(db.table("popular.items").is_ok());
     let rec = db.job(job.id).unwrap();
-    assert_eq!((rec.state, rec.watermark), ("done", 320));
+    assert_eq!((rec.state, rec.watermark), (recdb::JobState::Done, 320));
     let s = db.stats().unwrap();
     assert_eq!((s.users, s.items, s.events), (40, 30, 320));
     db.check().unwrap();
@@ -367,7 +367,10 @@ fn background_jobs_cancel_and_retrain_policies_fire() {
     std::thread::sleep(Duration::from_millis(50));
     h.cancel();
     assert!(matches!(h.wait(), Err(Error::Cancelled)));
-    assert_eq!(db.jobs().unwrap().last().unwrap().state, "cancelled");
+    assert_eq!(
+        db.jobs().unwrap().last().unwrap().state,
+        recdb::JobState::Cancelled
+    );
     assert!(matches!(db.table("bpr.items"), Err(Error::UnknownTable(_))));
 
     db.set_retrain_policy("popular", &Params::new(), 100)
@@ -384,7 +387,7 @@ fn background_jobs_cancel_and_retrain_policies_fire() {
             .jobs()
             .unwrap()
             .iter()
-            .any(|j| j.model == "popular" && j.state == "done");
+            .any(|j| j.model == "popular" && j.state == recdb::JobState::Done);
         if done {
             break;
         }

@@ -71,13 +71,16 @@ fn kill_mid_index_build() {
 
         let db = Db::open(dir.path()).unwrap();
         let jobs = db.jobs().unwrap();
-        assert!(jobs.iter().all(|j| j.state != "running"), "{jobs:?}");
+        assert!(
+            jobs.iter().all(|j| j.state != recdb::JobState::Running),
+            "{jobs:?}"
+        );
         let last = jobs.last().unwrap();
         assert_eq!(last.model, "index");
-        if last.state == "interrupted" {
+        if last.state == recdb::JobState::Interrupted {
             interrupted += 1;
         } else {
-            assert_eq!(last.state, "done", "{last:?}");
+            assert_eq!(last.state, recdb::JobState::Done, "{last:?}");
         }
         let s = db.searcher("big").unwrap();
         let hits = s
@@ -87,7 +90,7 @@ fn kill_mid_index_build() {
         let served_by_index = db.index_info("big").unwrap().is_some();
         let done = jobs
             .iter()
-            .filter(|j| j.model == "index" && j.state == "done")
+            .filter(|j| j.model == "index" && j.state == recdb::JobState::Done)
             .count();
         assert_eq!(served_by_index, done > 0, "{jobs:?}");
         db.check().unwrap();

@@ -194,7 +194,10 @@ fn index_build_is_a_job_and_publishes_rebuild_it() {
     assert_eq!((info.lists, info.version), (100, 1));
     let jobs = db.jobs().unwrap();
     let j = jobs.last().unwrap();
-    assert_eq!((j.model.as_str(), j.state), ("index", "done"));
+    assert_eq!(
+        (j.model.as_str(), j.state),
+        ("index", recdb::JobState::Done)
+    );
     assert_eq!(j.tables, ["emb"]);
     assert!(j.message.contains("nprobe"), "{}", j.message);
     // A new version is served by exact search until its index job is done, then by the
@@ -205,7 +208,10 @@ fn index_build_is_a_job_and_publishes_rebuild_it() {
     let ended = db.wait_maintenance();
     assert_eq!(ended.len(), 1);
     let j = ended[0].as_ref().unwrap();
-    assert_eq!((j.model.as_str(), j.state), ("index", "done"));
+    assert_eq!(
+        (j.model.as_str(), j.state),
+        ("index", recdb::JobState::Done)
+    );
     let info = db.index_info("emb").unwrap().unwrap();
     assert_eq!((info.version, info.lists, info.rows), (v2, 100, 15_000));
     // Built without `rebuild_on_publish`, the next publish does not re-index.
@@ -243,7 +249,7 @@ fn a_cancelled_build_leaves_exact_search() {
     let id = h.id;
     db.cancel_job(id).unwrap();
     assert!(matches!(h.wait(), Err(Error::Cancelled)));
-    assert_eq!(db.job(id).unwrap().state, "cancelled");
+    assert_eq!(db.job(id).unwrap().state, recdb::JobState::Cancelled);
     assert!(db.index_info("emb").unwrap().is_none());
     let s = db.searcher("emb").unwrap();
     let hits = s.search(&rows[..32], &SearchOptions::default()).unwrap();
@@ -265,7 +271,7 @@ impl ProgressSink for CancelAtIteration3 {
             .push((fraction, message.to_owned()));
         if message.starts_with("k-means iteration 3/") {
             for j in self.db.jobs().unwrap() {
-                if j.state == "running" {
+                if j.state == recdb::JobState::Running {
                     self.db.cancel_job(j.id).unwrap();
                 }
             }
@@ -276,18 +282,25 @@ impl ProgressSink for CancelAtIteration3 {
 #[test]
 fn a_build_cancelled_inside_kmeans_stops_there() {
     let (db, _) = clustered_db(Config::default());
-    let sink = CancelAtIteration3 {
+    let sink = std::sync::Arc::new(CancelAtIteration3 {
         db: db.clone(),
         seen: Default::default(),
+    });
+    let opts = IndexOptions {
+        control: recdb::JobControl {
+            progress: Some(sink.clone()),
+            cancel: None,
+        },
+        ..Default::default()
     };
-    let r = db.build_index_with_progress("emb", &IndexOptions::default(), &sink);
+    let r = db.build_index("emb", &opts);
     assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
     let seen = sink.seen.lock().unwrap();
     let last = &seen.last().unwrap().1;
     assert!(last.starts_with("k-means iteration 3/10"), "{seen:?}");
     assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
     let job = db.jobs().unwrap().into_iter().max_by_key(|j| j.id).unwrap();
-    assert_eq!(job.state, "cancelled");
+    assert_eq!(job.state, recdb::JobState::Cancelled);
     assert!(db.index_info("emb").unwrap().is_none());
     db.check().unwrap();
 }
@@ -428,8 +441,11 @@ fn row_updates_match_a_rebuild() {
     let c = db.check().unwrap();
     assert_eq!((c.indexes, c.delta_ops), (1, 800));
 
-    let job = db.compact_table("emb").unwrap();
-    assert_eq!((job.model.as_str(), job.state), ("compact", "done"));
+    let job = db.compact("emb", &Default::default()).unwrap();
+    assert_eq!(
+        (job.model.as_str(), job.state),
+        ("compact", recdb::JobState::Done)
+    );
     // The compaction carried the index over (the new and replaced rows that were not
     // deleted since were placed, 2.5 % of the rows): the new version is served by it at
     // once, and no rebuild was started.
@@ -505,7 +521,7 @@ fn compactions_carry_the_index_until_a_tenth_of_the_rows_were_placed() {
         hit as f64 / all as f64
     };
     replace(&db, 0, 300);
-    let job = db.compact_table("emb").unwrap();
+    let job = db.compact("emb", &Default::default()).unwrap();
     assert!(
         job.message.contains("index carried over (300 of 5000 rows"),
         "{}",
@@ -516,7 +532,7 @@ fn compactions_carry_the_index_until_a_tenth_of_the_rows_were_placed() {
     assert!(recall(&db) >= 0.9);
     // 300 + 300 placed rows are over a tenth of 5000.
     replace(&db, 300, 300);
-    db.compact_table("emb").unwrap();
+    db.compact("emb", &Default::default()).unwrap();
     let version = db.table("emb").unwrap().version();
     let info = db.index_info("emb").unwrap().unwrap();
     assert_eq!(info.version, version, "served by an index from the start");
@@ -659,7 +675,7 @@ fn recommend_and_similar_see_updated_item_rows() {
     let sim = db.similar("i6", &QueryOptions::model("m").k(3000)).unwrap();
     assert!(sim.iter().all(|h| h.id != "i5"));
     // A compaction keeps the deleted item's position as a tombstone.
-    db.compact_table("m.items").unwrap();
+    db.compact("m.items", &Default::default()).unwrap();
     let hits = db
         .recommend("u0", &QueryOptions::model("m").k(3000))
         .unwrap();

@@ -165,8 +165,8 @@ fn session_and_basket_modes_train_on_synthetic_sessions() {
     for mode in ["session", "basket"] {
         let p = small().set("mode", mode).set("session_gap", 600);
         let info = db.train("item2vec", &p, &opts(2)).unwrap();
-        assert_eq!(info.state, "done", "{mode}");
-        assert!(info.params.contains(mode));
+        assert_eq!(info.state, recdb::JobState::Done, "{mode}");
+        assert!(info.params.to_string().contains(mode));
         let hits = db.similar(&s.events[0].item, &QueryOptions::model("item2vec").k(3));
         assert!(
             matches!(

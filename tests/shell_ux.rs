@@ -288,10 +288,16 @@ impl ProgressSink for Messages {
 fn progress_says_which_epoch_of_how_many() {
     let db = Db::temporary().unwrap();
     load_synthetic(&db, 40, 24, 5, 7);
-    let sink = Messages::default();
+    let sink = std::sync::Arc::new(Messages::default());
     let p = Params::new().set("dim", 8).set("epochs", 2);
-    db.train_with_progress("item2vec", &p, &TrainOptions::default(), &sink)
-        .unwrap();
+    let opts = TrainOptions {
+        control: recdb::JobControl {
+            progress: Some(sink.clone()),
+            cancel: None,
+        },
+        ..Default::default()
+    };
+    db.train("item2vec", &p, &opts).unwrap();
     let msgs = sink.0.lock().unwrap();
     assert!(msgs.iter().any(|(_, m)| m == "epoch 1/2"), "{msgs:?}");
     assert!(msgs.iter().any(|(_, m)| m == "epoch 2/2"), "{msgs:?}");
@@ -310,7 +316,7 @@ fn a_running_job_shows_its_seconds_and_a_cancelled_one_keeps_its_progress() {
     let start = Instant::now();
     loop {
         let info = db.job(id).unwrap();
-        assert_eq!(info.state, "running", "{info:?}");
+        assert_eq!(info.state, recdb::JobState::Running, "{info:?}");
         if info.progress > 0.0 && start.elapsed() > Duration::from_millis(2100) {
             assert!(
                 info.seconds >= 1.0,
@@ -324,7 +330,7 @@ fn a_running_job_shows_its_seconds_and_a_cancelled_one_keeps_its_progress() {
     db.cancel_job(id).unwrap();
     assert!(matches!(h.wait(), Err(Error::Cancelled)));
     let info = db.job(id).unwrap();
-    assert_eq!(info.state, "cancelled");
+    assert_eq!(info.state, recdb::JobState::Cancelled);
     assert!(
         info.progress > 0.0 && info.progress < 1.0,
         "a cancelled job keeps its progress: {info:?}"

@@ -125,7 +125,7 @@ fn reopen_after_train_drop_and_jobs() {
         let jobs = db.jobs().unwrap();
         assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), job_ids);
         for j in &jobs {
-            assert_eq!(j.state, "done", "{j:?}");
+            assert_eq!(j.state, recdb::JobState::Done, "{j:?}");
             assert_eq!(j.watermark, 640);
         }
         assert_eq!(jobs[0].model, "als");

@@ -15,8 +15,8 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 
 use super::Db;
+use crate::jobs::record as job_store;
 use crate::storage::attrs;
-use crate::storage::jobs as job_store;
 use crate::storage::tables;
 use crate::{Error, Result};
 

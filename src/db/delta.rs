@@ -5,30 +5,21 @@
 //! rows they replace or delete (filtered inside the index scan through its `allow`
 //! filter). Each update writes one new segment of the version's delta (its own
 //! operations) in one atomic put and swaps the served `Arc<Delta>`, so a query sees one
-//! whole state. When the delta grows
-//! past [`compact_threshold`], a `compact` job folds it into a new table version, with
-//! the index carried over (unchanged rows keep their list and codes, changed ones are
-//! placed; the index policy rebuilds once a tenth of the rows were placed); updates
-//! that arrive meanwhile are carried over into the new version's delta.
+//! whole state. When the delta grows past the compaction threshold
+//! (`jobs::policy::compact_threshold`), a `compact` job (`compact.rs`) folds it into a
+//! new table version.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::tables::TableOutput;
-use super::{Db, JobHandle};
+use super::compact::CompactOptions;
+use super::Db;
 use crate::index::{dot, Metric, TopK};
+use crate::jobs::policy;
 use crate::storage::backend::WriteBatch;
 use crate::storage::delta::{self as store, DeltaOp, StoredDelta};
-use crate::storage::jobs::JobState;
 use crate::storage::tables::{RowSpace, TableView};
-use crate::{Error, JobInfo, Result};
-
-/// Delta operations after which a background `compact` job folds the delta into a new
-/// version: 1 % of the rows, at least 1024 (an exact scan of 1024 rows × 64 dims is
-/// ≈ 20 µs next to ≈ 140 µs for an index query at 100k rows).
-pub(crate) fn compact_threshold(rows: usize) -> usize {
-    (rows / 100).max(1024)
-}
+use crate::{Error, Result};
 
 /// A row the delta holds: its values and norm (shared between successive states).
 #[derive(Debug)]
@@ -156,6 +147,10 @@ impl Delta {
 
     pub fn ops(&self) -> u64 {
         self.ops
+    }
+    /// Sequence number of the next operation.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
     }
     pub fn logical_rows(&self) -> usize {
         self.logical
@@ -348,7 +343,7 @@ impl Db {
                 .map(|o| (o.row, (!o.values.is_empty()).then_some(&o.values[..])))
                 .collect();
             self.advance_tail(&view, cur.as_ref(), &delta, &ops);
-            let due = delta.ops() >= compact_threshold(view.rows()) as u64;
+            let due = policy::compact_due(delta.ops(), view.rows());
             (
                 DeltaReport {
                     table: table.to_owned(),
@@ -362,7 +357,7 @@ impl Db {
         };
         let mut report = report;
         if due && !self.compaction_running(table) {
-            let h = self.spawn_compact(table)?;
+            let h = self.spawn_compact(table, &CompactOptions::default())?;
             report.compact_job = Some(h.id);
             self.keep_maintenance(h);
         }
@@ -385,197 +380,4 @@ impl Db {
     pub fn delete_rows(&self, table: &str, ids: &[String]) -> Result<DeltaReport> {
         self.update_rows(table, ids.iter().map(|i| (i.clone(), vec![])).collect())
     }
-
-    fn compaction_running(&self, table: &str) -> bool {
-        let params = serde_json::json!({ "table": table }).to_string();
-        self.jobs().is_ok_and(|js| {
-            js.iter()
-                .any(|j| j.model == "compact" && j.state == "running" && j.params == params)
-        })
-    }
-
-    /// [`Db::compact_table`] on a background thread.
-    pub fn spawn_compact(&self, table: &str) -> Result<JobHandle> {
-        let params = serde_json::json!({ "table": table }).to_string();
-        let rec = self.start_record_named("compact", params, 0)?;
-        let id = rec.id;
-        let (db, t) = (self.clone(), table.to_owned());
-        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let thread = std::thread::Builder::new()
-            .name(format!("recdb-job-{id}"))
-            .spawn(move || db.run_compact(&t, rec))
-            .map_err(|e| Error::Storage(format!("cannot start a job thread: {e}")))?;
-        Ok(JobHandle::new(id, cancel, thread))
-    }
-
-    /// Fold the delta of `table` into a new version (one publish; rows written
-    /// meanwhile are carried over into the new version's delta). The index policy then
-    /// rebuilds the index of the new version.
-    pub fn compact_table(&self, table: &str) -> Result<JobInfo> {
-        let params = serde_json::json!({ "table": table }).to_string();
-        let rec = self.start_record_named("compact", params, 0)?;
-        self.run_compact(table, rec)
-    }
-
-    fn run_compact(
-        &self,
-        table: &str,
-        mut rec: crate::storage::jobs::JobRecord,
-    ) -> Result<JobInfo> {
-        let started = std::time::Instant::now();
-        let result = (|| -> Result<()> {
-            let view = self.table(table)?;
-            let Some(delta) = self.delta_of(&view)? else {
-                return Err(Error::InvalidInput(format!(
-                    "table `{table}` has no rows written since its last version"
-                )));
-            };
-            let (out, tombstones, kept) = materialize(self, &view, &delta);
-            // The version's index carried over (outside the write lock: one pass over
-            // the codes, and a placement per changed row).
-            let carried_index = self.index_of(&view)?.and_then(|ix| {
-                ix.carry_over(&out.rows, &|r| {
-                    kept.get(r as usize).copied().filter(|&x| x != u32::MAX)
-                })
-            });
-            let mut published_as = None;
-            let upto = delta.next_seq;
-            let new_ids: HashMap<String, u32> = out
-                .row_ids
-                .iter()
-                .enumerate()
-                .map(|(r, s)| (s.clone(), r as u32))
-                .collect();
-            let space = view.space();
-            let mut n_rows = (out.rows.len() / out.dim) as u32;
-            rec.state = JobState::Done as u8;
-            rec.progress = 1.0;
-            rec.finished_unix = crate::storage::meta::now_unix();
-            rec.seconds = started.elapsed().as_secs_f64();
-            rec.message = format!("published; folded {} delta operations", delta.ops());
-            if let Some(ix) = &carried_index {
-                rec.message += &format!(
-                    "; index carried over ({} of {} rows placed since k-means)",
-                    ix.placed,
-                    ix.len()
-                );
-            }
-            let (name, old) = (table.to_owned(), view.version());
-            self.publish_with(
-                std::slice::from_ref(&out),
-                &mut rec,
-                &mut |b, versions, batch| {
-                    // Under the write lock: operations written after the snapshot move to the
-                    // new version, re-resolved by id.
-                    let Some(&(_, version)) = versions.first() else {
-                        return Ok(());
-                    };
-                    let cur = crate::storage::delta::load(b, &name, old)?
-                        .map(|(d, _)| d)
-                        .unwrap_or_default();
-                    let mut carried = StoredDelta {
-                        next_seq: 0,
-                        tombstones: tombstones.clone(),
-                        ops: Vec::new(),
-                    };
-                    let mut appended: HashMap<String, u32> = HashMap::new();
-                    for op in cur.ops.into_iter().filter(|o| o.seq >= upto) {
-                        let row = match space {
-                            RowSpace::Other => match new_ids.get(&op.id).or(appended.get(&op.id)) {
-                                Some(&r) => r,
-                                None if op.values.is_empty() => continue,
-                                None => {
-                                    n_rows += 1;
-                                    appended.insert(op.id.clone(), n_rows - 1);
-                                    n_rows - 1
-                                }
-                            },
-                            _ => op.row,
-                        };
-                        carried.ops.push(DeltaOp {
-                            seq: carried.next_seq,
-                            row,
-                            ..op
-                        });
-                        carried.next_seq += 1;
-                    }
-                    if !carried.ops.is_empty() || !carried.tombstones.is_empty() {
-                        store::put(batch, &name, version, 0, &carried);
-                    }
-                    if let Some(ix) = &carried_index {
-                        let (h, ids, codes) = ix.to_stored();
-                        crate::storage::index::stage(batch, &name, version, &h, ids, codes);
-                        published_as = Some(version);
-                    }
-                    Ok(())
-                },
-            )?;
-            if let (Some(ix), Some(version)) = (carried_index, published_as) {
-                let view = self.table(table)?;
-                if view.version() == version {
-                    self.install_index_if_absent(&view, Arc::new(ix));
-                }
-            }
-            Ok(())
-        })();
-        match result {
-            Ok(()) => Ok(JobInfo::from_record(&rec)),
-            Err(e) => {
-                rec.seconds = started.elapsed().as_secs_f64();
-                self.fail_record(&mut rec, &e)?;
-                Err(e)
-            }
-        }
-    }
-}
-
-/// The rows a version serves, as a new table: `other` tables drop deleted rows; users
-/// and items tables keep every position (a row is its dense id), deleted rows become
-/// zeros listed in the returned tombstones. The third part maps each base row to its
-/// new row when its values are unchanged (`u32::MAX` when deleted or replaced).
-fn materialize(db: &Db, view: &TableView, d: &Delta) -> (TableOutput, Vec<u32>, Vec<u32>) {
-    let dim = view.dim();
-    let n = d.logical_rows();
-    let mut rows = Vec::with_capacity(n * dim);
-    let mut ids = Vec::new();
-    let mut tombstones = Vec::new();
-    let mut kept = vec![u32::MAX; view.rows()];
-    let other = view.space() == RowSpace::Other;
-    for r in 0..n {
-        if let Some(k) = kept.get_mut(r) {
-            if d.row(r as u32).is_none() && !d.hides(r as u32) {
-                *k = (rows.len() / dim) as u32;
-            }
-        }
-        let v: Option<Vec<f32>> = d
-            .row(r as u32)
-            .map(<[f32]>::to_vec)
-            .or_else(|| (r < view.rows() && !d.hides(r as u32)).then(|| view.row(r).to_vec()));
-        match v {
-            Some(v) => {
-                rows.extend_from_slice(&v);
-                if other {
-                    ids.push(
-                        d.appended_id(r as u32)
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| db.row_id(view, r)),
-                    );
-                }
-            }
-            None if other => {}
-            None => {
-                rows.extend(std::iter::repeat_n(0.0, dim));
-                tombstones.push(r as u32);
-            }
-        }
-    }
-    let out = TableOutput {
-        name: view.name().to_owned(),
-        space: view.space(),
-        dim,
-        rows,
-        offset: view.offset(),
-        row_ids: ids,
-    };
-    (out, tombstones, kept)
 }

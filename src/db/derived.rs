@@ -2,10 +2,8 @@
 
 use std::collections::HashMap;
 
-use super::tables::TableOutput;
 use super::Db;
-use crate::storage::jobs::JobState;
-use crate::storage::meta;
+use crate::jobs::TableOutput;
 use crate::storage::tables::{self, RowSpace, TableView};
 use crate::{Error, Result};
 
@@ -57,7 +55,6 @@ impl Db {
             }
         }
         let params = serde_json::json!({ "table": name, "sources": sources }).to_string();
-        let mut rec = self.start_record_named("concat", params, 0)?;
         let out = TableOutput {
             name: name.to_owned(),
             space,
@@ -70,17 +67,8 @@ impl Db {
                 vec![]
             },
         };
-        rec.state = JobState::Done as u8;
-        rec.progress = 1.0;
-        rec.message = "published".into();
-        rec.finished_unix = meta::now_unix();
-        match self.publish(std::slice::from_ref(&out), &mut rec) {
-            Ok(()) => Ok(self.table(name)?.version()),
-            Err(e) => {
-                self.fail_record(&mut rec, &e)?;
-                Err(e)
-            }
-        }
+        self.publish_job("concat", params, out)?;
+        Ok(self.table(name)?.version())
     }
 
     /// Row of `v` for each of `ids` (the rows of `first`); every row of `v` must be used.

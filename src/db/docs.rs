@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::Db;
+use crate::jobs::TextInput;
 use crate::storage::backend::WriteBatch;
 use crate::storage::{attrs, docs};
-use crate::train::job::TextInput;
 use crate::{Error, ImportReport, Result};
 
 /// Longest tag accepted, in bytes (tags are sled keys).

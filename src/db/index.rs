@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use super::delta::Delta;
-use super::tables::TableOutput;
 use super::Db;
 use super::TailEntry;
 use crate::index::{exact_group, merge_hits, ExactSearch, IvfIndex, Metric, Tail, VectorSearch};
+use crate::jobs::TableOutput;
 use crate::storage::index as store;
-use crate::storage::jobs::JobState;
 use crate::storage::tables::{self, RowSpace, TableView};
 use crate::{Error, Result};
 
@@ -42,6 +41,9 @@ pub struct IndexOptions {
     /// Remember these options for the table: every later publish of it rebuilds its
     /// index in the background with them (the shell's `index build` sets it).
     pub rebuild_on_publish: bool,
+    /// Progress sink and cancel flag of the build.
+    #[serde(skip)]
+    pub control: crate::jobs::JobControl,
 }
 
 impl Default for IndexOptions {
@@ -56,6 +58,7 @@ impl Default for IndexOptions {
             seed: 42,
             threads: None,
             rebuild_on_publish: false,
+            control: crate::jobs::JobControl::default(),
         }
     }
 }
@@ -570,7 +573,6 @@ impl Db {
             ));
         }
         let params = serde_json::json!({ "table": name, "dim": dim, "rows": n }).to_string();
-        let mut rec = self.start_record_named("import", params, 0)?;
         let out = TableOutput {
             name: name.to_owned(),
             space,
@@ -579,16 +581,7 @@ impl Db {
             offset: 0.0,
             row_ids,
         };
-        rec.state = JobState::Done as u8;
-        rec.progress = 1.0;
-        rec.message = "published".into();
-        rec.finished_unix = crate::storage::meta::now_unix();
-        match self.publish(std::slice::from_ref(&out), &mut rec) {
-            Ok(()) => Ok(self.table(name)?.version()),
-            Err(e) => {
-                self.fail_record(&mut rec, &e)?;
-                Err(e)
-            }
-        }
+        self.publish_job("import", params, out)?;
+        Ok(self.table(name)?.version())
     }
 }

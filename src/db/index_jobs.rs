@@ -8,19 +8,21 @@
 //! compaction's version comes with its index carried over and is rebuilt only once a
 //! tenth of its rows were placed without k-means.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::index::info_of;
-use super::{Db, JobHandle, RunningJob};
-use crate::index::{centroids_fresh, code_stages, BuildHooks, IvfIndex, Metric, Shortfall, TUNED};
+use super::Db;
+use crate::index::{code_stages, BuildHooks, IvfIndex, Metric, Shortfall, TUNED};
+use crate::jobs::policy::{self, IndexBuild};
+use crate::jobs::record::{self as job_store, JobRecord, JobState};
+use crate::jobs::runner::{self, RunSpec};
+use crate::jobs::{JobContext, JobHandle, JobInfo};
+use crate::storage::backend::WriteBatch;
 use crate::storage::index as store;
-use crate::storage::jobs::{self as job_store, JobRecord, JobState};
-use crate::storage::tables;
-use crate::train::context::{NoProgress, ProgressSink};
-use crate::{Error, IndexInfo, IndexOptions, JobInfo, Result};
+use crate::storage::tables::{self, TableView};
+use crate::{Error, IndexInfo, IndexOptions, Result};
 
 fn metric_str(m: Metric) -> &'static str {
     match m {
@@ -65,58 +67,34 @@ fn options_from(params: &str) -> Option<(String, IndexOptions)> {
             .and_then(|x| x.as_u64())
             .map(|x| x as usize),
         rebuild_on_publish: v.get("rebuild_on_publish")?.as_bool()?,
+        control: Default::default(),
     };
     Some((v.get("table")?.as_str()?.to_owned(), o))
 }
 
-struct Shared<'a> {
-    user: &'a dyn ProgressSink,
-    shared: Arc<Mutex<(f64, String)>>,
+/// The job's side of a build: progress to the runner, cancel from the context.
+struct JobHooks<'a, 'c> {
+    ctx: &'a JobContext<'c>,
 }
 
-impl Shared<'_> {
-    fn report(&self, f: f64, m: &str) {
-        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = (f, m.to_owned());
-        self.user.report(f, m);
-    }
-}
-
-/// The job's side of a build: progress to the record and the caller, cancel from the flag.
-struct JobHooks<'a> {
-    progress: &'a Shared<'a>,
-    cancel: &'a AtomicBool,
-}
-
-impl BuildHooks for JobHooks<'_> {
+impl BuildHooks for JobHooks<'_, '_> {
     fn report(&self, fraction: f64, message: &str) {
-        self.progress.report(fraction, message);
+        self.ctx.progress(fraction, message);
     }
     fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
+        self.ctx.check_cancel().is_err()
     }
 }
 
 impl Db {
     /// Build the index of the current version of `table` as an `index` job (recorded,
-    /// with progress and cancel): k-means, tune `nprobe` to reach `target_recall`, store
-    /// it (replacing the version's previous index) and serve it. Durable on return.
-    /// Later publishes of the table rebuild it with the same options.
+    /// with progress and cancel in `opts.control`): k-means, tune `nprobe` to reach
+    /// `target_recall`, store it (replacing the version's previous index) and serve it.
+    /// Durable on return. Later publishes of the table rebuild it with the same options.
     pub fn build_index(&self, table: &str, opts: &IndexOptions) -> Result<IndexInfo> {
-        self.build_index_with_progress(table, opts, &NoProgress)
-    }
-
-    /// [`Db::build_index`] with a progress sink.
-    pub fn build_index_with_progress(
-        &self,
-        table: &str,
-        opts: &IndexOptions,
-        sink: &dyn ProgressSink,
-    ) -> Result<IndexInfo> {
-        opts.validate()?;
-        self.table(table)?;
-        let rec = self.start_record_named("index", params_json(table, opts, false), opts.seed)?;
-        let cancel = Arc::new(AtomicBool::new(false));
-        self.run_index_job(table, opts, sink, cancel, rec)
+        let (rec, pool) = self.prepare_index_job(table, opts, false)?;
+        let cancel = runner::cancel_flag(&opts.control);
+        self.run_index_job(table, opts, pool, cancel, rec)
             .map(|(info, _)| info)
     }
 
@@ -126,131 +104,111 @@ impl Db {
         self.spawn_index_job(table, opts, false)
     }
 
-    fn spawn_index_job(&self, table: &str, opts: &IndexOptions, auto: bool) -> Result<JobHandle> {
+    /// Check the options and the table, then record the job (a bad option leaves no
+    /// record).
+    fn prepare_index_job(
+        &self,
+        table: &str,
+        opts: &IndexOptions,
+        auto: bool,
+    ) -> Result<(JobRecord, Option<rayon::ThreadPool>)> {
         opts.validate()?;
         self.table(table)?;
-        let rec = self.start_record_named("index", params_json(table, opts, auto), opts.seed)?;
-        let id = rec.id;
-        let cancel = Arc::new(AtomicBool::new(false));
-        self.register_running(id, &cancel);
-        let (db, t, o, c) = (self.clone(), table.to_owned(), opts.clone(), cancel.clone());
-        let thread = std::thread::Builder::new()
-            .name(format!("recdb-job-{id}"))
-            .spawn(move || {
-                db.run_index_job(&t, &o, &NoProgress, c, rec)
-                    .map(|(_, job)| job)
-            })
-            .map_err(|e| Error::Storage(format!("cannot start a job thread: {e}")))?;
-        Ok(JobHandle::new(id, cancel, thread))
+        let pool = opts.threads.map(super::thread_pool).transpose()?;
+        let rec = self.start_record("index", params_json(table, opts, auto), opts.seed)?;
+        Ok((rec, pool))
     }
 
+    fn spawn_index_job(&self, table: &str, opts: &IndexOptions, auto: bool) -> Result<JobHandle> {
+        let (rec, pool) = self.prepare_index_job(table, opts, auto)?;
+        let id = rec.id;
+        let cancel = runner::cancel_flag(&opts.control);
+        let (db, t, o, c) = (self.clone(), table.to_owned(), opts.clone(), cancel.clone());
+        self.runner().spawn(id, cancel, move || {
+            db.run_index_job(&t, &o, pool, c, rec).map(|(_, job)| job)
+        })
+    }
+
+    /// Reads the table's current version; produces its index, stored and served.
     fn run_index_job(
         &self,
         table: &str,
         opts: &IndexOptions,
-        sink: &dyn ProgressSink,
+        pool: Option<rayon::ThreadPool>,
         cancel: Arc<AtomicBool>,
-        mut rec: JobRecord,
+        rec: JobRecord,
     ) -> Result<(IndexInfo, JobInfo)> {
         let started = Instant::now();
-        let shared = self.register_running(rec.id, &cancel);
-        let progress = Shared { user: sink, shared };
-        let hooks = JobHooks {
-            progress: &progress,
-            cancel: &cancel,
+        let spec = RunSpec {
+            seed: opts.seed,
+            pool,
+            memory_limit: None,
+            progress: opts.control.progress.as_deref(),
+            cancel,
+            activity: format!("index {table}"),
         };
-        let outcome = catch_unwind(AssertUnwindSafe(
-            || -> Result<(IndexInfo, Option<Shortfall>)> {
-                let view = self.table(table)?;
-                let own = opts.threads.map(super::thread_pool).transpose()?;
-                let pool = own.as_ref().unwrap_or(&self.inner.pool);
-                hooks.check()?;
-                let mut ix = pool.install(|| {
-                    IvfIndex::build(
-                        &view,
-                        opts.metric,
-                        opts.lists,
-                        opts.bits,
-                        opts.spill,
-                        opts.seed,
-                        &hooks,
-                    )
-                })?;
-                let shortfall =
-                    pool.install(|| ix.tune(&view, opts.target_recall, opts.rerank, &hooks))?;
-                ix.build_seconds = started.elapsed().as_secs_f64();
-                hooks.check()?;
-                progress.report(TUNED, "writing");
-                {
-                    let _w = self.lock_write();
-                    let b = self.backend();
-                    // The version may have been collected while we built.
-                    let live = tables::get_entry(b, table)?
-                        .is_some_and(|e| e.versions.iter().any(|v| v.version == view.version()));
-                    if !live {
-                        return Err(Error::InvalidInput(format!(
-                            "table `{table}` version {} was replaced while its index was built",
-                            view.version()
-                        )));
-                    }
-                    let (h, ids, codes) = ix.to_stored();
-                    store::write(b, table, view.version(), &h, ids, codes)?;
-                    b.flush()?;
-                }
-                let info = info_of(&view, &ix);
-                self.install_index(&view, Arc::new(ix));
-                Ok((info, shortfall))
-            },
-        ))
-        .unwrap_or_else(|p| {
-            Err(Error::JobFailed(format!(
-                "panic in index build: {}",
-                super::jobs::panic_message(p)
-            )))
-        });
-        self.inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&rec.id);
-        rec.seconds = started.elapsed().as_secs_f64();
-        rec.finished_unix = crate::storage::meta::now_unix();
-        match outcome {
-            Ok((info, shortfall)) => {
-                rec.state = JobState::Done as u8;
-                rec.progress = 1.0;
-                rec.message = format!(
-                    "indexed version {}: {} lists, nprobe {}, rerank {}, recall@10 {:.3}",
-                    info.version, info.lists, info.nprobe, info.rerank, info.recall
+        let work = |ctx: &JobContext<'_>| -> Result<(Arc<TableView>, IvfIndex, Option<Shortfall>)> {
+            let hooks = JobHooks { ctx };
+            let view = self.table(table)?;
+            let pool = ctx.pool();
+            let mut ix = pool.install(|| {
+                IvfIndex::build(
+                    &view,
+                    opts.metric,
+                    opts.lists,
+                    opts.bits,
+                    opts.spill,
+                    opts.seed,
+                    &hooks,
+                )
+            })?;
+            let shortfall =
+                pool.install(|| ix.tune(&view, opts.target_recall, opts.rerank, &hooks))?;
+            ix.build_seconds = started.elapsed().as_secs_f64();
+            ctx.check_cancel()?;
+            ctx.progress(TUNED, "writing");
+            Ok((view, ix, shortfall))
+        };
+        let publish = |(view, ix, shortfall): (Arc<TableView>, IvfIndex, Option<Shortfall>),
+                       rec: &mut JobRecord|
+         -> Result<IndexInfo> {
+            let info = info_of(&view, &ix);
+            rec.message = format!(
+                "indexed version {}: {} lists, nprobe {}, rerank {}, recall@10 {:.3}",
+                info.version, info.lists, info.nprobe, info.rerank, info.recall
+            );
+            if let Some(f) = shortfall {
+                rec.message += &format!(
+                    "; target recall {} not reached below every list (best {:.3} at nprobe {}, rerank {}): queries scan every row",
+                    info.target_recall, f.recall, f.nprobe, f.rerank
                 );
-                if let Some(f) = shortfall {
-                    rec.message += &format!(
-                        "; target recall {} not reached below every list (best {:.3} at nprobe {}, rerank {}): queries scan every row",
-                        info.target_recall, f.recall, f.nprobe, f.rerank
-                    );
+            }
+            rec.tables = vec![table.to_owned()];
+            {
+                let _w = self.lock_write();
+                let b = self.backend();
+                // The version may have been collected while we built.
+                let live = tables::get_entry(b, table)?
+                    .is_some_and(|e| e.versions.iter().any(|v| v.version == view.version()));
+                if !live {
+                    return Err(Error::InvalidInput(format!(
+                        "table `{table}` version {} was replaced while its index was built",
+                        view.version()
+                    )));
                 }
-                rec.tables = vec![table.to_owned()];
-                self.put_job_record(&rec)?;
-                Ok((info, JobInfo::from_record(&rec)))
+                // The index and the finished record in one batch.
+                let (h, ids, codes) = ix.to_stored();
+                let mut batch = WriteBatch::default();
+                store::delete(b, table, view.version(), &mut batch)?;
+                store::stage(&mut batch, table, view.version(), &h, ids, codes);
+                job_store::put(&mut batch, rec);
+                b.apply(batch)?;
+                b.flush()?;
             }
-            Err(e) => {
-                self.fail_record(&mut rec, &e)?;
-                Err(e)
-            }
-        }
-    }
-
-    /// Make a job visible to `jobs` (live progress) and `cancel_job` before it starts.
-    fn register_running(&self, id: u64, cancel: &Arc<AtomicBool>) -> Arc<Mutex<(f64, String)>> {
-        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
-        running
-            .entry(id)
-            .or_insert_with(|| RunningJob {
-                cancel: cancel.clone(),
-                progress: Arc::new(Mutex::new((0.0, String::new()))),
-            })
-            .progress
-            .clone()
+            self.install_index(&view, Arc::new(ix));
+            Ok(info)
+        };
+        self.runner().run(rec, spec, work, publish)
     }
 
     /// The options of the last finished `index` job of `table`, if they asked to be
@@ -271,18 +229,27 @@ impl Db {
     /// record, or (if no job could start) are dropped.
     pub(crate) fn after_publish(&self, published: &[(String, u64)]) {
         for (name, version) in published {
-            // A compaction stores the new version with its index carried over: rebuilt
-            // only once a tenth of its rows were placed without k-means, with the
-            // remembered options, else the ones it was built with.
+            // A compaction stores the new version with its index carried over.
             let carried = store::header(self.backend(), name, *version).ok().flatten();
-            if let Some(h) = &carried {
-                if centroids_fresh(h.placed as usize, h.table_rows as usize) {
-                    continue;
-                }
-            }
-            let opts = match (self.remembered_index(name), &carried) {
-                (Ok(Some(o)), _) => o,
-                (Ok(None), Some(h)) => IndexOptions {
+            let Ok(remembered) = self.remembered_index(name) else {
+                continue;
+            };
+            let rows = match &carried {
+                Some(_) => 0,
+                None => self.table(name).map_or(0, |v| v.rows()),
+            };
+            let decision = policy::index_after_publish(
+                carried
+                    .as_ref()
+                    .map(|h| (h.placed as usize, h.table_rows as usize)),
+                remembered.is_some(),
+                rows,
+                self.inner.config.auto_index_rows,
+            );
+            let opts = match (decision, remembered, &carried) {
+                (IndexBuild::None, ..) => continue,
+                (IndexBuild::Remembered, Some(o), _) => o,
+                (IndexBuild::AsCarried, _, Some(h)) => IndexOptions {
                     metric: Metric::from_stored_byte(h.metric),
                     lists: Some(h.lists as usize),
                     bits: code_stages(&h.levels, h.dim as usize).map_or(4, |s| 4 * s as u8),
@@ -290,17 +257,7 @@ impl Db {
                     seed: h.seed,
                     ..IndexOptions::default()
                 },
-                (Ok(None), None) => {
-                    let big = self.table(name).is_ok_and(|v| {
-                        let min = self.inner.config.auto_index_rows;
-                        min > 0 && v.rows() >= min
-                    });
-                    if !big {
-                        continue;
-                    }
-                    IndexOptions::default()
-                }
-                (Err(_), _) => continue,
+                _ => IndexOptions::default(),
             };
             if let Ok(h) = self.spawn_index_job(name, &opts, true) {
                 self.keep_maintenance(h);

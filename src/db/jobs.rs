@@ -1,64 +1,19 @@
-//! Running jobs: foreground or background, with records that survive a restart.
+//! Training jobs and the retrain policy, on the one job runner ([`crate::jobs`]); the
+//! job list (`jobs`, `job`, `cancel_job`) of every kind.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::atomic::Ordering;
 
-use super::{Db, RunningJob};
-use crate::storage::backend::{Backend, WriteBatch};
-use crate::storage::jobs::{self as job_store, JobRecord, JobState, Policy};
-use crate::storage::meta;
-use crate::train::context::{JobContext, NoProgress, ProgressSink};
-use crate::train::job::{Job, Snapshot};
+use super::Db;
+use crate::jobs::record::{self as job_store, JobRecord, JobState, Policy};
+use crate::jobs::runner::{self, RunSpec, Runner};
+use crate::jobs::{
+    policy, Job, JobControl, JobHandle, JobInfo, ProgressSink, Snapshot, TableOutput,
+};
+use crate::storage::backend::WriteBatch;
 use crate::{Error, Params, Result};
 
-/// A job as `recdb jobs` shows it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct JobInfo {
-    pub id: u64,
-    pub model: String,
-    pub params: String,
-    pub state: &'static str,
-    pub progress: f64,
-    pub message: String,
-    pub created_unix: i64,
-    pub seconds: f64,
-    pub error: String,
-    /// Events the job trained on (the log up to this sequence number).
-    pub watermark: u64,
-    pub seed: u64,
-    pub tables: Vec<String>,
-}
-
-impl JobInfo {
-    pub(crate) fn from_record(r: &JobRecord) -> JobInfo {
-        let state = JobState::from_u8(r.state);
-        // A running job's record holds no duration yet: show the time since its start.
-        let seconds = if state == JobState::Running {
-            (meta::now_unix() - r.started_unix).max(0) as f64
-        } else {
-            r.seconds
-        };
-        JobInfo {
-            id: r.id,
-            model: r.model.clone(),
-            params: r.params.clone(),
-            state: state.as_str(),
-            progress: r.progress as f64,
-            message: r.message.clone(),
-            created_unix: r.created_unix,
-            seconds,
-            error: r.error.clone(),
-            watermark: r.watermark,
-            seed: r.seed,
-            tables: r.tables.clone(),
-        }
-    }
-}
-
 /// Options of one training run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrainOptions {
     /// Every random choice of the job derives from this seed.
     pub seed: u64,
@@ -68,6 +23,8 @@ pub struct TrainOptions {
     /// Bytes the job's buffers may take; `None`: what the machine has available
     /// (`MemAvailable` on Linux). A job that needs more fails before allocating.
     pub memory_limit: Option<u64>,
+    /// Progress sink and cancel flag.
+    pub control: JobControl,
 }
 
 impl Default for TrainOptions {
@@ -76,124 +33,28 @@ impl Default for TrainOptions {
             seed: 42,
             threads: None,
             memory_limit: None,
+            control: JobControl::default(),
         }
     }
 }
 
-/// A job running in the background.
-pub struct JobHandle {
-    pub id: u64,
-    cancel: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Result<JobInfo>>,
-}
-
-impl JobHandle {
-    pub(crate) fn new(
-        id: u64,
-        cancel: Arc<AtomicBool>,
-        thread: std::thread::JoinHandle<Result<JobInfo>>,
-    ) -> JobHandle {
-        JobHandle { id, cancel, thread }
-    }
-    /// Ask the job to stop; it ends as `cancelled` and publishes nothing.
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
-    }
-    /// Wait for the job to end.
-    pub fn wait(self) -> Result<JobInfo> {
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err(Error::JobFailed("job thread panicked".into())))
-    }
-}
-
-struct Tee<'a> {
-    user: &'a dyn ProgressSink,
-    shared: Arc<Mutex<(f64, String)>>,
-    /// Progress also goes to the owner file, for other processes (`Error::Locked`).
-    backend: &'a dyn Backend,
-    model: &'a str,
-}
-
-impl ProgressSink for Tee<'_> {
-    fn report(&self, fraction: f64, message: &str) {
-        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = (fraction, message.to_owned());
-        self.backend
-            .note_activity(&training_activity(self.model, fraction), false);
-        self.user.report(fraction, message);
-    }
-}
-
-fn training_activity(model: &str, fraction: f64) -> String {
-    format!("train {model} {:.0} %", fraction.clamp(0.0, 1.0) * 100.0)
-}
-
-/// Checked before a job record exists, so a bad option leaves no trace.
-fn check_threads(opts: &TrainOptions) -> Result<()> {
-    opts.threads
-        .map_or(Ok(()), crate::train::params::check_threads)
-}
-
-pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".into())
-}
-
 impl Db {
-    pub(crate) fn put_job_record(&self, rec: &JobRecord) -> Result<()> {
-        self.put_record(rec)
-    }
-
-    fn put_record(&self, rec: &JobRecord) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        job_store::put(&mut batch, rec);
-        self.backend().apply(batch)?;
-        self.backend().flush()
-    }
-
-    /// Record how a job ended when it did not publish.
-    pub(crate) fn fail_record(&self, rec: &mut JobRecord, e: &Error) -> Result<()> {
-        rec.state = if matches!(e, Error::Cancelled) {
-            JobState::Cancelled
-        } else {
-            JobState::Failed
-        } as u8;
-        rec.error = e.to_string();
-        rec.message = rec.error.clone();
-        rec.tables.clear();
-        self.put_record(rec)
+    /// The runner of this database's jobs.
+    pub(crate) fn runner(&self) -> Runner<'_> {
+        Runner {
+            backend: self.backend(),
+            pool: &self.inner.pool,
+            running: &self.inner.running,
+        }
     }
 
     /// Register a job: allocate its id and record it as running at the current watermark.
-    fn start_record(&self, job: &dyn Job, seed: u64) -> Result<JobRecord> {
-        self.start_record_named(job.model(), job.params_json(), seed)
-    }
-
-    /// [`Db::start_record`] for work that is not a training job (e.g. `import`).
-    pub(crate) fn start_record_named(
-        &self,
-        model: &str,
-        params: String,
-        seed: u64,
-    ) -> Result<JobRecord> {
+    pub(crate) fn start_record(&self, model: &str, params: String, seed: u64) -> Result<JobRecord> {
         let _w = self.lock_write();
         let mut st = self.state_mut();
         let id = st.meta.next_job;
         st.meta.next_job += 1;
-        let rec = JobRecord {
-            id,
-            model: model.to_owned(),
-            params,
-            state: JobState::Running as u8,
-            created_unix: meta::now_unix(),
-            started_unix: meta::now_unix(),
-            watermark: st.meta.events,
-            seed,
-            message: "starting".into(),
-            ..JobRecord::default()
-        };
+        let rec = runner::new_record(id, model, params, seed, st.meta.events);
         let mut batch = WriteBatch::default();
         st.meta.put(&mut batch);
         job_store::put(&mut batch, &rec);
@@ -203,44 +64,56 @@ impl Db {
         Ok(rec)
     }
 
-    fn run_job(
-        &self,
-        job: Box<dyn Job>,
-        opts: &TrainOptions,
-        sink: &dyn ProgressSink,
-        cancel: Arc<AtomicBool>,
-        mut rec: JobRecord,
-    ) -> Result<JobInfo> {
-        let started = Instant::now();
-        let shared = Arc::new(Mutex::new((0.0, String::new())));
-        self.inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                rec.id,
-                RunningJob {
-                    cancel: cancel.clone(),
-                    progress: shared.clone(),
-                },
-            );
-        self.backend()
-            .note_activity(&training_activity(job.model(), 0.0), true);
-        let tee = Tee {
-            user: sink,
-            shared,
-            backend: self.backend(),
-            model: job.model(),
+    /// Publish `out` as a job of its own (`import`, `concat`): recorded like any job.
+    pub(crate) fn publish_job(&self, model: &str, params: String, out: TableOutput) -> Result<()> {
+        let rec = self.start_record(model, params, 0)?;
+        let spec = RunSpec {
+            seed: 0,
+            pool: None,
+            memory_limit: None,
+            cancel: Default::default(),
+            progress: None,
+            activity: format!("{model} {}", out.name),
         };
-        let own_pool = opts.threads.map(super::thread_pool).transpose()?;
-        let pool = own_pool.as_ref().unwrap_or(&self.inner.pool);
-        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<_> {
+        self.runner()
+            .run(
+                rec,
+                spec,
+                |_| Ok(out),
+                |out, rec| self.publish(std::slice::from_ref(&out), rec),
+            )
+            .map(|_| ())
+    }
+
+    /// Run a training job to its end state: snapshot at the record's watermark, train,
+    /// publish its tables.
+    fn run_training(
+        &self,
+        job: &dyn Job,
+        opts: &TrainOptions,
+        pool: Option<rayon::ThreadPool>,
+        rec: JobRecord,
+        cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        sink: Option<&dyn ProgressSink>,
+    ) -> Result<JobInfo> {
+        let watermark = rec.watermark;
+        let spec = RunSpec {
+            seed: opts.seed,
+            pool,
+            memory_limit: opts.memory_limit,
+            progress: sink.or(opts.control.progress.as_deref()),
+            cancel,
+            activity: format!("train {}", job.model()),
+        };
+        let work = |ctx: &crate::JobContext<'_>| {
             let snapshot = {
                 let st = self.state();
                 Snapshot {
                     n_users: st.users.len() as usize,
                     n_items: st.items.len() as usize,
-                    events: pool.install(|| st.log.snapshot(self.backend(), rec.watermark))?,
+                    events: ctx
+                        .pool()
+                        .install(|| st.log.snapshot(self.backend(), watermark))?,
                     texts: Vec::new(),
                 }
             };
@@ -248,82 +121,70 @@ impl Db {
                 texts: self.texts_for(job.text_input())?,
                 ..snapshot
             };
-            let ctx = JobContext::new(opts.seed, &cancel, &tee, pool)
-                .with_memory_limit(opts.memory_limit);
             ctx.check_cancel()?;
-            job.run(&snapshot, &ctx)
-        }))
-        .unwrap_or_else(|p| {
-            Err(Error::JobFailed(format!(
-                "panic in job: {}",
-                panic_message(p)
-            )))
-        });
-        self.inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&rec.id);
-        self.backend().note_activity("", true);
-        rec.seconds = started.elapsed().as_secs_f64();
-        rec.finished_unix = meta::now_unix();
-        let result = outcome.and_then(|outputs| {
-            rec.state = JobState::Done as u8;
-            rec.progress = 1.0;
-            rec.message = match job.summary() {
-                Some(s) => format!("published; {s}"),
-                None => "published".into(),
-            };
-            self.publish(&outputs, &mut rec)
-        });
-        match result {
-            Ok(()) => Ok(JobInfo::from_record(&rec)),
-            Err(e) => {
-                // A cancelled or failed job keeps how far it got.
-                rec.progress = tee.shared.lock().unwrap_or_else(|e| e.into_inner()).0 as f32;
-                self.fail_record(&mut rec, &e)?;
-                Err(e)
+            job.run(&snapshot, ctx)
+        };
+        let publish = |outputs: Vec<TableOutput>, rec: &mut JobRecord| {
+            if let Some(s) = job.summary() {
+                rec.message = format!("published; {s}");
             }
-        }
+            self.publish(&outputs, rec)
+        };
+        self.runner()
+            .run(rec, spec, work, publish)
+            .map(|(_, info)| info)
+    }
+
+    /// The job, its own pool and its record, once the options are checked (a bad
+    /// option leaves no record).
+    fn prepare_training(
+        &self,
+        model: &str,
+        params: &Params,
+        opts: &TrainOptions,
+    ) -> Result<(Box<dyn Job>, Option<rayon::ThreadPool>, JobRecord)> {
+        let job = crate::train::make_job(model, params)?;
+        let pool = opts.threads.map(super::thread_pool).transpose()?;
+        let rec = self.start_record(job.model(), job.params_json(), opts.seed)?;
+        Ok((job, pool, rec))
     }
 
     /// Train `model` in the foreground and publish its tables. Durable on return.
+    /// Progress and cancel go through `opts.control`.
     pub fn train(&self, model: &str, params: &Params, opts: &TrainOptions) -> Result<JobInfo> {
-        self.train_with_progress(model, params, opts, &NoProgress)
+        let (job, pool, rec) = self.prepare_training(model, params, opts)?;
+        let cancel = runner::cancel_flag(&opts.control);
+        self.run_training(job.as_ref(), opts, pool, rec, cancel, None)
     }
 
-    /// [`Db::train`] with a progress sink (the shell draws a bar from it).
-    pub fn train_with_progress(
+    /// [`Db::train`] reporting to a borrowed sink, for the crate's own drivers (the
+    /// evaluation protocols) whose sink is not shared.
+    pub(crate) fn train_reporting(
         &self,
         model: &str,
         params: &Params,
         opts: &TrainOptions,
         sink: &dyn ProgressSink,
     ) -> Result<JobInfo> {
-        let job = crate::train::make_job(model, params)?;
-        check_threads(opts)?;
-        let rec = self.start_record(job.as_ref(), opts.seed)?;
-        self.run_job(job, opts, sink, Arc::new(AtomicBool::new(false)), rec)
+        let (job, pool, rec) = self.prepare_training(model, params, opts)?;
+        let cancel = runner::cancel_flag(&opts.control);
+        self.run_training(job.as_ref(), opts, pool, rec, cancel, Some(sink))
     }
 
-    /// Train `model` on a background thread; parallel work still runs on the pool.
+    /// [`Db::train`] on a background thread; parallel work still runs on the pool.
     pub fn spawn_train(
         &self,
         model: &str,
         params: &Params,
         opts: &TrainOptions,
     ) -> Result<JobHandle> {
-        let job = crate::train::make_job(model, params)?;
-        check_threads(opts)?;
-        let rec = self.start_record(job.as_ref(), opts.seed)?;
+        let (job, pool, rec) = self.prepare_training(model, params, opts)?;
         let id = rec.id;
-        let cancel = Arc::new(AtomicBool::new(false));
+        let cancel = runner::cancel_flag(&opts.control);
         let (db, opts, c) = (self.clone(), opts.clone(), cancel.clone());
-        let thread = std::thread::Builder::new()
-            .name(format!("recdb-job-{id}"))
-            .spawn(move || db.run_job(job, &opts, &NoProgress, c, rec))
-            .map_err(|e| Error::Storage(format!("cannot start a job thread: {e}")))?;
-        Ok(JobHandle { id, cancel, thread })
+        self.runner().spawn(id, cancel, move || {
+            db.run_training(job.as_ref(), &opts, pool, rec, c, None)
+        })
     }
 
     /// Every job ever run, oldest first, with live progress for running ones.
@@ -418,19 +279,11 @@ impl Db {
         let records = job_store::all(self.backend())?;
         let mut started = Vec::new();
         for p in policies {
-            let mine = records.iter().filter(|r| r.model == p.model);
-            if mine
-                .clone()
-                .any(|r| JobState::from_u8(r.state) == JobState::Running)
-            {
-                continue;
-            }
-            let last = mine
-                .filter(|r| JobState::from_u8(r.state) == JobState::Done)
-                .map(|r| r.watermark)
-                .max()
-                .unwrap_or(0);
-            if events.saturating_sub(last) >= p.every_events {
+            let runs = records
+                .iter()
+                .filter(|r| r.model == p.model)
+                .map(|r| (JobState::from_u8(r.state), r.watermark));
+            if policy::retrain_due(events, p.every_events, runs) {
                 let mut params = Params::new();
                 for kv in p.params.lines().filter(|l| !l.is_empty()) {
                     params.insert_kv(kv)?;
@@ -444,8 +297,11 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
     use super::*;
-    use crate::db::TableOutput;
+    use crate::jobs::JobContext;
     use crate::storage::tables::RowSpace;
     use crate::EventKind;
 
@@ -496,13 +352,14 @@ mod tests {
     }
 
     fn run(db: &Db, what: &'static str, cancel: Arc<AtomicBool>) -> Result<JobInfo> {
-        let rec = db.start_record(&Fake(what), 1).unwrap();
-        db.run_job(
-            Box::new(Fake(what)),
+        let rec = db.start_record("fake", "{}".into(), 1).unwrap();
+        db.run_training(
+            &Fake(what),
             &TrainOptions::default(),
-            &NoProgress,
-            cancel,
+            None,
             rec,
+            cancel,
+            None,
         )
     }
 
@@ -515,14 +372,14 @@ mod tests {
             "{err}"
         );
         let jobs = db.jobs().unwrap();
-        assert_eq!(jobs[0].state, "failed");
+        assert_eq!(jobs[0].state, JobState::Failed);
         assert!(db.tables().unwrap().is_empty());
         // The database still works.
         assert_eq!(
             run(&db, "ok", Arc::new(AtomicBool::new(false)))
                 .unwrap()
                 .state,
-            "done"
+            JobState::Done
         );
         assert_eq!(db.table("fake.items").unwrap().rows(), 2);
     }
@@ -548,7 +405,7 @@ mod tests {
         });
         assert!(matches!(run(&db, "spin", cancel), Err(Error::Cancelled)));
         t.join().unwrap();
-        assert_eq!(db.jobs().unwrap()[0].state, "cancelled");
+        assert_eq!(db.jobs().unwrap()[0].state, JobState::Cancelled);
         assert!(db.tables().unwrap().is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! The database handle: opening, the in-memory state, and reads that are not queries.
 
 mod backup;
+mod compact;
 mod delta;
 mod derived;
 mod docs;
@@ -22,28 +23,29 @@ mod vectors;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
+pub use crate::jobs::{JobHandle, JobInfo};
 pub use backup::DumpReport;
+pub use compact::CompactOptions;
 pub use delta::DeltaReport;
 pub(crate) use index::Served;
 pub use index::{IndexInfo, IndexOptions, SearchOptions, TableSearcher};
 pub use index_bench::{IndexBench, IndexBenchOptions, OperatingPoint};
 pub use ingest::{CommitReceipt, ImportReport, IngestBatch};
-pub use jobs::{JobHandle, JobInfo, TrainOptions};
-pub(crate) use tables::TableOutput;
+pub use jobs::TrainOptions;
 pub use tables::{TableFormat, TableInfo};
 pub use vacuum::VacuumReport;
 pub use vectors::{TableImport, TableImportReport};
 
 use crate::event::{Event, ItemRecord, UserRecord};
+use crate::jobs::record as job_store;
+use crate::storage::attrs;
 use crate::storage::backend::{Backend, MemBackend, SledBackend, WriteBatch};
 use crate::storage::ids::{IdMap, Space};
 use crate::storage::log::Log;
 use crate::storage::meta::{self, Meta};
 use crate::storage::tables::TableView;
-use crate::storage::{attrs, jobs as job_store};
 use crate::{Error, Result};
 
 /// How to open a database.
@@ -116,11 +118,6 @@ impl State {
     }
 }
 
-pub(crate) struct RunningJob {
-    pub cancel: Arc<AtomicBool>,
-    pub progress: Arc<Mutex<(f64, String)>>,
-}
-
 pub(crate) type IndexCache = HashMap<String, (u64, Option<Arc<crate::index::IvfIndex>>)>;
 
 pub(crate) type DeltaCache = HashMap<String, (u64, Option<Arc<delta::Delta>>)>;
@@ -150,7 +147,7 @@ pub(crate) struct Inner {
     pub maintenance: Mutex<Vec<JobHandle>>,
     pub genres: RwLock<Option<Arc<tables::GenreIndex>>>,
     pub pool: rayon::ThreadPool,
-    pub running: Mutex<HashMap<u64, RunningJob>>,
+    pub running: crate::jobs::runner::Running,
     pub config: Config,
 }
 
@@ -594,7 +591,7 @@ mod tests {
             db.flush().unwrap();
         }
         let db = Db::open(&path).unwrap();
-        assert_eq!(db.job(77).unwrap().state, "interrupted");
+        assert_eq!(db.job(77).unwrap().state, crate::JobState::Interrupted);
         assert!(db.backend().keys_with_prefix(b"T").unwrap().is_empty());
         assert!(db.backend().keys_with_prefix(b"X").unwrap().is_empty());
         db.check().unwrap();

@@ -13,13 +13,13 @@
 use std::io::BufRead;
 
 use super::backup::{DumpReport, DumpedJob, Line, FORMAT, MAX_DUMP_LINE};
-use super::tables::TableOutput;
 use super::{Db, State};
 use crate::event::{EventKind, ItemRecord};
+use crate::jobs::record::{self as job_store, JobRecord, JobState, Policy};
+use crate::jobs::TableOutput;
 use crate::storage::backend::WriteBatch;
 use crate::storage::delta::{self as delta_store, StoredDelta};
 use crate::storage::ids::PendingIds;
-use crate::storage::jobs::{self as job_store, JobRecord, JobState, Policy};
 use crate::storage::meta::{self, Meta, FORMAT_KEY};
 use crate::storage::tables::{self, RowSpace};
 use crate::storage::{attrs, keys};

@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use super::Db;
 use crate::index::Metric;
+use crate::jobs::record as job_store;
+use crate::jobs::record::JobRecord;
+use crate::jobs::TableOutput;
 use crate::storage::backend::{Backend, WriteBatch};
-use crate::storage::jobs::JobRecord;
 use crate::storage::tables::{self, CatalogEntry, RowSpace, TableView, VersionInfo};
-use crate::storage::{attrs, jobs as job_store, keys, meta};
+use crate::storage::{attrs, keys, meta};
 use crate::{Error, Result};
 
 /// A table as `stats` lists it.
@@ -26,18 +28,6 @@ pub struct TableInfo {
     pub versions: Vec<u64>,
     pub job: u64,
     pub watermark: u64,
-}
-
-/// A table produced by a job, before it is published.
-#[derive(Debug, Clone)]
-pub(crate) struct TableOutput {
-    pub name: String,
-    pub space: RowSpace,
-    pub dim: usize,
-    /// Row-major, `dim` columns.
-    pub rows: Vec<f32>,
-    pub offset: f32,
-    pub row_ids: Vec<String>,
 }
 
 /// Export formats of `export table`.

@@ -41,7 +41,7 @@ impl Db {
         let json = info
             .as_ref()
             .filter(|i| i.model == model)
-            .map(|i| i.params.clone());
+            .map(|i| i.params.to_string());
         let mut p = json.as_deref().map(params_from_json).unwrap_or_default();
         p.insert("dim", dim);
         let params = Doc2VecParams::from_params(&p)

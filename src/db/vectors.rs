@@ -105,7 +105,7 @@ impl Db {
         if t.dim == dim as u64 && t.space == RowSpace::Other.as_str() {
             return Ok(());
         }
-        let job = crate::storage::jobs::get(self.backend(), t.job)?;
+        let job = crate::jobs::record::get(self.backend(), t.job)?;
         Err(Error::InvalidInput(format!(
             "table `{name}` holds {} {} rows of dim {} (from job {} `{}`) and the import has `other` rows of dim {dim}: replacing it needs `replace_table` (shell: `import table --replace`)",
             t.rows,

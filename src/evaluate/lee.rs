@@ -160,7 +160,7 @@ pub(super) fn evaluate_lee(opts: &EvalOptions, sink: &dyn ProgressSink) -> Resul
         ..Default::default()
     };
     let t = Instant::now();
-    let info = db.train_with_progress("doc2vec", &lee_params(&opts.params), &train_opts, sink)?;
+    let info = db.train_reporting("doc2vec", &lee_params(&opts.params), &train_opts, sink)?;
     let train_seconds = t.elapsed().as_secs_f64();
 
     let table = db.table("doc2vec.docs")?;
@@ -229,7 +229,7 @@ pub(super) fn evaluate_lee(opts: &EvalOptions, sink: &dyn ProgressSink) -> Resul
     Ok(EvalReport {
         protocol: "lee".into(),
         model: opts.model.clone(),
-        params: serde_json::from_str(&info.params).unwrap_or(serde_json::Value::Null),
+        params: info.params.clone(),
         metrics,
         users: TEST as u64,
         train_seconds,

@@ -30,7 +30,6 @@ use crate::{Error, Result};
 mod batch;
 mod carry;
 mod tune;
-pub(crate) use carry::centroids_fresh;
 #[cfg(test)]
 pub(crate) use tune::BUILT;
 pub(crate) use tune::{Shortfall, RERANK_RANGE, TUNED};

@@ -14,7 +14,6 @@ use rkyv::{Archive, Deserialize, Serialize};
 use super::backend::{Backend, WriteBatch};
 use super::codec::{self, Tag};
 use super::keys;
-use crate::train::context::splitmix64;
 use crate::{Error, Result};
 
 /// Names per bucket on average: a bucket is a few KB, so a commit that adds one id
@@ -185,6 +184,14 @@ pub(crate) fn verify(
         )));
     }
     Ok(())
+}
+
+/// The SplitMix64 finaliser: a good 64-bit mix for deriving seeds.
+pub fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -94,7 +94,9 @@ pub(crate) fn plan_blocks(offsets: &[u32], dim: usize) -> Vec<u32> {
     starts
 }
 
-/// Replace the index of `name`@`version` in one atomic batch.
+/// Replace the index of `name`@`version` in one atomic batch (the index job stages it
+/// with its record instead).
+#[cfg(test)]
 pub(crate) fn write(
     b: &dyn Backend,
     name: &str,

@@ -11,7 +11,6 @@ pub(crate) mod id_hash;
 pub(crate) mod ids;
 pub(crate) mod imports;
 pub(crate) mod index;
-pub(crate) mod jobs;
 pub(crate) mod keys;
 pub(crate) mod log;
 pub(crate) mod meta;

@@ -3,12 +3,12 @@
 //! shared SGNS core. Publishes the document vectors plus what `infer` needs after a
 //! reopen: input word vectors, output weights and word counts.
 
-use super::context::JobContext;
-use super::job::{Job, Snapshot, Summary, TextInput};
 use super::params::check_int;
 use super::sgns::{self, Arch, Embeddings, PvMode, Sentences, SgnsConfig};
 use super::text::{tokenize, Vocab};
-use crate::db::TableOutput;
+use crate::jobs::JobContext;
+use crate::jobs::TableOutput;
+use crate::jobs::{Job, Snapshot, Summary, TextInput};
 use crate::storage::tables::RowSpace;
 use crate::{Error, Params, Result};
 

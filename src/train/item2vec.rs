@@ -2,13 +2,13 @@
 //! Publishes `item2vec.items` (input vectors) and `item2vec.out` (output vectors), one
 //! row per dense item id; items below `min_count` or absent from the log get zero rows.
 
-use super::context::JobContext;
 use super::doc2vec::check_common;
 use super::item_sentences::{self, SentenceMode};
-use super::job::{Job, Snapshot};
-use super::memory;
 use super::sgns::{self, Arch, Sentences, SgnsConfig};
-use crate::db::TableOutput;
+use crate::jobs::memory;
+use crate::jobs::JobContext;
+use crate::jobs::TableOutput;
+use crate::jobs::{Job, Snapshot};
 use crate::storage::tables::RowSpace;
 use crate::{Error, Params, Result};
 

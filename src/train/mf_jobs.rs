@@ -1,11 +1,11 @@
 //! Matrix factorization as jobs: `sgd` (explicit ratings), `als` and `bpr` (implicit).
 
-use super::context::JobContext;
 use super::interactions::Interactions;
-use super::job::{Job, Snapshot};
-use super::memory;
 use super::mf::{als, bpr, sgd, MfModel};
-use crate::db::TableOutput;
+use crate::jobs::memory;
+use crate::jobs::JobContext;
+use crate::jobs::TableOutput;
+use crate::jobs::{Job, Snapshot};
 use crate::storage::tables::RowSpace;
 use crate::{Error, Params, Result};
 

@@ -1,11 +1,8 @@
 //! Training: the job abstraction, its context, and one file per model.
-pub(crate) mod context;
 pub(crate) mod doc2vec;
 pub(crate) mod interactions;
 mod item2vec;
 mod item_sentences;
-pub(crate) mod job;
-pub(crate) mod memory;
 pub(crate) mod mf;
 mod mf_jobs;
 pub(crate) mod params;
@@ -15,8 +12,8 @@ pub(crate) mod text;
 pub(crate) mod text_model;
 mod word2vec;
 
+use crate::jobs::Job;
 use crate::{Params, Result};
-use job::Job;
 
 /// The models recdb can train, by name.
 pub const MODELS: &[&str] = &[

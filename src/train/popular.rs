@@ -1,10 +1,10 @@
 //! The baseline every report shows: most popular items.
 
-use crate::db::TableOutput;
+use crate::jobs::memory;
+use crate::jobs::JobContext;
+use crate::jobs::TableOutput;
+use crate::jobs::{Job, Snapshot};
 use crate::storage::tables::RowSpace;
-use crate::train::context::JobContext;
-use crate::train::job::{Job, Snapshot};
-use crate::train::memory;
 use crate::{Error, Params, Result};
 
 /// Scores every item by its number of distinct users. Publishes `popular.items` (one

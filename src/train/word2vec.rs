@@ -1,11 +1,11 @@
 //! Plain word vectors (skip-gram or CBOW) over imported documents or item texts, on
 //! the shared SGNS core. Publishes `word2vec.words`, `.out` and `.counts`.
 
-use super::context::JobContext;
 use super::doc2vec::{cfg_json, check_common, word_tables, Corpus};
-use super::job::{Job, Snapshot, Summary, TextInput};
 use super::sgns::{self, Arch, SgnsConfig};
-use crate::db::TableOutput;
+use crate::jobs::JobContext;
+use crate::jobs::TableOutput;
+use crate::jobs::{Job, Snapshot, Summary, TextInput};
 use crate::{Error, Params, Result};
 
 pub(crate) struct Word2Vec {

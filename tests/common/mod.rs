@@ -81,7 +81,7 @@ pub fn train_als(db: &Db, seed: u64) {
         ..Default::default()
     };
     let info = db.train("als", &als_params(), &opts).unwrap();
-    assert_eq!(info.state, "done");
+    assert_eq!(info.state, recdb::JobState::Done);
 }
 
 /// All rows of a table, copied.

@@ -67,8 +67,15 @@ pub fn run(s: &mut Session, a: DemoArgs) -> Result<()> {
         .set("reg", 0.1)
         .set("alpha", 1);
     for (model, params) in [("popular", Params::new()), ("als", als)] {
-        let bar = Bar::new(model);
-        let r = db.train_with_progress(model, &params, &opts, &bar);
+        let bar = std::sync::Arc::new(Bar::new(model));
+        let opts = TrainOptions {
+            control: recdb::JobControl {
+                progress: Some(bar.clone()),
+                cancel: None,
+            },
+            ..opts.clone()
+        };
+        let r = db.train(model, &params, &opts);
         bar.finish();
         let info = r?;
         trained.push((model, info.seconds));

@@ -36,6 +36,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
                 seed: seed.seed,
                 threads: threads.threads,
                 rebuild_on_publish: !once,
+                control: Default::default(),
             };
             let run_mode = s.run_mode;
             let db = s.db()?.clone();
@@ -54,8 +55,15 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
                 }
                 return Ok(());
             }
-            let bar = Bar::new(&format!("index {table}"));
-            let r = db.build_index_with_progress(&table, &opts, &bar);
+            let bar = std::sync::Arc::new(Bar::new(&format!("index {table}")));
+            let opts = IndexOptions {
+                control: recdb::JobControl {
+                    progress: Some(bar.clone()),
+                    cancel: None,
+                },
+                ..opts
+            };
+            let r = db.build_index(&table, &opts);
             bar.finish();
             let info = r?;
             if info.exhaustive && info.lists > 1 {

@@ -188,14 +188,6 @@ pub fn short_floats(v: Value) -> Value {
     }
 }
 
-/// JSON text (e.g. a job's params) with its widened `f32`s short; other text unchanged.
-pub fn short_json_text(text: &str) -> String {
-    match serde_json::from_str::<Value>(text) {
-        Ok(v) => short_floats(v).to_string(),
-        Err(_) => text.to_owned(),
-    }
-}
-
 /// Whether `x` is an `f32` in `f64` clothing (within a few `f64` ulps of one, as
 /// arithmetic in `f64` on an `f32` leaves it); a true `f64` is almost never that close.
 fn is_widened_f32(x: f64) -> bool {

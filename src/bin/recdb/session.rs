@@ -81,10 +81,7 @@ impl Session {
         let Some(db) = self.db.clone() else { return };
         let mut still = Vec::new();
         for h in self.background.drain(..) {
-            let done = db
-                .job(h.id)
-                .map(|j| !matches!(j.state, "running" | "queued"))
-                .unwrap_or(true);
+            let done = db.job(h.id).map(|j| j.state.is_finished()).unwrap_or(true);
             if done {
                 let id = h.id;
                 match h.wait() {

@@ -71,7 +71,7 @@ pub fn run(s: &mut Session, action: TableAction) -> Result<()> {
             ));
         }
         TableAction::Compact { table } => {
-            let info = s.db()?.compact_table(&table)?;
+            let info = s.db()?.compact(&table, &Default::default())?;
             s.print(&Output::text(
                 format!("job {}: {}", info.id, info.message),
                 serde_json::to_value(&info)?,

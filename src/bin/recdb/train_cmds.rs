@@ -7,7 +7,7 @@ use recdb::{JobInfo, Params, TrainOptions};
 
 use crate::args::{MfKind, ParamArgs};
 use crate::grammar::TrainArgs;
-use crate::output::{short_json_text, Body, Output};
+use crate::output::{short_floats, Body, Output};
 use crate::progress::Bar;
 use crate::session::{RunMode, Session};
 
@@ -103,8 +103,9 @@ pub fn train(s: &mut Session, a: TrainArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let bar = Bar::new(&model);
-    let r = db.train_with_progress(&model, &p, &opts, &bar);
+    let bar = std::sync::Arc::new(Bar::new(&model));
+    opts.control.progress = Some(bar.clone());
+    let r = db.train(&model, &p, &opts);
     bar.finish();
     let info = r?;
     s.print(&job_output(&info)?);
@@ -115,7 +116,7 @@ pub fn train(s: &mut Session, a: TrainArgs) -> Result<()> {
 /// A job as JSON, its params with short floats.
 fn job_json(info: &JobInfo) -> Result<Value> {
     let mut info = info.clone();
-    info.params = short_json_text(&info.params);
+    info.params = short_floats(info.params);
     Ok(serde_json::to_value(&info)?)
 }
 
@@ -124,12 +125,12 @@ fn job_output(info: &JobInfo) -> Result<Output> {
     let pairs = vec![
         ("job".to_owned(), info.id.to_string()),
         ("model".to_owned(), info.model.clone()),
-        ("state".to_owned(), info.state.to_owned()),
+        ("state".to_owned(), info.state.to_string()),
         ("seconds".to_owned(), format!("{:.2}", info.seconds)),
         ("message".to_owned(), info.message.clone()),
         (
             "params".to_owned(),
-            short_json_text(&info.params).replace('\n', " "),
+            short_floats(info.params.clone()).to_string(),
         ),
         ("watermark".to_owned(), info.watermark.to_string()),
         ("tables".to_owned(), info.tables.join(", ")),
@@ -144,7 +145,7 @@ fn jobs_output(jobs: &[JobInfo]) -> Result<Output> {
             vec![
                 j.id.to_string(),
                 j.model.clone(),
-                j.state.to_owned(),
+                j.state.to_string(),
                 format!("{:.0}%", j.progress * 100.0),
                 format!("{:.2}", j.seconds),
                 j.watermark.to_string(),

@@ -104,13 +104,6 @@ impl IvfIndex {
     }
 }
 
-/// Whether an index of `rows` rows, `placed` of them placed by carry-overs since k-means
-/// ran, still has centroids that describe the table: up to a tenth of the rows (then the
-/// index policy rebuilds it).
-pub(crate) fn centroids_fresh(placed: usize, rows: usize) -> bool {
-    placed * 10 <= rows
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

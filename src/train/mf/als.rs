@@ -14,7 +14,7 @@ use super::{
     check_count, check_f32, dot_slice, normal_matrix, MfModel, CG_STEPS, EPOCHS, FACTORS, INIT_STD,
     WEIGHT,
 };
-use crate::train::context::JobContext;
+use crate::jobs::JobContext;
 use crate::train::interactions::Interactions;
 use crate::{Error, Result};
 

@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 
 use super::sgd::SgdParams;
 use super::{check_f32, dot_slice, normal_matrix, MfModel, FRACTION};
-use crate::train::context::JobContext;
+use crate::jobs::JobContext;
 use crate::train::interactions::Interactions;
 use crate::{Error, Result};
 

@@ -86,7 +86,7 @@ pub(crate) fn dot_slice(a: &[f32], b: &[f32]) -> f32 {
 /// alone has no normal distribution), allocated fallibly: `factors` sized it.
 pub(crate) fn normal_matrix(rows: usize, cols: usize, std: f32, seed: u64) -> Result<Array2<f32>> {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let mut v = crate::train::memory::filled(rows.saturating_mul(cols), 0f32, "factors")?;
+    let mut v = crate::jobs::memory::filled(rows.saturating_mul(cols), 0f32, "factors")?;
     v.fill_with(|| {
         let u1: f64 = 1.0 - rng.random::<f64>(); // (0, 1]: ln is finite
         let u2: f64 = rng.random::<f64>();
@@ -123,7 +123,7 @@ pub(crate) fn check_f32(name: &str, v: f32, range: Real) -> Result<()> {
 pub(crate) mod test_util {
     use std::sync::atomic::AtomicBool;
 
-    use crate::train::context::{JobContext, NoProgress};
+    use crate::jobs::{JobContext, NoProgress};
 
     /// Runs `f` with a job context over a private pool of `threads` threads.
     pub fn with_ctx<T>(seed: u64, threads: usize, f: impl FnOnce(&JobContext) -> T) -> T {

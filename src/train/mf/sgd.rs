@@ -13,7 +13,7 @@ use super::{
     check_count, check_f32, dot_slice, normal_matrix, MfModel, EPOCHS, FACTORS, INIT_STD,
     LEARNING_RATE, LR_DECAY, WEIGHT,
 };
-use crate::train::context::JobContext;
+use crate::jobs::JobContext;
 use crate::train::interactions::Interactions;
 use crate::{Error, Result};
 

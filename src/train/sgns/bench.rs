@@ -4,7 +4,7 @@
 
 use super::sampling::Rng;
 use super::{train, Arch, Sentences, SgnsConfig};
-use crate::train::context::JobContext;
+use crate::jobs::JobContext;
 use crate::{Error, Result};
 
 /// A synthetic text: word ranks drawn from Zipf(1) over `vocab` word types, cut into

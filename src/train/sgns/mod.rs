@@ -17,8 +17,8 @@ mod trainer;
 
 use std::ops::RangeInclusive;
 
-use crate::train::context::JobContext;
-use crate::train::memory;
+use crate::jobs::memory;
+use crate::jobs::JobContext;
 use crate::train::params::{check_int, check_real, Real};
 use crate::{Error, Params, Result};
 

@@ -5,7 +5,7 @@ pub(crate) struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(crate::train::context::splitmix64(seed))
+        Rng(crate::jobs::splitmix64(seed))
     }
     #[inline]
     pub fn next(&mut self) -> u64 {

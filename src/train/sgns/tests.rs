@@ -6,7 +6,7 @@ use super::hogwild::{Local, Rows, Shared};
 use super::sigmoid::Sigmoid;
 use super::trainer::{mean_update, ns_step, pair_update};
 use super::*;
-use crate::train::context::{JobContext, NoProgress};
+use crate::jobs::{JobContext, NoProgress};
 
 fn pool(n: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()

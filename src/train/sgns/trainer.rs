@@ -12,8 +12,8 @@ use super::sampling::{keep_thresholds, Rng, Unigram};
 use super::sigmoid::Sigmoid;
 use super::simd::{axpy_slices as axpy, dot_slices as dot};
 use super::{check_corpus, Arch, Embeddings, PvMode, Sentences, SgnsConfig};
-use crate::train::context::JobContext;
-use crate::train::memory;
+use crate::jobs::memory;
+use crate::jobs::JobContext;
 use crate::{Error, Result};
 
 /// What one pass over a sentence trains.

@@ -1,7 +1,10 @@
-//! What a training job gets from the runner: a seed, a cancel flag, a progress sink, a pool.
+//! What a job gets from the runner (a seed, a cancel flag, a progress sink, a pool, a
+//! memory budget), and what its caller gives it (`JobControl`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
+pub use crate::storage::id_hash::splitmix64;
 use crate::{Error, Result};
 
 /// Receives progress from a running job: a fraction in [0, 1] and a short message.
@@ -39,7 +42,7 @@ impl<'a> JobContext<'a> {
             cancel,
             progress,
             pool,
-            memory: super::memory::available(),
+            memory: crate::jobs::memory::available(),
         }
     }
 
@@ -54,7 +57,7 @@ impl<'a> JobContext<'a> {
     /// Refuse a job whose buffers (`needed` bytes) exceed the budget, naming the
     /// parameter that sized them; called before the job allocates them.
     pub(crate) fn check_memory(&self, param: &str, needed: u128) -> Result<()> {
-        super::memory::check(param, needed, self.memory)
+        crate::jobs::memory::check(param, needed, self.memory)
     }
 
     /// `Err(Error::Cancelled)` once the job has been asked to stop.
@@ -81,10 +84,38 @@ impl<'a> JobContext<'a> {
     }
 }
 
-/// The SplitMix64 finaliser: a good 64-bit mix for deriving seeds.
-pub fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// How the caller follows and stops one job; part of every job's options
+/// (`TrainOptions`, `IndexOptions`, `CompactOptions`).
+#[derive(Clone, Default)]
+pub struct JobControl {
+    /// Receives the job's progress (the shell draws a bar from it).
+    pub progress: Option<Arc<dyn ProgressSink>>,
+    /// Set it to stop the job: it ends as `cancelled` and publishes nothing. A
+    /// background job's [`JobHandle::cancel`](crate::JobHandle::cancel) sets the same
+    /// flag.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl std::fmt::Debug for JobControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobControl")
+            .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
+
+/// Two controls are equal when they share their sink and flag.
+impl PartialEq for JobControl {
+    fn eq(&self, o: &Self) -> bool {
+        let sink = match (&self.progress, &o.progress) {
+            (Some(a), Some(b)) => std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        let flag = match (&self.cancel, &o.cancel) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        sink && flag
+    }
 }

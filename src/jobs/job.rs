@@ -1,8 +1,8 @@
 //! The job abstraction: validated hyperparameters in, tables out.
 
-use crate::db::TableOutput;
 use crate::event::Event;
-use crate::train::context::JobContext;
+use crate::jobs::JobContext;
+use crate::jobs::TableOutput;
 use crate::Result;
 
 /// What a job reads: every event up to a watermark, grouped by user in time order.

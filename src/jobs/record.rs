@@ -1,10 +1,11 @@
-//! Job records and retrain policies: what ran, with which parameters, and how it ended.
+//! Job records and stored retrain policies: what ran, with which parameters, and how
+//! it ended.
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use super::backend::{Backend, WriteBatch};
-use super::codec::{self, Tag};
-use super::keys;
+use crate::storage::backend::{Backend, WriteBatch};
+use crate::storage::codec::{self, Tag};
+use crate::storage::keys;
 use crate::Result;
 
 /// How a job ended, or where it is.
@@ -43,6 +44,19 @@ impl JobState {
     }
     pub fn is_finished(self) -> bool {
         !matches!(self, JobState::Queued | JobState::Running)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Serialized as its name (`"done"`), as `recdb jobs --json` shows it.
+impl serde::Serialize for JobState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
