@@ -29,7 +29,6 @@ mod cpu;
 mod db;
 mod error;
 mod eval;
-mod evaluate;
 mod event;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -48,7 +47,7 @@ pub use db::{
     TableSearcher, TrainOptions, VacuumReport,
 };
 pub use error::{Error, Result};
-pub use evaluate::{
+pub use eval::{
     evaluate, evaluate_db, evaluate_quiet, EvalOptions, EvalReport, Protocol, LEE_DEFAULTS,
 };
 pub use event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
