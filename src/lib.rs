@@ -30,14 +30,16 @@ mod db;
 mod error;
 mod eval;
 mod event;
-#[doc(hidden)]
-pub mod fuzzing;
 mod index;
 mod ingest;
 mod model_names;
 mod query;
 mod storage;
+// The synthetic world: the test kit's and the demo's (which compiles it on its own).
+#[cfg(any(test, feature = "testkit"))]
 mod synth;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 mod train;
 
 pub use db::{
@@ -53,18 +55,13 @@ pub use eval::{
 pub use event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
 pub use index::Metric;
 pub use ingest::{
-    detect as detect_format, parse_events, parse_f32_rows, parse_ids, parse_items,
-    parse_tsv_vectors, parse_users, read_binary_file, read_events, read_items, read_text_file,
-    read_users, Format, ParsedVectors, MAX_LINE,
+    parse_f32_rows, parse_tsv_vectors, read_binary_file, read_text_file, Format, ParsedVectors,
+    MAX_LINE,
 };
 pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
 pub use storage::imports::PriorImport;
 pub use storage::jobs::JobState;
 pub use storage::tables::{Row, RowSpace, TableView};
-pub use synth::{
-    clustered_vectors, generate, generate_dense, near_duplicate_clusters, Synth, SynthConfig,
-};
 pub use train::context::{JobContext, NoProgress, ProgressSink};
 pub use train::params::{Params, MAX_THREADS};
-pub use train::sgns::{pool_cpu_seconds, ZipfText};
 pub use train::{model_defaults, MODELS};

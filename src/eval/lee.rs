@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use super::{train_options, EvalOptions, EvalReport};
 use super::similarity::{cosine, pearson, sparse_cosine, tfidf, upper_triangle};
+use super::{train_options, EvalOptions, EvalReport};
 use crate::train::text::{tokenize, Vocab};
 use crate::{Db, Error, Params, ProgressSink, Result};
 

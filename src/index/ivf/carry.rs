@@ -115,7 +115,8 @@ pub(crate) fn centroids_fresh(placed: usize, rows: usize) -> bool {
 mod tests {
     use super::*;
     use crate::index::NoHooks;
-    use crate::{clustered_vectors, Db, RowSpace};
+    use crate::testkit::clustered_vectors;
+    use crate::{Db, RowSpace};
 
     const N: usize = 20_000;
     const DIM: usize = 32;
