@@ -23,6 +23,9 @@
 //!
 //! Durability: [`IngestBatch::commit`], the `import_*` calls, a finished training job
 //! and [`Db::flush`] are durable when they return.
+//!
+//! Cargo feature `testkit` (off by default): `recdb::testkit`, the synthetic data,
+//! bench helpers and fuzz entry points of recdb's own tests; not for applications.
 #![deny(unsafe_code)]
 
 mod cpu;

@@ -3,8 +3,8 @@
 use rustc_hash::FxHashMap;
 
 use crate::synth::*;
-use crate::{EventKind, RawEvent};
 use crate::testkit::generate_dense;
+use crate::{EventKind, RawEvent};
 
 fn small() -> SynthConfig {
     SynthConfig {
