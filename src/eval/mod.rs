@@ -279,3 +279,32 @@ fn train_options(opts: &EvalOptions) -> crate::TrainOptions {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evaluate_without_a_data_directory_asks_for_data() {
+        for (protocol, file) in [
+            (Protocol::Next, "ml-100k.inter"),
+            (Protocol::Lee, "lee.cor"),
+        ] {
+            let opts = EvalOptions {
+                protocol,
+                model: "doc2vec".into(),
+                data: None,
+                params: Params::new(),
+                seed: 1,
+                threads: None,
+            };
+            let err = evaluate_quiet(&opts).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidParameter { name, .. } if name == "data"),
+                "{err}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains("--data") && msg.contains(file), "{msg}");
+        }
+    }
+}
