@@ -15,7 +15,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use recdb::{Config, Db, EventKind, Params, SynthConfig, TrainOptions};
+use recdb::testkit::SynthConfig;
+use recdb::{Config, Db, EventKind, Params, TrainOptions};
 
 mod common;
 use common::env;
@@ -71,7 +72,7 @@ fn growth(dir: &Path, retrains: usize, auto_vacuum: bool) {
         })
         .unwrap()
     };
-    let synth = recdb::generate(&SynthConfig::default());
+    let synth = recdb::testkit::generate(&SynthConfig::default());
     {
         let db = open();
         db.put_items(&synth.items).unwrap();

@@ -1,5 +1,5 @@
 //! The vector index on the synthetic benchmark data of docs/INDEX.md (unit vectors
-//! around Zipf-sized clusters; see `recdb::clustered_vectors`): exact scan time per
+//! around Zipf-sized clusters; see `recdb::testkit::clustered_vectors`): exact scan time per
 //! query, build seconds, and single-thread QPS and recall@10 at several `nprobe`
 //! values, for queries one at a time and for the same queries as one batch
 //! (`TableSearcher::search_batch`).
@@ -10,16 +10,14 @@
 //! of nprobe values; RECDB_INDEX_REPEAT, timed passes per point, default 3;
 //! RECDB_INDEX_SPILL, the fraction of rows in a second list, default 0.3;
 //! RECDB_INDEX_RERANK, the rerank depth, default tuned). RECDB_INDEX_SPREAD=S replaces
-//! the data by tight clusters of ~500 near-duplicates (`recdb::near_duplicate_clusters`
+//! the data by tight clusters of ~500 near-duplicates (`recdb::testkit::near_duplicate_clusters`
 //! with spread S, e.g. 0.05), the hard case of the rerank.
 
 use std::collections::HashSet;
 use std::time::Instant;
 
-use recdb::{
-    clustered_vectors, near_duplicate_clusters, Config, Db, IndexOptions, Metric, RowSpace,
-    SearchOptions,
-};
+use recdb::testkit::{clustered_vectors, near_duplicate_clusters};
+use recdb::{Config, Db, IndexOptions, Metric, RowSpace, SearchOptions};
 
 mod common;
 use common::{env, thread_cpu};

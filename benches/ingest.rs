@@ -151,7 +151,7 @@ fn tsv_import(c: &mut Criterion) {
     );
     g.bench_function(
         BenchmarkId::new("tsv_parse_only", format!("{n}lines")),
-        |b| b.iter(|| recdb::read_events(&path, None).unwrap().len()),
+        |b| b.iter(|| recdb::testkit::read_events(&path, None).unwrap().len()),
     );
     g.finish();
 }

@@ -2,7 +2,7 @@
 //! history lookup, the seen-items filter, the dot-product index of `m.items` and the
 //! rerank, through the public `Db::recommend`.
 //!
-//! Fixture: 1M items × 64 dims (`recdb::clustered_vectors`, unit norm) published with
+//! Fixture: 1M items × 64 dims (`recdb::testkit::clustered_vectors`, unit norm) published with
 //! `put_table` as `m.items`, 2000 users (their own clustered vectors) as `m.users`,
 //! 50 viewed items per user (excluded from the answers), index built with
 //! `build_index` (metric dot, 2000 lists, target recall 0.95).
@@ -15,10 +15,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use recdb::{
-    clustered_vectors, Config, Db, EventKind, IndexOptions, Metric, QueryOptions, RowSpace,
-    SearchOptions,
-};
+use recdb::testkit::clustered_vectors;
+use recdb::{Config, Db, EventKind, IndexOptions, Metric, QueryOptions, RowSpace, SearchOptions};
 
 mod common;
 use common::{env, thread_cpu};

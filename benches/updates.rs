@@ -12,7 +12,8 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use recdb::{clustered_vectors, Config, Db, IndexOptions, Metric, RowSpace, SearchOptions};
+use recdb::testkit::clustered_vectors;
+use recdb::{Config, Db, IndexOptions, Metric, RowSpace, SearchOptions};
 
 mod common;
 use common::{env, thread_cpu};

@@ -1,5 +1,5 @@
 //! word2vec speed: skip-gram and CBOW on a Zipf(1) synthetic text of 1M words
-//! over 50k types, sentences of 10 words (`recdb::ZipfText`), with 100 dims, window 5,
+//! over 50k types, sentences of 10 words (`recdb::testkit::ZipfText`), with 100 dims, window 5,
 //! 5 negatives, subsampling 1e-3, 5 epochs, on a pool of 2 threads. Throughput counts
 //! corpus words before subsampling, times the 5 epochs (as the job's words/s line).
 //! After criterion's wall-clock figures it prints words per CPU-second of the pool,
@@ -11,11 +11,12 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use recdb::{JobContext, NoProgress, ZipfText};
+use recdb::testkit::ZipfText;
+use recdb::{JobContext, NoProgress};
 
 mod common;
 use common::env;
-use recdb::pool_cpu_seconds as pool_cpu;
+use recdb::testkit::pool_cpu_seconds as pool_cpu;
 
 fn bench(c: &mut Criterion) {
     let threads = env("RECDB_W2V_THREADS", 2);

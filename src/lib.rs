@@ -23,23 +23,27 @@
 //!
 //! Durability: [`IngestBatch::commit`], the `import_*` calls, a finished training job
 //! and [`Db::flush`] are durable when they return.
+//!
+//! Cargo feature `testkit` (off by default): `recdb::testkit`, the synthetic data,
+//! bench helpers and fuzz entry points of recdb's own tests; not for applications.
 #![deny(unsafe_code)]
 
 mod cpu;
 mod db;
 mod error;
 mod eval;
-mod evaluate;
 mod event;
-#[doc(hidden)]
-pub mod fuzzing;
 mod index;
 mod ingest;
 mod jobs;
 mod model_names;
 mod query;
 mod storage;
+// The synthetic world: the test kit's and the demo's (which compiles it on its own).
+#[cfg(any(test, feature = "testkit"))]
 mod synth;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 mod train;
 
 pub use db::{
@@ -49,24 +53,18 @@ pub use db::{
     TableInfo, TableSearcher, TrainOptions, VacuumReport,
 };
 pub use error::{Error, Result};
-pub use evaluate::{
+pub use eval::{
     evaluate, evaluate_db, evaluate_quiet, EvalOptions, EvalReport, Protocol, LEE_DEFAULTS,
 };
 pub use event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
 pub use index::Metric;
 pub use ingest::{
-    detect as detect_format, parse_events, parse_f32_rows, parse_ids, parse_items,
-    parse_tsv_vectors, parse_users, read_binary_file, read_events, read_items, read_text_file,
-    read_users, Format, ParsedVectors, MAX_LINE,
+    parse_f32_rows, parse_tsv_vectors, read_binary_file, read_text_file, Format, ParsedVectors,
+    MAX_LINE,
 };
-pub use jobs::JobState;
-pub use jobs::{JobContext, JobControl, NoProgress, ProgressSink};
+pub use jobs::{JobContext, JobControl, JobState, NoProgress, ProgressSink};
 pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
 pub use storage::imports::PriorImport;
 pub use storage::tables::{Row, RowSpace, TableView};
-pub use synth::{
-    clustered_vectors, generate, generate_dense, near_duplicate_clusters, Synth, SynthConfig,
-};
 pub use train::params::{Params, MAX_THREADS};
-pub use train::sgns::{pool_cpu_seconds, ZipfText};
 pub use train::{model_defaults, MODELS};

@@ -587,7 +587,7 @@ fn kill_mid_restore() {
     let dump = {
         let src = Db::temporary().unwrap();
         let mut b = src.batch();
-        for (u, i, r, t) in recdb::generate_dense(400_000, 6000, 3000, 5) {
+        for (u, i, r, t) in recdb::testkit::generate_dense(400_000, 6000, 3000, 5) {
             b.push(&format!("u{u}"), &format!("i{i}"), EventKind::Rating, r, t)
                 .unwrap();
         }

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use recdb::{Db, Params, SynthConfig, TrainOptions};
+use recdb::testkit::SynthConfig;
+use recdb::{Db, Params, TrainOptions};
 
 fn snapshot_files(db: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(db)
@@ -43,7 +44,7 @@ fn a_flipped_bit_in_the_snapshot_loses_nothing() {
     let path = dir.path().join("db");
     let before = {
         let db = Db::open(&path).unwrap();
-        let synth = recdb::generate(&SynthConfig {
+        let synth = recdb::testkit::generate(&SynthConfig {
             users: 200,
             items: 100,
             ..SynthConfig::default()
@@ -92,7 +93,7 @@ use common::fs::dir_bytes;
 fn disk_stays_bounded_over_many_short_retrains() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let synth = recdb::generate(&SynthConfig::default());
+    let synth = recdb::testkit::generate(&SynthConfig::default());
     {
         let db = Db::open(&path).unwrap();
         db.put_items(&synth.items).unwrap();
@@ -143,7 +144,7 @@ fn state(path: &Path) -> String {
 fn kill_mid_vacuum() {
     let dir = tempfile::tempdir().unwrap();
     let bloated = dir.path().join("bloated");
-    let synth = recdb::generate(&SynthConfig::default());
+    let synth = recdb::testkit::generate(&SynthConfig::default());
     let no_auto = |p: &Path| {
         Db::open_with(recdb::Config {
             auto_vacuum: false,

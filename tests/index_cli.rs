@@ -27,7 +27,7 @@ fn import_index_bench_update_check() {
     let db = dir.path().join("db");
     let p = |n: &str| dir.path().join(n).display().to_string();
     let dim = 16;
-    let mut rows = recdb::clustered_vectors(4100, dim, 5);
+    let mut rows = recdb::testkit::clustered_vectors(4100, dim, 5);
     let queries = rows.split_off(4000 * dim);
     std::fs::write(p("v.f32"), le(&rows)).unwrap();
     let ids: String = (0..4000).map(|i| format!("v{i}\n")).collect();

@@ -12,7 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use recdb::{clustered_vectors, Db, IndexOptions, RowSpace, SearchOptions};
+use recdb::testkit::clustered_vectors;
+use recdb::{Db, IndexOptions, RowSpace, SearchOptions};
 
 const CHILD_ENV: &str = "RECDB_INDEX_CRASH_DIR";
 

@@ -8,9 +8,10 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use recdb::testkit::clustered_vectors;
 use recdb::{
-    clustered_vectors, Config, Db, Error, EventKind, IndexOptions, Metric, ProgressSink,
-    QueryOptions, RowSpace, SearchOptions, TableFormat, TableImport,
+    Config, Db, Error, EventKind, IndexOptions, Metric, ProgressSink, QueryOptions, RowSpace,
+    SearchOptions, TableFormat, TableImport,
 };
 
 fn le(v: &[f32]) -> Vec<u8> {

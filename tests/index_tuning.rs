@@ -4,7 +4,8 @@
 
 use std::collections::HashSet;
 
-use recdb::{near_duplicate_clusters, Db, Error, IndexOptions, RowSpace, SearchOptions};
+use recdb::testkit::near_duplicate_clusters;
+use recdb::{Db, Error, IndexOptions, RowSpace, SearchOptions};
 
 const ROWS: usize = 20_000;
 const DIM: usize = 16;

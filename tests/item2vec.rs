@@ -3,9 +3,10 @@
 mod common;
 
 use common::{item, load_synthetic, put_genres, table_rows, user};
+use recdb::testkit::SynthConfig;
 use recdb::{
     Db, Error, EventKind, Params, QueryOptions, RawEvent, SequenceQuery, SequenceScoring,
-    SynthConfig, TrainOptions,
+    TrainOptions,
 };
 
 fn opts(seed: u64) -> TrainOptions {
@@ -153,7 +154,7 @@ fn same_seed_one_thread_gives_identical_tables_and_survives_reopen() {
 
 #[test]
 fn session_and_basket_modes_train_on_synthetic_sessions() {
-    let s = recdb::generate(&SynthConfig {
+    let s = recdb::testkit::generate(&SynthConfig {
         users: 150,
         items: 120,
         events_per_user: 20,

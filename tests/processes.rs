@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use recdb::{Db, Error, SynthConfig};
+use recdb::testkit::SynthConfig;
+use recdb::{Db, Error};
 
 mod common;
 use common::KillOnDrop;
@@ -20,7 +21,7 @@ fn a_second_process_is_told_who_holds_the_database() {
     let path = dir.path().join("db");
     {
         let db = Db::open(&path).unwrap();
-        let synth = recdb::generate(&SynthConfig {
+        let synth = recdb::testkit::generate(&SynthConfig {
             users: 500,
             items: 300,
             ..SynthConfig::default()

@@ -6,9 +6,10 @@
 mod common;
 
 use common::*;
+use recdb::testkit::clustered_vectors;
 use recdb::{
-    clustered_vectors, Db, IndexOptions, Metric, Params, QueryOptions, RowSpace, SearchOptions,
-    SequenceQuery, SequenceScoring, TableSearcher, TrainOptions,
+    Db, IndexOptions, Metric, Params, QueryOptions, RowSpace, SearchOptions, SequenceQuery,
+    SequenceScoring, TableSearcher, TrainOptions,
 };
 
 const ROWS: usize = 600;

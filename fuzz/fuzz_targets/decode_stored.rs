@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    recdb::fuzzing::decode_stored(data);
+    recdb::testkit::fuzzing::decode_stored(data);
 });

@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(rows.iter().all(|x| x.is_finite()) && rows.len() % dim == 0);
         }
     }
-    let _ = recdb::parse_ids("fuzz.ids", data, 3);
+    let _ = recdb::testkit::parse_ids("fuzz.ids", data, 3);
     if let Ok(p) = recdb::parse_tsv_vectors("fuzz.tsv", data) {
         assert_eq!(p.rows.len(), p.ids.len() * p.dim);
     }

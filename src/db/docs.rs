@@ -151,7 +151,7 @@ mod tests {
             ok,
             vec![("a".into(), "one two".into()), ("b".into(), String::new())]
         );
-        let long = format!("a\tx\nb\t{}\n", "\t".repeat(2 * crate::MAX_LINE));
+        let long = format!("a\tx\nb\t{}\n", "\t".repeat(2 * crate::ingest::MAX_LINE));
         let cases: [(&[u8], u64, &str); 5] = [
             (long.as_bytes(), 2, "line longer than"),
             (b"a\tx\nno tab here\n", 2, "no tab"),

@@ -238,7 +238,8 @@ fn stopped(step: Step) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Params, SynthConfig, TrainOptions};
+    use crate::testkit::SynthConfig;
+    use crate::{Params, TrainOptions};
 
     fn retrain(path: &Path, times: usize) {
         for _ in 0..times {
@@ -275,7 +276,7 @@ mod tests {
         let path = dir.path().join("db");
         {
             let db = Db::open(&path).unwrap();
-            let synth = crate::generate(&SynthConfig {
+            let synth = crate::testkit::generate(&SynthConfig {
                 users: 300,
                 items: 200,
                 ..SynthConfig::default()

@@ -60,7 +60,11 @@ impl Db {
                 let rows = parse_f32_rows(&file, &bytes, dim)?;
                 let n = rows.len() / dim;
                 let ids = match &spec.ids {
-                    Some(p) => parse_ids(&p.display().to_string(), &crate::read_text_file(p)?, n)?,
+                    Some(p) => parse_ids(
+                        &p.display().to_string(),
+                        &crate::ingest::read_text_file(p)?,
+                        n,
+                    )?,
                     None => Vec::new(),
                 };
                 (dim, rows, ids)
@@ -72,7 +76,7 @@ impl Db {
                         "a TSV table carries its ids in its first column",
                     ));
                 }
-                let p = parse_tsv_vectors(&file, &crate::read_text_file(&spec.file)?)?;
+                let p = parse_tsv_vectors(&file, &crate::ingest::read_text_file(&spec.file)?)?;
                 if let Some(d) = spec.dim.filter(|&d| d != p.dim) {
                     return Err(Error::Parse {
                         file,
@@ -195,7 +199,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::temporary().unwrap();
         let p = dir.path().join("long.tsv");
-        let text = format!("a\t1\nb{}\n", "\t".repeat(2 * crate::MAX_LINE));
+        let text = format!("a\t1\nb{}\n", "\t".repeat(2 * crate::ingest::MAX_LINE));
         std::fs::write(&p, text).unwrap();
         let e = db
             .import_table("t", &spec(p.clone()))

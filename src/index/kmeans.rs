@@ -328,7 +328,7 @@ mod tests {
     /// first is `assign`'s, ties included (every centroid appears twice).
     #[test]
     fn assign_m_is_the_m_nearest_by_brute_force() {
-        let data = crate::clustered_vectors(700, 8, 4);
+        let data = crate::testkit::clustered_vectors(700, 8, 4);
         let mut c = train(&data, 8, 37, 5, 700, 1, &mut |_| true).unwrap();
         c.extend_from_within(..8 * 37);
         for m in [1, 5, 80] {

@@ -105,7 +105,7 @@ mod tests {
 
     /// Rows, centroids, and each row's `NEAR` nearest centroids.
     fn setup(n: usize, dim: usize, lists: usize) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
-        let x = crate::clustered_vectors(n, dim, 9);
+        let x = crate::testkit::clustered_vectors(n, dim, 9);
         let c = kmeans::train(&x, dim, lists, 8, n, 1, &mut |_| true).unwrap();
         let near = kmeans::assign_m(&x, dim, &c, NEAR);
         (x, c, near)

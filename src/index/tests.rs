@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use super::VectorSearch;
 use crate::storage::backend::WriteBatch;
 use crate::storage::keys;
-use crate::{clustered_vectors, Db, Error, IndexOptions, Metric, RowSpace, SearchOptions};
+use crate::testkit::clustered_vectors;
+use crate::{Db, Error, IndexOptions, Metric, RowSpace, SearchOptions};
 
 const N: usize = 20_000;
 const DIM: usize = 32;
@@ -283,7 +284,7 @@ fn put_table_rejects_bad_input() {
 #[test]
 fn similar_and_recommend_use_the_index() {
     let db = Db::temporary().unwrap();
-    let synth = crate::generate(&crate::SynthConfig::default());
+    let synth = crate::testkit::generate(&crate::testkit::SynthConfig::default());
     db.log_events(&synth.events).unwrap();
     db.train(
         "als",

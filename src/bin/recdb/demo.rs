@@ -6,7 +6,17 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
 
-use recdb::{Config, Db, Params, QueryOptions, SynthConfig, TrainOptions};
+// The record types `synth` builds (it names them through `super::`).
+use recdb::UserRecord;
+use recdb::{Config, Db, EventKind, ItemRecord, Params, QueryOptions, RawEvent, TrainOptions};
+
+// The library's synthetic world, compiled here: the library ships it only with the
+// `testkit` feature. The demo uses part of it.
+#[allow(dead_code)]
+#[path = "../../synth/mod.rs"]
+mod synth;
+
+use synth::SynthConfig;
 
 use crate::grammar::DemoArgs;
 use crate::output::{Body, Output};
@@ -34,7 +44,7 @@ pub fn run(s: &mut Session, a: DemoArgs) -> Result<()> {
         return Err(anyhow!("--users must be at least 1"));
     }
     let t0 = Instant::now();
-    let synth = recdb::generate(&cfg);
+    let synth = synth::generate(&cfg);
     let gen_s = t0.elapsed().as_secs_f64();
 
     let path = a.db.or_else(|| s.db_path.clone());

@@ -108,7 +108,8 @@ impl IvfIndex {
 mod tests {
     use super::*;
     use crate::index::NoHooks;
-    use crate::{clustered_vectors, Db, RowSpace};
+    use crate::testkit::clustered_vectors;
+    use crate::{Db, RowSpace};
 
     const N: usize = 20_000;
     const DIM: usize = 32;

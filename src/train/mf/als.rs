@@ -36,7 +36,7 @@ pub(crate) struct AlsParams {
 }
 
 impl Default for AlsParams {
-    /// Tuned on the NEXT protocol of ML-100K (see `eval::tests::ml100k_targets`).
+    /// Tuned on the NEXT protocol of ML-100K (see `eval::metrics::ml100k::ml100k_targets`).
     fn default() -> Self {
         AlsParams {
             factors: 32,

@@ -34,7 +34,7 @@ pub(crate) struct SgdParams {
 }
 
 impl Default for SgdParams {
-    /// Tuned on the RATING protocol of ML-100K (see `eval::tests::ml100k_targets`).
+    /// Tuned on the RATING protocol of ML-100K (see `eval::metrics::ml100k::ml100k_targets`).
     fn default() -> Self {
         SgdParams {
             factors: 100,

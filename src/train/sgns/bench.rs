@@ -1,4 +1,4 @@
-//! The public entry point of the word2vec speed benchmark (benches/word2vec.rs): a
+//! The entry point of the word2vec speed benchmark (benches/word2vec.rs, via `recdb::testkit`): a
 //! Zipf-distributed synthetic text and SGNS training on it in the setting of
 //! docs/BENCHMARKS.md, without going through a database.
 

@@ -1,6 +1,7 @@
 //! Skip-gram / CBOW / paragraph vectors with negative sampling (SGNS), trained Hogwild-style.
 //! Shared by the item2vec and doc2vec jobs; see docs/W2V.md.
 
+#[cfg(any(test, feature = "testkit"))]
 mod bench;
 // The tables and their AVX2 kernels: with the one block in `trainer::run` that makes the
 // Hogwild handles, the module's only `unsafe` (each block with a SAFETY comment; the race
@@ -22,6 +23,7 @@ use crate::jobs::JobContext;
 use crate::train::params::{check_int, check_real, Real};
 use crate::{Error, Params, Result};
 
+#[cfg(any(test, feature = "testkit"))]
 pub use bench::{pool_cpu_seconds, ZipfText};
 
 #[allow(unused_imports)] // the API; jobs on other branches call it

@@ -1,16 +1,16 @@
-//! The LEE protocol (docs/EVALUATION.md): paragraph vectors on the 300 background documents
+//! The LEE protocol: paragraph vectors on the 300 background documents
 //! plus the 50 of `lee.cor`; Pearson r of the pairwise cosines of the 50 against the
 //! upper triangle of the human similarity matrix, for trained and inferred vectors;
 //! the self-nearest sanity check; and the TF-IDF cosine baseline.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use super::{EvalOptions, EvalReport};
-use crate::eval::similarity::{cosine, pearson, sparse_cosine, tfidf, upper_triangle};
+use super::similarity::{cosine, pearson, sparse_cosine, tfidf, upper_triangle};
+use super::{train_options, EvalOptions, EvalReport};
 use crate::train::text::{tokenize, Vocab};
-use crate::{Db, Error, Params, ProgressSink, Result, TrainOptions};
+use crate::{Db, Error, Params, ProgressSink, Result};
 
 /// The defaults `--protocol lee` trains with (tuned on this protocol's own data, as
 /// the field does for LEE; see docs/DOC2VEC.md). `--param k=v` overrides any of them.
@@ -29,34 +29,9 @@ pub const LEE_DEFAULTS: &[(&str, &str)] = &[
 const BACKGROUND: usize = 300;
 const TEST: usize = 50;
 
-/// `dir` if given, else the default data directory `../shared/data/lee` when it holds
-/// `lee.cor` (docs/EVALUATION.md).
-pub fn resolve_lee(dir: Option<&Path>) -> Result<PathBuf> {
-    if let Some(d) = dir {
-        return super::given_data_dir(d, "lee.cor");
-    }
-    let candidates = [
-        PathBuf::from("../shared/data/lee"),
-        PathBuf::from("../../shared/data/lee"),
-    ];
-    for c in &candidates {
-        if c.join("lee.cor").is_file() {
-            return Ok(c.clone());
-        }
-    }
-    Err(Error::InvalidInput(format!(
-        "LEE corpus not found: expected lee.cor in {} (pass --data DIR)",
-        candidates
-            .iter()
-            .map(|c| c.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" or ")
-    )))
-}
-
 fn read_lines(path: &Path, want: usize) -> Result<Vec<String>> {
     // The corpus is Latin-1; its non-ASCII letters are never part of a token anyway.
-    let bytes = crate::read_text_file(path)?;
+    let bytes = crate::ingest::read_text_file(path)?;
     let s: String = bytes.iter().map(|&b| b as char).collect();
     let lines: Vec<String> = s
         .lines()
@@ -75,7 +50,7 @@ fn read_lines(path: &Path, want: usize) -> Result<Vec<String>> {
 
 /// The upper triangle of the 50×50 human similarity matrix.
 fn read_similarities(path: &Path) -> Result<Vec<f64>> {
-    let s = String::from_utf8(crate::read_text_file(path)?).map_err(|e| {
+    let s = String::from_utf8(crate::ingest::read_text_file(path)?).map_err(|e| {
         Error::io(
             path,
             std::io::Error::new(std::io::ErrorKind::InvalidData, e),
@@ -127,14 +102,18 @@ fn lee_params(user: &Params) -> Params {
     p
 }
 
-pub(super) fn evaluate_lee(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalReport> {
+/// The LEE protocol on the corpus in `dir` (checked to hold `lee.cor`).
+pub(super) fn evaluate_lee(
+    opts: &EvalOptions,
+    dir: &Path,
+    sink: &dyn ProgressSink,
+) -> Result<EvalReport> {
     if opts.model != "doc2vec" {
         return Err(Error::param(
             "model",
             format!("`{}`: the lee protocol evaluates doc2vec", opts.model),
         ));
     }
-    let dir = resolve_lee(opts.data.as_deref())?;
     let background = read_lines(&dir.join("lee_background.cor"), BACKGROUND)?;
     let test = read_lines(&dir.join("lee.cor"), TEST)?;
     let human = read_similarities(&dir.join("similarities0-1.txt"))?;
@@ -154,11 +133,7 @@ pub(super) fn evaluate_lee(opts: &EvalOptions, sink: &dyn ProgressSink) -> Resul
         ..crate::Config::default()
     })?;
     db.put_docs(&docs)?;
-    let train_opts = TrainOptions {
-        seed: opts.seed,
-        threads: opts.threads,
-        ..Default::default()
-    };
+    let train_opts = train_options(opts);
     let t = Instant::now();
     let info = db.train_reporting("doc2vec", &lee_params(&opts.params), &train_opts, sink)?;
     let train_seconds = t.elapsed().as_secs_f64();

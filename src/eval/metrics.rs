@@ -1,7 +1,5 @@
-//! Evaluation protocols and metrics (docs/EVALUATION.md), as pure
-//! functions on triples: no IO, no storage. `recdb eval` feeds them from the database.
-
-pub(crate) mod similarity;
+//! The splits and metrics of the protocols (docs/EVALUATION.md), as pure functions on
+//! triples: no IO, no storage. The protocol runners feed them from a database.
 
 use crate::{Error, Result};
 
@@ -230,8 +228,12 @@ mod ml100k {
     }
 
     fn load() -> Data {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data/ml-100k/ml-100k.inter");
+        // Where CI keeps the data sets: $RECDB_DATA, else ../shared/data beside the crate.
+        let data = std::env::var_os("RECDB_DATA").map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+            std::path::PathBuf::from,
+        );
+        let path = data.join("ml-100k/ml-100k.inter");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("ml100k_targets needs ML-100K at {}: {e}", path.display()));
         let mut raw: Vec<(u64, u64, f32, i64)> = Vec::new();
@@ -293,7 +295,7 @@ mod ml100k {
     /// Prints the figures of the defaults on NEXT and RATING and checks the targets.
     /// BPR sits at HR@10 ~0.100 +- 0.004 across seeds, hence its looser bound.
     #[test]
-    #[ignore = "needs ../shared/data/ml-100k; run with --ignored"]
+    #[ignore = "needs ML-100K in $RECDB_DATA (default ../shared/data); run with --ignored"]
     fn ml100k_targets() {
         let d = load();
         let (nu, ni) = (d.users.len(), d.items.len());

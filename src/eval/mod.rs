@@ -1,0 +1,310 @@
+//! Evaluation: the protocols of docs/EVALUATION.md run end to end, and the metrics they
+//! report. A protocol splits a data set (ML-100K, LEE) or the log of the user's own
+//! database, trains on a fresh temporary [`Db`] through the same import, job and query
+//! paths an application uses, and scores the held-out part. This module drives a `Db`;
+//! nothing below `db` uses it.
+//!
+//! - [`metrics`]: the splits and HR / NDCG / RMSE, as pure functions on triples;
+//! - [`similarity`]: Pearson r, cosines and TF-IDF for the LEE protocol;
+//! - [`next`], [`rating`], [`lee`]: the three protocols; [`report`]: what they return.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+mod lee;
+mod metrics;
+mod next;
+mod rating;
+mod report;
+mod similarity;
+
+pub use lee::LEE_DEFAULTS;
+pub use report::EvalReport;
+
+use crate::{Db, Error, ItemRecord, NoProgress, Params, ProgressSink, RawEvent, Result};
+use metrics::EvalEvent;
+
+/// Which protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Leave-last-out next item, HR@10 / NDCG@10 (ML-100K).
+    Next,
+    /// Fixed 80/20 split on `(user*31 + item) % 5`, RMSE (ML-100K).
+    Rating,
+    /// Document similarity: Pearson r against human judgements (Lee corpus, doc2vec).
+    Lee,
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "next" => Ok(Protocol::Next),
+            "rating" => Ok(Protocol::Rating),
+            "lee" => Ok(Protocol::Lee),
+            other => Err(Error::param(
+                "protocol",
+                format!("`{other}`: expected next, rating or lee"),
+            )),
+        }
+    }
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Next => "next",
+            Protocol::Rating => "rating",
+            Protocol::Lee => "lee",
+        }
+    }
+
+    /// The file the protocol's data directory must hold.
+    fn data_file(self) -> &'static str {
+        match self {
+            Protocol::Next | Protocol::Rating => "ml-100k.inter",
+            Protocol::Lee => "lee.cor",
+        }
+    }
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub protocol: Protocol,
+    pub model: String,
+    /// The data directory (`--data DIR`, relative to the current directory): ML-100K's
+    /// files for NEXT and RATING, the LEE corpus for LEE. [`evaluate`] requires it;
+    /// [`evaluate_db`] reads the database instead and ignores it.
+    pub data: Option<PathBuf>,
+    pub params: Params,
+    pub seed: u64,
+    pub threads: Option<usize>,
+}
+
+/// The data directory of `opts`: given, a directory, and holding the protocol's file;
+/// else an error saying what is missing.
+fn data_dir(opts: &EvalOptions) -> Result<PathBuf> {
+    let file = opts.protocol.data_file();
+    match &opts.data {
+        Some(dir) => given_data_dir(dir, file),
+        None => Err(Error::param(
+            "data",
+            format!(
+                "no data directory: pass --data DIR, a directory holding {file} (docs/EVALUATION.md)"
+            ),
+        )),
+    }
+}
+
+/// `--data DIR` as given: a directory holding `file`, or an error saying where it looked.
+fn given_data_dir(dir: &Path, file: &str) -> Result<PathBuf> {
+    let shown = match std::env::current_dir() {
+        Ok(cwd) if dir.is_relative() => format!(
+            "{} (from the current directory {})",
+            dir.display(),
+            cwd.display()
+        ),
+        _ => dir.display().to_string(),
+    };
+    if !dir.is_dir() {
+        return Err(Error::param("data", format!("{shown}: no such directory")));
+    }
+    if !dir.join(file).is_file() {
+        return Err(Error::param("data", format!("{shown}: no {file} in it")));
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// Run one evaluation on the data directory of `opts`. Progress goes to `sink`.
+pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalReport> {
+    let dir = data_dir(opts)?;
+    if opts.protocol == Protocol::Lee {
+        return lee::evaluate_lee(opts, &dir, sink);
+    }
+    let events = crate::ingest::read_events(dir.join("ml-100k.inter"), None)?;
+    let catalog = dir.join("ml-100k.item");
+    let items = if catalog.is_file() {
+        crate::ingest::read_items(&catalog, None)?
+    } else {
+        Vec::new()
+    };
+    run_protocol(opts, &events, &items, dir.display().to_string(), sink)
+}
+
+/// [`evaluate`] without progress.
+pub fn evaluate_quiet(opts: &EvalOptions) -> Result<EvalReport> {
+    evaluate(opts, &NoProgress)
+}
+
+/// [`evaluate`] on the log of `db` (NEXT or RATING): its events are split as the
+/// protocol says and a model trained on a fresh temporary database; `db` is only read.
+pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalReport> {
+    if opts.protocol == Protocol::Lee {
+        return Err(Error::param(
+            "protocol",
+            "lee scores the LEE corpus; on a database use next or rating",
+        ));
+    }
+    // The whole log in one read (what `dump` and training read), not a history per
+    // user: that reads the user's whole bucket and names each event's item again.
+    let log = db.logged_events()?;
+    let mut logged = log.events;
+    // Users in dense-id order, each in (timestamp, seq) order: as `history` lists them.
+    logged.sort_unstable_by_key(|e| (e.user, e.timestamp, e.seq));
+    let name = |names: &[String], id: u32| {
+        names
+            .get(id as usize)
+            .cloned()
+            .ok_or_else(|| Error::corrupted(format!("event id {id} out of range")))
+    };
+    let mut events = Vec::new();
+    events
+        .try_reserve_exact(logged.len())
+        .map_err(|_| Error::InvalidInput("the log does not fit in memory".into()))?;
+    for e in &logged {
+        events.push(RawEvent {
+            user: name(&log.users, e.user)?,
+            item: name(&log.items, e.item)?,
+            kind: e.kind,
+            value: e.value,
+            timestamp: e.timestamp,
+            group: None,
+        });
+    }
+    drop(logged);
+    if events.is_empty() {
+        return Err(Error::Empty(
+            "the database has no events to evaluate on".into(),
+        ));
+    }
+    let items: Vec<ItemRecord> = log
+        .items
+        .into_iter()
+        .map(|id| ItemRecord {
+            id,
+            ..ItemRecord::default()
+        })
+        .collect();
+    let label = db.path().map_or_else(
+        || "a temporary database".into(),
+        |p| p.display().to_string(),
+    );
+    run_protocol(opts, &events, &items, label, sink)
+}
+
+/// Numeric ids where the data has them, so that ties sort as the protocol says.
+fn numeric(id: &str, fallback: &mut BTreeMap<String, u32>) -> u32 {
+    id.parse().unwrap_or_else(|_| {
+        let n = fallback.len() as u32;
+        *fallback.entry(id.to_owned()).or_insert(n)
+    })
+}
+
+/// A fresh database with the item catalog (so items seen only in test are ranked too)
+/// and the training events.
+fn train_db(catalog: &[ItemRecord], events: &[RawEvent], threads: Option<usize>) -> Result<Db> {
+    let db = Db::open_with(crate::Config {
+        threads: threads.unwrap_or(0),
+        ..crate::Config::default()
+    })?;
+    if !catalog.is_empty() {
+        db.put_items(catalog)?;
+    }
+    db.log_events(events)?;
+    Ok(db)
+}
+
+/// What a protocol on events measured.
+struct Outcome {
+    metrics: BTreeMap<String, f64>,
+    baseline: Option<BTreeMap<String, f64>>,
+    users: u64,
+    train_seconds: f64,
+    /// The trained job's parameters.
+    params: serde_json::Value,
+}
+
+/// Split `events` as the protocol says, train on the first part, score the second.
+fn run_protocol(
+    opts: &EvalOptions,
+    events: &[RawEvent],
+    catalog: &[ItemRecord],
+    data: String,
+    sink: &dyn ProgressSink,
+) -> Result<EvalReport> {
+    let mut fb_u = BTreeMap::new();
+    let mut fb_i = BTreeMap::new();
+    let keyed: Vec<(EvalEvent, &RawEvent)> = events
+        .iter()
+        .map(|e| {
+            (
+                (
+                    numeric(&e.user, &mut fb_u),
+                    numeric(&e.item, &mut fb_i),
+                    e.value,
+                    e.timestamp,
+                ),
+                e,
+            )
+        })
+        .collect();
+    let out = match opts.protocol {
+        Protocol::Next => next::run(opts, &keyed, catalog, sink)?,
+        Protocol::Rating => rating::run(opts, &keyed, catalog, sink)?,
+        Protocol::Lee => {
+            return Err(Error::param(
+                "protocol",
+                "lee scores the LEE corpus, not events",
+            ))
+        }
+    };
+    Ok(EvalReport {
+        protocol: opts.protocol.as_str().into(),
+        model: opts.model.clone(),
+        params: out.params,
+        metrics: out.metrics,
+        users: out.users,
+        train_seconds: out.train_seconds,
+        baseline: out.baseline,
+        data,
+    })
+}
+
+/// The training options of an evaluation.
+fn train_options(opts: &EvalOptions) -> crate::TrainOptions {
+    crate::TrainOptions {
+        seed: opts.seed,
+        threads: opts.threads,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evaluate_without_a_data_directory_asks_for_data() {
+        for (protocol, file) in [
+            (Protocol::Next, "ml-100k.inter"),
+            (Protocol::Lee, "lee.cor"),
+        ] {
+            let opts = EvalOptions {
+                protocol,
+                model: "doc2vec".into(),
+                data: None,
+                params: Params::new(),
+                seed: 1,
+                threads: None,
+            };
+            let err = evaluate_quiet(&opts).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidParameter { name, .. } if name == "data"),
+                "{err}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains("--data") && msg.contains(file), "{msg}");
+        }
+    }
+}

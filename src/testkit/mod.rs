@@ -1,0 +1,15 @@
+//! Support code for tests, benches and fuzzing, behind the `testkit` cargo feature (not
+//! part of the API an application uses): deterministic synthetic data, the word2vec
+//! bench's text and CPU clock, and the fuzz targets' entry points. The crate's own tests
+//! and benches get the feature through the self dev-dependency in Cargo.toml.
+
+pub mod fuzzing;
+#[cfg(test)]
+mod tests;
+mod vectors;
+
+// The parsers on their own, without a database: for the fuzz targets and the ingest bench.
+pub use crate::ingest::{parse_events, parse_ids, parse_items, parse_users, read_events};
+pub use crate::synth::{generate, Synth, SynthConfig};
+pub use crate::train::sgns::{pool_cpu_seconds, ZipfText};
+pub use vectors::{clustered_vectors, generate_dense, near_duplicate_clusters};
