@@ -90,7 +90,7 @@ impl Db {
         let mut batch = WriteBatch::default();
         let mut new_ids = 0;
         for (tag, text) in docs_in {
-            if docs::get(b, tag)?.is_none() {
+            if !docs::exists(b, tag)? {
                 new_ids += 1;
             }
             docs::put(&mut batch, tag, text);

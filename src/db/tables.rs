@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::served::ServedRow;
 use super::Db;
 use crate::index::Metric;
 use crate::storage::backend::{Backend, WriteBatch};
@@ -372,21 +373,60 @@ impl Db {
             )),
             TableFormat::Tsv => None,
         };
+        // The names of a users or items table, read once (a lookup per row would take
+        // the state lock and search the id blocks a million times); a name the map
+        // cannot give is written as `#row`, as `row_id` does.
+        let names = match table.view.space() {
+            RowSpace::Items => self.item_ids().unwrap_or_default(),
+            RowSpace::Users => self.user_ids().unwrap_or_default(),
+            RowSpace::Other => Vec::new(),
+        };
+        let id_of = |r: usize| -> std::borrow::Cow<'_, str> {
+            if let Some(id) = table.delta.as_ref().and_then(|d| d.appended_id(r as u32)) {
+                return id.into();
+            }
+            match table.view.space() {
+                RowSpace::Other => match table.view.row_ids().get(r) {
+                    Some(id) => id.as_str().into(),
+                    None => r.to_string().into(),
+                },
+                _ => match names.get(r) {
+                    Some(id) => id.as_str().into(),
+                    None => format!("#{r}").into(),
+                },
+            }
+        };
         let mut written = 0u64;
         for r in 0..table.rows() {
-            let Some(row) = table.row(r) else { continue };
-            let id = self.served_row_id(&table, r);
+            let Some(row) = table.row_ref(r) else {
+                continue;
+            };
+            let id = id_of(r);
             match &mut ids {
                 Some(ids) => {
-                    for x in &row {
-                        out.write_all(&x.to_le_bytes()).map_err(io)?;
+                    match row {
+                        ServedRow::Stored(row) => out.write_all(row.le_bytes()).map_err(io)?,
+                        ServedRow::Delta(row) => {
+                            for x in row {
+                                out.write_all(&x.to_le_bytes()).map_err(io)?;
+                            }
+                        }
                     }
                     writeln!(ids, "{id}").map_err(ioi)?;
                 }
                 None => {
                     write!(out, "{id}").map_err(io)?;
-                    for x in &row {
-                        write!(out, "\t{x}").map_err(io)?;
+                    match row {
+                        ServedRow::Stored(row) => {
+                            for x in row.iter() {
+                                write!(out, "\t{x}").map_err(io)?;
+                            }
+                        }
+                        ServedRow::Delta(row) => {
+                            for x in row {
+                                write!(out, "\t{x}").map_err(io)?;
+                            }
+                        }
                     }
                     writeln!(out).map_err(io)?;
                 }
