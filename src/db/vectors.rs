@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{Db, TableFormat};
-use crate::ingest::{parse_f32_rows, parse_ids, parse_tsv_vectors};
+use crate::ingest::{parse_ids, parse_tsv_vectors, read_f32_rows};
 use crate::storage::tables::RowSpace;
 use crate::{Error, Result};
 
@@ -53,11 +53,10 @@ impl Db {
         let file = spec.file.display().to_string();
         let (dim, rows, ids) = match spec.format {
             TableFormat::F32 => {
-                let bytes = crate::ingest::read_binary_file(&spec.file)?;
                 let dim = spec
                     .dim
                     .ok_or_else(|| Error::param("dim", "required with --format f32"))?;
-                let rows = parse_f32_rows(&file, &bytes, dim)?;
+                let rows = read_f32_rows(&spec.file, dim)?;
                 let n = rows.len() / dim;
                 let ids = match &spec.ids {
                     Some(p) => parse_ids(&p.display().to_string(), &crate::read_text_file(p)?, n)?,

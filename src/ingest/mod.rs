@@ -72,8 +72,9 @@ mod schema;
 mod table;
 mod text;
 
-pub(crate) use lines::{check_lines, read_file, read_line};
+pub(crate) use lines::{check_lines, lines, read_file, read_line};
 pub use lines::{read_binary_file, read_text_file, MAX_LINE};
+pub(crate) use table::read_f32_rows;
 pub use table::{parse_f32_rows, parse_ids, parse_tsv_vectors, ParsedVectors};
 
 #[cfg(test)]
@@ -175,12 +176,14 @@ fn each_with<S: schema::Schema>(
     json_row: json::JsonRow<S::Out>,
     sink: text::Sink<'_, S::Out>,
 ) -> Result<u64> {
-    check_lines(file, bytes)?;
     let format = format.unwrap_or_else(|| detect(file, &bytes[..bytes.len().min(4096)]));
     match format {
         Format::Tsv => text::each_tsv::<S>(file, bytes, false, sink),
         Format::Atomic => text::each_tsv::<S>(file, bytes, true, sink),
-        Format::Csv => text::each_csv::<S>(file, bytes, sink),
+        Format::Csv => {
+            check_lines(file, bytes)?;
+            text::each_csv::<S>(file, bytes, sink)
+        }
         Format::JsonLines => json::each_json_line(file, bytes, json_row, sink),
     }
 }
