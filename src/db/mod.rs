@@ -13,6 +13,7 @@ mod ingest;
 mod jobs;
 #[cfg(test)]
 mod open_tests;
+mod recommend;
 mod restore;
 mod served;
 mod stats;
