@@ -32,7 +32,8 @@ pub use delta::DeltaReport;
 pub(crate) use index::Served;
 pub use index::{IndexInfo, IndexOptions, SearchOptions, TableSearcher};
 pub use index_bench::{IndexBench, IndexBenchOptions, OperatingPoint};
-pub use ingest::{CommitReceipt, ImportReport, IngestBatch};
+pub use crate::ingest::{CommitReceipt, ImportReport, IngestBatch};
+pub(crate) use crate::storage::state::State;
 pub use jobs::{JobHandle, JobInfo, TrainOptions};
 pub(crate) use tables::TableOutput;
 pub use tables::{TableFormat, TableInfo};
@@ -42,9 +43,7 @@ pub use vectors::{TableImport, TableImportReport};
 
 use crate::event::{Event, ItemRecord, UserRecord};
 use crate::storage::backend::{Backend, MemBackend, SledBackend, WriteBatch};
-use crate::storage::ids::{IdMap, Space};
-use crate::storage::log::Log;
-use crate::storage::meta::{self, Meta};
+use crate::storage::meta;
 use crate::storage::tables::TableView;
 use crate::storage::{attrs, jobs as job_store};
 use crate::{Error, Result};
@@ -93,29 +92,6 @@ impl Config {
             path: Some(path.into()),
             ..Config::default()
         }
-    }
-}
-
-pub(crate) struct State {
-    pub meta: Meta,
-    pub users: IdMap,
-    pub items: IdMap,
-    pub groups: IdMap,
-    pub log: Log,
-}
-
-impl State {
-    /// What the stored header, id maps and log say.
-    pub(crate) fn load(b: &dyn Backend) -> Result<State> {
-        let meta = Meta::load(b)?.ok_or_else(|| Error::corrupted("database header (missing)"))?;
-        Ok(State {
-            // The id maps stay on disk: loading reads their counts from the header only.
-            users: IdMap::open(Space::Users, meta.users),
-            items: IdMap::open(Space::Items, meta.items),
-            groups: IdMap::open(Space::Groups, meta.groups),
-            log: Log::load(b)?,
-            meta,
-        })
     }
 }
 

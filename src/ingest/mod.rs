@@ -66,12 +66,15 @@ use std::path::Path;
 
 use crate::{Error, EventKind, ItemRecord, RawEvent, Result, UserRecord};
 
+mod batch;
 mod json;
 mod lines;
 mod schema;
 mod table;
 mod text;
 
+pub use batch::{CommitReceipt, ImportReport, IngestBatch};
+pub(crate) use batch::{check_event, check_id, Writer, IMPORT_BATCH};
 pub(crate) use lines::{check_lines, lines, read_file, read_line};
 pub use lines::{read_binary_file, read_text_file, MAX_LINE};
 pub(crate) use table::read_f32_rows;

@@ -17,4 +17,5 @@ pub(crate) mod log;
 pub(crate) mod meta;
 pub(crate) mod owner;
 pub(crate) mod snapshot;
+pub(crate) mod state;
 pub(crate) mod tables;
