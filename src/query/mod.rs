@@ -11,6 +11,7 @@ use crate::model_names::Needs;
 use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, Result};
 
+pub(crate) mod find;
 mod sequence;
 pub(crate) use sequence::{is_sequence_model, recommend_sequence};
 pub use sequence::{SequenceQuery, SequenceScoring};
