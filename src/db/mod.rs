@@ -38,7 +38,7 @@ pub use jobs::{JobHandle, JobInfo, TrainOptions};
 pub(crate) use tables::TableOutput;
 pub use tables::{TableFormat, TableInfo};
 pub use stats::{CheckReport, Stats};
-pub use vacuum::VacuumReport;
+pub use crate::storage::vacuum::VacuumReport;
 pub use vectors::{TableImport, TableImportReport};
 
 use crate::event::{Event, ItemRecord, UserRecord};
@@ -186,13 +186,13 @@ impl Db {
                         supported: meta::FORMAT,
                     });
                 }
-                vacuum::before_open(p)?;
+                crate::storage::vacuum::before_open(p)?;
                 if config.auto_vacuum {
-                    vacuum::auto(p);
+                    crate::storage::vacuum::auto(p);
                 }
                 let mut backend = SledBackend::open(p, config.cache_bytes)?;
                 backend.set_fsync(config.fsync);
-                vacuum::after_open(p)?;
+                crate::storage::vacuum::after_open(p)?;
                 Box::new(backend)
             }
             None => Box::new(MemBackend::default()),

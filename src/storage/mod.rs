@@ -19,3 +19,4 @@ pub(crate) mod owner;
 pub(crate) mod snapshot;
 pub(crate) mod state;
 pub(crate) mod tables;
+pub(crate) mod vacuum;
