@@ -25,6 +25,7 @@
 //! and [`Db::flush`] are durable when they return.
 #![deny(unsafe_code)]
 
+mod backup;
 mod cpu;
 mod db;
 mod error;
