@@ -28,17 +28,17 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
 pub use crate::backup::DumpReport;
+pub use crate::ingest::{CommitReceipt, ImportReport, IngestBatch};
+pub(crate) use crate::storage::state::State;
+pub use crate::storage::vacuum::VacuumReport;
 pub use delta::DeltaReport;
 pub(crate) use index::Served;
 pub use index::{IndexInfo, IndexOptions, SearchOptions, TableSearcher};
 pub use index_bench::{IndexBench, IndexBenchOptions, OperatingPoint};
-pub use crate::ingest::{CommitReceipt, ImportReport, IngestBatch};
-pub(crate) use crate::storage::state::State;
 pub use jobs::{JobHandle, JobInfo, TrainOptions};
+pub use stats::{CheckReport, Stats};
 pub(crate) use tables::TableOutput;
 pub use tables::{TableFormat, TableInfo};
-pub use stats::{CheckReport, Stats};
-pub use crate::storage::vacuum::VacuumReport;
 pub use vectors::{TableImport, TableImportReport};
 
 use crate::event::{Event, ItemRecord, UserRecord};

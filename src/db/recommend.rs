@@ -6,10 +6,11 @@ use std::sync::Arc;
 use super::{Db, Served};
 use crate::event::Event;
 use crate::index::Metric;
-use crate::model_names::Needs;
-use crate::query::{self, Hit, Queries, QueryOptions, SequenceQuery, ServedTable, Source};
+use crate::query::{
+    self, Hit, Queries, QueryOptions, SequenceQuery, ServedTable, Source, TableShape,
+};
 use crate::storage::tables::TableView;
-use crate::{Error, Result};
+use crate::Result;
 
 impl Db {
     /// Items most similar to `item` by cosine over the model's item table.
@@ -70,11 +71,15 @@ impl Source for Db {
     fn tables_consistent(&self, names: &[&str]) -> Result<Vec<Arc<TableView>>> {
         Db::tables_consistent(self, names)
     }
-    fn item_vectors(&self, model: &str) -> Result<Arc<TableView>> {
-        Db::item_vectors(self, model)
-    }
-    fn explain_model(&self, model: &str, needs: Needs, e: Error) -> Error {
-        Db::explain_model(self, model, needs, e)
+    fn table_shapes(&self) -> Result<Vec<TableShape>> {
+        Ok(self
+            .tables()?
+            .into_iter()
+            .map(|t| TableShape {
+                name: t.name,
+                dim: t.dim,
+            })
+            .collect())
     }
     fn served(&self, view: Arc<TableView>) -> Result<Served> {
         Db::served(self, view)

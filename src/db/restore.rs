@@ -12,9 +12,9 @@
 
 use std::io::BufRead;
 
-use crate::backup::{read_dump, DumpReport, DumpedJob};
 use super::tables::TableOutput;
 use super::{Db, State};
+use crate::backup::{read_dump, DumpReport, DumpedJob};
 use crate::event::ItemRecord;
 use crate::storage::backend::WriteBatch;
 use crate::storage::delta::{self as delta_store, StoredDelta};

@@ -73,8 +73,8 @@ mod schema;
 mod table;
 mod text;
 
-pub use batch::{CommitReceipt, ImportReport, IngestBatch};
 pub(crate) use batch::{check_event, check_id, Writer, IMPORT_BATCH};
+pub use batch::{CommitReceipt, ImportReport, IngestBatch};
 pub(crate) use lines::{check_lines, lines, read_file, read_line};
 pub use lines::{read_binary_file, read_text_file, MAX_LINE};
 pub(crate) use table::read_f32_rows;

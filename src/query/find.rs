@@ -59,8 +59,7 @@ pub(crate) fn resolve_title(records: Vec<ItemRecord>, text: &str) -> Result<Stri
 /// Every item of `all` (attributes by dense id) with its external id from `names`
 /// (read after `all`, so every id in it has a name), in dense id order.
 pub(crate) fn item_records(all: Vec<(u32, ItemAttrs)>, names: &[String]) -> Vec<ItemRecord> {
-    all
-        .into_iter()
+    all.into_iter()
         .filter_map(|(iid, a)| {
             let id = names.get(iid as usize)?.clone();
             Some(ItemRecord {

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use crate::event::Event;
 use crate::index::Metric;
-use crate::model_names::Needs;
 use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, Result};
 
 pub(crate) mod find;
+mod names;
 mod sequence;
+use names::{explain_model, item_vectors, Needs};
 pub(crate) use sequence::{is_sequence_model, recommend_sequence};
 pub use sequence::{SequenceQuery, SequenceScoring};
 
@@ -93,6 +94,12 @@ pub(crate) trait ServedTable {
     ) -> Vec<Vec<(u32, f32)>>;
 }
 
+/// A table's name and the width of its current version.
+pub(crate) struct TableShape {
+    pub name: String,
+    pub dim: u64,
+}
+
 /// What a query reads from the database.
 pub(crate) trait Source {
     type Served: ServedTable;
@@ -104,10 +111,8 @@ pub(crate) trait Source {
     fn table(&self, name: &str) -> Result<Arc<TableView>>;
     /// The current versions of `names`, from one publish.
     fn tables_consistent(&self, names: &[&str]) -> Result<Vec<Arc<TableView>>>;
-    /// `<model>.items` for `similar` (one direction per item).
-    fn item_vectors(&self, model: &str) -> Result<Arc<TableView>>;
-    /// A missing table of `model` told as what is true (unknown model, no such vectors).
-    fn explain_model(&self, model: &str, needs: Needs, e: Error) -> Error;
+    /// The name and width of every table's current version.
+    fn table_shapes(&self) -> Result<Vec<TableShape>>;
     fn served(&self, view: Arc<TableView>) -> Result<Self::Served>;
     /// The items of genre `genre` (lowercase), one flag per dense item id.
     fn genre_rows(&self, genre: &str) -> Result<Option<Vec<bool>>>;
@@ -143,7 +148,7 @@ pub(crate) trait Queries: Source {
         let (u, i) = (format!("{model}.users"), format!("{model}.items"));
         let mut v = self
             .tables_consistent(&[&u, &i])
-            .map_err(|e| self.explain_model(model, Needs::UserVectors, e))?;
+            .map_err(|e| explain_model(self, model, Needs::UserVectors, e))?;
         let items = v.pop().expect("two tables");
         let users = v.pop().expect("two tables");
         Ok([users, items])
@@ -153,7 +158,7 @@ pub(crate) trait Queries: Source {
     fn similar(&self, item: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         check_k(opts.k)?;
         let iid = self.item_id(item)?;
-        let table = self.item_vectors(&opts.model)?;
+        let table = item_vectors(self, &opts.model)?;
         if table.space() != RowSpace::Items {
             return Err(Error::InvalidInput(format!(
                 "table `{}` does not hold items",
@@ -246,7 +251,12 @@ pub(crate) trait Queries: Source {
     }
 
     /// `user`'s id and vector in the served user table of `model`.
-    fn user_vector(&self, users: &Self::Served, user: &str, model: &str) -> Result<(u32, Vec<f32>)> {
+    fn user_vector(
+        &self,
+        users: &Self::Served,
+        user: &str,
+        model: &str,
+    ) -> Result<(u32, Vec<f32>)> {
         let uid = self.user_id(user)?;
         if uid as usize >= users.rows() {
             return Err(Error::InvalidInput(format!(

@@ -73,8 +73,7 @@ pub(crate) fn recommend_sequence<S: Queries + ?Sized>(
     sq.validate()?;
     let uid = db.user_id(user)?;
     let model = &opts.model;
-    let mut v =
-        db.tables_consistent(&[&format!("{model}.items"), &format!("{model}.out")])?;
+    let mut v = db.tables_consistent(&[&format!("{model}.items"), &format!("{model}.out")])?;
     let out = v.pop().expect("two tables");
     let input = v.pop().expect("two tables");
     let history = db.history_dense(uid)?;

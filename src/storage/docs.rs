@@ -22,7 +22,9 @@ pub(crate) fn put(batch: &mut WriteBatch, tag: &str, text: &str) {
 /// Whether document `tag` is stored (its key only: the text is not read).
 pub(crate) fn exists(b: &dyn Backend, tag: &str) -> Result<bool> {
     let key = keys::doc(tag);
-    Ok(b.keys_from(&key, 1)?.first().is_some_and(|k| k[..] == key[..]))
+    Ok(b.keys_from(&key, 1)?
+        .first()
+        .is_some_and(|k| k[..] == key[..]))
 }
 
 pub(crate) fn get(b: &dyn Backend, tag: &str) -> Result<Option<String>> {

@@ -19,8 +19,8 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use self::checked::CheckedRuns;
-pub(crate) use self::segment::{ArchivedSegment, Manifest, RunInfo, Segment};
 use self::segment::push_events;
+pub(crate) use self::segment::{ArchivedSegment, Manifest, RunInfo, Segment};
 use super::backend::{Backend, Value, WriteBatch};
 use super::codec::{self, Tag};
 use super::keys;
@@ -53,7 +53,6 @@ pub(crate) struct Log {
     manifests: BTreeMap<u32, Manifest>,
     checked: Mutex<CheckedRuns>,
 }
-
 
 /// What a commit will change in the log, applied to [`Log`] once the batch is durable.
 pub(crate) struct LogUpdate {
@@ -344,4 +343,3 @@ impl Log {
         Ok(out)
     }
 }
-

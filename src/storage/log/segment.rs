@@ -43,7 +43,6 @@ pub(crate) struct Manifest {
     pub runs: Vec<RunInfo>,
 }
 
-
 /// Decode the events of `seg` for users in `[lo, hi)` whose seq is below `watermark`.
 pub(super) fn push_events(
     seg: &ArchivedSegment,

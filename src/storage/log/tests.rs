@@ -1,6 +1,6 @@
+use super::checked::CHECKED_MIN;
 use super::*;
 use crate::event::EventKind;
-use super::checked::CHECKED_MIN;
 use crate::storage::backend::MemBackend;
 
 fn ev(user: u32, item: u32, ts: i64, seq: u64) -> Event {
