@@ -249,7 +249,7 @@ impl Db {
         }
         // Log segments need no such pass: a commit writes them with their manifest in
         // one batch, so no crash leaves one unnamed (`check` reports any that are).
-        tables::collect_orphans(b, &mut batch)?;
+        crate::storage::tables::collect_orphans(b, &mut batch)?;
         if !batch.is_empty() {
             b.apply(batch)?;
             b.flush()?;

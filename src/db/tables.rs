@@ -89,40 +89,6 @@ fn info_of(entry: &CatalogEntry) -> Option<TableInfo> {
     })
 }
 
-/// Stage deletes of table and index blocks that no catalog entry names.
-pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result<()> {
-    let catalog = tables::load_catalog(b)?;
-    let live: HashMap<&str, Vec<u64>> = catalog
-        .iter()
-        .map(|e| {
-            (
-                e.name.as_str(),
-                e.versions.iter().map(|v| v.version).collect(),
-            )
-        })
-        .collect();
-    for k in b.keys_with_prefix(b"Y")? {
-        let keep = crate::storage::delta::parse_key(&k).is_some_and(|(name, version)| {
-            live.get(name.as_str())
-                .is_some_and(|vs| vs.contains(&version))
-        });
-        if !keep {
-            batch.delete(k.to_vec());
-        }
-    }
-    for prefix in [b"T", b"X"] {
-        for k in b.keys_with_prefix(prefix)? {
-            let keep = keys::parse_versioned_block(&k).is_some_and(|(name, version, _)| {
-                live.get(name).is_some_and(|vs| vs.contains(&version))
-            });
-            if !keep {
-                batch.delete(k.to_vec());
-            }
-        }
-    }
-    Ok(())
-}
-
 /// What [`verify_all`] checked.
 pub(crate) struct Verified {
     pub versions: u64,
