@@ -1,4 +1,6 @@
-//! The database handle: opening, the in-memory state, and reads that are not queries.
+//! The `Db` facade: opening, the shared state and caches, and reads that are not
+//! queries. The sibling files hold thin `impl Db` methods that delegate to the feature
+//! modules (`ingest`, `query`, `backup`, `storage`, ...).
 
 mod backup;
 mod delta;

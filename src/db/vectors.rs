@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{Db, TableFormat};
-use crate::ingest::{parse_ids, parse_tsv_vectors, read_f32_rows};
+use crate::ingest::{ids_of, read_f32_rows, tsv_vectors_of};
 use crate::storage::tables::RowSpace;
 use crate::{Error, Result};
 
@@ -59,7 +59,7 @@ impl Db {
                 let rows = read_f32_rows(&spec.file, dim)?;
                 let n = rows.len() / dim;
                 let ids = match &spec.ids {
-                    Some(p) => parse_ids(&p.display().to_string(), &crate::read_text_file(p)?, n)?,
+                    Some(p) => ids_of(&p.display().to_string(), &crate::read_text_file(p)?, n)?,
                     None => Vec::new(),
                 };
                 (dim, rows, ids)
@@ -71,7 +71,7 @@ impl Db {
                         "a TSV table carries its ids in its first column",
                     ));
                 }
-                let p = parse_tsv_vectors(&file, &crate::read_text_file(&spec.file)?)?;
+                let p = tsv_vectors_of(&file, &crate::read_text_file(&spec.file)?)?;
                 if let Some(d) = spec.dim.filter(|&d| d != p.dim) {
                     return Err(Error::Parse {
                         file,

@@ -77,7 +77,7 @@ pub(crate) use batch::{check_event, check_id, Writer, IMPORT_BATCH};
 pub use batch::{CommitReceipt, ImportReport, IngestBatch};
 pub(crate) use lines::{check_lines, lines, read_file, read_line};
 pub use lines::{read_binary_file, read_text_file, MAX_LINE};
-pub(crate) use table::read_f32_rows;
+pub(crate) use table::{ids_of, read_f32_rows, tsv_vectors_of};
 pub use table::{parse_f32_rows, parse_ids, parse_tsv_vectors, ParsedVectors};
 
 #[cfg(test)]

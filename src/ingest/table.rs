@@ -150,6 +150,13 @@ fn unique(seen: &mut HashMap<String, u64>, file: &str, line: u64, id: &str) -> R
 /// An ids file: one id a line (surrounding spaces trimmed), exactly `rows` of them, no
 /// repeats.
 pub fn parse_ids(file: &str, bytes: &[u8], rows: usize) -> Result<Vec<String>> {
+    // Bytes from a caller: a line past the cap is the error even after a bad line.
+    super::check_lines(file, bytes)?;
+    ids_of(file, bytes, rows)
+}
+
+/// [`parse_ids`] of bytes whose lines [`super::read_file`] metered.
+pub(crate) fn ids_of(file: &str, bytes: &[u8], rows: usize) -> Result<Vec<String>> {
     let mut seen = HashMap::new();
     let mut ids = Vec::new();
     let mut last = 0;
@@ -174,6 +181,12 @@ pub fn parse_ids(file: &str, bytes: &[u8], rows: usize) -> Result<Vec<String>> {
 /// TSV vectors: `id<TAB>v1<TAB>...<TAB>vD` a line, no header, every line with the same
 /// number of values (the first line decides `D`).
 pub fn parse_tsv_vectors(file: &str, bytes: &[u8]) -> Result<ParsedVectors> {
+    super::check_lines(file, bytes)?;
+    tsv_vectors_of(file, bytes)
+}
+
+/// [`parse_tsv_vectors`] of bytes whose lines [`super::read_file`] metered.
+pub(crate) fn tsv_vectors_of(file: &str, bytes: &[u8]) -> Result<ParsedVectors> {
     let mut seen = HashMap::new();
     let mut ids = Vec::new();
     let mut rows = Vec::new();
