@@ -28,6 +28,7 @@
 //! bench helpers and fuzz entry points of recdb's own tests; not for applications.
 #![deny(unsafe_code)]
 
+mod backup;
 mod cpu;
 mod db;
 mod error;

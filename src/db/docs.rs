@@ -23,12 +23,11 @@ pub(crate) fn parse_docs(bytes: &[u8], file: &str) -> Result<Vec<(String, String
         field: field.to_owned(),
         msg: msg.to_owned(),
     };
-    crate::ingest::check_lines(file, bytes)?;
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let n = i + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    for l in crate::ingest::lines(file, bytes) {
+        let (n, raw) = l?;
+        let n = n as usize;
         if raw.is_empty() {
             continue;
         }
@@ -90,7 +89,7 @@ impl Db {
         let mut batch = WriteBatch::default();
         let mut new_ids = 0;
         for (tag, text) in docs_in {
-            if docs::get(b, tag)?.is_none() {
+            if !docs::exists(b, tag)? {
                 new_ids += 1;
             }
             docs::put(&mut batch, tag, text);

@@ -2,277 +2,44 @@
 
 use std::path::Path;
 
-use super::Db;
-use crate::event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
+use std::sync::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
+
+use super::{Db, State};
+use crate::event::{ItemRecord, RawEvent, UserRecord};
+use crate::ingest::{
+    check_event, check_id, CommitReceipt, ImportReport, IngestBatch, Writer, IMPORT_BATCH,
+};
 use crate::storage::attrs;
-use crate::storage::backend::WriteBatch;
+use crate::storage::backend::{Backend, WriteBatch};
 use crate::storage::ids::PendingIds;
 use crate::{Error, Result};
 
-/// The ids of a batch, appended as they come (no hashing on `push`); they are
-/// resolved to dense ids in parallel at commit.
-#[derive(Default)]
-struct Arena {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Arena {
-    fn push(&mut self, s: &str) -> u32 {
-        self.bytes.extend_from_slice(s.as_bytes());
-        self.ends.push(self.bytes.len());
-        (self.ends.len() - 1) as u32
+/// What an [`IngestBatch`] writes through.
+impl Writer for Db {
+    fn backend(&self) -> &dyn Backend {
+        Db::backend(self)
     }
-
-    fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        // Only whole `&str`s are appended, so every slice boundary is a char boundary.
-        std::str::from_utf8(&self.bytes[start..self.ends[i]]).unwrap_or_default()
+    fn lock_write(&self) -> MutexGuard<'_, ()> {
+        Db::lock_write(self)
     }
-
-    fn len(&self) -> usize {
-        self.ends.len()
+    fn state(&self) -> RwLockReadGuard<'_, State> {
+        Db::state(self)
     }
-
-    /// Dense ids for every entry: known ids looked up in parallel, new ones assigned
-    /// in order of first appearance (so ids do not depend on the thread count).
-    fn resolve(&self, pending: &mut PendingIds<'_>) -> Result<Vec<u32>> {
-        let found = pending.lookup_many(self.len(), |i| self.get(i))?;
-        let mut ids = Vec::with_capacity(found.len());
-        for (i, id) in found.into_iter().enumerate() {
-            ids.push(match id {
-                Some(id) => id,
-                None => pending.assign(self.get(i))?,
-            });
-        }
-        Ok(ids)
+    fn state_mut(&self) -> RwLockWriteGuard<'_, State> {
+        Db::state_mut(self)
     }
-}
-
-const NO_GROUP: u32 = u32::MAX;
-
-/// Events collected for one atomic commit.
-///
-/// ```
-/// # fn main() -> recdb::Result<()> {
-/// let db = recdb::Db::temporary()?;
-/// let mut batch = db.batch();
-/// batch.push("alice", "matrix", recdb::EventKind::Rating, 5.0, 1_700_000_000)?;
-/// batch.push("bob", "matrix", recdb::EventKind::View, 1.0, 1_700_000_100)?;
-/// let receipt = batch.commit()?; // atomic and durable on return
-/// assert_eq!(receipt.events, 2);
-/// # Ok(()) }
-/// ```
-pub struct IngestBatch<'a> {
-    db: &'a Db,
-    users: Arena,
-    items: Arena,
-    groups: Arena,
-    /// (kind, value, timestamp, group index or NO_GROUP); user and item are the arenas'.
-    events: Vec<(EventKind, f32, i64, u32)>,
-}
-
-/// What a commit wrote.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CommitReceipt {
-    pub events: u64,
-    pub new_users: u64,
-    pub new_items: u64,
-    /// Events in the database after the commit (the new watermark).
-    pub total_events: u64,
-}
-
-fn check_id(what: &str, id: &str, index: usize) -> Result<()> {
-    if id.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "event {index}: empty {what} id"
-        )));
+    fn pool(&self) -> &rayon::ThreadPool {
+        &self.inner.pool
     }
-    if id.len() > 1024 {
-        return Err(Error::InvalidInput(format!(
-            "event {index}: {what} id longer than 1024 bytes"
-        )));
+    fn after_commit(&self) -> Result<()> {
+        Db::after_commit(self).map(drop)
     }
-    Ok(())
-}
-
-/// What `push` rejects: empty or over-long ids, a non-finite value.
-fn check_event(
-    user: &str,
-    item: &str,
-    value: f32,
-    group: Option<&str>,
-    index: usize,
-) -> Result<()> {
-    check_id("user", user, index)?;
-    check_id("item", item, index)?;
-    if !value.is_finite() {
-        return Err(Error::InvalidInput(format!(
-            "event {index}: value {value} is not finite"
-        )));
-    }
-    if let Some(g) = group {
-        check_id("group", g, index)?;
-    }
-    Ok(())
-}
-
-/// Events per commit of a file import: files up to this size are one atomic commit;
-/// bigger ones are validated whole first, then written in commits of this size, so
-/// memory is bounded by the file's bytes plus one batch instead of growing per event.
-pub(crate) const IMPORT_BATCH: usize = 1 << 20;
-
-impl<'a> IngestBatch<'a> {
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
-
-    /// Add one event. Rejects empty ids and non-finite values.
-    pub fn push(
-        &mut self,
-        user: &str,
-        item: &str,
-        kind: EventKind,
-        value: f32,
-        timestamp: i64,
-    ) -> Result<()> {
-        self.push_in_group(user, item, kind, value, timestamp, None)
-    }
-
-    /// Add one event that belongs to a session or basket.
-    pub fn push_in_group(
-        &mut self,
-        user: &str,
-        item: &str,
-        kind: EventKind,
-        value: f32,
-        timestamp: i64,
-        group: Option<&str>,
-    ) -> Result<()> {
-        check_event(user, item, value, group, self.events.len())?;
-        let g = match group {
-            Some(g) => self.groups.push(g),
-            None => NO_GROUP,
-        };
-        self.users.push(user);
-        self.items.push(item);
-        self.events.push((kind, value, timestamp, g));
-        Ok(())
-    }
-
-    pub fn push_raw(&mut self, e: &RawEvent) -> Result<()> {
-        self.push_in_group(
-            &e.user,
-            &e.item,
-            e.kind,
-            e.value,
-            e.timestamp,
-            e.group.as_deref(),
-        )
-    }
-
-    /// Write every event atomically and durably: after a crash either all of them are
-    /// there or none.
-    pub fn commit(self) -> Result<CommitReceipt> {
-        let db = self.db;
-        if self.events.is_empty() {
-            return Err(Error::Empty("batch has no events".into()));
-        }
-        let _w = db.lock_write();
-        let b = db.backend();
-        let mut batch = WriteBatch::default();
-        let (update, (new_users, new_items, new_groups), receipt, meta) = {
-            let st = db.state();
-            let mut pu = PendingIds::new(&st.users, b);
-            let mut pi = PendingIds::new(&st.items, b);
-            let mut pg = PendingIds::new(&st.groups, b);
-            let (umap, imap, gmap) = db.inner.pool.install(|| -> Result<_> {
-                Ok((
-                    self.users.resolve(&mut pu)?,
-                    self.items.resolve(&mut pi)?,
-                    self.groups.resolve(&mut pg)?,
-                ))
-            })?;
-            let mut meta = st.meta.clone();
-            let base = meta.events;
-            let events: Vec<Event> = self
-                .events
-                .iter()
-                .enumerate()
-                .map(|(k, &(kind, value, ts, g))| Event {
-                    user: umap[k],
-                    item: imap[k],
-                    kind,
-                    value,
-                    timestamp: ts,
-                    group: if g == NO_GROUP {
-                        NO_GROUP
-                    } else {
-                        gmap[g as usize]
-                    },
-                    seq: base + k as u64,
-                })
-                .collect();
-            meta.events += events.len() as u64;
-            meta.users = pu.total();
-            meta.items = pi.total();
-            meta.groups = pg.total();
-            let update = db.inner.pool.install(|| {
-                st.log
-                    .plan_append(b, events, &mut meta.next_run, &mut batch)
-            })?;
-            let ids = (
-                pu.write(&mut batch)?,
-                pi.write(&mut batch)?,
-                pg.write(&mut batch)?,
-            );
-            meta.put(&mut batch);
-            let receipt = CommitReceipt {
-                events: self.events.len() as u64,
-                new_users: ids.0.added() as u64,
-                new_items: ids.1.added() as u64,
-                total_events: meta.events,
-            };
-            (update, ids, receipt, meta)
-        };
-        {
-            // Readers never see a manifest whose runs a merge has just deleted.
-            let mut st = db.state_mut();
-            b.apply(batch)?;
-            st.users.install(new_users);
-            st.items.install(new_items);
-            st.groups.install(new_groups);
-            st.log.install(update);
-            st.meta = meta;
-        }
-        b.flush()?;
-        drop(_w);
-        db.after_commit()?;
-        Ok(receipt)
-    }
-}
-
-/// What an import wrote.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ImportReport {
-    pub records: u64,
-    pub new_ids: u64,
 }
 
 impl Db {
     /// Start a batch of events; nothing is written until [`IngestBatch::commit`].
     pub fn batch(&self) -> IngestBatch<'_> {
-        IngestBatch {
-            db: self,
-            users: Arena::default(),
-            items: Arena::default(),
-            groups: Arena::default(),
-            events: Vec::new(),
-        }
+        IngestBatch::new(self)
     }
 
     /// Log events atomically and durably.

@@ -1,4 +1,6 @@
-//! The database handle: opening, the in-memory state, and reads that are not queries.
+//! The `Db` facade: opening, the shared state and caches, and reads that are not
+//! queries. The sibling files hold thin `impl Db` methods that delegate to the feature
+//! modules (`ingest`, `query`, `backup`, `storage`, ...).
 
 mod backup;
 mod compact;
@@ -14,8 +16,10 @@ mod ingest;
 mod jobs;
 #[cfg(test)]
 mod open_tests;
+mod recommend;
 mod restore;
 mod served;
+mod stats;
 mod tables;
 mod text_query;
 mod vacuum;
@@ -25,26 +29,26 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+pub use crate::backup::DumpReport;
+pub use crate::ingest::{CommitReceipt, ImportReport, IngestBatch};
 pub use crate::jobs::{JobHandle, JobInfo};
-pub use backup::DumpReport;
+pub(crate) use crate::storage::state::State;
+pub use crate::storage::vacuum::VacuumReport;
 pub use compact::CompactOptions;
 pub use delta::DeltaReport;
 pub(crate) use index::Served;
 pub use index::{IndexInfo, IndexOptions, SearchOptions, TableSearcher};
 pub use index_bench::{IndexBench, IndexBenchOptions, OperatingPoint};
-pub use ingest::{CommitReceipt, ImportReport, IngestBatch};
 pub use jobs::TrainOptions;
+pub use stats::{CheckReport, Stats};
 pub use tables::{TableFormat, TableInfo};
-pub use vacuum::VacuumReport;
 pub use vectors::{TableImport, TableImportReport};
 
 use crate::event::{Event, ItemRecord, UserRecord};
 use crate::jobs::record as job_store;
 use crate::storage::attrs;
 use crate::storage::backend::{Backend, MemBackend, SledBackend, WriteBatch};
-use crate::storage::ids::{IdMap, Space};
-use crate::storage::log::Log;
-use crate::storage::meta::{self, Meta};
+use crate::storage::meta;
 use crate::storage::tables::TableView;
 use crate::{Error, Result};
 
@@ -95,28 +99,6 @@ impl Config {
     }
 }
 
-pub(crate) struct State {
-    pub meta: Meta,
-    pub users: IdMap,
-    pub items: IdMap,
-    pub groups: IdMap,
-    pub log: Log,
-}
-
-impl State {
-    /// What the stored header, id maps and log say.
-    pub(crate) fn load(b: &dyn Backend) -> Result<State> {
-        let meta = Meta::load(b)?.ok_or_else(|| Error::corrupted("database header (missing)"))?;
-        Ok(State {
-            // The id maps stay on disk: loading reads their counts from the header only.
-            users: IdMap::open(Space::Users, meta.users),
-            items: IdMap::open(Space::Items, meta.items),
-            groups: IdMap::open(Space::Groups, meta.groups),
-            log: Log::load(b)?,
-            meta,
-        })
-    }
-}
 
 pub(crate) type IndexCache = HashMap<String, (u64, Option<Arc<crate::index::IvfIndex>>)>;
 
@@ -172,45 +154,6 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Counts and sizes, as `recdb stats` shows them.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Stats {
-    pub users: u64,
-    pub items: u64,
-    pub events: u64,
-    pub groups: u64,
-    /// Imported documents (`import docs`).
-    pub docs: u64,
-    pub log_segments: u64,
-    pub tables: Vec<TableInfo>,
-    pub jobs: u64,
-    pub size_on_disk: u64,
-    pub format: u32,
-    /// The source of a restore that stopped before it finished (see [`Db::restore`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub incomplete_restore: Option<String>,
-}
-
-/// The result of [`Db::check`].
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CheckReport {
-    pub events: u64,
-    pub segments: u64,
-    pub users: u64,
-    pub items: u64,
-    pub item_attrs: u64,
-    pub user_attrs: u64,
-    pub docs: u64,
-    pub table_versions: u64,
-    pub table_rows: u64,
-    /// Stored indexes validated (header, every posting block, every row once).
-    pub indexes: u64,
-    pub indexed_rows: u64,
-    /// Operations in the deltas of all versions (rows put or deleted since publish).
-    pub delta_ops: u64,
-    pub jobs: u64,
-}
-
 /// One event of a user's history, with external ids.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct HistoryEntry {
@@ -243,13 +186,13 @@ impl Db {
                         supported: meta::FORMAT,
                     });
                 }
-                vacuum::before_open(p)?;
+                crate::storage::vacuum::before_open(p)?;
                 if config.auto_vacuum {
-                    vacuum::auto(p);
+                    crate::storage::vacuum::auto(p);
                 }
                 let mut backend = SledBackend::open(p, config.cache_bytes)?;
                 backend.set_fsync(config.fsync);
-                vacuum::after_open(p)?;
+                crate::storage::vacuum::after_open(p)?;
                 Box::new(backend)
             }
             None => Box::new(MemBackend::default()),
@@ -306,7 +249,7 @@ impl Db {
         }
         // Log segments need no such pass: a commit writes them with their manifest in
         // one batch, so no crash leaves one unnamed (`check` reports any that are).
-        tables::collect_orphans(b, &mut batch)?;
+        crate::storage::tables::collect_orphans(b, &mut batch)?;
         if !batch.is_empty() {
             b.apply(batch)?;
             b.flush()?;
@@ -436,90 +379,6 @@ impl Db {
     /// External ids of all users, by dense id (reads the whole map).
     pub fn user_ids(&self) -> Result<Vec<String>> {
         self.state().users.all_names(self.backend())
-    }
-
-    pub fn stats(&self) -> Result<Stats> {
-        let (users, items, events, groups, segments) = {
-            let st = self.state();
-            (
-                st.users.len() as u64,
-                st.items.len() as u64,
-                st.meta.events,
-                st.groups.len() as u64,
-                st.log.runs() as u64,
-            )
-        };
-        Ok(Stats {
-            users,
-            items,
-            events,
-            groups,
-            docs: crate::storage::docs::count(self.backend())?,
-            log_segments: segments,
-            tables: self.tables()?,
-            jobs: job_store::all(self.backend())?.len() as u64,
-            size_on_disk: self.backend().size_on_disk()?,
-            format: meta::FORMAT,
-            incomplete_restore: self.incomplete_restore()?,
-        })
-    }
-
-    /// Read and validate every stored value: log segments, id maps, attributes, every
-    /// block of every table version, job records, records of imported files. A restore
-    /// that stopped before it finished is [`Error::IncompleteRestore`].
-    pub fn check(&self) -> Result<CheckReport> {
-        self.refuse_incomplete_restore()?;
-        let b = self.backend();
-        let st = self.state();
-        let events = st.log.verify(b)?;
-        if let Some(k) = st.log.orphans(b)?.first() {
-            use crate::storage::keys::{be_u32, be_u64};
-            let what = match (be_u64(&k[1..]), k.get(9..).and_then(be_u32)) {
-                (Some(run), Some(bucket)) => format!("log segment (bucket {bucket}, run {run})"),
-                _ => format!("log segment key {k:?}"),
-            };
-            return Err(Error::corrupted(format!("{what} (named by no manifest)")));
-        }
-        if events != st.meta.events {
-            return Err(Error::corrupted(format!(
-                "interaction log ({events} events stored, header says {})",
-                st.meta.events
-            )));
-        }
-        st.users.verify(b)?;
-        st.items.verify(b)?;
-        st.groups.verify(b)?;
-        let item_attrs = attrs::all_items(b)?.len() as u64;
-        let user_attrs = attrs::verify_users(b)?;
-        let docs = crate::storage::docs::all(b)?.len() as u64;
-        let segments = st.log.runs() as u64;
-        drop(st);
-        let tables::Verified {
-            versions: table_versions,
-            rows: table_rows,
-            indexes,
-            indexed_rows,
-            delta_ops,
-        } = tables::verify_all(b)?;
-        let jobs = job_store::all(b)?.len() as u64;
-        job_store::policies(b)?;
-        crate::storage::imports::verify(b)?;
-        let st = self.state();
-        Ok(CheckReport {
-            events,
-            segments,
-            users: st.users.len() as u64,
-            items: st.items.len() as u64,
-            item_attrs,
-            user_attrs,
-            docs,
-            table_versions,
-            table_rows,
-            indexes,
-            indexed_rows,
-            delta_ops,
-            jobs,
-        })
     }
 }
 

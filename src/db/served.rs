@@ -4,10 +4,30 @@
 
 use super::index::Served;
 use super::Db;
-use crate::storage::tables::RowSpace;
+use crate::storage::tables::{Row, RowSpace};
 use crate::Result;
 
+/// A served row, borrowed: from the delta (rows put since publish) or the stored block.
+#[derive(Clone, Copy)]
+pub(crate) enum ServedRow<'a> {
+    Delta(&'a [f32]),
+    Stored(Row<'a>),
+}
+
 impl Served {
+    /// [`Served::row`] without copying: `None` when deleted or never written.
+    pub(crate) fn row_ref(&self, r: usize) -> Option<ServedRow<'_>> {
+        if let Some(d) = &self.delta {
+            if let Some(v) = d.row(r as u32) {
+                return Some(ServedRow::Delta(v));
+            }
+            if d.hides(r as u32) {
+                return None;
+            }
+        }
+        (r < self.view.rows()).then(|| ServedRow::Stored(self.view.row(r)))
+    }
+
     /// Row `r` is served (not deleted, and not a position never written).
     pub(crate) fn is_live(&self, r: usize) -> bool {
         match &self.delta {

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::served::ServedRow;
 use super::Db;
 use crate::index::Metric;
 use crate::jobs::record as job_store;
@@ -76,40 +77,6 @@ fn info_of(entry: &CatalogEntry) -> Option<TableInfo> {
         job: cur.job,
         watermark: cur.watermark,
     })
-}
-
-/// Stage deletes of table and index blocks that no catalog entry names.
-pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result<()> {
-    let catalog = tables::load_catalog(b)?;
-    let live: HashMap<&str, Vec<u64>> = catalog
-        .iter()
-        .map(|e| {
-            (
-                e.name.as_str(),
-                e.versions.iter().map(|v| v.version).collect(),
-            )
-        })
-        .collect();
-    for k in b.keys_with_prefix(b"Y")? {
-        let keep = crate::storage::delta::parse_key(&k).is_some_and(|(name, version)| {
-            live.get(name.as_str())
-                .is_some_and(|vs| vs.contains(&version))
-        });
-        if !keep {
-            batch.delete(k.to_vec());
-        }
-    }
-    for prefix in [b"T", b"X"] {
-        for k in b.keys_with_prefix(prefix)? {
-            let keep = keys::parse_versioned_block(&k).is_some_and(|(name, version, _)| {
-                live.get(name).is_some_and(|vs| vs.contains(&version))
-            });
-            if !keep {
-                batch.delete(k.to_vec());
-            }
-        }
-    }
-    Ok(())
 }
 
 /// What [`verify_all`] checked.
@@ -362,21 +329,60 @@ impl Db {
             )),
             TableFormat::Tsv => None,
         };
+        // The names of a users or items table, read once (a lookup per row would take
+        // the state lock and search the id blocks a million times); a name the map
+        // cannot give is written as `#row`, as `row_id` does.
+        let names = match table.view.space() {
+            RowSpace::Items => self.item_ids().unwrap_or_default(),
+            RowSpace::Users => self.user_ids().unwrap_or_default(),
+            RowSpace::Other => Vec::new(),
+        };
+        let id_of = |r: usize| -> std::borrow::Cow<'_, str> {
+            if let Some(id) = table.delta.as_ref().and_then(|d| d.appended_id(r as u32)) {
+                return id.into();
+            }
+            match table.view.space() {
+                RowSpace::Other => match table.view.row_ids().get(r) {
+                    Some(id) => id.as_str().into(),
+                    None => r.to_string().into(),
+                },
+                _ => match names.get(r) {
+                    Some(id) => id.as_str().into(),
+                    None => format!("#{r}").into(),
+                },
+            }
+        };
         let mut written = 0u64;
         for r in 0..table.rows() {
-            let Some(row) = table.row(r) else { continue };
-            let id = self.served_row_id(&table, r);
+            let Some(row) = table.row_ref(r) else {
+                continue;
+            };
+            let id = id_of(r);
             match &mut ids {
                 Some(ids) => {
-                    for x in &row {
-                        out.write_all(&x.to_le_bytes()).map_err(io)?;
+                    match row {
+                        ServedRow::Stored(row) => out.write_all(row.le_bytes()).map_err(io)?,
+                        ServedRow::Delta(row) => {
+                            for x in row {
+                                out.write_all(&x.to_le_bytes()).map_err(io)?;
+                            }
+                        }
                     }
                     writeln!(ids, "{id}").map_err(ioi)?;
                 }
                 None => {
                     write!(out, "{id}").map_err(io)?;
-                    for x in &row {
-                        write!(out, "\t{x}").map_err(io)?;
+                    match row {
+                        ServedRow::Stored(row) => {
+                            for x in row.iter() {
+                                write!(out, "\t{x}").map_err(io)?;
+                            }
+                        }
+                        ServedRow::Delta(row) => {
+                            for x in row {
+                                write!(out, "\t{x}").map_err(io)?;
+                            }
+                        }
                     }
                     writeln!(out).map_err(io)?;
                 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{Db, TableFormat};
-use crate::ingest::{parse_f32_rows, parse_ids, parse_tsv_vectors};
+use crate::ingest::{ids_of, read_f32_rows, tsv_vectors_of};
 use crate::storage::tables::RowSpace;
 use crate::{Error, Result};
 
@@ -53,18 +53,13 @@ impl Db {
         let file = spec.file.display().to_string();
         let (dim, rows, ids) = match spec.format {
             TableFormat::F32 => {
-                let bytes = crate::ingest::read_binary_file(&spec.file)?;
                 let dim = spec
                     .dim
                     .ok_or_else(|| Error::param("dim", "required with --format f32"))?;
-                let rows = parse_f32_rows(&file, &bytes, dim)?;
+                let rows = read_f32_rows(&spec.file, dim)?;
                 let n = rows.len() / dim;
                 let ids = match &spec.ids {
-                    Some(p) => parse_ids(
-                        &p.display().to_string(),
-                        &crate::ingest::read_text_file(p)?,
-                        n,
-                    )?,
+                    Some(p) => ids_of(&p.display().to_string(), &crate::ingest::read_text_file(p)?, n)?,
                     None => Vec::new(),
                 };
                 (dim, rows, ids)
@@ -76,7 +71,7 @@ impl Db {
                         "a TSV table carries its ids in its first column",
                     ));
                 }
-                let p = parse_tsv_vectors(&file, &crate::ingest::read_text_file(&spec.file)?)?;
+                let p = tsv_vectors_of(&file, &crate::ingest::read_text_file(&spec.file)?)?;
                 if let Some(d) = spec.dim.filter(|&d| d != p.dim) {
                     return Err(Error::Parse {
                         file,

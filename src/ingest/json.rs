@@ -22,8 +22,8 @@ pub(crate) fn each_json_line<T>(
 ) -> Result<u64> {
     let bytes = strip_bom(bytes);
     let mut n = 0u64;
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line_no = i as u64 + 1;
+    for l in super::lines(file, bytes) {
+        let (line_no, line) = l?;
         let line = line.trim_ascii();
         if line.is_empty() {
             continue;

@@ -55,7 +55,46 @@ pub(crate) fn too_long(file: &str, line: u64, max: usize) -> Error {
     )
 }
 
-/// `bytes` has no line longer than [`MAX_LINE`].
+/// The lines of `bytes` with their 1-based numbers, the newline and a trailing CR
+/// removed (blank lines included; each parser has its own idea of blank). A line longer
+/// than [`MAX_LINE`] is an error naming it, checked where the line is split: the one
+/// pass every text parser reads its input with.
+pub(crate) fn lines<'a, 'f>(file: &'f str, bytes: &'a [u8]) -> Lines<'a, 'f> {
+    Lines {
+        file,
+        rest: Some(bytes),
+        line: 0,
+    }
+}
+
+/// The iterator of [`lines`].
+pub(crate) struct Lines<'a, 'f> {
+    file: &'f str,
+    rest: Option<&'a [u8]>,
+    line: u64,
+}
+
+impl<'a> Iterator for Lines<'a, '_> {
+    type Item = Result<(u64, &'a [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest?;
+        let (l, tail) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        self.rest = tail;
+        self.line += 1;
+        if l.len() > MAX_LINE {
+            self.rest = None;
+            return Some(Err(too_long(self.file, self.line, MAX_LINE)));
+        }
+        Some(Ok((self.line, l.strip_suffix(b"\r").unwrap_or(l))))
+    }
+}
+
+/// `bytes` has no line longer than [`MAX_LINE`] (for the CSV reader, whose quoted
+/// fields may span lines).
 pub(crate) fn check_lines(file: &str, bytes: &[u8]) -> Result<()> {
     LineMeter::new(file, MAX_LINE).feed(bytes)
 }

@@ -66,14 +66,18 @@ use std::path::Path;
 
 use crate::{Error, EventKind, ItemRecord, RawEvent, Result, UserRecord};
 
+mod batch;
 mod json;
 mod lines;
 mod schema;
 mod table;
 mod text;
 
-pub(crate) use lines::{check_lines, read_file, read_line};
+pub(crate) use batch::{check_event, check_id, Writer, IMPORT_BATCH};
+pub use batch::{CommitReceipt, ImportReport, IngestBatch};
+pub(crate) use lines::{check_lines, lines, read_file, read_line};
 pub use lines::{read_binary_file, read_text_file, MAX_LINE};
+pub(crate) use table::{ids_of, read_f32_rows, tsv_vectors_of};
 pub use table::{parse_f32_rows, parse_ids, parse_tsv_vectors, ParsedVectors};
 
 #[cfg(test)]
@@ -168,14 +172,27 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// How the line cap of `bytes` is known to hold.
+#[derive(Clone, Copy, PartialEq)]
+enum Capped {
+    /// Read by [`read_file`], which metered every line as it came.
+    Metered,
+    /// Bytes from a caller: checked whole first, so a line past the cap is the error
+    /// even when an earlier line is bad too.
+    Unchecked,
+}
+
 fn each_with<S: schema::Schema>(
     file: &str,
     bytes: &[u8],
     format: Option<Format>,
+    capped: Capped,
     json_row: json::JsonRow<S::Out>,
     sink: text::Sink<'_, S::Out>,
 ) -> Result<u64> {
-    check_lines(file, bytes)?;
+    if capped == Capped::Unchecked {
+        check_lines(file, bytes)?;
+    }
     let format = format.unwrap_or_else(|| detect(file, &bytes[..bytes.len().min(4096)]));
     match format {
         Format::Tsv => text::each_tsv::<S>(file, bytes, false, sink),
@@ -189,29 +206,31 @@ fn parse_with<S: schema::Schema>(
     file: &str,
     bytes: &[u8],
     format: Option<Format>,
+    capped: Capped,
     json_row: json::JsonRow<S::Out>,
 ) -> Result<Vec<S::Out>> {
     text::collect(bytes, |sink| {
-        each_with::<S>(file, bytes, format, json_row, sink)
+        each_with::<S>(file, bytes, format, capped, json_row, sink)
     })
 }
 
 /// Streams the events of `bytes` to `sink` in file order without collecting them (what
 /// a bounded-memory import parses with); returns how many there were. An error from
-/// the sink stops the read and is returned.
+/// the sink stops the read and is returned. `bytes` come from [`read_file`], which
+/// metered their lines (a line past the cap is still refused where it is split).
 pub(crate) fn each_event(
     file_name: &str,
     bytes: &[u8],
     format: Option<Format>,
     sink: &mut dyn FnMut(RawEvent) -> Result<()>,
 ) -> Result<u64> {
-    each_with::<schema::EventSchema>(file_name, bytes, format, json::event, sink)
+    each_with::<schema::EventSchema>(file_name, bytes, format, Capped::Metered, json::event, sink)
 }
 
 /// Reads interaction events from a file; `format: None` detects it (see [`detect`]).
 pub fn read_events(path: impl AsRef<Path>, format: Option<Format>) -> Result<Vec<RawEvent>> {
     let (file, bytes) = read_file(path.as_ref())?;
-    parse_events(&file, &bytes, format)
+    parse_with::<schema::EventSchema>(&file, &bytes, format, Capped::Metered, json::event)
 }
 
 /// Parses interaction events from bytes; `file_name` names the input in errors.
@@ -220,13 +239,13 @@ pub fn parse_events(
     bytes: &[u8],
     format: Option<Format>,
 ) -> Result<Vec<RawEvent>> {
-    parse_with::<schema::EventSchema>(file_name, bytes, format, json::event)
+    parse_with::<schema::EventSchema>(file_name, bytes, format, Capped::Unchecked, json::event)
 }
 
 /// Reads item records (title, genres, text, attributes) from a file.
 pub fn read_items(path: impl AsRef<Path>, format: Option<Format>) -> Result<Vec<ItemRecord>> {
     let (file, bytes) = read_file(path.as_ref())?;
-    parse_items(&file, &bytes, format)
+    parse_with::<schema::ItemSchema>(&file, &bytes, format, Capped::Metered, json::item)
 }
 
 /// Parses item records from bytes; `file_name` names the input in errors.
@@ -235,13 +254,13 @@ pub fn parse_items(
     bytes: &[u8],
     format: Option<Format>,
 ) -> Result<Vec<ItemRecord>> {
-    parse_with::<schema::ItemSchema>(file_name, bytes, format, json::item)
+    parse_with::<schema::ItemSchema>(file_name, bytes, format, Capped::Unchecked, json::item)
 }
 
 /// Reads user records (id and attributes) from a file.
 pub fn read_users(path: impl AsRef<Path>, format: Option<Format>) -> Result<Vec<UserRecord>> {
     let (file, bytes) = read_file(path.as_ref())?;
-    parse_users(&file, &bytes, format)
+    parse_with::<schema::UserSchema>(&file, &bytes, format, Capped::Metered, json::user)
 }
 
 /// Parses user records from bytes; `file_name` names the input in errors.
@@ -250,7 +269,7 @@ pub fn parse_users(
     bytes: &[u8],
     format: Option<Format>,
 ) -> Result<Vec<UserRecord>> {
-    parse_with::<schema::UserSchema>(file_name, bytes, format, json::user)
+    parse_with::<schema::UserSchema>(file_name, bytes, format, Capped::Unchecked, json::user)
 }
 
 /// A parse error at `line` of `file` in `field`.

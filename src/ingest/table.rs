@@ -6,6 +6,8 @@
 //! nothing is returned partially.
 
 use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
 
 use super::perr;
 use crate::{Error, Result};
@@ -42,43 +44,87 @@ fn check_finite(file: &str, row: usize, col: usize, v: f32) -> Result<f32> {
 
 /// Raw little-endian f32 rows of `dim` values. The "line" of an error is the 1-based row.
 pub fn parse_f32_rows(file: &str, bytes: &[u8], dim: usize) -> Result<Vec<f32>> {
+    check_f32_shape(file, bytes.len(), dim)?;
+    let mut out = Vec::with_capacity(bytes.len() / 4);
+    push_f32s(file, bytes, dim, &mut out)?;
+    Ok(out)
+}
+
+/// [`parse_f32_rows`] of a regular file, read in steps straight into the rows: the
+/// data is held once, not as the file's bytes and again as the rows.
+pub(crate) fn read_f32_rows(path: &Path, dim: usize) -> Result<Vec<f32>> {
+    let file = path.display().to_string();
+    let io = |e| Error::io(path, e);
+    let f = std::fs::File::open(path).map_err(io)?;
+    let meta = f.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(Error::InvalidInput(format!(
+            "{file}: not a regular file (a binary input must have a size)"
+        )));
+    }
+    let len = usize::try_from(meta.len())
+        .map_err(|_| Error::InvalidInput(format!("{file}: too large to read into memory")))?;
+    check_f32_shape(&file, len, dim)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(len / 4)
+        .map_err(|_| Error::InvalidInput(format!("{file}: too large to read into memory")))?;
+    let mut r = f.take(len as u64);
+    // A multiple of 4, so a step never splits a value.
+    let mut step = vec![0u8; 1 << 16];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(step.len());
+        r.read_exact(&mut step[..n]).map_err(io)?;
+        push_f32s(&file, &step[..n], dim, &mut out)?;
+        left -= n;
+    }
+    Ok(out)
+}
+
+/// `len` bytes are a whole, non-zero number of rows of `dim` f32 values.
+fn check_f32_shape(file: &str, len: usize, dim: usize) -> Result<()> {
     if dim == 0 {
         return Err(Error::param("dim", "must be at least 1"));
     }
-    if bytes.is_empty() {
+    if len == 0 {
         return Err(Error::Empty(format!("{file}: no rows")));
     }
     let row_bytes = dim
         .checked_mul(4)
         .ok_or_else(|| Error::param("dim", format!("{dim} is too large")))?;
-    if !bytes.len().is_multiple_of(row_bytes) {
+    if !len.is_multiple_of(row_bytes) {
         return Err(perr(
             file,
-            (bytes.len() / row_bytes) as u64 + 1,
+            (len / row_bytes) as u64 + 1,
             "bytes",
             format!(
-                "{} bytes is not a whole number of rows of {dim} f32 values ({row_bytes} bytes each): {} bytes left over",
-                bytes.len(),
-                bytes.len() % row_bytes
+                "{len} bytes is not a whole number of rows of {dim} f32 values ({row_bytes} bytes each): {} bytes left over",
+                len % row_bytes
             ),
         ));
     }
-    let mut out = Vec::with_capacity(bytes.len() / 4);
-    for (i, c) in bytes.chunks_exact(4).enumerate() {
+    Ok(())
+}
+
+/// Append the little-endian values of `bytes` (whole values) to `out`, each finite; a
+/// value's row and column come from its place in `out`.
+fn push_f32s(file: &str, bytes: &[u8], dim: usize, out: &mut Vec<f32>) -> Result<()> {
+    for c in bytes.chunks_exact(4) {
+        let i = out.len();
         let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         out.push(check_finite(file, i / dim, i % dim, v)?);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Lines of a text file with their 1-based numbers: BOM and CR stripped, blank lines kept
 /// out.
-fn lines(bytes: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
-    super::text::strip_bom(bytes)
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(i, l)| (i as u64 + 1, l.strip_suffix(b"\r").unwrap_or(l)))
-        .filter(|(_, l)| !l.trim_ascii().is_empty())
+fn lines<'a, 'f>(
+    file: &'f str,
+    bytes: &'a [u8],
+) -> impl Iterator<Item = Result<(u64, &'a [u8])>> + use<'a, 'f> {
+    super::lines(file, super::text::strip_bom(bytes))
+        .filter(|l| l.as_ref().map_or(true, |(_, l)| !l.trim_ascii().is_empty()))
 }
 
 fn utf8<'a>(file: &str, line: u64, field: &str, b: &'a [u8]) -> Result<&'a str> {
@@ -104,11 +150,18 @@ fn unique(seen: &mut HashMap<String, u64>, file: &str, line: u64, id: &str) -> R
 /// An ids file: one id a line (surrounding spaces trimmed), exactly `rows` of them, no
 /// repeats.
 pub fn parse_ids(file: &str, bytes: &[u8], rows: usize) -> Result<Vec<String>> {
+    // Bytes from a caller: a line past the cap is the error even after a bad line.
     super::check_lines(file, bytes)?;
+    ids_of(file, bytes, rows)
+}
+
+/// [`parse_ids`] of bytes whose lines [`super::read_file`] metered.
+pub(crate) fn ids_of(file: &str, bytes: &[u8], rows: usize) -> Result<Vec<String>> {
     let mut seen = HashMap::new();
     let mut ids = Vec::new();
     let mut last = 0;
-    for (line, l) in lines(bytes) {
+    for l in lines(file, bytes) {
+        let (line, l) = l?;
         let id = utf8(file, line, "id", l.trim_ascii())?;
         unique(&mut seen, file, line, id)?;
         ids.push(id.to_owned());
@@ -129,11 +182,17 @@ pub fn parse_ids(file: &str, bytes: &[u8], rows: usize) -> Result<Vec<String>> {
 /// number of values (the first line decides `D`).
 pub fn parse_tsv_vectors(file: &str, bytes: &[u8]) -> Result<ParsedVectors> {
     super::check_lines(file, bytes)?;
+    tsv_vectors_of(file, bytes)
+}
+
+/// [`parse_tsv_vectors`] of bytes whose lines [`super::read_file`] metered.
+pub(crate) fn tsv_vectors_of(file: &str, bytes: &[u8]) -> Result<ParsedVectors> {
     let mut seen = HashMap::new();
     let mut ids = Vec::new();
     let mut rows = Vec::new();
     let mut dim = 0;
-    for (line, l) in lines(bytes) {
+    for l in lines(file, bytes) {
+        let (line, l) = l?;
         let mut fields = l.split(|&b| b == b'\t');
         let id = utf8(file, line, "id", fields.next().unwrap_or(&[]).trim_ascii())?;
         unique(&mut seen, file, line, id)?;

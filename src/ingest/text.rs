@@ -159,12 +159,8 @@ pub(crate) fn each_tsv<S: Schema>(
     let bytes = strip_bom(bytes);
     let mut d = Driver::<S>::new(file, atomic, sink);
     let mut fields: Vec<&[u8]> = Vec::with_capacity(16);
-    let mut line_no = 0u64;
-    for mut line in bytes.split(|&b| b == b'\n') {
-        line_no += 1;
-        if let Some(l) = line.strip_suffix(b"\r") {
-            line = l;
-        }
+    for l in super::lines(file, bytes) {
+        let (line_no, line) = l?;
         if is_blank(line) {
             continue;
         }

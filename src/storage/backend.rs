@@ -52,6 +52,34 @@ pub(crate) trait Backend: Send + Sync {
     /// At most `limit` keys from `start` on (inclusive), in key order, no values: a walk
     /// over the whole store in steps of bounded memory.
     fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Value>>;
+    /// How many keys start with `prefix`, counted from key-only steps of
+    /// [`Backend::keys_from`] (no value is read).
+    fn count_prefix(&self, prefix: &[u8]) -> Result<u64> {
+        const STEP: usize = 4096;
+        let mut n = 0u64;
+        let mut start = prefix.to_vec();
+        loop {
+            let keys = self.keys_from(&start, STEP)?;
+            let full = keys.len() == STEP;
+            let mut last = None;
+            for k in &keys {
+                if !k.starts_with(prefix) {
+                    return Ok(n);
+                }
+                n += 1;
+                last = Some(k);
+            }
+            match last {
+                // The smallest key after `k` is `k` followed by a zero byte.
+                Some(k) if full => {
+                    start.clear();
+                    start.extend_from_slice(k);
+                    start.push(0);
+                }
+                _ => return Ok(n),
+            }
+        }
+    }
     /// Apply all writes atomically (visible together, recovered together).
     fn apply(&self, batch: WriteBatch) -> Result<()>;
     /// Make every applied write durable.

@@ -19,6 +19,14 @@ pub(crate) fn put(batch: &mut WriteBatch, tag: &str, text: &str) {
     batch.put(keys::doc(tag), codec::encode(Tag::Doc, &doc));
 }
 
+/// Whether document `tag` is stored (its key only: the text is not read).
+pub(crate) fn exists(b: &dyn Backend, tag: &str) -> Result<bool> {
+    let key = keys::doc(tag);
+    Ok(b.keys_from(&key, 1)?
+        .first()
+        .is_some_and(|k| k[..] == key[..]))
+}
+
 pub(crate) fn get(b: &dyn Backend, tag: &str) -> Result<Option<String>> {
     let Some(v) = b.get(&keys::doc(tag))? else {
         return Ok(None);
@@ -39,7 +47,7 @@ pub(crate) fn all(b: &dyn Backend) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Number of stored documents (keys only, nothing decoded).
+/// Number of stored documents (keys only: no value is read).
 pub(crate) fn count(b: &dyn Backend) -> Result<u64> {
-    Ok(b.keys_with_prefix(keys::DOC_PREFIX)?.len() as u64)
+    b.count_prefix(keys::DOC_PREFIX)
 }

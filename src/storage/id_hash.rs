@@ -35,8 +35,9 @@ impl IdBucket {
             .map(|k| self.ids[k])
     }
 
-    fn from_pairs(mut pairs: Vec<(String, u32)>) -> IdBucket {
-        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    /// A bucket of `pairs`, already sorted by name.
+    fn from_sorted(pairs: Vec<(String, u32)>) -> IdBucket {
+        debug_assert!(pairs.is_sorted_by(|a, b| a.0 < b.0));
         let (names, ids) = pairs.into_iter().unzip();
         IdBucket { names, ids }
     }
@@ -114,14 +115,42 @@ pub(crate) fn grow(
         changed.insert(from, stay);
         changed.insert(n, go);
     }
+    // Stored buckets are sorted and a split keeps their order, so only the new names
+    // are sorted (per bucket), then merged in.
+    let mut added: Pairs = Default::default();
     for (k, name) in new.into_iter().enumerate() {
         let bucket = address(hash(&name), new_buckets);
-        entry(&mut changed, bucket, old_buckets, read)?.push((name, old_len + k as u32));
+        entry(&mut changed, bucket, old_buckets, read)?;
+        added
+            .entry(bucket)
+            .or_default()
+            .push((name, old_len + k as u32));
+    }
+    for (bucket, mut add) in added {
+        add.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let old = changed.entry(bucket).or_default();
+        *old = merge_sorted(std::mem::take(old), add);
     }
     Ok(changed
         .into_iter()
-        .map(|(k, pairs)| (k, IdBucket::from_pairs(pairs)))
+        .map(|(k, pairs)| (k, IdBucket::from_sorted(pairs)))
         .collect())
+}
+
+/// Two lists sorted by name (no name in both) as one.
+fn merge_sorted(a: Vec<(String, u32)>, b: Vec<(String, u32)>) -> Vec<(String, u32)> {
+    if a.is_empty() {
+        return b;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        let next = if x.0 < y.0 { a.next() } else { b.next() };
+        out.extend(next);
+    }
+    out.extend(a);
+    out.extend(b);
+    out
 }
 
 type Pairs = BTreeMap<u32, Vec<(String, u32)>>;

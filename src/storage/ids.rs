@@ -4,6 +4,7 @@
 //! id. What a process reads is kept in two bounded caches per id space.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -330,7 +331,11 @@ pub(crate) struct PendingIds<'a> {
     map: &'a IdMap,
     backend: &'a dyn Backend,
     pub new: Vec<String>,
-    new_index: FxHashMap<String, u32>,
+    /// The new names by hash: the position in `new` of the last one with that hash;
+    /// `chain[i]` is the previous one with the same hash (`u32::MAX`: none). The names
+    /// themselves are held once, in `new`.
+    new_index: FxHashMap<u64, u32>,
+    chain: Vec<u32>,
     /// Buckets read by [`PendingIds::lookup_many`], reused when the commit rewrites them.
     loaded: HashMap<u32, Arc<IdBucket>>,
 }
@@ -342,6 +347,7 @@ impl<'a> PendingIds<'a> {
             backend,
             new: Vec::new(),
             new_index: FxHashMap::default(),
+            chain: Vec::new(),
             loaded: HashMap::new(),
         }
     }
@@ -366,18 +372,27 @@ impl<'a> PendingIds<'a> {
 
     /// The dense id of a name known to be absent from the committed map.
     pub fn assign(&mut self, name: &str) -> Result<u32> {
-        if let Some(&id) = self.new_index.get(name) {
-            return Ok(id);
+        let base = self.map.len();
+        let h = rustc_hash::FxBuildHasher.hash_one(name);
+        let head = self.new_index.get(&h).copied();
+        let mut at = head;
+        while let Some(i) = at {
+            if self.new[i as usize] == name {
+                return Ok(base + i);
+            }
+            at = Some(self.chain[i as usize]).filter(|&p| p != u32::MAX);
         }
-        let id = self.map.len() as usize + self.new.len();
+        let id = base as usize + self.new.len();
         if id >= u32::MAX as usize {
             return Err(Error::InvalidInput(format!(
                 "too many {} ids",
                 self.map.space.name()
             )));
         }
+        let i = self.new.len() as u32;
         self.new.push(name.to_owned());
-        self.new_index.insert(name.to_owned(), id as u32);
+        self.chain.push(head.unwrap_or(u32::MAX));
+        self.new_index.insert(h, i);
         Ok(id as u32)
     }
 
@@ -387,16 +402,17 @@ impl<'a> PendingIds<'a> {
 
     /// Write the new names' blocks and buckets (see [`IdMap::write_appended`]). The
     /// names and the buckets read by lookups move into the rewrite, and the index of the
-    /// new names is freed before it: one copy of each new name less at the peak.
+    /// new names is freed before it.
     pub fn write(self, batch: &mut WriteBatch) -> Result<IdUpdate> {
         let PendingIds {
             map,
             backend,
             new,
             new_index,
+            chain,
             loaded,
         } = self;
-        drop(new_index);
+        drop((new_index, chain));
         map.write_appended(backend, new, loaded, batch)
     }
 }

@@ -67,7 +67,7 @@ pub(crate) fn check_or_init_format(b: &dyn Backend) -> Result<bool> {
             Ok(false)
         }
         None => {
-            if !b.scan_prefix(b"")?.is_empty() {
+            if !b.keys_from(b"", 1)?.is_empty() {
                 return Err(Error::UnsupportedFormat {
                     found: "not a recdb database (keys without a format marker)".into(),
                     supported: FORMAT,

@@ -16,4 +16,6 @@ pub(crate) mod log;
 pub(crate) mod meta;
 pub(crate) mod owner;
 pub(crate) mod snapshot;
+pub(crate) mod state;
 pub(crate) mod tables;
+pub(crate) mod vacuum;

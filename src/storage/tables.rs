@@ -3,6 +3,7 @@
 //! blocks they opened (sled values are reference-counted), so a publish or a garbage
 //! collection never changes what a reader sees.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rkyv::{Archive, Deserialize, Serialize};
@@ -370,6 +371,40 @@ impl<'a> Row<'a> {
         }
         s.sqrt()
     }
+}
+
+/// Stage deletes of table and index blocks that no catalog entry names.
+pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result<()> {
+    let catalog = load_catalog(b)?;
+    let live: HashMap<&str, Vec<u64>> = catalog
+        .iter()
+        .map(|e| {
+            (
+                e.name.as_str(),
+                e.versions.iter().map(|v| v.version).collect(),
+            )
+        })
+        .collect();
+    for k in b.keys_with_prefix(b"Y")? {
+        let keep = super::delta::parse_key(&k).is_some_and(|(name, version)| {
+            live.get(name.as_str())
+                .is_some_and(|vs| vs.contains(&version))
+        });
+        if !keep {
+            batch.delete(k.to_vec());
+        }
+    }
+    for prefix in [b"T", b"X"] {
+        for k in b.keys_with_prefix(prefix)? {
+            let keep = keys::parse_versioned_block(&k).is_some_and(|(name, version, _)| {
+                live.get(name).is_some_and(|vs| vs.contains(&version))
+            });
+            if !keep {
+                batch.delete(k.to_vec());
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,12 +1,20 @@
 //! `similar` and `recommend`: resolve ids, pick the table, filter, search.
+//!
+//! The queries read the database through [`Source`] (ids, histories, tables as served),
+//! which the `Db` facade implements: this module never names the facade.
 
-use crate::db::Served;
+use std::sync::Arc;
+
+use crate::event::Event;
 use crate::index::Metric;
-use crate::model_names::Needs;
-use crate::storage::tables::RowSpace;
-use crate::{Db, Error, Result};
+use crate::storage::tables::{RowSpace, TableView};
+use crate::{Error, Result};
 
+pub(crate) mod find;
+mod names;
 mod sequence;
+use names::{explain_model, item_vectors, Needs};
+pub(crate) use sequence::{is_sequence_model, recommend_sequence};
 pub use sequence::{SequenceQuery, SequenceScoring};
 
 /// Options shared by `similar` and `recommend`.
@@ -56,6 +64,60 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// One table version as queries see it: its rows with the rows put or deleted since
+/// publish, and its index.
+pub(crate) trait ServedTable {
+    fn view(&self) -> &TableView;
+    /// Rows served, counting rows appended since publish.
+    fn rows(&self) -> usize;
+    /// Row `r` as served; `None` when deleted or never written.
+    fn row(&self, r: usize) -> Option<Vec<f32>>;
+    /// The `k` best live rows among those `allow` accepts.
+    fn search(
+        &self,
+        q: &[f32],
+        metric: Metric,
+        k: usize,
+        exact: bool,
+        nprobe: Option<usize>,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)>;
+    /// [`ServedTable::search`] for every query of `qs`; `allow(i, r)` for query `i`.
+    fn search_batch(
+        &self,
+        qs: &[&[f32]],
+        metric: Metric,
+        k: usize,
+        exact: bool,
+        nprobe: Option<usize>,
+        allow: &dyn Fn(usize, u32) -> bool,
+    ) -> Vec<Vec<(u32, f32)>>;
+}
+
+/// A table's name and the width of its current version.
+pub(crate) struct TableShape {
+    pub name: String,
+    pub dim: u64,
+}
+
+/// What a query reads from the database.
+pub(crate) trait Source {
+    type Served: ServedTable;
+    fn user_id(&self, user: &str) -> Result<u32>;
+    fn item_id(&self, item: &str) -> Result<u32>;
+    fn item_name(&self, item: u32) -> Result<String>;
+    /// A user's events in time order.
+    fn history_dense(&self, user: u32) -> Result<Vec<Event>>;
+    fn table(&self, name: &str) -> Result<Arc<TableView>>;
+    /// The current versions of `names`, from one publish.
+    fn tables_consistent(&self, names: &[&str]) -> Result<Vec<Arc<TableView>>>;
+    /// The name and width of every table's current version.
+    fn table_shapes(&self) -> Result<Vec<TableShape>>;
+    fn served(&self, view: Arc<TableView>) -> Result<Self::Served>;
+    /// The items of genre `genre` (lowercase), one flag per dense item id.
+    fn genre_rows(&self, genre: &str) -> Result<Option<Vec<bool>>>;
+}
+
 /// Whether row `r` passes the genre filter (`None`: every row does).
 pub(crate) fn in_genre(genre: &Option<Vec<bool>>, r: u32) -> bool {
     genre
@@ -63,41 +125,40 @@ pub(crate) fn in_genre(genre: &Option<Vec<bool>>, r: u32) -> bool {
         .is_none_or(|g| g.get(r as usize).copied().unwrap_or(false))
 }
 
-impl Db {
+/// `k` (results wanted) is at least 1.
+fn check_k(k: usize) -> Result<()> {
+    if k == 0 {
+        Err(Error::param("k", "must be at least 1"))
+    } else {
+        Ok(())
+    }
+}
+
+/// The queries, for any [`Source`] (the `Db` facade's public methods call these).
+pub(crate) trait Queries: Source {
     fn allowed_genre(&self, genre: &Option<String>) -> Result<Option<Vec<bool>>> {
         let Some(g) = genre else { return Ok(None) };
-        let idx = self.genre_index()?;
-        idx.by_genre
-            .get(&g.to_lowercase())
-            .cloned()
+        self.genre_rows(&g.to_lowercase())?
             .map(Some)
             .ok_or_else(|| Error::param("genre", format!("no item has genre `{g}`")))
     }
 
     /// A model's users and items tables, from the same publish.
-    fn model_tables(&self, model: &str) -> Result<[std::sync::Arc<crate::TableView>; 2]> {
+    fn model_tables(&self, model: &str) -> Result<[Arc<TableView>; 2]> {
         let (u, i) = (format!("{model}.users"), format!("{model}.items"));
         let mut v = self
             .tables_consistent(&[&u, &i])
-            .map_err(|e| self.explain_model(model, Needs::UserVectors, e))?;
+            .map_err(|e| explain_model(self, model, Needs::UserVectors, e))?;
         let items = v.pop().expect("two tables");
         let users = v.pop().expect("two tables");
         Ok([users, items])
     }
 
-    fn check_k(k: usize) -> Result<()> {
-        if k == 0 {
-            Err(Error::param("k", "must be at least 1"))
-        } else {
-            Ok(())
-        }
-    }
-
     /// Items most similar to `item` by cosine over the model's item table.
-    pub fn similar(&self, item: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
-        Self::check_k(opts.k)?;
+    fn similar(&self, item: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
+        check_k(opts.k)?;
         let iid = self.item_id(item)?;
-        let table = self.item_vectors(&opts.model)?;
+        let table = item_vectors(self, &opts.model)?;
         if table.space() != RowSpace::Items {
             return Err(Error::InvalidInput(format!(
                 "table `{}` does not hold items",
@@ -105,7 +166,7 @@ impl Db {
             )));
         }
         let served = self.served(table)?;
-        let table = &served.view;
+        let table = served.view();
         if iid as usize >= served.rows() {
             return Err(Error::InvalidInput(format!(
                 "item `{item}` arrived after model `{}` was trained; retrain it",
@@ -134,29 +195,29 @@ impl Db {
     /// The items with the highest predicted score for `user`; items the user has
     /// interacted with are left out unless `include_seen`. Sequence models (item2vec)
     /// answer from the user's recent items with the default [`SequenceQuery`].
-    pub fn recommend(&self, user: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
-        Self::check_k(opts.k)?;
-        if self.is_sequence_model(&opts.model) {
-            return self.recommend_sequence(user, opts, &SequenceQuery::default());
+    fn recommend(&self, user: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
+        check_k(opts.k)?;
+        if is_sequence_model(self, &opts.model) {
+            return recommend_sequence(self, user, opts, &SequenceQuery::default());
         }
         let (users, items) = self.factor_tables(&opts.model)?;
         let (uid, q) = self.user_vector(&users, user, &opts.model)?;
         let seen = self.seen_items(uid, opts.include_seen)?;
         let genre = self.allowed_genre(&opts.genre)?;
         let allow = |r: u32| seen.binary_search(&r).is_err() && in_genre(&genre, r);
-        let offset = items.view.offset();
+        let offset = items.view().offset();
         let hits = items.search(&q, Metric::Dot, opts.k, opts.exact, None, &allow);
         self.to_hits(hits.into_iter().map(|(i, s)| (i, s + offset)).collect())
     }
 
-    /// [`Db::recommend`] for many users at once (answers in order): the bulk job of a
+    /// `recommend` for many users at once (answers in order): the bulk job of a
     /// recommender, e.g. every user's list for tomorrow. For a factor model the users'
     /// vectors go through the item index as one batch ([`crate::TableSearcher::search_batch`]),
     /// which reads each list once for a group of users; the answers are the same. Any
     /// user `recommend` would refuse fails the whole call, naming the user.
-    pub fn recommend_batch(&self, users: &[&str], opts: &QueryOptions) -> Result<Vec<Vec<Hit>>> {
-        Self::check_k(opts.k)?;
-        if self.is_sequence_model(&opts.model) {
+    fn recommend_batch(&self, users: &[&str], opts: &QueryOptions) -> Result<Vec<Vec<Hit>>> {
+        check_k(opts.k)?;
+        if is_sequence_model(self, &opts.model) {
             return users.iter().map(|u| self.recommend(u, opts)).collect();
         }
         let (served_users, items) = self.factor_tables(&opts.model)?;
@@ -170,7 +231,7 @@ impl Db {
         let genre = self.allowed_genre(&opts.genre)?;
         let allow = |i: usize, r: u32| seen[i].binary_search(&r).is_err() && in_genre(&genre, r);
         let qs: Vec<&[f32]> = queries.iter().map(|q| &q[..]).collect();
-        let offset = items.view.offset();
+        let offset = items.view().offset();
         let hits = items.search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow);
         hits.into_iter()
             .map(|h| self.to_hits(h.into_iter().map(|(i, s)| (i, s + offset)).collect()))
@@ -178,7 +239,7 @@ impl Db {
     }
 
     /// A factor model's served user and item tables, of one width.
-    fn factor_tables(&self, model: &str) -> Result<(Served, Served)> {
+    fn factor_tables(&self, model: &str) -> Result<(Self::Served, Self::Served)> {
         let [users, items] = self.model_tables(model)?;
         if users.dim() != items.dim() {
             return Err(Error::DimensionMismatch {
@@ -190,7 +251,12 @@ impl Db {
     }
 
     /// `user`'s id and vector in the served user table of `model`.
-    fn user_vector(&self, users: &Served, user: &str, model: &str) -> Result<(u32, Vec<f32>)> {
+    fn user_vector(
+        &self,
+        users: &Self::Served,
+        user: &str,
+        model: &str,
+    ) -> Result<(u32, Vec<f32>)> {
         let uid = self.user_id(user)?;
         if uid as usize >= users.rows() {
             return Err(Error::InvalidInput(format!(
@@ -200,7 +266,7 @@ impl Db {
         let Some(q) = users.row(uid as usize) else {
             return Err(Error::InvalidInput(format!(
                 "user `{user}` was deleted from table `{}`",
-                users.view.name()
+                users.view().name()
             )));
         };
         Ok((uid, q))
@@ -220,7 +286,7 @@ impl Db {
     }
 
     /// The model's prediction for one (user, item) pair: dot product plus the table offset.
-    pub fn predict(&self, user: &str, item: &str, model: &str) -> Result<f32> {
+    fn predict(&self, user: &str, item: &str, model: &str) -> Result<f32> {
         let (uid, iid) = (self.user_id(user)?, self.item_id(item)?);
         let [users, items] = self.model_tables(model)?;
         if users.dim() != items.dim() {
@@ -251,3 +317,5 @@ impl Db {
             .collect()
     }
 }
+
+impl<S: Source> Queries for S {}

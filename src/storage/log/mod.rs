@@ -8,16 +8,23 @@
 //! Every event keeps its global sequence number, so a snapshot "up to a watermark" is a
 //! filter, and the order in which events arrived is never lost.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod checked;
+mod segment;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use rayon::prelude::*;
-use rkyv::{Archive, Deserialize, Serialize};
 
+use self::checked::CheckedRuns;
+use self::segment::push_events;
+pub(crate) use self::segment::{ArchivedSegment, Manifest, RunInfo, Segment};
 use super::backend::{Backend, Value, WriteBatch};
 use super::codec::{self, Tag};
 use super::keys;
-use crate::event::{Event, EventKind};
+use crate::event::Event;
 use crate::{Error, Result};
 
 pub(crate) const BUCKET_SHIFT: u32 = 6;
@@ -25,44 +32,6 @@ pub(crate) const MAX_RUNS: usize = 16;
 
 pub(crate) fn bucket_of(user: u32) -> u32 {
     user >> BUCKET_SHIFT
-}
-
-/// Events of one bucket, column by column, sorted by (user, timestamp, seq).
-#[derive(Archive, Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
-pub(crate) struct Segment {
-    pub users: Vec<u32>,
-    pub items: Vec<u32>,
-    pub kinds: Vec<u8>,
-    pub values: Vec<f32>,
-    pub timestamps: Vec<i64>,
-    pub groups: Vec<u32>,
-    pub seqs: Vec<u64>,
-}
-
-impl Segment {
-    fn from_sorted(events: &[Event]) -> Segment {
-        Segment {
-            users: events.iter().map(|e| e.user).collect(),
-            items: events.iter().map(|e| e.item).collect(),
-            kinds: events.iter().map(|e| e.kind as u8).collect(),
-            values: events.iter().map(|e| e.value).collect(),
-            timestamps: events.iter().map(|e| e.timestamp).collect(),
-            groups: events.iter().map(|e| e.group).collect(),
-            seqs: events.iter().map(|e| e.seq).collect(),
-        }
-    }
-}
-
-#[derive(Archive, Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
-pub(crate) struct RunInfo {
-    pub run: u64,
-    pub events: u32,
-}
-
-/// The runs of one bucket, oldest first.
-#[derive(Archive, Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
-pub(crate) struct Manifest {
-    pub runs: Vec<RunInfo>,
 }
 
 /// The stored value of one run (its absence is corruption: the manifest lists it).
@@ -75,54 +44,6 @@ fn seg_what(bucket: u32, run: u64) -> impl Fn() -> String {
     move || format!("log segment (bucket {bucket}, run {run})")
 }
 
-/// Decode the events of `seg` for users in `[lo, hi)` whose seq is below `watermark`.
-fn push_events(
-    seg: &ArchivedSegment,
-    lo: u32,
-    hi: u32,
-    watermark: u64,
-    what: &dyn Fn() -> String,
-    out: &mut Vec<Event>,
-) -> Result<()> {
-    let n = seg.users.len();
-    if [
-        seg.items.len(),
-        seg.kinds.len(),
-        seg.values.len(),
-        seg.timestamps.len(),
-        seg.groups.len(),
-        seg.seqs.len(),
-    ]
-    .iter()
-    .any(|&l| l != n)
-    {
-        return Err(Error::corrupted(format!(
-            "{} (columns of different lengths)",
-            what()
-        )));
-    }
-    let start = seg.users.partition_point(|u| u.to_native() < lo);
-    let end = seg.users.partition_point(|u| u.to_native() < hi);
-    for i in start..end {
-        let seq = seg.seqs[i].to_native();
-        if seq >= watermark {
-            continue;
-        }
-        let kind = EventKind::from_u8(seg.kinds[i])
-            .ok_or_else(|| Error::corrupted(format!("{} (event kind {})", what(), seg.kinds[i])))?;
-        out.push(Event {
-            user: seg.users[i].to_native(),
-            item: seg.items[i].to_native(),
-            kind,
-            value: seg.values[i].to_native(),
-            timestamp: seg.timestamps[i].to_native(),
-            group: seg.groups[i].to_native(),
-            seq,
-        });
-    }
-    Ok(())
-}
-
 /// A bucket's new manifest and the writes (put or delete) that produce it.
 type PlannedBucket = (u32, Manifest, Vec<(Vec<u8>, Option<Vec<u8>>)>);
 
@@ -131,69 +52,6 @@ type PlannedBucket = (u32, Manifest, Vec<(Vec<u8>, Option<Vec<u8>>)>);
 pub(crate) struct Log {
     manifests: BTreeMap<u32, Manifest>,
     checked: Mutex<CheckedRuns>,
-}
-
-/// Large segments whose checksum was verified, held (the same immutable buffers) so
-/// that a history lookup in a bucket with a heavy user does not checksum megabytes per
-/// query: a bucket is 64 users, and one user with a million events made every lookup
-/// of its 63 neighbours read and checksum a 33 MB value (`benches/recommend.rs`: p99
-/// 2.9 ms against a p50 of 0.18). A run key is written once and never reused (a merge
-/// writes a new run), and a run leaves the cache when its bucket's manifest drops it.
-#[derive(Debug, Default)]
-struct CheckedRuns {
-    runs: HashMap<(u32, u64), Value>,
-    /// Insertion order, for eviction when over [`CHECKED_BYTES`].
-    order: VecDeque<(u32, u64)>,
-    bytes: usize,
-}
-
-/// Segments smaller than this are checksummed on every read (cheap).
-const CHECKED_MIN: usize = 256 << 10;
-/// Bytes of checked segments held at most.
-const CHECKED_BYTES: usize = 128 << 20;
-
-impl CheckedRuns {
-    /// Small segments are cheap to checksum again, and not worth a lock and a clone.
-    fn worth_holding(v: &Value) -> bool {
-        (CHECKED_MIN..=CHECKED_BYTES).contains(&v.len())
-    }
-
-    fn get(&self, key: (u32, u64)) -> Option<Value> {
-        self.runs.get(&key).cloned()
-    }
-
-    fn insert(&mut self, key: (u32, u64), v: Value) {
-        if !Self::worth_holding(&v) || self.runs.contains_key(&key) {
-            return;
-        }
-        while self.bytes + v.len() > CHECKED_BYTES {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(o) = self.runs.remove(&old) {
-                self.bytes -= o.len();
-            }
-        }
-        self.bytes += v.len();
-        self.order.push_back(key);
-        self.runs.insert(key, v);
-    }
-
-    /// Drop the runs of `bucket` that `keep` no longer lists.
-    fn retain(&mut self, bucket: u32, keep: &Manifest) {
-        let gone: Vec<(u32, u64)> = self
-            .runs
-            .keys()
-            .filter(|k| k.0 == bucket && !keep.runs.iter().any(|r| r.run == k.1))
-            .copied()
-            .collect();
-        for k in gone {
-            if let Some(o) = self.runs.remove(&k) {
-                self.bytes -= o.len();
-            }
-            self.order.retain(|o| *o != k);
-        }
-    }
 }
 
 /// What a commit will change in the log, applied to [`Log`] once the batch is durable.
@@ -483,137 +341,5 @@ impl Log {
             }
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::backend::MemBackend;
-
-    fn ev(user: u32, item: u32, ts: i64, seq: u64) -> Event {
-        Event {
-            user,
-            item,
-            kind: EventKind::Rating,
-            value: 4.0,
-            timestamp: ts,
-            group: u32::MAX,
-            seq,
-        }
-    }
-
-    fn commit_events(log: &mut Log, b: &MemBackend, evs: Vec<Event>, next_run: &mut u64) {
-        let mut batch = WriteBatch::default();
-        let up = log.plan_append(b, evs, next_run, &mut batch).unwrap();
-        b.apply(batch).unwrap();
-        log.install(up);
-    }
-
-    #[test]
-    fn histories_and_snapshots_match_a_naive_model_through_merges() {
-        let b = MemBackend::default();
-        let mut log = Log::default();
-        let mut next_run = 0;
-        let mut all = Vec::new();
-        let mut seq = 0;
-        for commit in 0..40u32 {
-            let mut evs = Vec::new();
-            for j in 0..(1 + commit % 7) * 13 {
-                let user = (j * 7 + commit * 3) % 150;
-                evs.push(ev(
-                    user,
-                    j + commit,
-                    ((j * 31 + commit * 17) % 50) as i64,
-                    seq,
-                ));
-                seq += 1;
-            }
-            all.extend(evs.iter().copied());
-            commit_events(&mut log, &b, evs, &mut next_run);
-            assert!(log.manifests.values().all(|m| m.runs.len() < MAX_RUNS));
-        }
-        let reloaded = Log::load(&b).unwrap();
-        assert_eq!(reloaded.manifests, log.manifests);
-        assert!(log.orphans(&b).unwrap().is_empty());
-        for user in 0..150 {
-            let mut want: Vec<Event> = all.iter().filter(|e| e.user == user).copied().collect();
-            want.sort_by_key(|e| (e.timestamp, e.seq));
-            assert_eq!(reloaded.history(&b, user).unwrap(), want, "user {user}");
-        }
-        let wm = seq / 2;
-        let mut want: Vec<Event> = all.iter().filter(|e| e.seq < wm).copied().collect();
-        want.sort_by_key(|e| (e.user, e.timestamp, e.seq));
-        assert_eq!(reloaded.snapshot(&b, wm).unwrap(), want);
-        for item in [0, 5, 30, 1000] {
-            let n = want.iter().filter(|e| e.item == item).count() as u64;
-            assert_eq!(reloaded.count_item(&b, item, wm).unwrap(), n, "item {item}");
-        }
-        assert_eq!(reloaded.verify(&b).unwrap(), seq);
-    }
-
-    /// A heavy user's large segment is checksummed once and then served from the held
-    /// buffer; histories stay those of a naive model across merges (which drop merged
-    /// runs from the cache), and a corrupted segment is still caught on first read.
-    #[test]
-    fn large_segments_are_checked_once_and_leave_with_their_runs() {
-        let b = MemBackend::default();
-        let mut log = Log::default();
-        let (mut next_run, mut seq) = (0, 0u64);
-        let mut all = Vec::new();
-        for commit in 0..(MAX_RUNS as u32 + 4) {
-            let mut evs = Vec::new();
-            // User 0 is heavy in the first commit (a segment well over CHECKED_MIN).
-            let heavy = if commit == 0 { 20_000 } else { 5 };
-            for j in 0..heavy {
-                evs.push(ev(0, j, j as i64, seq));
-                seq += 1;
-            }
-            for u in 1..64 {
-                evs.push(ev(u, commit, commit as i64, seq));
-                seq += 1;
-            }
-            all.extend(evs.iter().copied());
-            commit_events(&mut log, &b, evs, &mut next_run);
-            for u in [0u32, 1, 63] {
-                let mut want: Vec<Event> = all.iter().filter(|e| e.user == u).copied().collect();
-                want.sort_by_key(|e| (e.timestamp, e.seq));
-                assert_eq!(
-                    log.history(&b, u).unwrap(),
-                    want,
-                    "user {u}, commit {commit}"
-                );
-            }
-            // Only segments listed by the manifest are held.
-            let held = log.checked.lock().unwrap();
-            assert!(held
-                .runs
-                .keys()
-                .all(|k| log.manifests[&k.0].runs.iter().any(|r| r.run == k.1)));
-            assert_eq!(
-                held.bytes,
-                held.runs.values().map(|v| v.len()).sum::<usize>()
-            );
-        }
-        assert!(
-            log.checked_bytes() >= CHECKED_MIN,
-            "the heavy segment is held"
-        );
-        // A fresh reader checks a corrupted large segment on its first read.
-        let big = log.manifests[&0]
-            .runs
-            .iter()
-            .max_by_key(|r| r.events)
-            .unwrap()
-            .run;
-        let mut v = b.get(&keys::segment(0, big)).unwrap().unwrap().to_vec();
-        let mid = v.len() / 2;
-        v[mid] ^= 1;
-        let mut batch = WriteBatch::default();
-        batch.put(keys::segment(0, big), v);
-        b.apply(batch).unwrap();
-        let fresh = Log::load(&b).unwrap();
-        let err = fresh.history(&b, 1).unwrap_err();
-        assert!(err.to_string().contains("checksum"), "{err}");
     }
 }
