@@ -1,14 +1,20 @@
 //! The one error type of recdb.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Everything that can go wrong in recdb, with the context needed to act on it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The storage engine failed (I/O, or sled reported an error).
-    #[error("storage error: {0}")]
-    Storage(String),
+    /// The storage engine failed (I/O, or sled reported an error). `kind` is the I/O
+    /// kind when sled failed on I/O; `source` is sled's error itself.
+    #[error("storage error: {source}")]
+    Storage {
+        kind: Option<std::io::ErrorKind>,
+        #[source]
+        source: sled::Error,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -16,6 +22,23 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An operating-system call failed outside any one file (starting a thread, a
+    /// writer handed in by the caller): `what` says which.
+    #[error("{what}: {source}")]
+    System {
+        what: &'static str,
+        kind: std::io::ErrorKind,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A lock inside the database was poisoned: a thread panicked while holding it, so
+    /// what it guards may be half-updated. Reopen the database.
+    #[error("internal lock `{what}` is poisoned (a thread panicked while holding it); reopen the database")]
+    LockPoisoned { what: &'static str },
+    /// A count past what the stored format can hold (e.g. a table or a log past
+    /// `u32::MAX` rows): refused rather than wrapped.
+    #[error("{what} is too large: the limit is {limit}")]
+    TooLarge { what: String, limit: u64 },
     /// Stored bytes failed validation (checksum, structure, or an impossible value).
     #[error("corrupted {what}")]
     Corrupted { what: String },
@@ -174,6 +197,62 @@ impl Error {
             source,
         }
     }
+
+    /// An I/O error outside any one file, with what was being done.
+    pub(crate) fn system(what: &'static str, source: std::io::Error) -> Self {
+        Error::System {
+            what,
+            kind: source.kind(),
+            source,
+        }
+    }
+
+    pub(crate) fn too_large(what: impl Into<String>, limit: u64) -> Self {
+        Error::TooLarge {
+            what: what.into(),
+            limit,
+        }
+    }
+
+    /// The I/O kind behind this error, when an I/O failure caused it.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            Error::Io { source, .. } => Some(source.kind()),
+            Error::System { kind, .. } => Some(*kind),
+            Error::Storage { kind, .. } => *kind,
+            _ => None,
+        }
+    }
+}
+
+/// A count as `u32`, or [`Error::TooLarge`] naming `what` past `u32::MAX`: the stored
+/// formats number rows, items and events with `u32`.
+pub(crate) fn to_u32(n: usize, what: &str) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::too_large(format!("{what} ({n})"), u32::MAX.into()))
+}
+
+/// Locks `m`, or [`Error::LockPoisoned`] naming `what`: recdb never panics on a lock.
+pub(crate) fn lock<'a, T>(m: &'a Mutex<T>, what: &'static str) -> Result<MutexGuard<'a, T>> {
+    m.lock().map_err(|_| Error::LockPoisoned { what })
+}
+
+/// Read-locks `l`, or [`Error::LockPoisoned`] naming `what`.
+pub(crate) fn read<'a, T>(l: &'a RwLock<T>, what: &'static str) -> Result<RwLockReadGuard<'a, T>> {
+    l.read().map_err(|_| Error::LockPoisoned { what })
+}
+
+/// Write-locks `l`, or [`Error::LockPoisoned`] naming `what`.
+pub(crate) fn write<'a, T>(
+    l: &'a RwLock<T>,
+    what: &'static str,
+) -> Result<RwLockWriteGuard<'a, T>> {
+    l.write().map_err(|_| Error::LockPoisoned { what })
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::system("I/O error", e)
+    }
 }
 
 impl From<sled::Error> for Error {
@@ -190,7 +269,73 @@ impl From<sled::Error> for Error {
                 found: format!("not a recdb database ({msg})"),
                 supported: crate::storage::meta::FORMAT,
             },
-            other => Error::Storage(other.to_string()),
+            other => Error::Storage {
+                kind: match &other {
+                    sled::Error::Io(io) => Some(io.kind()),
+                    _ => None,
+                },
+                source: other,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+    use std::io;
+
+    #[test]
+    fn sled_io_error_keeps_kind_and_source() {
+        let e = Error::from(sled::Error::Io(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "denied",
+        )));
+        assert!(matches!(e, Error::Storage { .. }), "{e:?}");
+        assert_eq!(e.io_kind(), Some(io::ErrorKind::PermissionDenied));
+        let source = e.source().expect("sled error kept as the source");
+        assert!(source.to_string().contains("denied"), "{source}");
+        assert!(e.to_string().starts_with("storage error: "), "{e}");
+    }
+
+    #[test]
+    fn io_error_keeps_kind_and_source() {
+        let e = Error::from(io::Error::new(io::ErrorKind::NotFound, "gone"));
+        assert_eq!(e.io_kind(), Some(io::ErrorKind::NotFound));
+        assert!(e.source().is_some());
+        let e = Error::io("a/b.tsv", io::Error::new(io::ErrorKind::NotFound, "gone"));
+        assert_eq!(e.io_kind(), Some(io::ErrorKind::NotFound));
+        assert!(e.source().is_some());
+        assert_eq!(e.to_string(), "a/b.tsv: gone");
+    }
+
+    #[test]
+    fn a_poisoned_lock_is_an_error() {
+        let m = Mutex::new(0);
+        let l = RwLock::new(0);
+        let _ = std::panic::catch_unwind(|| {
+            let _g = m.lock().unwrap();
+            let _w = l.write().unwrap();
+            panic!("poison");
+        });
+        assert!(matches!(lock(&m, "m"), Err(Error::LockPoisoned { what: "m" })));
+        assert!(matches!(read(&l, "l"), Err(Error::LockPoisoned { what: "l" })));
+        assert!(matches!(write(&l, "l"), Err(Error::LockPoisoned { what: "l" })));
+        let e = lock(&m, "m").unwrap_err();
+        assert!(e.to_string().contains("`m` is poisoned"), "{e}");
+    }
+
+    #[test]
+    fn a_count_past_u32_is_too_large() {
+        assert_eq!(to_u32(7, "rows").unwrap(), 7);
+        let n = usize::try_from(u64::from(u32::MAX) + 1).unwrap();
+        match to_u32(n, "rows of table `t`") {
+            Err(Error::TooLarge { what, limit }) => {
+                assert!(what.contains("rows of table `t`"), "{what}");
+                assert_eq!(limit, u64::from(u32::MAX));
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -404,7 +404,7 @@ impl Db {
         let thread = std::thread::Builder::new()
             .name(format!("recdb-job-{id}"))
             .spawn(move || db.run_compact(&t, rec))
-            .map_err(|e| Error::Storage(format!("cannot start a job thread: {e}")))?;
+            .map_err(|e| Error::system("cannot start a job thread", e))?;
         Ok(JobHandle::new(id, cancel, thread))
     }
 

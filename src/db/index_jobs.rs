@@ -140,7 +140,7 @@ impl Db {
                 db.run_index_job(&t, &o, &NoProgress, c, rec)
                     .map(|(_, job)| job)
             })
-            .map_err(|e| Error::Storage(format!("cannot start a job thread: {e}")))?;
+            .map_err(|e| Error::system("cannot start a job thread", e))?;
         Ok(JobHandle::new(id, cancel, thread))
     }
 

@@ -322,7 +322,7 @@ impl Db {
         let thread = std::thread::Builder::new()
             .name(format!("recdb-job-{id}"))
             .spawn(move || db.run_job(job, &opts, &NoProgress, c, rec))
-            .map_err(|e| Error::Storage(format!("cannot start a job thread: {e}")))?;
+            .map_err(|e| Error::system("cannot start a job thread", e))?;
         Ok(JobHandle { id, cancel, thread })
     }
 

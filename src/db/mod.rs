@@ -533,7 +533,7 @@ pub(crate) fn thread_pool(n: usize) -> Result<rayon::ThreadPool> {
         .num_threads(n)
         .thread_name(|i| format!("recdb-{i}"))
         .build()
-        .map_err(|e| Error::Storage(format!("thread pool: {e}")))
+        .map_err(|e| Error::system("thread pool", std::io::Error::other(e)))
 }
 
 #[cfg(test)]

@@ -226,10 +226,12 @@ pub(crate) struct MemBackend {
 
 impl Backend for MemBackend {
     fn get(&self, key: &[u8]) -> Result<Option<Value>> {
-        Ok(self.map.read().expect("mem backend lock").get(key).cloned())
+        Ok(crate::error::read(&self.map, "memory backend")?
+            .get(key)
+            .cloned())
     }
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Value, Value)>> {
-        let map = self.map.read().expect("mem backend lock");
+        let map = crate::error::read(&self.map, "memory backend")?;
         Ok(map
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
@@ -237,7 +239,7 @@ impl Backend for MemBackend {
             .collect())
     }
     fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Value>> {
-        let map = self.map.read().expect("mem backend lock");
+        let map = crate::error::read(&self.map, "memory backend")?;
         Ok(map
             .range(start.to_vec()..)
             .take(limit)
@@ -245,7 +247,7 @@ impl Backend for MemBackend {
             .collect())
     }
     fn apply(&self, batch: WriteBatch) -> Result<()> {
-        let mut map = self.map.write().expect("mem backend lock");
+        let mut map = crate::error::write(&self.map, "memory backend")?;
         for (k, v) in batch.ops {
             match v {
                 Some(v) => map.insert(k, v),
@@ -258,7 +260,7 @@ impl Backend for MemBackend {
         Ok(())
     }
     fn size_on_disk(&self) -> Result<u64> {
-        let map = self.map.read().expect("mem backend lock");
+        let map = crate::error::read(&self.map, "memory backend")?;
         Ok(map.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum())
     }
 }
