@@ -319,9 +319,18 @@ mod tests {
             let _w = l.write().unwrap();
             panic!("poison");
         });
-        assert!(matches!(lock(&m, "m"), Err(Error::LockPoisoned { what: "m" })));
-        assert!(matches!(read(&l, "l"), Err(Error::LockPoisoned { what: "l" })));
-        assert!(matches!(write(&l, "l"), Err(Error::LockPoisoned { what: "l" })));
+        assert!(matches!(
+            lock(&m, "m"),
+            Err(Error::LockPoisoned { what: "m" })
+        ));
+        assert!(matches!(
+            read(&l, "l"),
+            Err(Error::LockPoisoned { what: "l" })
+        ));
+        assert!(matches!(
+            write(&l, "l"),
+            Err(Error::LockPoisoned { what: "l" })
+        ));
         let e = lock(&m, "m").unwrap_err();
         assert!(e.to_string().contains("`m` is poisoned"), "{e}");
     }

@@ -151,6 +151,8 @@ pub(crate) fn given_data_dir(dir: &Path, file: &str) -> Result<PathBuf> {
 }
 
 /// Numeric ids where the data has them, so that ties sort as the protocol says.
+// why: ids of one evaluation file, far fewer than u32::MAX.
+#[allow(clippy::cast_possible_truncation)]
 fn numeric(id: &str, fallback: &mut BTreeMap<String, u32>) -> u32 {
     id.parse().unwrap_or_else(|_| {
         let n = fallback.len() as u32;
@@ -172,6 +174,8 @@ fn train_db(catalog: &[ItemRecord], events: &[RawEvent], threads: Option<usize>)
     Ok(db)
 }
 
+// why: j indexes the held-out test list, far fewer than u32::MAX entries.
+#[allow(clippy::cast_possible_truncation)]
 fn hr_ndcg(db: &Db, model: &str, test: &[RawEvent]) -> Result<Metrics> {
     let opts = QueryOptions::model(model).k(10);
     let mut pairs = Vec::with_capacity(test.len());
@@ -267,6 +271,8 @@ pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Resu
 }
 
 /// Split `events` as the protocol says, train on the first part, score the second.
+// why: the f64 mean is a rating, as f32 like every prediction.
+#[allow(clippy::cast_possible_truncation)]
 fn run_protocol(
     opts: &EvalOptions,
     events: &[RawEvent],

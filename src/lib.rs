@@ -24,6 +24,9 @@
 //! Durability: [`IngestBatch::commit`], the `import_*` calls, a finished training job
 //! and [`Db::flush`] are durable when they return.
 #![deny(unsafe_code)]
+// A narrowing `as` is an error, a checked conversion, or an `allow` that says why the
+// value fits (test code, with its small fixed sizes, is exempt).
+#![cfg_attr(not(test), warn(clippy::cast_possible_truncation))]
 
 mod cpu;
 mod db;

@@ -22,6 +22,9 @@
 //! and per item, so the output is the same on every machine and with any number of threads.
 //!
 //! [`generate_dense`] is the fast generator for big benchmarks: dense ids, no strings.
+// why: test and bench support; its sizes are small parameters, and its floats are
+// sampled in f64 and stored as f32 on purpose.
+#![allow(clippy::cast_possible_truncation)]
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;

@@ -160,6 +160,8 @@ impl Db {
     }
 
     /// Write a portable copy of the database to `w`.
+    // why: `users` and `items` are the id maps, whose dense ids are u32.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn dump(&self, w: &mut dyn Write) -> Result<DumpReport> {
         let b = self.backend();
         let mut buf = Vec::new();

@@ -283,7 +283,10 @@ impl Db {
                 tombstones: Vec::new(),
                 ops: Vec::new(),
             };
-            let mut next_row = cur.as_ref().map_or(view.rows(), |d| d.logical) as u32;
+            let mut next_row = crate::error::to_u32(
+                cur.as_ref().map_or(view.rows(), |d| d.logical),
+                "table rows",
+            )?;
             let mut new_ids: HashMap<String, u32> = HashMap::new();
             // Rows put (true) or deleted (false) earlier in this call.
             let mut written: HashMap<u32, bool> = HashMap::new();
@@ -417,6 +420,9 @@ impl Db {
         self.run_compact(table, rec)
     }
 
+    // why: the compacted table has no more rows than the served one, whose row count
+    // is a u32.
+    #[allow(clippy::cast_possible_truncation)]
     fn run_compact(
         &self,
         table: &str,
@@ -533,6 +539,8 @@ impl Db {
 /// and items tables keep every position (a row is its dense id), deleted rows become
 /// zeros listed in the returned tombstones. The third part maps each base row to its
 /// new row when its values are unchanged (`u32::MAX` when deleted or replaced).
+// why: r < n, the logical row count of a delta, which numbers rows with u32.
+#[allow(clippy::cast_possible_truncation)]
 fn materialize(db: &Db, view: &TableView, d: &Delta) -> (TableOutput, Vec<u32>, Vec<u32>) {
     let dim = view.dim();
     let n = d.logical_rows();

@@ -169,10 +169,12 @@ impl Served {
     /// Row `r` as the version serves it; `None` when deleted or never written.
     pub fn row(&self, r: usize) -> Option<Vec<f32>> {
         if let Some(d) = &self.delta {
-            if let Some(v) = d.row(r as u32) {
+            // A position past u32 is no row of any table.
+            let r32 = u32::try_from(r).ok()?;
+            if let Some(v) = d.row(r32) {
                 return Some(v.to_vec());
             }
-            if d.hides(r as u32) {
+            if d.hides(r32) {
                 return None;
             }
         }

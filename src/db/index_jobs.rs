@@ -40,6 +40,9 @@ fn params_json(table: &str, o: &IndexOptions, auto: bool) -> String {
     .to_string()
 }
 
+// why: these were written from the options' own usize and f32 fields (a usize is
+// 64-bit on the targets recdb builds for; f32 → f64 → f32 round-trips exactly).
+#[allow(clippy::cast_possible_truncation)]
 fn options_from(params: &str) -> Option<(String, IndexOptions)> {
     let v: serde_json::Value = serde_json::from_str(params).ok()?;
     let d = IndexOptions::default();
@@ -49,7 +52,8 @@ fn options_from(params: &str) -> Option<(String, IndexOptions)> {
         bits: v
             .get("bits")
             .and_then(|x| x.as_u64())
-            .map_or(d.bits, |b| b as u8),
+            // Out of range stays out of range (255), for the options' check to refuse.
+            .map_or(d.bits, |b| u8::try_from(b).unwrap_or(u8::MAX)),
         spill: v
             .get("spill")
             .and_then(|x| x.as_f64())
@@ -285,6 +289,8 @@ impl Db {
                 (Ok(None), Some(h)) => IndexOptions {
                     metric: Metric::from_stored_byte(h.metric),
                     lists: Some(h.lists as usize),
+                    // why: an index has at most 2 code stages (bits 4 or 8).
+                    #[allow(clippy::cast_possible_truncation)]
                     bits: code_stages(&h.levels, h.dim as usize).map_or(4, |s| 4 * s as u8),
                     target_recall: h.target_recall,
                     seed: h.seed,

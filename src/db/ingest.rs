@@ -18,6 +18,9 @@ struct Arena {
 }
 
 impl Arena {
+    // why: the arena lives in memory; 4G strings would need 32 GiB of `ends` alone,
+    // and the ids they become are checked to fit u32 when assigned.
+    #[allow(clippy::cast_possible_truncation)]
     fn push(&mut self, s: &str) -> u32 {
         self.bytes.extend_from_slice(s.as_bytes());
         self.ends.push(self.bytes.len());

@@ -280,7 +280,10 @@ impl Db {
             Ok(()) => Ok(JobInfo::from_record(&rec)),
             Err(e) => {
                 // A cancelled or failed job keeps how far it got.
-                rec.progress = tee.shared.lock().unwrap_or_else(|e| e.into_inner()).0 as f32;
+                // why: a fraction in [0, 1]; f32 keeps enough of it.
+                #[allow(clippy::cast_possible_truncation)]
+                let progress = tee.shared.lock().unwrap_or_else(|e| e.into_inner()).0 as f32;
+                rec.progress = progress;
                 self.fail_record(&mut rec, &e)?;
                 Err(e)
             }

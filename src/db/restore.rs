@@ -214,7 +214,7 @@ fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                 })?;
                 let other = o.space == RowSpace::Other;
                 if v.is_empty() && !other {
-                    t.dead.push(row as u32);
+                    t.dead.push(crate::error::to_u32(row, "table rows")?);
                     o.rows.extend(std::iter::repeat_n(0.0, o.dim));
                     continue;
                 }

@@ -273,8 +273,8 @@ impl Db {
             });
             entry.versions.push(VersionInfo {
                 version,
-                rows: (o.rows.len() / o.dim) as u32,
-                dim: o.dim as u32,
+                rows: crate::error::to_u32(o.rows.len() / o.dim, "table rows")?,
+                dim: crate::error::to_u32(o.dim, "table dimension")?,
                 rows_per_block,
                 blocks,
                 space: o.space as u8,
@@ -340,6 +340,8 @@ impl Db {
 
     /// The external id of row `r` of a table (`#r` if its id block cannot be read:
     /// `check` names the corruption).
+    // why: r is a row of `view`, whose row count is a u32.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn row_id(&self, view: &TableView, r: usize) -> String {
         let placeholder = |_| format!("#{r}");
         match view.space() {

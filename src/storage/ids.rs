@@ -17,7 +17,8 @@ use super::id_hash::{self, IdBucket};
 use super::keys;
 use crate::{Error, Result};
 
-const BLOCK: usize = 4096;
+const BLOCK_IDS: u32 = 4096;
+const BLOCK: usize = BLOCK_IDS as usize;
 
 #[derive(Archive, Serialize, Deserialize, Debug, Default)]
 pub(crate) struct IdBlock {
@@ -192,7 +193,7 @@ impl IdMap {
         if id >= self.len {
             return Ok(None);
         }
-        let block = self.block(b, id / BLOCK as u32)?;
+        let block = self.block(b, id / BLOCK_IDS)?;
         Ok(block.names.get(id as usize % BLOCK).cloned())
     }
 
@@ -251,6 +252,8 @@ impl IdMap {
     /// `loaded`: buckets already read for this commit, consumed: a bucket no cache
     /// shares is moved into the rewrite, not copied (a commit that adds more ids than
     /// there are buckets touches every bucket).
+    // why: every count, block number and id below is <= `total`, checked to fit u32.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn write_appended(
         &self,
         b: &dyn Backend,
@@ -261,7 +264,7 @@ impl IdMap {
         let old = self.len as usize;
         let total = old + new.len();
         let mut update = IdUpdate {
-            len: total as u32,
+            len: crate::error::to_u32(total, self.space.name())?,
             added: new.len() as u32,
             blocks: Vec::new(),
             buckets: Vec::new(),
@@ -369,18 +372,23 @@ impl<'a> PendingIds<'a> {
         if let Some(&id) = self.new_index.get(name) {
             return Ok(id);
         }
-        let id = self.map.len() as usize + self.new.len();
-        if id >= u32::MAX as usize {
-            return Err(Error::InvalidInput(format!(
-                "too many {} ids",
-                self.map.space.name()
-            )));
-        }
+        // u32::MAX itself stays free, so `total()` fits too.
+        let id = u32::try_from(self.map.len() as usize + self.new.len())
+            .ok()
+            .filter(|&id| id < u32::MAX)
+            .ok_or_else(|| {
+                Error::too_large(
+                    format!("the number of {} ids", self.map.space.name()),
+                    u32::MAX.into(),
+                )
+            })?;
         self.new.push(name.to_owned());
-        self.new_index.insert(name.to_owned(), id as u32);
-        Ok(id as u32)
+        self.new_index.insert(name.to_owned(), id);
+        Ok(id)
     }
 
+    // why: `assign` refuses an id past u32::MAX - 1, so the total fits.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn total(&self) -> u32 {
         (self.map.len() as usize + self.new.len()) as u32
     }

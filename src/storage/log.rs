@@ -250,7 +250,8 @@ impl Log {
             .into_iter()
             .enumerate()
             .filter(|(_, v)| !v.is_empty())
-            .map(|(i, v)| (lo + i as u32, v))
+            // why: i <= hi - lo, both u32 bucket numbers.
+            .map(|(i, v)| (lo + u32::try_from(i).unwrap_or(u32::MAX), v))
             .collect();
         let first_run = *next_run;
         *next_run += groups.len() as u64;
@@ -296,7 +297,7 @@ impl Log {
             ));
             manifest.runs.push(RunInfo {
                 run,
-                events: new.len() as u32,
+                events: crate::error::to_u32(new.len(), "events in one log segment")?,
             });
             return Ok((bucket, manifest, writes));
         }
@@ -327,7 +328,7 @@ impl Log {
         ));
         manifest.runs.push(RunInfo {
             run,
-            events: merged.len() as u32,
+            events: crate::error::to_u32(merged.len(), "events in one log segment")?,
         });
         Ok((bucket, manifest, writes))
     }

@@ -75,6 +75,8 @@ pub(crate) fn train(data: &Interactions, params: &BprParams, ctx: &JobContext) -
 }
 
 /// As [`train`], also returning the mean sampled BPR loss `-ln sigmoid(x_uij)` per epoch.
+// why: user and item numbers are dense u32 ids.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn train_traced(
     data: &Interactions,
     params: &BprParams,

@@ -67,6 +67,9 @@ pub(crate) fn train(data: &Interactions, params: &SgdParams, ctx: &JobContext) -
 }
 
 /// As [`train`], also returning the training RMSE seen during each epoch.
+// why: user numbers are dense u32 ids and the log has at most u32::MAX events
+// per training snapshot; the mean is kept in f64 and used as f32.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn train_traced(
     data: &Interactions,
     params: &SgdParams,
