@@ -1,7 +1,6 @@
 //! The one error type of recdb.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Everything that can go wrong in recdb, with the context needed to act on it.
 #[derive(Debug, thiserror::Error)]
@@ -231,22 +230,23 @@ pub(crate) fn to_u32(n: usize, what: &str) -> Result<u32> {
     u32::try_from(n).map_err(|_| Error::too_large(format!("{what} ({n})"), u32::MAX.into()))
 }
 
-/// Locks `m`, or [`Error::LockPoisoned`] naming `what`: recdb never panics on a lock.
-pub(crate) fn lock<'a, T>(m: &'a Mutex<T>, what: &'static str) -> Result<MutexGuard<'a, T>> {
-    m.lock().map_err(|_| Error::LockPoisoned { what })
+/// The one way recdb takes a lock: `.lock().or_poisoned("what")?` turns a poisoned
+/// lock into [`Error::LockPoisoned`]. Only code that cannot return an error (progress
+/// reports, cache fills and clears, `Drop`) uses `.recover()`, and only on data a panic
+/// cannot leave half-updated: a value replaced in one assignment, or a cache whose
+/// entries are whole `Arc`s that a reader reloads when missing.
+pub(crate) trait OrPoisoned<G> {
+    fn or_poisoned(self, what: &'static str) -> Result<G>;
+    fn recover(self) -> G;
 }
 
-/// Read-locks `l`, or [`Error::LockPoisoned`] naming `what`.
-pub(crate) fn read<'a, T>(l: &'a RwLock<T>, what: &'static str) -> Result<RwLockReadGuard<'a, T>> {
-    l.read().map_err(|_| Error::LockPoisoned { what })
-}
-
-/// Write-locks `l`, or [`Error::LockPoisoned`] naming `what`.
-pub(crate) fn write<'a, T>(
-    l: &'a RwLock<T>,
-    what: &'static str,
-) -> Result<RwLockWriteGuard<'a, T>> {
-    l.write().map_err(|_| Error::LockPoisoned { what })
+impl<G> OrPoisoned<G> for std::sync::LockResult<G> {
+    fn or_poisoned(self, what: &'static str) -> Result<G> {
+        self.map_err(|_| Error::LockPoisoned { what })
+    }
+    fn recover(self) -> G {
+        self.unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl From<std::io::Error> for Error {
@@ -285,6 +285,7 @@ mod tests {
     use super::*;
     use std::error::Error as _;
     use std::io;
+    use std::sync::{Mutex, RwLock};
 
     #[test]
     fn sled_io_error_keeps_kind_and_source() {
@@ -319,19 +320,12 @@ mod tests {
             let _w = l.write().unwrap();
             panic!("poison");
         });
-        assert!(matches!(
-            lock(&m, "m"),
-            Err(Error::LockPoisoned { what: "m" })
-        ));
-        assert!(matches!(
-            read(&l, "l"),
-            Err(Error::LockPoisoned { what: "l" })
-        ));
-        assert!(matches!(
-            write(&l, "l"),
-            Err(Error::LockPoisoned { what: "l" })
-        ));
-        let e = lock(&m, "m").unwrap_err();
+        let poisoned = |r: Result<()>, name: &str| matches!(r, Err(Error::LockPoisoned { what }) if what == name);
+        assert!(poisoned(m.lock().or_poisoned("m").map(drop), "m"));
+        assert!(poisoned(l.read().or_poisoned("l").map(drop), "l"));
+        assert!(poisoned(l.write().or_poisoned("l").map(drop), "l"));
+        assert_eq!(*m.lock().recover(), 0);
+        let e = m.lock().or_poisoned("m").unwrap_err();
         assert!(e.to_string().contains("`m` is poisoned"), "{e}");
     }
 

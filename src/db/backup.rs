@@ -150,7 +150,7 @@ impl Db {
     /// under one state lock (so ids and events agree).
     pub(crate) fn logged_events(&self) -> Result<LoggedEvents> {
         let b = self.backend();
-        let st = self.state();
+        let st = self.state()?;
         Ok(LoggedEvents {
             events: st.log.snapshot(b, u64::MAX)?,
             users: st.users.all_names(b)?,

@@ -11,6 +11,7 @@
 //! placed; the index policy rebuilds once a tenth of the rows were placed); updates
 //! that arrive meanwhile are carried over into the new version's delta.
 
+use crate::error::OrPoisoned;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -219,7 +220,7 @@ pub struct DeltaReport {
 impl Db {
     /// The delta of a table version (`None`: nothing written since publish), cached.
     pub(crate) fn delta_of(&self, view: &TableView) -> Result<Option<Arc<Delta>>> {
-        let mut cache = self.inner.deltas.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.deltas.lock().or_poisoned("delta cache")?;
         if let Some((v, d)) = cache.get(view.name()) {
             if *v == view.version() {
                 return Ok(d.clone());
@@ -343,7 +344,7 @@ impl Db {
             self.inner
                 .deltas
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .or_poisoned("delta cache")?
                 .insert(table.to_owned(), (view.version(), Some(delta.clone())));
             let ops: Vec<(u32, Option<&[f32]>)> = seg
                 .ops

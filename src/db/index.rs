@@ -2,6 +2,7 @@
 //! index and its delta), searchers, and the per-table caches. Building is a
 //! maintenance job (`index_jobs.rs`); rows put since publish live in a delta (`delta.rs`).
 
+use crate::error::OrPoisoned;
 use std::sync::Arc;
 
 use super::delta::Delta;
@@ -409,7 +410,7 @@ pub(crate) fn info_of(view: &TableView, ix: &IvfIndex) -> IndexInfo {
 impl Db {
     /// The index of a table version, loaded (and validated) on first use and cached.
     pub(crate) fn index_of(&self, view: &TableView) -> Result<Option<Arc<IvfIndex>>> {
-        let mut cache = self.inner.indexes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.indexes.lock().or_poisoned("index cache")?;
         if let Some((v, ix)) = cache.get(view.name()) {
             if *v == view.version() {
                 return Ok(ix.clone());
@@ -448,7 +449,7 @@ impl Db {
     }
 
     fn install_if(&self, view: &TableView, ix: Arc<IvfIndex>, over: impl Fn(u64) -> bool) {
-        let mut cache = self.inner.indexes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.indexes.lock().recover();
         if cache.get(view.name()).is_none_or(|(v, _)| over(*v)) {
             cache.insert(view.name().to_owned(), (view.version(), Some(ix)));
         }
@@ -473,7 +474,7 @@ impl Db {
     /// The tail of (`ix`, `d`), the index and delta of `view`: cached, else placed from
     /// the delta's rows (the first query after an open or a build pays for it).
     fn tail_of(&self, view: &TableView, ix: &Arc<IvfIndex>, d: &Arc<Delta>) -> Arc<Tail> {
-        let mut cache = self.inner.tails.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.tails.lock().recover();
         if let Some(e) = cache.get(view.name()) {
             if e.version == view.version() && Arc::ptr_eq(&e.index, ix) && Arc::ptr_eq(&e.delta, d)
             {
@@ -507,7 +508,7 @@ impl Db {
         new: &Arc<Delta>,
         ops: &[(u32, Option<&[f32]>)],
     ) {
-        let mut cache = self.inner.tails.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.tails.lock().recover();
         let Some(e) = cache.get_mut(view.name()) else {
             return;
         };

@@ -8,6 +8,7 @@
 //! compaction's version comes with its index carried over and is rebuilt only once a
 //! tenth of its rows were placed without k-means.
 
+use crate::error::OrPoisoned;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -80,7 +81,7 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     fn report(&self, f: f64, m: &str) {
-        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = (f, m.to_owned());
+        *self.shared.lock().recover() = (f, m.to_owned());
         self.user.report(f, m);
     }
 }
@@ -215,7 +216,7 @@ impl Db {
         self.inner
             .running
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .or_poisoned("running jobs")?
             .remove(&rec.id);
         rec.seconds = started.elapsed().as_secs_f64();
         rec.finished_unix = crate::storage::meta::now_unix();
@@ -246,7 +247,7 @@ impl Db {
 
     /// Make a job visible to `jobs` (live progress) and `cancel_job` before it starts.
     fn register_running(&self, id: u64, cancel: &Arc<AtomicBool>) -> Arc<Mutex<(f64, String)>> {
-        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = self.inner.running.lock().recover();
         running
             .entry(id)
             .or_insert_with(|| RunningJob {
@@ -316,11 +317,7 @@ impl Db {
 
     /// Keep the handle of a maintenance job so [`Db::wait_maintenance`] can join it.
     pub(crate) fn keep_maintenance(&self, h: JobHandle) {
-        self.inner
-            .maintenance
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(h);
+        self.inner.maintenance.lock().recover().push(h);
     }
 
     /// Wait for the maintenance jobs this handle started (index builds after publishes,
@@ -329,13 +326,7 @@ impl Db {
     pub fn wait_maintenance(&self) -> Vec<Result<JobInfo>> {
         let mut out = Vec::new();
         loop {
-            let hs: Vec<JobHandle> = std::mem::take(
-                &mut *self
-                    .inner
-                    .maintenance
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
+            let hs: Vec<JobHandle> = std::mem::take(&mut *self.inner.maintenance.lock().recover());
             if hs.is_empty() {
                 return out;
             }
@@ -345,10 +336,6 @@ impl Db {
 
     /// Maintenance jobs started by this handle and not yet joined.
     pub fn maintenance_pending(&self) -> usize {
-        self.inner
-            .maintenance
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.inner.maintenance.lock().recover().len()
     }
 }

@@ -1,5 +1,6 @@
 //! Writing events and attributes: validated in full first, then one atomic, durable batch.
 
+use crate::error::OrPoisoned;
 use std::path::Path;
 
 use super::Db;
@@ -189,7 +190,7 @@ impl<'a> IngestBatch<'a> {
         let b = db.backend();
         let mut batch = WriteBatch::default();
         let (update, (new_users, new_items, new_groups), receipt, meta) = {
-            let st = db.state();
+            let st = db.state()?;
             let mut pu = PendingIds::new(&st.users, b);
             let mut pi = PendingIds::new(&st.items, b);
             let mut pg = PendingIds::new(&st.groups, b);
@@ -244,7 +245,7 @@ impl<'a> IngestBatch<'a> {
         };
         {
             // Readers never see a manifest whose runs a merge has just deleted.
-            let mut st = db.state_mut();
+            let mut st = db.state_mut()?;
             b.apply(batch)?;
             st.users.install(new_users);
             st.items.install(new_items);
@@ -402,7 +403,7 @@ impl Db {
             }
             Ok(())
         })?;
-        *self.inner.genres.write().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.inner.genres.write().or_poisoned("genre index")? = None;
         Ok(report)
     }
 
@@ -432,7 +433,7 @@ impl Db {
         let b = self.backend();
         let mut batch = WriteBatch::default();
         let (new, new_ids, meta) = {
-            let st = self.state();
+            let st = self.state()?;
             let map = if items { &st.items } else { &st.users };
             let mut pending = PendingIds::new(map, b);
             write(&mut pending, &mut batch)?;
@@ -452,7 +453,7 @@ impl Db {
             new_ids: new_ids as u64,
         };
         {
-            let mut st = self.state_mut();
+            let mut st = self.state_mut()?;
             b.apply(batch)?;
             if items {
                 st.items.install(new);

@@ -1,5 +1,6 @@
 //! Running jobs: foreground or background, with records that survive a restart.
 
+use crate::error::OrPoisoned;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -117,7 +118,7 @@ struct Tee<'a> {
 
 impl ProgressSink for Tee<'_> {
     fn report(&self, fraction: f64, message: &str) {
-        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = (fraction, message.to_owned());
+        *self.shared.lock().recover() = (fraction, message.to_owned());
         self.backend
             .note_activity(&training_activity(self.model, fraction), false);
         self.user.report(fraction, message);
@@ -179,7 +180,7 @@ impl Db {
         seed: u64,
     ) -> Result<JobRecord> {
         let _w = self.lock_write();
-        let mut st = self.state_mut();
+        let mut st = self.state_mut()?;
         let id = st.meta.next_job;
         st.meta.next_job += 1;
         let rec = JobRecord {
@@ -216,7 +217,7 @@ impl Db {
         self.inner
             .running
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .or_poisoned("running jobs")?
             .insert(
                 rec.id,
                 RunningJob {
@@ -236,7 +237,7 @@ impl Db {
         let pool = own_pool.as_ref().unwrap_or(&self.inner.pool);
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<_> {
             let snapshot = {
-                let st = self.state();
+                let st = self.state()?;
                 Snapshot {
                     n_users: st.users.len() as usize,
                     n_items: st.items.len() as usize,
@@ -262,7 +263,7 @@ impl Db {
         self.inner
             .running
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .or_poisoned("running jobs")?
             .remove(&rec.id);
         self.backend().note_activity("", true);
         rec.seconds = started.elapsed().as_secs_f64();
@@ -282,7 +283,7 @@ impl Db {
                 // A cancelled or failed job keeps how far it got.
                 // why: a fraction in [0, 1]; f32 keeps enough of it.
                 #[allow(clippy::cast_possible_truncation)]
-                let progress = tee.shared.lock().unwrap_or_else(|e| e.into_inner()).0 as f32;
+                let progress = tee.shared.lock().or_poisoned("job progress")?.0 as f32;
                 rec.progress = progress;
                 self.fail_record(&mut rec, &e)?;
                 Err(e)
@@ -331,13 +332,13 @@ impl Db {
 
     /// Every job ever run, oldest first, with live progress for running ones.
     pub fn jobs(&self) -> Result<Vec<JobInfo>> {
-        let running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        let running = self.inner.running.lock().or_poisoned("running jobs")?;
         Ok(job_store::all(self.backend())?
             .iter()
             .map(|r| {
                 let mut info = JobInfo::from_record(r);
                 if let Some(j) = running.get(&r.id) {
-                    let (p, m) = j.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    let (p, m) = j.progress.lock().recover().clone();
                     info.progress = p;
                     info.message = m;
                 }
@@ -353,10 +354,10 @@ impl Db {
             .inner
             .running
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .or_poisoned("running jobs")?
             .get(&id)
         {
-            let (p, m) = j.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let (p, m) = j.progress.lock().or_poisoned("job progress")?.clone();
             info.progress = p;
             info.message = m;
         }
@@ -369,7 +370,7 @@ impl Db {
             .inner
             .running
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .or_poisoned("running jobs")?
             .get(&id)
         {
             Some(j) => {
@@ -417,7 +418,7 @@ impl Db {
         if policies.is_empty() {
             return Ok(Vec::new());
         }
-        let events = self.state().meta.events;
+        let events = self.state()?.meta.events;
         let records = job_store::all(self.backend())?;
         let mut started = Vec::new();
         for p in policies {

@@ -3,6 +3,7 @@
 //! external → dense in the hash buckets of [`id_hash`](super::id_hash). Never a key per
 //! id. What a process reads is kept in two bounded caches per id space.
 
+use crate::error::OrPoisoned;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -311,12 +312,12 @@ impl IdMap {
     /// Install what [`IdMap::write_appended`] wrote, once its batch is applied.
     pub fn install(&mut self, update: IdUpdate) {
         self.len = update.len;
-        let blocks = self.blocks.get_mut().unwrap_or_else(|e| e.into_inner());
+        let blocks = self.blocks.get_mut().recover();
         for (k, block) in update.blocks {
             let weight = block.names.len();
             blocks.insert(k, block, weight);
         }
-        let buckets = self.buckets.get_mut().unwrap_or_else(|e| e.into_inner());
+        let buckets = self.buckets.get_mut().recover();
         for (k, bucket) in update.buckets {
             let weight = bucket.ids.len() + 1;
             buckets.insert(k, bucket, weight);
@@ -325,7 +326,7 @@ impl IdMap {
 }
 
 fn lock<V>(m: &Mutex<Cache<V>>) -> std::sync::MutexGuard<'_, Cache<V>> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().recover()
 }
 
 /// Ids assigned by a batch that is not committed yet.

@@ -8,6 +8,7 @@
 //! Every event keeps its global sequence number, so a snapshot "up to a watermark" is a
 //! filter, and the order in which events arrived is never lost.
 
+use crate::error::OrPoisoned;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -334,7 +335,7 @@ impl Log {
     }
 
     pub fn install(&mut self, update: LogUpdate) {
-        let checked = self.checked.get_mut().unwrap_or_else(|e| e.into_inner());
+        let checked = self.checked.get_mut().recover();
         for (bucket, m) in update.manifests {
             checked.retain(bucket, &m);
             self.manifests.insert(bucket, m);
@@ -370,7 +371,7 @@ impl Log {
             let held = self
                 .checked
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .or_poisoned("checked segments")?
                 .get(key);
             let v = match &held {
                 Some(v) => v.clone(),
@@ -383,7 +384,7 @@ impl Log {
                 if CheckedRuns::worth_holding(&v) {
                     self.checked
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner())
+                        .or_poisoned("checked segments")?
                         .insert(key, v.clone());
                 }
                 seg
