@@ -86,6 +86,34 @@ pub enum Error {
         /// The trained models that have them.
         models: Vec<String>,
     },
+    /// A user or item id newer than the model asked about (`kind` is `user` or `item`).
+    #[error("{kind} `{id}` arrived after model `{model}` was trained; retrain it")]
+    NotInModel {
+        kind: &'static str,
+        id: String,
+        model: String,
+    },
+    /// A row that was deleted from a table (`kind`: `user`, `item` or `row`).
+    #[error("{kind} `{id}` was deleted from table `{table}`")]
+    RowDeleted {
+        kind: &'static str,
+        id: String,
+        table: String,
+    },
+    /// A row id that a table does not hold.
+    #[error("no row `{id}` in table `{table}`")]
+    UnknownRow { id: String, table: String },
+    /// An event (or record) of a batch or an import refused before anything is written:
+    /// `index` counts from 0 in the batch or the file.
+    #[error("{}event {index}: {reason}", file_prefix(.file))]
+    InvalidEvent {
+        file: Option<String>,
+        index: usize,
+        reason: String,
+    },
+    /// Training found nothing to learn from (`what`: `events`, `interactions`, `ratings`).
+    #[error("empty input: no {what} to train on")]
+    NoEvents { what: &'static str },
     /// A job id that does not exist.
     #[error("unknown job {0}")]
     UnknownJob(u64),
@@ -159,6 +187,10 @@ fn describe_holder(
         Some(a) if !a.is_empty() => format!("{program} (pid {pid}, running: {a})"),
         _ => format!("{program} (pid {pid}, idle)"),
     }
+}
+
+fn file_prefix(file: &Option<String>) -> String {
+    file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default()
 }
 
 fn did_you_mean(s: &Option<String>) -> String {
@@ -327,6 +359,44 @@ mod tests {
         assert_eq!(*m.lock().recover(), 0);
         let e = m.lock().or_poisoned("m").unwrap_err();
         assert!(e.to_string().contains("`m` is poisoned"), "{e}");
+    }
+
+    #[test]
+    fn structured_variants_keep_the_messages() {
+        let e = Error::NotInModel {
+            kind: "user",
+            id: "ann".into(),
+            model: "als".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "user `ann` arrived after model `als` was trained; retrain it"
+        );
+        let e = Error::RowDeleted {
+            kind: "item",
+            id: "x".into(),
+            table: "t".into(),
+        };
+        assert_eq!(e.to_string(), "item `x` was deleted from table `t`");
+        let e = Error::UnknownRow {
+            id: "zz".into(),
+            table: "emb".into(),
+        };
+        assert_eq!(e.to_string(), "no row `zz` in table `emb`");
+        let mut e = Error::InvalidEvent {
+            file: None,
+            index: 3,
+            reason: "empty user id".into(),
+        };
+        assert_eq!(e.to_string(), "event 3: empty user id");
+        if let Error::InvalidEvent { file, .. } = &mut e {
+            *file = Some("a.csv".into());
+        }
+        assert_eq!(e.to_string(), "a.csv: event 3: empty user id");
+        let e = Error::NoEvents { what: "ratings" };
+        assert_eq!(e.to_string(), "empty input: no ratings to train on");
+        let e = Error::param("factors", "must be at least 1");
+        assert!(e.to_string().contains("`factors`"), "{e}");
     }
 
     #[test]

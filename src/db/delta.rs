@@ -299,9 +299,10 @@ impl Db {
                 let row = match known {
                     Some(r) => r,
                     None if values.is_empty() => {
-                        return Err(Error::InvalidInput(format!(
-                            "no row `{id}` in table `{table}`"
-                        )))
+                        return Err(Error::UnknownRow {
+                            id: id.clone(),
+                            table: table.to_owned(),
+                        })
                     }
                     None => {
                         next_row += 1;

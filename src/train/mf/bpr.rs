@@ -84,7 +84,9 @@ pub(crate) fn train_traced(
 ) -> Result<(MfModel, Vec<f64>)> {
     params.validate()?;
     if data.nnz() == 0 {
-        return Err(Error::Empty("no interactions to train on".into()));
+        return Err(Error::NoEvents {
+            what: "interactions",
+        });
     }
     let f = params.factors;
     let mut p = normal_matrix(data.n_users, f, params.init_std, ctx.sub_seed(0))?;
