@@ -111,6 +111,9 @@ pub enum Error {
         index: usize,
         reason: String,
     },
+    /// A table with nothing to work on (`what`: e.g. `rows`, `non-zero rows to index`).
+    #[error("empty input: table `{table}` has no {what}")]
+    EmptyTable { table: String, what: &'static str },
     /// Training found nothing to learn from (`what`: `events`, `interactions`, `ratings`).
     #[error("empty input: no {what} to train on")]
     NoEvents { what: &'static str },
@@ -393,6 +396,11 @@ mod tests {
             *file = Some("a.csv".into());
         }
         assert_eq!(e.to_string(), "a.csv: event 3: empty user id");
+        let e = Error::EmptyTable {
+            table: "t".into(),
+            what: "rows",
+        };
+        assert_eq!(e.to_string(), "empty input: table `t` has no rows");
         let e = Error::NoEvents { what: "ratings" };
         assert_eq!(e.to_string(), "empty input: no ratings to train on");
         let e = Error::param("factors", "must be at least 1");

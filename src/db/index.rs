@@ -557,7 +557,10 @@ impl Db {
             return Err(Error::param("dim", "must be at least 1"));
         }
         if rows.is_empty() {
-            return Err(Error::Empty(format!("no rows for table `{name}`")));
+            return Err(Error::EmptyTable {
+                table: name.to_owned(),
+                what: "rows",
+            });
         }
         if !rows.len().is_multiple_of(dim) {
             return Err(Error::DimensionMismatch {

@@ -166,10 +166,10 @@ impl IvfIndex {
         }
         let m = rows.len();
         if m == 0 {
-            return Err(Error::Empty(format!(
-                "table `{}` has no non-zero rows to index",
-                table.name()
-            )));
+            return Err(Error::EmptyTable {
+                table: table.name().to_owned(),
+                what: "non-zero rows to index",
+            });
         }
         let lists = lists.unwrap_or_else(|| default_lists(m));
         if lists == 0 || lists > m {
