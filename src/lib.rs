@@ -27,6 +27,9 @@
 //! Cargo feature `testkit` (off by default): `recdb::testkit`, the synthetic data,
 //! bench helpers and fuzz entry points of recdb's own tests; not for applications.
 #![deny(unsafe_code)]
+// A narrowing `as` is an error, a checked conversion, or an `allow` that says why the
+// value fits (test code, with its small fixed sizes, is exempt).
+#![cfg_attr(not(test), warn(clippy::cast_possible_truncation))]
 
 mod backup;
 mod cpu;

@@ -322,7 +322,7 @@ fn queries_answer_and_refuse_clearly() {
     b.commit().unwrap();
     assert!(matches!(
         db.recommend("latecomer", &q),
-        Err(Error::InvalidInput(_))
+        Err(Error::NotInModel { .. })
     ));
 
     let f32_path = dir.path().join("items.f32");

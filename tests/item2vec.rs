@@ -211,6 +211,6 @@ fn bad_params_and_data_give_clear_errors() {
     let empty = Db::temporary().unwrap();
     assert!(matches!(
         empty.train("item2vec", &small(), &opts(1)),
-        Err(Error::Empty(_))
+        Err(Error::NoEvents { .. })
     ));
 }

@@ -166,7 +166,7 @@ fn invalid_params_are_rejected_before_any_record() {
 fn training_with_no_events_fails_cleanly() {
     let db = Db::temporary().unwrap();
     let r = db.train("popular", &Params::new(), &TrainOptions::default());
-    assert!(matches!(r, Err(Error::Empty(_))), "{r:?}");
+    assert!(matches!(r, Err(Error::NoEvents { .. })), "{r:?}");
     let jobs = db.jobs().unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].state, recdb::JobState::Failed);

@@ -81,11 +81,11 @@ fn query_errors() {
     b.commit().unwrap();
     assert!(matches!(
         db.recommend("newcomer", &opts("als", 5)),
-        Err(Error::InvalidInput(_))
+        Err(Error::NotInModel { kind: "user", .. })
     ));
     assert!(matches!(
         db.similar("fresh-item", &opts("als", 5)),
-        Err(Error::InvalidInput(_))
+        Err(Error::NotInModel { kind: "item", .. })
     ));
     assert!(db.predict("u1", "fresh-item", "als").is_err());
     // the old users still work, and the new item is never returned by the old table

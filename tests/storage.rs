@@ -252,11 +252,11 @@ fn bad_input_leaves_db_unchanged() {
     b.push("u1", "i1", EventKind::View, 1.0, 5).unwrap();
     assert!(matches!(
         b.push("", "i1", EventKind::View, 1.0, 5),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidEvent { index: 1, .. })
     ));
     assert!(matches!(
         b.push("u1", "", EventKind::View, 1.0, 5),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidEvent { index: 1, .. })
     ));
     assert!(b.push("u1", "i2", EventKind::Rating, f32::NAN, 5).is_err());
     assert!(b

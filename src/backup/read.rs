@@ -5,9 +5,9 @@ use std::io::BufRead;
 
 use super::{DumpReport, DumpedJob, Line, FORMAT, MAX_DUMP_LINE};
 // TableOutput is defined in `db` until the job types move below it.
-use crate::jobs::TableOutput;
 use crate::event::{EventKind, ItemRecord};
 use crate::jobs::record::Policy;
+use crate::jobs::TableOutput;
 use crate::storage::tables::{self, RowSpace};
 use crate::{Error, Result};
 /// A table of the dump as read: its rows, the deleted ones (users and items tables),
@@ -199,7 +199,7 @@ pub(crate) fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                 })?;
                 let other = o.space == RowSpace::Other;
                 if v.is_empty() && !other {
-                    t.dead.push(row as u32);
+                    t.dead.push(crate::error::to_u32(row, "table rows")?);
                     o.rows.extend(std::iter::repeat_n(0.0, o.dim));
                     continue;
                 }

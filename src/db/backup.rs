@@ -25,7 +25,7 @@ impl Db {
     /// under one state lock (so ids and events agree).
     pub(crate) fn logged_events(&self) -> Result<LoggedEvents> {
         let b = self.backend();
-        let st = self.state();
+        let st = self.state()?;
         Ok(LoggedEvents {
             events: st.log.snapshot(b, u64::MAX)?,
             users: st.users.all_names(b)?,
@@ -35,6 +35,8 @@ impl Db {
     }
 
     /// Write a portable copy of the database to `w`.
+    // why: `users` and `items` are the id maps, whose dense ids are u32.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn dump(&self, w: &mut dyn Write) -> Result<DumpReport> {
         let b = self.backend();
         let mut buf = Vec::new();

@@ -97,6 +97,8 @@ impl Db {
 
     /// Publish a compaction's version, with the operations written since its snapshot
     /// and its carried-over index in the same batch.
+    // why: the compacted table has no more rows than the served one, whose row count is a u32.
+    #[allow(clippy::cast_possible_truncation)]
     fn publish_compacted(&self, table: &str, c: Compacted, rec: &mut JobRecord) -> Result<()> {
         let Compacted {
             view,
@@ -203,6 +205,8 @@ struct Compacted {
 /// and items tables keep every position (a row is its dense id), deleted rows become
 /// zeros listed in the returned tombstones. The third part maps each base row to its
 /// new row when its values are unchanged (`u32::MAX` when deleted or replaced).
+// why: r < n, the logical row count of a delta, which numbers rows with u32.
+#[allow(clippy::cast_possible_truncation)]
 fn materialize(db: &Db, view: &TableView, d: &Delta) -> (TableOutput, Vec<u32>, Vec<u32>) {
     let dim = view.dim();
     let n = d.logical_rows();

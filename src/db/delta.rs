@@ -9,6 +9,7 @@
 //! (`jobs::policy::compact_threshold`), a `compact` job (`compact.rs`) folds it into a
 //! new table version.
 
+use crate::error::OrPoisoned;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -214,7 +215,7 @@ pub struct DeltaReport {
 impl Db {
     /// The delta of a table version (`None`: nothing written since publish), cached.
     pub(crate) fn delta_of(&self, view: &TableView) -> Result<Option<Arc<Delta>>> {
-        let mut cache = self.inner.deltas.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.deltas.lock().or_poisoned("delta cache")?;
         if let Some((v, d)) = cache.get(view.name()) {
             if *v == view.version() {
                 return Ok(d.clone());
@@ -278,7 +279,10 @@ impl Db {
                 tombstones: Vec::new(),
                 ops: Vec::new(),
             };
-            let mut next_row = cur.as_ref().map_or(view.rows(), |d| d.logical) as u32;
+            let mut next_row = crate::error::to_u32(
+                cur.as_ref().map_or(view.rows(), |d| d.logical),
+                "table rows",
+            )?;
             let mut new_ids: HashMap<String, u32> = HashMap::new();
             // Rows put (true) or deleted (false) earlier in this call.
             let mut written: HashMap<u32, bool> = HashMap::new();
@@ -290,9 +294,10 @@ impl Db {
                 let row = match known {
                     Some(r) => r,
                     None if values.is_empty() => {
-                        return Err(Error::InvalidInput(format!(
-                            "no row `{id}` in table `{table}`"
-                        )))
+                        return Err(Error::UnknownRow {
+                            id: id.clone(),
+                            table: table.to_owned(),
+                        })
                     }
                     None => {
                         next_row += 1;
@@ -335,7 +340,7 @@ impl Db {
             self.inner
                 .deltas
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .or_poisoned("delta cache")?
                 .insert(table.to_owned(), (view.version(), Some(delta.clone())));
             let ops: Vec<(u32, Option<&[f32]>)> = seg
                 .ops

@@ -16,6 +16,8 @@ const MAX_TAG: usize = 1024;
 
 /// Parse `tag<TAB>text` lines. Every problem names `file` and the line; nothing is
 /// returned unless the whole input is good.
+// why: a document number read back from a u64 key the database wrote from a usize.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn parse_docs(bytes: &[u8], file: &str) -> Result<Vec<(String, String)>> {
     let bad = |line: usize, field: &str, msg: &str| Error::Parse {
         file: file.to_owned(),

@@ -32,13 +32,13 @@ impl Db {
     /// counting in place), so it costs a scan of the log per call.
     pub fn item_event_count(&self, item: &str) -> Result<u64> {
         let iid = self.item_id(item)?;
-        let st = self.state();
+        let st = self.state()?;
         st.log.count_item(self.backend(), iid, st.meta.events)
     }
 
     fn item_records(&self) -> Result<Vec<ItemRecord>> {
         let all = attrs::all_items(self.backend())?;
-        let names = self.state().items.all_names(self.backend())?;
+        let names = self.state()?.items.all_names(self.backend())?;
         Ok(find::item_records(all, &names))
     }
 }

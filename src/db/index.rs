@@ -2,6 +2,7 @@
 //! index and its delta), searchers, and the per-table caches. Building is a
 //! maintenance job (`index_jobs.rs`); rows put since publish live in a delta (`delta.rs`).
 
+use crate::error::OrPoisoned;
 use std::sync::Arc;
 
 use super::delta::Delta;
@@ -172,10 +173,12 @@ impl Served {
     /// Row `r` as the version serves it; `None` when deleted or never written.
     pub fn row(&self, r: usize) -> Option<Vec<f32>> {
         if let Some(d) = &self.delta {
-            if let Some(v) = d.row(r as u32) {
+            // A position past u32 is no row of any table.
+            let r32 = u32::try_from(r).ok()?;
+            if let Some(v) = d.row(r32) {
                 return Some(v.to_vec());
             }
-            if d.hides(r as u32) {
+            if d.hides(r32) {
                 return None;
             }
         }
@@ -410,7 +413,7 @@ pub(crate) fn info_of(view: &TableView, ix: &IvfIndex) -> IndexInfo {
 impl Db {
     /// The index of a table version, loaded (and validated) on first use and cached.
     pub(crate) fn index_of(&self, view: &TableView) -> Result<Option<Arc<IvfIndex>>> {
-        let mut cache = self.inner.indexes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.indexes.lock().or_poisoned("index cache")?;
         if let Some((v, ix)) = cache.get(view.name()) {
             if *v == view.version() {
                 return Ok(ix.clone());
@@ -449,7 +452,7 @@ impl Db {
     }
 
     fn install_if(&self, view: &TableView, ix: Arc<IvfIndex>, over: impl Fn(u64) -> bool) {
-        let mut cache = self.inner.indexes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.indexes.lock().recover();
         if cache.get(view.name()).is_none_or(|(v, _)| over(*v)) {
             cache.insert(view.name().to_owned(), (view.version(), Some(ix)));
         }
@@ -474,7 +477,7 @@ impl Db {
     /// The tail of (`ix`, `d`), the index and delta of `view`: cached, else placed from
     /// the delta's rows (the first query after an open or a build pays for it).
     fn tail_of(&self, view: &TableView, ix: &Arc<IvfIndex>, d: &Arc<Delta>) -> Arc<Tail> {
-        let mut cache = self.inner.tails.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.tails.lock().recover();
         if let Some(e) = cache.get(view.name()) {
             if e.version == view.version() && Arc::ptr_eq(&e.index, ix) && Arc::ptr_eq(&e.delta, d)
             {
@@ -508,7 +511,7 @@ impl Db {
         new: &Arc<Delta>,
         ops: &[(u32, Option<&[f32]>)],
     ) {
-        let mut cache = self.inner.tails.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.tails.lock().recover();
         let Some(e) = cache.get_mut(view.name()) else {
             return;
         };
@@ -557,7 +560,10 @@ impl Db {
             return Err(Error::param("dim", "must be at least 1"));
         }
         if rows.is_empty() {
-            return Err(Error::Empty(format!("no rows for table `{name}`")));
+            return Err(Error::EmptyTable {
+                table: name.to_owned(),
+                what: "rows",
+            });
         }
         if !rows.len().is_multiple_of(dim) {
             return Err(Error::DimensionMismatch {

@@ -171,6 +171,8 @@ impl Db {
     /// Measure the index of `table` with `queries` (row-major, the table's dim): for each
     /// operating point, recall@k against exact search and per-thread QPS. The table's
     /// delta (rows written since publish) takes part like in any query.
+    // why: nprobe multiples, small positive floats rounded to a count.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn bench_index(
         &self,
         table: &str,

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use super::index::info_of;
 use super::Db;
+use crate::error::OrPoisoned;
 use crate::index::{code_stages, BuildHooks, IvfIndex, Metric, Shortfall, TUNED};
 use crate::jobs::policy::{self, IndexBuild};
 use crate::jobs::record::{self as job_store, JobRecord, JobState};
@@ -42,6 +43,9 @@ fn params_json(table: &str, o: &IndexOptions, auto: bool) -> String {
     .to_string()
 }
 
+// why: these were written from the options' own usize and f32 fields (a usize is
+// 64-bit on the targets recdb builds for; f32 → f64 → f32 round-trips exactly).
+#[allow(clippy::cast_possible_truncation)]
 fn options_from(params: &str) -> Option<(String, IndexOptions)> {
     let v: serde_json::Value = serde_json::from_str(params).ok()?;
     let d = IndexOptions::default();
@@ -51,7 +55,8 @@ fn options_from(params: &str) -> Option<(String, IndexOptions)> {
         bits: v
             .get("bits")
             .and_then(|x| x.as_u64())
-            .map_or(d.bits, |b| b as u8),
+            // Out of range stays out of range (255), for the options' check to refuse.
+            .map_or(d.bits, |b| u8::try_from(b).unwrap_or(u8::MAX)),
         spill: v
             .get("spill")
             .and_then(|x| x.as_f64())
@@ -252,6 +257,8 @@ impl Db {
                 (IndexBuild::AsCarried, _, Some(h)) => IndexOptions {
                     metric: Metric::from_stored_byte(h.metric),
                     lists: Some(h.lists as usize),
+                    // why: an index has at most 2 code stages (bits 4 or 8).
+                    #[allow(clippy::cast_possible_truncation)]
                     bits: code_stages(&h.levels, h.dim as usize).map_or(4, |s| 4 * s as u8),
                     target_recall: h.target_recall,
                     seed: h.seed,
@@ -267,11 +274,7 @@ impl Db {
 
     /// Keep the handle of a maintenance job so [`Db::wait_maintenance`] can join it.
     pub(crate) fn keep_maintenance(&self, h: JobHandle) {
-        self.inner
-            .maintenance
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(h);
+        self.inner.maintenance.lock().recover().push(h);
     }
 
     /// Wait for the maintenance jobs this handle started (index builds after publishes,
@@ -280,13 +283,7 @@ impl Db {
     pub fn wait_maintenance(&self) -> Vec<Result<JobInfo>> {
         let mut out = Vec::new();
         loop {
-            let hs: Vec<JobHandle> = std::mem::take(
-                &mut *self
-                    .inner
-                    .maintenance
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
+            let hs: Vec<JobHandle> = std::mem::take(&mut *self.inner.maintenance.lock().recover());
             if hs.is_empty() {
                 return out;
             }
@@ -296,10 +293,6 @@ impl Db {
 
     /// Maintenance jobs started by this handle and not yet joined.
     pub fn maintenance_pending(&self) -> usize {
-        self.inner
-            .maintenance
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.inner.maintenance.lock().recover().len()
     }
 }

@@ -1,5 +1,6 @@
 //! Writing events and attributes: validated in full first, then one atomic, durable batch.
 
+use crate::error::OrPoisoned;
 use std::path::Path;
 
 use std::sync::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
@@ -22,10 +23,10 @@ impl Writer for Db {
     fn lock_write(&self) -> MutexGuard<'_, ()> {
         Db::lock_write(self)
     }
-    fn state(&self) -> RwLockReadGuard<'_, State> {
+    fn state(&self) -> Result<RwLockReadGuard<'_, State>> {
         Db::state(self)
     }
-    fn state_mut(&self) -> RwLockWriteGuard<'_, State> {
+    fn state_mut(&self) -> Result<RwLockWriteGuard<'_, State>> {
         Db::state_mut(self)
     }
     fn pool(&self) -> &rayon::ThreadPool {
@@ -83,7 +84,11 @@ impl Db {
         crate::ingest::each_event(file, bytes, format, &mut |e| {
             check_event(&e.user, &e.item, e.value, e.group.as_deref(), index).map_err(|err| {
                 match err {
-                    Error::InvalidInput(m) => Error::InvalidInput(format!("{file}: {m}")),
+                    Error::InvalidEvent { index, reason, .. } => Error::InvalidEvent {
+                        file: Some(file.to_owned()),
+                        index,
+                        reason,
+                    },
                     other => other,
                 }
             })?;
@@ -166,7 +171,7 @@ impl Db {
             }
             Ok(())
         })?;
-        *self.inner.genres.write().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.inner.genres.write().or_poisoned("genre index")? = None;
         Ok(report)
     }
 
@@ -196,7 +201,7 @@ impl Db {
         let b = self.backend();
         let mut batch = WriteBatch::default();
         let (new, new_ids, meta) = {
-            let st = self.state();
+            let st = self.state()?;
             let map = if items { &st.items } else { &st.users };
             let mut pending = PendingIds::new(map, b);
             write(&mut pending, &mut batch)?;
@@ -216,7 +221,7 @@ impl Db {
             new_ids: new_ids as u64,
         };
         {
-            let mut st = self.state_mut();
+            let mut st = self.state_mut()?;
             b.apply(batch)?;
             if items {
                 st.items.install(new);

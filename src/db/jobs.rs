@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::Db;
+use crate::error::OrPoisoned;
 use crate::jobs::record::{self as job_store, JobRecord, JobState, Policy};
 use crate::jobs::runner::{self, RunSpec, Runner};
 use crate::jobs::{
@@ -51,7 +52,7 @@ impl Db {
     /// Register a job: allocate its id and record it as running at the current watermark.
     pub(crate) fn start_record(&self, model: &str, params: String, seed: u64) -> Result<JobRecord> {
         let _w = self.lock_write();
-        let mut st = self.state_mut();
+        let mut st = self.state_mut()?;
         let id = st.meta.next_job;
         st.meta.next_job += 1;
         let rec = runner::new_record(id, model, params, seed, st.meta.events);
@@ -107,7 +108,7 @@ impl Db {
         };
         let work = |ctx: &crate::JobContext<'_>| {
             let snapshot = {
-                let st = self.state();
+                let st = self.state()?;
                 Snapshot {
                     n_users: st.users.len() as usize,
                     n_items: st.items.len() as usize,
@@ -189,13 +190,13 @@ impl Db {
 
     /// Every job ever run, oldest first, with live progress for running ones.
     pub fn jobs(&self) -> Result<Vec<JobInfo>> {
-        let running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        let running = self.inner.running.lock().or_poisoned("running jobs")?;
         Ok(job_store::all(self.backend())?
             .iter()
             .map(|r| {
                 let mut info = JobInfo::from_record(r);
                 if let Some(j) = running.get(&r.id) {
-                    let (p, m) = j.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    let (p, m) = j.progress.lock().recover().clone();
                     info.progress = p;
                     info.message = m;
                 }
@@ -211,10 +212,10 @@ impl Db {
             .inner
             .running
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .or_poisoned("running jobs")?
             .get(&id)
         {
-            let (p, m) = j.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let (p, m) = j.progress.lock().or_poisoned("job progress")?.clone();
             info.progress = p;
             info.message = m;
         }
@@ -227,7 +228,7 @@ impl Db {
             .inner
             .running
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .or_poisoned("running jobs")?
             .get(&id)
         {
             Some(j) => {
@@ -275,7 +276,7 @@ impl Db {
         if policies.is_empty() {
             return Ok(Vec::new());
         }
-        let events = self.state().meta.events;
+        let events = self.state()?.meta.events;
         let records = job_store::all(self.backend())?;
         let mut started = Vec::new();
         for p in policies {

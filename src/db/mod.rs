@@ -25,6 +25,7 @@ mod text_query;
 mod vacuum;
 mod vectors;
 
+use crate::error::OrPoisoned;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -98,7 +99,6 @@ impl Config {
         }
     }
 }
-
 
 pub(crate) type IndexCache = HashMap<String, (u64, Option<Arc<crate::index::IvfIndex>>)>;
 
@@ -261,16 +261,19 @@ impl Db {
         self.inner.backend.as_ref()
     }
 
-    pub(crate) fn state(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.inner.state.read().unwrap_or_else(|e| e.into_inner())
+    /// The in-memory state, or [`Error::LockPoisoned`] if a writer panicked mid-update.
+    pub(crate) fn state(&self) -> Result<std::sync::RwLockReadGuard<'_, State>> {
+        self.inner.state.read().or_poisoned("database state")
     }
 
-    pub(crate) fn state_mut(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.inner.state.write().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn state_mut(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>> {
+        self.inner.state.write().or_poisoned("database state")
     }
 
+    /// The writer lock guards no data (only who writes), so a panic cannot leave it
+    /// half-updated: its poison is ignored.
     pub(crate) fn lock_write(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.inner.write.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.write.lock().recover()
     }
 
     /// Where the database lives (`None` for a temporary one).
@@ -284,14 +287,14 @@ impl Db {
     }
 
     pub(crate) fn user_id(&self, user: &str) -> Result<u32> {
-        self.state()
+        self.state()?
             .users
             .get(self.backend(), user)?
             .ok_or_else(|| Error::UnknownUser(user.to_owned()))
     }
 
     pub(crate) fn item_id(&self, item: &str) -> Result<u32> {
-        self.state()
+        self.state()?
             .items
             .get(self.backend(), item)?
             .ok_or_else(|| Error::UnknownItem(item.to_owned()))
@@ -299,24 +302,24 @@ impl Db {
 
     /// The external id of a dense id (`#N` if it has none: a row past the map).
     pub(crate) fn item_name(&self, item: u32) -> Result<String> {
-        let name = self.state().items.name(self.backend(), item)?;
+        let name = self.state()?.items.name(self.backend(), item)?;
         Ok(name.unwrap_or_else(|| format!("#{item}")))
     }
 
     pub(crate) fn user_name(&self, user: u32) -> Result<String> {
-        let name = self.state().users.name(self.backend(), user)?;
+        let name = self.state()?.users.name(self.backend(), user)?;
         Ok(name.unwrap_or_else(|| format!("#{user}")))
     }
 
     /// A user's events in time order (dense ids), for queries and jobs.
     pub(crate) fn history_dense(&self, user: u32) -> Result<Vec<Event>> {
-        let st = self.state();
+        let st = self.state()?;
         st.log.history(self.backend(), user)
     }
 
     /// A user's events in time order.
     pub fn history(&self, user: &str) -> Result<Vec<HistoryEntry>> {
-        let st = self.state();
+        let st = self.state()?;
         let uid = st
             .users
             .get(self.backend(), user)?
@@ -363,7 +366,7 @@ impl Db {
     /// `space`: one bucket of the id map is read, not the map. `None` for an unknown
     /// id, and for [`RowSpace::Other`] (its rows are named by the table).
     pub fn dense_id(&self, space: crate::RowSpace, id: &str) -> Result<Option<u32>> {
-        let st = self.state();
+        let st = self.state()?;
         match space {
             crate::RowSpace::Items => st.items.get(self.backend(), id),
             crate::RowSpace::Users => st.users.get(self.backend(), id),
@@ -373,12 +376,12 @@ impl Db {
 
     /// External ids of all items, by dense id (reads the whole map).
     pub fn item_ids(&self) -> Result<Vec<String>> {
-        self.state().items.all_names(self.backend())
+        self.state()?.items.all_names(self.backend())
     }
 
     /// External ids of all users, by dense id (reads the whole map).
     pub fn user_ids(&self) -> Result<Vec<String>> {
-        self.state().users.all_names(self.backend())
+        self.state()?.users.all_names(self.backend())
     }
 }
 
@@ -389,7 +392,7 @@ pub(crate) fn thread_pool(n: usize) -> Result<rayon::ThreadPool> {
         .num_threads(n)
         .thread_name(|i| format!("recdb-{i}"))
         .build()
-        .map_err(|e| Error::Storage(format!("thread pool: {e}")))
+        .map_err(|e| Error::system("thread pool", std::io::Error::other(e)))
 }
 
 #[cfg(test)]

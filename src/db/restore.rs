@@ -10,6 +10,7 @@
 //! wipes the partial data and starts over. Restoring into a sibling directory and
 //! renaming would not fit an embedded library whose `Db` is already open on the path.
 
+use crate::error::OrPoisoned;
 use std::io::BufRead;
 
 use super::{Db, State};
@@ -52,7 +53,7 @@ impl Db {
     pub fn restore(&self, r: &mut dyn BufRead, source: &str) -> Result<DumpReport> {
         let partial = self.incomplete_restore()?.is_some();
         if !partial {
-            let st = self.state();
+            let st = self.state()?;
             if st.meta.events > 0
                 || st.users.len() > 0
                 || st.items.len() > 0
@@ -127,7 +128,7 @@ impl Db {
     pub(super) fn begin_restore(&self, source: &str, wipe: bool) -> Result<()> {
         let _w = self.lock_write();
         let b = self.backend();
-        let mut st = self.state_mut();
+        let mut st = self.state_mut()?;
         let mut batch = WriteBatch::default();
         if wipe {
             let old = &st.meta;
@@ -168,11 +169,11 @@ impl Db {
 
     fn forget_cached_tables(&self) {
         let i = &self.inner;
-        i.views.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        i.indexes.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        i.deltas.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        i.tails.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        *i.genres.write().unwrap_or_else(|e| e.into_inner()) = None;
+        i.views.lock().recover().clear();
+        i.indexes.lock().recover().clear();
+        i.deltas.lock().recover().clear();
+        i.tails.lock().recover().clear();
+        *i.genres.write().recover() = None;
     }
 
     /// Users and items in dump order, so dense ids (and so table rows) match.
@@ -181,7 +182,7 @@ impl Db {
         let b = self.backend();
         let mut batch = WriteBatch::default();
         let (new_u, new_i, meta) = {
-            let st = self.state();
+            let st = self.state()?;
             let mut pu = PendingIds::new(&st.users, b);
             let mut pi = PendingIds::new(&st.items, b);
             for u in users {
@@ -209,13 +210,13 @@ impl Db {
             (new_u, new_i, meta)
         };
         {
-            let mut st = self.state_mut();
+            let mut st = self.state_mut()?;
             b.apply(batch)?;
             st.users.install(new_u);
             st.items.install(new_i);
             st.meta = meta;
         }
-        *self.inner.genres.write().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.inner.genres.write().or_poisoned("genre index")? = None;
         b.flush()
     }
 
@@ -223,7 +224,7 @@ impl Db {
     /// seed when the dump has them, else a `restore` record.
     fn restore_record(&self, job: Option<&DumpedJob>) -> Result<JobRecord> {
         let _w = self.lock_write();
-        let mut st = self.state_mut();
+        let mut st = self.state_mut()?;
         let id = st.meta.next_job;
         st.meta.next_job += 1;
         Ok(JobRecord {

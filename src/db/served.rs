@@ -18,10 +18,12 @@ impl Served {
     /// [`Served::row`] without copying: `None` when deleted or never written.
     pub(crate) fn row_ref(&self, r: usize) -> Option<ServedRow<'_>> {
         if let Some(d) = &self.delta {
-            if let Some(v) = d.row(r as u32) {
+            // A position past u32 is in no delta (rows are numbered with u32).
+            let r32 = u32::try_from(r).ok()?;
+            if let Some(v) = d.row(r32) {
                 return Some(ServedRow::Delta(v));
             }
-            if d.hides(r as u32) {
+            if d.hides(r32) {
                 return None;
             }
         }
@@ -31,7 +33,7 @@ impl Served {
     /// Row `r` is served (not deleted, and not a position never written).
     pub(crate) fn is_live(&self, r: usize) -> bool {
         match &self.delta {
-            Some(d) => d.live(r as u32),
+            Some(d) => u32::try_from(r).is_ok_and(|r| d.live(r)),
             None => r < self.view.rows(),
         }
     }
@@ -63,7 +65,12 @@ impl Db {
 
     /// The external id of row `r` of `s` (rows appended since publish included).
     pub(crate) fn served_row_id(&self, s: &Served, r: usize) -> String {
-        match s.delta.as_ref().and_then(|d| d.appended_id(r as u32)) {
+        let appended = s
+            .delta
+            .as_ref()
+            .zip(u32::try_from(r).ok())
+            .and_then(|(d, r)| d.appended_id(r));
+        match appended {
             Some(id) => id.to_owned(),
             None => self.row_id(&s.view, r),
         }

@@ -2,9 +2,9 @@
 //! every stored value.
 
 use super::{tables, Db, TableInfo};
-use crate::storage::meta;
 use crate::jobs::record as job_store;
 use crate::storage::attrs;
+use crate::storage::meta;
 use crate::{Error, Result};
 
 /// Counts and sizes, as `recdb stats` shows them.
@@ -49,7 +49,7 @@ pub struct CheckReport {
 impl Db {
     pub fn stats(&self) -> Result<Stats> {
         let (users, items, events, groups, segments) = {
-            let st = self.state();
+            let st = self.state()?;
             (
                 st.users.len() as u64,
                 st.items.len() as u64,
@@ -79,7 +79,7 @@ impl Db {
     pub fn check(&self) -> Result<CheckReport> {
         self.refuse_incomplete_restore()?;
         let b = self.backend();
-        let st = self.state();
+        let st = self.state()?;
         let events = st.log.verify(b)?;
         if let Some(k) = st.log.orphans(b)?.first() {
             use crate::storage::keys::{be_u32, be_u64};
@@ -113,7 +113,7 @@ impl Db {
         let jobs = job_store::all(b)?.len() as u64;
         job_store::policies(b)?;
         crate::storage::imports::verify(b)?;
-        let st = self.state();
+        let st = self.state()?;
         Ok(CheckReport {
             events,
             segments,

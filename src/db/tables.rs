@@ -1,6 +1,7 @@
 //! Tables as the database serves them: the catalog, the cache of open versions,
 //! atomic publish with garbage collection, and export.
 
+use crate::error::OrPoisoned;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
@@ -162,7 +163,7 @@ impl Db {
     /// under one hold of the cache lock, which publish and drop take too, so the views
     /// never mix versions and a load never races a garbage collection.
     pub(crate) fn tables_consistent(&self, names: &[&str]) -> Result<Vec<Arc<TableView>>> {
-        let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
+        let mut views = self.inner.views.lock().or_poisoned("table cache")?;
         let mut out = Vec::with_capacity(names.len());
         for &name in names {
             if let Some(v) = views.get(name) {
@@ -215,7 +216,7 @@ impl Db {
         }
         let _w = self.lock_write();
         let b = self.backend();
-        let mut meta = self.state().meta.clone();
+        let mut meta = self.state()?.meta.clone();
         let mut batch = WriteBatch::default();
         let mut published = Vec::with_capacity(outputs.len());
         for o in outputs {
@@ -230,8 +231,8 @@ impl Db {
             });
             entry.versions.push(VersionInfo {
                 version,
-                rows: (o.rows.len() / o.dim) as u32,
-                dim: o.dim as u32,
+                rows: crate::error::to_u32(o.rows.len() / o.dim, "table rows")?,
+                dim: crate::error::to_u32(o.dim, "table dimension")?,
                 rows_per_block,
                 blocks,
                 space: o.space as u8,
@@ -252,8 +253,8 @@ impl Db {
         job_store::put(&mut batch, record);
         extra(b, &published, &mut batch)?;
         {
-            let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
-            let mut st = self.state_mut();
+            let mut views = self.inner.views.lock().or_poisoned("table cache")?;
+            let mut st = self.state_mut()?;
             st.meta.next_version = meta.next_version;
             st.meta.put(&mut batch);
             b.apply(batch)?;
@@ -278,25 +279,27 @@ impl Db {
             tables::delete_blocks(b, name, v.version, &mut batch)?;
         }
         batch.delete(keys::catalog(name));
-        let mut views = self.inner.views.lock().unwrap_or_else(|e| e.into_inner());
+        let mut views = self.inner.views.lock().or_poisoned("table cache")?;
         b.apply(batch)?;
         views.remove(name);
         drop(views);
         self.inner
             .indexes
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .or_poisoned("index cache")?
             .remove(name);
         self.inner
             .deltas
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .or_poisoned("delta cache")?
             .remove(name);
         b.flush()
     }
 
     /// The external id of row `r` of a table (`#r` if its id block cannot be read:
     /// `check` names the corruption).
+    // why: r is a row of `view`, whose row count is a u32.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn row_id(&self, view: &TableView, r: usize) -> String {
         let placeholder = |_| format!("#{r}");
         match view.space() {
@@ -314,6 +317,8 @@ impl Db {
     /// published included; deleted rows left out): `F32` writes raw little-endian rows
     /// to `path` and the ids, one a line, to `path` + `.ids`; `Tsv` writes
     /// `id<TAB>values` lines. Returns the rows written.
+    // why: r < the served table's row count, a u32.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn export_table(&self, name: &str, format: TableFormat, path: &Path) -> Result<u64> {
         let table = self.served_rows(name)?;
         let io = |e| Error::io(path, e);
@@ -401,12 +406,12 @@ impl Db {
             .inner
             .genres
             .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .or_poisoned("genre index")?
             .as_ref()
         {
             return Ok(g.clone());
         }
-        let n = self.state().items.len() as usize;
+        let n = self.state()?.items.len() as usize;
         let mut by_genre: HashMap<String, Vec<bool>> = HashMap::new();
         for (item, a) in attrs::all_items(self.backend())? {
             for g in a.genres {
@@ -419,7 +424,7 @@ impl Db {
             }
         }
         let g = Arc::new(GenreIndex { by_genre });
-        *self.inner.genres.write().unwrap_or_else(|e| e.into_inner()) = Some(g.clone());
+        *self.inner.genres.write().or_poisoned("genre index")? = Some(g.clone());
         Ok(g)
     }
 }

@@ -12,6 +12,8 @@ use crate::{Error, Params, Result, SearchOptions};
 
 impl Db {
     /// The model's word tables and hyperparameters, as its last publish left them.
+    // why: word counts are stored as whole f32s; `as u64` saturates, never wraps.
+    #[allow(clippy::cast_possible_truncation)]
     pub(crate) fn text_model(&self, model: &str) -> Result<TextModel> {
         let names = [
             format!("{model}.words"),
@@ -101,7 +103,10 @@ impl Db {
             .map(|r| r as usize)
             .ok_or_else(|| Error::InvalidInput(format!("unknown word `{word}` in `{table}`")))?;
         let q = view.row(row).to_vec();
-        self.nearest(&table, &q, k, false, Some(row as u32))
+        // why: `row` came from a u32 above.
+        #[allow(clippy::cast_possible_truncation)]
+        let row = row as u32;
+        self.nearest(&table, &q, k, false, Some(row))
     }
 
     /// The `k` rows of `table` nearest to `q` by cosine, named, `skip` left out.

@@ -59,7 +59,11 @@ impl Db {
                 let rows = read_f32_rows(&spec.file, dim)?;
                 let n = rows.len() / dim;
                 let ids = match &spec.ids {
-                    Some(p) => ids_of(&p.display().to_string(), &crate::ingest::read_text_file(p)?, n)?,
+                    Some(p) => ids_of(
+                        &p.display().to_string(),
+                        &crate::ingest::read_text_file(p)?,
+                        n,
+                    )?,
                     None => Vec::new(),
                 };
                 (dim, rows, ids)

@@ -194,6 +194,8 @@ pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Resu
 }
 
 /// Numeric ids where the data has them, so that ties sort as the protocol says.
+// why: ids of one evaluation file, far fewer than u32::MAX.
+#[allow(clippy::cast_possible_truncation)]
 fn numeric(id: &str, fallback: &mut BTreeMap<String, u32>) -> u32 {
     id.parse().unwrap_or_else(|_| {
         let n = fallback.len() as u32;

@@ -8,6 +8,8 @@ use super::metrics::{rating_split, EvalEvent, Metrics};
 use super::{train_db, train_options, EvalOptions, Outcome};
 use crate::{Error, ItemRecord, ProgressSink, RawEvent, Result};
 
+// why: the f64 mean is a rating, as f32 like every prediction.
+#[allow(clippy::cast_possible_truncation)]
 pub(super) fn run(
     opts: &EvalOptions,
     keyed: &[(EvalEvent, &RawEvent)],

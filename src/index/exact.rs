@@ -7,6 +7,9 @@ use crate::storage::tables::TableView;
 pub(crate) struct ExactSearch;
 
 impl VectorSearch for ExactSearch {
+    // why: row numbers are below the table's row count, a u32 in the stored format
+    // (proven once by the table, not per row).
+    #[allow(clippy::cast_possible_truncation)]
     fn search(
         &self,
         table: &TableView,
@@ -77,6 +80,9 @@ pub(crate) fn exact_batch(
 /// scores and answers; `allow(i, r)`: whether row `r` may be returned to query `i`. The
 /// group walks the table once, chunk by chunk, instead of once per query: one pass over
 /// 100k × 64 rows is 25.6 MB, more than the L2, and a single-query scan waits on memory.
+// why: row numbers are below the table's row count, a u32 in the stored format
+// (proven once by the table, not per row).
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn exact_group(
     table: &TableView,
     queries: &[&[f32]],

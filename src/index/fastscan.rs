@@ -47,6 +47,8 @@ pub(crate) fn pack(codes: &[u8], dim: usize) -> Vec<u8> {
 /// First block of each list when every list starts a new block (`lists + 1` entries,
 /// from the lists' row offsets): padding a list to whole blocks costs on average 16
 /// rows' codes per list and spares scanning its neighbours' rows.
+// why: BLOCK is a small constant (32).
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn list_blocks(offsets: &[u32]) -> Vec<u32> {
     let mut out = Vec::with_capacity(offsets.len());
     let mut b = 0u32;
@@ -94,6 +96,8 @@ pub(crate) fn code_at(packed: &[u8], dim: usize, r: usize, d: usize) -> u8 {
 
 /// Largest table entry for `dim` dimensions: the u16 sum over `even(dim)` entries
 /// must not overflow.
+// why: dim is a table dimension, stored as u32.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn lut_max(dim: usize) -> u32 {
     (65535 / even(dim).max(1) as u32).min(255)
 }

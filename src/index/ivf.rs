@@ -112,6 +112,8 @@ fn mips_axis(metric: Metric, centroids: &[f32], half: &[f32], dim: usize) -> Vec
 }
 
 /// Default number of lists: about 4·√N.
+// why: a rounded count, clamped to 1..=n.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn default_lists(n: usize) -> usize {
     ((4.0 * (n as f64).sqrt()).round() as usize).clamp(1, n.max(1))
 }
@@ -122,6 +124,9 @@ impl IvfIndex {
     /// as soon as `hooks` says so (checked before each k-means iteration and phase).
     /// `bits` per dimension: 4 (one code) or 8 (two, see [`Sq4`]); `spill`: the fraction
     /// of rows also placed in a second list (see `index::spill`).
+    // why: row numbers are below the table's row count, a u32 in the stored format
+    // (proven once by the table, not per row).
+    #[allow(clippy::cast_possible_truncation)]
     pub fn build(
         table: &TableView,
         metric: Metric,
@@ -160,10 +165,10 @@ impl IvfIndex {
         }
         let m = rows.len();
         if m == 0 {
-            return Err(Error::Empty(format!(
-                "table `{}` has no non-zero rows to index",
-                table.name()
-            )));
+            return Err(Error::EmptyTable {
+                table: table.name().to_owned(),
+                what: "non-zero rows to index",
+            });
         }
         let lists = lists.unwrap_or_else(|| default_lists(m));
         if lists == 0 || lists > m {
@@ -313,6 +318,8 @@ impl IvfIndex {
     }
 
     /// Estimated fraction of table rows that `allow` accepts (evenly spaced sample).
+    // why: the sampled positions are below n, the table's u32 row count.
+    #[allow(clippy::cast_possible_truncation)]
     fn pass_fraction(&self, allow: &dyn Fn(u32) -> bool) -> f32 {
         let n = self.table_rows;
         let s = FILTER_SAMPLE.min(n).max(1);
@@ -326,6 +333,8 @@ impl IvfIndex {
     /// code column `c` (a stage of dimension `d`), less the smallest such product (a
     /// per-query constant), times `g`, rounded; returns the table and `g` (table units
     /// per unit of q·x).
+    // why: lookup entries are clamped to 0..=255 before the cast.
+    #[allow(clippy::cast_possible_truncation)]
     fn lut(&self, q: &[f32]) -> (Vec<u8>, f32) {
         let (cols, stages) = (self.sq.cols(), self.sq.stages);
         let levels = |c: usize| &self.sq.levels[c * LEVELS..(c + 1) * LEVELS];
@@ -359,6 +368,8 @@ impl IvfIndex {
     /// The list a new row `v` falls in, as the build would have placed it (for a dot
     /// index with the MIPS coordinate, taken as 0 past the norm φ); `None` for a zero row
     /// of a cosine index.
+    // why: list numbers are below `lists`, a u32 in the stored header.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn place(&self, v: &[f32]) -> Option<u32> {
         let n2 = dot(v, v);
         let (x, extra) = match self.metric {
@@ -503,6 +514,8 @@ impl IvfIndex {
     /// large `k`), or `None` when the query is answered exactly: a zero or non-finite
     /// query, a selective filter, or every list probed (then the exact scan reads the
     /// same rows and cannot lose one to the 4-bit pre-ranking).
+    // why: nprobe is clamped to `lists` (a u32 count) before the cast.
+    #[allow(clippy::cast_possible_truncation)]
     fn probes_for(
         &self,
         q: &[f32],
@@ -537,6 +550,8 @@ impl IvfIndex {
 
     /// The `nprobe` best lists by their centroid dots `cscore` with the scaled query
     /// (overwritten with the lists' scores).
+    // why: list numbers are below `lists`, a u32 in the stored header.
+    #[allow(clippy::cast_possible_truncation)]
     fn select_lists(&self, cscore: &mut [f32], nprobe: usize) -> Vec<(f32, u32)> {
         let n = cscore.len();
         for (c, h) in cscore.iter_mut().zip(&self.half) {
@@ -589,6 +604,8 @@ impl IvfIndex {
 
     /// List `l`'s term q·c in table units (`cs` is its score from [`Self::probe_lists`],
     /// `f` that call's scale, `g` the query's table units per unit of q·x).
+    // why: clamped to ±1e9, inside i32, before the cast.
+    #[allow(clippy::cast_possible_truncation)]
     fn list_offset(&self, cs: f32, l: u32, f: f32, g: f32) -> i32 {
         let qc = (cs + self.half[l as usize]) / f;
         (qc * g).round().clamp(-1e9, 1e9) as i32
@@ -665,6 +682,9 @@ impl IvfIndex {
         top.into_sorted()
     }
 
+    // why: every count is bounded by the table's row count or dimension, both u32
+    // in the stored table this index was built from.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn to_stored(&self) -> (IndexHeader, &[u32], &[u8]) {
         let block_lists = store::plan_blocks(&self.offsets, self.dim);
         (

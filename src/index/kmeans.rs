@@ -64,6 +64,8 @@ fn nearest_block(xs: &[f32], centroids: &[f32], half: &[f32], dim: usize, out: &
 /// the outer loop so each is read from memory once per point block, not once per
 /// point: the assignment is bound by cache bandwidth, not arithmetic (docs/INDEX.md).
 #[inline(always)]
+// why: centroid numbers are below the list count, a u32 in the stored header.
+#[allow(clippy::cast_possible_truncation)]
 fn score_tiles(
     xs: &[f32],
     centroids: &[f32],
@@ -89,6 +91,8 @@ fn score_tiles(
 
 /// The `m` nearest centroids of each point of `xs` (at most [`TILE`] points), nearest
 /// first (ties to the lower index, as in [`nearest_block`]), appended to `out`.
+// why: a rank key keeps the centroid number in its low 32 bits: the cast takes them.
+#[allow(clippy::cast_possible_truncation)]
 fn nearest_m_block(
     xs: &[f32],
     centroids: &[f32],
@@ -176,6 +180,8 @@ pub(crate) fn assign_m(data: &[f32], dim: usize, centroids: &[f32], m: usize) ->
 /// with `iters` Lloyd iterations. Initial centroids are distinct sampled rows; an
 /// empty cluster takes half of the largest one. `go(i)` is asked before iteration `i`;
 /// `false` stops the training (`None`).
+// why: centroid means are computed in f64 and stored as f32, on purpose.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn train(
     data: &[f32],
     dim: usize,

@@ -34,6 +34,8 @@ pub(crate) const NEAR: usize = 24;
 /// Deterministic: ties go to the nearer candidate, then the lower row.
 ///
 /// [`kmeans::assign_m`]: super::kmeans::assign_m
+// why: `take` is clamped to n; row numbers are below the table's u32 row count.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn second_lists(
     vecs: &[f32],
     width: usize,

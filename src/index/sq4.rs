@@ -86,12 +86,16 @@ impl Sq4 {
     }
 
     /// Bits per dimension.
+    // why: stages is 1 or 2 (checked by `stages_for`).
+    #[allow(clippy::cast_possible_truncation)]
     pub fn bits(&self) -> u8 {
         4 * self.stages as u8
     }
 
     /// The 4-bit codes (one per byte, [`Sq4::cols`] of them) of one vector: per
     /// dimension and stage, the level nearest to the error the earlier stages leave.
+    // why: c is a level number, below LEVELS (16).
+    #[allow(clippy::cast_possible_truncation)]
     pub fn encode(&self, x: &[f32], out: &mut Vec<u8>) {
         let mut cols = self.levels.chunks_exact(LEVELS);
         for &v in x {
@@ -119,6 +123,8 @@ fn nearest(l: &[f32], v: f32) -> usize {
 }
 
 /// 16 Lloyd levels of a sample (sorted in place), started at its quantiles.
+// why: levels are averaged in f64 and stored as f32, on purpose.
+#[allow(clippy::cast_possible_truncation)]
 fn fit(xs: &mut [f32]) -> [f32; LEVELS] {
     let mut lv = [0f32; LEVELS];
     if xs.is_empty() {

@@ -260,7 +260,7 @@ fn put_table_rejects_bad_input() {
         .is_err());
     assert!(matches!(
         db.put_table("t", RowSpace::Other, 1, &[], vec![]),
-        Err(Error::Empty(_))
+        Err(Error::EmptyTable { what: "rows", .. })
     ));
     db.put_table(
         "t",

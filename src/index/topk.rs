@@ -169,7 +169,10 @@ impl Candidates {
             } else if t >= u16::MAX as i64 {
                 0
             } else {
-                mask_gt(block, t as u16) & valid
+                // why: 0 <= t < u16::MAX, checked by the branches above.
+                #[allow(clippy::cast_possible_truncation)]
+                let t = t as u16;
+                mask_gt(block, t) & valid
             };
             while mask != 0 {
                 let i = mask.trailing_zeros() as usize;

@@ -16,8 +16,8 @@ pub(crate) trait Writer: Sync {
     fn backend(&self) -> &dyn Backend;
     /// The one writer lock.
     fn lock_write(&self) -> MutexGuard<'_, ()>;
-    fn state(&self) -> RwLockReadGuard<'_, State>;
-    fn state_mut(&self) -> RwLockWriteGuard<'_, State>;
+    fn state(&self) -> Result<RwLockReadGuard<'_, State>>;
+    fn state_mut(&self) -> Result<RwLockWriteGuard<'_, State>>;
     fn pool(&self) -> &rayon::ThreadPool;
     /// Run once a commit is durable (the facade starts due retrain policies).
     fn after_commit(&self) -> Result<()>;
@@ -32,6 +32,8 @@ struct Arena {
 }
 
 impl Arena {
+    // why: the arena lives in memory; 4G strings would need 32 GiB of `ends` alone, so a batch never reaches u32::MAX entries.
+    #[allow(clippy::cast_possible_truncation)]
     fn push(&mut self, s: &str) -> u32 {
         self.bytes.extend_from_slice(s.as_bytes());
         self.ends.push(self.bytes.len());
@@ -200,7 +202,7 @@ impl<'a> IngestBatch<'a> {
         let b = db.backend();
         let mut batch = WriteBatch::default();
         let (update, (new_users, new_items, new_groups), receipt, meta) = {
-            let st = db.state();
+            let st = db.state()?;
             let mut pu = PendingIds::new(&st.users, b);
             let mut pi = PendingIds::new(&st.items, b);
             let mut pg = PendingIds::new(&st.groups, b);
@@ -255,7 +257,7 @@ impl<'a> IngestBatch<'a> {
         };
         {
             // Readers never see a manifest whose runs a merge has just deleted.
-            let mut st = db.state_mut();
+            let mut st = db.state_mut()?;
             b.apply(batch)?;
             st.users.install(new_users);
             st.items.install(new_items);

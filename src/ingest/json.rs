@@ -233,6 +233,8 @@ fn attrs(rest: &[(&str, &Value)]) -> Vec<(String, String)> {
         .collect()
 }
 
+// why: the timestamp is range-checked against i64 before the cast.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn event(file: &str, line: u64, index: u64, obj: &Obj) -> Result<RawEvent> {
     let (r, _) = split(file, line, Target::Events, obj)?;
     let user = id(file, line, required(file, line, &r, Role::User)?)?;

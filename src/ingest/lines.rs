@@ -143,7 +143,8 @@ pub fn read_binary_file(path: impl AsRef<Path>) -> Result<Vec<u8>> {
         )));
     }
     let mut bytes = Vec::new();
-    bytes.try_reserve(meta.len() as usize).map_err(|_| {
+    let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+    bytes.try_reserve(len).map_err(|_| {
         Error::InvalidInput(format!("{}: too large to read into memory", path.display()))
     })?;
     f.take(meta.len()).read_to_end(&mut bytes).map_err(io)?;

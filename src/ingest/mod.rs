@@ -413,6 +413,8 @@ pub(crate) fn parse_kind(
 }
 
 /// Checks a parsed value: finite, else an error saying what it is.
+// why: range-checked against f32 before the cast.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn check_value(file: &str, line: u64, field: &str, raw: &str, v: f64) -> Result<f32> {
     let what = if v.is_nan() {
         "is NaN"

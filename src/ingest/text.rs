@@ -172,6 +172,8 @@ pub(crate) fn each_tsv<S: Schema>(
 }
 
 /// Comma-separated values with double-quote quoting. Returns the number of records.
+// why: csv positions are byte offsets into `bytes`, an in-memory slice.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn each_csv<S: Schema>(file: &str, bytes: &[u8], sink: Sink<'_, S::Out>) -> Result<u64> {
     let bytes = strip_bom(bytes);
     let mut d = Driver::<S>::new(file, false, sink);
@@ -281,6 +283,8 @@ pub(crate) fn timestamp(file: &str, line: u64, field: &str, b: &[u8]) -> Result<
 }
 
 /// Parses `[+-]digits[.digits]` quickly, anything else (exponents) through `f64`.
+// why: range-checked against i64 before the cast.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn parse_timestamp(b: &[u8]) -> Option<i64> {
     let (neg, digits) = match b.first() {
         Some(b'-') => (true, &b[1..]),

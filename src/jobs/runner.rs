@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use super::context::{JobContext, JobControl, ProgressSink};
 use super::record::{self, JobRecord, JobState};
+use crate::error::OrPoisoned;
 use crate::storage::backend::{Backend, WriteBatch};
 use crate::storage::meta;
 use crate::{Error, Result};
@@ -179,13 +180,13 @@ struct Tee<'a> {
 
 impl Tee<'_> {
     fn fraction(&self) -> f64 {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner()).0
+        self.shared.lock().recover().0
     }
 }
 
 impl ProgressSink for Tee<'_> {
     fn report(&self, fraction: f64, message: &str) {
-        *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = (fraction, message.to_owned());
+        *self.shared.lock().recover() = (fraction, message.to_owned());
         self.backend
             .note_activity(&activity(self.activity, fraction), false);
         if let Some(u) = self.user {
@@ -209,7 +210,7 @@ pub(crate) struct Runner<'a> {
 impl Runner<'_> {
     /// Make a job visible to `jobs` (live progress) and `cancel_job`.
     pub fn register(&self, id: u64, cancel: &Arc<AtomicBool>) -> Arc<Mutex<(f64, String)>> {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = self.running.lock().recover();
         running
             .entry(id)
             .or_insert_with(|| RunningJob {
@@ -235,11 +236,8 @@ impl Runner<'_> {
         {
             Ok(thread) => Ok(JobHandle { id, cancel, thread }),
             Err(e) => {
-                let e = Error::Storage(format!("cannot start a job thread: {e}"));
-                self.running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&id);
+                let e = Error::system("cannot start a job thread", e);
+                self.running.lock().recover().remove(&id);
                 let mut rec = record::get(self.backend, id)?.unwrap_or_default();
                 fail_record(self.backend, &mut rec, &e)?;
                 Err(e)
@@ -252,6 +250,8 @@ impl Runner<'_> {
     /// marked done, with its duration) in the same atomic batch. A panic in either, an
     /// error, or a cancel before publish ends the record failed or cancelled with the
     /// message, keeping how far the job got; nothing is published then.
+    // why: a progress fraction in [0, 1]; f32 keeps enough of it.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn run<T, R>(
         &self,
         mut rec: JobRecord,
@@ -291,10 +291,7 @@ impl Runner<'_> {
                 panic_message(p)
             )))
         });
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&rec.id);
+        self.running.lock().recover().remove(&rec.id);
         self.backend.note_activity("", true);
         match outcome {
             Ok(r) => Ok((r, JobInfo::from_record(&rec))),

@@ -168,16 +168,18 @@ pub(crate) trait Queries: Source {
         let served = self.served(table)?;
         let table = served.view();
         if iid as usize >= served.rows() {
-            return Err(Error::InvalidInput(format!(
-                "item `{item}` arrived after model `{}` was trained; retrain it",
-                opts.model
-            )));
+            return Err(Error::NotInModel {
+                kind: "item",
+                id: item.to_owned(),
+                model: opts.model.clone(),
+            });
         }
         let Some(q) = served.row(iid as usize) else {
-            return Err(Error::InvalidInput(format!(
-                "item `{item}` was deleted from table `{}`",
-                table.name()
-            )));
+            return Err(Error::RowDeleted {
+                kind: "item",
+                id: item.to_owned(),
+                table: table.name().to_owned(),
+            });
         };
         if q.iter().all(|&x| x == 0.0) {
             return Err(Error::ZeroVector(format!(
@@ -259,15 +261,18 @@ pub(crate) trait Queries: Source {
     ) -> Result<(u32, Vec<f32>)> {
         let uid = self.user_id(user)?;
         if uid as usize >= users.rows() {
-            return Err(Error::InvalidInput(format!(
-                "user `{user}` arrived after model `{model}` was trained; retrain it"
-            )));
+            return Err(Error::NotInModel {
+                kind: "user",
+                id: user.to_owned(),
+                model: model.to_owned(),
+            });
         }
         let Some(q) = users.row(uid as usize) else {
-            return Err(Error::InvalidInput(format!(
-                "user `{user}` was deleted from table `{}`",
-                users.view().name()
-            )));
+            return Err(Error::RowDeleted {
+                kind: "user",
+                id: user.to_owned(),
+                table: users.view().name().to_owned(),
+            });
         };
         Ok((uid, q))
     }

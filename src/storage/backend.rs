@@ -1,6 +1,7 @@
 //! The key-value engine under recdb, behind a small trait so that tests can use a
 //! plain in-memory model and another engine could replace sled.
 
+use crate::error::OrPoisoned;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -254,10 +255,15 @@ pub(crate) struct MemBackend {
 
 impl Backend for MemBackend {
     fn get(&self, key: &[u8]) -> Result<Option<Value>> {
-        Ok(self.map.read().expect("mem backend lock").get(key).cloned())
+        Ok(self
+            .map
+            .read()
+            .or_poisoned("memory backend")?
+            .get(key)
+            .cloned())
     }
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Value, Value)>> {
-        let map = self.map.read().expect("mem backend lock");
+        let map = self.map.read().or_poisoned("memory backend")?;
         Ok(map
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
@@ -265,7 +271,7 @@ impl Backend for MemBackend {
             .collect())
     }
     fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Value>> {
-        let map = self.map.read().expect("mem backend lock");
+        let map = self.map.read().or_poisoned("memory backend")?;
         Ok(map
             .range(start.to_vec()..)
             .take(limit)
@@ -273,7 +279,7 @@ impl Backend for MemBackend {
             .collect())
     }
     fn apply(&self, batch: WriteBatch) -> Result<()> {
-        let mut map = self.map.write().expect("mem backend lock");
+        let mut map = self.map.write().or_poisoned("memory backend")?;
         for (k, v) in batch.ops {
             match v {
                 Some(v) => map.insert(k, v),
@@ -286,7 +292,7 @@ impl Backend for MemBackend {
         Ok(())
     }
     fn size_on_disk(&self) -> Result<u64> {
-        let map = self.map.read().expect("mem backend lock");
+        let map = self.map.read().or_poisoned("memory backend")?;
         Ok(map.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum())
     }
 }

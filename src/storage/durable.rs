@@ -5,6 +5,7 @@
 //! necessarily a power loss. After each flush recdb `fdatasync`s the log file and
 //! `fsync`s every blob file it has not synced before (and then their directory).
 
+use crate::error::OrPoisoned;
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
@@ -49,7 +50,7 @@ impl DiskSync {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::io(&self.blobs, e)),
         };
-        let mut synced = self.synced.lock().unwrap_or_else(|e| e.into_inner());
+        let mut synced = self.synced.lock().or_poisoned("synced blobs")?;
         let mut present = HashSet::new();
         let mut new = false;
         for entry in entries {

@@ -68,7 +68,11 @@ pub(crate) fn address(hash: u64, buckets: u32) -> u32 {
     let low = 1u64 << (31 - buckets.max(1).leading_zeros());
     let split = buckets as u64 - low;
     let b = hash & (low - 1);
-    (if b < split { hash & (2 * low - 1) } else { b }) as u32
+    let b = if b < split { hash & (2 * low - 1) } else { b };
+    // why: b < 2 * low <= 2 * 2^31, and it is below `buckets` (a u32) by construction.
+    #[allow(clippy::cast_possible_truncation)]
+    let b = b as u32;
+    b
 }
 
 pub(crate) fn what(space: &'static str, bucket: u32) -> impl Fn() -> String {
@@ -97,13 +101,16 @@ pub(crate) fn load(
 /// `old_len` on): the splits the growth causes, then the new names in their buckets.
 /// `read` gives a stored bucket of the old table. Returns every bucket it changed (the
 /// new names move into them).
+// why: old_len + k < new_len, checked to fit u32 by the caller.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn grow(
     old_len: u32,
     new: Vec<String>,
     read: &mut dyn FnMut(u32) -> Result<IdBucket>,
 ) -> Result<Vec<(u32, IdBucket)>> {
     let old_buckets = bucket_count(old_len);
-    let new_buckets = bucket_count(old_len + new.len() as u32);
+    let new_len = crate::error::to_u32(old_len as usize + new.len(), "id map")?;
+    let new_buckets = bucket_count(new_len);
     let mut changed: Pairs = Default::default();
     for n in old_buckets..new_buckets {
         let bit = 31 - n.leading_zeros();
@@ -184,7 +191,7 @@ pub(crate) fn verify(
     space: &'static str,
     names: &[String],
 ) -> Result<()> {
-    let buckets = bucket_count(names.len() as u32);
+    let buckets = bucket_count(crate::error::to_u32(names.len(), space)?);
     let mut seen = 0usize;
     for (k, _) in b.scan_prefix(&keys::id_bucket_prefix(prefix))? {
         let bucket = keys::be_u32(&k[2..]).unwrap_or(u32::MAX);

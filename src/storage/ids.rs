@@ -3,6 +3,7 @@
 //! external → dense in the hash buckets of [`id_hash`](super::id_hash). Never a key per
 //! id. What a process reads is kept in two bounded caches per id space.
 
+use crate::error::OrPoisoned;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,8 @@ use super::id_hash::{self, IdBucket};
 use super::keys;
 use crate::{Error, Result};
 
-const BLOCK: usize = 4096;
+const BLOCK_IDS: u32 = 4096;
+const BLOCK: usize = BLOCK_IDS as usize;
 
 #[derive(Archive, Serialize, Deserialize, Debug, Default)]
 pub(crate) struct IdBlock {
@@ -193,7 +195,7 @@ impl IdMap {
         if id >= self.len {
             return Ok(None);
         }
-        let block = self.block(b, id / BLOCK as u32)?;
+        let block = self.block(b, id / BLOCK_IDS)?;
         Ok(block.names.get(id as usize % BLOCK).cloned())
     }
 
@@ -252,6 +254,8 @@ impl IdMap {
     /// `loaded`: buckets already read for this commit, consumed: a bucket no cache
     /// shares is moved into the rewrite, not copied (a commit that adds more ids than
     /// there are buckets touches every bucket).
+    // why: every count, block number and id below is <= `total`, checked to fit u32.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn write_appended(
         &self,
         b: &dyn Backend,
@@ -262,7 +266,7 @@ impl IdMap {
         let old = self.len as usize;
         let total = old + new.len();
         let mut update = IdUpdate {
-            len: total as u32,
+            len: crate::error::to_u32(total, self.space.name())?,
             added: new.len() as u32,
             blocks: Vec::new(),
             buckets: Vec::new(),
@@ -309,12 +313,12 @@ impl IdMap {
     /// Install what [`IdMap::write_appended`] wrote, once its batch is applied.
     pub fn install(&mut self, update: IdUpdate) {
         self.len = update.len;
-        let blocks = self.blocks.get_mut().unwrap_or_else(|e| e.into_inner());
+        let blocks = self.blocks.get_mut().recover();
         for (k, block) in update.blocks {
             let weight = block.names.len();
             blocks.insert(k, block, weight);
         }
-        let buckets = self.buckets.get_mut().unwrap_or_else(|e| e.into_inner());
+        let buckets = self.buckets.get_mut().recover();
         for (k, bucket) in update.buckets {
             let weight = bucket.ids.len() + 1;
             buckets.insert(k, bucket, weight);
@@ -323,7 +327,7 @@ impl IdMap {
 }
 
 fn lock<V>(m: &Mutex<Cache<V>>) -> std::sync::MutexGuard<'_, Cache<V>> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().recover()
 }
 
 /// Ids assigned by a batch that is not committed yet.
@@ -371,6 +375,8 @@ impl<'a> PendingIds<'a> {
     }
 
     /// The dense id of a name known to be absent from the committed map.
+    // why: `assign` refuses an id past u32::MAX - 1, so the total fits.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn assign(&mut self, name: &str) -> Result<u32> {
         let base = self.map.len();
         let h = rustc_hash::FxBuildHasher.hash_one(name);
@@ -396,6 +402,8 @@ impl<'a> PendingIds<'a> {
         Ok(id as u32)
     }
 
+    // why: `assign` refuses an id past u32::MAX - 1, so the total fits.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn total(&self) -> u32 {
         (self.map.len() as usize + self.new.len()) as u32
     }

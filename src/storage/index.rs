@@ -78,6 +78,8 @@ fn code_split(row: usize, rows: usize, code_bytes: usize) -> usize {
 
 /// Group lists into posting blocks of about `POSTING_BYTES`: the first list of each
 /// block, then `lists`.
+// why: `lists` is the header's u32 list count (offsets has lists + 1 entries).
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn plan_blocks(offsets: &[u32], dim: usize) -> Vec<u32> {
     let lists = offsets.len() - 1;
     let mut starts = vec![0u32];
@@ -139,6 +141,8 @@ pub(crate) fn stage(
                 .to_vec(),
         };
         batch.put(
+            // why: one block per list at most, and the list count is a u32.
+            #[allow(clippy::cast_possible_truncation)]
             keys::index_block(name, version, i as u32 + 1),
             codec::encode(Tag::Postings, &block),
         );
@@ -236,6 +240,8 @@ pub(crate) fn load(
     let mut seen = vec![0u8; table_rows];
     let mut rows = 0;
     for (i, w) in h.block_lists.windows(2).enumerate() {
+        // why: block_lists is a stored Vec<u32> of list numbers: i < its length.
+        #[allow(clippy::cast_possible_truncation)]
         let i = i as u32 + 1;
         let v = b
             .get(&keys::index_block(name, version, i))?

@@ -4,6 +4,7 @@
 //! The file is advisory: failing to write it never fails the holder's work, and a file
 //! left by a process that died (its pid is gone) is ignored.
 
+use crate::error::OrPoisoned;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -68,7 +69,7 @@ impl Owner {
     /// (reported within `REFRESH` of the last write) is written by the next report
     /// after it, even one that repeats it.
     pub fn note(&self, activity: &str, now: bool) {
-        let mut guard = self.info.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.info.lock().recover();
         let (info, last, unwritten) = &mut *guard;
         if info.activity != activity {
             info.activity = activity.to_owned();

@@ -136,6 +136,8 @@ pub(crate) fn put_entry(batch: &mut WriteBatch, entry: &CatalogEntry) {
 
 /// Write the blocks of a new version (not yet visible), in batches of bounded size.
 /// `rows` is row-major with `dim` columns.
+// why: block numbers, first rows and rows per block are <= n_rows, checked to fit u32.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn write_blocks(
     b: &dyn Backend,
     name: &str,
@@ -146,12 +148,14 @@ pub(crate) fn write_blocks(
     let dim = dim.max(1);
     let rows_per_block = (BLOCK_BYTES / (4 * dim)).max(1);
     let n_rows = rows.len() / dim;
+    crate::error::to_u32(n_rows, "table rows")?;
+    let dim_u32 = crate::error::to_u32(dim, "table dimension")?;
     let mut batch = WriteBatch::default();
     let mut blocks = 0u32;
     for (i, chunk) in rows.chunks(rows_per_block * dim).enumerate() {
         let block = TableBlock {
             first_row: (i * rows_per_block) as u32,
-            dim: dim as u32,
+            dim: dim_u32,
             values: chunk.to_vec(),
         };
         batch.put(
@@ -278,7 +282,8 @@ impl TableView {
                     .row_ids
                     .iter()
                     .enumerate()
-                    .map(|(r, s)| (s.clone(), r as u32))
+                    // why: a stored table has at most u32::MAX rows (its `rows` is u32).
+                    .map(|(r, s)| (s.clone(), u32::try_from(r).unwrap_or(u32::MAX)))
                     .collect()
             })
             .get(id)

@@ -27,6 +27,9 @@
 //! files as its own module, so the library ships them only with the `testkit` feature.
 //! Hence `super::` (the crate root here, the demo module there) for the record types.
 
+// why: synthetic data of bounded, test-chosen sizes; the float-to-count casts are of values the generator keeps in range.
+#![allow(clippy::cast_possible_truncation)]
+
 pub(crate) mod rng;
 mod words;
 

@@ -1,5 +1,8 @@
 //! Entry points for the fuzz targets in `fuzz/`: decode arbitrary bytes as every stored
 //! value type. Not part of the API.
+// why: test and bench support; its sizes are small parameters, and its floats are
+// sampled in f64 and stored as f32 on purpose.
+#![allow(clippy::cast_possible_truncation)]
 
 use crate::jobs::record::{JobRecord, Policy};
 use crate::storage::attrs::{ItemAttrs, UserAttrs};

@@ -3,6 +3,9 @@
 //! bench's text and CPU clock, and the fuzz targets' entry points. The crate's own tests
 //! and benches get the feature through the self dev-dependency in Cargo.toml.
 
+// why: test and bench support of bounded, test-chosen sizes.
+#![allow(clippy::cast_possible_truncation)]
+
 pub mod fuzzing;
 #[cfg(test)]
 mod tests;

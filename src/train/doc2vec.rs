@@ -195,6 +195,8 @@ impl Corpus {
         Corpus::assemble(vocab, ids)
     }
 
+    // why: documents are numbered by dense u32 item ids.
+    #[allow(clippy::cast_possible_truncation)]
     fn assemble(vocab: Vocab, docs: Vec<Vec<u32>>) -> Result<Corpus> {
         let mut sentences = Sentences::new();
         let mut tags = Vec::new();

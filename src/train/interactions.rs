@@ -87,6 +87,8 @@ impl Interactions {
     }
 
     /// The same matrix in CSR by item (rows = items, columns = users, sorted ascending).
+    // why: user numbers are dense u32 ids.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn transpose(&self) -> Interactions {
         let mut indptr = vec![0usize; self.n_items + 1];
         for &i in &self.indices {

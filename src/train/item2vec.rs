@@ -108,7 +108,7 @@ impl Job for Item2Vec {
 
     fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {
         if snap.events.is_empty() {
-            return Err(Error::Empty("no events to train on".into()));
+            return Err(Error::NoEvents { what: "events" });
         }
         let raw = item_sentences::build(&snap.events, self.mode)?;
         let mut counts = vec![0u64; snap.n_items];

@@ -108,7 +108,7 @@ impl Job for MfJob {
 
     fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {
         if snap.events.is_empty() {
-            return Err(Error::Empty("no events to train on".into()));
+            return Err(Error::NoEvents { what: "events" });
         }
         // Factors, their published copies (two more columns at most) and the tables' rows;
         // ALS also holds a factors x factors Gram matrix (YtY) per sweep.

@@ -28,7 +28,7 @@ impl Job for Popular {
     }
     fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {
         if snap.events.is_empty() {
-            return Err(Error::Empty("no events to train on".into()));
+            return Err(Error::NoEvents { what: "events" });
         }
         let mut counts = memory::filled(snap.n_items, 0f32, "items")?;
         let mut last: Option<(u32, u32)> = None;

@@ -55,6 +55,8 @@ impl Vocab {
     }
 
     /// A vocabulary from (word, count) rows, in that order (e.g. read back from tables).
+    // why: a vocabulary is a table's rows or `prune_vocab`'s output, both capped at u32.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn from_counts(rows: Vec<(String, u64)>) -> Vocab {
         let index = rows
             .iter()

@@ -60,6 +60,8 @@ impl TextModel {
     }
 
     /// Mean of the input vectors of the known words, optionally SIF-weighted.
+    // why: weights are summed in f64 and applied as f32, on purpose.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn sentence_vector(&self, text: &str, weighted: bool) -> Result<Vec<f32>> {
         let ids = self.known_words(text)?;
         let total = self.vocab.total().max(1) as f64;

@@ -57,6 +57,8 @@ impl IvfIndex {
     }
 
     #[allow(clippy::too_many_arguments)]
+    // why: query numbers in a group are below the group size, a few hundred.
+    #[allow(clippy::cast_possible_truncation)]
     fn search_group(
         &self,
         table: &TableView,

@@ -15,6 +15,9 @@ impl IvfIndex {
     /// is `Some`. Every new row no old row is kept as is placed and encoded. `None` for a
     /// dot index when a new row is longer than φ: the MIPS transform of the build does
     /// not cover it, and only a fresh build does.
+    // why: row numbers are below the table's row count, a u32 in the stored format
+    // (proven once by the table, not per row).
+    #[allow(clippy::cast_possible_truncation)]
     pub fn carry_over(&self, rows: &[f32], kept: &dyn Fn(u32) -> Option<u32>) -> Option<IvfIndex> {
         let started = std::time::Instant::now();
         let dim = self.dim;

@@ -13,6 +13,7 @@ mod segment;
 #[cfg(test)]
 mod tests;
 
+use crate::error::OrPoisoned;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -108,7 +109,8 @@ impl Log {
             .into_iter()
             .enumerate()
             .filter(|(_, v)| !v.is_empty())
-            .map(|(i, v)| (lo + i as u32, v))
+            // why: i <= hi - lo, both u32 bucket numbers.
+            .map(|(i, v)| (lo + u32::try_from(i).unwrap_or(u32::MAX), v))
             .collect();
         let first_run = *next_run;
         *next_run += groups.len() as u64;
@@ -154,7 +156,7 @@ impl Log {
             ));
             manifest.runs.push(RunInfo {
                 run,
-                events: new.len() as u32,
+                events: crate::error::to_u32(new.len(), "events in one log segment")?,
             });
             return Ok((bucket, manifest, writes));
         }
@@ -185,13 +187,13 @@ impl Log {
         ));
         manifest.runs.push(RunInfo {
             run,
-            events: merged.len() as u32,
+            events: crate::error::to_u32(merged.len(), "events in one log segment")?,
         });
         Ok((bucket, manifest, writes))
     }
 
     pub fn install(&mut self, update: LogUpdate) {
-        let checked = self.checked.get_mut().unwrap_or_else(|e| e.into_inner());
+        let checked = self.checked.get_mut().recover();
         for (bucket, m) in update.manifests {
             checked.retain(bucket, &m);
             self.manifests.insert(bucket, m);
@@ -227,7 +229,7 @@ impl Log {
             let held = self
                 .checked
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .or_poisoned("checked segments")?
                 .get(key);
             let v = match &held {
                 Some(v) => v.clone(),
@@ -240,7 +242,7 @@ impl Log {
                 if CheckedRuns::worth_holding(&v) {
                     self.checked
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner())
+                        .or_poisoned("checked segments")?
                         .insert(key, v.clone());
                 }
                 seg

@@ -66,7 +66,9 @@ impl AlsParams {
 pub(crate) fn train(data: &Interactions, params: &AlsParams, ctx: &JobContext) -> Result<MfModel> {
     params.validate()?;
     if data.nnz() == 0 {
-        return Err(Error::Empty("no interactions to train on".into()));
+        return Err(Error::NoEvents {
+            what: "interactions",
+        });
     }
     if let Some(v) = data.values.iter().find(|v| **v < 0.0) {
         return Err(Error::InvalidInput(format!(

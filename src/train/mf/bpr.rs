@@ -75,6 +75,8 @@ pub(crate) fn train(data: &Interactions, params: &BprParams, ctx: &JobContext) -
 }
 
 /// As [`train`], also returning the mean sampled BPR loss `-ln sigmoid(x_uij)` per epoch.
+// why: user and item numbers are dense u32 ids.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn train_traced(
     data: &Interactions,
     params: &BprParams,
@@ -82,7 +84,9 @@ pub(crate) fn train_traced(
 ) -> Result<(MfModel, Vec<f64>)> {
     params.validate()?;
     if data.nnz() == 0 {
-        return Err(Error::Empty("no interactions to train on".into()));
+        return Err(Error::NoEvents {
+            what: "interactions",
+        });
     }
     let f = params.factors;
     let mut p = normal_matrix(data.n_users, f, params.init_std, ctx.sub_seed(0))?;

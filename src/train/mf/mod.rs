@@ -84,6 +84,8 @@ pub(crate) fn dot_slice(a: &[f32], b: &[f32]) -> f32 {
 
 /// A `rows x cols` matrix of N(0, std^2) draws from a seeded RNG (Box-Muller: rand 0.9
 /// alone has no normal distribution), allocated fallibly: `factors` sized it.
+// why: draws are made in f64 and stored as f32, on purpose.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn normal_matrix(rows: usize, cols: usize, std: f32, seed: u64) -> Result<Array2<f32>> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut v = crate::jobs::memory::filled(rows.saturating_mul(cols), 0f32, "factors")?;

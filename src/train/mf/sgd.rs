@@ -67,6 +67,9 @@ pub(crate) fn train(data: &Interactions, params: &SgdParams, ctx: &JobContext) -
 }
 
 /// As [`train`], also returning the training RMSE seen during each epoch.
+// why: user numbers are dense u32 ids and the log has at most u32::MAX events
+// per training snapshot; the mean is kept in f64 and used as f32.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn train_traced(
     data: &Interactions,
     params: &SgdParams,
@@ -74,7 +77,7 @@ pub(crate) fn train_traced(
 ) -> Result<(MfModel, Vec<f64>)> {
     params.validate()?;
     if data.nnz() == 0 {
-        return Err(Error::Empty("no ratings to train on".into()));
+        return Err(Error::NoEvents { what: "ratings" });
     }
     let f = params.factors;
     let mu = (data.values.iter().map(|&v| v as f64).sum::<f64>() / data.nnz() as f64) as f32;
@@ -262,6 +265,6 @@ mod tests {
         assert!(SgdParams::default().validate().is_ok());
         let empty = Interactions::from_triples(2, 2, &[]).unwrap();
         let r = with_ctx(0, 1, |ctx| train(&empty, &SgdParams::default(), ctx));
-        assert!(matches!(r, Err(Error::Empty(_))));
+        assert!(matches!(r, Err(Error::NoEvents { .. })));
     }
 }

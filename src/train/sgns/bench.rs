@@ -16,6 +16,8 @@ pub struct ZipfText {
 
 impl ZipfText {
     /// `words` tokens over `vocab` types, `sentence_len` tokens a sentence, from `seed`.
+    // why: synthetic bench text: word numbers are below `vocab`, a small parameter.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn new(words: usize, vocab: usize, sentence_len: usize, seed: u64) -> Result<ZipfText> {
         if words == 0 || vocab == 0 || sentence_len == 0 {
             return Err(Error::param(

@@ -181,6 +181,8 @@ impl Sentences {
 }
 
 /// Drop tokens seen fewer than `min_count` times: (raw id -> kept id, kept counts).
+// why: kept.len() < u32::MAX, checked just before the cast.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn prune_vocab(counts: &[u64], min_count: u64) -> (Vec<Option<u32>>, Vec<u64>) {
     let mut map = Vec::with_capacity(counts.len());
     let mut kept = Vec::new();

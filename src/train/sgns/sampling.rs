@@ -32,6 +32,9 @@ pub(crate) struct Unigram {
 }
 
 impl Unigram {
+    // why: the vocabulary is capped at u32::MAX words (`prune_vocab`); thresholds are
+    // clamped to u32::MAX before the cast.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn new(counts: &[u64], exponent: f64) -> Self {
         let n = counts.len().max(1);
         let w: Vec<f64> = counts
@@ -68,6 +71,8 @@ impl Unigram {
         Unigram { table }
     }
     #[inline]
+    // why: i < table.len(), the u32-capped vocabulary; `x as u32` takes the low bits.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn draw(&self, rng: &mut Rng) -> u32 {
         let x = rng.next();
         let i = (((x >> 32) * self.table.len() as u64) >> 32) as usize;
@@ -81,6 +86,8 @@ impl Unigram {
 }
 
 /// Per-token keep probability scaled to u32 (word2vec's subsampling formula); all kept if sample = 0.
+// why: p is clamped to 1, so the product is at most u32::MAX.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn keep_thresholds(counts: &[u64], sample: f64) -> Vec<u32> {
     let total: u64 = counts.iter().sum();
     counts

@@ -12,6 +12,8 @@ pub(crate) struct Sigmoid {
 }
 
 impl Sigmoid {
+    // why: the table is computed in f64 and stored as f32, on purpose.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn new() -> Self {
         let mut table = Box::new([0f32; TABLE_SIZE + 1]);
         for (i, t) in table.iter_mut().enumerate() {
@@ -22,6 +24,8 @@ impl Sigmoid {
     }
 
     #[inline]
+    // why: `as usize` saturates (negatives and NaN give 0), then min(TABLE_SIZE).
+    #[allow(clippy::cast_possible_truncation)]
     pub fn get(&self, x: f32) -> f32 {
         let scaled = (x + MAX_EXP) * (TABLE_SIZE as f32 / (2.0 * MAX_EXP)) + 0.5;
         // `as usize` saturates: negatives and NaN give 0.

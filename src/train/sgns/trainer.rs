@@ -321,6 +321,8 @@ struct Pass<'a, 'c> {
 
 impl Model<'_> {
     /// Worker `worker`'s sentences `a..b` in epoch `epoch`.
+    // why: the learning rate is computed in f64 and used as f32, on purpose.
+    #[allow(clippy::cast_possible_truncation)]
     fn work<T: Rows>(
         &self,
         p: &Pass<'_, '_>,
