@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use super::tables::TableOutput;
 use super::{Db, JobHandle};
+use crate::index::delta::{self as store, DeltaOp, StoredDelta};
 use crate::index::{dot, Metric, TopK};
 use crate::storage::backend::WriteBatch;
-use crate::storage::delta::{self as store, DeltaOp, StoredDelta};
 use crate::storage::jobs::JobState;
 use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, JobInfo, Result};
@@ -470,7 +470,7 @@ impl Db {
                     let Some(&(_, version)) = versions.first() else {
                         return Ok(());
                     };
-                    let cur = crate::storage::delta::load(b, &name, old)?
+                    let cur = crate::index::delta::load(b, &name, old)?
                         .map(|(d, _)| d)
                         .unwrap_or_default();
                     let mut carried = StoredDelta {
@@ -504,7 +504,7 @@ impl Db {
                     }
                     if let Some(ix) = &carried_index {
                         let (h, ids, codes) = ix.to_stored();
-                        crate::storage::index::stage(batch, &name, version, &h, ids, codes);
+                        crate::index::stored::stage(batch, &name, version, &h, ids, codes);
                         published_as = Some(version);
                     }
                     Ok(())

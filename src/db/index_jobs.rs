@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use super::index::info_of;
 use super::{Db, JobHandle, RunningJob};
+use crate::index::stored as store;
 use crate::index::{centroids_fresh, code_stages, BuildHooks, IvfIndex, Metric, Shortfall, TUNED};
-use crate::storage::index as store;
 use crate::storage::jobs::{self as job_store, JobRecord, JobState};
 use crate::storage::tables;
 use crate::train::context::{NoProgress, ProgressSink};

@@ -101,7 +101,7 @@ pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result
         })
         .collect();
     for k in b.keys_with_prefix(b"Y")? {
-        let keep = crate::storage::delta::parse_key(&k).is_some_and(|(name, version)| {
+        let keep = crate::index::delta::parse_key(&k).is_some_and(|(name, version)| {
             live.get(name.as_str())
                 .is_some_and(|vs| vs.contains(&version))
         });
@@ -157,7 +157,7 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<Verified> {
             }
             let what = || format!("index of table `{}` version {}", entry.name, v.version);
             if let Some(ix) =
-                crate::storage::index::load(b, &entry.name, v.version, view.rows(), view.dim())?
+                crate::index::stored::load(b, &entry.name, v.version, view.rows(), view.dim())?
             {
                 // The load checked each row's entries (one list, or two if spilled).
                 let want = if Metric::from_stored_byte(ix.header.metric) == Metric::Dot {
@@ -175,7 +175,7 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<Verified> {
                 out.indexes += 1;
                 out.indexed_rows += ix.rows as u64;
             }
-            if let Some((d, segments)) = crate::storage::delta::load(b, &entry.name, v.version)? {
+            if let Some((d, segments)) = crate::index::delta::load(b, &entry.name, v.version)? {
                 out.delta_ops += d.ops.len() as u64;
                 super::delta::Delta::replay(&view, d, segments)?;
             }

@@ -23,7 +23,7 @@ use super::sq4::{Sq4, LEVELS};
 use super::tail::Tail;
 use super::topk::{merge_hits, Candidates};
 use super::{BuildHooks, ExactSearch, Metric, TopK, VectorSearch};
-use crate::storage::index::{self as store, IndexHeader, INDEX_FORMAT};
+use crate::index::stored::{self as store, IndexHeader, INDEX_FORMAT};
 use crate::storage::tables::TableView;
 use crate::{Error, Result};
 

@@ -882,7 +882,7 @@ fn eight_bit_indexes_persist_and_bad_levels_are_corruption() {
     }
     db.check().unwrap();
     // Three stages' worth of levels: rejected on load.
-    let mut h = crate::storage::index::load(db.backend(), "t", info.version, N, DIM)
+    let mut h = crate::index::stored::load(db.backend(), "t", info.version, N, DIM)
         .unwrap()
         .unwrap()
         .header;
@@ -919,11 +919,11 @@ fn a_row_in_three_lists_or_twice_in_one_is_corruption() {
     };
     let tamper = |edit: &dyn Fn(&[u32], &mut Vec<u32>) -> u32| {
         let db = Db::open(&path).unwrap();
-        let mut l = crate::storage::index::load(db.backend(), "t", version, N, DIM)
+        let mut l = crate::index::stored::load(db.backend(), "t", version, N, DIM)
             .unwrap()
             .unwrap();
         let row = edit(&l.header.offsets, &mut l.ids);
-        crate::storage::index::write(db.backend(), "t", version, &l.header, &l.ids, &l.codes)
+        crate::index::stored::write(db.backend(), "t", version, &l.header, &l.ids, &l.codes)
             .unwrap();
         db.flush().unwrap();
         drop(db);

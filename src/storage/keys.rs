@@ -106,6 +106,13 @@ pub(crate) fn index_prefix(name: &str, version: u64) -> Vec<u8> {
     k
 }
 
+/// `Y` name 0 version u64: the prefix of the segments of a version's row updates.
+pub(crate) fn delta_prefix(name: &str, version: u64) -> Vec<u8> {
+    let mut k = table_prefix(name, version);
+    k[0] = b'Y';
+    k
+}
+
 pub(crate) fn index_block(name: &str, version: u64, block: u32) -> Vec<u8> {
     let mut k = index_prefix(name, version);
     k.extend_from_slice(&block.to_be_bytes());

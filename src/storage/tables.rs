@@ -176,11 +176,16 @@ pub(crate) fn delete_blocks(
     version: u64,
     batch: &mut WriteBatch,
 ) -> Result<()> {
-    for k in b.keys_with_prefix(&keys::table_prefix(name, version))? {
-        batch.delete(k.to_vec());
+    for prefix in [
+        keys::table_prefix(name, version),
+        keys::delta_prefix(name, version),
+        keys::index_prefix(name, version),
+    ] {
+        for k in b.keys_with_prefix(&prefix)? {
+            batch.delete(k.to_vec());
+        }
     }
-    super::delta::delete(b, batch, name, version)?;
-    super::index::delete(b, name, version, batch)
+    Ok(())
 }
 
 /// A validated, immutable version of a table, read in place from the stored blocks.
