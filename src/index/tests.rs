@@ -531,14 +531,16 @@ fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
         assert!(matches!(r, Err(Error::Cancelled)), "after {after}");
         assert_eq!(h.asked.get(), after + 1, "stops at the first yes");
     }
-    let before = (ix.nprobe, ix.recall);
+    // A depth the tuner never tries first, so a probe that changed it shows.
+    ix.rerank = 777;
+    let before = (ix.nprobe, ix.rerank, ix.recall);
     let h = cancel_after(1);
     assert!(matches!(
         ix.tune(&view, 0.99, None, &h),
         Err(Error::Cancelled)
     ));
     assert_eq!(
-        (ix.nprobe, ix.recall),
+        (ix.nprobe, ix.rerank, ix.recall),
         before,
         "a cancelled tuning leaves the index as it was"
     );
