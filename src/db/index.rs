@@ -93,6 +93,16 @@ impl IndexOptions {
         }
         Ok(())
     }
+
+    /// [`IndexOptions::validate`], and fixed `lists` within the rows the index of
+    /// `view` would hold: a user's build is refused before its job is recorded.
+    pub(crate) fn validate_for(&self, view: &TableView) -> Result<()> {
+        self.validate()?;
+        if let Some(lists) = self.lists {
+            crate::index::check_lists(lists, crate::index::indexable_rows(view, self.metric))?;
+        }
+        Ok(())
+    }
 }
 
 /// What an index holds and how it was tuned.

@@ -112,8 +112,7 @@ impl Db {
         opts: &IndexOptions,
         sink: &dyn ProgressSink,
     ) -> Result<IndexInfo> {
-        opts.validate()?;
-        self.table(table)?;
+        opts.validate_for(&*self.table(table)?)?;
         let rec = self.start_record_named("index", params_json(table, opts, false), opts.seed)?;
         let cancel = Arc::new(AtomicBool::new(false));
         self.run_index_job(table, opts, sink, cancel, rec)
@@ -123,6 +122,7 @@ impl Db {
     /// [`Db::build_index`] on a background thread (cancel with [`JobHandle::cancel`] or
     /// [`Db::cancel_job`]).
     pub fn spawn_build_index(&self, table: &str, opts: &IndexOptions) -> Result<JobHandle> {
+        opts.validate_for(&*self.table(table)?)?;
         self.spawn_index_job(table, opts, false)
     }
 

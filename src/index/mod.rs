@@ -20,7 +20,9 @@ pub(crate) use exact::NormOrdered;
 pub(crate) use exact::{exact_group, ExactSearch};
 #[cfg(test)]
 pub(crate) use ivf::BUILT;
-pub(crate) use ivf::{centroids_fresh, IvfIndex, Shortfall, RERANK_RANGE, TUNED};
+pub(crate) use ivf::{
+    centroids_fresh, check_lists, indexable_rows, IvfIndex, Shortfall, RERANK_RANGE, TUNED,
+};
 pub(crate) use kernels::dot;
 pub(crate) use spill::SPILL;
 pub(crate) use tail::Tail;

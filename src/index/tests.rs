@@ -220,6 +220,37 @@ fn small_clustered_db() -> Db {
     db
 }
 
+/// More lists than indexable rows (all rows for dot, the non-zero ones for cosine) is a
+/// parameter error before the build is recorded, in the foreground and the background.
+#[test]
+fn too_many_lists_is_refused_before_a_job_exists() {
+    let db = Db::temporary().unwrap();
+    let mut rows = clustered_vectors(50, 4, 2);
+    rows[..8].fill(0.0);
+    db.put_table("t", RowSpace::Other, 4, &rows, vec![])
+        .unwrap();
+    let jobs = db.jobs().unwrap().len();
+    let opts = |metric, lists| IndexOptions {
+        metric,
+        lists: Some(lists),
+        ..IndexOptions::default()
+    };
+    for (metric, lists) in [(Metric::Dot, 51), (Metric::Cosine, 49)] {
+        let o = opts(metric, lists);
+        for r in [
+            db.build_index("t", &o).map(|_| ()),
+            db.spawn_build_index("t", &o).map(|_| ()),
+        ] {
+            match r {
+                Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "lists"),
+                other => panic!("{metric:?} {lists} lists: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(db.jobs().unwrap().len(), jobs, "no job was recorded");
+    db.build_index("t", &opts(Metric::Cosine, 48)).unwrap();
+}
+
 #[test]
 fn builds_are_deterministic_for_a_seed() {
     let db = small_clustered_db();

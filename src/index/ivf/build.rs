@@ -8,6 +8,28 @@ use super::{default_lists, mips_axis, IvfIndex, ASSIGN_END, KMEANS_END, RERANK, 
 use crate::storage::tables::TableView;
 use crate::{Error, Result};
 
+/// Rows a `metric` index of `table` holds: every row for dot, the non-zero ones for
+/// cosine (as [`IvfIndex::build`] counts them).
+pub(crate) fn indexable_rows(table: &TableView, metric: Metric) -> usize {
+    match metric {
+        Metric::Dot => table.rows(),
+        Metric::Cosine => (0..table.rows())
+            .filter(|&r| table.row(r).norm() != 0.0)
+            .count(),
+    }
+}
+
+/// `lists` k-means lists over `rows` indexable rows: each list needs a row.
+pub(crate) fn check_lists(lists: usize, rows: usize) -> Result<()> {
+    if lists == 0 || lists > rows {
+        return Err(Error::param(
+            "lists",
+            format!("{lists}: must be between 1 and the {rows} rows"),
+        ));
+    }
+    Ok(())
+}
+
 impl IvfIndex {
     /// Build on the current pool. Zero rows are left out of a cosine index (they never
     /// match, as in exact search). Reports progress up to [`BUILT`]; `Err(Cancelled)`
@@ -58,12 +80,7 @@ impl IvfIndex {
             )));
         }
         let lists = lists.unwrap_or_else(|| default_lists(m));
-        if lists == 0 || lists > m {
-            return Err(Error::param(
-                "lists",
-                format!("must be between 1 and the {m} rows"),
-            ));
-        }
+        check_lists(lists, m)?;
         let sample = (lists * 32).max(20_000).min(m);
         const ITERS: usize = 10;
         let mut go = |i: usize| {

@@ -21,6 +21,7 @@ use crate::storage::tables::TableView;
 
 mod batch;
 mod build;
+pub(crate) use build::{check_lists, indexable_rows};
 mod carry;
 mod persist;
 mod search;
