@@ -6,6 +6,7 @@ mod fastscan;
 mod ivf;
 mod kernels;
 mod kmeans;
+pub(crate) mod serve;
 // The one module with `unsafe` (AVX2 intrinsics, each block with a SAFETY comment).
 #[allow(unsafe_code)]
 mod simd;
