@@ -136,6 +136,31 @@ impl Served {
     }
 }
 
+impl crate::index::bench::Searched for Served {
+    fn search(
+        &self,
+        q: &[f32],
+        metric: Metric,
+        k: usize,
+        exact: bool,
+        nprobe: Option<usize>,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        Served::search(self, q, metric, k, exact, nprobe, allow)
+    }
+    fn search_batch(
+        &self,
+        qs: &[&[f32]],
+        metric: Metric,
+        k: usize,
+        exact: bool,
+        nprobe: Option<usize>,
+        allow: &dyn Fn(usize, u32) -> bool,
+    ) -> Vec<Vec<(u32, f32)>> {
+        Served::search_batch(self, qs, metric, k, exact, nprobe, allow)
+    }
+}
+
 /// One table version with its index and delta: cheap to clone, unchanged by later
 /// publishes and row updates.
 #[derive(Debug, Clone)]
@@ -220,6 +245,30 @@ impl TableSearcher {
 }
 
 impl Db {
+    /// Measure the index of `table` with `queries` (row-major, the table's dim): for each
+    /// operating point, recall@k against exact search and per-thread QPS. The table's
+    /// delta (rows written since publish) takes part like in any query.
+    pub fn bench_index(
+        &self,
+        table: &str,
+        queries: &[f32],
+        opts: &crate::IndexBenchOptions,
+    ) -> Result<crate::IndexBench> {
+        if opts.k == 0 {
+            return Err(Error::param("k", "must be at least 1"));
+        }
+        crate::train::params::check_threads(opts.threads)?;
+        let view = self.table(table)?;
+        let served = self.served(view.clone())?;
+        let Some(ix) = served.index.clone() else {
+            return Err(Error::InvalidInput(format!(
+                "table `{table}` version {} has no index (run `index build {table}` first)",
+                view.version()
+            )));
+        };
+        crate::index::bench::bench_index(&view, &ix, &served, queries, opts)
+    }
+
     /// The index of a table version, loaded (and validated) on first use and cached.
     pub(crate) fn index_of(&self, view: &TableView) -> Result<Option<Arc<IvfIndex>>> {
         let mut cache = self.inner.indexes.lock().unwrap_or_else(|e| e.into_inner());

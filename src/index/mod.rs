@@ -1,5 +1,6 @@
 //! Vector search over a table: exact search (the ground truth) and the IVF index with
 //! 4-bit residual codes and exact rerank (see `docs/INDEX.md`). Both implement [`VectorSearch`].
+pub(crate) mod bench;
 pub(crate) mod delta;
 mod exact;
 mod fastscan;
