@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use super::delta::Delta;
 use super::Db;
+use crate::index::delta::{self as store, DeltaOp, StoredDelta};
 use crate::jobs::record::JobRecord;
 use crate::jobs::runner::{self, RunSpec};
 use crate::jobs::{JobContext, JobControl, JobHandle, JobInfo, JobState, TableOutput};
-use crate::storage::delta::{self as store, DeltaOp, StoredDelta};
 use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, Result};
 
@@ -169,7 +169,7 @@ impl Db {
                 }
                 if let Some(ix) = &carried_index {
                     let (h, ids, codes) = ix.to_stored();
-                    crate::storage::index::stage(batch, &name, version, &h, ids, codes);
+                    crate::index::stored::stage(batch, &name, version, &h, ids, codes);
                     published_as = Some(version);
                 }
                 Ok(())

@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 use super::compact::CompactOptions;
 use super::Db;
+use crate::index::delta::{self as store, DeltaOp, StoredDelta};
 use crate::index::{dot, Metric, TopK};
 use crate::jobs::policy;
 use crate::storage::backend::WriteBatch;
-use crate::storage::delta::{self as store, DeltaOp, StoredDelta};
 use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, Result};
 

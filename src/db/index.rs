@@ -1,6 +1,8 @@
-//! Vector indexes as the database serves them: options, what a version serves (its
-//! index and its delta), searchers, and the per-table caches. Building is a
-//! maintenance job (`index_jobs.rs`); rows put since publish live in a delta (`delta.rs`).
+//! Vector indexes as the database serves them: what a version serves (its index and its
+//! delta), searchers, and the per-table caches. Options and the search step live in
+//! `index::serve`; building is a maintenance job (`index_jobs.rs`); rows put since
+//! publish live in a delta (`delta.rs`). `Served` stays here while the delta it holds
+//! is a `db` type.
 
 use crate::error::OrPoisoned;
 use std::sync::Arc;
@@ -8,148 +10,13 @@ use std::sync::Arc;
 use super::delta::Delta;
 use super::Db;
 use super::TailEntry;
-use crate::index::{exact_group, merge_hits, ExactSearch, IvfIndex, Metric, Tail, VectorSearch};
+pub(crate) use crate::index::serve::{check_query, info_of, search_view};
+pub use crate::index::serve::{IndexInfo, IndexOptions, SearchOptions};
+use crate::index::stored as store;
+use crate::index::{exact_group, merge_hits, IvfIndex, Metric, Tail};
 use crate::jobs::TableOutput;
-use crate::storage::index as store;
 use crate::storage::tables::{self, RowSpace, TableView};
 use crate::{Error, Result};
-
-/// How to build an index ([`Db::build_index`]).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct IndexOptions {
-    /// Cosine serves `similar`; Dot (inner product, MIPS) serves `recommend`.
-    pub metric: Metric,
-    /// Coarse lists; default about 4·√N.
-    pub lists: Option<usize>,
-    /// Bits per dimension of the residual codes: 4 (one fast-scan code, the default) or
-    /// 8 (two: the second codes the first one's error; twice the bytes and scan time,
-    /// for more exact candidate scores).
-    pub bits: u8,
-    /// Fraction of the rows (those nearest a list boundary) also placed in a second list:
-    /// fewer lists scanned for the same recall, for one more code and id per such row
-    /// (docs/INDEX.md, "Spilled rows"). 0 places every row once.
-    pub spill: f32,
-    /// Recall@10 the tuned `nprobe` must reach on a held-out sample of the table's rows.
-    pub target_recall: f32,
-    /// Candidate entries reranked exactly for k = 10 (scaled with k), in
-    /// [`RERANK_RANGE`](Self::RERANK_RANGE); `None`: tuned with `nprobe`, deeper only
-    /// where the codes cannot tell rows apart (docs/INDEX.md, "Tuning").
-    pub rerank: Option<usize>,
-    /// Seeds the k-means sample, its initial centroids and the tuning sample.
-    pub seed: u64,
-    /// Threads for this build; `None` uses the database's pool.
-    pub threads: Option<usize>,
-    /// Remember these options for the table: every later publish of it rebuilds its
-    /// index in the background with them (the shell's `index build` sets it).
-    pub rebuild_on_publish: bool,
-    /// Progress sink and cancel flag of the build.
-    #[serde(skip)]
-    pub control: crate::jobs::JobControl,
-}
-
-impl Default for IndexOptions {
-    fn default() -> Self {
-        IndexOptions {
-            metric: Metric::Cosine,
-            lists: None,
-            bits: 4,
-            spill: crate::index::SPILL,
-            target_recall: 0.95,
-            rerank: None,
-            seed: 42,
-            threads: None,
-            rebuild_on_publish: false,
-            control: crate::jobs::JobControl::default(),
-        }
-    }
-}
-
-impl IndexOptions {
-    /// The rerank depths [`IndexOptions::rerank`] accepts.
-    pub const RERANK_RANGE: std::ops::RangeInclusive<usize> = crate::index::RERANK_RANGE;
-
-    /// Checked before a job record exists, so a bad option leaves no trace.
-    pub(crate) fn validate(&self) -> Result<()> {
-        if let Some(r) = self.rerank {
-            if !Self::RERANK_RANGE.contains(&r) {
-                return Err(Error::param(
-                    "rerank",
-                    format!(
-                        "{r}: must be between {} and {}",
-                        Self::RERANK_RANGE.start(),
-                        Self::RERANK_RANGE.end()
-                    ),
-                ));
-            }
-        }
-        if !(self.target_recall > 0.0 && self.target_recall <= 1.0) {
-            return Err(Error::param("target_recall", "must be in (0, 1]"));
-        }
-        crate::index::code_stages_for(self.bits)?;
-        if !(0.0..=1.0).contains(&self.spill) {
-            return Err(Error::param("spill", "must be in [0, 1]"));
-        }
-        if self.lists == Some(0) {
-            return Err(Error::param("lists", "must be at least 1"));
-        }
-        if let Some(n) = self.threads {
-            crate::train::params::check_threads(n)?;
-        }
-        Ok(())
-    }
-}
-
-/// What an index holds and how it was tuned.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct IndexInfo {
-    pub table: String,
-    pub version: u64,
-    pub metric: Metric,
-    pub rows: u64,
-    /// Rows also placed in a second list (near a list boundary; see docs/INDEX.md).
-    pub spilled: u64,
-    pub lists: u64,
-    /// Bits per dimension of the codes (4 or 8).
-    pub bits: u8,
-    /// Lists scanned per query (tuned).
-    pub nprobe: u64,
-    /// Candidates reranked exactly for k = 10.
-    pub rerank: u64,
-    pub target_recall: f32,
-    /// Recall@10 at `nprobe` on the tuning sample.
-    pub recall: f32,
-    /// Every list is probed (`nprobe` = `lists`): queries scan every row exactly, as no
-    /// operating point below that reached `target_recall` (or there is one list).
-    pub exhaustive: bool,
-    pub build_seconds: f64,
-    /// Bytes of the in-memory index (codes, ids, centroids).
-    pub bytes: u64,
-    /// Rows placed in the lists by compactions since k-means trained the centroids (0
-    /// after a build; a rebuild follows once they are a tenth of the rows).
-    pub placed: u64,
-}
-
-/// A search over one table version; see [`Db::searcher`].
-#[derive(Debug, Clone)]
-pub struct SearchOptions {
-    pub k: usize,
-    pub metric: Metric,
-    /// Ignore the index and scan every row.
-    pub exact: bool,
-    /// Lists to scan instead of the tuned number.
-    pub nprobe: Option<usize>,
-}
-
-impl Default for SearchOptions {
-    fn default() -> Self {
-        SearchOptions {
-            k: 10,
-            metric: Metric::Cosine,
-            exact: false,
-            nprobe: None,
-        }
-    }
-}
 
 /// What one table version serves: its rows, its index (if built) and its delta (rows
 /// put or deleted since publish, if any). Held by value, it never changes: a query
@@ -271,6 +138,31 @@ impl Served {
     }
 }
 
+impl crate::index::bench::Searched for Served {
+    fn search(
+        &self,
+        q: &[f32],
+        metric: Metric,
+        k: usize,
+        exact: bool,
+        nprobe: Option<usize>,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        Served::search(self, q, metric, k, exact, nprobe, allow)
+    }
+    fn search_batch(
+        &self,
+        qs: &[&[f32]],
+        metric: Metric,
+        k: usize,
+        exact: bool,
+        nprobe: Option<usize>,
+        allow: &dyn Fn(usize, u32) -> bool,
+    ) -> Vec<Vec<(u32, f32)>> {
+        Served::search_batch(self, qs, metric, k, exact, nprobe, allow)
+    }
+}
+
 /// One table version with its index and delta: cheap to clone, unchanged by later
 /// publishes and row updates.
 #[derive(Debug, Clone)]
@@ -354,63 +246,31 @@ impl TableSearcher {
     }
 }
 
-pub(crate) fn check_query(query: &[f32], dim: usize) -> Result<()> {
-    if query.len() != dim {
-        return Err(Error::DimensionMismatch {
-            expected: dim,
-            got: query.len(),
-        });
-    }
-    if query.iter().any(|x| !x.is_finite()) {
-        return Err(Error::InvalidInput("query has a non-finite value".into()));
-    }
-    if query.iter().all(|&x| x == 0.0) {
-        return Err(Error::ZeroVector("the query".into()));
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn search_view(
-    view: &TableView,
-    index: Option<&IvfIndex>,
-    q: &[f32],
-    metric: Metric,
-    k: usize,
-    exact: bool,
-    nprobe: Option<usize>,
-    allow: &dyn Fn(u32) -> bool,
-) -> Vec<(u32, f32)> {
-    match index {
-        Some(ix) if !exact && ix.metric == metric => match nprobe {
-            Some(np) => ix.search_with(view, q, k, allow, np),
-            None => ix.search(view, q, metric, k, allow),
-        },
-        _ => ExactSearch.search(view, q, metric, k, allow),
-    }
-}
-
-pub(crate) fn info_of(view: &TableView, ix: &IvfIndex) -> IndexInfo {
-    IndexInfo {
-        table: view.name().to_owned(),
-        version: view.version(),
-        metric: ix.metric,
-        rows: ix.len() as u64,
-        spilled: ix.spilled() as u64,
-        lists: ix.lists as u64,
-        bits: ix.bits(),
-        nprobe: ix.nprobe as u64,
-        rerank: ix.rerank as u64,
-        target_recall: ix.target_recall,
-        recall: ix.recall,
-        exhaustive: ix.nprobe >= ix.lists,
-        build_seconds: ix.build_seconds,
-        bytes: ix.bytes() as u64,
-        placed: ix.placed as u64,
-    }
-}
-
 impl Db {
+    /// Measure the index of `table` with `queries` (row-major, the table's dim): for each
+    /// operating point, recall@k against exact search and per-thread QPS. The table's
+    /// delta (rows written since publish) takes part like in any query.
+    pub fn bench_index(
+        &self,
+        table: &str,
+        queries: &[f32],
+        opts: &crate::IndexBenchOptions,
+    ) -> Result<crate::IndexBench> {
+        if opts.k == 0 {
+            return Err(Error::param("k", "must be at least 1"));
+        }
+        crate::train::params::check_threads(opts.threads)?;
+        let view = self.table(table)?;
+        let served = self.served(view.clone())?;
+        let Some(ix) = served.index.clone() else {
+            return Err(Error::InvalidInput(format!(
+                "table `{table}` version {} has no index (run `index build {table}` first)",
+                view.version()
+            )));
+        };
+        crate::index::bench::bench_index(&view, &ix, &served, queries, opts)
+    }
+
     /// The index of a table version, loaded (and validated) on first use and cached.
     pub(crate) fn index_of(&self, view: &TableView) -> Result<Option<Arc<IvfIndex>>> {
         let mut cache = self.inner.indexes.lock().or_poisoned("index cache")?;

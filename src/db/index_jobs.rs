@@ -15,13 +15,13 @@ use std::time::Instant;
 use super::index::info_of;
 use super::Db;
 use crate::error::OrPoisoned;
+use crate::index::stored as store;
 use crate::index::{code_stages, BuildHooks, IvfIndex, Metric, Shortfall, TUNED};
 use crate::jobs::policy::{self, IndexBuild};
 use crate::jobs::record::{self as job_store, JobRecord, JobState};
 use crate::jobs::runner::{self, RunSpec};
 use crate::jobs::{JobContext, JobHandle, JobInfo};
 use crate::storage::backend::WriteBatch;
-use crate::storage::index as store;
 use crate::storage::tables::{self, TableView};
 use crate::{Error, IndexInfo, IndexOptions, Result};
 
@@ -117,8 +117,14 @@ impl Db {
         opts: &IndexOptions,
         auto: bool,
     ) -> Result<(JobRecord, Option<rayon::ThreadPool>)> {
-        opts.validate()?;
-        self.table(table)?;
+        let view = self.table(table)?;
+        if auto {
+            opts.validate()?;
+        } else {
+            // A user's build is refused before its record exists when it asks for more
+            // lists than rows; an automatic rebuild's lists are chosen for the table.
+            opts.validate_for(&view)?;
+        }
         let pool = opts.threads.map(super::thread_pool).transpose()?;
         let rec = self.start_record("index", params_json(table, opts, auto), opts.seed)?;
         Ok((rec, pool))

@@ -115,7 +115,7 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<Verified> {
             }
             let what = || format!("index of table `{}` version {}", entry.name, v.version);
             if let Some(ix) =
-                crate::storage::index::load(b, &entry.name, v.version, view.rows(), view.dim())?
+                crate::index::stored::load(b, &entry.name, v.version, view.rows(), view.dim())?
             {
                 // The load checked each row's entries (one list, or two if spilled).
                 let want = if Metric::from_stored_byte(ix.header.metric) == Metric::Dot {
@@ -133,7 +133,7 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<Verified> {
                 out.indexes += 1;
                 out.indexed_rows += ix.rows as u64;
             }
-            if let Some((d, segments)) = crate::storage::delta::load(b, &entry.name, v.version)? {
+            if let Some((d, segments)) = crate::index::delta::load(b, &entry.name, v.version)? {
                 out.delta_ops += d.ops.len() as u64;
                 super::delta::Delta::replay(&view, d, segments)?;
             }

@@ -1,15 +1,19 @@
 //! Vector search over a table: exact search (the ground truth) and the IVF index with
 //! 4-bit residual codes and exact rerank (see `docs/INDEX.md`). Both implement [`VectorSearch`].
+pub(crate) mod bench;
+pub(crate) mod delta;
 mod exact;
 mod fastscan;
 mod ivf;
 mod kernels;
 mod kmeans;
+pub(crate) mod serve;
 // The one module with `unsafe` (AVX2 intrinsics, each block with a SAFETY comment).
 #[allow(unsafe_code)]
 mod simd;
 mod spill;
 mod sq4;
+pub(crate) mod stored;
 mod tail;
 mod topk;
 
@@ -18,7 +22,7 @@ pub(crate) use exact::NormOrdered;
 pub(crate) use exact::{exact_group, ExactSearch};
 #[cfg(test)]
 pub(crate) use ivf::BUILT;
-pub(crate) use ivf::{IvfIndex, Shortfall, RERANK_RANGE, TUNED};
+pub(crate) use ivf::{check_lists, indexable_rows, IvfIndex, Shortfall, RERANK_RANGE, TUNED};
 pub(crate) use kernels::dot;
 pub(crate) use spill::SPILL;
 pub(crate) use tail::Tail;

@@ -221,6 +221,37 @@ fn small_clustered_db() -> Db {
     db
 }
 
+/// More lists than indexable rows (all rows for dot, the non-zero ones for cosine) is a
+/// parameter error before the build is recorded, in the foreground and the background.
+#[test]
+fn too_many_lists_is_refused_before_a_job_exists() {
+    let db = Db::temporary().unwrap();
+    let mut rows = clustered_vectors(50, 4, 2);
+    rows[..8].fill(0.0);
+    db.put_table("t", RowSpace::Other, 4, &rows, vec![])
+        .unwrap();
+    let jobs = db.jobs().unwrap().len();
+    let opts = |metric, lists| IndexOptions {
+        metric,
+        lists: Some(lists),
+        ..IndexOptions::default()
+    };
+    for (metric, lists) in [(Metric::Dot, 51), (Metric::Cosine, 49)] {
+        let o = opts(metric, lists);
+        for r in [
+            db.build_index("t", &o).map(|_| ()),
+            db.spawn_build_index("t", &o).map(|_| ()),
+        ] {
+            match r {
+                Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "lists"),
+                other => panic!("{metric:?} {lists} lists: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(db.jobs().unwrap().len(), jobs, "no job was recorded");
+    db.build_index("t", &opts(Metric::Cosine, 48)).unwrap();
+}
+
 #[test]
 fn builds_are_deterministic_for_a_seed() {
     let db = small_clustered_db();
@@ -532,14 +563,16 @@ fn builds_report_progress_and_stop_inside_kmeans_and_tuning() {
         assert!(matches!(r, Err(Error::Cancelled)), "after {after}");
         assert_eq!(h.asked.get(), after + 1, "stops at the first yes");
     }
-    let before = (ix.nprobe, ix.recall);
+    // A depth the tuner never tries first, so a probe that changed it shows.
+    ix.rerank = 777;
+    let before = (ix.nprobe, ix.rerank, ix.recall);
     let h = cancel_after(1);
     assert!(matches!(
         ix.tune(&view, 0.99, None, &h),
         Err(Error::Cancelled)
     ));
     assert_eq!(
-        (ix.nprobe, ix.recall),
+        (ix.nprobe, ix.rerank, ix.recall),
         before,
         "a cancelled tuning leaves the index as it was"
     );
@@ -883,7 +916,7 @@ fn eight_bit_indexes_persist_and_bad_levels_are_corruption() {
     }
     db.check().unwrap();
     // Three stages' worth of levels: rejected on load.
-    let mut h = crate::storage::index::load(db.backend(), "t", info.version, N, DIM)
+    let mut h = crate::index::stored::load(db.backend(), "t", info.version, N, DIM)
         .unwrap()
         .unwrap()
         .header;
@@ -920,11 +953,11 @@ fn a_row_in_three_lists_or_twice_in_one_is_corruption() {
     };
     let tamper = |edit: &dyn Fn(&[u32], &mut Vec<u32>) -> u32| {
         let db = Db::open(&path).unwrap();
-        let mut l = crate::storage::index::load(db.backend(), "t", version, N, DIM)
+        let mut l = crate::index::stored::load(db.backend(), "t", version, N, DIM)
             .unwrap()
             .unwrap();
         let row = edit(&l.header.offsets, &mut l.ids);
-        crate::storage::index::write(db.backend(), "t", version, &l.header, &l.ids, &l.codes)
+        crate::index::stored::write(db.backend(), "t", version, &l.header, &l.ids, &l.codes)
             .unwrap();
         db.flush().unwrap();
         drop(db);

@@ -106,6 +106,22 @@ pub(crate) fn index_prefix(name: &str, version: u64) -> Vec<u8> {
     k
 }
 
+/// `Y` name 0 version u64: the prefix of the segments of a version's row updates.
+pub(crate) fn delta_prefix(name: &str, version: u64) -> Vec<u8> {
+    let mut k = table_prefix(name, version);
+    k[0] = b'Y';
+    k
+}
+
+/// (name, version) of a delta key ([`delta_prefix`] plus a segment number).
+pub(crate) fn parse_delta_key(k: &[u8]) -> Option<(String, u64)> {
+    let rest = k.strip_prefix(b"Y")?;
+    let mut t = vec![b'T'];
+    t.extend_from_slice(rest);
+    let (name, version, _) = parse_table_block(&t)?;
+    Some((name.to_owned(), version))
+}
+
 pub(crate) fn index_block(name: &str, version: u64, block: u32) -> Vec<u8> {
     let mut k = index_prefix(name, version);
     k.extend_from_slice(&block.to_be_bytes());

@@ -3,14 +3,12 @@
 pub(crate) mod attrs;
 pub(crate) mod backend;
 pub(crate) mod codec;
-pub(crate) mod delta;
 pub(crate) mod docs;
 pub(crate) mod durable;
 pub(crate) mod id_cache;
 pub(crate) mod id_hash;
 pub(crate) mod ids;
 pub(crate) mod imports;
-pub(crate) mod index;
 pub(crate) mod keys;
 pub(crate) mod log;
 pub(crate) mod meta;

@@ -181,11 +181,16 @@ pub(crate) fn delete_blocks(
     version: u64,
     batch: &mut WriteBatch,
 ) -> Result<()> {
-    for k in b.keys_with_prefix(&keys::table_prefix(name, version))? {
-        batch.delete(k.to_vec());
+    for prefix in [
+        keys::table_prefix(name, version),
+        keys::delta_prefix(name, version),
+        keys::index_prefix(name, version),
+    ] {
+        for k in b.keys_with_prefix(&prefix)? {
+            batch.delete(k.to_vec());
+        }
     }
-    super::delta::delete(b, batch, name, version)?;
-    super::index::delete(b, name, version, batch)
+    Ok(())
 }
 
 /// A validated, immutable version of a table, read in place from the stored blocks.
@@ -391,7 +396,7 @@ pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result
         })
         .collect();
     for k in b.keys_with_prefix(b"Y")? {
-        let keep = super::delta::parse_key(&k).is_some_and(|(name, version)| {
+        let keep = keys::parse_delta_key(&k).is_some_and(|(name, version)| {
             live.get(name.as_str())
                 .is_some_and(|vs| vs.contains(&version))
         });

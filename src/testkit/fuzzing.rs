@@ -4,15 +4,15 @@
 // sampled in f64 and stored as f32 on purpose.
 #![allow(clippy::cast_possible_truncation)]
 
+use crate::index::delta::{DeltaOp, StoredDelta};
+use crate::index::stored::{self, ArchivedPostingBlock, IndexHeader};
 use crate::jobs::record::{JobRecord, Policy};
 use crate::storage::attrs::{ItemAttrs, UserAttrs};
 use crate::storage::backend::{Backend, MemBackend, WriteBatch};
 use crate::storage::codec::{self, Tag};
-use crate::storage::delta::{DeltaOp, StoredDelta};
 use crate::storage::docs::StoredDoc;
 use crate::storage::id_hash::IdBucket;
 use crate::storage::ids::IdBlock;
-use crate::storage::index::{self, ArchivedPostingBlock, IndexHeader};
 use crate::storage::keys;
 use crate::storage::log::{ArchivedSegment, Log, Manifest};
 use crate::storage::meta::Meta;
@@ -89,7 +89,7 @@ pub fn decode_stored(bytes: &[u8]) -> Vec<u8> {
         let mut batch = WriteBatch::default();
         batch.put(keys::index_block("t", 1, 0), bytes.to_vec());
         if b.apply(batch).is_ok() {
-            let _ = index::load(&b, "t", 1, h.table_rows as usize, h.dim as usize);
+            let _ = stored::load(&b, "t", 1, h.table_rows as usize, h.dim as usize);
         }
     }
     // As a posting block: behind a header that claims exactly its shape, so the reader
@@ -112,7 +112,7 @@ pub fn decode_stored(bytes: &[u8]) -> Vec<u8> {
         {
             let dim = p.codes.len() / per_dim;
             let header = IndexHeader {
-                format: index::INDEX_FORMAT,
+                format: stored::INDEX_FORMAT,
                 metric: 0,
                 dim: dim as u32,
                 table_rows: n as u32,
@@ -140,7 +140,7 @@ pub fn decode_stored(bytes: &[u8]) -> Vec<u8> {
             );
             batch.put(keys::index_block("t", 1, 1), bytes.to_vec());
             if b.apply(batch).is_ok() {
-                let _ = index::load(&b, "t", 1, n, dim);
+                let _ = stored::load(&b, "t", 1, n, dim);
             }
         }
     }

@@ -7,6 +7,11 @@
 //! same candidates (their set does not depend on the order lists are offered in), the
 //! same rerank.
 
+use super::super::kernels::dots_multi;
+use super::super::simd::{prefetch, Ahead};
+use super::super::tail::Tail;
+use super::super::topk::Candidates;
+use super::super::TopK;
 use super::*;
 
 /// Queries sharing one walk over the lists. Their tables (1 KB each at 64 dims) and

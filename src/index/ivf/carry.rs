@@ -7,6 +7,7 @@
 //! query, for the cost of one pass over the codes. The centroids age as rows are
 //! placed; `placed` counts them so that the index policy rebuilds in time.
 
+use super::super::fastscan;
 use super::*;
 
 impl IvfIndex {

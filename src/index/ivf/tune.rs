@@ -55,8 +55,26 @@ impl IvfIndex {
     /// [`RERANK`] doubling while a deeper rerank can still be cheaper) the smallest such
     /// nprobe below every list. When none does, every list is probed and the closest
     /// point is returned. Reports progress from [`BUILT`] to [`TUNED`]; `Err(Cancelled)`
-    /// as soon as `hooks` says so, checked before each probe.
+    /// as soon as `hooks` says so, checked before each probe; the index is then left
+    /// as it was.
     pub fn tune(
+        &mut self,
+        table: &TableView,
+        target: f32,
+        rerank: Option<usize>,
+        hooks: &dyn BuildHooks,
+    ) -> Result<Option<Shortfall>> {
+        // Each probe searches at its depth through `self.rerank`; only the end result
+        // may change it.
+        let before = self.rerank;
+        let out = self.tune_points(table, target, rerank, hooks);
+        if out.is_err() {
+            self.rerank = before;
+        }
+        out
+    }
+
+    fn tune_points(
         &mut self,
         table: &TableView,
         target: f32,

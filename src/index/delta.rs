@@ -1,6 +1,7 @@
 //! The delta of a table version: single rows put or deleted since the version was
 //! published (`Db::upsert_rows`, `Db::delete_rows`), kept as an ordered log of operations
-//! next to the version's blocks, and deleted with the version.
+//! next to the version's blocks, and deleted with the version (the storage layer deletes
+//! its key range with the version's blocks).
 //!
 //! The log is a run of segments, one value each: segment 0 is written with the version
 //! (a compaction's carried-over operations and tombstones), and every later update
@@ -9,9 +10,9 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use super::backend::{Backend, WriteBatch};
-use super::codec::{self, Tag};
-use super::keys;
+use crate::storage::backend::{Backend, WriteBatch};
+use crate::storage::codec::{self, Tag};
+use crate::storage::keys;
 use crate::Result;
 
 /// One put (`values` non-empty) or delete of the row `row`, whose external id is `id`.
@@ -37,9 +38,7 @@ pub(crate) struct StoredDelta {
 
 /// `Y` name 0 version u64: the prefix of a version's segments.
 fn prefix(name: &str, version: u64) -> Vec<u8> {
-    let mut k = keys::table_prefix(name, version);
-    k[0] = b'Y';
-    k
+    keys::delta_prefix(name, version)
 }
 
 /// `Y` name 0 version u64 segment u32: the same shape as a table block key.
@@ -47,15 +46,6 @@ pub(crate) fn key(name: &str, version: u64, segment: u32) -> Vec<u8> {
     let mut k = prefix(name, version);
     k.extend_from_slice(&segment.to_be_bytes());
     k
-}
-
-/// (name, version) of a delta key.
-pub(crate) fn parse_key(k: &[u8]) -> Option<(String, u64)> {
-    let rest = k.strip_prefix(b"Y")?;
-    let mut t = vec![b'T'];
-    t.extend_from_slice(rest);
-    let (name, version, _) = keys::parse_table_block(&t)?;
-    Some((name.to_owned(), version))
 }
 
 /// The merged delta of a version and its number of segments (`None`: no segment).
@@ -103,19 +93,6 @@ pub(crate) fn put(batch: &mut WriteBatch, name: &str, version: u64, segment: u32
     batch.put(key(name, version, segment), codec::encode(Tag::Delta, d));
 }
 
-/// Delete every segment of a version's delta.
-pub(crate) fn delete(
-    b: &dyn Backend,
-    batch: &mut WriteBatch,
-    name: &str,
-    version: u64,
-) -> Result<()> {
-    for k in b.keys_with_prefix(&prefix(name, version))? {
-        batch.delete(k.to_vec());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,7 +116,7 @@ mod tests {
     }
 
     /// Segments load as one log (and only this version's); a missing or out-of-order
-    /// segment is corruption; delete removes every segment.
+    /// segment is corruption; deleting the version's blocks removes every segment.
     #[test]
     fn segments_merge_in_order_and_gaps_are_corruption() {
         let b = MemBackend::default();
@@ -159,7 +136,10 @@ mod tests {
             (0..6).map(|s| op(s, s as u32 * 2)).collect::<Vec<_>>()
         );
         assert!(load(&b, "t", 9).unwrap().is_none());
-        assert_eq!(parse_key(&key("t", 7, 2)), Some(("t".to_owned(), 7)));
+        assert_eq!(
+            keys::parse_delta_key(&key("t", 7, 2)),
+            Some(("t".to_owned(), 7))
+        );
 
         // A segment that restarts the sequence, or a gap in the numbering.
         let mut batch = WriteBatch::default();
@@ -179,7 +159,7 @@ mod tests {
         ));
 
         let mut batch = WriteBatch::default();
-        delete(&b, &mut batch, "t", 7).unwrap();
+        crate::storage::tables::delete_blocks(&b, "t", 7, &mut batch).unwrap();
         b.apply(batch).unwrap();
         assert!(load(&b, "t", 7).unwrap().is_none());
         assert!(load(&b, "t", 8).unwrap().is_some());

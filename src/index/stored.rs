@@ -5,9 +5,9 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use super::backend::{Backend, WriteBatch};
-use super::codec::{self, Tag};
-use super::keys;
+use crate::storage::backend::{Backend, WriteBatch};
+use crate::storage::codec::{self, Tag};
+use crate::storage::keys;
 use crate::{Error, Result};
 
 /// Bump when the stored layout changes; an index of another format is ignored (rebuilt).
@@ -205,7 +205,7 @@ pub(crate) fn load(
     if dim != table_dim || h.table_rows as usize != table_rows {
         return bad("shape disagrees with the table");
     }
-    let Some(stages) = crate::index::code_stages(&h.levels, dim) else {
+    let Some(stages) = super::code_stages(&h.levels, dim) else {
         return bad("code levels");
     };
     let cols = dim * stages;
@@ -228,7 +228,7 @@ pub(crate) fn load(
         return bad("inconsistent header");
     }
     let total = h.offsets[lists] as usize;
-    let code_bytes = crate::index::code_bytes(&h.offsets, cols);
+    let code_bytes = super::code_bytes(&h.offsets, cols);
     if h.code_bytes != code_bytes as u64 {
         return bad("code length disagrees with the rows");
     }

@@ -1,14 +1,15 @@
-//! `Db::bench_index`: recall@k against exact search and queries per second of a table's
-//! index at several operating points (`nprobe` values), for `recdb index bench`.
+//! Measuring an index (`Db::bench_index`, `recdb index bench`): recall@k against exact
+//! search and queries per second at several operating points (`nprobe` values).
 
 use std::collections::HashSet;
 use std::time::Instant;
 
-use super::index::check_query;
-use super::Db;
+use super::serve::check_query;
+use super::{IvfIndex, Metric};
+use crate::storage::tables::TableView;
 use crate::{Error, Result};
 
-/// What [`Db::bench_index`] measures.
+/// What [`Db::bench_index`](crate::Db::bench_index) measures.
 #[derive(Debug, Clone)]
 pub struct IndexBenchOptions {
     pub k: usize,
@@ -49,7 +50,7 @@ pub struct OperatingPoint {
     pub batched_same: bool,
 }
 
-/// The result of [`Db::bench_index`].
+/// The result of [`Db::bench_index`](crate::Db::bench_index).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct IndexBench {
     pub table: String,
@@ -167,120 +168,131 @@ fn timed_batch<T: Send>(
     (parts.into_iter().flat_map(|p| p.0).collect(), cpu)
 }
 
-impl Db {
-    /// Measure the index of `table` with `queries` (row-major, the table's dim): for each
-    /// operating point, recall@k against exact search and per-thread QPS. The table's
-    /// delta (rows written since publish) takes part like in any query.
-    // why: nprobe multiples, small positive floats rounded to a count.
-    #[allow(clippy::cast_possible_truncation)]
-    pub fn bench_index(
+/// What a benchmark queries: a served table version (its index, with the rows written
+/// since publish taking part like in any query).
+pub(crate) trait Searched: Sync {
+    fn search(
         &self,
-        table: &str,
-        queries: &[f32],
-        opts: &IndexBenchOptions,
-    ) -> Result<IndexBench> {
-        if opts.k == 0 {
-            return Err(Error::param("k", "must be at least 1"));
-        }
-        crate::train::params::check_threads(opts.threads)?;
-        let view = self.table(table)?;
-        let served = self.served(view.clone())?;
-        let Some(ix) = served.index.clone() else {
-            return Err(Error::InvalidInput(format!(
-                "table `{table}` version {} has no index (run `index build {table}` first)",
-                view.version()
-            )));
-        };
-        let dim = view.dim();
-        if queries.is_empty() || !queries.len().is_multiple_of(dim) {
-            return Err(Error::param(
-                "queries",
-                format!(
-                    "{} values is not a whole number of {dim}-dimensional queries",
-                    queries.len()
-                ),
-            ));
-        }
-        let qs: Vec<&[f32]> = queries.chunks_exact(dim).collect();
-        for (i, q) in qs.iter().enumerate() {
-            check_query(q, dim)
-                .map_err(|e| Error::param("queries", format!("query {}: {e}", i + 1)))?;
-        }
-        let (k, metric, n) = (opts.k, ix.metric, qs.len() as f64);
-        let all = |_: u32| true;
-        let (truth, exact_cpu, _, _) = timed(&qs, opts.threads, &|q| {
-            served
-                .search(q, metric, k, true, None, &all)
-                .into_iter()
-                .map(|h| h.0)
-                .collect::<HashSet<u32>>()
-        });
-        let all_batch = |_: usize, _: u32| true;
-        let (batch_truth, exact_batch_cpu) = timed_batch(&qs, opts.threads, &|part| {
-            served.search_batch(part, metric, k, true, None, &all_batch)
-        });
-        let exact_batched_same = batch_truth.len() == truth.len()
-            && batch_truth
-                .iter()
-                .zip(&truth)
-                .all(|(b, t)| b.len() == t.len() && b.iter().all(|h| t.contains(&h.0)));
-        let mut nprobes = opts.nprobes.clone().unwrap_or_else(|| {
-            [1.0, 2.0, 3.0, 4.0, 6.0]
-                .iter()
-                .map(|m| ((ix.nprobe as f64 * m / 2.0).round() as usize).max(1))
-                .collect()
-        });
-        nprobes
-            .iter_mut()
-            .for_each(|p| *p = (*p).clamp(1, ix.lists));
-        nprobes.sort_unstable();
-        nprobes.dedup();
-        let mut points = Vec::new();
-        for np in nprobes {
-            let (got, cpu, wall, _) = timed(&qs, opts.threads, &|q| {
-                served.search(q, metric, k, false, Some(np), &all)
-            });
-            let hits: usize = got
-                .iter()
-                .zip(&truth)
-                .map(|(g, t)| g.iter().filter(|h| t.contains(&h.0)).count())
-                .sum();
-            let want: usize = truth.iter().map(HashSet::len).sum();
-            let (batched, batch_cpu) = timed_batch(&qs, opts.threads, &|part| {
-                served.search_batch(part, metric, k, false, Some(np), &all_batch)
-            });
-            let per_thread_cpu = cpu / opts.threads as f64;
-            points.push(OperatingPoint {
-                nprobe: np as u64,
-                recall: if want == 0 {
-                    1.0
-                } else {
-                    hits as f64 / want as f64
-                },
-                qps_cpu: n / cpu.max(1e-12),
-                qps_wall: n / (wall * opts.threads as f64).max(1e-12),
-                us_per_query_cpu: per_thread_cpu * 1e6 / (n / opts.threads as f64),
-                qps_cpu_batched: n / batch_cpu.max(1e-12),
-                batched_same: batched == got,
-            });
-        }
-        Ok(IndexBench {
-            table: table.to_owned(),
-            version: view.version(),
-            rows: view.rows() as u64,
-            dim: dim as u64,
-            queries: qs.len() as u64,
-            k: k as u64,
-            threads: opts.threads as u64,
-            metric,
-            lists: ix.lists as u64,
-            nprobe: ix.nprobe as u64,
-            build_seconds: ix.build_seconds,
-            bytes_per_vector: ix.bytes() as f64 / ix.len().max(1) as f64,
-            exact_ms_cpu: exact_cpu * 1e3 / n,
-            exact_ms_cpu_batched: exact_batch_cpu * 1e3 / n,
-            exact_batched_same,
-            points,
-        })
+        q: &[f32],
+        metric: Metric,
+        k: usize,
+        exact: bool,
+        nprobe: Option<usize>,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)>;
+    fn search_batch(
+        &self,
+        qs: &[&[f32]],
+        metric: Metric,
+        k: usize,
+        exact: bool,
+        nprobe: Option<usize>,
+        allow: &dyn Fn(usize, u32) -> bool,
+    ) -> Vec<Vec<(u32, f32)>>;
+}
+
+/// Measure `ix`, the index of `view`, through `served` with `queries` (row-major, the
+/// table's dim): for each operating point, recall@k against exact search and per-thread
+/// QPS.
+// why: nprobe multiples, small positive floats rounded to a count.
+#[allow(clippy::cast_possible_truncation)]
+pub(crate) fn bench_index<S: Searched>(
+    view: &TableView,
+    ix: &IvfIndex,
+    served: &S,
+    queries: &[f32],
+    opts: &IndexBenchOptions,
+) -> Result<IndexBench> {
+    let table = view.name();
+    let dim = view.dim();
+    if queries.is_empty() || !queries.len().is_multiple_of(dim) {
+        return Err(Error::param(
+            "queries",
+            format!(
+                "{} values is not a whole number of {dim}-dimensional queries",
+                queries.len()
+            ),
+        ));
     }
+    let qs: Vec<&[f32]> = queries.chunks_exact(dim).collect();
+    for (i, q) in qs.iter().enumerate() {
+        check_query(q, dim)
+            .map_err(|e| Error::param("queries", format!("query {}: {e}", i + 1)))?;
+    }
+    let (k, metric, n) = (opts.k, ix.metric, qs.len() as f64);
+    let all = |_: u32| true;
+    let (truth, exact_cpu, _, _) = timed(&qs, opts.threads, &|q| {
+        served
+            .search(q, metric, k, true, None, &all)
+            .into_iter()
+            .map(|h| h.0)
+            .collect::<HashSet<u32>>()
+    });
+    let all_batch = |_: usize, _: u32| true;
+    let (batch_truth, exact_batch_cpu) = timed_batch(&qs, opts.threads, &|part| {
+        served.search_batch(part, metric, k, true, None, &all_batch)
+    });
+    let exact_batched_same = batch_truth.len() == truth.len()
+        && batch_truth
+            .iter()
+            .zip(&truth)
+            .all(|(b, t)| b.len() == t.len() && b.iter().all(|h| t.contains(&h.0)));
+    let mut nprobes = opts.nprobes.clone().unwrap_or_else(|| {
+        [1.0, 2.0, 3.0, 4.0, 6.0]
+            .iter()
+            .map(|m| ((ix.nprobe as f64 * m / 2.0).round() as usize).max(1))
+            .collect()
+    });
+    nprobes
+        .iter_mut()
+        .for_each(|p| *p = (*p).clamp(1, ix.lists));
+    nprobes.sort_unstable();
+    nprobes.dedup();
+    let mut points = Vec::new();
+    for np in nprobes {
+        let (got, cpu, wall, _) = timed(&qs, opts.threads, &|q| {
+            served.search(q, metric, k, false, Some(np), &all)
+        });
+        let hits: usize = got
+            .iter()
+            .zip(&truth)
+            .map(|(g, t)| g.iter().filter(|h| t.contains(&h.0)).count())
+            .sum();
+        let want: usize = truth.iter().map(HashSet::len).sum();
+        let (batched, batch_cpu) = timed_batch(&qs, opts.threads, &|part| {
+            served.search_batch(part, metric, k, false, Some(np), &all_batch)
+        });
+        let per_thread_cpu = cpu / opts.threads as f64;
+        points.push(OperatingPoint {
+            nprobe: np as u64,
+            recall: if want == 0 {
+                1.0
+            } else {
+                hits as f64 / want as f64
+            },
+            qps_cpu: n / cpu.max(1e-12),
+            qps_wall: n / (wall * opts.threads as f64).max(1e-12),
+            us_per_query_cpu: per_thread_cpu * 1e6 / (n / opts.threads as f64),
+            qps_cpu_batched: n / batch_cpu.max(1e-12),
+            batched_same: batched == got,
+        });
+    }
+    Ok(IndexBench {
+        table: table.to_owned(),
+        version: view.version(),
+        rows: view.rows() as u64,
+        dim: dim as u64,
+        queries: qs.len() as u64,
+        k: k as u64,
+        threads: opts.threads as u64,
+        metric,
+        lists: ix.lists as u64,
+        nprobe: ix.nprobe as u64,
+        build_seconds: ix.build_seconds,
+        bytes_per_vector: ix.bytes() as f64 / ix.len().max(1) as f64,
+        exact_ms_cpu: exact_cpu * 1e3 / n,
+        exact_ms_cpu_batched: exact_batch_cpu * 1e3 / n,
+        exact_batched_same,
+        points,
+    })
 }
