@@ -290,31 +290,6 @@ impl From<std::io::Error> for Error {
     }
 }
 
-impl From<sled::Error> for Error {
-    fn from(e: sled::Error) -> Self {
-        if let Some(locked) = crate::storage::backend::locked_error(&e) {
-            return locked;
-        }
-        match e {
-            sled::Error::Corruption { at, .. } => Error::Corrupted {
-                what: format!("sled page at {at:?}"),
-            },
-            // sled refuses a directory written with another configuration: not ours.
-            sled::Error::Unsupported(msg) => Error::UnsupportedFormat {
-                found: format!("not a recdb database ({msg})"),
-                supported: crate::storage::meta::FORMAT,
-            },
-            other => Error::Storage {
-                kind: match &other {
-                    sled::Error::Io(io) => Some(io.kind()),
-                    _ => None,
-                },
-                source: other,
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::delta::Delta;
 use super::Db;
 use crate::index::delta::{self as store, DeltaOp, StoredDelta};
+use crate::index::replay::Delta;
 use crate::jobs::record::JobRecord;
 use crate::jobs::runner::{self, RunSpec};
 use crate::jobs::{JobContext, JobControl, JobHandle, JobInfo, JobState, TableOutput};

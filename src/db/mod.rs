@@ -101,14 +101,14 @@ impl Config {
 
 pub(crate) type IndexCache = HashMap<String, (u64, Option<Arc<crate::index::IvfIndex>>)>;
 
-pub(crate) type DeltaCache = HashMap<String, (u64, Option<Arc<delta::Delta>>)>;
+pub(crate) type DeltaCache = HashMap<String, (u64, Option<Arc<crate::index::replay::Delta>>)>;
 
 /// The delta rows of a table version placed in its index's lists, for the (index, delta)
 /// pair it was derived from.
 pub(crate) struct TailEntry {
     pub version: u64,
     pub index: Arc<crate::index::IvfIndex>,
-    pub delta: Arc<delta::Delta>,
+    pub delta: Arc<crate::index::replay::Delta>,
     pub tail: Arc<crate::index::Tail>,
 }
 

@@ -135,7 +135,7 @@ pub(crate) fn verify_all(b: &dyn Backend) -> Result<Verified> {
             }
             if let Some((d, segments)) = crate::index::delta::load(b, &entry.name, v.version)? {
                 out.delta_ops += d.ops.len() as u64;
-                super::delta::Delta::replay(&view, d, segments)?;
+                crate::index::replay::Delta::replay(&view, d, segments)?;
             }
             out.versions += 1;
             out.rows += v.rows as u64;

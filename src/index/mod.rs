@@ -7,7 +7,9 @@ mod fastscan;
 mod ivf;
 mod kernels;
 mod kmeans;
+pub(crate) mod replay;
 pub(crate) mod serve;
+pub(crate) mod served;
 // The one module with `unsafe` (AVX2 intrinsics, each block with a SAFETY comment).
 #[allow(unsafe_code)]
 mod simd;

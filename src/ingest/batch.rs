@@ -98,16 +98,23 @@ pub struct CommitReceipt {
     pub total_events: u64,
 }
 
+fn invalid_event(index: usize, reason: String) -> Error {
+    Error::InvalidEvent {
+        file: None,
+        index,
+        reason,
+    }
+}
+
 pub(crate) fn check_id(what: &str, id: &str, index: usize) -> Result<()> {
     if id.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "event {index}: empty {what} id"
-        )));
+        return Err(invalid_event(index, format!("empty {what} id")));
     }
     if id.len() > 1024 {
-        return Err(Error::InvalidInput(format!(
-            "event {index}: {what} id longer than 1024 bytes"
-        )));
+        return Err(invalid_event(
+            index,
+            format!("{what} id longer than 1024 bytes"),
+        ));
     }
     Ok(())
 }
@@ -123,9 +130,7 @@ pub(crate) fn check_event(
     check_id("user", user, index)?;
     check_id("item", item, index)?;
     if !value.is_finite() {
-        return Err(Error::InvalidInput(format!(
-            "event {index}: value {value} is not finite"
-        )));
+        return Err(invalid_event(index, format!("value {value} is not finite")));
     }
     if let Some(g) = group {
         check_id("group", g, index)?;

@@ -195,6 +195,33 @@ impl std::fmt::Display for LockedBy {
 impl std::error::Error for LockedBy {}
 
 /// The structured error for a lock failure of [`open_locked`], if `e` is one.
+// The sled conversion lives with sled (storage keeps the engine behind it, and the error
+// module stays a leaf).
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        if let Some(locked) = locked_error(&e) {
+            return locked;
+        }
+        match e {
+            sled::Error::Corruption { at, .. } => Error::Corrupted {
+                what: format!("sled page at {at:?}"),
+            },
+            // sled refuses a directory written with another configuration: not ours.
+            sled::Error::Unsupported(msg) => Error::UnsupportedFormat {
+                found: format!("not a recdb database ({msg})"),
+                supported: super::meta::FORMAT,
+            },
+            other => Error::Storage {
+                kind: match &other {
+                    sled::Error::Io(io) => Some(io.kind()),
+                    _ => None,
+                },
+                source: other,
+            },
+        }
+    }
+}
+
 pub(crate) fn locked_error(e: &sled::Error) -> Option<Error> {
     let sled::Error::Io(io) = e else { return None };
     let by = io.get_ref()?.downcast_ref::<LockedBy>()?;
