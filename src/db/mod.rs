@@ -363,7 +363,7 @@ impl Db {
 
     /// The dense id (the row in a users or items table) of external id `id` in
     /// `space`: one bucket of the id map is read, not the map. `None` for an unknown
-    /// id, and for [`RowSpace::Other`] (its rows are named by the table).
+    /// id, and for [`RowSpace::Other`](crate::RowSpace::Other) (its rows are named by the table).
     pub fn dense_id(&self, space: crate::RowSpace, id: &str) -> Result<Option<u32>> {
         let st = self.state()?;
         match space {

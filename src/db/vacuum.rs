@@ -10,7 +10,7 @@ impl Db {
     /// Rewrite the database at `path` compactly (see `docs/RELIABILITY.md`, "Disk space
     /// and vacuum"): every key is copied into a sibling directory `PATH.vacuum-new`
     /// which then replaces `path`. Needs the database closed in every process (it
-    /// fails with [`Error::Locked`] otherwise) and free space for one copy of the live
+    /// fails with [`Error::Locked`](crate::Error::Locked) otherwise) and free space for one copy of the live
     /// data. Atomic: after a crash, the next open finds either the old or the new
     /// database, never a mix.
     pub fn vacuum(path: impl AsRef<Path>) -> Result<VacuumReport> {

@@ -77,8 +77,10 @@ pub(crate) use batch::{check_event, check_id, Writer, IMPORT_BATCH};
 pub use batch::{CommitReceipt, ImportReport, IngestBatch};
 pub(crate) use lines::{check_lines, lines, read_file, read_line};
 pub use lines::{read_binary_file, read_text_file, MAX_LINE};
+#[cfg(any(test, feature = "testkit"))]
+pub use table::parse_ids;
 pub(crate) use table::{ids_of, read_f32_rows, tsv_vectors_of};
-pub use table::{parse_f32_rows, parse_ids, parse_tsv_vectors, ParsedVectors};
+pub use table::{parse_f32_rows, parse_tsv_vectors, ParsedVectors};
 
 #[cfg(test)]
 mod tests;
@@ -233,6 +235,7 @@ pub fn read_events(path: impl AsRef<Path>, format: Option<Format>) -> Result<Vec
     parse_with::<schema::EventSchema>(&file, &bytes, format, Capped::Metered, json::event)
 }
 
+#[cfg(any(test, feature = "testkit"))]
 /// Parses interaction events from bytes; `file_name` names the input in errors.
 pub fn parse_events(
     file_name: &str,
@@ -248,6 +251,7 @@ pub fn read_items(path: impl AsRef<Path>, format: Option<Format>) -> Result<Vec<
     parse_with::<schema::ItemSchema>(&file, &bytes, format, Capped::Metered, json::item)
 }
 
+#[cfg(any(test, feature = "testkit"))]
 /// Parses item records from bytes; `file_name` names the input in errors.
 pub fn parse_items(
     file_name: &str,
@@ -263,6 +267,7 @@ pub fn read_users(path: impl AsRef<Path>, format: Option<Format>) -> Result<Vec<
     parse_with::<schema::UserSchema>(&file, &bytes, format, Capped::Metered, json::user)
 }
 
+#[cfg(any(test, feature = "testkit"))]
 /// Parses user records from bytes; `file_name` names the input in errors.
 pub fn parse_users(
     file_name: &str,

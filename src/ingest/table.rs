@@ -147,6 +147,7 @@ fn unique(seen: &mut HashMap<String, u64>, file: &str, line: u64, id: &str) -> R
     Ok(())
 }
 
+#[cfg(any(test, feature = "testkit"))]
 /// An ids file: one id a line (surrounding spaces trimmed), exactly `rows` of them, no
 /// repeats.
 pub fn parse_ids(file: &str, bytes: &[u8], rows: usize) -> Result<Vec<String>> {

@@ -194,7 +194,6 @@ impl std::fmt::Display for LockedBy {
 
 impl std::error::Error for LockedBy {}
 
-/// The structured error for a lock failure of [`open_locked`], if `e` is one.
 // The sled conversion lives with sled (storage keeps the engine behind it, and the error
 // module stays a leaf).
 impl From<sled::Error> for Error {
@@ -222,6 +221,7 @@ impl From<sled::Error> for Error {
     }
 }
 
+/// The structured error for a lock failure of [`open_locked`], if `e` is one.
 pub(crate) fn locked_error(e: &sled::Error) -> Option<Error> {
     let sled::Error::Io(io) = e else { return None };
     let by = io.get_ref()?.downcast_ref::<LockedBy>()?;
