@@ -5,10 +5,7 @@ use std::sync::Arc;
 
 use super::{Db, Served};
 use crate::event::Event;
-use crate::index::Metric;
-use crate::query::{
-    self, Hit, Queries, QueryOptions, SequenceQuery, ServedTable, Source, TableShape,
-};
+use crate::query::{self, Hit, Queries, QueryOptions, SequenceQuery, Source, TableShape};
 use crate::storage::tables::TableView;
 use crate::Result;
 
@@ -52,7 +49,6 @@ impl Db {
 }
 
 impl Source for Db {
-    type Served = Served;
     fn user_id(&self, user: &str) -> Result<u32> {
         Db::user_id(self, user)
     }
@@ -86,39 +82,5 @@ impl Source for Db {
     }
     fn genre_rows(&self, genre: &str) -> Result<Option<Vec<bool>>> {
         Ok(self.genre_index()?.by_genre.get(genre).cloned())
-    }
-}
-
-impl ServedTable for Served {
-    fn view(&self) -> &TableView {
-        &self.view
-    }
-    fn rows(&self) -> usize {
-        Served::rows(self)
-    }
-    fn row(&self, r: usize) -> Option<Vec<f32>> {
-        Served::row(self, r)
-    }
-    fn search(
-        &self,
-        q: &[f32],
-        metric: Metric,
-        k: usize,
-        exact: bool,
-        nprobe: Option<usize>,
-        allow: &dyn Fn(u32) -> bool,
-    ) -> Vec<(u32, f32)> {
-        Served::search(self, q, metric, k, exact, nprobe, allow)
-    }
-    fn search_batch(
-        &self,
-        qs: &[&[f32]],
-        metric: Metric,
-        k: usize,
-        exact: bool,
-        nprobe: Option<usize>,
-        allow: &dyn Fn(usize, u32) -> bool,
-    ) -> Vec<Vec<(u32, f32)>> {
-        Served::search_batch(self, qs, metric, k, exact, nprobe, allow)
     }
 }

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use super::serve::check_query;
-use super::{IvfIndex, Metric};
+use super::served::Served;
+use super::IvfIndex;
 use crate::storage::tables::TableView;
 use crate::{Error, Result};
 
@@ -168,38 +169,15 @@ fn timed_batch<T: Send>(
     (parts.into_iter().flat_map(|p| p.0).collect(), cpu)
 }
 
-/// What a benchmark queries: a served table version (its index, with the rows written
-/// since publish taking part like in any query).
-pub(crate) trait Searched: Sync {
-    fn search(
-        &self,
-        q: &[f32],
-        metric: Metric,
-        k: usize,
-        exact: bool,
-        nprobe: Option<usize>,
-        allow: &dyn Fn(u32) -> bool,
-    ) -> Vec<(u32, f32)>;
-    fn search_batch(
-        &self,
-        qs: &[&[f32]],
-        metric: Metric,
-        k: usize,
-        exact: bool,
-        nprobe: Option<usize>,
-        allow: &dyn Fn(usize, u32) -> bool,
-    ) -> Vec<Vec<(u32, f32)>>;
-}
-
 /// Measure `ix`, the index of `view`, through `served` with `queries` (row-major, the
 /// table's dim): for each operating point, recall@k against exact search and per-thread
 /// QPS.
 // why: nprobe multiples, small positive floats rounded to a count.
 #[allow(clippy::cast_possible_truncation)]
-pub(crate) fn bench_index<S: Searched>(
+pub(crate) fn bench_index(
     view: &TableView,
     ix: &IvfIndex,
-    served: &S,
+    served: &Served,
     queries: &[f32],
     opts: &IndexBenchOptions,
 ) -> Result<IndexBench> {

@@ -23,6 +23,11 @@ pub(crate) struct Served {
 }
 
 impl Served {
+    /// The stored version.
+    pub fn view(&self) -> &TableView {
+        &self.view
+    }
+
     /// Rows the version serves, counting rows appended by the delta.
     pub fn rows(&self) -> usize {
         self.delta
@@ -127,31 +132,6 @@ impl Served {
                 .map(|(i, q)| self.search(q, metric, k, exact, nprobe, &|r| allow(i, r)))
                 .collect(),
         }
-    }
-}
-
-impl crate::index::bench::Searched for Served {
-    fn search(
-        &self,
-        q: &[f32],
-        metric: Metric,
-        k: usize,
-        exact: bool,
-        nprobe: Option<usize>,
-        allow: &dyn Fn(u32) -> bool,
-    ) -> Vec<(u32, f32)> {
-        Served::search(self, q, metric, k, exact, nprobe, allow)
-    }
-    fn search_batch(
-        &self,
-        qs: &[&[f32]],
-        metric: Metric,
-        k: usize,
-        exact: bool,
-        nprobe: Option<usize>,
-        allow: &dyn Fn(usize, u32) -> bool,
-    ) -> Vec<Vec<(u32, f32)>> {
-        Served::search_batch(self, qs, metric, k, exact, nprobe, allow)
     }
 }
 

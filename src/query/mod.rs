@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::event::Event;
+use crate::index::served::Served;
 use crate::index::Metric;
 use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, Result};
@@ -64,36 +65,6 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// One table version as queries see it: its rows with the rows put or deleted since
-/// publish, and its index.
-pub(crate) trait ServedTable {
-    fn view(&self) -> &TableView;
-    /// Rows served, counting rows appended since publish.
-    fn rows(&self) -> usize;
-    /// Row `r` as served; `None` when deleted or never written.
-    fn row(&self, r: usize) -> Option<Vec<f32>>;
-    /// The `k` best live rows among those `allow` accepts.
-    fn search(
-        &self,
-        q: &[f32],
-        metric: Metric,
-        k: usize,
-        exact: bool,
-        nprobe: Option<usize>,
-        allow: &dyn Fn(u32) -> bool,
-    ) -> Vec<(u32, f32)>;
-    /// [`ServedTable::search`] for every query of `qs`; `allow(i, r)` for query `i`.
-    fn search_batch(
-        &self,
-        qs: &[&[f32]],
-        metric: Metric,
-        k: usize,
-        exact: bool,
-        nprobe: Option<usize>,
-        allow: &dyn Fn(usize, u32) -> bool,
-    ) -> Vec<Vec<(u32, f32)>>;
-}
-
 /// A table's name and the width of its current version.
 pub(crate) struct TableShape {
     pub name: String,
@@ -102,7 +73,6 @@ pub(crate) struct TableShape {
 
 /// What a query reads from the database.
 pub(crate) trait Source {
-    type Served: ServedTable;
     fn user_id(&self, user: &str) -> Result<u32>;
     fn item_id(&self, item: &str) -> Result<u32>;
     fn item_name(&self, item: u32) -> Result<String>;
@@ -113,7 +83,7 @@ pub(crate) trait Source {
     fn tables_consistent(&self, names: &[&str]) -> Result<Vec<Arc<TableView>>>;
     /// The name and width of every table's current version.
     fn table_shapes(&self) -> Result<Vec<TableShape>>;
-    fn served(&self, view: Arc<TableView>) -> Result<Self::Served>;
+    fn served(&self, view: Arc<TableView>) -> Result<Served>;
     /// The items of genre `genre` (lowercase), one flag per dense item id.
     fn genre_rows(&self, genre: &str) -> Result<Option<Vec<bool>>>;
 }
@@ -241,7 +211,7 @@ pub(crate) trait Queries: Source {
     }
 
     /// A factor model's served user and item tables, of one width.
-    fn factor_tables(&self, model: &str) -> Result<(Self::Served, Self::Served)> {
+    fn factor_tables(&self, model: &str) -> Result<(Served, Served)> {
         let [users, items] = self.model_tables(model)?;
         if users.dim() != items.dim() {
             return Err(Error::DimensionMismatch {
@@ -253,12 +223,7 @@ pub(crate) trait Queries: Source {
     }
 
     /// `user`'s id and vector in the served user table of `model`.
-    fn user_vector(
-        &self,
-        users: &Self::Served,
-        user: &str,
-        model: &str,
-    ) -> Result<(u32, Vec<f32>)> {
+    fn user_vector(&self, users: &Served, user: &str, model: &str) -> Result<(u32, Vec<f32>)> {
         let uid = self.user_id(user)?;
         if uid as usize >= users.rows() {
             return Err(Error::NotInModel {

@@ -1,7 +1,7 @@
 //! `recommend` for sequence models (item2vec): there is no user table, so the query is
 //! built from the user's most recent items. See docs/ITEM2VEC.md for the choice.
 
-use super::{check_k, in_genre, Queries, ServedTable, Source};
+use super::{check_k, in_genre, Queries, Source};
 use crate::index::Metric;
 use crate::{Error, Hit, QueryOptions, Result};
 
