@@ -66,9 +66,9 @@ pub use ingest::{
     parse_f32_rows, parse_tsv_vectors, read_binary_file, read_text_file, Format, ParsedVectors,
     MAX_LINE,
 };
-pub use jobs::{JobContext, JobControl, JobState, NoProgress, ProgressSink};
+pub use jobs::{JobContext, JobControl, JobState, NoProgress, ProgressSink, MAX_THREADS};
 pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
 pub use storage::imports::PriorImport;
 pub use storage::tables::{Row, RowSpace, TableView};
-pub use train::params::{Params, MAX_THREADS};
+pub use train::params::Params;
 pub use train::{model_defaults, MODELS};

@@ -32,7 +32,7 @@ impl Db {
         if opts.k == 0 {
             return Err(Error::param("k", "must be at least 1"));
         }
-        crate::train::params::check_threads(opts.threads)?;
+        crate::jobs::check_threads(opts.threads)?;
         let view = self.table(table)?;
         let served = self.served(view.clone())?;
         let Some(ix) = served.index.clone() else {

@@ -386,7 +386,7 @@ impl Db {
 
 /// A pool of `n` named threads: the database's own, or one job's (`threads` option).
 pub(crate) fn thread_pool(n: usize) -> Result<rayon::ThreadPool> {
-    crate::train::params::check_threads(n)?;
+    crate::jobs::check_threads(n)?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .thread_name(|i| format!("recdb-{i}"))

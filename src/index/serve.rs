@@ -85,7 +85,7 @@ impl IndexOptions {
             return Err(Error::param("lists", "must be at least 1"));
         }
         if let Some(n) = self.threads {
-            crate::train::params::check_threads(n)?;
+            crate::jobs::check_threads(n)?;
         }
         Ok(())
     }

@@ -21,3 +21,18 @@ pub(crate) use job::{Job, Snapshot, Summary, TextInput};
 pub(crate) use output::TableOutput;
 pub use record::JobState;
 pub use runner::{JobHandle, JobInfo};
+
+/// Threads of a pool (the database's, a job's, an index build's): at least 1, at most
+/// this. More than a few per core only adds start-up time and memory.
+pub const MAX_THREADS: usize = 256;
+
+/// `n` threads is a pool size a job may ask for.
+pub(crate) fn check_threads(n: usize) -> crate::Result<()> {
+    if (1..=MAX_THREADS).contains(&n) {
+        return Ok(());
+    }
+    Err(crate::Error::param(
+        "threads",
+        format!("{n} is outside 1..={MAX_THREADS}"),
+    ))
+}

@@ -143,14 +143,6 @@ pub(crate) fn check_real(name: &str, v: f64, range: Real) -> Result<()> {
     Err(Error::param(name, format!("{v} is outside {range}")))
 }
 
-/// Threads of a pool (the database's, a job's, an index build's): at least 1, at most
-/// this. More than a few per core only adds start-up time and memory.
-pub const MAX_THREADS: usize = 256;
-
-pub(crate) fn check_threads(n: usize) -> Result<()> {
-    check_int("threads", n as u64, 1..=MAX_THREADS as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
