@@ -158,11 +158,7 @@ pub fn item(s: &mut Session, id: &str) -> Result<()> {
         pairs.push(("text".into(), t.clone()));
     }
     pairs.extend(r.attrs.iter().cloned());
-    let attrs: serde_json::Map<String, Value> = r
-        .attrs
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
+    let attrs = attrs_json(&r.attrs);
     let js = json!({"id": r.id, "title": r.title, "genres": r.genres, "events": events,
         "text": r.text, "attrs": attrs});
     s.print(&Output::new(js).block(None, Body::Pairs(pairs)));
@@ -174,11 +170,7 @@ pub fn user(s: &mut Session, id: &str) -> Result<()> {
     let r = s.db()?.user(id)?;
     let mut pairs = vec![("id".to_owned(), r.id.clone())];
     pairs.extend(r.attrs.iter().cloned());
-    let attrs: serde_json::Map<String, Value> = r
-        .attrs
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
+    let attrs = attrs_json(&r.attrs);
     s.print(&Output::new(json!({"id": r.id, "attrs": attrs})).block(None, Body::Pairs(pairs)));
     Ok(())
 }
@@ -189,4 +181,12 @@ fn format_value(v: f32) -> String {
     } else {
         format!("{v:.3}")
     }
+}
+
+/// Attributes as a JSON object of strings.
+fn attrs_json(attrs: &[(String, String)]) -> serde_json::Map<String, Value> {
+    attrs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
 }

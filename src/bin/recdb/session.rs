@@ -83,14 +83,7 @@ impl Session {
         for h in self.background.drain(..) {
             let done = db.job(h.id).map(|j| j.state.is_finished()).unwrap_or(true);
             if done {
-                let id = h.id;
-                match h.wait() {
-                    Ok(info) => eprintln!(
-                        "[job {id} {} {} in {:.2} s]",
-                        info.model, info.state, info.seconds
-                    ),
-                    Err(e) => eprintln!("[job {id} ended: {e}]"),
-                }
+                wait_and_report(h);
             } else {
                 still.push(h);
             }
@@ -142,14 +135,7 @@ impl Session {
             self.background.len()
         );
         for h in self.background.drain(..) {
-            let id = h.id;
-            match h.wait() {
-                Ok(info) => eprintln!(
-                    "[job {id} {} {} in {:.2} s]",
-                    info.model, info.state, info.seconds
-                ),
-                Err(e) => eprintln!("[job {id} ended: {e}]"),
-            }
+            wait_and_report(h);
         }
     }
 }
@@ -168,4 +154,16 @@ pub fn open_db(path: &Path, threads: Option<usize>) -> Result<Db> {
         );
     }
     Ok(db)
+}
+
+/// Join a background job and say on stderr how it ended.
+fn wait_and_report(h: recdb::JobHandle) {
+    let id = h.id;
+    match h.wait() {
+        Ok(info) => eprintln!(
+            "[job {id} {} {} in {:.2} s]",
+            info.model, info.state, info.seconds
+        ),
+        Err(e) => eprintln!("[job {id} ended: {e}]"),
+    }
 }
