@@ -5,6 +5,7 @@ mod item2vec;
 mod item_sentences;
 pub(crate) mod mf;
 mod mf_jobs;
+pub(crate) mod nn;
 pub(crate) mod params;
 mod popular;
 pub(crate) mod sgns;
