@@ -13,7 +13,7 @@ const MIN_ROWS_PER_BLOCK: usize = 32;
 /// `C (m×n) = alpha · op(A) (m×k) · op(B) (k×n) + beta · C`. `op(A)` is `A` (m×k,
 /// row-major) or, with `a_t`, the transpose of `A` stored k×m; the same for `B`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm(
+pub fn gemm(
     m: usize,
     n: usize,
     k: usize,

@@ -10,11 +10,19 @@
 #![allow(dead_code, unused_imports)]
 
 pub(crate) mod activation;
+pub(crate) mod adagrad;
+pub(crate) mod batches;
+pub(crate) mod ftrl;
 pub(crate) mod gemm;
+pub(crate) mod logistic;
 pub(crate) mod optim;
+pub(crate) mod sampled_softmax;
 
 #[cfg(test)]
 pub(crate) mod gradcheck;
 
 pub(crate) use activation::Activation;
-pub(crate) use optim::{Adam, Optimizer};
+pub(crate) use adagrad::AdaGrad;
+pub(crate) use batches::Batches;
+pub(crate) use ftrl::{Ftrl, FtrlParams};
+pub(crate) use optim::{Adam, Optimizer, RowGrad};

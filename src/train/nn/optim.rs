@@ -1,10 +1,97 @@
 //! Optimizers: each owns the state of one parameter tensor and updates it in place
-//! from that tensor's gradient.
+//! from that tensor's gradient — the whole tensor (`step`) or only the rows a batch
+//! touched (`step_rows`, for embedding tables where a batch meets few rows).
+
+use rustc_hash::FxHashMap;
 
 /// Updates one parameter tensor from its gradient.
 pub(crate) trait Optimizer: Send {
     /// One step: `w` and `g` have the tensor's length.
     fn step(&mut self, w: &mut [f32], g: &[f32]);
+
+    /// One step on the rows of `w` (a table of `g.dim`-wide rows) that `g` holds; the
+    /// other rows and their state are left as they are ("lazy" updates: a row's state
+    /// moves only when the row has a gradient).
+    fn step_rows(&mut self, w: &mut [f32], g: &RowGrad);
+}
+
+/// A sparse gradient of a table: a few rows, each `dim` wide, in the order first touched.
+/// Adding into a row that is already there sums (an item sampled twice in a batch).
+#[derive(Debug, Clone)]
+pub(crate) struct RowGrad {
+    dim: usize,
+    rows: Vec<u32>,
+    values: Vec<f32>,
+    slot: FxHashMap<u32, usize>,
+}
+
+impl RowGrad {
+    pub fn new(dim: usize) -> Self {
+        RowGrad {
+            dim,
+            rows: Vec::new(),
+            values: Vec::new(),
+            slot: FxHashMap::default(),
+        }
+    }
+
+    /// Empty it, keeping the allocations for the next batch.
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.values.clear();
+        self.slot.clear();
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The gradient of row `r`, zeros when `r` is new.
+    pub fn row_mut(&mut self, r: u32) -> &mut [f32] {
+        let dim = self.dim;
+        let i = *self.slot.entry(r).or_insert_with(|| {
+            self.rows.push(r);
+            self.values.resize(self.values.len() + dim, 0.0);
+            self.rows.len() - 1
+        });
+        &mut self.values[i * dim..(i + 1) * dim]
+    }
+
+    /// `row(r) += scale · x`.
+    pub fn add(&mut self, r: u32, scale: f32, x: &[f32]) {
+        assert_eq!(x.len(), self.dim, "RowGrad: row width");
+        for (g, v) in self.row_mut(r).iter_mut().zip(x) {
+            *g += scale * v;
+        }
+    }
+
+    /// The rows and their gradients, in the order first touched.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[f32])> {
+        self.rows
+            .iter()
+            .copied()
+            .zip(self.values.chunks_exact(self.dim.max(1)))
+    }
+}
+
+/// The slice of row `r` in a table of `dim`-wide rows; panics on a row outside the table
+/// (the model maps its ids to rows and validates them before a gradient exists).
+pub(crate) fn row_range(len: usize, dim: usize, r: u32) -> std::ops::Range<usize> {
+    let start = r as usize * dim;
+    assert!(
+        start + dim <= len,
+        "row {r} outside a table of {} rows",
+        len / dim.max(1)
+    );
+    start..start + dim
 }
 
 /// Adam (Kingma & Ba 2015), with bias correction, as PyTorch's default.
@@ -48,6 +135,26 @@ impl Optimizer for Adam {
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
             *w -= step * *m / (v.sqrt() + eps);
+        }
+    }
+
+    /// Lazy Adam (TensorFlow's `LazyAdam`): the moments of the given rows only; the bias
+    /// correction counts steps of the whole tensor.
+    fn step_rows(&mut self, w: &mut [f32], g: &RowGrad) {
+        assert_eq!(w.len(), self.m.len(), "Adam: tensor length changed");
+        self.t = self.t.saturating_add(1);
+        let (b1, b2) = (self.beta1, self.beta2);
+        let step = self.lr * (1.0 - b2.powi(self.t)).sqrt() / (1.0 - b1.powi(self.t));
+        let (eps, wd) = (self.eps * (1.0 - b2.powi(self.t)).sqrt(), self.weight_decay);
+        for (r, gr) in g.iter() {
+            let at = row_range(w.len(), g.dim(), r);
+            let (w, m, v) = (&mut w[at.clone()], &mut self.m[at.clone()], &mut self.v[at]);
+            for (((w, &g), m), v) in w.iter_mut().zip(gr).zip(m).zip(v) {
+                let g = g + wd * *w;
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                *w -= step * *m / (v.sqrt() + eps);
+            }
         }
     }
 }
