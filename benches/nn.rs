@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 mod common;
 use common::env;
+use recdb::testkit::pool_cpu_seconds as pool_cpu;
 
 /// One product `C (m×n) = op(A)·op(B)`, `op(A)` m×k, `op(B)` k×n, row-major storage.
 #[derive(Clone, Copy)]
@@ -181,5 +182,106 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Candidates measured in turn, round after round, so that a change of load on the
+/// shared machine hits them alike; prints per product the median and the minimum of the
+/// wall-clock time and the median CPU time of the pool's threads (which moves less with
+/// the machine's load, though it counts rayon's spinning).
+/// `RECDB_NN_ROUNDS=N cargo bench --bench nn -- --skip nn-gemm` (0, the default, skips it).
+fn interleaved(_: &mut Criterion) {
+    let rounds = env("RECDB_NN_ROUNDS", 0);
+    if rounds == 0 {
+        return;
+    }
+    let threads = env("RECDB_NN_THREADS", 2);
+    let batch = env("RECDB_NN_BATCH", 500);
+    let items = env("RECDB_NN_ITEMS", 3706);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool");
+    type Run = fn(Shape, &[f32], &[f32], &mut [f32]);
+    let cands: [(&str, Run); 4] = [
+        ("ndarray", ndarray_rows),
+        ("faer-seq-rows128", |s, a, b, c| faer_rows(s, 128, a, b, c)),
+        ("faer-par", faer_par),
+        ("recdb", |s, a, b, c| {
+            recdb::testkit::nn_gemm(s.m, s.n, s.k, 1.0, a, s.a_t, b, s.b_t, 0.0, c)
+        }),
+    ];
+    println!(
+        "interleaved, {threads} threads, {rounds} rounds: wall median (min) / CPU median, ms per product"
+    );
+    let mut sums = vec![[0f64; 3]; cands.len()];
+    for (din, dout) in [(200, items), (600, items), (600, 200)] {
+        for (what, s) in [
+            (
+                "fwd",
+                Shape {
+                    m: batch,
+                    n: dout,
+                    k: din,
+                    a_t: false,
+                    b_t: false,
+                },
+            ),
+            (
+                "dW",
+                Shape {
+                    m: din,
+                    n: dout,
+                    k: batch,
+                    a_t: true,
+                    b_t: false,
+                },
+            ),
+            (
+                "dX",
+                Shape {
+                    m: batch,
+                    n: din,
+                    k: dout,
+                    a_t: false,
+                    b_t: true,
+                },
+            ),
+        ] {
+            let a = fill(s.m * s.k, 1);
+            let b = fill(s.k * s.n, 2);
+            let mut out = vec![0f32; s.m * s.n];
+            let mut wall = vec![Vec::new(); cands.len()];
+            let mut cpu = vec![Vec::new(); cands.len()];
+            for r in 0..rounds {
+                for i in 0..cands.len() {
+                    let i = (i + r) % cands.len();
+                    let c0 = pool_cpu(&pool);
+                    let t = std::time::Instant::now();
+                    for _ in 0..3 {
+                        pool.install(|| (cands[i].1)(s, &a, &b, &mut out));
+                    }
+                    wall[i].push(t.elapsed().as_secs_f64() * 1e3 / 3.0);
+                    cpu[i].push((pool_cpu(&pool) - c0) * 1e3 / 3.0);
+                }
+            }
+            let mut line = format!("{din}x{dout}-{what}:");
+            for i in 0..cands.len() {
+                wall[i].sort_by(f64::total_cmp);
+                cpu[i].sort_by(f64::total_cmp);
+                let (med, min, c) = (wall[i][rounds / 2], wall[i][0], cpu[i][rounds / 2]);
+                sums[i][0] += med;
+                sums[i][1] += min;
+                sums[i][2] += c;
+                line += &format!("  {} {med:.2} ({min:.2}) / {c:.2}", cands[i].0);
+            }
+            println!("{line}");
+        }
+    }
+    let mut line = String::from("sum of the nine:");
+    for (i, c) in cands.iter().enumerate() {
+        let [med, min, cpu] = sums[i];
+        line += &format!("  {} {med:.1} ({min:.1}) / {cpu:.1}", c.0);
+    }
+    println!("{line}");
+}
+
+criterion_group!(benches, bench, interleaved);
 criterion_main!(benches);
