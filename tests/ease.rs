@@ -387,9 +387,9 @@ fn too_big_is_refused_naming_the_size_and_the_old_tables_stay() {
                 unreachable!()
             };
             assert_eq!(param, "items");
-            // 80 items: 16 bytes per item² in f64.
-            assert_eq!(*needed, 16 * 80 * 80);
-            assert!(e.to_string().contains("102400 bytes"), "{e}");
+            // 80 items: 8 bytes per item² (two f32 matrices).
+            assert_eq!(*needed, 8 * 80 * 80);
+            assert!(e.to_string().contains("51200 bytes"), "{e}");
         }
         other => panic!("expected OutOfMemory, got {other:?}"),
     }
@@ -419,4 +419,118 @@ fn a_bad_lambda_is_a_clear_error_naming_it() {
         .train("ease", &Params::new().set("positive_min", 2), &opts())
         .unwrap_err();
     assert!(matches!(e, Error::NoEvents { .. }), "{e}");
+}
+
+/// recdb's B against NumPy's on protocol STRONG's train users of MovieLens 1M (same X,
+/// λ = 1000), in both precisions, with the fit's wall time. Needs
+/// `$RECDB_DATA/splits/ml-1m-strong.tsv` and NumPy's B from
+/// `python3 benches/reference/ease_strong.py SPLIT --test-lambda 1000 --save-b B.f64`:
+/// `RECDB_EASE_NUMPY_B=B.f64 cargo test --release --test ease -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn b_matches_numpy_on_strong_train() {
+    let (Ok(data), Ok(numpy)) = (
+        std::env::var("RECDB_DATA"),
+        std::env::var("RECDB_EASE_NUMPY_B"),
+    ) else {
+        eprintln!("RECDB_DATA or RECDB_EASE_NUMPY_B unset: skipped");
+        return;
+    };
+    let text = std::fs::read_to_string(format!("{data}/splits/ml-1m-strong.tsv")).unwrap();
+    type Rows = std::collections::BTreeMap<u32, Vec<u32>>;
+    let (mut train, mut test_in, mut test_out) = (Rows::new(), Rows::new(), Rows::new());
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let part = match f[2] {
+            "train" => &mut train,
+            "test_in" => &mut test_in,
+            "test_out" => &mut test_out,
+            _ => continue,
+        };
+        part.entry(f[0].parse().unwrap())
+            .or_default()
+            .push(f[1].parse().unwrap());
+    }
+    // Columns: items with a train positive, in item-id order (as the script has them).
+    let mut items: Vec<u32> = train.values().flatten().copied().collect();
+    items.sort_unstable();
+    items.dedup();
+    let n = items.len();
+    let rows: Vec<Vec<u32>> = train
+        .values()
+        .map(|r| {
+            let mut v: Vec<u32> = r
+                .iter()
+                .map(|i| items.binary_search(i).unwrap() as u32)
+                .collect();
+            v.sort_unstable();
+            v
+        })
+        .collect();
+    let bytes = std::fs::read(numpy).unwrap();
+    assert_eq!(bytes.len(), n * n * 8, "NumPy's B is {n}x{n} float64");
+    let want = |i: usize, j: usize| {
+        let k = (i * n + j) * 8;
+        f64::from_le_bytes(bytes[k..k + 8].try_into().unwrap())
+    };
+    for precision in [EasePrecision::F64, EasePrecision::F32] {
+        let t = std::time::Instant::now();
+        let lambda = std::env::var("RECDB_EASE_LAMBDA").map_or(1000.0, |l| l.parse().unwrap());
+        let got = fit(n, &rows, lambda, precision);
+        let secs = t.elapsed().as_secs_f64();
+        let (mut worst, mut scale) = (0f64, 0f64);
+        for j in 0..n {
+            for i in 0..n {
+                worst = worst.max((f64::from(got[j * n + i]) - want(i, j)).abs());
+                scale = scale.max(want(i, j).abs());
+            }
+        }
+        eprintln!(
+            "{precision:?}: {n} items, {} users, fit {secs:.2} s on 2 threads, max |B - B_numpy| = {worst:.3e} (max |B| = {scale:.3})",
+            rows.len()
+        );
+        if precision == EasePrecision::F64 {
+            assert!(worst < 1e-6, "{worst}");
+        }
+        let (r20, r50, ndcg, users) = strong_metrics(&got, &items, &test_in, &test_out);
+        eprintln!("  test users: recall@20 {r20:.4} recall@50 {r50:.4} ndcg@100 {ndcg:.4} ({users} users)");
+    }
+}
+
+/// Protocol STRONG's figures from the published weights (row j = column j of B): fold-in
+/// items scored through B and excluded, Recall@20/50 over min(k, |held-out|), NDCG@100
+/// with binary gains, over the users with held-out items.
+fn strong_metrics(
+    b: &[f32],
+    items: &[u32],
+    fold_in: &std::collections::BTreeMap<u32, Vec<u32>>,
+    held_out: &std::collections::BTreeMap<u32, Vec<u32>>,
+) -> (f64, f64, f64, usize) {
+    let n = items.len();
+    let col = |i: &u32| items.binary_search(i).ok();
+    let (mut r20, mut r50, mut ndcg) = (0f64, 0f64, 0f64);
+    for (u, out) in held_out {
+        let fin: Vec<usize> = fold_in
+            .get(u)
+            .map_or(vec![], |r| r.iter().filter_map(col).collect());
+        let out: HashSet<usize> = out.iter().filter_map(col).collect();
+        let mut s: Vec<(usize, f32)> = (0..n)
+            .filter(|j| !fin.contains(j))
+            .map(|j| (j, fin.iter().map(|&i| b[j * n + i]).sum()))
+            .collect();
+        s.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let hit: Vec<f64> = s[..100]
+            .iter()
+            .map(|(j, _)| f64::from(u8::from(out.contains(j))))
+            .collect();
+        let h = out.len() as f64;
+        r20 += hit[..20].iter().sum::<f64>() / h.min(20.0);
+        r50 += hit[..50].iter().sum::<f64>() / h.min(50.0);
+        let disc = |r: usize| 1.0 / ((r + 2) as f64).log2();
+        let dcg: f64 = hit.iter().enumerate().map(|(r, g)| g * disc(r)).sum();
+        let idcg: f64 = (0..out.len().min(100)).map(disc).sum();
+        ndcg += dcg / idcg;
+    }
+    let k = held_out.len() as f64;
+    (r20 / k, r50 / k, ndcg / k, held_out.len())
 }
