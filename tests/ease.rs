@@ -124,7 +124,7 @@ fn the_job_publishes_the_reference_b_of_the_logs_positives() {
     let mut first_seen: Vec<usize> = Vec::new();
     let mut pos: Vec<Vec<usize>> = vec![Vec::new(); n_users];
     let mut batch = db.batch();
-    for u in 0..n_users {
+    for (u, positives) in pos.iter_mut().enumerate() {
         for t in 0..12 {
             let i = rng.random_range(0..n_items);
             let r = rng.random_range(1..=5) as f32;
@@ -141,7 +141,7 @@ fn the_job_publishes_the_reference_b_of_the_logs_positives() {
                 first_seen.push(i);
             }
             if r >= 4.0 {
-                pos[u].push(i);
+                positives.push(i);
             }
         }
     }
@@ -165,12 +165,11 @@ fn the_job_publishes_the_reference_b_of_the_logs_positives() {
     assert_eq!((t.rows(), t.dim()), (n, n));
     for j in 0..n {
         let row = t.row(j).to_vec();
-        for i in 0..n {
+        for (i, (got, want)) in row.iter().zip(&want).enumerate() {
             assert!(
-                (f64::from(row[i]) - want[i][j]).abs() < 1e-6,
-                "B[{i}][{j}]: {} vs {}",
-                row[i],
-                want[i][j]
+                (f64::from(*got) - want[j]).abs() < 1e-6,
+                "B[{i}][{j}]: {got} vs {}",
+                want[j]
             );
         }
     }
