@@ -12,8 +12,10 @@ use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, Result};
 
 pub(crate) mod find;
+mod item_item;
 mod names;
 mod sequence;
+use item_item::{is_item_item_model, recommend_item_item};
 use names::{explain_model, item_vectors, Needs};
 pub(crate) use sequence::{is_sequence_model, recommend_sequence};
 pub use sequence::{SequenceQuery, SequenceScoring};
@@ -166,9 +168,13 @@ pub(crate) trait Queries: Source {
 
     /// The items with the highest predicted score for `user`; items the user has
     /// interacted with are left out unless `include_seen`. Sequence models (item2vec)
-    /// answer from the user's recent items with the default [`SequenceQuery`].
+    /// answer from the user's recent items with the default [`SequenceQuery`];
+    /// item-to-item models (ease) from the user's whole current history.
     fn recommend(&self, user: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         check_k(opts.k)?;
+        if is_item_item_model(self, &opts.model) {
+            return Ok(recommend_item_item(self, &[user], opts)?.remove(0));
+        }
         if is_sequence_model(self, &opts.model) {
             return recommend_sequence(self, user, opts, &SequenceQuery::default());
         }
@@ -189,6 +195,9 @@ pub(crate) trait Queries: Source {
     /// user `recommend` would refuse fails the whole call, naming the user.
     fn recommend_batch(&self, users: &[&str], opts: &QueryOptions) -> Result<Vec<Vec<Hit>>> {
         check_k(opts.k)?;
+        if is_item_item_model(self, &opts.model) {
+            return recommend_item_item(self, users, opts);
+        }
         if is_sequence_model(self, &opts.model) {
             return users.iter().map(|u| self.recommend(u, opts)).collect();
         }
