@@ -226,7 +226,7 @@ pub(super) fn run(
         user_name.entry(k.0).or_insert(&e.user);
         item_num.entry(&e.item).or_insert(k.1);
     }
-    let mut fold = FoldIn::new(&db, &opts.model, &info.params)?;
+    let mut fold = FoldIn::new(&opts.model, &info.params)?;
     let (mut test, mut valid) = (Vec::new(), Vec::new());
     for (n, (u, (is_test, out))) in held.iter().enumerate() {
         let name = user_name.get(u).copied().unwrap_or_default();
@@ -290,7 +290,7 @@ struct ItemFactors {
 }
 
 impl FoldIn {
-    fn new(db: &Db, model: &str, params: &serde_json::Value) -> Result<FoldIn> {
+    fn new(model: &str, params: &serde_json::Value) -> Result<FoldIn> {
         let num = |k: &str| params.get(k).and_then(serde_json::Value::as_f64);
         let kind = if model == "popular" {
             Kind::Popular
@@ -323,7 +323,6 @@ impl FoldIn {
         } else {
             Kind::None
         };
-        let _ = db;
         Ok(FoldIn {
             model: model.to_owned(),
             items: None,
@@ -343,6 +342,8 @@ impl FoldIn {
         }
     }
 
+    // why: the f64 solution becomes an f32 query like every stored row.
+    #[allow(clippy::cast_possible_truncation)]
     fn fold_in(&mut self, db: &Db, user: &str) -> Result<Vec<String>> {
         let uid = db.user_id(user)?;
         let history = db.history_dense(uid)?;
@@ -505,11 +506,11 @@ mod tests {
             .skip(1)
             .map(|l| {
                 let f: Vec<&str> = l.split('\t').collect();
-                let bad = || format!("{}: bad line {l:?}", path.display());
+                let bad = format!("{}: bad line {l:?}", path.display());
                 (
-                    f[0].parse().expect(&bad()),
-                    f[1].parse().expect(&bad()),
-                    f[2].parse().expect(&bad()),
+                    f[0].parse().expect(&bad),
+                    f[1].parse().expect(&bad),
+                    f[2].parse().expect(&bad),
                 )
             })
             .collect()
