@@ -172,3 +172,39 @@ fn data_must_hold_exactly_one_inter_file() {
     let msg = evaluate_quiet(&strong).unwrap_err().to_string();
     assert!(msg.contains("heldout_users"), "{msg}");
 }
+
+/// `popular` on ML-1M reproduces the reference figures of the protocol (Recall@20 0.171,
+/// Recall@50 0.241, NDCG@100 0.216): split, fold-in and metrics agree end to end.
+#[test]
+#[ignore = "needs ML-1M in $RECDB_DATA; run with --ignored"]
+fn popular_on_ml1m_matches_the_reference() {
+    let data = std::path::PathBuf::from(
+        std::env::var_os("RECDB_DATA").expect("RECDB_DATA is unset: point it at the data sets"),
+    )
+    .join("ml-1m");
+    assert!(
+        data.join("ml-1m.inter").is_file(),
+        "ML-1M is missing: expected {}/ml-1m.inter",
+        data.display()
+    );
+    let r = evaluate_quiet(&EvalOptions {
+        protocol: Protocol::Strong {
+            heldout_users: None,
+        },
+        model: "popular".into(),
+        data: Some(data),
+        params: Params::new(),
+        seed: 42,
+        threads: None,
+    })
+    .unwrap();
+    println!("{r}");
+    assert_eq!(r.heldout_users, Some(600));
+    for (k, want) in [
+        ("recall@20", 0.171),
+        ("recall@50", 0.241),
+        ("ndcg@100", 0.216),
+    ] {
+        assert!((r.metrics[k] - want).abs() < 0.001, "{k} {}", r.metrics[k]);
+    }
+}
