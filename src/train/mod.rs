@@ -1,4 +1,5 @@
 //! Training: the job abstraction, its context, and one file per model.
+pub(crate) mod autoencoder;
 pub(crate) mod doc2vec;
 pub(crate) mod interactions;
 mod item2vec;
@@ -18,7 +19,7 @@ use crate::{Params, Result};
 
 /// The models recdb can train, by name.
 pub const MODELS: &[&str] = &[
-    "popular", "sgd", "als", "bpr", "item2vec", "doc2vec", "word2vec",
+    "popular", "sgd", "als", "bpr", "item2vec", "doc2vec", "word2vec", "mult-dae", "mult-vae",
 ];
 
 /// Build (and so validate) the job for `model`.
@@ -29,6 +30,9 @@ pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
         item2vec::MODEL => Ok(Box::new(item2vec::Item2Vec::from_params(params)?)),
         "doc2vec" => Ok(Box::new(doc2vec::Doc2Vec::from_params(params)?)),
         "word2vec" => Ok(Box::new(word2vec::Word2Vec::from_params(params)?)),
+        autoencoder::DAE | autoencoder::VAE => Ok(Box::new(autoencoder::Autoencoder::from_params(
+            model, params,
+        )?)),
         other => Err(crate::model_names::unknown_model(
             other,
             MODELS.iter().map(|m| m.to_string()).collect(),
