@@ -11,6 +11,7 @@ use crate::index::Metric;
 use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, Result};
 
+mod autoencoder;
 pub(crate) mod find;
 mod names;
 mod sequence;
@@ -127,6 +128,9 @@ pub(crate) trait Queries: Source {
     /// Items most similar to `item` by cosine over the model's item table.
     fn similar(&self, item: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         check_k(opts.k)?;
+        if autoencoder::is_autoencoder(self, &opts.model) {
+            return autoencoder::similar(self, item, opts);
+        }
         let iid = self.item_id(item)?;
         let table = item_vectors(self, &opts.model)?;
         if table.space() != RowSpace::Items {
@@ -169,6 +173,9 @@ pub(crate) trait Queries: Source {
     /// answer from the user's recent items with the default [`SequenceQuery`].
     fn recommend(&self, user: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         check_k(opts.k)?;
+        if autoencoder::is_autoencoder(self, &opts.model) {
+            return autoencoder::recommend(self, user, opts);
+        }
         if is_sequence_model(self, &opts.model) {
             return recommend_sequence(self, user, opts, &SequenceQuery::default());
         }
@@ -189,6 +196,9 @@ pub(crate) trait Queries: Source {
     /// user `recommend` would refuse fails the whole call, naming the user.
     fn recommend_batch(&self, users: &[&str], opts: &QueryOptions) -> Result<Vec<Vec<Hit>>> {
         check_k(opts.k)?;
+        if autoencoder::is_autoencoder(self, &opts.model) {
+            return autoencoder::recommend_batch(self, users, opts);
+        }
         if is_sequence_model(self, &opts.model) {
             return users.iter().map(|u| self.recommend(u, opts)).collect();
         }

@@ -109,20 +109,9 @@ impl Net {
         self.first.n_in
     }
 
-    /// Floats of all weights and biases.
-    pub fn n_params(&self) -> usize {
-        self.first.w.len()
-            + self.first.b.len()
-            + self
-                .mid
-                .iter()
-                .chain([&self.last])
-                .map(|d| d.w.len() + d.b.len())
-                .sum::<usize>()
-    }
-
     /// The last layer's input for each row of `x` (no dropout; the VAE's mean):
     /// rows × `last.n_in`.
+    #[cfg(test)]
     pub fn encode(&self, x: &SparseRows) -> Vec<f32> {
         let mut h = vec![0f32; x.rows() * self.first.n_out];
         self.first.forward(x, &mut h);
@@ -131,6 +120,7 @@ impl Net {
     }
 
     /// Logits over all items for each row of `x` (rows × I).
+    #[cfg(test)]
     pub fn scores(&self, x: &SparseRows) -> Vec<f32> {
         let h = self.encode(x);
         let mut z = vec![0f32; x.rows() * self.last.n_out];

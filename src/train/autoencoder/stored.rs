@@ -27,7 +27,6 @@ const HEADER: usize = 9;
 /// last layer (`.items`).
 #[derive(Debug, Clone)]
 pub(crate) struct StoredNet {
-    pub kind: Kind,
     pub positive_min: f32,
     pub n_items: usize,
     pub first_b: Vec<f32>,
@@ -188,7 +187,6 @@ impl StoredNet {
             })
             .collect();
         Ok(StoredNet {
-            kind,
             positive_min,
             n_items,
             first_b,

@@ -72,7 +72,7 @@ fn loss64(
         })
         .collect();
     let mut kl = 0.0;
-    let mut latent = |h: &mut Vec<Vec<f64>>, kl: &mut f64| {
+    let latent = |h: &mut Vec<Vec<f64>>, kl: &mut f64| {
         let l = h[0].len() / 2;
         for (r, row) in h.iter_mut().enumerate() {
             let z: Vec<f64> = (0..l)
