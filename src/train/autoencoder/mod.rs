@@ -3,7 +3,11 @@
 //! likelihood over all items, trained on each user's binarised positives. See
 //! docs/AUTOENCODERS.md.
 
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) mod bench;
 pub(crate) mod data;
+#[cfg(test)]
+mod harness;
 pub(crate) mod net;
 pub(crate) mod stored;
 #[cfg(test)]
