@@ -11,6 +11,7 @@ use crate::index::Metric;
 use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, Result};
 
+mod autoencoder;
 pub(crate) mod find;
 mod item_item;
 mod names;
@@ -129,6 +130,9 @@ pub(crate) trait Queries: Source {
     /// Items most similar to `item` by cosine over the model's item table.
     fn similar(&self, item: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         check_k(opts.k)?;
+        if autoencoder::is_autoencoder(self, &opts.model) {
+            return autoencoder::similar(self, item, opts);
+        }
         let iid = self.item_id(item)?;
         let table = item_vectors(self, &opts.model)?;
         if table.space() != RowSpace::Items {
@@ -172,6 +176,9 @@ pub(crate) trait Queries: Source {
     /// item-to-item models (ease) from the user's whole current history.
     fn recommend(&self, user: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         check_k(opts.k)?;
+        if autoencoder::is_autoencoder(self, &opts.model) {
+            return autoencoder::recommend(self, user, opts);
+        }
         if is_item_item_model(self, &opts.model) {
             return Ok(recommend_item_item(self, &[user], opts)?.remove(0));
         }
@@ -195,6 +202,9 @@ pub(crate) trait Queries: Source {
     /// user `recommend` would refuse fails the whole call, naming the user.
     fn recommend_batch(&self, users: &[&str], opts: &QueryOptions) -> Result<Vec<Vec<Hit>>> {
         check_k(opts.k)?;
+        if autoencoder::is_autoencoder(self, &opts.model) {
+            return autoencoder::recommend_batch(self, users, opts);
+        }
         if is_item_item_model(self, &opts.model) {
             return recommend_item_item(self, users, opts);
         }

@@ -12,11 +12,15 @@
 pub(crate) mod activation;
 pub(crate) mod adagrad;
 pub(crate) mod batches;
+pub(crate) mod dense;
+pub(crate) mod dropout;
 pub(crate) mod ftrl;
 pub(crate) mod gemm;
 pub(crate) mod logistic;
+pub(crate) mod multinomial;
 pub(crate) mod optim;
 pub(crate) mod sampled_softmax;
+pub(crate) mod sparse;
 
 #[cfg(test)]
 pub(crate) mod gradcheck;
