@@ -14,6 +14,10 @@
 //!
 //! With uniform `Q` and every item drawn exactly once this is the full softmax (a test).
 
+// why: log-probabilities go from f64 to the f32 logits on purpose, and item indices
+// fit u32 (a proposal refuses more than 2³² items).
+#![allow(clippy::cast_possible_truncation)]
+
 use rand::Rng;
 
 use super::gemm::gemm;
@@ -164,7 +168,7 @@ impl SampledSoftmax {
         let d = items.dim;
         let b = positives.len();
         let s = negatives.len();
-        let n = if d == 0 { 0 } else { items.rows.len() / d };
+        let n = items.rows.len().checked_div(d).unwrap_or(0);
         check(d == 0 || items.rows.len() == n * d, n * d, items.rows.len())?;
         check(queries.len() == b * d, b * d, queries.len())?;
         check(grads.queries.len() == b * d, b * d, grads.queries.len())?;
