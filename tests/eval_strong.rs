@@ -208,3 +208,70 @@ fn popular_on_ml1m_matches_the_reference() {
         assert!((r.metrics[k] - want).abs() < 0.001, "{k} {}", r.metrics[k]);
     }
 }
+
+#[test]
+fn cli_strong_reports_test_and_validation_and_checks_min_ndcg() {
+    let dir = tempfile::tempdir().unwrap();
+    skewed(dir.path());
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--protocol",
+            "strong",
+            "--model",
+            "popular",
+            "--data",
+        ];
+        let d = dir.path().to_str().unwrap();
+        args.push(d);
+        args.extend_from_slice(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_recdb"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "--heldout-users",
+        "50",
+        "--format",
+        "json",
+        "--min-ndcg",
+        "0.1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["protocol"], "strong");
+    assert_eq!(r["heldout_users"], 50);
+    assert_eq!(r["users"], 50);
+    assert!(r["validation"]["ndcg@100"].as_f64().unwrap() > 0.1, "{r}");
+    let out = run(&["--heldout-users", "50", "--min-ndcg", "0.99"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("below --min-ndcg"), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("validation") && text.contains("recall@20"),
+        "{text}"
+    );
+    // n is STRONG's alone.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recdb"))
+        .args([
+            "eval",
+            "--protocol",
+            "next",
+            "--model",
+            "popular",
+            "--heldout-users",
+            "5",
+        ])
+        .arg("--data")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--heldout-users"));
+}

@@ -342,17 +342,37 @@ impl FoldIn {
         }
     }
 
-    // why: the f64 solution becomes an f32 query like every stored row.
-    #[allow(clippy::cast_possible_truncation)]
     fn fold_in(&mut self, db: &Db, user: &str) -> Result<Vec<String>> {
         let uid = db.user_id(user)?;
-        let history = db.history_dense(uid)?;
-        let mut seen: Vec<u32> = history.iter().map(|e| e.item).collect();
+        let mut seen: Vec<u32> = db.history_dense(uid)?.iter().map(|e| e.item).collect();
         seen.sort_unstable();
         seen.dedup();
         if self.items.is_none() {
             self.items = Some(self.load(db)?);
         }
+        let query = self.query(db, uid)?;
+        let Some(items) = &self.items else {
+            return Err(Error::corrupted("fold-in tables not loaded"));
+        };
+        let opts = SearchOptions {
+            k: RANKED,
+            metric: Metric::Dot,
+            exact: false,
+            nprobe: None,
+        };
+        let allow = |r: u32| seen.binary_search(&r).is_err();
+        let hits = items.searcher.search_filtered(&query, &opts, &allow)?;
+        Ok(hits
+            .into_iter()
+            .map(|(r, _)| db.searcher_row_id(&items.searcher, r as usize))
+            .collect())
+    }
+
+    /// The query vector of user `uid` from its history, in the item table's columns.
+    // why: the f64 solution becomes an f32 query like every stored row.
+    #[allow(clippy::cast_possible_truncation)]
+    fn query(&self, db: &Db, uid: u32) -> Result<Vec<f32>> {
+        let history = db.history_dense(uid)?;
         let Some(items) = &self.items else {
             return Err(Error::corrupted("fold-in tables not loaded"));
         };
@@ -396,18 +416,7 @@ impl FoldIn {
                 q
             }
         };
-        let opts = SearchOptions {
-            k: RANKED,
-            metric: Metric::Dot,
-            exact: false,
-            nprobe: None,
-        };
-        let allow = |r: u32| seen.binary_search(&r).is_err();
-        let hits = items.searcher.search_filtered(&query, &opts, &allow)?;
-        Ok(hits
-            .into_iter()
-            .map(|(r, _)| db.searcher_row_id(&items.searcher, r as usize))
-            .collect())
+        Ok(query)
     }
 
     fn load(&self, db: &Db) -> Result<ItemFactors> {
@@ -569,6 +578,46 @@ mod tests {
         // splitmix64's first outputs from states 0 and 1 (Vigna's reference code).
         assert_eq!(mix64(0), 0xE220_A839_7B1D_CDAF);
         assert_eq!(mix64(0x9E37_79B9_7F4A_7C15), 0x6E78_9E6A_A1B9_65F4);
+    }
+
+    /// The fold-in is the ALS user step: for a user the model trained on, it lands on
+    /// (nearly: training's rows are a few CG steps from exact) the published row.
+    #[test]
+    fn als_fold_in_reproduces_a_trained_users_row() {
+        let db = Db::temporary().unwrap();
+        let mut events = Vec::new();
+        for u in 0..60u32 {
+            for k in 0..12u32 {
+                let i = (u % 4) + 4 * ((u * 7 + k * 3) % 15);
+                events.push(RawEvent {
+                    user: format!("u{u}"),
+                    item: format!("i{i}"),
+                    kind: crate::EventKind::Rating,
+                    value: 5.0,
+                    timestamp: i64::from(k),
+                    group: None,
+                });
+            }
+        }
+        db.log_events(&events).unwrap();
+        let mut p = crate::Params::new();
+        p.insert_kv("iterations=60").unwrap();
+        p.insert_kv("factors=8").unwrap();
+        let info = db
+            .train("als", &p, &crate::TrainOptions::default())
+            .unwrap();
+        let users = db.table("als.users").unwrap();
+        let mut fold = FoldIn::new("als", &info.params).unwrap();
+        fold.items = Some(fold.load(&db).unwrap());
+        for u in [0u32, 13, 42] {
+            let got = fold
+                .query(&db, db.user_id(&format!("u{u}")).unwrap())
+                .unwrap();
+            let want = users.row(u as usize).to_vec();
+            let err: f32 = got.iter().zip(&want).map(|(a, b)| (a - b).powi(2)).sum();
+            let norm: f32 = want.iter().map(|b| b * b).sum();
+            assert!(err < 1e-3 * norm, "user {u}: {got:?} vs {want:?}");
+        }
     }
 
     #[test]
