@@ -180,4 +180,25 @@ mod tests {
             assert!((x - i as f32).abs() < 1e-2, "w[{i}] = {x}");
         }
     }
+
+    #[test]
+    fn lazy_adam_moves_only_the_given_rows() {
+        // All rows given: the same as a dense step. Then one row: the others keep
+        // their weights (a dense step with a zero gradient would still move them).
+        let mut dense_w = vec![1f32, -2.0, 0.5, 3.0];
+        let mut lazy_w = dense_w.clone();
+        let (mut dense, mut lazy) = (Adam::new(4, 0.1), Adam::new(4, 0.1));
+        let mut rg = RowGrad::new(2);
+        rg.add(1, 1.0, &[0.3, -0.1]);
+        rg.add(0, 1.0, &[1.0, 2.0]);
+        dense.step(&mut dense_w, &[1.0, 2.0, 0.3, -0.1]);
+        lazy.step_rows(&mut lazy_w, &rg);
+        assert_eq!(dense_w, lazy_w);
+        let before = lazy_w.clone();
+        let mut rg = RowGrad::new(2);
+        rg.add(0, 1.0, &[1.0, 1.0]);
+        lazy.step_rows(&mut lazy_w, &rg);
+        assert_eq!(&lazy_w[2..], &before[2..]);
+        assert_ne!(&lazy_w[..2], &before[..2]);
+    }
 }
