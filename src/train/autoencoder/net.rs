@@ -4,8 +4,8 @@
 //! a sample from it in training and the mean at inference.
 
 use rand::rngs::SmallRng;
-use rayon::prelude::*;
 use rand::Rng;
+use rayon::prelude::*;
 
 use crate::train::nn::dense::Dense;
 use crate::train::nn::dropout::dropout_sparse;
@@ -32,6 +32,8 @@ pub(crate) struct Net {
 }
 
 /// A standard normal draw (Box–Muller), so the generator is the only dependency.
+// why: computed in f64 for the logarithm's tail, used in f32.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn normal(rng: &mut SmallRng) -> f32 {
     let u1 = 1.0 - rng.random::<f64>();
     let u2 = rng.random::<f64>();
@@ -39,6 +41,8 @@ pub(crate) fn normal(rng: &mut SmallRng) -> f32 {
 }
 
 /// Xavier-uniform weights and N(0, 0.001²) biases, as Liang et al.'s code.
+// why: the bound is a small positive number, f32 is its precision.
+#[allow(clippy::cast_possible_truncation)]
 fn init(n_in: usize, n_out: usize, rng: &mut SmallRng) -> (Vec<f32>, Vec<f32>) {
     let a = (6.0 / (n_in + n_out) as f64).sqrt() as f32;
     let w = (0..n_in * n_out)
