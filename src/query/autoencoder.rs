@@ -124,7 +124,8 @@ pub(crate) fn similar<S: Queries + ?Sized>(
     }
     q.push(0.0);
     let genre = db.allowed_genre(&opts.genre)?;
-    let mut hits: Vec<(u32, f32)> = (0..view.rows() as u32)
+    let mut hits: Vec<(u32, f32)> = (0..view.rows())
+        .map_while(|r| u32::try_from(r).ok())
         .filter(|&r| r != iid && in_genre(&genre, r))
         .filter_map(|r| {
             let row = view.row(r as usize);

@@ -1,3 +1,5 @@
+// why: synthetic item and user numbers are below `items` and `users`, dense u32 ids.
+#![allow(clippy::cast_possible_truncation)]
 //! Epochs of the autoencoders on synthetic data of a chosen shape, for the criterion
 //! bench (`recdb::testkit::AutoencoderEpochs`).
 

@@ -5,6 +5,7 @@
 
 use rand::rngs::SmallRng;
 use rand::Rng;
+use rayon::prelude::*;
 
 use crate::train::nn::dense::Dense;
 use crate::train::nn::dropout::dropout_sparse;
@@ -31,6 +32,8 @@ pub(crate) struct Net {
 }
 
 /// A standard normal draw (Box–Muller), so the generator is the only dependency.
+// why: computed in f64 for the logarithm's tail, used in f32.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn normal(rng: &mut SmallRng) -> f32 {
     let u1 = 1.0 - rng.random::<f64>();
     let u2 = rng.random::<f64>();
@@ -38,6 +41,8 @@ pub(crate) fn normal(rng: &mut SmallRng) -> f32 {
 }
 
 /// Xavier-uniform weights and N(0, 0.001²) biases, as Liang et al.'s code.
+// why: the bound is a small positive number, f32 is its precision.
+#[allow(clippy::cast_possible_truncation)]
 fn init(n_in: usize, n_out: usize, rng: &mut SmallRng) -> (Vec<f32>, Vec<f32>) {
     let a = (6.0 / (n_in + n_out) as f64).sqrt() as f32;
     let w = (0..n_in * n_out)
@@ -162,6 +167,10 @@ pub(crate) fn encode_rest(
     h
 }
 
+/// Elements per Adam block: the update is element-wise, so blocks of a tensor step in
+/// parallel with the same result as one optimizer over the whole tensor.
+const ADAM_BLOCK: usize = 1 << 16;
+
 /// Hyperparameters of one training step.
 pub(crate) struct StepParams {
     pub dropout: f32,
@@ -173,7 +182,8 @@ pub(crate) struct StepParams {
 /// the largest batch: a step allocates nothing.
 pub(crate) struct Trainer {
     pub net: Net,
-    opt_w: Vec<Adam>,
+    /// Adam per block of each weight tensor (see [`ADAM_BLOCK`]), and per bias.
+    opt_w: Vec<Vec<Adam>>,
     opt_b: Vec<Adam>,
     x_raw: SparseRows,
     x_norm: SparseRows,
@@ -208,7 +218,12 @@ impl Trainer {
         Trainer {
             opt_w: shapes
                 .iter()
-                .map(|&(i, o)| adam(i * o, 2.0 * reg))
+                .map(|&(i, o)| {
+                    (0..i * o)
+                        .step_by(ADAM_BLOCK)
+                        .map(|s| adam(ADAM_BLOCK.min(i * o - s), 2.0 * reg))
+                        .collect()
+                })
                 .collect(),
             opt_b: shapes.iter().map(|&(_, o)| adam(o, 0.0)).collect(),
             x_raw: SparseRows::default(),
@@ -419,7 +434,7 @@ impl Trainer {
         let w0 = self.net.first.n_out;
         let g0 = &mut self.g[0][..m * w0];
         self.net.first_act.backward(&self.h[0][..m * w0], g0);
-        self.dw[0].iter_mut().for_each(|v| *v = 0.0);
+        self.dw[0].par_iter_mut().for_each(|v| *v = 0.0);
         self.db[0].iter_mut().for_each(|v| *v = 0.0);
         self.net.first.backward(
             &self.x_in,
@@ -439,7 +454,11 @@ impl Trainer {
                 .map(|d| (&mut d.w, &mut d.b)),
         );
         for (j, (w, b)) in params.enumerate() {
-            self.opt_w[j].step(w, &self.dw[j]);
+            self.opt_w[j]
+                .par_iter_mut()
+                .zip(w.par_chunks_mut(ADAM_BLOCK))
+                .zip(self.dw[j].par_chunks(ADAM_BLOCK))
+                .for_each(|((opt, w), g)| opt.step(w, g));
             self.opt_b[j].step(b, &self.db[j]);
         }
     }

@@ -83,7 +83,9 @@ pub(crate) fn to_tables(model: &str, net: &Net, positive_min: f32) -> Vec<TableO
 
 /// A header value that must be an exact count.
 fn count(v: f32, what: &str, name: &str) -> Result<usize> {
-    if v >= 0.0 && v < 16_777_216.0 && v.fract() == 0.0 {
+    if (0.0..16_777_216.0).contains(&v) && v.fract() == 0.0 {
+        // why: an integer below 2^24, checked just above.
+        #[allow(clippy::cast_possible_truncation)]
         Ok(v as usize)
     } else {
         Err(Error::corrupted(format!("table `{name}`: {what} is {v}")))
@@ -92,7 +94,9 @@ fn count(v: f32, what: &str, name: &str) -> Result<usize> {
 
 fn activation(v: f32, name: &str) -> Result<Activation> {
     let c = count(v, "an activation code", name)?;
-    Activation::from_code(c as u32)
+    u32::try_from(c)
+        .ok()
+        .and_then(Activation::from_code)
         .ok_or_else(|| Error::corrupted(format!("table `{name}`: unknown activation {c}")))
 }
 

@@ -90,7 +90,10 @@ impl Transposed {
             let (cols, vals) = x.row(r);
             for (&c, &v) in cols.iter().zip(vals) {
                 let slot = &mut next[c as usize];
-                self.entries[*slot] = (r as u32, v);
+                // why: a batch has far fewer than 2^32 rows.
+                #[allow(clippy::cast_possible_truncation)]
+                let r = r as u32;
+                self.entries[*slot] = (r, v);
                 *slot += 1;
             }
         }
@@ -164,11 +167,11 @@ mod tests {
     use crate::train::nn::gradcheck::{assert_close, numeric_gradient};
 
     fn batch() -> SparseRows {
-        let mut x = SparseRows::default();
-        x.cols = vec![0, 3, 1, 3, 4, 2];
-        x.values = vec![0.5, -1.0, 2.0, 0.25, 1.5, -0.75];
-        x.offsets = vec![0, 2, 2, 5, 6];
-        x
+        SparseRows {
+            cols: vec![0, 3, 1, 3, 4, 2],
+            values: vec![0.5, -1.0, 2.0, 0.25, 1.5, -0.75],
+            offsets: vec![0, 2, 2, 5, 6],
+        }
     }
 
     /// Loss Σ y ⊙ c for a fixed c: dL/dy = c, so the layer's gradients are checked alone.
