@@ -7,7 +7,7 @@ use rand::rngs::SmallRng;
 use rand::Rng;
 use rayon::prelude::*;
 
-use crate::train::nn::dense::Dense;
+use crate::train::nn::dense::{activate, Dense};
 use crate::train::nn::dropout::dropout_sparse;
 use crate::train::nn::multinomial::multinomial_nll;
 use crate::train::nn::sparse::{SparseLinear, SparseRows, Transposed};
@@ -326,7 +326,7 @@ impl Trainer {
     fn forward(&mut self, m: usize, rng: &mut SmallRng) -> f64 {
         let w0 = self.net.first.n_out;
         self.net.first.forward(&self.x_in, &mut self.h[0][..m * w0]);
-        self.net.first_act.forward(&mut self.h[0][..m * w0]);
+        activate(self.net.first_act, &mut self.h[0][..m * w0]);
         let mut kl = 0.0;
         for j in 0..self.h.len() {
             if j > 0 {

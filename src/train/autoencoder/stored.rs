@@ -103,12 +103,31 @@ fn activation(v: f32, name: &str) -> Result<Activation> {
 impl StoredNet {
     /// Read `.net` and check it against `.enc` and `.items` (of the same publish).
     pub fn read(net: &TableView, enc: &TableView, items: &TableView) -> Result<StoredNet> {
-        let name = net.name();
-        let bad = |what: String| Error::corrupted(format!("table `{name}`: {what}"));
         if net.dim() != 1 {
-            return Err(bad(format!("{} columns, not 1", net.dim())));
+            return Err(Error::corrupted(format!(
+                "table `{}`: {} columns, not 1",
+                net.name(),
+                net.dim()
+            )));
         }
         let v: Vec<f32> = (0..net.rows()).map(|r| net.row(r).get(0)).collect();
+        Self::parse(
+            &v,
+            net.name(),
+            (enc.name(), enc.rows(), enc.dim()),
+            (items.name(), items.rows(), items.dim()),
+        )
+    }
+
+    /// [`StoredNet::read`] on the `.net` values, given the (name, rows, columns) of
+    /// `.enc` and `.items`.
+    fn parse(
+        v: &[f32],
+        name: &str,
+        enc: (&str, usize, usize),
+        items: (&str, usize, usize),
+    ) -> Result<StoredNet> {
+        let bad = |what: String| Error::corrupted(format!("table `{name}`: {what}"));
         if v.len() < HEADER || v[0] != MAGIC || v[1] != VERSION {
             return Err(bad("not an autoencoder network of this version".into()));
         }
@@ -157,22 +176,13 @@ impl StoredNet {
         if v.len() != want {
             return Err(bad(format!("{} values, the header says {want}", v.len())));
         }
-        if enc.rows() != n_items || enc.dim() != d1 {
-            return Err(Error::corrupted(format!(
-                "table `{}`: {} × {}, the network says {n_items} × {d1}",
-                enc.name(),
-                enc.rows(),
-                enc.dim()
-            )));
-        }
-        if items.rows() != n_items || items.dim() != d_last + 1 {
-            return Err(Error::corrupted(format!(
-                "table `{}`: {} × {}, the network says {n_items} × {}",
-                items.name(),
-                items.rows(),
-                items.dim(),
-                d_last + 1
-            )));
+        for (table, want) in [(enc, (n_items, d1)), (items, (n_items, d_last + 1))] {
+            if (table.1, table.2) != want {
+                return Err(Error::corrupted(format!(
+                    "table `{}`: {} × {}, the network says {} × {}",
+                    table.0, table.1, table.2, want.0, want.1
+                )));
+            }
         }
         let mut at = shapes_end;
         let mut take = |n: usize| {
@@ -198,5 +208,56 @@ impl StoredNet {
             split,
             mid,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_damaged_network_is_corrupted_never_a_panic() {
+        for (kind, hidden) in [
+            (Kind::Vae, &[6, 3][..]),
+            (Kind::Dae, &[4, 2][..]),
+            (Kind::Vae, &[3][..]),
+        ] {
+            let net = Net::new(kind, 7, hidden, &mut SmallRng::seed_from_u64(1));
+            let t = to_tables("m", &net, 4.0);
+            let (enc, items) = (("m.enc", 7, t[1].dim), ("m.items", 7, t[0].dim));
+            let v = &t[2].rows;
+            let ok = StoredNet::parse(v, "m.net", enc, items).unwrap();
+            assert_eq!(ok.positive_min, 4.0);
+            assert_eq!(ok.mid.len(), net.mid.len());
+            assert_eq!(ok.mid.last().map(|l| &l.w), net.mid.last().map(|l| &l.w));
+            let corrupted = |v: &[f32], enc, items| {
+                matches!(
+                    StoredNet::parse(v, "m.net", enc, items),
+                    Err(Error::Corrupted { .. })
+                )
+            };
+            for n in 0..v.len() {
+                assert!(corrupted(&v[..n], enc, items), "{kind:?}: truncated to {n}");
+            }
+            let mut longer = v.clone();
+            longer.push(0.0);
+            assert!(corrupted(&longer, enc, items));
+            for at in 0..HEADER + 3 * net.mid.len() {
+                for bad in [-1.0, 0.5, 1e9, f32::NAN, 3.0] {
+                    let mut w = v.clone();
+                    if w[at] == bad || at == 3 {
+                        continue;
+                    }
+                    w[at] = bad;
+                    // Never a panic; a change of a value the header checks is an error
+                    // unless it happens to describe another valid network.
+                    let _ = StoredNet::parse(&w, "m.net", enc, items);
+                }
+            }
+            assert!(corrupted(v, ("m.enc", 8, enc.2), items));
+            assert!(corrupted(v, enc, ("m.items", 7, items.2 + 1)));
+        }
     }
 }

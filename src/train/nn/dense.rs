@@ -2,7 +2,20 @@
 //! [`gemm`]: dW = Xᵀ·dY, db = Σ dY, dX = dY·Wᵀ.
 
 use super::gemm::gemm;
+use rayon::prelude::*;
+
 use super::Activation;
+
+/// Elements per parallel task of an element-wise activation.
+const ACT_CHUNK: usize = 1 << 14;
+
+/// `act` on `x` in place, in parallel chunks (element-wise: the same result on any
+/// number of threads).
+pub(crate) fn activate(act: Activation, x: &mut [f32]) {
+    if act != Activation::Identity {
+        x.par_chunks_mut(ACT_CHUNK).for_each(|c| act.forward(c));
+    }
+}
 
 /// W is n_in × n_out, row-major.
 #[derive(Debug, Clone)]
@@ -17,13 +30,12 @@ pub(crate) struct Dense {
 impl Dense {
     /// `y` (rows × n_out) = act(x·W + b) for `x` (rows × n_in).
     pub fn forward(&self, rows: usize, x: &[f32], y: &mut [f32]) {
-        for yr in y.chunks_mut(self.n_out) {
-            yr.copy_from_slice(&self.b);
-        }
+        y.par_chunks_mut(self.n_out)
+            .for_each(|yr| yr.copy_from_slice(&self.b));
         gemm(
             rows, self.n_out, self.n_in, 1.0, x, false, &self.w, false, 1.0, y,
         );
-        self.act.forward(y);
+        activate(self.act, y);
     }
 
     /// Backward from `dy` = dL/d(output): turns `dy` into dL/d(pre-activation) in
@@ -41,7 +53,11 @@ impl Dense {
         dx: Option<&mut [f32]>,
     ) {
         let (n_in, n_out) = (self.n_in, self.n_out);
-        self.act.backward(y, dy);
+        if self.act != Activation::Identity {
+            dy.par_chunks_mut(ACT_CHUNK)
+                .zip(y.par_chunks(ACT_CHUNK))
+                .for_each(|(g, y)| self.act.backward(y, g));
+        }
         gemm(n_in, n_out, rows, 1.0, x, true, dy, false, 0.0, dw);
         db.iter_mut().for_each(|d| *d = 0.0);
         for g in dy.chunks(n_out) {
