@@ -31,6 +31,9 @@ impl Activation {
         }
     }
 
+    // why: for the next deep models (candidate generation, Wide & Deep); tested here.
+
+    #[allow(dead_code)]
     pub fn name(self) -> &'static str {
         match self {
             Activation::Identity => "identity",

@@ -25,6 +25,8 @@ pub(crate) fn dropout_sparse(src: &SparseRows, p: f32, rng: &mut SmallRng, dst: 
 
 /// Dense dropout in place; `mask` (same length) records the factor each value got, for
 /// [`dropout_backward`].
+// why: for the next deep models (candidate generation, Wide & Deep); tested here.
+#[allow(dead_code)]
 pub(crate) fn dropout_dense(x: &mut [f32], p: f32, rng: &mut SmallRng, mask: &mut [f32]) {
     let scale = 1.0 / (1.0 - p);
     for (x, m) in x.iter_mut().zip(mask.iter_mut()) {
@@ -38,6 +40,8 @@ pub(crate) fn dropout_dense(x: &mut [f32], p: f32, rng: &mut SmallRng, mask: &mu
 }
 
 /// The gradient through [`dropout_dense`]: the same mask.
+// why: for the next deep models (candidate generation, Wide & Deep); tested here.
+#[allow(dead_code)]
 pub(crate) fn dropout_backward(grad: &mut [f32], mask: &[f32]) {
     grad.iter_mut().zip(mask).for_each(|(g, m)| *g *= m);
 }

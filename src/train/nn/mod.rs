@@ -6,19 +6,31 @@
 //! Tensors are row-major `f32` slices; a batch is `rows × width`. Every product goes
 //! through [`gemm::gemm`], so the backend is chosen in one place.
 
-// Scaffolding while the models that use it are written; removed when they land.
-#![allow(dead_code, unused_imports)]
-
 pub(crate) mod activation;
+// why: built and tested ahead of the models that train with it (candidate generation,
+// Wide & Deep); nothing in the crate calls it yet.
+#[allow(dead_code)]
 pub(crate) mod adagrad;
+// why: built and tested ahead of the models that train with it (candidate generation,
+// Wide & Deep); nothing in the crate calls it yet.
+#[allow(dead_code)]
 pub(crate) mod batches;
 pub(crate) mod dense;
 pub(crate) mod dropout;
+// why: built and tested ahead of the models that train with it (candidate generation,
+// Wide & Deep); nothing in the crate calls it yet.
+#[allow(dead_code)]
 pub(crate) mod ftrl;
 pub(crate) mod gemm;
+// why: built and tested ahead of the models that train with it (candidate generation,
+// Wide & Deep); nothing in the crate calls it yet.
+#[allow(dead_code)]
 pub(crate) mod logistic;
 pub(crate) mod multinomial;
 pub(crate) mod optim;
+// why: built and tested ahead of the models that train with it (candidate generation,
+// Wide & Deep); nothing in the crate calls it yet.
+#[allow(dead_code)]
 pub(crate) mod sampled_softmax;
 pub(crate) mod sparse;
 
@@ -26,7 +38,4 @@ pub(crate) mod sparse;
 pub(crate) mod gradcheck;
 
 pub(crate) use activation::Activation;
-pub(crate) use adagrad::AdaGrad;
-pub(crate) use batches::Batches;
-pub(crate) use ftrl::{Ftrl, FtrlParams};
-pub(crate) use optim::{Adam, Optimizer, RowGrad};
+pub(crate) use optim::{Adam, Optimizer};

@@ -12,6 +12,8 @@ pub(crate) trait Optimizer: Send {
     /// One step on the rows of `w` (a table of `g.dim`-wide rows) that `g` holds; the
     /// other rows and their state are left as they are ("lazy" updates: a row's state
     /// moves only when the row has a gradient).
+    // why: for the next deep models (candidate generation, Wide & Deep); tested here.
+    #[allow(dead_code)]
     fn step_rows(&mut self, w: &mut [f32], g: &RowGrad);
 }
 
@@ -25,6 +27,9 @@ pub(crate) struct RowGrad {
     slot: FxHashMap<u32, usize>,
 }
 
+// why: for the next deep models (candidate generation, Wide & Deep); tested here.
+
+#[allow(dead_code)]
 impl RowGrad {
     pub fn new(dim: usize) -> Self {
         RowGrad {
