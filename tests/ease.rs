@@ -533,3 +533,33 @@ fn strong_metrics(
     let k = held_out.len() as f64;
     (r20 / k, r50 / k, ndcg / k, held_out.len())
 }
+
+/// Cancels the job at its first progress report (the Gram is done, the solve is not).
+struct CancelAtFirstReport(std::sync::Arc<AtomicBool>, std::sync::Mutex<Vec<String>>);
+
+impl recdb::ProgressSink for CancelAtFirstReport {
+    fn report(&self, _: f64, message: &str) {
+        self.1.lock().unwrap().push(message.to_owned());
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_cancel_between_phases_stops_the_fit_and_publishes_nothing() {
+    let db = grouped_db();
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let sink = std::sync::Arc::new(CancelAtFirstReport(flag.clone(), Default::default()));
+    let mut o = opts();
+    o.control = recdb::JobControl {
+        progress: Some(sink.clone()),
+        cancel: Some(flag),
+    };
+    assert!(matches!(
+        db.train("ease", &Params::new(), &o),
+        Err(Error::Cancelled)
+    ));
+    assert_eq!(sink.1.lock().unwrap().len(), 1, "stopped at the next phase");
+    assert!(db.table("ease.items").is_err());
+    assert!(db.table("ease.item_item").is_err());
+    assert_eq!(db.jobs().unwrap()[0].state, recdb::JobState::Cancelled);
+}
