@@ -420,22 +420,23 @@ fn a_bad_lambda_is_a_clear_error_naming_it() {
     assert!(matches!(e, Error::NoEvents { .. }), "{e}");
 }
 
-/// recdb's B against NumPy's on protocol STRONG's train users of MovieLens 1M (same X,
-/// λ = 1000), in both precisions, with the fit's wall time. Needs
-/// `$RECDB_DATA/splits/ml-1m-strong.tsv` and NumPy's B from
-/// `python3 benches/reference/ease_strong.py SPLIT --test-lambda 1000 --save-b B.f64`:
+/// recdb's fit on protocol STRONG's train users of MovieLens 1M (λ = 1000, or
+/// `RECDB_EASE_LAMBDA`): the test users' figures from recdb's B within 0.002 of NumPy's
+/// (NDCG@100 0.4276 at λ = 1000), and, given NumPy's B
+/// (`python3 benches/reference/ease_strong.py SPLIT.tsv --test-lambda 1000 --save-b
+/// B.f64`), the largest difference between the two Bs, in both precisions, with the
+/// fit's wall time. Reads `$RECDB_DATA/splits/ml-1m-strong.tsv`:
 /// `RECDB_EASE_NUMPY_B=B.f64 cargo test --release --test ease -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn b_matches_numpy_on_strong_train() {
-    let (Ok(data), Ok(numpy)) = (
-        std::env::var("RECDB_DATA"),
-        std::env::var("RECDB_EASE_NUMPY_B"),
-    ) else {
-        eprintln!("RECDB_DATA or RECDB_EASE_NUMPY_B unset: skipped");
+    let Some(text) = std::env::var("RECDB_DATA")
+        .ok()
+        .and_then(|d| std::fs::read_to_string(format!("{d}/splits/ml-1m-strong.tsv")).ok())
+    else {
+        eprintln!("no $RECDB_DATA/splits/ml-1m-strong.tsv: skipped");
         return;
     };
-    let text = std::fs::read_to_string(format!("{data}/splits/ml-1m-strong.tsv")).unwrap();
     type Rows = std::collections::BTreeMap<u32, Vec<u32>>;
     let (mut train, mut test_in, mut test_out) = (Rows::new(), Rows::new(), Rows::new());
     for line in text.lines().skip(1) {
@@ -466,33 +467,45 @@ fn b_matches_numpy_on_strong_train() {
             v
         })
         .collect();
-    let bytes = std::fs::read(numpy).unwrap();
-    assert_eq!(bytes.len(), n * n * 8, "NumPy's B is {n}x{n} float64");
-    let want = |i: usize, j: usize| {
-        let k = (i * n + j) * 8;
-        f64::from_le_bytes(bytes[k..k + 8].try_into().unwrap())
-    };
-    for precision in [EasePrecision::F64, EasePrecision::F32] {
+    let lambda = std::env::var("RECDB_EASE_LAMBDA").map_or(1000.0, |l| l.parse().unwrap());
+    let numpy = std::env::var("RECDB_EASE_NUMPY_B")
+        .ok()
+        .map(|p| std::fs::read(p).unwrap());
+    for precision in [EasePrecision::F32, EasePrecision::F64] {
         let t = std::time::Instant::now();
-        let lambda = std::env::var("RECDB_EASE_LAMBDA").map_or(1000.0, |l| l.parse().unwrap());
         let got = fit(n, &rows, lambda, precision);
         let secs = t.elapsed().as_secs_f64();
-        let (mut worst, mut scale) = (0f64, 0f64);
-        for j in 0..n {
-            for i in 0..n {
-                worst = worst.max((f64::from(got[j * n + i]) - want(i, j)).abs());
-                scale = scale.max(want(i, j).abs());
-            }
-        }
         eprintln!(
-            "{precision:?}: {n} items, {} users, fit {secs:.2} s on 2 threads, max |B - B_numpy| = {worst:.3e} (max |B| = {scale:.3})",
+            "{precision:?}: {n} items, {} users, λ {lambda}, fit {secs:.2} s on 2 threads",
             rows.len()
         );
-        if precision == EasePrecision::F64 {
-            assert!(worst < 1e-6, "{worst}");
+        if let Some(bytes) = &numpy {
+            assert_eq!(bytes.len(), n * n * 8, "NumPy's B is {n}x{n} float64");
+            let want = |i: usize, j: usize| {
+                let k = (i * n + j) * 8;
+                f64::from_le_bytes(bytes[k..k + 8].try_into().unwrap())
+            };
+            let (mut worst, mut scale) = (0f64, 0f64);
+            for j in 0..n {
+                for i in 0..n {
+                    worst = worst.max((f64::from(got[j * n + i]) - want(i, j)).abs());
+                    scale = scale.max(want(i, j).abs());
+                }
+            }
+            eprintln!("  max |B - B_numpy| = {worst:.3e} (max |B| = {scale:.3})");
+            let tol = if precision == EasePrecision::F64 {
+                1e-6
+            } else {
+                1e-4
+            };
+            assert!(worst < tol * scale.max(1.0), "{worst}");
         }
         let (r20, r50, ndcg, users) = strong_metrics(&got, &items, &test_in, &test_out);
         eprintln!("  test users: recall@20 {r20:.4} recall@50 {r50:.4} ndcg@100 {ndcg:.4} ({users} users)");
+        if lambda == 1000.0 {
+            assert!((ndcg - 0.4276).abs() <= 0.002, "NDCG@100 {ndcg}");
+            assert!((r20 - 0.3608).abs() <= 0.002, "Recall@20 {r20}");
+        }
     }
 }
 
