@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use common::{item, load_synthetic, put_genres, user};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use recdb::testkit::{ease_fit, EasePrecision};
+use recdb::testkit::{ease_fit, EasePenalty, EasePrecision};
 use recdb::{Db, Error, EventKind, JobContext, NoProgress, Params, QueryOptions, TrainOptions};
 
 fn opts() -> TrainOptions {
@@ -20,9 +20,9 @@ fn opts() -> TrainOptions {
     }
 }
 
-/// B = I − P·diagMat(1 ⊘ diag(P)), P = (XᵀX + λI)⁻¹ by Gauss-Jordan with partial
-/// pivoting, all in f64: `b[i][j]`.
-fn reference_b(n: usize, users: &[Vec<u32>], lambda: f64) -> Vec<Vec<f64>> {
+/// B = I − P·diagMat(1 ⊘ diag(P)), P = (XᵀX + λI + p/(1−p)·diagMat(diag(XᵀX)))⁻¹ by
+/// Gauss-Jordan with partial pivoting, all in f64: `b[i][j]`.
+fn reference_b(n: usize, users: &[Vec<u32>], lambda: f64, dropout: f64) -> Vec<Vec<f64>> {
     let mut g = vec![vec![0f64; n]; n];
     for row in users {
         for &i in row {
@@ -33,7 +33,7 @@ fn reference_b(n: usize, users: &[Vec<u32>], lambda: f64) -> Vec<Vec<f64>> {
     }
     let mut p = vec![vec![0f64; n]; n];
     for i in 0..n {
-        g[i][i] += lambda;
+        g[i][i] += lambda + dropout / (1.0 - dropout) * g[i][i];
         p[i][i] = 1.0;
     }
     for c in 0..n {
@@ -79,13 +79,23 @@ fn random_rows(users: usize, n: usize, seed: u64) -> Vec<Vec<u32>> {
 }
 
 fn fit(n: usize, users: &[Vec<u32>], lambda: f64, precision: EasePrecision) -> Vec<f32> {
+    fit_dlae(n, users, lambda, 0.0, precision)
+}
+
+fn fit_dlae(
+    n: usize,
+    users: &[Vec<u32>],
+    lambda: f64,
+    dropout: f64,
+    precision: EasePrecision,
+) -> Vec<f32> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .unwrap();
     let cancel = AtomicBool::new(false);
     let ctx = JobContext::new(1, &cancel, &NoProgress, &pool);
-    ease_fit(n, users, lambda, precision, &ctx).unwrap()
+    ease_fit(n, users, EasePenalty { lambda, dropout }, precision, &ctx).unwrap()
 }
 
 #[test]
@@ -93,10 +103,16 @@ fn b_matches_a_naive_f64_reference() {
     // 70 items: more than one 32-column task of the Gram, and an item nobody has.
     let n = 70;
     let users = random_rows(120, n - 1, 3);
-    for lambda in [0.5, 5.0, 200.0] {
-        let want = reference_b(n, &users, lambda);
+    for (lambda, dropout) in [
+        (0.5, 0.0),
+        (5.0, 0.0),
+        (200.0, 0.0),
+        (2.0, 0.5),
+        (20.0, 0.25),
+    ] {
+        let want = reference_b(n, &users, lambda, dropout);
         for (precision, tol) in [(EasePrecision::F64, 1e-6), (EasePrecision::F32, 1e-3)] {
-            let got = fit(n, &users, lambda, precision);
+            let got = fit_dlae(n, &users, lambda, dropout, precision);
             let mut worst = 0f64;
             for j in 0..n {
                 assert_eq!(got[j * n + j], 0.0, "diagonal {j}");
@@ -106,7 +122,7 @@ fn b_matches_a_naive_f64_reference() {
                     worst = worst.max(d / want[i][j].abs().max(1e-3));
                 }
             }
-            assert!(worst < tol, "{precision:?} λ={lambda}: {worst}");
+            assert!(worst < tol, "{precision:?} λ={lambda} p={dropout}: {worst}");
         }
     }
     // The unseen item has no weights, in or out.
@@ -160,7 +176,7 @@ fn the_job_publishes_the_reference_b_of_the_logs_positives() {
         })
         .collect();
     let n = first_seen.len();
-    let want = reference_b(n, &rows, 3.0);
+    let want = reference_b(n, &rows, 3.0, 0.0);
     let t = db.table("ease.items").unwrap();
     assert_eq!((t.rows(), t.dim()), (n, n));
     for j in 0..n {
@@ -507,6 +523,11 @@ fn b_matches_numpy_on_strong_train() {
             assert!((r20 - 0.3608).abs() <= 0.002, "Recall@20 {r20}");
         }
     }
+    // DLAE (dropout 0.67, λ 200, the best on validation): NumPy's NDCG@100 is 0.4326.
+    let got = fit_dlae(n, &rows, 200.0, 0.67, EasePrecision::F32);
+    let (r20, r50, ndcg, _) = strong_metrics(&got, &items, &test_in, &test_out);
+    eprintln!("DLAE p 0.67 λ 200: recall@20 {r20:.4} recall@50 {r50:.4} ndcg@100 {ndcg:.4}");
+    assert!((ndcg - 0.4326).abs() <= 0.002, "NDCG@100 {ndcg}");
 }
 
 /// Protocol STRONG's figures from the published weights (row j = column j of B): fold-in
