@@ -174,8 +174,9 @@ fn square<T: Float>(n: usize) -> Result<Vec<T>> {
     memory::filled(n * n, T::of(0.0), "items")
 }
 
-/// The lower triangle of G = XᵀX + the penalty, column-major. Columns are filled in parallel,
-/// each task scanning every user for its columns (user rows are short and sorted).
+/// The lower triangle of G = XᵀX + the penalty, column-major. Columns are filled in
+/// parallel, each task scanning every user for its columns (user rows are short and
+/// sorted).
 fn gram<T: Float>(n: usize, users: &[Vec<u32>], penalty: Penalty) -> Result<Vec<T>> {
     let mut g = square::<T>(n)?;
     if n == 0 {
