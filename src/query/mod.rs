@@ -11,6 +11,7 @@ use crate::index::Metric;
 use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, Result};
 
+mod autoencoder;
 pub(crate) mod find;
 mod item_item;
 mod names;
@@ -129,6 +130,9 @@ pub(crate) trait Queries: Source {
     /// Items most similar to `item` by cosine over the model's item table.
     fn similar(&self, item: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         check_k(opts.k)?;
+        if autoencoder::is_autoencoder(self, &opts.model) {
+            return autoencoder::similar(self, item, opts);
+        }
         let iid = self.item_id(item)?;
         let table = item_vectors(self, &opts.model)?;
         if table.space() != RowSpace::Items {
@@ -175,6 +179,9 @@ pub(crate) trait Queries: Source {
         if is_item_item_model(self, &opts.model) {
             return Ok(recommend_item_item(self, &[user], opts)?.remove(0));
         }
+        if autoencoder::is_autoencoder(self, &opts.model) {
+            return autoencoder::recommend(self, user, opts);
+        }
         if is_sequence_model(self, &opts.model) {
             return recommend_sequence(self, user, opts, &SequenceQuery::default());
         }
@@ -197,6 +204,9 @@ pub(crate) trait Queries: Source {
         check_k(opts.k)?;
         if is_item_item_model(self, &opts.model) {
             return recommend_item_item(self, users, opts);
+        }
+        if autoencoder::is_autoencoder(self, &opts.model) {
+            return autoencoder::recommend_batch(self, users, opts);
         }
         if is_sequence_model(self, &opts.model) {
             return users.iter().map(|u| self.recommend(u, opts)).collect();

@@ -1,4 +1,5 @@
 //! Training: the job abstraction, its context, and one file per model.
+pub(crate) mod autoencoder;
 pub(crate) mod doc2vec;
 pub(crate) mod ease;
 pub(crate) mod interactions;
@@ -19,7 +20,8 @@ use crate::{Params, Result};
 
 /// The models recdb can train, by name.
 pub const MODELS: &[&str] = &[
-    "popular", "sgd", "als", "bpr", "item2vec", "doc2vec", "word2vec", "ease",
+    "popular", "sgd", "als", "bpr", "item2vec", "doc2vec", "word2vec", "ease", "mult-dae",
+    "mult-vae",
 ];
 
 /// Build (and so validate) the job for `model`.
@@ -31,6 +33,9 @@ pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
         "doc2vec" => Ok(Box::new(doc2vec::Doc2Vec::from_params(params)?)),
         "word2vec" => Ok(Box::new(word2vec::Word2Vec::from_params(params)?)),
         ease::MODEL => Ok(Box::new(ease::Ease::from_params(params)?)),
+        autoencoder::DAE | autoencoder::VAE => Ok(Box::new(autoencoder::Autoencoder::from_params(
+            model, params,
+        )?)),
         other => Err(crate::model_names::unknown_model(
             other,
             MODELS.iter().map(|m| m.to_string()).collect(),

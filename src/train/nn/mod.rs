@@ -10,8 +10,12 @@
 #![allow(dead_code, unused_imports)]
 
 pub(crate) mod activation;
+pub(crate) mod dense;
+pub(crate) mod dropout;
 pub(crate) mod gemm;
+pub(crate) mod multinomial;
 pub(crate) mod optim;
+pub(crate) mod sparse;
 
 #[cfg(test)]
 pub(crate) mod gradcheck;

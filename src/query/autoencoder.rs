@@ -1,0 +1,140 @@
+//! `recommend` and `similar` for the autoencoders (`mult-dae`, `mult-vae`): there is
+//! no user table. The encoder runs on the user's history as the log holds it now, so
+//! events logged after training count at once and a user who arrived after training
+//! gets recommendations; the decoder's last layer is searched as a maximum inner
+//! product. See docs/AUTOENCODERS.md.
+
+use std::sync::Arc;
+
+use super::{check_k, in_genre, Queries, Source};
+use crate::index::served::Served;
+use crate::index::Metric;
+use crate::storage::tables::TableView;
+use crate::train::autoencoder::data::positives;
+use crate::train::autoencoder::net::encode_rest;
+use crate::train::autoencoder::stored::StoredNet;
+use crate::{Error, Hit, QueryOptions, Result};
+
+/// Does `model` answer through an encoder (it published `<model>.enc`)?
+pub(crate) fn is_autoencoder<S: Source + ?Sized>(db: &S, model: &str) -> bool {
+    db.table(&format!("{model}.enc")).is_ok()
+}
+
+/// The network and the served item table, all from one publish.
+fn load<S: Source + ?Sized>(db: &S, model: &str) -> Result<(StoredNet, Arc<TableView>, Served)> {
+    let names = [
+        format!("{model}.enc"),
+        format!("{model}.net"),
+        format!("{model}.items"),
+    ];
+    let v = db.tables_consistent(&[&names[0], &names[1], &names[2]])?;
+    let net = StoredNet::read(&v[1], &v[0], &v[2])?;
+    let items = db.served(v[2].clone())?;
+    Ok((net, v[0].clone(), items))
+}
+
+/// The query [h, 1] for user `uid`: the encoder on the user's current positives (items
+/// newer than the model are not inputs; no positive at all gives the encoder's answer
+/// to an empty history).
+fn query<S: Source + ?Sized>(
+    db: &S,
+    net: &StoredNet,
+    enc: &TableView,
+    uid: u32,
+) -> Result<Vec<f32>> {
+    let items = positives(&db.history_dense(uid)?, net.positive_min, net.n_items);
+    // The L2-normalised binary input: each positive weighs 1/√n.
+    let x = 1.0 / (items.len().max(1) as f32).sqrt();
+    let mut h = net.first_b.clone();
+    for &i in &items {
+        for (h, w) in h.iter_mut().zip(enc.row(i as usize).iter()) {
+            *h += x * w;
+        }
+    }
+    net.first_act.forward(&mut h);
+    let mut q = encode_rest(h, 1, net.split, &net.mid);
+    q.push(1.0);
+    Ok(q)
+}
+
+pub(crate) fn recommend<S: Queries + ?Sized>(
+    db: &S,
+    user: &str,
+    opts: &QueryOptions,
+) -> Result<Vec<Hit>> {
+    Ok(recommend_batch(db, &[user], opts)?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// Every user's list (in order), the queries searched as one batch.
+pub(crate) fn recommend_batch<S: Queries + ?Sized>(
+    db: &S,
+    users: &[&str],
+    opts: &QueryOptions,
+) -> Result<Vec<Vec<Hit>>> {
+    check_k(opts.k)?;
+    let (net, enc, items) = load(db, &opts.model)?;
+    let mut queries = Vec::with_capacity(users.len());
+    let mut seen = Vec::with_capacity(users.len());
+    for user in users {
+        let uid = db.user_id(user)?;
+        queries.push(query(db, &net, &enc, uid)?);
+        seen.push(db.seen_items(uid, opts.include_seen)?);
+    }
+    let genre = db.allowed_genre(&opts.genre)?;
+    let allow = |i: usize, r: u32| seen[i].binary_search(&r).is_err() && in_genre(&genre, r);
+    let qs: Vec<&[f32]> = queries.iter().map(|q| &q[..]).collect();
+    items
+        .search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow)
+        .into_iter()
+        .map(|h| db.to_hits(h))
+        .collect()
+}
+
+/// Items most similar to `item` by cosine over the decoder's item vectors, the bias
+/// column left out: the bias is the item's popularity in the softmax, not a direction,
+/// and being one large coordinate it would pull popular items together. An exact scan
+/// (the index ranks with the bias in), vectorised per row.
+pub(crate) fn similar<S: Queries + ?Sized>(
+    db: &S,
+    item: &str,
+    opts: &QueryOptions,
+) -> Result<Vec<Hit>> {
+    check_k(opts.k)?;
+    let iid = db.item_id(item)?;
+    let (_, _, items) = load(db, &opts.model)?;
+    let view = items.view();
+    let d = view.dim() - 1;
+    if iid as usize >= view.rows() {
+        return Err(Error::NotInModel {
+            kind: "item",
+            id: item.to_owned(),
+            model: opts.model.clone(),
+        });
+    }
+    let row = view.row(iid as usize);
+    let mut q: Vec<f32> = row.iter().take(d).collect();
+    let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if qn == 0.0 {
+        return Err(Error::ZeroVector(format!(
+            "item `{item}` in table `{}`",
+            view.name()
+        )));
+    }
+    q.push(0.0);
+    let genre = db.allowed_genre(&opts.genre)?;
+    let mut hits: Vec<(u32, f32)> = (0..view.rows())
+        .map_while(|r| u32::try_from(r).ok())
+        .filter(|&r| r != iid && in_genre(&genre, r))
+        .filter_map(|r| {
+            let row = view.row(r as usize);
+            let bias = row.get(d);
+            let n = (row.norm().powi(2) - bias * bias).max(0.0).sqrt();
+            (n > 0.0).then(|| (r, row.dot(&q) / (n * qn)))
+        })
+        .collect();
+    hits.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    hits.truncate(opts.k);
+    db.to_hits(hits)
+}
