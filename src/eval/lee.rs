@@ -210,5 +210,9 @@ pub(super) fn evaluate_lee(
         train_seconds,
         baseline: None,
         data: dir.display().to_string(),
+        validation: None,
+        validation_users: None,
+        seconds_per_epoch: super::per_epoch(&info.params, train_seconds),
+        heldout_users: None,
     })
 }

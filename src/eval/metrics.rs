@@ -118,6 +118,78 @@ pub(crate) fn hr_ndcg_at_k(test: &[(u32, u32)], ranked: &[Vec<u32>], k: usize) -
     })
 }
 
+/// STRONG's figures of one held-out user, or their means over users.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct StrongMetrics {
+    /// Users averaged (1 for one user).
+    pub n: usize,
+    pub recall20: f64,
+    pub recall50: f64,
+    pub ndcg100: f64,
+}
+
+/// One STRONG user: `ranked` (best first, fold-in items already excluded) against the
+/// held-out items `out`. Recall@k = hits in the first k / min(k, |out|); NDCG@100 with
+/// binary gains 1 / log2(rank + 2) (0-based rank), over the ideal list of
+/// min(|out|, 100) hits. Only the first 100 entries count.
+pub(crate) fn strong_user_metrics(
+    out: &std::collections::HashSet<u32>,
+    ranked: &[u32],
+) -> StrongMetrics {
+    let gain = |r: usize| 1.0 / ((r + 2) as f64).log2();
+    let hits_in = |k: usize| ranked.iter().take(k).filter(|i| out.contains(i)).count();
+    let recall = |k: usize| {
+        let d = k.min(out.len());
+        if d == 0 {
+            0.0
+        } else {
+            hits_in(k) as f64 / d as f64
+        }
+    };
+    let dcg: f64 = ranked
+        .iter()
+        .take(100)
+        .enumerate()
+        .filter(|(_, i)| out.contains(i))
+        .map(|(r, _)| gain(r))
+        .sum();
+    let idcg: f64 = (0..out.len().min(100)).map(gain).sum();
+    StrongMetrics {
+        n: 1,
+        recall20: recall(20),
+        recall50: recall(50),
+        ndcg100: if idcg > 0.0 { dcg / idcg } else { 0.0 },
+    }
+}
+
+impl StrongMetrics {
+    /// The means over users.
+    pub fn mean(users: &[StrongMetrics]) -> Result<StrongMetrics> {
+        if users.is_empty() {
+            return Err(Error::Empty(
+                "no held-out user has 5 positives in the item set".into(),
+            ));
+        }
+        let n = users.len() as f64;
+        let avg = |f: fn(&StrongMetrics) -> f64| users.iter().map(f).sum::<f64>() / n;
+        Ok(StrongMetrics {
+            n: users.len(),
+            recall20: avg(|m| m.recall20),
+            recall50: avg(|m| m.recall50),
+            ndcg100: avg(|m| m.ndcg100),
+        })
+    }
+
+    /// As a report prints them.
+    pub fn to_map(self) -> std::collections::BTreeMap<String, f64> {
+        std::collections::BTreeMap::from([
+            ("recall@20".to_string(), self.recall20),
+            ("recall@50".to_string(), self.recall50),
+            ("ndcg@100".to_string(), self.ndcg100),
+        ])
+    }
+}
+
 /// Root mean squared error over `(prediction, truth)` pairs.
 pub(crate) fn rmse(pairs: &[(f32, f32)]) -> Result<f64> {
     if pairs.is_empty() {
@@ -200,6 +272,35 @@ mod tests {
         assert!(hr_ndcg_at_k(&test, &ranked, 0).is_err());
         assert!(hr_ndcg_at_k(&test, &ranked[..2], 3).is_err());
         assert!(hr_ndcg_at_k(&[], &[], 3).is_err());
+    }
+
+    #[test]
+    fn strong_metrics_by_hand() {
+        let out: std::collections::HashSet<u32> = [3, 7, 9].into_iter().collect();
+        // Hits at ranks 0 and 2; item 9 at rank 60 (inside 100, outside 50).
+        let mut ranked: Vec<u32> = (100..200).collect();
+        ranked[0] = 3;
+        ranked[2] = 7;
+        ranked[60] = 9;
+        let m = strong_user_metrics(&out, &ranked);
+        assert!((m.recall20 - 2.0 / 3.0).abs() < 1e-12);
+        assert!((m.recall50 - 2.0 / 3.0).abs() < 1e-12);
+        let g = |r: f64| 1.0 / (r + 2.0).log2();
+        let want = (g(0.0) + g(2.0) + g(60.0)) / (g(0.0) + g(1.0) + g(2.0));
+        assert!((m.ndcg100 - want).abs() < 1e-12);
+        // 30 held out, 25 hits in the first 20 + 30: recall@20 over 20, @50 over 30.
+        let out: std::collections::HashSet<u32> = (0..30).collect();
+        let ranked: Vec<u32> = (0..20).chain(1000..1025).chain(20..25).collect();
+        let m = strong_user_metrics(&out, &ranked);
+        assert_eq!(m.recall20, 1.0);
+        assert!((m.recall50 - 25.0 / 30.0).abs() < 1e-12);
+        // A perfect list scores 1 everywhere.
+        let m = strong_user_metrics(&out, &(0..100).collect::<Vec<u32>>());
+        assert!((m.ndcg100 - 1.0).abs() < 1e-12 && m.recall50 == 1.0);
+        let mean = StrongMetrics::mean(&[m, StrongMetrics::default()]).unwrap();
+        assert_eq!(mean.n, 2);
+        assert!((mean.ndcg100 - 0.5).abs() < 1e-12);
+        assert!(StrongMetrics::mean(&[]).is_err());
     }
 
     #[test]

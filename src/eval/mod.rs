@@ -1,12 +1,12 @@
 //! Evaluation: the protocols of docs/EVALUATION.md run end to end, and the metrics they
-//! report. A protocol splits a data set (ML-100K, LEE) or the log of the user's own
+//! report. A protocol splits a data set (MovieLens, LEE) or the log of the user's own
 //! database, trains on a fresh temporary [`Db`] through the same import, job and query
 //! paths an application uses, and scores the held-out part. This module drives a `Db`;
 //! nothing below `db` uses it.
 //!
 //! - [`metrics`]: the splits and HR / NDCG / RMSE, as pure functions on triples;
 //! - [`similarity`]: Pearson r, cosines and TF-IDF for the LEE protocol;
-//! - [`next`], [`rating`], [`lee`]: the three protocols; [`report`]: what they return.
+//! - [`next`], [`rating`], [`strong`], [`lee`]: the protocols; [`report`]: what they return.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ mod next;
 mod rating;
 mod report;
 mod similarity;
+mod strong;
 
 pub use lee::LEE_DEFAULTS;
 pub use report::EvalReport;
@@ -33,6 +34,10 @@ pub enum Protocol {
     Rating,
     /// Document similarity: Pearson r against human judgements (Lee corpus, doc2vec).
     Lee,
+    /// Strong generalisation: whole users held out by a hash of their ids, scored from a
+    /// fold-in part of their history; Recall@20/50, NDCG@100. `heldout_users` is n, the
+    /// test users (and as many validation users); `None` picks it from the data's size.
+    Strong { heldout_users: Option<usize> },
 }
 
 impl std::str::FromStr for Protocol {
@@ -42,9 +47,12 @@ impl std::str::FromStr for Protocol {
             "next" => Ok(Protocol::Next),
             "rating" => Ok(Protocol::Rating),
             "lee" => Ok(Protocol::Lee),
+            "strong" => Ok(Protocol::Strong {
+                heldout_users: None,
+            }),
             other => Err(Error::param(
                 "protocol",
-                format!("`{other}`: expected next, rating or lee"),
+                format!("`{other}`: expected next, rating, strong or lee"),
             )),
         }
     }
@@ -56,13 +64,14 @@ impl Protocol {
             Protocol::Next => "next",
             Protocol::Rating => "rating",
             Protocol::Lee => "lee",
+            Protocol::Strong { .. } => "strong",
         }
     }
 
-    /// The file the protocol's data directory must hold.
+    /// The file the protocol's data directory must hold (`*.inter`: exactly one).
     fn data_file(self) -> &'static str {
         match self {
-            Protocol::Next | Protocol::Rating => "ml-100k.inter",
+            Protocol::Next | Protocol::Rating | Protocol::Strong { .. } => "*.inter",
             Protocol::Lee => "lee.cor",
         }
     }
@@ -73,8 +82,9 @@ impl Protocol {
 pub struct EvalOptions {
     pub protocol: Protocol,
     pub model: String,
-    /// The data directory (`--data DIR`, relative to the current directory): ML-100K's
-    /// files for NEXT and RATING, the LEE corpus for LEE. [`evaluate`] requires it;
+    /// The data directory (`--data DIR`, relative to the current directory): a directory
+    /// of atomic files (one `*.inter`, optionally one `*.item`) for NEXT, RATING and
+    /// STRONG, the LEE corpus for LEE. [`evaluate`] requires it;
     /// [`evaluate_db`] reads the database instead and ignores it.
     pub data: Option<PathBuf>,
     pub params: Params,
@@ -110,10 +120,42 @@ fn given_data_dir(dir: &Path, file: &str) -> Result<PathBuf> {
     if !dir.is_dir() {
         return Err(Error::param("data", format!("{shown}: no such directory")));
     }
-    if !dir.join(file).is_file() {
+    if !file.starts_with('*') && !dir.join(file).is_file() {
         return Err(Error::param("data", format!("{shown}: no {file} in it")));
     }
     Ok(dir.to_path_buf())
+}
+
+/// The one file of `dir` named `*.<ext>`: `None` when there is none and `required` is
+/// off; else an error naming what was found.
+fn one_file(dir: &Path, ext: &str, required: bool) -> Result<Option<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::param("data", format!("{}: {e}", dir.display())))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == ext))
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.pop()),
+        0 if !required => Ok(None),
+        0 => Err(Error::param(
+            "data",
+            format!("{}: no *.{ext} file in it", dir.display()),
+        )),
+        _ => Err(Error::param(
+            "data",
+            format!(
+                "{}: {} *.{ext} files ({}); keep one per directory",
+                dir.display(),
+                found.len(),
+                found
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
 }
 
 /// Run one evaluation on the data directory of `opts`. Progress goes to `sink`.
@@ -122,14 +164,20 @@ pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalRepor
     if opts.protocol == Protocol::Lee {
         return lee::evaluate_lee(opts, &dir, sink);
     }
-    let events = crate::ingest::read_events(dir.join("ml-100k.inter"), None)?;
-    let catalog = dir.join("ml-100k.item");
-    let items = if catalog.is_file() {
-        crate::ingest::read_items(&catalog, None)?
-    } else {
-        Vec::new()
+    let Some(inter) = one_file(&dir, "inter", true)? else {
+        return Err(Error::param("data", "no *.inter file"));
     };
-    run_protocol(opts, &events, &items, dir.display().to_string(), sink)
+    let events = crate::ingest::read_events(&inter, None)?;
+    let items = match one_file(&dir, "item", false)? {
+        Some(catalog) => crate::ingest::read_items(&catalog, None)?,
+        None => Vec::new(),
+    };
+    // The data set by its file's name, and where it was read.
+    let name = inter
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let label = format!("{name} ({})", dir.display());
+    run_protocol(opts, &events, &items, label, sink)
 }
 
 /// [`evaluate`] without progress.
@@ -225,6 +273,10 @@ struct Outcome {
     train_seconds: f64,
     /// The trained job's parameters.
     params: serde_json::Value,
+    /// STRONG: the validation users' figures and how many were scored.
+    validation: Option<(BTreeMap<String, f64>, u64)>,
+    /// STRONG's n.
+    heldout_users: Option<u64>,
 }
 
 /// Split `events` as the protocol says, train on the first part, score the second.
@@ -254,6 +306,7 @@ fn run_protocol(
     let out = match opts.protocol {
         Protocol::Next => next::run(opts, &keyed, catalog, sink)?,
         Protocol::Rating => rating::run(opts, &keyed, catalog, sink)?,
+        Protocol::Strong { heldout_users } => strong::run(opts, heldout_users, &keyed, sink)?,
         Protocol::Lee => {
             return Err(Error::param(
                 "protocol",
@@ -261,6 +314,7 @@ fn run_protocol(
             ))
         }
     };
+    let seconds_per_epoch = per_epoch(&out.params, out.train_seconds);
     Ok(EvalReport {
         protocol: opts.protocol.as_str().into(),
         model: opts.model.clone(),
@@ -270,7 +324,20 @@ fn run_protocol(
         train_seconds: out.train_seconds,
         baseline: out.baseline,
         data,
+        validation: out.validation.as_ref().map(|v| v.0.clone()),
+        validation_users: out.validation.map(|v| v.1),
+        seconds_per_epoch,
+        heldout_users: out.heldout_users,
     })
+}
+
+/// Training seconds over the job's `epochs` (ALS: `iterations`), when it has them.
+fn per_epoch(params: &serde_json::Value, train_seconds: f64) -> Option<f64> {
+    ["epochs", "iterations"]
+        .iter()
+        .find_map(|k| params.get(k).and_then(serde_json::Value::as_f64))
+        .filter(|e| *e > 0.0)
+        .map(|e| train_seconds / e)
 }
 
 /// The training options of an evaluation.
@@ -288,10 +355,7 @@ mod tests {
 
     #[test]
     fn evaluate_without_a_data_directory_asks_for_data() {
-        for (protocol, file) in [
-            (Protocol::Next, "ml-100k.inter"),
-            (Protocol::Lee, "lee.cor"),
-        ] {
+        for (protocol, file) in [(Protocol::Next, "*.inter"), (Protocol::Lee, "lee.cor")] {
             let opts = EvalOptions {
                 protocol,
                 model: "doc2vec".into(),

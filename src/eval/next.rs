@@ -52,6 +52,8 @@ pub(super) fn run(
         users: m.n as u64,
         train_seconds,
         params: info.params,
+        validation: None,
+        heldout_users: None,
     })
 }
 

@@ -12,7 +12,12 @@ use crate::session::{open_db, Session};
 
 /// `eval --protocol P --model M (--data DIR | --db PATH)`.
 pub fn eval(s: &mut Session, a: EvalArgs) -> Result<()> {
-    let protocol: Protocol = a.protocol.parse()?;
+    let mut protocol: Protocol = a.protocol.parse()?;
+    match (&mut protocol, a.heldout_users) {
+        (Protocol::Strong { heldout_users }, n) => *heldout_users = n,
+        (_, Some(_)) => bail!("--heldout-users: only --protocol strong holds users out"),
+        (_, None) => {}
+    }
     let model = a.kind.resolve(&a.model)?;
     let opts = EvalOptions {
         protocol,
@@ -53,6 +58,15 @@ pub fn eval(s: &mut Session, a: EvalArgs) -> Result<()> {
             .context("--max-rmse: the report has no rmse (use --protocol rating)")?;
         if rmse > max {
             bail!("rmse {rmse:.4} is above --max-rmse {max}");
+        }
+    }
+    if let Some(min) = a.min_ndcg {
+        let ndcg = *report
+            .metrics
+            .get("ndcg@100")
+            .context("--min-ndcg: the report has no ndcg@100 (use --protocol strong)")?;
+        if ndcg < min {
+            bail!("ndcg@100 {ndcg:.4} is below --min-ndcg {min}");
         }
     }
     check_lee(&report, &a)?;

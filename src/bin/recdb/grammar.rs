@@ -280,7 +280,7 @@ pub struct TrainArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    #[arg(long, value_name = "next|rating|lee")]
+    #[arg(long, value_name = "next|rating|strong|lee")]
     pub protocol: String,
     /// `mf` (with --kind) or a model name.
     #[arg(long)]
@@ -324,6 +324,13 @@ pub struct EvalArgs {
     /// LEE: fail (exit 1) when the self-nearest fraction is below this.
     #[arg(long, value_name = "F")]
     pub min_self_nearest: Option<f64>,
+    /// STRONG: test users (and as many validation users) split off; default 100 per
+    /// thousand eligible users, at least 100 (600 on ML-1M, 100 on ML-100K).
+    #[arg(long, value_name = "N")]
+    pub heldout_users: Option<usize>,
+    /// STRONG: fail (exit 1) when the test users' NDCG@100 is below this.
+    #[arg(long, value_name = "F")]
+    pub min_ndcg: Option<f64>,
 }
 
 #[derive(Debug, Args)]
