@@ -71,12 +71,9 @@ impl Blend {
                 format!("2 to {MAX_COMPONENTS} comma-separated model names, got {}", names.len()),
             ));
         }
-        for (i, n) in names.iter().enumerate() {
+        for n in &names {
             if n == MODEL {
                 return Err(Error::param("models", "a blend cannot contain a blend"));
-            }
-            if names[..i].contains(n) {
-                return Err(Error::param("models", format!("`{n}` is named twice")));
             }
         }
         // Default: equal weights (they need not sum to 1; only ratios matter).
@@ -207,7 +204,6 @@ mod tests {
         for bad in [
             vec![("models", "ease")],
             vec![("models", "ease,blend")],
-            vec![("models", "ease,ease")],
             vec![("models", "a,b,c,d,e,f,g,h,i")],
             vec![("models", "ease,mult-dae"), ("weights", "0.7,0")],
             vec![("models", "ease,mult-dae"), ("weights", "0.7,-1")],
