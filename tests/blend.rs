@@ -38,12 +38,21 @@ fn a_blend_of_a_model_with_itself_ranks_as_the_model() {
     db.train("ease", &Params::new().set("lambda", 10), &opts())
         .unwrap();
     db.train("als", &als_params(), &opts()).unwrap();
-    for (model, norm) in [("ease", "z"), ("ease", "rank"), ("als", "z"), ("als", "log-softmax")] {
+    for (model, norm) in [
+        ("ease", "z"),
+        ("ease", "rank"),
+        ("als", "z"),
+        ("als", "log-softmax"),
+    ] {
         let p = blend(&format!("{model},{model}"), "0.3,2").set("norm", norm);
         db.train("blend", &p, &opts()).unwrap();
         for u in [1, 5, 17] {
-            let want = db.recommend(&user(u), &QueryOptions::model(model).k(10)).unwrap();
-            let got = db.recommend(&user(u), &QueryOptions::model("blend").k(10)).unwrap();
+            let want = db
+                .recommend(&user(u), &QueryOptions::model(model).k(10))
+                .unwrap();
+            let got = db
+                .recommend(&user(u), &QueryOptions::model("blend").k(10))
+                .unwrap();
             assert_eq!(ids(&got), ids(&want), "{model} {norm} user {u}");
         }
     }
@@ -65,12 +74,17 @@ fn weights_and_components_are_validated() {
         assert!(e.to_string().contains(name), "{e}");
     }
     // A component that is not trained is named in the error, and nothing is published.
-    let e = db.train("blend", &blend("ease,als", "1,1"), &opts()).unwrap_err();
+    let e = db
+        .train("blend", &blend("ease,als", "1,1"), &opts())
+        .unwrap_err();
     assert!(e.to_string().contains("`als`"), "{e}");
-    assert!(db.recommend(&user(1), &QueryOptions::model("blend")).is_err());
+    assert!(db
+        .recommend(&user(1), &QueryOptions::model("blend"))
+        .is_err());
     // A blend is no component of another.
     db.train("als", &als_params(), &opts()).unwrap();
-    db.train("blend", &blend("ease,als", "1,1"), &opts()).unwrap();
+    db.train("blend", &blend("ease,als", "1,1"), &opts())
+        .unwrap();
     let e = db
         .train("blend", &blend("blend,ease", "1,1"), &opts())
         .unwrap_err();

@@ -204,7 +204,8 @@ pub(super) fn run(
     let db = train_db(&[], &events_of(&[Part::Train]), opts.threads)?;
     let t = Instant::now();
     let params = crate::train::blend::train_components_first(&opts.model, &opts.params, |m, p| {
-        db.train_reporting(m, p, &train_options(opts), sink).map(|_| ())
+        db.train_reporting(m, p, &train_options(opts), sink)
+            .map(|_| ())
     })?;
     let info = db.train_reporting(&opts.model, &params, &train_options(opts), sink)?;
     let train_seconds = t.elapsed().as_secs_f64();

@@ -106,7 +106,9 @@ fn dot_all(items: &Served, q: &[f32], offset: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Put one component's scores on a common scale, in place (see docs/BLEND.md).
+/// Put one component's scores on a common scale, in place (see docs/BLEND.md). The sums
+/// are in f64; the results are scores, stored back as f32 like every score.
+#[allow(clippy::cast_possible_truncation)]
 fn normalise(s: &mut [f32], norm: Norm) {
     let finite = || s.iter().copied().filter(|x| x.is_finite());
     match norm {

@@ -48,7 +48,10 @@ impl Norm {
     }
 
     fn name(self) -> &'static str {
-        Norm::NAMES.iter().find(|(_, n)| *n == self).map_or("z", |(s, _)| s)
+        Norm::NAMES
+            .iter()
+            .find(|(_, n)| *n == self)
+            .map_or("z", |(s, _)| s)
     }
 }
 
@@ -68,7 +71,10 @@ impl Blend {
         if !(2..=MAX_COMPONENTS).contains(&names.len()) {
             return Err(Error::param(
                 "models",
-                format!("2 to {MAX_COMPONENTS} comma-separated model names, got {}", names.len()),
+                format!(
+                    "2 to {MAX_COMPONENTS} comma-separated model names, got {}",
+                    names.len()
+                ),
             ));
         }
         for n in &names {
@@ -178,9 +184,18 @@ impl Job for Blend {
             name: format!("{MODEL}.{MARKER}"),
             space: RowSpace::Other,
             dim: 1,
-            rows: self.components.iter().map(|(_, w)| *w).chain([self.norm.code()]).collect(),
+            rows: self
+                .components
+                .iter()
+                .map(|(_, w)| *w)
+                .chain([self.norm.code()])
+                .collect(),
             offset: 0.0,
-            row_ids: self.component_names().map(str::to_owned).chain([NORM_ROW.to_owned()]).collect(),
+            row_ids: self
+                .component_names()
+                .map(str::to_owned)
+                .chain([NORM_ROW.to_owned()])
+                .collect(),
         }])
     }
 }
