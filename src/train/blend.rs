@@ -140,17 +140,19 @@ pub(crate) fn train_components_first(
     let mut own = Params::new();
     let models: String = params.get("models", String::new())?;
     let names: Vec<&str> = models.split(',').map(str::trim).collect();
+    // Parameter keys are stored with `_` for `-`, so `mult-dae.epochs` is `mult_dae.epochs`.
+    let prefix = |name: &str| format!("{}.", name.replace('-', "_"));
     for (k, v) in params.iter() {
-        if !k.split_once('.').is_some_and(|(m, _)| names.contains(&m)) {
+        if !names.iter().any(|n| k.starts_with(&prefix(n))) {
             own.insert(k, v);
         }
     }
     // Validate the blend's own parameters before the (long) component training.
-    Blend::from_params(&own)?;
+    Blend::from_params(&own.clone())?;
     for name in names {
         let mut p = Params::new();
         for (k, v) in params.iter() {
-            if let Some(key) = k.strip_prefix(name).and_then(|r| r.strip_prefix('.')) {
+            if let Some(key) = k.strip_prefix(&prefix(name)) {
                 p.insert(key, v);
             }
         }
@@ -229,5 +231,53 @@ mod tests {
         ] {
             assert!(blend(&bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_evaluation_trains_the_components_first_with_their_prefixed_parameters() {
+        let p = Params::new()
+            .set("models", "ease,mult-dae")
+            .set("weights", "1,2")
+            .set("ease.lambda", 200)
+            .set("mult-dae.epochs", 5);
+        let mut trained = Vec::new();
+        let own = train_components_first(MODEL, &p, |m, p| {
+            trained.push((
+                m.to_owned(),
+                p.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
+            ));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            trained,
+            vec![
+                ("ease".to_owned(), vec!["lambda=200".to_owned()]),
+                ("mult-dae".to_owned(), vec!["epochs=5".to_owned()]),
+            ]
+        );
+        assert_eq!(
+            own,
+            Params::new()
+                .set("models", "ease,mult-dae")
+                .set("weights", "1,2")
+        );
+        // A bad blend parameter fails before any component trains.
+        let bad = p.clone().set("weights", "1,0");
+        let mut n = 0;
+        assert!(train_components_first(MODEL, &bad, |_, _| {
+            n += 1;
+            Ok(())
+        })
+        .is_err());
+        assert_eq!(n, 0);
+        // Any other model's parameters pass through.
+        let als = Params::new().set("factors", 8);
+        assert_eq!(
+            train_components_first("als", &als, |_, _| unreachable!()).unwrap(),
+            als
+        );
     }
 }
