@@ -14,7 +14,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use recdb::testkit::{ease_fit, EasePrecision};
+use recdb::testkit::{ease_fit, EasePenalty, EasePrecision};
 use recdb::{JobContext, NoProgress};
 
 mod common;
@@ -87,7 +87,11 @@ fn bench(c: &mut Criterion) {
         ("fit_f64", EasePrecision::F64),
     ] {
         g.bench_function(name, |b| {
-            b.iter(|| ease_fit(n, &rows, 1000.0, precision, &ctx).expect("fit"))
+            let penalty = EasePenalty {
+                lambda: 1000.0,
+                dropout: 0.0,
+            };
+            b.iter(|| ease_fit(n, &rows, penalty, precision, &ctx).expect("fit"))
         });
     }
     g.finish();

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use common::{item, load_synthetic, put_genres, user};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use recdb::testkit::{ease_fit, EasePrecision};
+use recdb::testkit::{ease_fit, EasePenalty, EasePrecision};
 use recdb::{Db, Error, EventKind, JobContext, NoProgress, Params, QueryOptions, TrainOptions};
 
 fn opts() -> TrainOptions {
@@ -20,9 +20,9 @@ fn opts() -> TrainOptions {
     }
 }
 
-/// B = I − P·diagMat(1 ⊘ diag(P)), P = (XᵀX + λI)⁻¹ by Gauss-Jordan with partial
-/// pivoting, all in f64: `b[i][j]`.
-fn reference_b(n: usize, users: &[Vec<u32>], lambda: f64) -> Vec<Vec<f64>> {
+/// B = I − P·diagMat(1 ⊘ diag(P)), P = (XᵀX + λI + p/(1−p)·diagMat(diag(XᵀX)))⁻¹ by
+/// Gauss-Jordan with partial pivoting, all in f64: `b[i][j]`.
+fn reference_b(n: usize, users: &[Vec<u32>], lambda: f64, dropout: f64) -> Vec<Vec<f64>> {
     let mut g = vec![vec![0f64; n]; n];
     for row in users {
         for &i in row {
@@ -33,7 +33,7 @@ fn reference_b(n: usize, users: &[Vec<u32>], lambda: f64) -> Vec<Vec<f64>> {
     }
     let mut p = vec![vec![0f64; n]; n];
     for i in 0..n {
-        g[i][i] += lambda;
+        g[i][i] += lambda + dropout / (1.0 - dropout) * g[i][i];
         p[i][i] = 1.0;
     }
     for c in 0..n {
@@ -79,13 +79,23 @@ fn random_rows(users: usize, n: usize, seed: u64) -> Vec<Vec<u32>> {
 }
 
 fn fit(n: usize, users: &[Vec<u32>], lambda: f64, precision: EasePrecision) -> Vec<f32> {
+    fit_dlae(n, users, lambda, 0.0, precision)
+}
+
+fn fit_dlae(
+    n: usize,
+    users: &[Vec<u32>],
+    lambda: f64,
+    dropout: f64,
+    precision: EasePrecision,
+) -> Vec<f32> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .unwrap();
     let cancel = AtomicBool::new(false);
     let ctx = JobContext::new(1, &cancel, &NoProgress, &pool);
-    ease_fit(n, users, lambda, precision, &ctx).unwrap()
+    ease_fit(n, users, EasePenalty { lambda, dropout }, precision, &ctx).unwrap()
 }
 
 #[test]
@@ -93,10 +103,16 @@ fn b_matches_a_naive_f64_reference() {
     // 70 items: more than one 32-column task of the Gram, and an item nobody has.
     let n = 70;
     let users = random_rows(120, n - 1, 3);
-    for lambda in [0.5, 5.0, 200.0] {
-        let want = reference_b(n, &users, lambda);
+    for (lambda, dropout) in [
+        (0.5, 0.0),
+        (5.0, 0.0),
+        (200.0, 0.0),
+        (2.0, 0.5),
+        (20.0, 0.25),
+    ] {
+        let want = reference_b(n, &users, lambda, dropout);
         for (precision, tol) in [(EasePrecision::F64, 1e-6), (EasePrecision::F32, 1e-3)] {
-            let got = fit(n, &users, lambda, precision);
+            let got = fit_dlae(n, &users, lambda, dropout, precision);
             let mut worst = 0f64;
             for j in 0..n {
                 assert_eq!(got[j * n + j], 0.0, "diagonal {j}");
@@ -106,7 +122,7 @@ fn b_matches_a_naive_f64_reference() {
                     worst = worst.max(d / want[i][j].abs().max(1e-3));
                 }
             }
-            assert!(worst < tol, "{precision:?} λ={lambda}: {worst}");
+            assert!(worst < tol, "{precision:?} λ={lambda} p={dropout}: {worst}");
         }
     }
     // The unseen item has no weights, in or out.
@@ -160,7 +176,7 @@ fn the_job_publishes_the_reference_b_of_the_logs_positives() {
         })
         .collect();
     let n = first_seen.len();
-    let want = reference_b(n, &rows, 3.0);
+    let want = reference_b(n, &rows, 3.0, 0.0);
     let t = db.table("ease.items").unwrap();
     assert_eq!((t.rows(), t.dim()), (n, n));
     for j in 0..n {
@@ -420,22 +436,23 @@ fn a_bad_lambda_is_a_clear_error_naming_it() {
     assert!(matches!(e, Error::NoEvents { .. }), "{e}");
 }
 
-/// recdb's B against NumPy's on protocol STRONG's train users of MovieLens 1M (same X,
-/// λ = 1000), in both precisions, with the fit's wall time. Needs
-/// `$RECDB_DATA/splits/ml-1m-strong.tsv` and NumPy's B from
-/// `python3 benches/reference/ease_strong.py SPLIT --test-lambda 1000 --save-b B.f64`:
+/// recdb's fit on protocol STRONG's train users of MovieLens 1M (λ = 1000, or
+/// `RECDB_EASE_LAMBDA`): the test users' figures from recdb's B within 0.002 of NumPy's
+/// (NDCG@100 0.4276 at λ = 1000), and, given NumPy's B
+/// (`python3 benches/reference/ease_strong.py SPLIT.tsv --test-lambda 1000 --save-b
+/// B.f64`), the largest difference between the two Bs, in both precisions, with the
+/// fit's wall time. Reads `$RECDB_DATA/splits/ml-1m-strong.tsv`:
 /// `RECDB_EASE_NUMPY_B=B.f64 cargo test --release --test ease -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn b_matches_numpy_on_strong_train() {
-    let (Ok(data), Ok(numpy)) = (
-        std::env::var("RECDB_DATA"),
-        std::env::var("RECDB_EASE_NUMPY_B"),
-    ) else {
-        eprintln!("RECDB_DATA or RECDB_EASE_NUMPY_B unset: skipped");
+    let Some(text) = std::env::var("RECDB_DATA")
+        .ok()
+        .and_then(|d| std::fs::read_to_string(format!("{d}/splits/ml-1m-strong.tsv")).ok())
+    else {
+        eprintln!("no $RECDB_DATA/splits/ml-1m-strong.tsv: skipped");
         return;
     };
-    let text = std::fs::read_to_string(format!("{data}/splits/ml-1m-strong.tsv")).unwrap();
     type Rows = std::collections::BTreeMap<u32, Vec<u32>>;
     let (mut train, mut test_in, mut test_out) = (Rows::new(), Rows::new(), Rows::new());
     for line in text.lines().skip(1) {
@@ -466,34 +483,51 @@ fn b_matches_numpy_on_strong_train() {
             v
         })
         .collect();
-    let bytes = std::fs::read(numpy).unwrap();
-    assert_eq!(bytes.len(), n * n * 8, "NumPy's B is {n}x{n} float64");
-    let want = |i: usize, j: usize| {
-        let k = (i * n + j) * 8;
-        f64::from_le_bytes(bytes[k..k + 8].try_into().unwrap())
-    };
-    for precision in [EasePrecision::F64, EasePrecision::F32] {
+    let lambda = std::env::var("RECDB_EASE_LAMBDA").map_or(1000.0, |l| l.parse().unwrap());
+    let numpy = std::env::var("RECDB_EASE_NUMPY_B")
+        .ok()
+        .map(|p| std::fs::read(p).unwrap());
+    for precision in [EasePrecision::F32, EasePrecision::F64] {
         let t = std::time::Instant::now();
-        let lambda = std::env::var("RECDB_EASE_LAMBDA").map_or(1000.0, |l| l.parse().unwrap());
         let got = fit(n, &rows, lambda, precision);
         let secs = t.elapsed().as_secs_f64();
-        let (mut worst, mut scale) = (0f64, 0f64);
-        for j in 0..n {
-            for i in 0..n {
-                worst = worst.max((f64::from(got[j * n + i]) - want(i, j)).abs());
-                scale = scale.max(want(i, j).abs());
-            }
-        }
         eprintln!(
-            "{precision:?}: {n} items, {} users, fit {secs:.2} s on 2 threads, max |B - B_numpy| = {worst:.3e} (max |B| = {scale:.3})",
+            "{precision:?}: {n} items, {} users, λ {lambda}, fit {secs:.2} s on 2 threads",
             rows.len()
         );
-        if precision == EasePrecision::F64 {
-            assert!(worst < 1e-6, "{worst}");
+        if let Some(bytes) = &numpy {
+            assert_eq!(bytes.len(), n * n * 8, "NumPy's B is {n}x{n} float64");
+            let want = |i: usize, j: usize| {
+                let k = (i * n + j) * 8;
+                f64::from_le_bytes(bytes[k..k + 8].try_into().unwrap())
+            };
+            let (mut worst, mut scale) = (0f64, 0f64);
+            for j in 0..n {
+                for i in 0..n {
+                    worst = worst.max((f64::from(got[j * n + i]) - want(i, j)).abs());
+                    scale = scale.max(want(i, j).abs());
+                }
+            }
+            eprintln!("  max |B - B_numpy| = {worst:.3e} (max |B| = {scale:.3})");
+            let tol = if precision == EasePrecision::F64 {
+                1e-6
+            } else {
+                1e-4
+            };
+            assert!(worst < tol * scale.max(1.0), "{worst}");
         }
         let (r20, r50, ndcg, users) = strong_metrics(&got, &items, &test_in, &test_out);
         eprintln!("  test users: recall@20 {r20:.4} recall@50 {r50:.4} ndcg@100 {ndcg:.4} ({users} users)");
+        if lambda == 1000.0 {
+            assert!((ndcg - 0.4276).abs() <= 0.002, "NDCG@100 {ndcg}");
+            assert!((r20 - 0.3608).abs() <= 0.002, "Recall@20 {r20}");
+        }
     }
+    // DLAE (dropout 0.67, λ 200, the best on validation): NumPy's NDCG@100 is 0.4326.
+    let got = fit_dlae(n, &rows, 200.0, 0.67, EasePrecision::F32);
+    let (r20, r50, ndcg, _) = strong_metrics(&got, &items, &test_in, &test_out);
+    eprintln!("DLAE p 0.67 λ 200: recall@20 {r20:.4} recall@50 {r50:.4} ndcg@100 {ndcg:.4}");
+    assert!((ndcg - 0.4326).abs() <= 0.002, "NDCG@100 {ndcg}");
 }
 
 /// Protocol STRONG's figures from the published weights (row j = column j of B): fold-in
@@ -532,4 +566,34 @@ fn strong_metrics(
     }
     let k = held_out.len() as f64;
     (r20 / k, r50 / k, ndcg / k, held_out.len())
+}
+
+/// Cancels the job at its first progress report (the Gram is done, the solve is not).
+struct CancelAtFirstReport(std::sync::Arc<AtomicBool>, std::sync::Mutex<Vec<String>>);
+
+impl recdb::ProgressSink for CancelAtFirstReport {
+    fn report(&self, _: f64, message: &str) {
+        self.1.lock().unwrap().push(message.to_owned());
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_cancel_between_phases_stops_the_fit_and_publishes_nothing() {
+    let db = grouped_db();
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let sink = std::sync::Arc::new(CancelAtFirstReport(flag.clone(), Default::default()));
+    let mut o = opts();
+    o.control = recdb::JobControl {
+        progress: Some(sink.clone()),
+        cancel: Some(flag),
+    };
+    assert!(matches!(
+        db.train("ease", &Params::new(), &o),
+        Err(Error::Cancelled)
+    ));
+    assert_eq!(sink.1.lock().unwrap().len(), 1, "stopped at the next phase");
+    assert!(db.table("ease.items").is_err());
+    assert!(db.table("ease.item_item").is_err());
+    assert_eq!(db.jobs().unwrap()[0].state, recdb::JobState::Cancelled);
 }

@@ -3,11 +3,12 @@
 `ease` is checked against (docs/EASE.md).
 
     python3 benches/reference/ease_strong.py SPLIT.tsv [--lambdas 50,100,...] [--test-lambda L]
-                                            [--save-b PATH] [--threads-note]
+                                            [--dropout P] [--save-b PATH]
 
 SPLIT.tsv has a header and rows `user  item  part`, part in train / valid_in / valid_out /
 test_in / test_out / drop (only positives appear). X = the train rows (items: those with
 a train positive, in item-id order); G = XᵀX + λI, P = G⁻¹, B = I − P·diagMat(1 ⊘ diag(P)).
+With --dropout P > 0, G = XᵀX + λI + P/(1−P)·diagMat(diag(XᵀX)) (Steck's full-rank DLAE).
 A user's scores are fold-in · B with the fold-in items excluded; Recall@k = hits /
 min(k, |held-out|), NDCG@100 with binary gains and IDCG over min(|held-out|, 100),
 averaged over the users that have held-out items.
@@ -42,10 +43,10 @@ def rows_by_user(pairs, col):
     return users
 
 
-def fit(X, lam):
+def fit(X, lam, dropout=0.0):
     t = time.perf_counter()
     G = X.T @ X
-    G[np.diag_indices_from(G)] += lam
+    G[np.diag_indices_from(G)] += lam + dropout / (1.0 - dropout) * np.diag(G)
     P = np.linalg.inv(G)
     B = P / (-np.diag(P))
     B[np.diag_indices_from(B)] = 0.0
@@ -77,6 +78,7 @@ def main():
     ap.add_argument("split")
     ap.add_argument("--lambdas", default="50,100,200,300,500,750,1000,1500,2000")
     ap.add_argument("--test-lambda", type=float)
+    ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--save-b")
     a = ap.parse_args()
     parts = read_split(a.split)
@@ -91,15 +93,15 @@ def main():
     tin, tout = rows_by_user(parts["test_in"], col), rows_by_user(parts["test_out"], col)
     best = None
     for lam in [float(x) for x in a.lambdas.split(",")]:
-        B, secs = fit(X, lam)
+        B, secs = fit(X, lam, a.dropout)
         r20, r50, ndcg, n = evaluate(B, vin, vout, len(items))
-        print(f"valid lambda={lam:g}: recall@20 {r20:.4f} recall@50 {r50:.4f} ndcg@100 {ndcg:.4f} ({n} users, fit {secs:.2f} s)")
+        print(f"valid lambda={lam:g} dropout={a.dropout:g}: recall@20 {r20:.4f} recall@50 {r50:.4f} ndcg@100 {ndcg:.4f} ({n} users, fit {secs:.2f} s)")
         if best is None or ndcg > best[1]:
             best = (lam, ndcg)
     lam = a.test_lambda if a.test_lambda is not None else best[0]
-    B, secs = fit(X, lam)
+    B, secs = fit(X, lam, a.dropout)
     r20, r50, ndcg, n = evaluate(B, tin, tout, len(items))
-    print(f"test lambda={lam:g}: recall@20 {r20:.4f} recall@50 {r50:.4f} ndcg@100 {ndcg:.4f} ({n} users, fit {secs:.2f} s)")
+    print(f"test lambda={lam:g} dropout={a.dropout:g}: recall@20 {r20:.4f} recall@50 {r50:.4f} ndcg@100 {ndcg:.4f} ({n} users, fit {secs:.2f} s)")
     if a.save_b:
         B.astype("<f8").tofile(a.save_b)
         print(f"wrote B ({B.shape[0]}x{B.shape[1]} float64) to {a.save_b}")

@@ -145,6 +145,9 @@ impl Db {
         opts: &TrainOptions,
     ) -> Result<(Box<dyn Job>, Option<rayon::ThreadPool>, JobRecord)> {
         let job = crate::train::make_job(model, params)?;
+        for m in job.requires_models() {
+            crate::query::check_blend_component(self, &m)?;
+        }
         let pool = opts.threads.map(super::thread_pool).transpose()?;
         let rec = self.start_record(job.model(), job.params_json(), opts.seed)?;
         Ok((job, pool, rec))

@@ -203,7 +203,11 @@ pub(super) fn run(
     // No catalog: the database's items are the train users' items, the protocol's set.
     let db = train_db(&[], &events_of(&[Part::Train]), opts.threads)?;
     let t = Instant::now();
-    let info = db.train_reporting(&opts.model, &opts.params, &train_options(opts), sink)?;
+    let params = crate::train::blend::train_components_first(&opts.model, &opts.params, |m, p| {
+        db.train_reporting(m, p, &train_options(opts), sink)
+            .map(|_| ())
+    })?;
+    let info = db.train_reporting(&opts.model, &params, &train_options(opts), sink)?;
     let train_seconds = t.elapsed().as_secs_f64();
     // After training, as an application would: the serving path must fold them in.
     let fold_in = events_of(&[Part::ValidIn, Part::TestIn]);

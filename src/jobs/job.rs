@@ -49,6 +49,11 @@ pub(crate) trait Job: Send + Sync {
     fn text_input(&self) -> TextInput {
         TextInput::None
     }
+    /// Trained models this job reads at query time (a blend's components): each must
+    /// exist when the job is started.
+    fn requires_models(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// A line about the finished run (e.g. throughput) for the job record's message.
     fn summary(&self) -> Option<String> {
         None

@@ -21,7 +21,10 @@ pub(crate) fn is_autoencoder<S: Source + ?Sized>(db: &S, model: &str) -> bool {
 }
 
 /// The network and the served item table, all from one publish.
-fn load<S: Source + ?Sized>(db: &S, model: &str) -> Result<(StoredNet, Arc<TableView>, Served)> {
+pub(super) fn load<S: Source + ?Sized>(
+    db: &S,
+    model: &str,
+) -> Result<(StoredNet, Arc<TableView>, Served)> {
     let names = [
         format!("{model}.enc"),
         format!("{model}.net"),
@@ -36,7 +39,7 @@ fn load<S: Source + ?Sized>(db: &S, model: &str) -> Result<(StoredNet, Arc<Table
 /// The query [h, 1] for user `uid`: the encoder on the user's current positives (items
 /// newer than the model are not inputs; no positive at all gives the encoder's answer
 /// to an empty history).
-fn query<S: Source + ?Sized>(
+pub(super) fn query<S: Source + ?Sized>(
     db: &S,
     net: &StoredNet,
     enc: &TableView,

@@ -21,12 +21,12 @@ pub(crate) fn is_item_item_model<S: Source + ?Sized>(db: &S, model: &str) -> boo
 }
 
 /// A model's weights and positive threshold, from one publish.
-struct ItemItem {
+pub(super) struct ItemItem {
     weights: Served,
     positive_min: f32,
 }
 
-fn load<S: Queries + ?Sized>(db: &S, model: &str) -> Result<ItemItem> {
+pub(super) fn load<S: Queries + ?Sized>(db: &S, model: &str) -> Result<ItemItem> {
     let (items, marker) = (format!("{model}.items"), format!("{model}.{MARKER}"));
     let mut v = db.tables_consistent(&[&items, &marker])?;
     let marker = v.pop().expect("two tables");
@@ -54,9 +54,14 @@ fn load<S: Queries + ?Sized>(db: &S, model: &str) -> Result<ItemItem> {
 }
 
 impl ItemItem {
+    /// Items the weights cover.
+    pub(super) fn rows(&self) -> usize {
+        self.weights.rows()
+    }
+
     /// Every item's score for a user with `history`, or `None` when none of the user's
     /// positive items is in the model (items newer than the model have no weights).
-    fn scores(&self, history: &[Event]) -> Option<Vec<f32>> {
+    pub(super) fn scores(&self, history: &[Event]) -> Option<Vec<f32>> {
         let view = self.weights.view();
         let n = view.rows();
         let mut pos: Vec<usize> = history
@@ -88,7 +93,7 @@ impl ItemItem {
 }
 
 /// The `k` best items by score among those `allow` accepts, best first (ties by id).
-fn top_k(scores: &[f32], k: usize, allow: impl Fn(u32) -> bool) -> Vec<(u32, f32)> {
+pub(super) fn top_k(scores: &[f32], k: usize, allow: impl Fn(u32) -> bool) -> Vec<(u32, f32)> {
     // why: a table has at most u32::MAX rows.
     #[allow(clippy::cast_possible_truncation)]
     let mut hits: Vec<(u32, f32)> = scores

@@ -12,10 +12,12 @@ use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, Result};
 
 mod autoencoder;
+mod blend;
 pub(crate) mod find;
 mod item_item;
 mod names;
 mod sequence;
+pub(crate) use blend::check_component as check_blend_component;
 use item_item::{is_item_item_model, recommend_item_item};
 use names::{explain_model, item_vectors, Needs};
 pub(crate) use sequence::{is_sequence_model, recommend_sequence};
@@ -176,11 +178,14 @@ pub(crate) trait Queries: Source {
     /// item-to-item models (ease) from the user's whole current history.
     fn recommend(&self, user: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         check_k(opts.k)?;
-        if autoencoder::is_autoencoder(self, &opts.model) {
-            return autoencoder::recommend(self, user, opts);
+        if blend::is_blend(self, &opts.model) {
+            return Ok(blend::recommend_blend(self, &[user], opts)?.remove(0));
         }
         if is_item_item_model(self, &opts.model) {
             return Ok(recommend_item_item(self, &[user], opts)?.remove(0));
+        }
+        if autoencoder::is_autoencoder(self, &opts.model) {
+            return autoencoder::recommend(self, user, opts);
         }
         if is_sequence_model(self, &opts.model) {
             return recommend_sequence(self, user, opts, &SequenceQuery::default());
@@ -202,11 +207,14 @@ pub(crate) trait Queries: Source {
     /// user `recommend` would refuse fails the whole call, naming the user.
     fn recommend_batch(&self, users: &[&str], opts: &QueryOptions) -> Result<Vec<Vec<Hit>>> {
         check_k(opts.k)?;
-        if autoencoder::is_autoencoder(self, &opts.model) {
-            return autoencoder::recommend_batch(self, users, opts);
+        if blend::is_blend(self, &opts.model) {
+            return blend::recommend_blend(self, users, opts);
         }
         if is_item_item_model(self, &opts.model) {
             return recommend_item_item(self, users, opts);
+        }
+        if autoencoder::is_autoencoder(self, &opts.model) {
+            return autoencoder::recommend_batch(self, users, opts);
         }
         if is_sequence_model(self, &opts.model) {
             return users.iter().map(|u| self.recommend(u, opts)).collect();

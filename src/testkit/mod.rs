@@ -15,7 +15,9 @@ mod vectors;
 pub use crate::ingest::{parse_events, parse_ids, parse_items, parse_users, read_events};
 pub use crate::synth::{generate, Synth, SynthConfig};
 pub use crate::train::autoencoder::bench::AutoencoderEpochs;
-pub use crate::train::ease::{fit_table as ease_fit, Precision as EasePrecision};
+pub use crate::train::ease::{
+    fit_table as ease_fit, Penalty as EasePenalty, Precision as EasePrecision,
+};
 pub use crate::train::nn::gemm::gemm as nn_gemm;
 pub use crate::train::sgns::{pool_cpu_seconds, ZipfText};
 pub use vectors::{clustered_vectors, generate_dense, near_duplicate_clusters};

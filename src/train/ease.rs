@@ -1,6 +1,9 @@
 //! EASE (Steck, WWW 2019): the closed-form item-item model. X is the binarised user ×
 //! item matrix of the snapshot, G = XᵀX + λI, P = G⁻¹, B = I − P·diagMat(1 ⊘ diag(P)):
-//! B's diagonal is zero and user u's score for item j is Xᵤ·B[:, j].
+//! B's diagonal is zero and user u's score for item j is Xᵤ·B[:, j]. With `dropout`
+//! p > 0 the penalty is Steck's (NeurIPS 2020) full-rank DLAE instead: λI + p/(1−p)·
+//! diagMat(diag(XᵀX)), the closed form of training B with input dropout p; p = 0 (the
+//! default) is EASE exactly.
 //!
 //! Publishes `<model>.items` (row j = column j of B, the weights into item j, so
 //! `similar` is cosine over B's columns) and `<model>.item_item`, the marker that makes
@@ -62,15 +65,33 @@ impl Precision {
     }
 }
 
+/// The penalty on B: λ on every weight, plus, with input dropout p, p/(1−p) times each
+/// item's count on its own column.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Penalty {
+    pub lambda: f64,
+    pub dropout: f64,
+}
+
+impl Penalty {
+    fn validate(&self) -> Result<()> {
+        check_real("lambda", self.lambda, Real::above(0.0, 1e12))?;
+        check_real("dropout", self.dropout, Real::closed(0.0, 0.99))
+    }
+}
+
 pub(crate) struct Ease {
-    lambda: f64,
+    penalty: Penalty,
     positive_min: f32,
 }
 
 impl Ease {
     pub fn from_params(p: &Params) -> Result<Self> {
-        let lambda: f64 = p.get("lambda", DEFAULT_LAMBDA)?;
-        check_real("lambda", lambda, Real::above(0.0, 1e12))?;
+        let penalty = Penalty {
+            lambda: p.get("lambda", DEFAULT_LAMBDA)?,
+            dropout: p.get("dropout", 0.0)?,
+        };
+        penalty.validate()?;
         let positive_min: f32 = p.get("positive_min", DEFAULT_POSITIVE_MIN)?;
         check_real(
             "positive_min",
@@ -79,7 +100,7 @@ impl Ease {
         )?;
         p.finish(MODEL)?;
         Ok(Ease {
-            lambda,
+            penalty,
             positive_min,
         })
     }
@@ -153,15 +174,20 @@ fn square<T: Float>(n: usize) -> Result<Vec<T>> {
     memory::filled(n * n, T::of(0.0), "items")
 }
 
-/// The lower triangle of G = XᵀX + λI, column-major. Columns are filled in parallel,
-/// each task scanning every user for its columns (user rows are short and sorted).
-fn gram<T: Float>(n: usize, users: &[Vec<u32>], lambda: f64) -> Result<Vec<T>> {
+/// The lower triangle of G = XᵀX + the penalty, column-major. Columns are filled in
+/// parallel, each task scanning every user for its columns (user rows are short and
+/// sorted).
+fn gram<T: Float>(n: usize, users: &[Vec<u32>], penalty: Penalty) -> Result<Vec<T>> {
     let mut g = square::<T>(n)?;
     if n == 0 {
         return Ok(g);
     }
     // Small tasks: the lower triangle's first columns are the longest.
     let cols_per_task = 32;
+    let (lambda, counted) = (
+        T::of(penalty.lambda),
+        T::of(penalty.dropout / (1.0 - penalty.dropout)),
+    );
     g.par_chunks_mut(n * cols_per_task)
         .enumerate()
         .for_each(|(t, chunk)| {
@@ -183,7 +209,8 @@ fn gram<T: Float>(n: usize, users: &[Vec<u32>], lambda: f64) -> Result<Vec<T>> {
                 }
             }
             for j in first..last {
-                chunk[(j - first) * n + j] += T::of(lambda);
+                let d = &mut chunk[(j - first) * n + j];
+                *d = *d + *d * counted + lambda;
             }
         });
     Ok(g)
@@ -195,7 +222,7 @@ fn gram<T: Float>(n: usize, users: &[Vec<u32>], lambda: f64) -> Result<Vec<T>> {
 fn fit<T: Float>(
     n: usize,
     users: &[Vec<u32>],
-    lambda: f64,
+    penalty: Penalty,
     ctx: &JobContext<'_>,
 ) -> Result<Vec<f32>> {
     let threads = rayon::current_num_threads();
@@ -204,7 +231,7 @@ fn fit<T: Float>(
     } else {
         Par::Seq
     };
-    let mut g = gram::<T>(n, users, lambda)?;
+    let mut g = gram::<T>(n, users, penalty)?;
     ctx.check_cancel()?;
     ctx.progress(0.1, "XᵀX done; factoring");
     {
@@ -286,11 +313,11 @@ fn oom(n: usize) -> Error {
 pub fn fit_table(
     n_items: usize,
     users: &[Vec<u32>],
-    lambda: f64,
+    penalty: Penalty,
     precision: Precision,
     ctx: &JobContext<'_>,
 ) -> Result<Vec<f32>> {
-    check_real("lambda", lambda, Real::above(0.0, 1e12))?;
+    penalty.validate()?;
     if users.iter().flatten().any(|&i| i as usize >= n_items) {
         return Err(Error::InvalidInput(
             "an item id is not below n_items".into(),
@@ -298,8 +325,8 @@ pub fn fit_table(
     }
     ctx.check_memory("items", fit_bytes(n_items, precision))?;
     ctx.pool().install(|| match precision {
-        Precision::F32 => fit::<f32>(n_items, users, lambda, ctx),
-        Precision::F64 => fit::<f64>(n_items, users, lambda, ctx),
+        Precision::F32 => fit::<f32>(n_items, users, penalty, ctx),
+        Precision::F64 => fit::<f64>(n_items, users, penalty, ctx),
     })
 }
 
@@ -309,7 +336,12 @@ impl Job for Ease {
     }
 
     fn params_json(&self) -> String {
-        serde_json::json!({ "lambda": self.lambda, "positive_min": self.positive_min }).to_string()
+        serde_json::json!({
+            "lambda": self.penalty.lambda,
+            "dropout": self.penalty.dropout,
+            "positive_min": self.positive_min,
+        })
+        .to_string()
     }
 
     fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {
@@ -321,7 +353,7 @@ impl Job for Ease {
                 what: "positive events (value >= positive_min)",
             });
         }
-        let rows = fit_table(snap.n_items, &users, self.lambda, FIT_PRECISION, ctx)?;
+        let rows = fit_table(snap.n_items, &users, self.penalty, FIT_PRECISION, ctx)?;
         Ok(vec![
             TableOutput {
                 name: format!("{MODEL}.items"),
@@ -359,6 +391,12 @@ mod tests {
             .err()
             .expect("refused");
         assert!(e.to_string().contains("`positive_min`"), "{e}");
+        for bad in ["-0.1", "1", "nan"] {
+            let e = Ease::from_params(&Params::new().set("dropout", bad))
+                .err()
+                .expect("refused");
+            assert!(e.to_string().contains("`dropout`"), "{bad}: {e}");
+        }
         assert!(Ease::from_params(&Params::new().set("lambda", 0.5)).is_ok());
     }
 

@@ -1,5 +1,6 @@
 //! Training: the job abstraction, its context, and one file per model.
 pub(crate) mod autoencoder;
+pub(crate) mod blend;
 pub(crate) mod doc2vec;
 pub(crate) mod ease;
 pub(crate) mod interactions;
@@ -21,7 +22,7 @@ use crate::{Params, Result};
 /// The models recdb can train, by name.
 pub const MODELS: &[&str] = &[
     "popular", "sgd", "als", "bpr", "item2vec", "doc2vec", "word2vec", "ease", "mult-dae",
-    "mult-vae",
+    "mult-vae", "blend",
 ];
 
 /// Build (and so validate) the job for `model`.
@@ -33,6 +34,7 @@ pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
         "doc2vec" => Ok(Box::new(doc2vec::Doc2Vec::from_params(params)?)),
         "word2vec" => Ok(Box::new(word2vec::Word2Vec::from_params(params)?)),
         ease::MODEL => Ok(Box::new(ease::Ease::from_params(params)?)),
+        blend::MODEL => Ok(Box::new(blend::Blend::from_params(params)?)),
         autoencoder::DAE | autoencoder::VAE => Ok(Box::new(autoencoder::Autoencoder::from_params(
             model, params,
         )?)),

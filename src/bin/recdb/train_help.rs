@@ -23,6 +23,10 @@ pub fn models_text() -> &'static str {
 
 /// A model's defaults as `key=value` words.
 fn defaults(model: &str) -> String {
+    // A blend has no defaults for its required component list.
+    if model == "blend" {
+        return "models=M1,M2[,..] (trained models, required) weights=1,1 norm=z".into();
+    }
     let json = recdb::model_defaults(model)
         .ok()
         .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok());
