@@ -13,6 +13,11 @@ pub(crate) const MAX_COMPONENTS: usize = 8;
 /// The marker row holding the normalisation (no model name starts with `@`).
 pub(crate) const NORM_ROW: &str = "@norm";
 
+/// A blend's parameters before any are given: no components, equal weights, z-scores.
+pub(crate) fn defaults_json() -> String {
+    serde_json::json!({ "models": "", "weights": "", "norm": Norm::ZScore.name() }).to_string()
+}
+
 /// How each component's scores are put on a common scale per user before weighting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Norm {

@@ -46,7 +46,11 @@ pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
 }
 
 /// The parameters `model` trains with when none are given, as the JSON object its job
-/// records hold (`{}` for `popular`, which takes none).
+/// records hold (`{}` for `popular`, which takes none). A `blend` has no default
+/// components: its `models` (and `weights`, equal by default) are empty here.
 pub fn model_defaults(model: &str) -> Result<String> {
+    if model == blend::MODEL {
+        return Ok(blend::defaults_json());
+    }
     Ok(make_job(model, &Params::new())?.params_json())
 }
