@@ -81,6 +81,29 @@ pub(crate) fn to_tables(model: &str, net: &Net, positive_min: f32) -> Vec<TableO
     ]
 }
 
+/// Parse `.net` values as the fuzz target gives them: `.enc` shaped as the header says,
+/// `.items` tried at each width the header's layers could end with, so the parse gets as
+/// far as the weights. True when some width parses.
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) fn fuzz_parse(v: &[f32]) -> bool {
+    let at = |i: usize| v.get(i).and_then(|x| count(*x, "", "").ok()).unwrap_or(0);
+    let (n_items, d1) = (at(4), at(5));
+    let mut widths = vec![d1, d1 / 2];
+    for j in 0..at(8).min(16) {
+        let out = at(HEADER + 3 * j + 1);
+        widths.extend([out, out / 2]);
+    }
+    widths.iter().any(|&d| {
+        StoredNet::parse(
+            v,
+            "fuzz.net",
+            ("fuzz.enc", n_items, d1),
+            ("fuzz.items", n_items, d + 1),
+        )
+        .is_ok()
+    })
+}
+
 /// A header value that must be an exact count.
 fn count(v: f32, what: &str, name: &str) -> Result<usize> {
     if (0.0..16_777_216.0).contains(&v) && v.fract() == 0.0 {
@@ -258,6 +281,30 @@ mod tests {
             }
             assert!(corrupted(v, ("m.enc", 8, enc.2), items));
             assert!(corrupted(v, enc, ("m.items", 7, items.2 + 1)));
+        }
+    }
+
+    #[test]
+    fn the_fuzz_entry_parses_a_real_network() {
+        for (kind, hidden) in [(Kind::Vae, &[6, 3][..]), (Kind::Dae, &[4][..])] {
+            let net = Net::new(kind, 7, hidden, &mut SmallRng::seed_from_u64(2));
+            let v = &to_tables("m", &net, 4.0)[2].rows;
+            assert!(
+                fuzz_parse(v),
+                "{kind:?}: the fuzz entry must reach a full parse"
+            );
+            assert!(!fuzz_parse(&v[..v.len() - 1]));
+        }
+        // The fuzz target's seeds are whole networks too.
+        for seed in [
+            &include_bytes!("../../../fuzz/seeds/autoencoder_net/dae")[..],
+            &include_bytes!("../../../fuzz/seeds/autoencoder_net/vae")[..],
+        ] {
+            let v: Vec<f32> = seed
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            assert!(fuzz_parse(&v));
         }
     }
 }
