@@ -100,6 +100,45 @@ fn fill(len: usize, seed: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The three products of a dense layer `din → dout` on a batch, W stored din × dout.
+fn layer_products(batch: usize, din: usize, dout: usize) -> [(&'static str, Shape); 3] {
+    [
+        // Y (batch×out) = X (batch×in) · W (in×out)
+        (
+            "fwd",
+            Shape {
+                m: batch,
+                n: dout,
+                k: din,
+                a_t: false,
+                b_t: false,
+            },
+        ),
+        // dW (in×out) = Xᵀ · dY, X stored batch×in
+        (
+            "dW",
+            Shape {
+                m: din,
+                n: dout,
+                k: batch,
+                a_t: true,
+                b_t: false,
+            },
+        ),
+        // dX (batch×in) = dY (batch×out) · Wᵀ, W stored in×out
+        (
+            "dX",
+            Shape {
+                m: batch,
+                n: din,
+                k: dout,
+                a_t: false,
+                b_t: true,
+            },
+        ),
+    ]
+}
+
 fn bench(c: &mut Criterion) {
     let threads = env("RECDB_NN_THREADS", 2);
     let batch = env("RECDB_NN_BATCH", 500);
@@ -115,41 +154,7 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
     for (din, dout) in layers {
-        let products = [
-            // Y (batch×out) = X (batch×in) · W (in×out)
-            (
-                "fwd",
-                Shape {
-                    m: batch,
-                    n: dout,
-                    k: din,
-                    a_t: false,
-                    b_t: false,
-                },
-            ),
-            // dW (in×out) = Xᵀ · dY, X stored batch×in
-            (
-                "dW",
-                Shape {
-                    m: din,
-                    n: dout,
-                    k: batch,
-                    a_t: true,
-                    b_t: false,
-                },
-            ),
-            // dX (batch×in) = dY (batch×out) · Wᵀ, W stored in×out
-            (
-                "dX",
-                Shape {
-                    m: batch,
-                    n: din,
-                    k: dout,
-                    a_t: false,
-                    b_t: true,
-                },
-            ),
-        ];
+        let products = layer_products(batch, din, dout);
         for (what, s) in products {
             let a = fill(s.m * s.k, 1);
             let b = fill(s.k * s.n, 2);
@@ -213,38 +218,7 @@ fn interleaved(_: &mut Criterion) {
     );
     let mut sums = vec![[0f64; 3]; cands.len()];
     for (din, dout) in [(200, items), (600, items), (600, 200)] {
-        for (what, s) in [
-            (
-                "fwd",
-                Shape {
-                    m: batch,
-                    n: dout,
-                    k: din,
-                    a_t: false,
-                    b_t: false,
-                },
-            ),
-            (
-                "dW",
-                Shape {
-                    m: din,
-                    n: dout,
-                    k: batch,
-                    a_t: true,
-                    b_t: false,
-                },
-            ),
-            (
-                "dX",
-                Shape {
-                    m: batch,
-                    n: din,
-                    k: dout,
-                    a_t: false,
-                    b_t: true,
-                },
-            ),
-        ] {
+        for (what, s) in layer_products(batch, din, dout) {
             let a = fill(s.m * s.k, 1);
             let b = fill(s.k * s.n, 2);
             let mut out = vec![0f32; s.m * s.n];

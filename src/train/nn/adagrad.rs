@@ -77,15 +77,8 @@ mod tests {
 
     #[test]
     fn adagrad_minimises_a_quadratic() {
-        let mut w = vec![0f32; 4];
         let mut opt = AdaGrad::new(4, 0.5).unwrap();
-        for _ in 0..3000 {
-            let g = grad(&w);
-            opt.step(&mut w, &g);
-        }
-        for (i, x) in w.iter().enumerate() {
-            assert!((x - i as f32).abs() < 1e-3, "w[{i}] = {x}");
-        }
+        crate::train::nn::optim::tests::assert_minimises_a_quadratic(&mut opt, 3000, 1e-3);
     }
 
     #[test]

@@ -142,26 +142,12 @@ mod tests {
 
     #[test]
     fn ftrl_minimises_a_quadratic() {
-        let mut w = vec![0f32; 4];
-        let mut opt = Ftrl::new(
-            4,
-            FtrlParams {
-                alpha: 1.0,
-                ..FtrlParams::default()
-            },
-        )
-        .unwrap();
-        for _ in 0..5000 {
-            let g: Vec<f32> = w
-                .iter()
-                .enumerate()
-                .map(|(i, x)| 2.0 * (x - i as f32))
-                .collect();
-            opt.step(&mut w, &g);
-        }
-        for (i, x) in w.iter().enumerate() {
-            assert!((x - i as f32).abs() < 1e-2, "w[{i}] = {x}");
-        }
+        let params = FtrlParams {
+            alpha: 1.0,
+            ..FtrlParams::default()
+        };
+        let mut opt = Ftrl::new(4, params).unwrap();
+        crate::train::nn::optim::tests::assert_minimises_a_quadratic(&mut opt, 5000, 1e-2);
     }
 
     #[test]

@@ -165,15 +165,14 @@ impl Optimizer for Adam {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn adam_minimises_a_quadratic() {
-        // f(w) = Σ (w_i - i)²: Adam must reach the minimum.
+    /// Run `opt` for `steps` on f(w) = Σ (w_i − i)² from w = 0 and check it reached the
+    /// minimum within `tol`: the convergence test every optimizer shares.
+    pub(crate) fn assert_minimises_a_quadratic(opt: &mut dyn Optimizer, steps: usize, tol: f32) {
         let mut w = vec![0f32; 4];
-        let mut opt = Adam::new(4, 0.1);
-        for _ in 0..2000 {
+        for _ in 0..steps {
             let g: Vec<f32> = w
                 .iter()
                 .enumerate()
@@ -182,8 +181,13 @@ mod tests {
             opt.step(&mut w, &g);
         }
         for (i, x) in w.iter().enumerate() {
-            assert!((x - i as f32).abs() < 1e-2, "w[{i}] = {x}");
+            assert!((x - i as f32).abs() < tol, "w[{i}] = {x}");
         }
+    }
+
+    #[test]
+    fn adam_minimises_a_quadratic() {
+        assert_minimises_a_quadratic(&mut Adam::new(4, 0.1), 2000, 1e-2);
     }
 
     #[test]
