@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::collections::HashSet;
-
-use common::{als_params, load_synthetic, put_genres, user};
-use recdb::{Db, Params, QueryOptions, TrainOptions};
+use common::{als_params, grouped_db, ids, seen_items, user};
+use recdb::{Params, QueryOptions, TrainOptions};
 
 fn opts() -> TrainOptions {
     TrainOptions {
@@ -15,17 +13,6 @@ fn opts() -> TrainOptions {
         threads: Some(2),
         ..Default::default()
     }
-}
-
-fn grouped_db() -> Db {
-    let db = Db::temporary().unwrap();
-    load_synthetic(&db, 400, 80, 12, 7);
-    put_genres(&db, 80);
-    db
-}
-
-fn ids(hits: &[recdb::Hit]) -> Vec<String> {
-    hits.iter().map(|h| h.id.clone()).collect()
 }
 
 fn blend(models: &str, weights: &str) -> Params {
@@ -100,12 +87,7 @@ fn serving_excludes_seen_filters_genre_batches_and_follows_retraining() {
     db.train("blend", &blend("ease,als", "0.7,0.3"), &opts())
         .unwrap();
     let q = QueryOptions::model("blend").k(8);
-    let seen: HashSet<String> = db
-        .history(&user(3))
-        .unwrap()
-        .into_iter()
-        .map(|e| e.item)
-        .collect();
+    let seen = seen_items(&db, &user(3));
     let hits = db.recommend(&user(3), &q).unwrap();
     assert_eq!(hits.len(), 8);
     assert!(hits.iter().all(|h| !seen.contains(&h.id)), "{hits:?}");

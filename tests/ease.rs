@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 
-use common::{item, load_synthetic, put_genres, user};
+use common::{grouped_db, ids, item, seen_items, user};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use recdb::testkit::{ease_fit, EasePenalty, EasePrecision};
@@ -192,13 +192,6 @@ fn the_job_publishes_the_reference_b_of_the_logs_positives() {
 }
 
 /// 400 users, 80 items in four taste groups (`i % 4`), 12 items each.
-fn grouped_db() -> Db {
-    let db = Db::temporary().unwrap();
-    load_synthetic(&db, 400, 80, 12, 7);
-    put_genres(&db, 80);
-    db
-}
-
 fn group_share(hits: &[recdb::Hit], group: usize) -> f64 {
     let same = hits
         .iter()
@@ -207,22 +200,13 @@ fn group_share(hits: &[recdb::Hit], group: usize) -> f64 {
     same as f64 / hits.len() as f64
 }
 
-fn ids(hits: &[recdb::Hit]) -> Vec<String> {
-    hits.iter().map(|h| h.id.clone()).collect()
-}
-
 #[test]
 fn recommend_folds_in_the_current_log_without_retraining() {
     let db = grouped_db();
     db.train("ease", &Params::new().set("lambda", 10), &opts())
         .unwrap();
     let q = QueryOptions::model("ease").k(8);
-    let seen: HashSet<String> = db
-        .history(&user(3))
-        .unwrap()
-        .into_iter()
-        .map(|e| e.item)
-        .collect();
+    let seen = seen_items(&db, &user(3));
     let before = db.recommend(&user(3), &q).unwrap();
     assert_eq!(before.len(), 8);
     assert!(before.iter().all(|h| !seen.contains(&h.id)));
@@ -317,12 +301,7 @@ fn genre_batch_include_seen_and_similar() {
     // include_seen lets the user's own (strongly co-occurring) items back in.
     let mut q = QueryOptions::model("ease").k(6);
     q.include_seen = true;
-    let seen: HashSet<String> = db
-        .history(&user(1))
-        .unwrap()
-        .into_iter()
-        .map(|e| e.item)
-        .collect();
+    let seen = seen_items(&db, &user(1));
     let hits = db.recommend(&user(1), &q).unwrap();
     assert!(hits.iter().any(|h| seen.contains(&h.id)), "{hits:?}");
     // similar: cosine over B's columns, through the generic path.

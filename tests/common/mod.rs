@@ -70,6 +70,28 @@ pub fn put_genres(db: &Db, items: usize) {
     db.put_items(&recs).unwrap();
 }
 
+/// 400 users of 4 taste groups over 80 items with genres: the serving tests' database.
+pub fn grouped_db() -> Db {
+    let db = Db::temporary().unwrap();
+    load_synthetic(&db, 400, 80, 12, 7);
+    put_genres(&db, 80);
+    db
+}
+
+/// The ids of `hits`, in order.
+pub fn ids(hits: &[recdb::Hit]) -> Vec<String> {
+    hits.iter().map(|h| h.id.clone()).collect()
+}
+
+/// The items `user` has any event with.
+pub fn seen_items(db: &Db, user: &str) -> std::collections::HashSet<String> {
+    db.history(user)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.item)
+        .collect()
+}
+
 pub fn als_params() -> Params {
     Params::new().set("factors", 8).set("iterations", 4)
 }
