@@ -1,28 +1,20 @@
 //! The one matrix product every layer uses: `C = alpha·op(A)·op(B) + beta·C` on
-//! row-major slices, on the caller's rayon pool (the database's: call it inside
-//! `pool.install`).
-//!
-//! Backend: faer's `matmul` (the `gemm` kernels of sarah-ek, pure Rust, runtime-chosen
-//! AVX2/AVX-512 kernels), single-threaded on tiles of C that rayon spreads over the pool.
-//! Measured against ndarray's `general_mat_mul` (matrixmultiply) and faer's own
-//! parallelism on the autoencoder's shapes: see "Matrix products" in docs/NN.md.
-//!
-//! The tiles are cut from the shape alone (halving the longer side until a tile is at
-//! most `TILE_ROWS × TILE_COLS`), never from the number of threads, and each tile is an
-//! independent sequential product: the result is bit-for-bit the same on any pool.
+//! row-major slices, split by rows of C over the caller's rayon pool (the database's:
+//! call it inside `pool.install`). Each block is an independent single-threaded
+//! product (matrixmultiply through ndarray) whose every element sums over k in the same
+//! order whatever the split, so the result does not depend on the number of threads (a
+//! test). Chosen over faer's kernels on tiles by a whole autoencoder epoch (docs/NN.md).
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2};
+use rayon::prelude::*;
 
-/// Largest tile of C computed as one sequential product. Big enough that packing B per
-/// tile is amortised, small enough that the autoencoder's products (500 × 3,706) make
-/// 8 tiles to balance over the threads.
-const TILE_ROWS: usize = 256;
-const TILE_COLS: usize = 1024;
+/// Rows of C per parallel block, fixed so the split (and so every rounding) is the same
+/// on any number of threads; large enough that packing B per block costs little.
+const ROWS_PER_BLOCK: usize = 128;
 
 /// `C (m×n) = alpha · op(A) (m×k) · op(B) (k×n) + beta · C`. `op(A)` is `A` (m×k,
 /// row-major) or, with `a_t`, the transpose of `A` stored k×m; the same for `B`.
-/// `beta = 0` overwrites C (whatever it held, NaN included).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
     m: usize,
@@ -42,51 +34,30 @@ pub fn gemm(
     if m == 0 || n == 0 {
         return;
     }
-    let a = view(m, k, a, a_t);
-    let b = view(k, n, b, b_t);
-    let c = MatMut::from_row_major_slice_mut(c, m, n);
-    tile(alpha, a, b, beta, c);
-}
-
-/// `op(X)` as an `rows × cols` view of row-major storage (stored `cols × rows` if `t`).
-fn view(rows: usize, cols: usize, s: &[f32], t: bool) -> MatRef<'_, f32> {
-    if t {
-        MatRef::from_row_major_slice(s, cols, rows).transpose()
+    let b_view = if b_t {
+        ArrayView2::from_shape((n, k), b)
+            .expect("sized")
+            .reversed_axes()
     } else {
-        MatRef::from_row_major_slice(s, rows, cols)
-    }
-}
-
-fn tile(alpha: f32, a: MatRef<'_, f32>, b: MatRef<'_, f32>, beta: f32, mut c: MatMut<'_, f32>) {
-    let (m, n) = (c.nrows(), c.ncols());
-    if m > TILE_ROWS && m * TILE_COLS >= n * TILE_ROWS {
-        let h = m / 2;
-        let (top, bottom) = c.split_at_row_mut(h);
-        let (a0, a1) = a.split_at_row(h);
-        rayon::join(
-            || tile(alpha, a0, b, beta, top),
-            || tile(alpha, a1, b, beta, bottom),
-        );
-    } else if n > TILE_COLS {
-        let h = n / 2;
-        let (left, right) = c.split_at_col_mut(h);
-        let (b0, b1) = b.split_at_col(h);
-        rayon::join(
-            || tile(alpha, a, b0, beta, left),
-            || tile(alpha, a, b1, beta, right),
-        );
-    } else if beta == 0.0 {
-        matmul(c, Accum::Replace, a, b, alpha, Par::Seq);
-    } else {
-        if beta != 1.0 {
-            for j in 0..n {
-                for i in 0..m {
-                    c[(i, j)] *= beta;
-                }
-            }
-        }
-        matmul(c, Accum::Add, a, b, alpha, Par::Seq);
-    }
+        ArrayView2::from_shape((k, n), b).expect("sized")
+    };
+    let rows = ROWS_PER_BLOCK;
+    c.par_chunks_mut(rows * n)
+        .enumerate()
+        .for_each(|(blk, c_blk)| {
+            let r0 = blk * rows;
+            let mr = c_blk.len() / n;
+            let a_view = if a_t {
+                // A stored k×m: the columns r0..r0+mr, transposed.
+                let full = ArrayView2::from_shape((k, m), a).expect("sized");
+                full.slice_move(ndarray::s![.., r0..r0 + mr])
+                    .reversed_axes()
+            } else {
+                ArrayView2::from_shape((mr, k), &a[r0 * k..(r0 + mr) * k]).expect("sized")
+            };
+            let mut c_view = ArrayViewMut2::from_shape((mr, n), c_blk).expect("sized");
+            general_mat_mul(alpha, &a_view, &b_view, beta, &mut c_view);
+        });
 }
 
 #[cfg(test)]
