@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use super::{check_k, in_genre, Queries, Source};
+use super::{check_k, in_genre, seen_in, Queries, Source};
+use crate::event::Event;
 use crate::index::served::Served;
 use crate::index::Metric;
 use crate::storage::tables::TableView;
@@ -36,16 +37,11 @@ pub(super) fn load<S: Source + ?Sized>(
     Ok((net, v[0].clone(), items))
 }
 
-/// The query [h, 1] for user `uid`: the encoder on the user's current positives (items
+/// The query [h, 1] for a user's current `history`: the encoder on its positives (items
 /// newer than the model are not inputs; no positive at all gives the encoder's answer
 /// to an empty history).
-pub(super) fn query<S: Source + ?Sized>(
-    db: &S,
-    net: &StoredNet,
-    enc: &TableView,
-    uid: u32,
-) -> Result<Vec<f32>> {
-    let items = positives(&db.history_dense(uid)?, net.positive_min, net.n_items);
+pub(super) fn query(net: &StoredNet, enc: &TableView, history: &[Event]) -> Vec<f32> {
+    let items = positives(history, net.positive_min, net.n_items);
     // The L2-normalised binary input: each positive weighs 1/√n.
     let x = 1.0 / (items.len().max(1) as f32).sqrt();
     let mut h = net.first_b.clone();
@@ -57,7 +53,7 @@ pub(super) fn query<S: Source + ?Sized>(
     net.first_act.forward(&mut h);
     let mut q = encode_rest(h, 1, net.split, &net.mid);
     q.push(1.0);
-    Ok(q)
+    q
 }
 
 pub(crate) fn recommend<S: Queries + ?Sized>(
@@ -81,9 +77,9 @@ pub(crate) fn recommend_batch<S: Queries + ?Sized>(
     let mut queries = Vec::with_capacity(users.len());
     let mut seen = Vec::with_capacity(users.len());
     for user in users {
-        let uid = db.user_id(user)?;
-        queries.push(query(db, &net, &enc, uid)?);
-        seen.push(db.seen_items(uid, opts.include_seen)?);
+        let history = db.history_dense(db.user_id(user)?)?;
+        queries.push(query(&net, &enc, &history));
+        seen.push(seen_in(&history, opts.include_seen));
     }
     let genre = db.allowed_genre(&opts.genre)?;
     let allow = |i: usize, r: u32| seen[i].binary_search(&r).is_err() && in_genre(&genre, r);
@@ -106,8 +102,8 @@ pub(crate) fn similar<S: Queries + ?Sized>(
 ) -> Result<Vec<Hit>> {
     check_k(opts.k)?;
     let iid = db.item_id(item)?;
-    let (_, _, items) = load(db, &opts.model)?;
-    let view = items.view();
+    // Only the item vectors: the network is not parsed.
+    let view = db.table(&format!("{}.items", opts.model))?;
     let d = view.dim() - 1;
     if iid as usize >= view.rows() {
         return Err(Error::NotInModel {

@@ -8,7 +8,8 @@
 
 use std::sync::Arc;
 
-use super::{autoencoder, check_k, in_genre, item_item, Queries, Source};
+use super::{autoencoder, check_k, in_genre, item_item, seen_in, Queries, Source};
+use crate::event::Event;
 use crate::index::served::Served;
 use crate::storage::tables::TableView;
 use crate::train::autoencoder::stored::StoredNet;
@@ -67,19 +68,20 @@ impl Component {
         }
     }
 
-    /// Every item's score for `user` (dense id `uid`), or `None` when the component has
-    /// nothing to say about the user (no positive it knows; no factor row).
+    /// Every item's score for `user` (dense id `uid`, current `history`), or `None` when
+    /// the component has nothing to say about the user (no positive it knows; no factor
+    /// row).
     fn scores<S: Queries + ?Sized>(
         &self,
         db: &S,
         user: &str,
-        uid: u32,
+        (uid, history): (u32, &[Event]),
         model: &str,
     ) -> Result<Option<Vec<f32>>> {
         Ok(match self {
-            Component::ItemItem(m) => m.scores(&db.history_dense(uid)?),
+            Component::ItemItem(m) => m.scores(history),
             Component::Autoencoder(net, enc, items) => {
-                Some(dot_all(items, &autoencoder::query(db, net, enc, uid)?, 0.0))
+                Some(dot_all(items, &autoencoder::query(net, enc, history), 0.0))
             }
             Component::Factors(users, items) => {
                 if uid as usize >= users.rows() {
@@ -169,10 +171,11 @@ pub(crate) fn recommend_blend<S: Queries + ?Sized>(
     let mut out = Vec::with_capacity(users.len());
     for user in users {
         let uid = db.user_id(user)?;
+        let history = db.history_dense(uid)?;
         let mut total = vec![0f32; n];
         let mut any = false;
         for (c, w, name) in &parts {
-            let Some(mut s) = c.scores(db, user, uid, name)? else {
+            let Some(mut s) = c.scores(db, user, (uid, &history), name)? else {
                 continue;
             };
             any = true;
@@ -188,7 +191,7 @@ pub(crate) fn recommend_blend<S: Queries + ?Sized>(
                 opts.model
             )));
         }
-        let seen = db.seen_items(uid, opts.include_seen)?;
+        let seen = seen_in(&history, opts.include_seen);
         let allow = |r: u32| seen.binary_search(&r).is_err() && in_genre(&genre, r);
         out.push(db.to_hits(item_item::top_k(&total, opts.k, allow))?);
     }

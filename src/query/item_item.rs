@@ -9,7 +9,7 @@
 //! score for item j is Xᵤ·B[:, j] = Σ over u's positive items i of row j's entry i: a
 //! sparse row times the matrix, exact (no index is involved).
 
-use super::{check_k, in_genre, Queries, Source};
+use super::{check_k, in_genre, seen_in, Queries, Source};
 use crate::event::Event;
 use crate::index::served::Served;
 use crate::train::ease::{MARKER, POSITIVE_MIN};
@@ -131,7 +131,7 @@ pub(crate) fn recommend_item_item<S: Queries + ?Sized>(
                 model.positive_min, opts.model
             )));
         };
-        let seen = db.seen_items(uid, opts.include_seen)?;
+        let seen = seen_in(&history, opts.include_seen);
         let allow = |r: u32| seen.binary_search(&r).is_err() && in_genre(&genre, r);
         out.push(db.to_hits(top_k(&scores, opts.k, allow))?);
     }

@@ -100,6 +100,18 @@ pub(crate) fn in_genre(genre: &Option<Vec<bool>>, r: u32) -> bool {
         .is_none_or(|g| g.get(r as usize).copied().unwrap_or(false))
 }
 
+/// [`Queries::seen_items`] from a history already read (the paths that also score from
+/// it read the log once per user).
+pub(crate) fn seen_in(history: &[Event], include_seen: bool) -> Vec<u32> {
+    if include_seen {
+        return Vec::new();
+    }
+    let mut seen: Vec<u32> = history.iter().map(|e| e.item).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    seen
+}
+
 /// `k` (results wanted) is at least 1.
 fn check_k(k: usize) -> Result<()> {
     if k == 0 {
@@ -276,10 +288,7 @@ pub(crate) trait Queries: Source {
         if include_seen {
             return Ok(Vec::new());
         }
-        let mut seen: Vec<u32> = self.history_dense(uid)?.iter().map(|e| e.item).collect();
-        seen.sort_unstable();
-        seen.dedup();
-        Ok(seen)
+        Ok(seen_in(&self.history_dense(uid)?, false))
     }
 
     /// The model's prediction for one (user, item) pair: dot product plus the table offset.
