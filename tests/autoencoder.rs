@@ -172,3 +172,22 @@ fn bad_parameters_are_refused_by_name() {
     let r = db.train("mult-dae", &Params::new().set("positive_min", 2), &opts(1));
     assert!(matches!(r, Err(Error::NoEvents { .. })), "{r:?}");
 }
+
+#[test]
+fn a_batch_too_large_for_memory_is_refused_before_allocating() {
+    // Few items, so the per-item buffers are small: the batch's activations (2^20 users ×
+    // 65,536 wide, about a terabyte) are what must be refused, naming the parameter.
+    let db = grouped_db();
+    let params = Params::new()
+        .set("hidden", 65536)
+        .set("batch", 1 << 20)
+        .set("epochs", 1);
+    let o = TrainOptions {
+        memory_limit: Some(8 << 30),
+        ..opts(1)
+    };
+    match db.train("mult-dae", &params, &o) {
+        Err(Error::OutOfMemory { param, .. }) => assert_eq!(param, "hidden"),
+        other => panic!("expected OutOfMemory, got {other:?}"),
+    }
+}

@@ -268,13 +268,17 @@ impl Job for Autoencoder {
                 what: "positive events (value ≥ positive_min)",
             });
         }
-        // The item-wide buffers dominate; the middle layers and the users' rows (4 bytes
-        // per positive) are small beside them but counted too.
+        // The item-wide buffers dominate; the middle layers, a batch's activations (each
+        // layer of encoder and decoder: outputs and gradients, VAE noise; 8 floats per
+        // width bounds them) and the users' rows (4 bytes per positive) are counted too,
+        // so a large `batch` × `hidden` is refused rather than aborting the allocation.
         let mid: usize = self.params.hidden.iter().map(|w| w * w).sum();
+        let widths: usize = self.params.hidden.iter().sum();
         ctx.check_memory(
             "hidden",
             self.bytes_per_item() * snap.n_items as u128
                 + memory::bytes_of::<f32>(mid, 64)
+                + memory::bytes_of::<f32>(self.params.batch, 8 * widths)
                 + memory::bytes_of::<u32>(h.items.len(), 2),
         )?;
         let net = self.train(&h, snap.n_items, ctx, |_, _| {})?;

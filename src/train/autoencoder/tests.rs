@@ -9,18 +9,8 @@ use rand::SeedableRng;
 use super::net::{Kind, Net, StepParams, Trainer};
 use super::*;
 use crate::jobs::NoProgress;
-use crate::train::nn::gradcheck::{assert_close, numeric_gradient};
+use crate::train::nn::gradcheck::{act64, assert_close, numeric_gradient};
 use crate::train::nn::sparse::SparseRows;
-use crate::train::nn::Activation;
-
-fn act64(a: Activation, v: f64) -> f64 {
-    match a {
-        Activation::Identity => v,
-        Activation::Tanh => v.tanh(),
-        Activation::Relu => v.max(0.0),
-        Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
-    }
-}
 
 /// Every parameter of `net` in one vector: per chain layer, W then b.
 fn flatten(net: &Net) -> Vec<f64> {

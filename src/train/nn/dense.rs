@@ -72,16 +72,7 @@ impl Dense {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::nn::gradcheck::{assert_close, numeric_gradient};
-
-    fn act64(a: Activation, v: f64) -> f64 {
-        match a {
-            Activation::Identity => v,
-            Activation::Tanh => v.tanh(),
-            Activation::Relu => v.max(0.0),
-            Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
-        }
-    }
+    use crate::train::nn::gradcheck::{act64, assert_close, numeric_gradient};
 
     /// Loss Σ y ⊙ c; W, b and x checked against central differences in f64.
     #[test]

@@ -29,3 +29,13 @@ pub(crate) fn assert_close(what: &str, analytic: &[f32], numeric: &[f64], tol: f
         );
     }
 }
+
+/// `a` in f64, the reference the f32 layers are checked against.
+pub(crate) fn act64(a: super::Activation, v: f64) -> f64 {
+    match a {
+        super::Activation::Identity => v,
+        super::Activation::Tanh => v.tanh(),
+        super::Activation::Relu => v.max(0.0),
+        super::Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+    }
+}
