@@ -99,6 +99,17 @@ pub struct Event {
     pub seq: u64,
 }
 
+/// A search a user made, with dense ids, as stored: the query's tokens (the text
+/// tokenizer's tokens, as ids into the search vocabulary) and when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SearchEvent {
+    pub user: u32,
+    pub tokens: Vec<u32>,
+    pub timestamp: i64,
+    /// Global sequence number, shared with the interaction log.
+    pub seq: u64,
+}
+
 /// Attributes of an item.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemRecord {

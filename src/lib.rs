@@ -37,6 +37,7 @@ mod db;
 mod error;
 mod eval;
 mod event;
+mod features;
 mod index;
 mod ingest;
 mod jobs;

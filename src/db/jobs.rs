@@ -109,14 +109,12 @@ impl Db {
         let work = |ctx: &crate::JobContext<'_>| {
             let snapshot = {
                 let st = self.state()?;
-                Snapshot {
-                    n_users: st.users.len() as usize,
-                    n_items: st.items.len() as usize,
-                    events: ctx
-                        .pool()
+                Snapshot::of_events(
+                    st.users.len() as usize,
+                    st.items.len() as usize,
+                    ctx.pool()
                         .install(|| st.log.snapshot(self.backend(), watermark))?,
-                    texts: Vec::new(),
-                }
+                )
             };
             let snapshot = Snapshot {
                 texts: self.texts_for(job.text_input())?,

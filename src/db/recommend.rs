@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{Db, Served};
-use crate::event::Event;
+use crate::event::{Event, SearchEvent};
 use crate::query::{self, Hit, Queries, QueryOptions, SequenceQuery, Source, TableShape};
 use crate::storage::tables::TableView;
 use crate::Result;
@@ -60,6 +60,14 @@ impl Source for Db {
     }
     fn history_dense(&self, user: u32) -> Result<Vec<Event>> {
         Db::history_dense(self, user)
+    }
+    fn searches_dense(&self, _user: u32) -> Result<Vec<SearchEvent>> {
+        // scaffold: the search log fills this in
+        Ok(Vec::new())
+    }
+    fn user_attrs_dense(&self, _user: u32) -> Result<Vec<(String, String)>> {
+        // scaffold: the features area fills this in
+        Ok(Vec::new())
     }
     fn table(&self, name: &str) -> Result<Arc<TableView>> {
         Db::table(self, name)

@@ -1,7 +1,7 @@
 //! The job abstraction: validated hyperparameters in, tables out.
 
 use crate::error::OrPoisoned;
-use crate::event::Event;
+use crate::event::{Event, SearchEvent};
 use crate::jobs::JobContext;
 use crate::jobs::TableOutput;
 use crate::Result;
@@ -13,6 +13,24 @@ pub(crate) struct Snapshot {
     pub events: Vec<Event>,
     /// (tag, text) pairs the job asked for with [`Job::text_input`].
     pub texts: Vec<(String, String)>,
+    /// Searches up to the watermark, grouped by user in time order (only when
+    /// [`Job::reads`] asks for them).
+    pub searches: Vec<SearchEvent>,
+    /// Size of the search-token vocabulary (token ids are below it).
+    pub n_tokens: usize,
+    /// Attributes by dense user id (empty when a user has none; only when asked for).
+    pub user_attrs: Vec<Vec<(String, String)>>,
+    /// Attributes by dense item id, as [`crate::features::item_fields`] flattens them
+    /// (only when asked for).
+    pub item_attrs: Vec<Vec<(String, String)>>,
+}
+
+/// What a job reads besides the interaction log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Reads {
+    pub searches: bool,
+    pub user_attrs: bool,
+    pub item_attrs: bool,
 }
 
 /// Texts a job reads besides the log.
@@ -29,6 +47,20 @@ pub(crate) enum TextInput {
 }
 
 impl Snapshot {
+    /// A snapshot of these events and nothing else (no texts, searches or attributes).
+    pub fn of_events(n_users: usize, n_items: usize, events: Vec<Event>) -> Snapshot {
+        Snapshot {
+            n_users,
+            n_items,
+            events,
+            texts: Vec::new(),
+            searches: Vec::new(),
+            n_tokens: 0,
+            user_attrs: Vec::new(),
+            item_attrs: Vec::new(),
+        }
+    }
+
     /// (user, item, value) triples, for the matrix-factorization views.
     pub fn triples(&self) -> Vec<(u32, u32, f32)> {
         self.events
@@ -48,6 +80,10 @@ pub(crate) trait Job: Send + Sync {
     /// Texts to read into [`Snapshot::texts`].
     fn text_input(&self) -> TextInput {
         TextInput::None
+    }
+    /// Searches and attributes to read into the snapshot.
+    fn reads(&self) -> Reads {
+        Reads::default()
     }
     /// Trained models this job reads at query time (a blend's components): each must
     /// exist when the job is started.

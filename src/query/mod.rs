@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::event::Event;
+use crate::event::{Event, SearchEvent};
 use crate::index::served::Served;
 use crate::index::Metric;
 use crate::storage::tables::{RowSpace, TableView};
@@ -83,6 +83,10 @@ pub(crate) trait Source {
     fn item_name(&self, item: u32) -> Result<String>;
     /// A user's events in time order.
     fn history_dense(&self, user: u32) -> Result<Vec<Event>>;
+    /// The user's searches in time order, from the live log.
+    fn searches_dense(&self, user: u32) -> Result<Vec<SearchEvent>>;
+    /// The user's attributes (empty when none were imported).
+    fn user_attrs_dense(&self, user: u32) -> Result<Vec<(String, String)>>;
     fn table(&self, name: &str) -> Result<Arc<TableView>>;
     /// The current versions of `names`, from one publish.
     fn tables_consistent(&self, names: &[&str]) -> Result<Vec<Arc<TableView>>>;

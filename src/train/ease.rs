@@ -411,10 +411,10 @@ mod tests {
             group: u32::MAX,
             seq: 0,
         };
-        let snap = Snapshot {
-            n_users: 3,
-            n_items: 5,
-            events: vec![
+        let snap = Snapshot::of_events(
+            3,
+            5,
+            vec![
                 ev(0, 3, 5.0),
                 ev(0, 1, 4.0),
                 ev(0, 3, 4.5),
@@ -422,8 +422,7 @@ mod tests {
                 ev(1, 2, 1.0),
                 ev(2, 4, 4.0),
             ],
-            texts: vec![],
-        };
+        );
         assert_eq!(positive_rows(&snap, 4.0), vec![vec![1, 3], vec![4]]);
     }
 
