@@ -31,7 +31,7 @@
 #![allow(clippy::cast_possible_truncation)]
 
 pub(crate) mod rng;
-mod searches;
+pub(crate) mod searches;
 mod words;
 
 use rayon::prelude::*;
@@ -39,7 +39,6 @@ use rustc_hash::FxHashMap;
 
 use super::{EventKind, ItemRecord, RawEvent, UserRecord};
 use rng::Rng;
-pub use searches::{generate_searches, genre_words, SearchConfig, SynthSearch};
 use words::{ADJECTIVES, GENRE_NAMES, NOUNS, OCCUPATIONS, WORDS};
 
 /// What to generate. Zero `items` or `genres` are treated as 1.

@@ -148,8 +148,8 @@ pub fn generate_searches(synth: &Synth, cfg: &SearchConfig) -> Vec<SynthSearch> 
 
 #[cfg(test)]
 mod tests {
+    use super::super::{generate, SynthConfig};
     use super::*;
-    use crate::synth::{generate, SynthConfig};
 
     #[test]
     fn searches_name_the_genre_of_the_next_item_and_are_deterministic() {
