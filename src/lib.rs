@@ -65,7 +65,7 @@ pub use event::{Event, EventKind, EventRow, ItemRecord, RawEvent, RawSearch, Use
 pub use index::Metric;
 pub use ingest::{
     parse_f32_rows, parse_tsv_vectors, read_binary_file, read_text_file, Format, ParsedVectors,
-    MAX_LINE,
+    MAX_LINE, MAX_QUERY,
 };
 pub use jobs::{JobContext, JobControl, JobState, NoProgress, ProgressSink, MAX_THREADS};
 pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
