@@ -320,3 +320,114 @@ fn synthetic_searches_name_what_users_pick_next() {
     let want = searches.iter().filter(|s| s.user == "u1").count();
     assert_eq!(u1.len(), want);
 }
+
+const CHILD_ENV: &str = "RECDB_SEARCH_CRASH_CHILD";
+const BATCH: usize = 600;
+const USERS: usize = 100; // two buckets of each log
+const TS_STRIDE: i64 = 1_000_000;
+
+/// Child driver of `kill_mid_search_ingest`: commit batches `start..` (half events, half
+/// searches, the batch number in every timestamp) forever, appending each acknowledged
+/// number to `acked` (fsynced). Fails when run alone.
+#[test]
+#[ignore = "crash child of kill_mid_search_ingest: started by it, fails alone"]
+fn crash_child_search_ingest() {
+    let spec = std::env::var(CHILD_ENV).expect("started by kill_mid_search_ingest");
+    let (dir, start) = spec.split_once('|').unwrap();
+    let db = Db::open(std::path::Path::new(dir).join("db")).unwrap();
+    let mut acked = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(std::path::Path::new(dir).join("acked"))
+        .unwrap();
+    let born = std::time::Instant::now();
+    for n in start.parse::<u64>().unwrap().. {
+        if born.elapsed() > std::time::Duration::from_secs(20) {
+            return;
+        }
+        let mut b = db.batch();
+        for j in 0..BATCH {
+            let (user, ts) = (format!("u{}", j % USERS), n as i64 * TS_STRIDE + j as i64);
+            if j % 2 == 0 {
+                b.push(&user, &format!("i{}", j % 50), EventKind::View, 1.0, ts)
+                    .unwrap();
+            } else {
+                b.push_search(
+                    &user,
+                    &format!("query number {}", ["one", "two"][j % 4 / 2]),
+                    ts,
+                )
+                .unwrap();
+            }
+        }
+        b.commit().unwrap();
+        acked.write_all(format!("{n}\n").as_bytes()).unwrap();
+        acked.sync_all().unwrap();
+    }
+}
+
+/// Kill a process mid-ingest of events and searches: reopening gives every acknowledged
+/// batch, events and searches together, and never a part of one.
+#[test]
+fn kill_mid_search_ingest() {
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut next = 0u64;
+    for (round, ms) in [120u64, 60, 250, 90, 180].into_iter().enumerate() {
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "crash_child_search_ingest",
+                "--exact",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, format!("{}|{next}", dir.path().display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let exited = child.try_wait().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            exited.is_none(),
+            "round {round}: the child exited by itself"
+        );
+        let text = std::fs::read_to_string(dir.path().join("acked")).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
+        let acked: Vec<u64> = complete.lines().map(|l| l.parse().unwrap()).collect();
+        let db = Db::open(dir.path().join("db")).unwrap();
+        let (mut events, mut searches) = (BTreeMap::new(), BTreeMap::new());
+        for u in 0..USERS {
+            let u = format!("u{u}");
+            let Ok(h) = db.history(&u) else { continue };
+            for e in h {
+                *events.entry(e.timestamp / TS_STRIDE).or_insert(0) += 1;
+            }
+            for s in db.searches(&u).unwrap() {
+                *searches.entry(s.timestamp / TS_STRIDE).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(
+            events.keys().collect::<Vec<_>>(),
+            searches.keys().collect::<Vec<_>>(),
+            "round {round}: events and searches of a batch commit together"
+        );
+        for (n, c) in events.iter().chain(searches.iter()) {
+            assert_eq!(*c, BATCH / 2, "round {round}: batch {n} is partly present");
+        }
+        for n in &acked {
+            assert!(
+                events.contains_key(&(*n as i64)),
+                "round {round}: acked {n} missing"
+            );
+        }
+        let st = db.stats().unwrap();
+        assert_eq!(st.searches, (searches.len() * BATCH / 2) as u64);
+        assert_eq!(db.check().unwrap().searches, st.searches);
+        next = events.len() as u64;
+    }
+    assert!(next > 0, "the child never committed a batch");
+}
