@@ -234,8 +234,6 @@ fn attrs(rest: &[(&str, &Value)]) -> Vec<(String, String)> {
         .collect()
 }
 
-// why: the timestamp is range-checked against i64 before the cast.
-#[allow(clippy::cast_possible_truncation)]
 /// The timestamp of an event or search object (the row index when absent).
 // why: the timestamp is range-checked against i64 before the cast.
 #[allow(clippy::cast_possible_truncation)]
