@@ -54,7 +54,8 @@ impl Db {
     }
 
     /// Import an events file (TSV, CSV, JSON lines or ML-100K atomic; detected from the
-    /// header unless `format` is given). The whole file is validated before anything is
+    /// header unless `format` is given); with a `query` column, rows with a query and no
+    /// item are searches (see `docs/SEARCH.md`). The whole file is validated before anything is
     /// written, so bad input leaves the database as it was. A file of at most
     /// 1,048,576 events is then one atomic, durable commit; a bigger one is
     /// written in commits of that many events, each atomic and durable (a crash during
