@@ -62,7 +62,7 @@ impl Source for Db {
         Db::history_dense(self, user)
     }
     fn searches_dense(&self, user: u32) -> Result<Vec<SearchEvent>> {
-        Db::searches_dense(self, user)
+        self.state()?.searches.history(self.backend(), user)
     }
     fn user_attrs_dense(&self, _user: u32) -> Result<Vec<(String, String)>> {
         // scaffold: the features area fills this in
