@@ -51,8 +51,14 @@ fn a_user_known_only_from_attributes_is_a_known_user() {
     let mut b = db.batch();
     for u in 0..5 {
         for i in 0..=u {
-            b.push(&format!("u{u}"), &format!("i{i}"), EventKind::View, 1.0, i64::from(i))
-                .unwrap();
+            b.push(
+                &format!("u{u}"),
+                &format!("i{i}"),
+                EventKind::View,
+                1.0,
+                i64::from(i),
+            )
+            .unwrap();
         }
     }
     b.commit().unwrap();
@@ -84,7 +90,11 @@ fn data_dir(dir: &Path, users: Option<&str>) {
     for u in 0..40u32 {
         for t in 0..12u32 {
             let item = (u * 7 + t * t * 3) % 30;
-            inter.push_str(&format!("{u}\t{item}\t{}\t{}\n", 1 + (u + t) % 5, u * 100 + t));
+            inter.push_str(&format!(
+                "{u}\t{item}\t{}\t{}\n",
+                1 + (u + t) % 5,
+                u * 100 + t
+            ));
         }
     }
     std::fs::write(dir.join("toy.inter"), inter).unwrap();

@@ -67,9 +67,11 @@ impl Source for Db {
     }
     fn user_attrs_dense(&self, user: u32) -> Result<Vec<(String, String)>> {
         let b = self.backend();
-        Ok(crate::storage::attrs::get_user(b, user, &format!("#{user}"))?
-            .map(|r| r.attrs)
-            .unwrap_or_default())
+        Ok(
+            crate::storage::attrs::get_user(b, user, &format!("#{user}"))?
+                .map(|r| r.attrs)
+                .unwrap_or_default(),
+        )
     }
     fn table(&self, name: &str) -> Result<Arc<TableView>> {
         Db::table(self, name)

@@ -60,12 +60,7 @@ pub(super) fn run(
 
 // why: j indexes the held-out test list, far fewer than u32::MAX entries.
 #[allow(clippy::cast_possible_truncation)]
-fn hr_ndcg(
-    db: &Db,
-    model: &str,
-    test: &[RawEvent],
-    trained: &HashSet<&str>,
-) -> Result<Metrics> {
+fn hr_ndcg(db: &Db, model: &str, test: &[RawEvent], trained: &HashSet<&str>) -> Result<Metrics> {
     let opts = QueryOptions::model(model).k(10);
     let mut pairs = Vec::with_capacity(test.len());
     let mut ranked = Vec::with_capacity(test.len());

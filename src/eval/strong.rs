@@ -201,7 +201,11 @@ pub(super) fn run(
             .collect()
     };
     // No catalog: the database's items are the train users' items, the protocol's set.
-    let db = train_db(&Catalog::default(), &events_of(&[Part::Train]), opts.threads)?;
+    let db = train_db(
+        &Catalog::default(),
+        &events_of(&[Part::Train]),
+        opts.threads,
+    )?;
     let t = Instant::now();
     let params = crate::train::blend::train_components_first(&opts.model, &opts.params, |m, p| {
         db.train_reporting(m, p, &train_options(opts), sink)

@@ -34,12 +34,24 @@ pub fn autoencoder_net(bytes: &[u8]) -> bool {
 pub fn features_encoder(bytes: &[u8]) -> bool {
     match crate::features::Encoder::from_bytes(bytes) {
         Ok(enc) => {
-            assert_eq!(enc.to_bytes(), bytes, "a parsed encoder writes its bytes back");
+            assert_eq!(
+                enc.to_bytes(),
+                bytes,
+                "a parsed encoder writes its bytes back"
+            );
             let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
             for attrs in [
                 vec![],
-                vec![pair("gender", "M"), pair("genres", "A|B"), pair("year", "1e400")],
-                vec![pair("zip_code", "48067"), pair("age", "-0"), pair("year", "1995")],
+                vec![
+                    pair("gender", "M"),
+                    pair("genres", "A|B"),
+                    pair("year", "1e400"),
+                ],
+                vec![
+                    pair("zip_code", "48067"),
+                    pair("age", "-0"),
+                    pair("year", "1995"),
+                ],
             ] {
                 let e = enc.encode(&attrs);
                 assert_eq!(e.ids.len(), enc.slots().len());
