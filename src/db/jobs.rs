@@ -13,6 +13,9 @@ use crate::jobs::{
 use crate::storage::backend::WriteBatch;
 use crate::{Error, Params, Result};
 
+/// Attributes by dense id, as a [`Snapshot`] carries them.
+type AttrRows = Vec<Vec<(String, String)>>;
+
 /// Options of one training run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainOptions {
@@ -141,19 +144,18 @@ impl Db {
     /// without any; none at all when not asked). Each kind is read in one scan. An
     /// entity added after the snapshot's id count is left out: the events the job
     /// trains on cannot name it.
-    #[allow(clippy::type_complexity)] // why: the two Snapshot fields, as they are
     fn attrs_for(
         &self,
         reads: crate::jobs::Reads,
         snap: &Snapshot,
-    ) -> Result<(Vec<Vec<(String, String)>>, Vec<Vec<(String, String)>>)> {
+    ) -> Result<(AttrRows, AttrRows)> {
         let b = self.backend();
         let mut users = Vec::new();
         if reads.user_attrs {
             users.resize_with(snap.n_users, Vec::new);
             for (u, a) in crate::storage::attrs::all_users(b)? {
                 if let Some(slot) = users.get_mut(u as usize) {
-                    *slot = a;
+                    *slot = a.into_pairs();
                 }
             }
         }
@@ -448,7 +450,7 @@ mod tests {
 
     /// A job that asks for attributes and keeps what its snapshot carried.
     #[derive(Default)]
-    struct Attrs(std::sync::Mutex<Vec<Vec<Vec<(String, String)>>>>);
+    struct Attrs(std::sync::Mutex<Vec<AttrRows>>);
 
     impl Job for Attrs {
         fn model(&self) -> &str {

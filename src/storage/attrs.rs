@@ -104,17 +104,24 @@ pub(crate) fn all_items(b: &dyn Backend) -> Result<Vec<(u32, ItemAttrs)>> {
 }
 
 /// Every user's attributes, by dense id (for jobs that read demographics).
-pub(crate) fn all_users(b: &dyn Backend) -> Result<Vec<(u32, Vec<(String, String)>)>> {
+pub(crate) fn all_users(b: &dyn Backend) -> Result<Vec<(u32, UserAttrs)>> {
     b.scan_prefix(b"a")?
         .into_iter()
         .map(|(k, v)| {
             let user = keys::be_u32(&k[1..]).unwrap_or(u32::MAX);
-            let a: UserAttrs = codec::decode(Tag::UserAttrs, &v, &|| {
+            let a = codec::decode(Tag::UserAttrs, &v, &|| {
                 format!("attributes of user #{user}")
             })?;
-            Ok((user, pairs(a.fields)))
+            Ok((user, a))
         })
         .collect()
+}
+
+impl UserAttrs {
+    /// The stored attributes as (name, value) pairs.
+    pub(crate) fn into_pairs(self) -> Vec<(String, String)> {
+        pairs(self.fields)
+    }
 }
 
 impl ItemAttrs {
