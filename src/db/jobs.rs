@@ -547,4 +547,65 @@ mod tests {
         let u = db.user_id("u").unwrap();
         assert!(Source::user_attrs_dense(&db, u).unwrap().is_empty());
     }
+
+    /// Records what the snapshot held of the search log.
+    struct SeesSearches(std::sync::Mutex<Vec<(usize, usize)>>);
+
+    impl Job for SeesSearches {
+        fn model(&self) -> &str {
+            "fake"
+        }
+        fn params_json(&self) -> String {
+            "{}".into()
+        }
+        fn reads(&self) -> crate::jobs::Reads {
+            crate::jobs::Reads {
+                searches: true,
+                ..Default::default()
+            }
+        }
+        fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((snap.searches.len(), snap.n_tokens));
+            assert!(snap
+                .searches
+                .iter()
+                .flat_map(|s| &s.tokens)
+                .all(|&t| (t as usize) < snap.n_tokens));
+            Fake("ok").run(snap, ctx)
+        }
+    }
+
+    /// A job's snapshot holds exactly the searches committed before it started: those of
+    /// a commit after its record was taken are past its watermark.
+    #[test]
+    fn a_job_sees_the_searches_below_its_watermark() {
+        let db = db_with_events();
+        let mut b = db.batch();
+        b.push_search("u", "space opera", 5).unwrap();
+        b.push_search("w", "jazz", 6).unwrap();
+        b.commit().unwrap();
+        let rec = db.start_record("fake", "{}".into(), 1).unwrap();
+        let mut b = db.batch();
+        b.push_search("u", "late night noir", 7).unwrap();
+        b.commit().unwrap();
+        let job = SeesSearches(Default::default());
+        let cancel = Arc::new(AtomicBool::new(false));
+        db.run_training(
+            &job,
+            &TrainOptions::default(),
+            None,
+            rec,
+            cancel.clone(),
+            None,
+        )
+        .unwrap();
+        let rec = db.start_record("fake", "{}".into(), 1).unwrap();
+        db.run_training(&job, &TrainOptions::default(), None, rec, cancel, None)
+            .unwrap();
+        // n_tokens is the vocabulary when the job ran: ids below it.
+        assert_eq!(*job.0.lock().unwrap(), vec![(2, 6), (3, 6)]);
+    }
 }
