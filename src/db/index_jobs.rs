@@ -240,6 +240,7 @@ impl Db {
     /// record, or (if no job could start) are dropped.
     pub(crate) fn after_publish(&self, published: &[(String, u64)]) {
         for (name, version) in published {
+            self.inner.parsed.forget_table(name);
             // A compaction stores the new version with its index carried over.
             let carried = store::header(self.backend(), name, *version).ok().flatten();
             let Ok(remembered) = self.remembered_index(name) else {

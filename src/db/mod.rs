@@ -126,6 +126,8 @@ pub(crate) struct Inner {
     pub deltas: Mutex<DeltaCache>,
     /// The tail of the cached version of each table that has both an index and a delta.
     pub tails: Mutex<HashMap<String, TailEntry>>,
+    /// Networks parsed from stored tables, per published version.
+    pub parsed: crate::query::parsed::ParsedCache,
     /// Background maintenance jobs (index builds, compactions) not yet joined.
     pub maintenance: Mutex<Vec<JobHandle>>,
     pub genres: RwLock<Option<Arc<tables::GenreIndex>>>,
@@ -220,6 +222,7 @@ impl Db {
             indexes: Mutex::new(HashMap::new()),
             deltas: Mutex::new(HashMap::new()),
             tails: Mutex::new(HashMap::new()),
+            parsed: Default::default(),
             maintenance: Mutex::new(Vec::new()),
             genres: RwLock::new(None),
             pool,

@@ -94,4 +94,7 @@ impl Source for Db {
     fn genre_rows(&self, genre: &str) -> Result<Option<Vec<bool>>> {
         Ok(self.genre_index()?.by_genre.get(genre).cloned())
     }
+    fn parsed_cache(&self) -> &crate::query::parsed::ParsedCache {
+        &self.inner.parsed
+    }
 }

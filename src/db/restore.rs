@@ -180,6 +180,7 @@ impl Db {
         i.indexes.lock().recover().clear();
         i.deltas.lock().recover().clear();
         i.tails.lock().recover().clear();
+        i.parsed.clear();
         *i.genres.write().recover() = None;
     }
 

@@ -293,6 +293,7 @@ impl Db {
             .lock()
             .or_poisoned("delta cache")?
             .remove(name);
+        self.inner.parsed.forget_table(name);
         b.flush()
     }
 

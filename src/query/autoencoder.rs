@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::parsed::parsed;
 use super::{check_k, in_genre, seen_in, Queries, Source};
 use crate::event::Event;
 use crate::index::served::Served;
@@ -21,18 +22,19 @@ pub(crate) fn is_autoencoder<S: Source + ?Sized>(db: &S, model: &str) -> bool {
     db.table(&format!("{model}.enc")).is_ok()
 }
 
-/// The network and the served item table, all from one publish.
+/// The network and the served item table, all from one publish. The network is parsed
+/// by the first query of a published version and shared by the next ones.
 pub(super) fn load<S: Source + ?Sized>(
     db: &S,
     model: &str,
-) -> Result<(StoredNet, Arc<TableView>, Served)> {
+) -> Result<(Arc<StoredNet>, Arc<TableView>, Served)> {
     let names = [
         format!("{model}.enc"),
         format!("{model}.net"),
         format!("{model}.items"),
     ];
     let v = db.tables_consistent(&[&names[0], &names[1], &names[2]])?;
-    let net = StoredNet::read(&v[1], &v[0], &v[2])?;
+    let net = parsed(db, &v, || StoredNet::read(&v[1], &v[0], &v[2]))?;
     let items = db.served(v[2].clone())?;
     Ok((net, v[0].clone(), items))
 }

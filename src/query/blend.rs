@@ -41,7 +41,7 @@ pub(crate) fn check_component<S: Queries + ?Sized>(db: &S, name: &str) -> Result
 /// One component's published tables, from one publish.
 enum Component {
     ItemItem(item_item::ItemItem),
-    Autoencoder(StoredNet, Arc<TableView>, Served),
+    Autoencoder(Arc<StoredNet>, Arc<TableView>, Served),
     Factors(Served, Served),
 }
 

@@ -16,6 +16,7 @@ mod blend;
 pub(crate) mod find;
 mod item_item;
 mod names;
+pub(crate) mod parsed;
 mod sequence;
 pub(crate) use blend::check_component as check_blend_component;
 use item_item::{is_item_item_model, recommend_item_item};
@@ -95,6 +96,8 @@ pub(crate) trait Source {
     fn served(&self, view: Arc<TableView>) -> Result<Served>;
     /// The items of genre `genre` (lowercase), one flag per dense item id.
     fn genre_rows(&self, genre: &str) -> Result<Option<Vec<bool>>>;
+    /// The models parsed from stored tables, per published version ([`parsed::parsed`]).
+    fn parsed_cache(&self) -> &parsed::ParsedCache;
 }
 
 /// Whether row `r` passes the genre filter (`None`: every row does).
