@@ -139,3 +139,84 @@ pub(crate) fn similar<S: Queries + ?Sized>(
     hits.truncate(opts.k);
     db.to_hits(hits)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Db, EventKind, Params, TrainOptions};
+
+    /// 120 users, 40 items in four taste groups (`i % 4`), 8 items each.
+    fn db() -> Db {
+        let db = Db::temporary().unwrap();
+        let mut b = db.batch();
+        for u in 0..120usize {
+            for n in 0..8usize {
+                let i = (u % 4) + 4 * ((u * 7 + n * 3) % 10);
+                b.push(&format!("u{u}"), &format!("i{i}"), EventKind::Interaction, 1.0, n as i64)
+                    .unwrap();
+            }
+        }
+        b.commit().unwrap();
+        db
+    }
+
+    fn train(db: &Db, model: &str, seed: u64) {
+        let p = Params::new()
+            .set("hidden", if model == "mult-vae" { "16,4" } else { "16" })
+            .set("epochs", 2)
+            .set("batch", 40);
+        let o = TrainOptions {
+            seed,
+            threads: Some(1),
+            ..Default::default()
+        };
+        db.train(model, &p, &o).unwrap();
+    }
+
+    fn opts(model: &str) -> QueryOptions {
+        QueryOptions {
+            model: model.to_owned(),
+            k: 5,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_network_is_parsed_once_per_published_version() {
+        let db = db();
+        train(&db, "mult-vae", 1);
+        train(&db, "mult-dae", 1);
+        let cache = &db.inner.parsed;
+        let first = recommend(&db, "u1", &opts("mult-vae")).unwrap();
+        assert_eq!(cache.parses(), 1);
+        let (a, ..) = load(&db, "mult-vae").unwrap();
+        let (b, ..) = load(&db, "mult-vae").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(recommend(&db, "u1", &opts("mult-vae")).unwrap(), first);
+        recommend_batch(&db, &["u2", "u3"], &opts("mult-vae")).unwrap();
+        assert_eq!(cache.parses(), 1);
+
+        // Another model has its own entry.
+        let (d, ..) = load(&db, "mult-dae").unwrap();
+        assert_eq!(cache.parses(), 2);
+        assert_eq!(cache.len(), 2);
+        assert!(!Arc::ptr_eq(&a, &d));
+
+        // A retrain publishes new versions: the next query parses them, the reader that
+        // holds the old network keeps it.
+        train(&db, "mult-vae", 2);
+        let (c, ..) = load(&db, "mult-vae").unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(cache.parses(), 3);
+        assert!(!a.first_b.is_empty());
+        let (again, ..) = load(&db, "mult-vae").unwrap();
+        assert!(Arc::ptr_eq(&c, &again));
+        assert_eq!(cache.parses(), 3);
+
+        // Dropping one of its tables frees the entry.
+        db.drop_table("mult-vae.net").unwrap();
+        assert_eq!(cache.len(), 1);
+        assert!(recommend(&db, "u1", &opts("mult-vae")).is_err());
+        assert_eq!(cache.len(), 1);
+    }
+}

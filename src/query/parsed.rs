@@ -116,8 +116,9 @@ impl ParsedCache {
         self.parses.load(Ordering::Relaxed)
     }
 
+    /// How many models are kept parsed.
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.lock().map_or(0, |m| m.len())
     }
 }
