@@ -152,8 +152,14 @@ mod tests {
         for u in 0..120usize {
             for n in 0..8usize {
                 let i = (u % 4) + 4 * ((u * 7 + n * 3) % 10);
-                b.push(&format!("u{u}"), &format!("i{i}"), EventKind::Interaction, 1.0, n as i64)
-                    .unwrap();
+                b.push(
+                    &format!("u{u}"),
+                    &format!("i{i}"),
+                    EventKind::Interaction,
+                    1.0,
+                    n as i64,
+                )
+                .unwrap();
             }
         }
         b.commit().unwrap();

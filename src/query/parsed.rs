@@ -210,6 +210,9 @@ mod tests {
         assert_eq!(c.len(), MAX_ENTRIES);
         // The most recent ones stayed.
         let last = [view(&format!("m{}.net", MAX_ENTRIES + 9), 1)];
-        assert_eq!(*c.get_or_parse(&last, || Ok(0usize)).unwrap(), MAX_ENTRIES + 9);
+        assert_eq!(
+            *c.get_or_parse(&last, || Ok(0usize)).unwrap(),
+            MAX_ENTRIES + 9
+        );
     }
 }

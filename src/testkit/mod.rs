@@ -24,3 +24,9 @@ pub use crate::train::ease::{
 pub use crate::train::nn::gemm::gemm as nn_gemm;
 pub use crate::train::sgns::{pool_cpu_seconds, ZipfText};
 pub use vectors::{clustered_vectors, generate_dense, near_duplicate_clusters};
+
+/// Forget the networks `db` parsed from its tables, so the next query parses again (as
+/// every query did before they were cached): the serving bench's "uncached" figure.
+pub fn forget_parsed_models(db: &crate::Db) {
+    db.inner.parsed.clear();
+}
