@@ -17,6 +17,7 @@ pub(crate) mod find;
 mod item_item;
 mod names;
 mod sequence;
+mod youtube;
 pub(crate) use blend::check_component as check_blend_component;
 use item_item::{is_item_item_model, recommend_item_item};
 use names::{explain_model, item_vectors, Needs};
@@ -151,6 +152,9 @@ pub(crate) trait Queries: Source {
         if autoencoder::is_autoencoder(self, &opts.model) {
             return autoencoder::similar(self, item, opts);
         }
+        if youtube::is_youtube(self, &opts.model) {
+            return youtube::similar(self, item, opts);
+        }
         let iid = self.item_id(item)?;
         let table = item_vectors(self, &opts.model)?;
         if table.space() != RowSpace::Items {
@@ -203,6 +207,9 @@ pub(crate) trait Queries: Source {
         if autoencoder::is_autoencoder(self, &opts.model) {
             return autoencoder::recommend(self, user, opts);
         }
+        if youtube::is_youtube(self, &opts.model) {
+            return youtube::recommend(self, user, opts);
+        }
         if is_sequence_model(self, &opts.model) {
             return recommend_sequence(self, user, opts, &SequenceQuery::default());
         }
@@ -231,6 +238,9 @@ pub(crate) trait Queries: Source {
         }
         if autoencoder::is_autoencoder(self, &opts.model) {
             return autoencoder::recommend_batch(self, users, opts);
+        }
+        if youtube::is_youtube(self, &opts.model) {
+            return youtube::recommend_batch(self, users, opts);
         }
         if is_sequence_model(self, &opts.model) {
             return users.iter().map(|u| self.recommend(u, opts)).collect();
