@@ -4,6 +4,8 @@
 //! trained with a softmax over all items (full or sampled), served as a maximum inner
 //! product search of `[u, 1]` over the output item table. See docs/YOUTUBE.md.
 
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) mod bench;
 pub(crate) mod examples;
 pub(crate) mod net;
 pub(crate) mod stored;
@@ -80,6 +82,9 @@ pub(crate) struct YtParams {
     pub serve_age: ServeAge,
     /// A learned weight per history position (softmax-normalised) instead of the mean.
     pub recency: bool,
+    /// The most recent items whose embeddings enter the tower on their own, besides
+    /// the mean of the history.
+    pub last: usize,
     pub softmax: Softmax,
     pub negatives: usize,
     pub proposal: ProposalKind,
@@ -96,13 +101,14 @@ impl Default for YtParams {
     fn default() -> Self {
         YtParams {
             dim: 64,
-            feature_dim: 16,
+            feature_dim: 8,
             layers: vec![256, 128, 64],
             history: 10,
             max_examples: 0,
             example_age: true,
             serve_age: ServeAge::Last,
             recency: false,
+            last: 1,
             softmax: Softmax::Full,
             negatives: 512,
             proposal: ProposalKind::Uniform,
@@ -177,6 +183,7 @@ impl YtParams {
             example_age: on_off(p, "example_age", d.example_age)?,
             serve_age,
             recency: on_off(p, "recency", d.recency)?,
+            last: p.get("last", d.last)?,
             softmax,
             negatives: p.get("negatives", d.negatives)?,
             proposal,
@@ -205,6 +212,9 @@ impl YtParams {
         }
         if self.history == 0 || self.history > 10_000 {
             return Err(Error::param("history", "must be in 1..=10000"));
+        }
+        if self.last > self.history {
+            return Err(Error::param("last", "must be at most `history`"));
         }
         if self.max_examples > u32::MAX as usize {
             return Err(Error::param("max_examples", "must be below 2³²"));
@@ -241,6 +251,7 @@ impl YtParams {
             "example_age": on(self.example_age),
             "serve_age": match self.serve_age { ServeAge::Zero => "zero", ServeAge::Last => "last" },
             "recency": on(self.recency),
+            "last": self.last,
             "softmax": match self.softmax { Softmax::Full => "full", Softmax::Sampled => "sampled" },
             "negatives": self.negatives,
             "proposal": match self.proposal { ProposalKind::Uniform => "uniform", ProposalKind::Popularity => "popularity" },

@@ -18,7 +18,6 @@ use crate::features::{Encoded, Encoder};
 use crate::jobs::memory;
 use crate::train::nn::dense::Dense;
 use crate::train::nn::gemm::gemm;
-use crate::train::nn::multinomial::multinomial_nll;
 use crate::train::nn::optim::RowGrad;
 use crate::train::nn::sampled_softmax::{ItemTable, Proposal, SampledSoftmax, SoftmaxGrads};
 use crate::train::nn::sparse::SparseRows;
@@ -40,6 +39,8 @@ pub(crate) struct Shape {
     pub serve_age: ServeAge,
     pub history: usize,
     pub recency: bool,
+    /// The most recent items whose embeddings are inputs of their own, besides the mean.
+    pub last: usize,
     pub layers: Vec<usize>,
 }
 
@@ -56,13 +57,32 @@ impl Shape {
             serve_age: p.serve_age,
             history: p.history,
             recency: p.recency,
+            last: p.last,
             layers: p.layers.clone(),
         }
     }
 
     /// Columns of the tower's input.
     pub fn input_width(&self) -> usize {
-        2 * self.dim + self.slot_vocab.len() * self.feature_dim + self.dense_width()
+        self.search_at()
+            + self.search_width()
+            + self.slot_vocab.len() * self.feature_dim
+            + self.dense_width()
+    }
+
+    /// Where the search-token mean starts: after the history mean and the last items.
+    pub fn search_at(&self) -> usize {
+        self.dim * (1 + self.last)
+    }
+
+    /// The search-token mean's columns: none when training saw no search (they would
+    /// always be zero).
+    pub fn search_width(&self) -> usize {
+        if self.n_tokens > 0 {
+            self.dim
+        } else {
+            0
+        }
     }
 
     /// Numeric features then the age features.
@@ -162,9 +182,9 @@ fn normal(rng: &mut SmallRng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
 }
 
-/// Embedding rows: N(0, 0.1²), small so an item seen rarely adds little noise to a mean.
-fn embedding(rows: usize, dim: usize, rng: &mut SmallRng) -> Vec<f32> {
-    (0..rows * dim).map(|_| 0.1 * normal(rng)).collect()
+/// Embedding rows N(0, std²).
+fn embedding(rows: usize, dim: usize, std: f32, rng: &mut SmallRng) -> Vec<f32> {
+    (0..rows * dim).map(|_| std * normal(rng)).collect()
 }
 
 /// PyTorch's `nn.Linear` default: weights and biases U(±1/√fan_in).
@@ -178,12 +198,15 @@ fn uniform(len: usize, fan_in: usize, rng: &mut SmallRng) -> Vec<f32> {
 impl Net {
     pub fn new(shape: Shape, encoder: Encoder, age: AgeScale, seed: u64) -> Net {
         let mut rng = SmallRng::seed_from_u64(seed);
-        let item_in = embedding(shape.n_items, shape.dim, &mut rng);
-        let tokens = embedding(shape.n_tokens, shape.dim, &mut rng);
+        // Item and token rows small (N(0, 0.05²)), so an item seen rarely adds little
+        // noise to a mean; feature rows N(0, 1) as PyTorch's default (a user has one id
+        // per slot, nothing averages them down).
+        let item_in = embedding(shape.n_items, shape.dim, 0.05, &mut rng);
+        let tokens = embedding(shape.n_tokens, shape.dim, 0.05, &mut rng);
         let slots = shape
             .slot_vocab
             .iter()
-            .map(|&v| embedding(v, shape.feature_dim, &mut rng))
+            .map(|&v| embedding(v, shape.feature_dim, 1.0, &mut rng))
             .collect();
         let mut layers = Vec::with_capacity(shape.layers.len());
         let mut n_in = shape.input_width();
@@ -198,7 +221,7 @@ impl Net {
             n_in = n_out;
         }
         let d = shape.out_dim();
-        let out = uniform(shape.n_items * d, d, &mut rng);
+        let out = embedding(shape.n_items, d, 0.05, &mut rng);
         let out_b = vec![0.0; shape.n_items];
         let pos_w = vec![0.0; if shape.recency { shape.history } else { 0 }];
         Net {
@@ -216,6 +239,61 @@ impl Net {
             out_b,
         }
     }
+}
+
+/// Lanes of the row reductions below: independent accumulators, so a row's max and
+/// sum are not one long dependency chain (and the order is fixed: the same bits on any
+/// number of threads).
+const LANES: usize = 8;
+
+/// The full softmax cross-entropy of `labels` over rows of `n` logits: returns the
+/// summed loss and replaces the logits by `scale` × its gradient, softmax − onehot.
+fn softmax_xent(
+    z: &mut [f32],
+    n: usize,
+    labels: &[u32],
+    scale: f32,
+    row_loss: &mut Vec<f64>,
+) -> f64 {
+    use rayon::prelude::*;
+    row_loss.clear();
+    row_loss.resize(labels.len(), 0.0);
+    z.par_chunks_mut(n)
+        .zip(row_loss.par_iter_mut())
+        .zip(labels.par_iter())
+        .for_each(|((zr, loss), &y)| {
+            let mut m = [f32::NEG_INFINITY; LANES];
+            let mut chunks = zr.chunks_exact(LANES);
+            for c in &mut chunks {
+                for (m, &v) in m.iter_mut().zip(c) {
+                    *m = m.max(v);
+                }
+            }
+            let max = chunks
+                .remainder()
+                .iter()
+                .chain(&m)
+                .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let zy = zr[y as usize];
+            let mut s = [0f32; LANES];
+            let mut chunks = zr.chunks_exact_mut(LANES);
+            for c in &mut chunks {
+                for (s, v) in s.iter_mut().zip(c) {
+                    *v = (*v - max).exp();
+                    *s += *v;
+                }
+            }
+            let mut sum: f32 = s.iter().sum();
+            for v in chunks.into_remainder() {
+                *v = (*v - max).exp();
+                sum += *v;
+            }
+            *loss = f64::from(max) + f64::from(sum).ln() - f64::from(zy);
+            let k = scale / sum;
+            zr.iter_mut().for_each(|v| *v *= k);
+            zr[y as usize] -= scale;
+        });
+    row_loss.iter().sum()
 }
 
 /// The softmax of `w` (the recency weights of a history of `w.len()` items).
@@ -297,24 +375,30 @@ impl Tower {
     pub fn input(&self, inp: &Inputs, item_row: impl Fn(u32, f32, &mut [f32]), x: &mut Vec<f32>) {
         let s = &self.shape;
         let (w, d, f, dw) = (s.input_width(), s.dim, s.feature_dim, s.dense_width());
+        let (sw, sa) = (s.search_width(), s.search_at());
         x.clear();
         x.resize(inp.rows * w, 0.0);
         for (r, xr) in x.chunks_mut(w).enumerate() {
             let (items, weights) = inp.hist.row(r);
-            for (&i, &a) in items.iter().zip(weights) {
+            let pos = &inp.hist_pos[inp.hist.offsets[r]..inp.hist.offsets[r + 1]];
+            for ((&i, &a), &p) in items.iter().zip(weights).zip(pos) {
                 item_row(i, a, &mut xr[..d]);
+                let p = p as usize;
+                if p < s.last {
+                    item_row(i, 1.0, &mut xr[d * (1 + p)..d * (2 + p)]);
+                }
             }
             let (toks, vals) = inp.search.row(r);
             for (&t, &v) in toks.iter().zip(vals) {
                 let e = &self.tokens[t as usize * d..(t as usize + 1) * d];
-                xr[d..2 * d]
+                xr[sa..sa + sw]
                     .iter_mut()
                     .zip(e)
                     .for_each(|(x, e)| *x += v * e);
             }
             for (j, rows) in inp.slots.iter().enumerate() {
                 let (ids, vals) = rows.row(r);
-                let at = 2 * d + j * f;
+                let at = sa + sw + j * f;
                 for (&id, &v) in ids.iter().zip(vals) {
                     let e = &self.slots[j][id as usize * f..(id as usize + 1) * f];
                     xr[at..at + f]
@@ -373,7 +457,7 @@ pub(crate) struct Grads {
 }
 
 impl Grads {
-    fn new(net: &Net) -> Grads {
+    pub fn new(net: &Net) -> Grads {
         let s = &net.tower.shape;
         Grads {
             layers: net
@@ -403,7 +487,8 @@ impl Grads {
 pub(crate) enum Loss<'a> {
     Full {
         logits: &'a mut Vec<f32>,
-        labels: &'a mut SparseRows,
+        /// Kept per-row losses.
+        row_loss: &'a mut Vec<f64>,
     },
     Sampled {
         softmax: &'a mut SampledSoftmax,
@@ -424,18 +509,17 @@ impl Net {
         g.du.clear();
         g.du.resize(b * d, 0.0);
         match loss {
-            Loss::Full { logits, labels: x } => {
+            Loss::Full {
+                logits,
+                row_loss: x,
+            } => {
                 logits.clear();
                 logits.resize(b * n, 0.0);
                 for z in logits.chunks_mut(n) {
                     z.copy_from_slice(&self.out_b);
                 }
                 gemm(b, n, d, 1.0, u, false, &self.out, true, 1.0, logits);
-                x.clear();
-                for &l in labels {
-                    x.push_uniform(&[l], 1.0);
-                }
-                let total = multinomial_nll(logits, n, x, mean, &mut Vec::new()) / f64::from(mean);
+                let total = softmax_xent(logits, n, labels, mean, x);
                 // dZ is in `logits`: dV = dZᵀ·U, db = Σ_rows dZ, dU = dZ·V.
                 g.out.resize(n * d, 0.0);
                 gemm(n, d, b, 1.0, logits, true, u, false, 0.0, &mut g.out);
@@ -514,7 +598,8 @@ impl Net {
             );
         }
         let dx = &dacts[0];
-        let (w, d, f) = (s.input_width(), s.dim, s.feature_dim);
+        let (w, d, f, sw) = (s.input_width(), s.dim, s.feature_dim, s.search_width());
+        let sa = s.search_at();
         g.item_in.clear();
         g.tokens.clear();
         g.slots.iter_mut().for_each(RowGrad::clear);
@@ -526,8 +611,12 @@ impl Net {
             let (items, weights) = inp.hist.row(r);
             let pos = &inp.hist_pos[inp.hist.offsets[r]..inp.hist.offsets[r + 1]];
             da.clear();
-            for (&i, &a) in items.iter().zip(weights) {
+            for ((&i, &a), &p) in items.iter().zip(weights).zip(pos) {
                 g.item_in.add(i, a, gh);
+                let p = p as usize;
+                if p < s.last {
+                    g.item_in.add(i, 1.0, &gr[d * (1 + p)..d * (2 + p)]);
+                }
                 if s.recency {
                     let e = &self.item_in[i as usize * d..(i as usize + 1) * d];
                     da.push(e.iter().zip(gh).map(|(e, g)| e * g).sum::<f32>());
@@ -542,11 +631,11 @@ impl Net {
             }
             let (toks, vals) = inp.search.row(r);
             for (&tk, &v) in toks.iter().zip(vals) {
-                g.tokens.add(tk, v, &gr[d..2 * d]);
+                g.tokens.add(tk, v, &gr[sa..sa + sw]);
             }
             for (j, srows) in inp.slots.iter().enumerate() {
                 let (ids, vals) = srows.row(r);
-                let at = 2 * d + j * f;
+                let at = sa + sw + j * f;
                 for (&id, &v) in ids.iter().zip(vals) {
                     g.slots[j].add(id, v, &gr[at..at + f]);
                 }
@@ -573,7 +662,7 @@ pub(crate) struct Trainer {
     sampled: SampledSoftmax,
     negatives: Vec<u32>,
     logits: Vec<f32>,
-    onehot: SparseRows,
+    row_loss: Vec<f64>,
     inputs: Inputs,
     acts: Vec<Vec<f32>>,
     dacts: Vec<Vec<f32>>,
@@ -622,7 +711,7 @@ impl Trainer {
             sampled: SampledSoftmax::default(),
             negatives: Vec::new(),
             logits: Vec::new(),
-            onehot: SparseRows::default(),
+            row_loss: Vec::new(),
             inputs: Inputs::default(),
             acts: Vec::new(),
             dacts: Vec::new(),
@@ -679,7 +768,7 @@ impl Trainer {
             }
             _ => Loss::Full {
                 logits: &mut self.logits,
-                labels: &mut self.onehot,
+                row_loss: &mut self.row_loss,
             },
         };
         let total = net.loss(u, &self.labels, loss, &mut self.grads)?;

@@ -29,7 +29,7 @@ use crate::{Error, Result};
 const MAGIC: f32 = 22_868.0;
 const VERSION: f32 = 1.0;
 /// Values of the fixed header, before the slots' vocabularies and layers' widths.
-const HEADER: usize = 18;
+const HEADER: usize = 19;
 
 /// The three tables of a trained network.
 pub(crate) fn to_tables(model: &str, net: &Net) -> Vec<TableOutput> {
@@ -63,6 +63,7 @@ pub(crate) fn to_tables(model: &str, net: &Net) -> Vec<TableOutput> {
         span_hi,
         span_lo,
         bytes.len() as f32,
+        s.last as f32,
     ];
     v.extend(s.slot_vocab.iter().map(|&n| n as f32));
     v.extend(s.layers.iter().map(|&n| n as f32));
@@ -184,6 +185,10 @@ pub(crate) fn parse(
         return Err(bad(format!("age scale {end}, {span}")));
     }
     let n_bytes = c(17, "the encoder's size")?;
+    let last = c(18, "the last items' count")?;
+    if last > history {
+        return Err(bad(format!("{last} last items of a history of {history}")));
+    }
     let sizes_end = HEADER + n_slots + n_layers;
     if v.len() < sizes_end {
         return Err(bad("truncated sizes".into()));
@@ -208,6 +213,7 @@ pub(crate) fn parse(
         serve_age,
         history,
         recency,
+        last,
         layers: widths,
     };
     // Sizes summed in u128: no header can overflow them.
@@ -221,7 +227,8 @@ pub(crate) fn parse(
     if recency {
         want += history as u128;
     }
-    let mut n_in = 2 * w(dim, 1)
+    let mut n_in = w(dim, 1 + last)
+        + w(shape.search_width(), 1)
         + w(shape.slot_vocab.len(), feature_dim)
         + n_numeric as u128
         + if age { 3 } else { 0 };
