@@ -54,8 +54,8 @@ mod train;
 pub use db::{
     CheckReport, CommitReceipt, CompactOptions, Config, Db, DeltaReport, DumpReport, HistoryEntry,
     ImportReport, IndexBench, IndexBenchOptions, IndexInfo, IndexOptions, IngestBatch, JobHandle,
-    JobInfo, OperatingPoint, SearchOptions, Stats, TableFormat, TableImport, TableImportReport,
-    TableInfo, TableSearcher, TrainOptions, VacuumReport,
+    JobInfo, OperatingPoint, SearchEntry, SearchOptions, Stats, TableFormat, TableImport,
+    TableImportReport, TableInfo, TableSearcher, TrainOptions, VacuumReport,
 };
 pub use error::{Error, Result};
 pub use eval::{

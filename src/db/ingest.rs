@@ -100,9 +100,11 @@ impl Db {
             new_users: 0,
             new_items: 0,
             total_events: 0,
+            searches: 0,
         };
         let mut add = |r: CommitReceipt| {
             total.events += r.events;
+            total.searches += r.searches;
             total.new_users += r.new_users;
             total.new_items += r.new_items;
             total.total_events = r.total_events;

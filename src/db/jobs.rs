@@ -109,12 +109,20 @@ impl Db {
         let work = |ctx: &crate::JobContext<'_>| {
             let snapshot = {
                 let st = self.state()?;
-                Snapshot::of_events(
+                let mut snap = Snapshot::of_events(
                     st.users.len() as usize,
                     st.items.len() as usize,
                     ctx.pool()
                         .install(|| st.log.snapshot(self.backend(), watermark))?,
-                )
+                );
+                // Searches share the events' sequence numbers: the same watermark.
+                if job.reads().searches {
+                    snap.searches = ctx
+                        .pool()
+                        .install(|| st.searches.snapshot(self.backend(), watermark))?;
+                    snap.n_tokens = st.tokens.len() as usize;
+                }
+                snap
             };
             let snapshot = Snapshot {
                 texts: self.texts_for(job.text_input())?,

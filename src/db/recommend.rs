@@ -61,9 +61,8 @@ impl Source for Db {
     fn history_dense(&self, user: u32) -> Result<Vec<Event>> {
         Db::history_dense(self, user)
     }
-    fn searches_dense(&self, _user: u32) -> Result<Vec<SearchEvent>> {
-        // scaffold: the search log fills this in
-        Ok(Vec::new())
+    fn searches_dense(&self, user: u32) -> Result<Vec<SearchEvent>> {
+        Db::searches_dense(self, user)
     }
     fn user_attrs_dense(&self, _user: u32) -> Result<Vec<(String, String)>> {
         // scaffold: the features area fills this in

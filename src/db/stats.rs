@@ -12,7 +12,12 @@ use crate::{Error, Result};
 pub struct Stats {
     pub users: u64,
     pub items: u64,
+    /// Interactions logged (searches not included).
     pub events: u64,
+    /// Searches logged.
+    pub searches: u64,
+    /// Words in the search vocabulary.
+    pub search_tokens: u64,
     pub groups: u64,
     /// Imported documents (`import docs`).
     pub docs: u64,
@@ -30,6 +35,7 @@ pub struct Stats {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CheckReport {
     pub events: u64,
+    pub searches: u64,
     pub segments: u64,
     pub users: u64,
     pub items: u64,
@@ -48,20 +54,24 @@ pub struct CheckReport {
 
 impl Db {
     pub fn stats(&self) -> Result<Stats> {
-        let (users, items, events, groups, segments) = {
+        let (users, items, events, groups, segments, searches, search_tokens) = {
             let st = self.state()?;
             (
                 st.users.len() as u64,
                 st.items.len() as u64,
-                st.meta.events,
+                st.events(),
                 st.groups.len() as u64,
-                st.log.runs() as u64,
+                (st.log.runs() + st.searches.runs()) as u64,
+                st.search.searches,
+                u64::from(st.tokens.len()),
             )
         };
         Ok(Stats {
             users,
             items,
             events,
+            searches,
+            search_tokens,
             groups,
             docs: crate::storage::docs::count(self.backend())?,
             log_segments: segments,
@@ -89,19 +99,20 @@ impl Db {
             };
             return Err(Error::corrupted(format!("{what} (named by no manifest)")));
         }
-        if events != st.meta.events {
+        if events != st.events() {
             return Err(Error::corrupted(format!(
                 "interaction log ({events} events stored, header says {})",
-                st.meta.events
+                st.events()
             )));
         }
+        let searches = verify_searches(b, &st)?;
         st.users.verify(b)?;
         st.items.verify(b)?;
         st.groups.verify(b)?;
         let item_attrs = attrs::all_items(b)?.len() as u64;
         let user_attrs = attrs::verify_users(b)?;
         let docs = crate::storage::docs::all(b)?.len() as u64;
-        let segments = st.log.runs() as u64;
+        let segments = (st.log.runs() + st.searches.runs()) as u64;
         drop(st);
         let tables::Verified {
             versions: table_versions,
@@ -116,6 +127,7 @@ impl Db {
         let st = self.state()?;
         Ok(CheckReport {
             events,
+            searches,
             segments,
             users: st.users.len() as u64,
             items: st.items.len() as u64,
@@ -130,4 +142,32 @@ impl Db {
             jobs,
         })
     }
+}
+
+/// Every search segment decoded, no orphan run, the count the search header says,
+/// every token id inside the vocabulary, and the vocabulary itself.
+fn verify_searches(b: &dyn crate::storage::backend::Backend, st: &super::State) -> Result<u64> {
+    let n = st.searches.verify(b)?;
+    if let Some(k) = st.searches.orphans(b)?.first() {
+        return Err(Error::corrupted(format!(
+            "search segment key {k:?} (named by no manifest)"
+        )));
+    }
+    if n != st.search.searches || st.search.searches > st.meta.events {
+        return Err(Error::corrupted(format!(
+            "search log ({n} searches stored, search header says {} of {} sequence numbers)",
+            st.search.searches, st.meta.events
+        )));
+    }
+    let vocab = st.tokens.len();
+    for s in st.searches.snapshot(b, u64::MAX)? {
+        if let Some(t) = s.tokens.iter().find(|&&t| t >= vocab) {
+            return Err(Error::corrupted(format!(
+                "search {} (token {t} of {vocab})",
+                s.seq
+            )));
+        }
+    }
+    st.tokens.verify(b)?;
+    Ok(n)
 }

@@ -2,11 +2,31 @@
 //! embedding ids and normalised numbers, the same way when a model trains and when it
 //! answers a query. The deep models (the candidate generator, Wide & Deep) read them.
 //!
-//! SCAFFOLD (lead): the API below is what the models code against; the FEATURES
-//! branch implements it (and may extend it) and removes this note.
-#![allow(dead_code, unused_variables)]
+//! - [`Schema`]: which attribute becomes which kind of feature, parsed from
+//!   `gender:cat,age:cat,zip_code:prefix=2,genres:multi` (grammar in `schema.rs`), or
+//!   guessed from the data by [`Encoder::infer`].
+//! - [`Encoder`]: the schema fitted to rows (vocabularies, numeric mean and spread);
+//!   [`Encoder::encode`] turns one record into an [`Encoded`] row; the encoder is
+//!   published with a model as bytes ([`Encoder::to_bytes`]) so serving encodes with
+//!   the vocabulary the model was trained on.
+//!
+//! Id 0 of every embedded slot is the unknown bucket: a missing value, a value not seen
+//! at fit time and a value rarer than the field's `min=` all map to it, so a model
+//! always has a row to look up.
+// why: the models that read this module (the deep candidate generator, Wide & Deep)
+// land on other branches; until then parts of the API have no caller.
+#![allow(dead_code)]
 
-use crate::{Error, Result};
+mod encoder;
+mod schema;
+mod stored;
+#[cfg(test)]
+mod tests;
+
+// why: the API of the models on other branches (see the module's allow above).
+#[allow(unused_imports)]
+pub(crate) use encoder::hash_value;
+pub(crate) use schema::{MAX_BUCKETS, MAX_PREFIX};
 
 /// How one attribute becomes a feature.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +41,8 @@ pub(crate) enum FieldKind {
     Numeric,
     /// A high-cardinality value hashed into `buckets` ids (plus unknown).
     Hashed { buckets: u32 },
+    /// Categorical over the first `chars` characters of the value (a zip code's area).
+    Prefix { chars: u32 },
 }
 
 /// One field of a schema: which attribute, and how it becomes a feature.
@@ -28,19 +50,26 @@ pub(crate) enum FieldKind {
 pub(crate) struct FieldSpec {
     pub name: String,
     pub kind: FieldKind,
+    /// Vocabulary fields (cat, multi, prefix): values seen in fewer fitted rows go to
+    /// the unknown bucket. 1 keeps every value.
+    pub min_count: u32,
+}
+
+impl FieldSpec {
+    /// A field keeping every value it sees.
+    pub fn new(name: impl Into<String>, kind: FieldKind) -> FieldSpec {
+        FieldSpec {
+            name: name.into(),
+            kind,
+            min_count: 1,
+        }
+    }
 }
 
 /// A declared schema, e.g. `gender:cat,age:cat,occupation:cat,zip_code:hash=1000`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Schema {
     pub fields: Vec<FieldSpec>,
-}
-
-impl std::str::FromStr for Schema {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Schema> {
-        Err(Error::param("features", "scaffold: not implemented yet"))
-    }
 }
 
 /// One embedded slot of an encoder: its field and vocabulary size (unknown included).
@@ -58,40 +87,12 @@ pub(crate) struct Encoded {
     pub numeric: Vec<f32>,
 }
 
-/// A schema fitted to data: vocabularies and numeric statistics.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Encoder {}
+#[allow(unused_imports)] // why: as `hash_value` above
+pub(crate) use encoder::Encoder;
 
-impl Encoder {
-    /// A schema guessed from the rows when the user declared none.
-    pub fn infer(rows: &[Vec<(String, String)>]) -> Schema {
-        Schema::default()
-    }
-    /// Fit `schema` on `rows` (attributes by dense id).
-    pub fn fit(schema: &Schema, rows: &[Vec<(String, String)>]) -> Result<Encoder> {
-        Ok(Encoder {})
-    }
-    pub fn slots(&self) -> Vec<Slot> {
-        Vec::new()
-    }
-    pub fn numeric_width(&self) -> usize {
-        0
-    }
-    pub fn encode(&self, attrs: &[(String, String)]) -> Encoded {
-        Encoded::default()
-    }
-    /// The encoder as bytes, to publish with a model.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        Vec::new()
-    }
-    /// Damage is [`Error::Corrupted`], never a panic.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Encoder> {
-        Ok(Encoder {})
-    }
-}
-
-/// An item's record as attribute pairs: its fields, `genres` joined by `|`, and
-/// `title` / `text` when present.
+/// An item's record as attribute pairs: its fields, and `genres` joined by `|`. The
+/// title and free text are left out: unique per item, they carry nothing the item's
+/// own id does not.
 pub(crate) fn item_fields(rec: &crate::ItemRecord) -> Vec<(String, String)> {
     let mut out = rec.attrs.clone();
     if !rec.genres.is_empty() {

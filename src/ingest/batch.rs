@@ -3,7 +3,7 @@
 
 use std::sync::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::event::{Event, EventKind, RawEvent};
+use crate::event::{Event, EventKind, RawEvent, SearchEvent};
 use crate::storage::backend::{Backend, WriteBatch};
 use crate::storage::ids::PendingIds;
 use crate::storage::state::State;
@@ -86,7 +86,17 @@ pub struct IngestBatch<'a> {
     groups: Arena,
     /// (kind, value, timestamp, group index or NO_GROUP); user and item are the arenas'.
     events: Vec<(EventKind, f32, i64, u32)>,
+    /// Users of the searches, one per search.
+    search_users: Arena,
+    /// The tokens of all searches, one after the other.
+    tokens: Arena,
+    /// Per search: (timestamp, end of its tokens in `tokens`, events pushed before it),
+    /// the last so that sequence numbers follow the order of the pushes.
+    searches: Vec<(i64, usize, usize)>,
 }
+
+/// The longest query text accepted, in bytes.
+pub const MAX_QUERY: usize = 4096;
 
 /// What a commit wrote.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -94,8 +104,11 @@ pub struct CommitReceipt {
     pub events: u64,
     pub new_users: u64,
     pub new_items: u64,
-    /// Events in the database after the commit (the new watermark).
+    /// Events in the database after the commit (the new watermark: sequence numbers
+    /// handed out, searches included).
     pub total_events: u64,
+    /// Searches the commit logged.
+    pub searches: u64,
 }
 
 fn invalid_event(index: usize, reason: String) -> Error {
@@ -138,18 +151,54 @@ pub(crate) fn check_event(
     Ok(())
 }
 
+/// What `push_search` rejects before tokenizing: an over-long text.
+pub(crate) fn check_query(text: &str, index: usize) -> Result<()> {
+    if text.len() > MAX_QUERY {
+        return Err(invalid_event(
+            index,
+            format!("query longer than {MAX_QUERY} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// Events per commit of a file import: files up to this size are one atomic commit;
 /// bigger ones are validated whole first, then written in commits of this size, so
 /// memory is bounded by the file's bytes plus one batch instead of growing per event.
 pub(crate) const IMPORT_BATCH: usize = 1 << 20;
 
 impl<'a> IngestBatch<'a> {
+    /// Events and searches pushed.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.events.len() + self.searches.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.len() == 0
+    }
+
+    /// Add a search: `user` searched for `text` at `timestamp`. The text is split into
+    /// tokens by the text tokenizer (words of 2-15 ASCII letters, lowercased); a text
+    /// with no token, or longer than [`MAX_QUERY`] bytes, is rejected. A user who only
+    /// searched gets a user id like one who interacted.
+    pub fn push_search(&mut self, user: &str, text: &str, timestamp: i64) -> Result<()> {
+        let index = self.len();
+        check_id("user", user, index)?;
+        check_query(text, index)?;
+        let tokens = crate::train::text::tokenize(text);
+        if tokens.is_empty() {
+            return Err(invalid_event(
+                index,
+                format!("query {text:?} has no word (a word is 2-15 ASCII letters)"),
+            ));
+        }
+        self.search_users.push(user);
+        for t in &tokens {
+            self.tokens.push(t);
+        }
+        self.searches
+            .push((timestamp, self.tokens.len(), self.events.len()));
+        Ok(())
     }
 
     /// Add one event. Rejects empty ids and non-finite values.
@@ -200,26 +249,59 @@ impl<'a> IngestBatch<'a> {
     /// there or none.
     pub fn commit(self) -> Result<CommitReceipt> {
         let db = self.db;
-        if self.events.is_empty() {
+        if self.is_empty() {
             return Err(Error::Empty("batch has no events".into()));
         }
         let _w = db.lock_write();
         let b = db.backend();
         let mut batch = WriteBatch::default();
-        let (update, (new_users, new_items, new_groups), receipt, meta) = {
+        let (
+            update,
+            search_update,
+            (new_users, new_items, new_groups, new_tokens),
+            receipt,
+            meta,
+            search,
+        ) = {
             let st = db.state()?;
             let mut pu = PendingIds::new(&st.users, b);
             let mut pi = PendingIds::new(&st.items, b);
             let mut pg = PendingIds::new(&st.groups, b);
-            let (umap, imap, gmap) = db.pool().install(|| -> Result<_> {
+            let mut pt = PendingIds::new(&st.tokens, b);
+            // Users of events first, then of searches: ids in order of first appearance.
+            let (umap, imap, gmap, smap, tmap) = db.pool().install(|| -> Result<_> {
                 Ok((
                     self.users.resolve(&mut pu)?,
                     self.items.resolve(&mut pi)?,
                     self.groups.resolve(&mut pg)?,
+                    self.search_users.resolve(&mut pu)?,
+                    self.tokens.resolve(&mut pt)?,
                 ))
             })?;
             let mut meta = st.meta.clone();
             let base = meta.events;
+            // Event k's seq counts the searches pushed before it, search j's the events.
+            let mut searches_before = vec![0u64; self.events.len() + 1];
+            for &(_, _, before) in &self.searches {
+                searches_before[before] += 1;
+            }
+            for k in 1..searches_before.len() {
+                searches_before[k] += searches_before[k - 1];
+            }
+            let searches: Vec<SearchEvent> = self
+                .searches
+                .iter()
+                .enumerate()
+                .map(|(j, &(ts, end, before))| {
+                    let start = if j == 0 { 0 } else { self.searches[j - 1].1 };
+                    SearchEvent {
+                        user: smap[j],
+                        tokens: tmap[start..end].to_vec(),
+                        timestamp: ts,
+                        seq: base + before as u64 + j as u64,
+                    }
+                })
+                .collect();
             let events: Vec<Event> = self
                 .events
                 .iter()
@@ -235,30 +317,43 @@ impl<'a> IngestBatch<'a> {
                     } else {
                         gmap[g as usize]
                     },
-                    seq: base + k as u64,
+                    seq: base + k as u64 + searches_before[k],
                 })
                 .collect();
-            meta.events += events.len() as u64;
+            meta.events += (events.len() + searches.len()) as u64;
             meta.users = pu.total();
             meta.items = pi.total();
             meta.groups = pg.total();
-            let update = db.pool().install(|| {
-                st.log
-                    .plan_append(b, events, &mut meta.next_run, &mut batch)
+            let mut search = st.search.clone();
+            search.searches += searches.len() as u64;
+            search.tokens = pt.total();
+            let (update, search_update) = db.pool().install(|| -> Result<_> {
+                let u = st
+                    .log
+                    .plan_append(b, events, &mut meta.next_run, &mut batch)?;
+                let s = st
+                    .searches
+                    .plan_append(b, searches, &mut meta.next_run, &mut batch)?;
+                Ok((u, s))
             })?;
             let ids = (
                 pu.write(&mut batch)?,
                 pi.write(&mut batch)?,
                 pg.write(&mut batch)?,
+                pt.write(&mut batch)?,
             );
             meta.put(&mut batch);
+            if !self.searches.is_empty() {
+                search.put(&mut batch);
+            }
             let receipt = CommitReceipt {
                 events: self.events.len() as u64,
                 new_users: ids.0.added() as u64,
                 new_items: ids.1.added() as u64,
                 total_events: meta.events,
+                searches: self.searches.len() as u64,
             };
-            (update, ids, receipt, meta)
+            (update, search_update, ids, receipt, meta, search)
         };
         {
             // Readers never see a manifest whose runs a merge has just deleted.
@@ -267,8 +362,11 @@ impl<'a> IngestBatch<'a> {
             st.users.install(new_users);
             st.items.install(new_items);
             st.groups.install(new_groups);
+            st.tokens.install(new_tokens);
             st.log.install(update);
+            st.searches.install(search_update);
             st.meta = meta;
+            st.search = search;
         }
         b.flush()?;
         drop(_w);
@@ -293,6 +391,9 @@ impl<'a> IngestBatch<'a> {
             items: Arena::default(),
             groups: Arena::default(),
             events: Vec::new(),
+            search_users: Arena::default(),
+            tokens: Arena::default(),
+            searches: Vec::new(),
         }
     }
 }

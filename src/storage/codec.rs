@@ -38,6 +38,8 @@ pub(crate) enum Tag {
     Delta = 14,
     IndexHeader = 15,
     IdBucket = 16,
+    SearchSegment = 17,
+    SearchHeader = 18,
 }
 
 /// Serialise `value` into a framed byte vector.

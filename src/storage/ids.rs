@@ -34,6 +34,8 @@ pub(crate) enum Space {
     Users,
     Items,
     Groups,
+    /// Search tokens (the words of queries).
+    Tokens,
 }
 
 impl Space {
@@ -42,6 +44,7 @@ impl Space {
             Space::Users => b'U',
             Space::Items => b'I',
             Space::Groups => b'G',
+            Space::Tokens => b'W',
         }
     }
     fn name(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Space {
             Space::Users => "user",
             Space::Items => "item",
             Space::Groups => "group",
+            Space::Tokens => "search token",
         }
     }
 }

@@ -6,8 +6,12 @@
 //! | `M` | — | [`Meta`](super::meta::Meta) |
 //! | `L` | run u64, bucket u32 | log segment (events of 64 users, columnar) |
 //! | `h` | bucket u32 | manifest: the runs of a bucket |
+//! | `Q` | run u64, bucket u32 | search segment (searches of 64 users, columnar) |
+//! | `q` | bucket u32 | search manifest: the search runs of a bucket |
+//! | `w` | — | search header: searches logged, search tokens |
+//! | `W` | block u32 | search token block: dense → token, 4096 tokens |
 //! | `U` / `I` / `G` | block u32 | user / item / group id block: dense → external, 4096 ids |
-//! | `N` | `U` / `I` / `G`, bucket u32 | id bucket: external → dense, about 128 ids hashed there |
+//! | `N` | `U` / `I` / `G` / `W`, bucket u32 | id bucket: external → dense, about 128 ids hashed there |
 //! | `a` / `b` | user / item u32 | user / item attributes |
 //! | `C` | table name | catalog entry: the versions of a table |
 //! | `T` | name, 0, version u64, block u32 | a block of table rows |
@@ -22,9 +26,16 @@
 pub(crate) const META: &[u8] = b"M";
 pub(crate) const RESTORE: &[u8] = b"R";
 
+pub(crate) const SEARCH_HEADER: &[u8] = b"w";
+
 pub(crate) fn segment(bucket: u32, run: u64) -> Vec<u8> {
+    segment_in(b'L', bucket, run)
+}
+
+/// A run's key in the key space `prefix` (`L` interactions, `Q` searches).
+pub(crate) fn segment_in(prefix: u8, bucket: u32, run: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(13);
-    k.push(b'L');
+    k.push(prefix);
     // Run first: run ids only grow, so new segments append at the right edge of the
     // tree and sled never rewrites leaves full of older segments.
     k.extend_from_slice(&run.to_be_bytes());
@@ -33,7 +44,12 @@ pub(crate) fn segment(bucket: u32, run: u64) -> Vec<u8> {
 }
 
 pub(crate) fn manifest(bucket: u32) -> Vec<u8> {
-    let mut k = vec![b'h'];
+    manifest_in(b'h', bucket)
+}
+
+/// A bucket manifest's key in the key space `prefix` (`h` interactions, `q` searches).
+pub(crate) fn manifest_in(prefix: u8, bucket: u32) -> Vec<u8> {
+    let mut k = vec![prefix];
     k.extend_from_slice(&bucket.to_be_bytes());
     k
 }

@@ -31,6 +31,7 @@
 #![allow(clippy::cast_possible_truncation)]
 
 pub(crate) mod rng;
+pub(crate) mod searches;
 mod words;
 
 use rayon::prelude::*;

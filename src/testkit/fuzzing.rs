@@ -50,6 +50,10 @@ pub fn decode_stored(bytes: &[u8]) -> Vec<u8> {
         }
     };
     hit(
+        Tag::SearchHeader,
+        codec::decode::<crate::storage::log::SearchHeader>(Tag::SearchHeader, bytes, &what).is_ok(),
+    );
+    hit(
         Tag::Meta,
         codec::decode::<Meta>(Tag::Meta, bytes, &what).is_ok(),
     );
@@ -182,12 +186,28 @@ pub fn decode_stored(bytes: &[u8]) -> Vec<u8> {
         ),
     );
     if b.apply(batch).is_ok() {
-        if let Ok(log) = Log::load(&b) {
+        if let Ok(log) = Log::<crate::event::Event>::load(&b) {
             let _ = log.verify(&b);
             let _ = log.history(&b, 0);
             let _ = log.snapshot(&b, u64::MAX);
         }
     }
+    // As a search segment, through the search log's reader.
+    use crate::storage::log::Record;
+    let mut searches = Vec::new();
+    hit(
+        Tag::SearchSegment,
+        crate::event::SearchEvent::decode_run(
+            bytes,
+            false,
+            0,
+            u32::MAX,
+            u64::MAX,
+            &what,
+            &mut searches,
+        )
+        .is_ok(),
+    );
     ok
 }
 
@@ -308,6 +328,23 @@ pub fn sample_values() -> Vec<Vec<u8>> {
                 seqs: vec![0],
             },
         ),
+        codec::encode(
+            Tag::SearchSegment,
+            &crate::storage::log::SearchSegment {
+                users: vec![0, 1],
+                timestamps: vec![5, 9],
+                seqs: vec![1, 2],
+                ends: vec![2, 3],
+                tokens: vec![0, 1, 0],
+            },
+        ),
+        codec::encode(
+            Tag::SearchHeader,
+            &crate::storage::log::SearchHeader {
+                searches: 2,
+                tokens: 2,
+            },
+        ),
     ]
 }
 
@@ -330,6 +367,9 @@ pub fn stored_values() -> crate::Result<Vec<(Vec<u8>, Vec<u8>)>> {
             i as i64,
             group.as_deref(),
         )?;
+        if i % 4 == 0 {
+            batch.push_search(&u, &format!("toy story {i}"), i as i64)?;
+        }
     }
     batch.commit()?;
     db.put_items(&[ItemRecord {
@@ -389,7 +429,9 @@ fn all_tags() -> Vec<u8> {
         | Tag::IndexHeader
         | Tag::Postings
         | Tag::Doc
-        | Tag::Delta => t as u8,
+        | Tag::Delta
+        | Tag::SearchSegment
+        | Tag::SearchHeader => t as u8,
     };
     [
         Tag::Meta,
@@ -408,6 +450,8 @@ fn all_tags() -> Vec<u8> {
         Tag::Postings,
         Tag::Doc,
         Tag::Delta,
+        Tag::SearchSegment,
+        Tag::SearchHeader,
     ]
     .into_iter()
     .map(check)

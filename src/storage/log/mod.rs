@@ -9,6 +9,8 @@
 //! filter, and the order in which events arrived is never lost.
 
 mod checked;
+mod record;
+mod search;
 mod segment;
 #[cfg(test)]
 mod tests;
@@ -20,7 +22,8 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use self::checked::CheckedRuns;
-use self::segment::push_events;
+pub(crate) use self::record::Record;
+pub(crate) use self::search::{SearchHeader, SearchSegment};
 pub(crate) use self::segment::{ArchivedSegment, Manifest, RunInfo, Segment};
 use super::backend::{Backend, Value, WriteBatch};
 use super::codec::{self, Tag};
@@ -36,23 +39,35 @@ pub(crate) fn bucket_of(user: u32) -> u32 {
 }
 
 /// The stored value of one run (its absence is corruption: the manifest lists it).
-fn read_run(b: &dyn Backend, bucket: u32, run: u64) -> Result<Value> {
-    b.get(&keys::segment(bucket, run))?
-        .ok_or_else(|| Error::corrupted(format!("{} (missing)", seg_what(bucket, run)())))
+fn read_run<R: Record>(b: &dyn Backend, bucket: u32, run: u64) -> Result<Value> {
+    b.get(&keys::segment_in(R::SEGMENT, bucket, run))?
+        .ok_or_else(|| Error::corrupted(format!("{} (missing)", seg_what::<R>(bucket, run)())))
 }
 
-fn seg_what(bucket: u32, run: u64) -> impl Fn() -> String {
-    move || format!("log segment (bucket {bucket}, run {run})")
+fn seg_what<R: Record>(bucket: u32, run: u64) -> impl Fn() -> String {
+    move || format!("{} (bucket {bucket}, run {run})", R::WHAT)
 }
 
 /// A bucket's new manifest and the writes (put or delete) that produce it.
 type PlannedBucket = (u32, Manifest, Vec<(Vec<u8>, Option<Vec<u8>>)>);
 
-/// The in-memory list of manifests, one per bucket that has events.
-#[derive(Debug, Default)]
-pub(crate) struct Log {
+/// The in-memory list of manifests, one per bucket that has records. `R` says what
+/// the log holds: interactions ([`Event`], the default) or searches.
+#[derive(Debug)]
+pub(crate) struct Log<R: Record = Event> {
     manifests: BTreeMap<u32, Manifest>,
     checked: Mutex<CheckedRuns>,
+    _records: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R: Record> Default for Log<R> {
+    fn default() -> Self {
+        Log {
+            manifests: BTreeMap::new(),
+            checked: Mutex::default(),
+            _records: std::marker::PhantomData,
+        }
+    }
 }
 
 /// What a commit will change in the log, applied to [`Log`] once the batch is durable.
@@ -60,20 +75,20 @@ pub(crate) struct LogUpdate {
     manifests: Vec<(u32, Manifest)>,
 }
 
-impl Log {
-    pub fn load(b: &dyn Backend) -> Result<Log> {
+impl<R: Record> Log<R> {
+    pub fn load(b: &dyn Backend) -> Result<Log<R>> {
         let mut manifests = BTreeMap::new();
-        for (k, v) in b.scan_prefix(b"h")? {
-            let bucket =
-                keys::be_u32(&k[1..]).ok_or_else(|| Error::corrupted("log manifest key"))?;
+        for (k, v) in b.scan_prefix(&[R::MANIFEST])? {
+            let bucket = keys::be_u32(&k[1..])
+                .ok_or_else(|| Error::corrupted(format!("{} manifest key", R::WHAT)))?;
             let m: Manifest = codec::decode(Tag::Manifest, &v, &|| {
-                format!("log manifest (bucket {bucket})")
+                format!("{} manifest (bucket {bucket})", R::WHAT)
             })?;
             manifests.insert(bucket, m);
         }
         Ok(Log {
             manifests,
-            checked: Mutex::default(),
+            ..Log::default()
         })
     }
 
@@ -85,27 +100,27 @@ impl Log {
     pub fn plan_append(
         &self,
         b: &dyn Backend,
-        mut events: Vec<Event>,
+        mut events: Vec<R>,
         next_run: &mut u64,
         batch: &mut WriteBatch,
     ) -> Result<LogUpdate> {
         // Scatter by bucket (one pass), then sort and encode each bucket in parallel:
         // small sorts that stay in cache instead of one big sort of the whole batch.
         let (lo, hi) = events.iter().fold((u32::MAX, 0), |(lo, hi), e| {
-            (lo.min(bucket_of(e.user)), hi.max(bucket_of(e.user)))
+            (lo.min(bucket_of(e.user())), hi.max(bucket_of(e.user())))
         });
-        let mut by_bucket: Vec<Vec<Event>> = Vec::new();
+        let mut by_bucket: Vec<Vec<R>> = Vec::new();
         if !events.is_empty() {
             let mut counts = vec![0usize; (hi - lo) as usize + 1];
             for e in &events {
-                counts[(bucket_of(e.user) - lo) as usize] += 1;
+                counts[(bucket_of(e.user()) - lo) as usize] += 1;
             }
             by_bucket = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
             for e in events.drain(..) {
-                by_bucket[(bucket_of(e.user) - lo) as usize].push(e);
+                by_bucket[(bucket_of(e.user()) - lo) as usize].push(e);
             }
         }
-        let groups: Vec<(u32, Vec<Event>)> = by_bucket
+        let groups: Vec<(u32, Vec<R>)> = by_bucket
             .into_iter()
             .enumerate()
             .filter(|(_, v)| !v.is_empty())
@@ -118,7 +133,7 @@ impl Log {
             .into_par_iter()
             .enumerate()
             .map(|(i, (bucket, mut evs))| {
-                evs.sort_unstable_by_key(|e| (e.user, e.timestamp, e.seq));
+                evs.sort_unstable_by_key(R::order);
                 self.plan_bucket(b, bucket, &evs, first_run + i as u64)
             })
             .collect();
@@ -132,7 +147,7 @@ impl Log {
                 }
             }
             batch.put(
-                keys::manifest(bucket),
+                keys::manifest_in(R::MANIFEST, bucket),
                 codec::encode(Tag::Manifest, &manifest),
             );
             manifests.push((bucket, manifest));
@@ -144,15 +159,15 @@ impl Log {
         &self,
         b: &dyn Backend,
         bucket: u32,
-        new: &[Event],
+        new: &[R],
         run: u64,
     ) -> Result<PlannedBucket> {
         let mut manifest = self.manifests.get(&bucket).cloned().unwrap_or_default();
         let mut writes = Vec::new();
         if manifest.runs.len() + 1 < MAX_RUNS {
             writes.push((
-                keys::segment(bucket, run),
-                Some(codec::encode(Tag::Segment, &Segment::from_sorted(new))),
+                keys::segment_in(R::SEGMENT, bucket, run),
+                Some(R::encode_run(new)),
             ));
             manifest.runs.push(RunInfo {
                 run,
@@ -171,19 +186,18 @@ impl Log {
             total += manifest.runs[from].events as u64;
         }
         let from = from.min(MAX_RUNS - 2);
-        let mut merged: Vec<Event> = new.to_vec();
+        let mut merged: Vec<R> = new.to_vec();
         for r in &manifest.runs[from..] {
-            let what = seg_what(bucket, r.run);
-            let v = read_run(b, bucket, r.run)?;
-            let seg: &ArchivedSegment = codec::access(Tag::Segment, &v, &what)?;
-            push_events(seg, 0, u32::MAX, u64::MAX, &what, &mut merged)?;
-            writes.push((keys::segment(bucket, r.run), None));
+            let what = seg_what::<R>(bucket, r.run);
+            let v = read_run::<R>(b, bucket, r.run)?;
+            R::decode_run(&v, false, 0, u32::MAX, u64::MAX, &what, &mut merged)?;
+            writes.push((keys::segment_in(R::SEGMENT, bucket, r.run), None));
         }
-        merged.sort_unstable_by_key(|e| (e.user, e.timestamp, e.seq));
+        merged.sort_unstable_by_key(R::order);
         manifest.runs.truncate(from);
         writes.push((
-            keys::segment(bucket, run),
-            Some(codec::encode(Tag::Segment, &Segment::from_sorted(&merged))),
+            keys::segment_in(R::SEGMENT, bucket, run),
+            Some(R::encode_run(&merged)),
         ));
         manifest.runs.push(RunInfo {
             run,
@@ -212,19 +226,19 @@ impl Log {
         };
         m.runs
             .iter()
-            .map(|r| Ok((r.run, read_run(b, bucket, r.run)?)))
+            .map(|r| Ok((r.run, read_run::<R>(b, bucket, r.run)?)))
             .collect()
     }
 
     /// One user's events, in (timestamp, seq) order.
-    pub fn history(&self, b: &dyn Backend, user: u32) -> Result<Vec<Event>> {
+    pub fn history(&self, b: &dyn Backend, user: u32) -> Result<Vec<R>> {
         let bucket = bucket_of(user);
         let mut out = Vec::new();
         let Some(m) = self.manifests.get(&bucket) else {
             return Ok(out);
         };
         for r in &m.runs {
-            let what = seg_what(bucket, r.run);
+            let what = seg_what::<R>(bucket, r.run);
             let key = (bucket, r.run);
             let held = self
                 .checked
@@ -233,41 +247,42 @@ impl Log {
                 .get(key);
             let v = match &held {
                 Some(v) => v.clone(),
-                None => read_run(b, bucket, r.run)?,
+                None => read_run::<R>(b, bucket, r.run)?,
             };
-            let seg: &ArchivedSegment = if held.is_some() {
-                codec::access_checked_before(Tag::Segment, &v, &what)?
-            } else {
-                let seg = codec::access(Tag::Segment, &v, &what)?;
-                if CheckedRuns::worth_holding(&v) {
-                    self.checked
-                        .lock()
-                        .or_poisoned("checked segments")?
-                        .insert(key, v.clone());
-                }
-                seg
-            };
-            push_events(seg, user, user + 1, u64::MAX, &what, &mut out)?;
+            R::decode_run(
+                &v,
+                held.is_some(),
+                user,
+                user + 1,
+                u64::MAX,
+                &what,
+                &mut out,
+            )?;
+            if held.is_none() && CheckedRuns::worth_holding(&v) {
+                self.checked
+                    .lock()
+                    .or_poisoned("checked segments")?
+                    .insert(key, v.clone());
+            }
         }
-        out.sort_unstable_by_key(|e| (e.timestamp, e.seq));
+        out.sort_unstable_by_key(R::order);
         Ok(out)
     }
 
     /// Every event with seq below `watermark`, grouped by user and in (timestamp, seq)
     /// order within a user.
-    pub fn snapshot(&self, b: &dyn Backend, watermark: u64) -> Result<Vec<Event>> {
+    pub fn snapshot(&self, b: &dyn Backend, watermark: u64) -> Result<Vec<R>> {
         let buckets: Vec<u32> = self.manifests.keys().copied().collect();
-        let parts: Vec<Result<Vec<Event>>> = buckets
+        let parts: Vec<Result<Vec<R>>> = buckets
             .par_iter()
             .map(|&bucket| {
                 let mut evs = Vec::new();
                 for (run, v) in self.read_runs(b, bucket)? {
-                    let what = seg_what(bucket, run);
-                    let seg: &ArchivedSegment = codec::access(Tag::Segment, &v, &what)?;
-                    push_events(seg, 0, u32::MAX, watermark, &what, &mut evs)?;
+                    let what = seg_what::<R>(bucket, run);
+                    R::decode_run(&v, false, 0, u32::MAX, watermark, &what, &mut evs)?;
                 }
                 if self.manifests[&bucket].runs.len() > 1 {
-                    evs.sort_unstable_by_key(|e| (e.user, e.timestamp, e.seq));
+                    evs.sort_unstable_by_key(R::order);
                 }
                 Ok(evs)
             })
@@ -279,14 +294,55 @@ impl Log {
         Ok(out)
     }
 
+    /// Read and validate every segment; returns the number of records.
+    pub fn verify(&self, b: &dyn Backend) -> Result<u64> {
+        let mut n = 0u64;
+        for &bucket in self.manifests.keys() {
+            for (run, v) in self.read_runs(b, bucket)? {
+                let what = seg_what::<R>(bucket, run);
+                let mut evs = Vec::new();
+                R::decode_run(&v, false, 0, u32::MAX, u64::MAX, &what, &mut evs)?;
+                if evs.iter().any(|e| bucket_of(e.user()) != bucket) {
+                    return Err(Error::corrupted(format!(
+                        "{} (user outside its bucket)",
+                        what()
+                    )));
+                }
+                n += evs.len() as u64;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Segment keys that no manifest names (left by nothing today; checked for safety).
+    pub fn orphans(&self, b: &dyn Backend) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for k in b.keys_with_prefix(&[R::SEGMENT])? {
+            let (Some(run), Some(bucket)) = (keys::be_u64(&k[1..]), keys::be_u32(&k[9..])) else {
+                out.push(k.to_vec());
+                continue;
+            };
+            let named = self
+                .manifests
+                .get(&bucket)
+                .is_some_and(|m| m.runs.iter().any(|r| r.run == run));
+            if !named {
+                out.push(k.to_vec());
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Log<Event> {
     /// How many events with seq below `watermark` name `item`: one segment at a time,
     /// counted in place, so no event is decoded into memory.
     pub fn count_item(&self, b: &dyn Backend, item: u32, watermark: u64) -> Result<u64> {
         let mut n = 0u64;
         for (&bucket, m) in &self.manifests {
             for r in &m.runs {
-                let what = seg_what(bucket, r.run);
-                let v = read_run(b, bucket, r.run)?;
+                let what = seg_what::<Event>(bucket, r.run);
+                let v = read_run::<Event>(b, bucket, r.run)?;
                 let seg: &ArchivedSegment = codec::access(Tag::Segment, &v, &what)?;
                 if seg.items.len() != seg.seqs.len() {
                     return Err(Error::corrupted(format!(
@@ -303,45 +359,5 @@ impl Log {
             }
         }
         Ok(n)
-    }
-
-    /// Read and validate every segment; returns the number of events.
-    pub fn verify(&self, b: &dyn Backend) -> Result<u64> {
-        let mut n = 0u64;
-        for &bucket in self.manifests.keys() {
-            for (run, v) in self.read_runs(b, bucket)? {
-                let what = seg_what(bucket, run);
-                let seg: &ArchivedSegment = codec::access(Tag::Segment, &v, &what)?;
-                let mut evs = Vec::new();
-                push_events(seg, 0, u32::MAX, u64::MAX, &what, &mut evs)?;
-                if evs.iter().any(|e| bucket_of(e.user) != bucket) {
-                    return Err(Error::corrupted(format!(
-                        "{} (user outside its bucket)",
-                        what()
-                    )));
-                }
-                n += evs.len() as u64;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Segment keys that no manifest names (left by nothing today; checked for safety).
-    pub fn orphans(&self, b: &dyn Backend) -> Result<Vec<Vec<u8>>> {
-        let mut out = Vec::new();
-        for k in b.keys_with_prefix(b"L")? {
-            let (Some(run), Some(bucket)) = (keys::be_u64(&k[1..]), keys::be_u32(&k[9..])) else {
-                out.push(k.to_vec());
-                continue;
-            };
-            let named = self
-                .manifests
-                .get(&bucket)
-                .is_some_and(|m| m.runs.iter().any(|r| r.run == run));
-            if !named {
-                out.push(k.to_vec());
-            }
-        }
-        Ok(out)
     }
 }

@@ -124,7 +124,51 @@ fn large_segments_are_checked_once_and_leave_with_their_runs() {
     let mut batch = WriteBatch::default();
     batch.put(keys::segment(0, big), v);
     b.apply(batch).unwrap();
-    let fresh = Log::load(&b).unwrap();
+    let fresh = Log::<Event>::load(&b).unwrap();
     let err = fresh.history(&b, 1).unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
+}
+
+/// The search log is the same log over another record: histories, watermark snapshots
+/// and merges match a naive model, token lists intact.
+#[test]
+fn search_runs_match_a_naive_model_through_merges() {
+    use crate::event::SearchEvent;
+    let b = MemBackend::default();
+    let mut log: Log<SearchEvent> = Log::default();
+    let (mut next_run, mut seq) = (0, 0u64);
+    let mut all = Vec::new();
+    for commit in 0..(MAX_RUNS as u32 + 6) {
+        let mut s = Vec::new();
+        for j in 0..(1 + commit % 5) * 9 {
+            let user = (j * 5 + commit) % 130;
+            s.push(SearchEvent {
+                user,
+                tokens: (0..1 + j % 4).map(|t| t * 7 + commit).collect(),
+                timestamp: ((j * 13 + commit * 7) % 40) as i64,
+                seq,
+            });
+            seq += 1;
+        }
+        all.extend(s.iter().cloned());
+        let mut batch = WriteBatch::default();
+        let up = log.plan_append(&b, s, &mut next_run, &mut batch).unwrap();
+        b.apply(batch).unwrap();
+        log.install(up);
+    }
+    let reloaded = Log::<SearchEvent>::load(&b).unwrap();
+    assert!(reloaded.manifests.values().all(|m| m.runs.len() < MAX_RUNS));
+    for user in 0..130 {
+        let mut want: Vec<SearchEvent> = all.iter().filter(|e| e.user == user).cloned().collect();
+        want.sort_by_key(|e| (e.timestamp, e.seq));
+        assert_eq!(reloaded.history(&b, user).unwrap(), want, "user {user}");
+    }
+    let wm = seq / 3;
+    let mut want: Vec<SearchEvent> = all.iter().filter(|e| e.seq < wm).cloned().collect();
+    want.sort_by_key(|e| (e.user, e.timestamp, e.seq));
+    assert_eq!(reloaded.snapshot(&b, wm).unwrap(), want);
+    assert_eq!(reloaded.verify(&b).unwrap(), seq);
+    assert!(reloaded.orphans(&b).unwrap().is_empty());
+    // The interaction log does not see the search keys, nor the other way round.
+    assert_eq!(Log::<Event>::load(&b).unwrap().runs(), 0);
 }

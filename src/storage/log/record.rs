@@ -1,0 +1,65 @@
+//! What a log holds: the interface that lets one log implementation (runs per bucket,
+//! size-tiered merges, watermarks, checked-segment cache) store interactions and
+//! searches alike, each in its own columnar segment format and key space.
+
+use super::segment::{push_events, ArchivedSegment, Segment};
+use crate::event::Event;
+use crate::storage::codec::{self, Tag};
+use crate::Result;
+
+pub(crate) trait Record: Clone + Send + Sync + std::fmt::Debug + 'static {
+    /// Key prefix of the runs (`keys::segment_in`).
+    const SEGMENT: u8;
+    /// Key prefix of the bucket manifests (`keys::manifest_in`).
+    const MANIFEST: u8;
+    /// What a segment is called in errors (`log segment`).
+    const WHAT: &'static str;
+    fn user(&self) -> u32;
+    /// The order within a run: (user, timestamp, seq).
+    fn order(&self) -> (u32, i64, u64);
+    /// The framed value of one run of records sorted by [`Record::order`].
+    fn encode_run(sorted: &[Self]) -> Vec<u8>;
+    /// Decode the records of run value `v` for users in `[lo, hi)` whose seq is below
+    /// `watermark`. `checked`: `v` is a held buffer whose checksum passed before.
+    #[allow(clippy::too_many_arguments)] // why: the run's value and the filter, each needed
+    fn decode_run(
+        v: &[u8],
+        checked: bool,
+        lo: u32,
+        hi: u32,
+        watermark: u64,
+        what: &dyn Fn() -> String,
+        out: &mut Vec<Self>,
+    ) -> Result<()>;
+}
+
+impl Record for Event {
+    const SEGMENT: u8 = b'L';
+    const MANIFEST: u8 = b'h';
+    const WHAT: &'static str = "log segment";
+    fn user(&self) -> u32 {
+        self.user
+    }
+    fn order(&self) -> (u32, i64, u64) {
+        (self.user, self.timestamp, self.seq)
+    }
+    fn encode_run(sorted: &[Self]) -> Vec<u8> {
+        codec::encode(Tag::Segment, &Segment::from_sorted(sorted))
+    }
+    fn decode_run(
+        v: &[u8],
+        checked: bool,
+        lo: u32,
+        hi: u32,
+        watermark: u64,
+        what: &dyn Fn() -> String,
+        out: &mut Vec<Self>,
+    ) -> Result<()> {
+        let seg: &ArchivedSegment = if checked {
+            codec::access_checked_before(Tag::Segment, v, what)?
+        } else {
+            codec::access(Tag::Segment, v, what)?
+        };
+        push_events(seg, lo, hi, watermark, what, out)
+    }
+}
