@@ -174,3 +174,39 @@ fn bad_parameters_are_refused_by_name() {
     let r = db.train("youtube", &Params::new().set("layers", "65536,65536"), &o);
     assert!(matches!(r, Err(Error::OutOfMemory { .. })), "{r:?}");
 }
+
+const TOPICS: [&str; 4] = ["alpha", "bravo", "charlie", "delta"];
+
+/// The grouped data with searches that carry the taste: every user searches their
+/// group's word before their events.
+fn db_with_searches() -> Db {
+    let db = grouped_db();
+    let mut b = db.batch();
+    for u in 0..400 {
+        b.push_search(&user(u), TOPICS[u % 4], (u * 1000) as i64)
+            .unwrap();
+    }
+    b.commit().unwrap();
+    db
+}
+
+#[test]
+fn searches_are_inputs_and_a_search_logged_after_training_changes_the_answer() {
+    let db = db_with_searches();
+    db.train("youtube", &small(), &opts(5)).unwrap();
+    let q = QueryOptions::model("youtube").k(10);
+    // A user who only searched: the tower answers from the search alone.
+    let mut b = db.batch();
+    b.push_search("searcher", "charlie", 5_000_000).unwrap();
+    b.commit().unwrap();
+    let hits = db.recommend("searcher", &q).unwrap();
+    assert_eq!(hits.len(), 10);
+    assert!(group_share(&hits, 2) >= 0.6, "{hits:?}");
+    // A search logged now changes the next answer, with no retrain.
+    let before = db.recommend(&user(3), &q).unwrap();
+    let mut b = db.batch();
+    b.push_search(&user(3), "alpha alpha", 6_000_000).unwrap();
+    b.commit().unwrap();
+    let after = db.recommend(&user(3), &q).unwrap();
+    assert_ne!(before, after);
+}

@@ -93,7 +93,8 @@ fn tokens<'a>(kind: &FieldKind, v: &'a str) -> Vec<&'a str> {
 
 /// A number, or None when missing, unparsable or not finite (never NaN into a model).
 fn number(v: Option<&str>) -> Option<f64> {
-    v.and_then(|v| v.parse::<f64>().ok()).filter(|x| x.is_finite())
+    v.and_then(|v| v.parse::<f64>().ok())
+        .filter(|x| x.is_finite())
 }
 
 /// Mean and population standard deviation (Welford); sd 0 (or no values) → 1 so a

@@ -100,7 +100,10 @@ fn parse_spec(spec: &str) -> Result<FieldSpec> {
     let Some((name, rest)) = spec.split_once(':') else {
         return Err(Error::param(
             "features",
-            format!("`{}`: a field is `name:kind`, e.g. `gender:cat`", spec.trim()),
+            format!(
+                "`{}`: a field is `name:kind`, e.g. `gender:cat`",
+                spec.trim()
+            ),
         ));
     };
     let name = name.trim();

@@ -51,7 +51,10 @@ pub(super) fn to_bytes(enc: &Encoder) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
     put_u32(&mut out, VERSION);
-    put_u32(&mut out, u32::try_from(enc.fields.len()).unwrap_or(u32::MAX));
+    put_u32(
+        &mut out,
+        u32::try_from(enc.fields.len()).unwrap_or(u32::MAX),
+    );
     for f in &enc.fields {
         put_str(&mut out, &f.spec.name);
         let (tag, arg) = match f.spec.kind {

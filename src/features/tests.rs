@@ -11,9 +11,10 @@ fn row(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[test]
 fn parses_every_kind() {
-    let s: Schema = "gender:cat, genres:multi,tags:multi=,,year:num,zip:hash=1000,area:prefix=2:min=3"
-        .parse()
-        .unwrap();
+    let s: Schema =
+        "gender:cat, genres:multi,tags:multi=,,year:num,zip:hash=1000,area:prefix=2:min=3"
+            .parse()
+            .unwrap();
     let kinds: Vec<_> = s.fields.iter().map(|f| f.kind.clone()).collect();
     assert_eq!(
         kinds,
@@ -117,7 +118,10 @@ fn multi_prefix_and_hashed_fields() {
     assert_eq!(e.ids[1], vec![1]); // "48"
     assert_eq!(enc.encode(&rows[2]).ids[0], vec![1]);
     assert_eq!(enc.encode(&rows[2]).ids[1], vec![2]); // "9": shorter than the prefix
-    assert_eq!(enc.encode(&row(&[("genres", "Horror|Drama")])).ids[0], vec![1]);
+    assert_eq!(
+        enc.encode(&row(&[("genres", "Horror|Drama")])).ids[0],
+        vec![1]
+    );
     assert_eq!(enc.encode(&row(&[("genres", "Horror")])).ids[0], vec![0]);
     // A hashed value lands in 1..=8 whether or not it was seen at fit, the same way
     // every time; missing is 0.
@@ -205,7 +209,9 @@ fn bytes_round_trip_and_damage_is_an_error() {
         row(&[("g", "F"), ("genres", "B"), ("z", "10001")]),
     ];
     let enc = Encoder::fit(
-        &"g:cat,genres:multi=|,y:num,z:hash=100,zp:prefix=3:min=2".parse().unwrap(),
+        &"g:cat,genres:multi=|,y:num,z:hash=100,zp:prefix=3:min=2"
+            .parse()
+            .unwrap(),
         &rows,
     )
     .unwrap();

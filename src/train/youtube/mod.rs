@@ -107,9 +107,9 @@ impl Default for YtParams {
             max_examples: 0,
             example_age: true,
             serve_age: ServeAge::Last,
-            recency: false,
-            last: 1,
-            softmax: Softmax::Full,
+            recency: true,
+            last: 2,
+            softmax: Softmax::Sampled,
             negatives: 512,
             proposal: ProposalKind::Uniform,
             epochs: 10,
@@ -154,7 +154,7 @@ impl YtParams {
                 ))
             }
         };
-        let softmax = match p.get("softmax", "full".to_string())?.as_str() {
+        let softmax = match p.get("softmax", "sampled".to_string())?.as_str() {
             "full" => Softmax::Full,
             "sampled" => Softmax::Sampled,
             s => {
