@@ -57,6 +57,9 @@ fn push_user<S: Queries + ?Sized>(
     Ok(seen_in(&history, include_seen))
 }
 
+/// Per user: the query `[u, 1]` and the items seen.
+type QueriesAndSeen = (Vec<Vec<f32>>, Vec<Vec<u32>>);
+
 /// The user vectors `[u, 1]` of `users` (one tower pass for all) and their seen items.
 fn queries<S: Queries + ?Sized>(
     db: &S,
@@ -64,7 +67,7 @@ fn queries<S: Queries + ?Sized>(
     inputs: &TableView,
     users: &[&str],
     include_seen: bool,
-) -> Result<(Vec<Vec<f32>>, Vec<Vec<u32>>)> {
+) -> Result<QueriesAndSeen> {
     let mut inp = Inputs::default();
     let mut seen = Vec::with_capacity(users.len());
     for user in users {

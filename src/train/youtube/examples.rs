@@ -147,7 +147,7 @@ impl Examples {
             let first = if p.max_examples == 0 {
                 start
             } else {
-                start.max(i.saturating_sub(p.max_examples as u32))
+                start.max(i.saturating_sub(u32::try_from(p.max_examples).unwrap_or(u32::MAX)))
             };
             for t in first..i {
                 let item = snap.events[t as usize].item;
