@@ -85,6 +85,23 @@ pub struct RawEvent {
     pub group: Option<String>,
 }
 
+/// One search with an external user id, as read from a file or given by an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSearch {
+    pub user: String,
+    /// The query as typed; stored as its tokens.
+    pub text: String,
+    pub timestamp: i64,
+}
+
+/// One data row of an events file: an interaction, or a search (a row with a query and
+/// no item).
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventRow {
+    Event(RawEvent),
+    Search(RawSearch),
+}
+
 /// One interaction with dense ids, as stored.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Event {

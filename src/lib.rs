@@ -61,11 +61,11 @@ pub use error::{Error, Result};
 pub use eval::{
     evaluate, evaluate_db, evaluate_quiet, EvalOptions, EvalReport, Protocol, LEE_DEFAULTS,
 };
-pub use event::{Event, EventKind, ItemRecord, RawEvent, UserRecord};
+pub use event::{Event, EventKind, EventRow, ItemRecord, RawEvent, RawSearch, UserRecord};
 pub use index::Metric;
 pub use ingest::{
     parse_f32_rows, parse_tsv_vectors, read_binary_file, read_text_file, Format, ParsedVectors,
-    MAX_LINE,
+    MAX_LINE, MAX_QUERY,
 };
 pub use jobs::{JobContext, JobControl, JobState, NoProgress, ProgressSink, MAX_THREADS};
 pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};

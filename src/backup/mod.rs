@@ -5,7 +5,8 @@
 //! writes anything.
 //!
 //! One JSON object per line, `"t"` says what it is: `recdb-dump` (header), `user`,
-//! `item` (dense-id order, so tables stay aligned), `event` (arrival order), `table`
+//! `item` (dense-id order, so tables stay aligned), `event` and `search` (arrival
+//! order, interleaved; a search's `q` is its stored words), `table`
 //! followed by its `row`s, `policy`, and an `end` trailer with counts that catches a
 //! truncated file. A table's rows are its current version with the rows put or deleted
 //! since (the version's delta) applied: a row of an `other` table carries its id, and a
@@ -60,6 +61,11 @@ pub(crate) enum Line {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<String>,
     },
+    Search {
+        user: String,
+        q: String,
+        ts: i64,
+    },
     Table {
         name: String,
         space: String,
@@ -92,6 +98,8 @@ pub(crate) enum Line {
         tables: u64,
         #[serde(default, skip_serializing_if = "is_zero")]
         docs: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        searches: u64,
     },
 }
 
@@ -116,6 +124,7 @@ pub struct DumpReport {
     pub tables: u64,
     /// Imported documents (`import docs`).
     pub docs: u64,
+    pub searches: u64,
 }
 
 /// The longest line a dump has (and `restore` reads), newline excluded.

@@ -24,7 +24,8 @@ pub(crate) struct TableIn {
 pub(crate) struct Parsed {
     pub(crate) users: Vec<crate::UserRecord>,
     pub(crate) items: Vec<ItemRecord>,
-    pub(crate) events: Vec<crate::RawEvent>,
+    /// Events and searches in arrival order.
+    pub(crate) events: Vec<crate::EventRow>,
     pub(crate) tables: Vec<TableIn>,
     pub(crate) policies: Vec<Policy>,
     pub(crate) docs: Vec<(String, String)>,
@@ -32,12 +33,18 @@ pub(crate) struct Parsed {
 
 impl Parsed {
     pub(crate) fn report(&self) -> DumpReport {
+        let searches = self
+            .events
+            .iter()
+            .filter(|r| matches!(r, crate::EventRow::Search(_)))
+            .count() as u64;
         DumpReport {
             users: self.users.len() as u64,
             items: self.items.len() as u64,
-            events: self.events.len() as u64,
+            events: self.events.len() as u64 - searches,
             tables: self.tables.len() as u64,
             docs: self.docs.len() as u64,
+            searches,
         }
     }
 }
@@ -110,14 +117,21 @@ pub(crate) fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                 let kind: EventKind = kind
                     .parse()
                     .map_err(|e: Error| bad(n, "kind", e.to_string()))?;
-                p.events.push(crate::RawEvent {
+                p.events.push(crate::EventRow::Event(crate::RawEvent {
                     user,
                     item,
                     kind,
                     value,
                     timestamp: ts,
                     group,
-                });
+                }));
+            }
+            Line::Search { user, q, ts } => {
+                p.events.push(crate::EventRow::Search(crate::RawSearch {
+                    user,
+                    text: q,
+                    timestamp: ts,
+                }));
             }
             Line::Table {
                 name,
@@ -247,6 +261,7 @@ pub(crate) fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                 events,
                 tables,
                 docs,
+                searches,
             } => {
                 end = Some(DumpReport {
                     users,
@@ -254,6 +269,7 @@ pub(crate) fn read_dump(r: &mut dyn BufRead, source: &str) -> Result<Parsed> {
                     events,
                     tables,
                     docs,
+                    searches,
                 })
             }
             Line::RecdbDump { .. } => return Err(bad(n, "t", "a second header".into())),

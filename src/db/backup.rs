@@ -18,6 +18,10 @@ pub(crate) struct LoggedEvents {
     pub groups: Vec<String>,
     /// Grouped by user, in (timestamp, seq) order within a user.
     pub events: Vec<crate::event::Event>,
+    /// Grouped by user, in (timestamp, seq) order within a user.
+    pub searches: Vec<crate::event::SearchEvent>,
+    /// The search vocabulary, by token id.
+    pub tokens: Vec<String>,
 }
 
 impl Db {
@@ -28,6 +32,8 @@ impl Db {
         let st = self.state()?;
         Ok(LoggedEvents {
             events: st.log.snapshot(b, u64::MAX)?,
+            searches: st.searches.snapshot(b, u64::MAX)?,
+            tokens: st.tokens.all_names(b)?,
             users: st.users.all_names(b)?,
             items: st.items.all_names(b)?,
             groups: st.groups.all_names(b)?,
@@ -46,6 +52,8 @@ impl Db {
             items,
             groups,
             mut events,
+            mut searches,
+            tokens,
         } = self.logged_events()?;
         for (i, id) in users.iter().enumerate() {
             let attrs = attrs::get_user(b, i as u32, id)?
@@ -86,7 +94,13 @@ impl Db {
             )?;
         }
         events.sort_unstable_by_key(|e| e.seq);
+        searches.sort_unstable_by_key(|s| s.seq);
+        // Events and searches merged back into arrival order.
+        let mut next_search = searches.iter().peekable();
         for e in &events {
+            while let Some(s) = next_search.next_if(|s| s.seq < e.seq) {
+                write_search(w, &mut buf, s, &users, &tokens)?;
+            }
             let name = |v: &[String], i: u32| {
                 v.get(i as usize).cloned().ok_or_else(|| {
                     Error::corrupted(format!("event {} (id {i} out of range)", e.seq))
@@ -108,6 +122,9 @@ impl Db {
                     },
                 },
             )?;
+        }
+        for s in next_search {
+            write_search(w, &mut buf, s, &users, &tokens)?;
         }
         let catalog = tables::load_catalog(b)?;
         for entry in &catalog {
@@ -166,6 +183,7 @@ impl Db {
             events: events.len() as u64,
             tables: catalog.len() as u64,
             docs: docs.len() as u64,
+            searches: searches.len() as u64,
         };
         write_line(
             w,
@@ -176,11 +194,47 @@ impl Db {
                 events: report.events,
                 tables: report.tables,
                 docs: report.docs,
+                searches: report.searches,
             },
         )?;
         w.flush().map_err(|e| Error::io("<dump>", e))?;
         Ok(report)
     }
+}
+
+/// One search line: its user's name and its words (what re-tokenizes to the same tokens).
+fn write_search(
+    w: &mut dyn Write,
+    buf: &mut Vec<u8>,
+    s: &crate::event::SearchEvent,
+    users: &[String],
+    tokens: &[String],
+) -> Result<()> {
+    let bad = |what: &str, i: u32| {
+        Error::corrupted(format!("search {} ({what} {i} out of range)", s.seq))
+    };
+    let user = users
+        .get(s.user as usize)
+        .ok_or_else(|| bad("user", s.user))?;
+    let words = s
+        .tokens
+        .iter()
+        .map(|&t| {
+            tokens
+                .get(t as usize)
+                .map(String::as_str)
+                .ok_or_else(|| bad("token", t))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    write_line(
+        w,
+        buf,
+        &Line::Search {
+            user: user.clone(),
+            q: words.join(" "),
+            ts: s.timestamp,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -204,6 +258,11 @@ mod tests {
                     Some(&group),
                 )
                 .unwrap();
+                if u % 4 == 0 && i == 2 {
+                    let part = ["one", "two"][u % 8 / 4];
+                    b.push_search(&format!("u{u}"), &format!("Space opera, part {part}"), 97)
+                        .unwrap();
+                }
             }
         }
         b.commit().unwrap();
@@ -251,6 +310,7 @@ mod tests {
                 events: 480,
                 tables: 2,
                 docs: 0,
+                searches: 20,
             }
         );
         let b = restored(&first);
@@ -260,6 +320,9 @@ mod tests {
             b.recommend("u7", &q).unwrap()
         );
         assert_eq!(a.history("u9").unwrap(), b.history("u9").unwrap());
+        assert_eq!(a.searches("u4").unwrap(), b.searches("u4").unwrap());
+        assert_eq!(b.searches("u4").unwrap()[0].text, "space opera part two");
+        assert_eq!(b.stats().unwrap().searches, 20);
         b.check().unwrap();
     }
 

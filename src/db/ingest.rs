@@ -6,9 +6,10 @@ use std::path::Path;
 use std::sync::{MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{Db, State};
-use crate::event::{ItemRecord, RawEvent, UserRecord};
+use crate::event::{EventRow, ItemRecord, RawEvent, UserRecord};
 use crate::ingest::{
-    check_event, check_id, CommitReceipt, ImportReport, IngestBatch, Writer, IMPORT_BATCH,
+    check_event, check_id, check_query, CommitReceipt, ImportReport, IngestBatch, Writer,
+    IMPORT_BATCH,
 };
 use crate::storage::attrs;
 use crate::storage::backend::{Backend, WriteBatch};
@@ -53,7 +54,8 @@ impl Db {
     }
 
     /// Import an events file (TSV, CSV, JSON lines or ML-100K atomic; detected from the
-    /// header unless `format` is given). The whole file is validated before anything is
+    /// header unless `format` is given); with a `query` column, rows with a query and no
+    /// item are searches (see `docs/SEARCH.md`). The whole file is validated before anything is
     /// written, so bad input leaves the database as it was. A file of at most
     /// 1,048,576 events is then one atomic, durable commit; a bigger one is
     /// written in commits of that many events, each atomic and durable (a crash during
@@ -81,16 +83,22 @@ impl Db {
         per_commit: usize,
     ) -> Result<CommitReceipt> {
         let mut index = 0usize;
-        crate::ingest::each_event(file, bytes, format, &mut |e| {
-            check_event(&e.user, &e.item, e.value, e.group.as_deref(), index).map_err(|err| {
-                match err {
-                    Error::InvalidEvent { index, reason, .. } => Error::InvalidEvent {
-                        file: Some(file.to_owned()),
-                        index,
-                        reason,
-                    },
-                    other => other,
+        crate::ingest::each_event(file, bytes, format, &mut |row| {
+            match &row {
+                EventRow::Event(e) => {
+                    check_event(&e.user, &e.item, e.value, e.group.as_deref(), index)
                 }
+                EventRow::Search(s) => {
+                    check_id("user", &s.user, index).and_then(|()| check_query(&s.text, index))
+                }
+            }
+            .map_err(|err| match err {
+                Error::InvalidEvent { index, reason, .. } => Error::InvalidEvent {
+                    file: Some(file.to_owned()),
+                    index,
+                    reason,
+                },
+                other => other,
             })?;
             index += 1;
             Ok(())
@@ -117,8 +125,11 @@ impl Db {
                 let mut batch = self.batch();
                 // A closed channel means the committer failed; it reports its own error.
                 let stopped = || Error::InvalidInput("import stopped".into());
-                crate::ingest::each_event(file, bytes, format, &mut |e| {
-                    batch.push_raw(&e)?;
+                crate::ingest::each_event(file, bytes, format, &mut |row| {
+                    match &row {
+                        EventRow::Event(e) => batch.push_raw(e)?,
+                        EventRow::Search(s) => batch.push_search(&s.user, &s.text, s.timestamp)?,
+                    }
                     if batch.len() >= per_commit {
                         tx.send(std::mem::replace(&mut batch, self.batch()))
                             .map_err(|_| stopped())?;

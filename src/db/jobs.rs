@@ -13,6 +13,9 @@ use crate::jobs::{
 use crate::storage::backend::WriteBatch;
 use crate::{Error, Params, Result};
 
+/// Attributes by dense id, as a [`Snapshot`] carries them.
+type AttrRows = Vec<Vec<(String, String)>>;
+
 /// Options of one training run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainOptions {
@@ -124,8 +127,11 @@ impl Db {
                 }
                 snap
             };
+            let (user_attrs, item_attrs) = self.attrs_for(job.reads(), &snapshot)?;
             let snapshot = Snapshot {
                 texts: self.texts_for(job.text_input())?,
+                user_attrs,
+                item_attrs,
                 ..snapshot
             };
             ctx.check_cancel()?;
@@ -140,6 +146,37 @@ impl Db {
         self.runner()
             .run(rec, spec, work, publish)
             .map(|(_, info)| info)
+    }
+
+    /// The user and item attributes a job asked for, by dense id (empty for an entity
+    /// without any; none at all when not asked). Each kind is read in one scan. An
+    /// entity added after the snapshot's id count is left out: the events the job
+    /// trains on cannot name it.
+    fn attrs_for(
+        &self,
+        reads: crate::jobs::Reads,
+        snap: &Snapshot,
+    ) -> Result<(AttrRows, AttrRows)> {
+        let b = self.backend();
+        let mut users = Vec::new();
+        if reads.user_attrs {
+            users.resize_with(snap.n_users, Vec::new);
+            for (u, a) in crate::storage::attrs::all_users(b)? {
+                if let Some(slot) = users.get_mut(u as usize) {
+                    *slot = a.into_pairs();
+                }
+            }
+        }
+        let mut items = Vec::new();
+        if reads.item_attrs {
+            items.resize_with(snap.n_items, Vec::new);
+            for (i, a) in crate::storage::attrs::all_items(b)? {
+                if let Some(slot) = items.get_mut(i as usize) {
+                    *slot = crate::features::item_fields(&a.into_record());
+                }
+            }
+        }
+        Ok((users, items))
     }
 
     /// The job, its own pool and its record, once the options are checked (a bad
@@ -417,5 +454,97 @@ mod tests {
         t.join().unwrap();
         assert_eq!(db.jobs().unwrap()[0].state, JobState::Cancelled);
         assert!(db.tables().unwrap().is_empty());
+    }
+
+    /// A job that asks for attributes and keeps what its snapshot carried.
+    #[derive(Default)]
+    struct Attrs(std::sync::Mutex<Vec<AttrRows>>);
+
+    impl Job for Attrs {
+        fn model(&self) -> &str {
+            "attrs"
+        }
+        fn params_json(&self) -> String {
+            "{}".into()
+        }
+        fn reads(&self) -> crate::jobs::Reads {
+            crate::jobs::Reads {
+                user_attrs: true,
+                item_attrs: true,
+                ..Default::default()
+            }
+        }
+        fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {
+            *self.0.lock().unwrap() = vec![snap.user_attrs.clone(), snap.item_attrs.clone()];
+            Fake("ok").run(snap, ctx)
+        }
+    }
+
+    #[test]
+    fn the_snapshot_carries_attributes_when_the_job_asks() {
+        let db = db_with_events();
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        db.put_users(&[crate::UserRecord {
+            id: "u".into(),
+            attrs: vec![pair("gender", "F"), pair("age", "25")],
+        }])
+        .unwrap();
+        db.put_items(&[crate::ItemRecord {
+            id: "j".into(),
+            title: Some("A title".into()),
+            genres: vec!["Comedy".into(), "Drama".into()],
+            attrs: vec![pair("year", "1995")],
+            ..Default::default()
+        }])
+        .unwrap();
+        let job = Attrs::default();
+        let rec = db.start_record("attrs", "{}".into(), 1).unwrap();
+        let flag = Arc::new(AtomicBool::new(false));
+        db.run_training(&job, &TrainOptions::default(), None, rec, flag, None)
+            .unwrap();
+        let got = job.0.lock().unwrap().clone();
+        let (u, i, j) = (
+            db.user_id("u").unwrap() as usize,
+            db.item_id("i").unwrap() as usize,
+            db.item_id("j").unwrap() as usize,
+        );
+        assert_eq!(got[0].len(), 1);
+        assert_eq!(got[0][u], vec![pair("gender", "F"), pair("age", "25")]);
+        assert_eq!(got[1].len(), 2);
+        assert!(got[1][i].is_empty());
+        assert_eq!(
+            got[1][j],
+            vec![pair("year", "1995"), pair("genres", "Comedy|Drama")]
+        );
+    }
+
+    #[test]
+    fn a_user_known_only_from_put_users_is_known_with_live_attributes() {
+        use crate::query::Source;
+        let db = db_with_events();
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        db.put_users(&[crate::UserRecord {
+            id: "newcomer".into(),
+            attrs: vec![pair("gender", "M")],
+        }])
+        .unwrap();
+        let id = db.user_id("newcomer").unwrap();
+        assert!(db.history_dense(id).unwrap().is_empty());
+        assert_eq!(
+            Source::user_attrs_dense(&db, id).unwrap(),
+            vec![pair("gender", "M")]
+        );
+        // Attributes put again replace the old ones, seen at once.
+        db.put_users(&[crate::UserRecord {
+            id: "newcomer".into(),
+            attrs: vec![pair("gender", "F")],
+        }])
+        .unwrap();
+        assert_eq!(
+            Source::user_attrs_dense(&db, id).unwrap(),
+            vec![pair("gender", "F")]
+        );
+        let u = db.user_id("u").unwrap();
+        assert!(Source::user_attrs_dense(&db, u).unwrap().is_empty());
     }
 }

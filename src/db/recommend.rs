@@ -62,11 +62,15 @@ impl Source for Db {
         Db::history_dense(self, user)
     }
     fn searches_dense(&self, user: u32) -> Result<Vec<SearchEvent>> {
-        Db::searches_dense(self, user)
+        self.state()?.searches.history(self.backend(), user)
     }
-    fn user_attrs_dense(&self, _user: u32) -> Result<Vec<(String, String)>> {
-        // scaffold: the features area fills this in
-        Ok(Vec::new())
+    fn user_attrs_dense(&self, user: u32) -> Result<Vec<(String, String)>> {
+        let b = self.backend();
+        Ok(
+            crate::storage::attrs::get_user(b, user, &format!("#{user}"))?
+                .map(|r| r.attrs)
+                .unwrap_or_default(),
+        )
     }
     fn table(&self, name: &str) -> Result<Arc<TableView>> {
         Db::table(self, name)

@@ -73,7 +73,14 @@ impl Db {
             self.put_docs(&p.docs)?;
         }
         for chunk in p.events.chunks(1 << 20) {
-            self.log_events(chunk)?;
+            let mut b = self.batch();
+            for row in chunk {
+                match row {
+                    crate::EventRow::Event(e) => b.push_raw(e)?,
+                    crate::EventRow::Search(s) => b.push_search(&s.user, &s.text, s.timestamp)?,
+                }
+            }
+            b.commit()?;
         }
         // One restored job record per producing job of the dump (tables in dump order);
         // the tables move into their group (a table's values are never copied).

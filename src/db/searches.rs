@@ -2,7 +2,6 @@
 //! queries and jobs read.
 
 use super::Db;
-use crate::event::SearchEvent;
 use crate::{Error, Result};
 
 /// One search of a user, its text rebuilt from the stored tokens (lowercased words,
@@ -14,12 +13,6 @@ pub struct SearchEntry {
 }
 
 impl Db {
-    /// A user's searches in time order (dense ids), for queries and jobs.
-    pub(crate) fn searches_dense(&self, user: u32) -> Result<Vec<SearchEvent>> {
-        let st = self.state()?;
-        st.searches.history(self.backend(), user)
-    }
-
     /// A user's searches in (timestamp, arrival) order. A user who only searched exists.
     pub fn searches(&self, user: &str) -> Result<Vec<SearchEntry>> {
         let st = self.state()?;
@@ -107,7 +100,8 @@ mod tests {
         assert_eq!(db.searches("carol").unwrap()[0].timestamp, 7);
         assert!(db.history("carol").unwrap().is_empty());
         let uid = db.user_id("alice").unwrap();
-        assert_eq!(db.searches_dense(uid).unwrap()[1].tokens, vec![1, 3]);
+        let dense = crate::query::Source::searches_dense(&db, uid).unwrap();
+        assert_eq!(dense[1].tokens, vec![1, 3]);
         let stats = db.stats().unwrap();
         assert_eq!(
             (stats.events, stats.searches, stats.search_tokens),

@@ -22,7 +22,9 @@ mod strong;
 pub use lee::LEE_DEFAULTS;
 pub use report::EvalReport;
 
-use crate::{Db, Error, ItemRecord, NoProgress, Params, ProgressSink, RawEvent, Result};
+use crate::{
+    Db, Error, ItemRecord, NoProgress, Params, ProgressSink, RawEvent, Result, UserRecord,
+};
 use metrics::EvalEvent;
 
 /// Which protocol.
@@ -83,8 +85,8 @@ pub struct EvalOptions {
     pub protocol: Protocol,
     pub model: String,
     /// The data directory (`--data DIR`, relative to the current directory): a directory
-    /// of atomic files (one `*.inter`, optionally one `*.item`) for NEXT, RATING and
-    /// STRONG, the LEE corpus for LEE. [`evaluate`] requires it;
+    /// of atomic files (one `*.inter`, optionally one `*.item`, and for NEXT and RATING
+    /// one `*.user`) for NEXT, RATING and STRONG, the LEE corpus for LEE. [`evaluate`] requires it;
     /// [`evaluate_db`] reads the database instead and ignores it.
     pub data: Option<PathBuf>,
     pub params: Params,
@@ -172,12 +174,19 @@ pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalRepor
         Some(catalog) => crate::ingest::read_items(&catalog, None)?,
         None => Vec::new(),
     };
+    // User attributes (MovieLens' demographics) reach the models that read them;
+    // the others ignore them.
+    let users = match one_file(&dir, "user", false)? {
+        Some(file) => crate::ingest::read_users(&file, None)?,
+        None => Vec::new(),
+    };
     // The data set by its file's name, and where it was read.
     let name = inter
         .file_stem()
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
     let label = format!("{name} ({})", dir.display());
-    run_protocol(opts, &events, &items, label, sink)
+    let catalog = Catalog { items, users };
+    run_protocol(opts, &events, &catalog, label, sink)
 }
 
 /// [`evaluate`] without progress.
@@ -226,19 +235,22 @@ pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Resu
             "the database has no events to evaluate on".into(),
         ));
     }
-    let items: Vec<ItemRecord> = log
-        .items
-        .into_iter()
-        .map(|id| ItemRecord {
-            id,
-            ..ItemRecord::default()
-        })
-        .collect();
+    let catalog = Catalog {
+        items: log
+            .items
+            .into_iter()
+            .map(|id| ItemRecord {
+                id,
+                ..ItemRecord::default()
+            })
+            .collect(),
+        users: Vec::new(),
+    };
     let label = db.path().map_or_else(
         || "a temporary database".into(),
         |p| p.display().to_string(),
     );
-    run_protocol(opts, &events, &items, label, sink)
+    run_protocol(opts, &events, &catalog, label, sink)
 }
 
 /// Numeric ids where the data has them, so that ties sort as the protocol says.
@@ -251,17 +263,30 @@ fn numeric(id: &str, fallback: &mut BTreeMap<String, u32>) -> u32 {
     })
 }
 
-/// A fresh database with the item catalog (so items seen only in test are ranked too)
-/// and the training events.
-fn train_db(catalog: &[ItemRecord], events: &[RawEvent], threads: Option<usize>) -> Result<Db> {
+/// What a data directory says besides its events: the item catalog and the users'
+/// attributes (either may be empty).
+#[derive(Debug, Default)]
+struct Catalog {
+    items: Vec<ItemRecord>,
+    users: Vec<UserRecord>,
+}
+
+/// A fresh database with the item catalog (so items seen only in test are ranked too),
+/// the training events, then the users' attributes.
+fn train_db(catalog: &Catalog, events: &[RawEvent], threads: Option<usize>) -> Result<Db> {
     let db = Db::open_with(crate::Config {
         threads: threads.unwrap_or(0),
         ..crate::Config::default()
     })?;
-    if !catalog.is_empty() {
-        db.put_items(catalog)?;
+    if !catalog.items.is_empty() {
+        db.put_items(&catalog.items)?;
     }
     db.log_events(events)?;
+    // After the events: a user's dense id comes from their first event as before, so
+    // the models that ignore attributes see the same ids and give the same figures.
+    if !catalog.users.is_empty() {
+        db.put_users(&catalog.users)?;
+    }
     Ok(db)
 }
 
@@ -283,7 +308,7 @@ struct Outcome {
 fn run_protocol(
     opts: &EvalOptions,
     events: &[RawEvent],
-    catalog: &[ItemRecord],
+    catalog: &Catalog,
     data: String,
     sink: &dyn ProgressSink,
 ) -> Result<EvalReport> {

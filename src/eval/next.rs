@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 use super::metrics::{hr_ndcg_at_k, next_split, EvalEvent, Metrics};
-use super::{train_db, train_options, EvalOptions, Outcome};
-use crate::{Db, Error, ItemRecord, Params, ProgressSink, QueryOptions, RawEvent, Result};
+use super::{train_db, train_options, Catalog, EvalOptions, Outcome};
+use crate::{Db, Error, Params, ProgressSink, QueryOptions, RawEvent, Result};
 
 pub(super) fn run(
     opts: &EvalOptions,
     keyed: &[(EvalEvent, &RawEvent)],
-    catalog: &[ItemRecord],
+    catalog: &Catalog,
     sink: &dyn ProgressSink,
 ) -> Result<Outcome> {
     let train_opts = train_options(opts);
@@ -32,7 +32,8 @@ pub(super) fn run(
     let t = Instant::now();
     let info = db.train_reporting(&opts.model, &opts.params, &train_opts, sink)?;
     let train_seconds = t.elapsed().as_secs_f64();
-    let m = hr_ndcg(&db, &opts.model, &test_raw)?;
+    let trained: HashSet<&str> = raw_train.iter().map(|e| e.user.as_str()).collect();
+    let m = hr_ndcg(&db, &opts.model, &test_raw, &trained)?;
     let metrics = BTreeMap::from([
         ("hr@10".to_string(), m.hr.unwrap_or(0.0)),
         ("ndcg@10".to_string(), m.ndcg.unwrap_or(0.0)),
@@ -40,7 +41,7 @@ pub(super) fn run(
     let mut baseline = None;
     if opts.model != "popular" {
         db.train("popular", &Params::new(), &train_opts)?;
-        let b = hr_ndcg(&db, "popular", &test_raw)?;
+        let b = hr_ndcg(&db, "popular", &test_raw, &trained)?;
         baseline = Some(BTreeMap::from([
             ("hr@10".to_string(), b.hr.unwrap_or(0.0)),
             ("ndcg@10".to_string(), b.ndcg.unwrap_or(0.0)),
@@ -59,7 +60,7 @@ pub(super) fn run(
 
 // why: j indexes the held-out test list, far fewer than u32::MAX entries.
 #[allow(clippy::cast_possible_truncation)]
-fn hr_ndcg(db: &Db, model: &str, test: &[RawEvent]) -> Result<Metrics> {
+fn hr_ndcg(db: &Db, model: &str, test: &[RawEvent], trained: &HashSet<&str>) -> Result<Metrics> {
     let opts = QueryOptions::model(model).k(10);
     let mut pairs = Vec::with_capacity(test.len());
     let mut ranked = Vec::with_capacity(test.len());
@@ -68,6 +69,9 @@ fn hr_ndcg(db: &Db, model: &str, test: &[RawEvent]) -> Result<Metrics> {
         let hits = match db.recommend(&e.user, &opts) {
             Ok(h) => h,
             Err(Error::UnknownUser(_)) => Vec::new(),
+            // Known from the `.user` file alone: a model that reads demographics answers
+            // them; one that needs a history cannot, and that is a miss too.
+            Err(_) if !trained.contains(e.user.as_str()) => Vec::new(),
             Err(err) => return Err(err),
         };
         pairs.push((j as u32, 0u32));

@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::metrics::{rating_split, EvalEvent, Metrics};
-use super::{train_db, train_options, EvalOptions, Outcome};
-use crate::{Error, ItemRecord, ProgressSink, RawEvent, Result};
+use super::{train_db, train_options, Catalog, EvalOptions, Outcome};
+use crate::{Error, ProgressSink, RawEvent, Result};
 
 // why: the f64 mean is a rating, as f32 like every prediction.
 #[allow(clippy::cast_possible_truncation)]
 pub(super) fn run(
     opts: &EvalOptions,
     keyed: &[(EvalEvent, &RawEvent)],
-    catalog: &[ItemRecord],
+    catalog: &Catalog,
     sink: &dyn ProgressSink,
 ) -> Result<Outcome> {
     let (train, test) = rating_split(keyed, |(k, _)| (k.0 as u64, k.1 as u64));

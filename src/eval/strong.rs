@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use super::metrics::{strong_user_metrics, EvalEvent, StrongMetrics};
-use super::{train_db, train_options, EvalOptions, Outcome};
+use super::{train_db, train_options, Catalog, EvalOptions, Outcome};
 use crate::{
     Db, Error, Metric, ProgressSink, QueryOptions, RawEvent, Result, SearchOptions, TableSearcher,
 };
@@ -201,7 +201,11 @@ pub(super) fn run(
             .collect()
     };
     // No catalog: the database's items are the train users' items, the protocol's set.
-    let db = train_db(&[], &events_of(&[Part::Train]), opts.threads)?;
+    let db = train_db(
+        &Catalog::default(),
+        &events_of(&[Part::Train]),
+        opts.threads,
+    )?;
     let t = Instant::now();
     let params = crate::train::blend::train_components_first(&opts.model, &opts.params, |m, p| {
         db.train_reporting(m, p, &train_options(opts), sink)

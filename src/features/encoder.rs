@@ -38,7 +38,8 @@ impl State {
         let index = values
             .iter()
             .enumerate()
-            .map(|(k, v)| (v.clone(), k as u32 + 1))
+            // Below u32::MAX: `fit` and the stored count both bound a vocabulary.
+            .map(|(k, v)| (v.clone(), u32::try_from(k + 1).unwrap_or(u32::MAX)))
             .collect();
         State::Vocab { values, index }
     }
@@ -286,6 +287,8 @@ impl Encoder {
 
     /// One record's features. Never fails: whatever a value is, it maps to an id (0
     /// when unknown) or a finite number (0 when missing).
+    // why: a standardised value is a model input, f32 like every weight.
+    #[allow(clippy::cast_possible_truncation)]
     pub fn encode(&self, attrs: &[(String, String)]) -> Encoded {
         let mut out = Encoded {
             ids: Vec::with_capacity(self.fields.len()),
@@ -309,7 +312,8 @@ impl Encoder {
                 State::Hashed => {
                     let id = match (v, &f.spec.kind) {
                         (Some(v), FieldKind::Hashed { buckets }) => {
-                            1 + (hash_value(v) % u64::from((*buckets).max(1))) as u32
+                            let b = u64::from((*buckets).max(1));
+                            1 + u32::try_from(hash_value(v) % b).unwrap_or(0)
                         }
                         _ => 0,
                     };

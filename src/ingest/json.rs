@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::text::{self, strip_bom, Sink};
 use super::{perr, role_names, role_of, split_genres, Role, Target};
-use crate::{Error, EventKind, ItemRecord, RawEvent, Result, UserRecord};
+use crate::{Error, EventKind, EventRow, ItemRecord, RawEvent, RawSearch, Result, UserRecord};
 
 type Obj = Map<String, Value>;
 
@@ -110,7 +110,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-const N_ROLES: usize = 9;
+const N_ROLES: usize = 10;
 
 fn slot(r: Role) -> usize {
     match r {
@@ -123,6 +123,7 @@ fn slot(r: Role) -> usize {
         Role::Title => 6,
         Role::Genres => 7,
         Role::Text => 8,
+        Role::Query => 9,
     }
 }
 
@@ -233,37 +234,11 @@ fn attrs(rest: &[(&str, &Value)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The timestamp of an event or search object (the row index when absent).
 // why: the timestamp is range-checked against i64 before the cast.
 #[allow(clippy::cast_possible_truncation)]
-pub(crate) fn event(file: &str, line: u64, index: u64, obj: &Obj) -> Result<RawEvent> {
-    let (r, _) = split(file, line, Target::Events, obj)?;
-    let user = id(file, line, required(file, line, &r, Role::User)?)?;
-    let item = id(file, line, required(file, line, &r, Role::Item)?)?;
-    let mut default_kind = EventKind::Interaction;
-    let value = match r[slot(Role::Value)] {
-        None => 1.0,
-        Some((k, v)) => {
-            if k.trim().eq_ignore_ascii_case("rating") {
-                default_kind = EventKind::Rating;
-            }
-            match v {
-                Value::Number(n) => {
-                    let f = n.as_f64().unwrap_or(f64::NAN);
-                    super::check_value(file, line, k, &n.to_string(), f)?
-                }
-                Value::String(s) => text::value(file, line, k, s.as_bytes())?,
-                other => {
-                    return Err(perr(
-                        file,
-                        line,
-                        k,
-                        format!("expected a number, found {}", type_name(other)),
-                    ))
-                }
-            }
-        }
-    };
-    let timestamp = match r[slot(Role::Timestamp)] {
+fn timestamp(file: &str, line: u64, index: u64, r: &[Keyed<'_>; N_ROLES]) -> Result<i64> {
+    Ok(match r[slot(Role::Timestamp)] {
         None | Some((_, Value::Null)) => index as i64,
         Some((k, v)) => match v {
             Value::Number(n) => match n.as_i64() {
@@ -295,7 +270,84 @@ pub(crate) fn event(file: &str, line: u64, index: u64, obj: &Obj) -> Result<RawE
                 ))
             }
         },
+    })
+}
+
+pub(crate) fn event(file: &str, line: u64, index: u64, obj: &Obj) -> Result<EventRow> {
+    let (r, _) = split(file, line, Target::Events, obj)?;
+    let user = id(file, line, required(file, line, &r, Role::User)?)?;
+    let query = match r[slot(Role::Query)] {
+        None => None,
+        Some(kv) => opt_text(file, line, kv)?.map(|q| (kv.0, q)),
     };
+    let has_item = match r[slot(Role::Item)] {
+        None | Some((_, Value::Null)) => false,
+        Some((_, Value::String(s))) => !s.trim().is_empty(),
+        Some(_) => true,
+    };
+    if let Some((qk, q)) = query {
+        if has_item {
+            return Err(perr(
+                file,
+                line,
+                qk,
+                "a row has an item or a query, not both",
+            ));
+        }
+        super::check_query_field(file, line, qk, &q)?;
+        match r[slot(Role::Kind)] {
+            None | Some((_, Value::Null)) => {}
+            Some((k, Value::String(s))) => super::check_search_kind(file, line, k, s)?,
+            Some((k, other)) => {
+                return Err(perr(
+                    file,
+                    line,
+                    k,
+                    format!("expected an event kind string, found {}", type_name(other)),
+                ))
+            }
+        }
+        return Ok(EventRow::Search(RawSearch {
+            user,
+            text: q,
+            timestamp: timestamp(file, line, index, &r)?,
+        }));
+    }
+    if r[slot(Role::Query)].is_some() && !has_item {
+        let k = r[slot(Role::Item)].map_or("item", |kv| kv.0);
+        return Err(perr(
+            file,
+            line,
+            k,
+            "a row needs an item or a query (both are empty)",
+        ));
+    }
+    let item = id(file, line, required(file, line, &r, Role::Item)?)?;
+    let mut default_kind = EventKind::Interaction;
+    let value = match r[slot(Role::Value)] {
+        None => 1.0,
+        Some((k, v)) => {
+            if k.trim().eq_ignore_ascii_case("rating") {
+                default_kind = EventKind::Rating;
+            }
+            match v {
+                Value::Number(n) => {
+                    let f = n.as_f64().unwrap_or(f64::NAN);
+                    super::check_value(file, line, k, &n.to_string(), f)?
+                }
+                Value::String(s) => text::value(file, line, k, s.as_bytes())?,
+                other => {
+                    return Err(perr(
+                        file,
+                        line,
+                        k,
+                        format!("expected a number, found {}", type_name(other)),
+                    ))
+                }
+            }
+        }
+    };
+    let timestamp = timestamp(file, line, index, &r)?;
     let kind = match r[slot(Role::Kind)] {
         None | Some((_, Value::Null)) => default_kind,
         Some((k, Value::String(s))) => super::parse_kind(file, line, k, s, default_kind)?,
@@ -312,14 +364,14 @@ pub(crate) fn event(file: &str, line: u64, index: u64, obj: &Obj) -> Result<RawE
         None => None,
         Some(kv) => opt_text(file, line, kv)?,
     };
-    Ok(RawEvent {
+    Ok(EventRow::Event(RawEvent {
         user,
         item,
         kind,
         value,
         timestamp,
         group,
-    })
+    }))
 }
 
 pub(crate) fn item(file: &str, line: u64, _: u64, obj: &Obj) -> Result<ItemRecord> {

@@ -18,6 +18,7 @@
 //! | timestamp | `timestamp`, `ts`, `time` |
 //! | kind | `kind`, `event`, `event_type`, `type` |
 //! | group | `session`, `session_id`, `basket`, `basket_id`, `order`, `order_id` |
+//! | query | `query`, `search_query`, `q` |
 //! | item title | `title`, `name`, `movie_title` |
 //! | item genres | `genres`, `genre`, `class`, `tags`, `categories` |
 //! | item text | `text`, `description`, `overview` |
@@ -29,6 +30,14 @@
 //! when an object has no timestamp key) the timestamp is the 0-based index of the data row
 //! in the file (0, 1, 2, ...), so file order is kept. Timestamps are integers or decimal
 //! seconds (`881250949.0`, `1.5e9`), floored. An empty group field means no group.
+//!
+//! Searches: with a query column the item column is optional, and a row with a
+//! non-empty query and no item (empty or absent) is a search of kind `search` (a kind
+//! field, if any, is empty or `search`; value and group are ignored). A row with both an
+//! item and a query, or neither, is an error naming the line and field; so is a query
+//! with no word once tokenized (a word is 2-15 ASCII letters) or longer than
+//! [`MAX_QUERY`] bytes. [`read_events`] and [`parse_events`] leave searches out;
+//! [`parse_event_rows`] and the database's import keep them.
 //!
 //! Items and users: the id is required; every column that has no role becomes an
 //! attribute (`release_year`, `age`, ...) under its header name; empty attribute values
@@ -64,7 +73,7 @@
 
 use std::path::Path;
 
-use crate::{Error, EventKind, ItemRecord, RawEvent, Result, UserRecord};
+use crate::{Error, EventKind, EventRow, ItemRecord, RawEvent, Result, UserRecord};
 
 mod batch;
 mod json;
@@ -73,8 +82,8 @@ mod schema;
 mod table;
 mod text;
 
-pub(crate) use batch::{check_event, check_id, Writer, IMPORT_BATCH};
-pub use batch::{CommitReceipt, ImportReport, IngestBatch};
+pub(crate) use batch::{check_event, check_id, check_query, Writer, IMPORT_BATCH};
+pub use batch::{CommitReceipt, ImportReport, IngestBatch, MAX_QUERY};
 pub(crate) use lines::{check_lines, lines, read_file, read_line};
 pub use lines::{read_binary_file, read_text_file, MAX_LINE};
 #[cfg(any(test, feature = "testkit"))]
@@ -224,24 +233,47 @@ pub(crate) fn each_event(
     file_name: &str,
     bytes: &[u8],
     format: Option<Format>,
-    sink: &mut dyn FnMut(RawEvent) -> Result<()>,
+    sink: &mut dyn FnMut(EventRow) -> Result<()>,
 ) -> Result<u64> {
     each_with::<schema::EventSchema>(file_name, bytes, format, Capped::Metered, json::event, sink)
 }
 
 /// Reads interaction events from a file; `format: None` detects it (see [`detect`]).
+/// Searches (rows with a query) are validated and left out.
 pub fn read_events(path: impl AsRef<Path>, format: Option<Format>) -> Result<Vec<RawEvent>> {
     let (file, bytes) = read_file(path.as_ref())?;
-    parse_with::<schema::EventSchema>(&file, &bytes, format, Capped::Metered, json::event)
+    let rows =
+        parse_with::<schema::EventSchema>(&file, &bytes, format, Capped::Metered, json::event)?;
+    Ok(only_events(rows))
+}
+
+fn only_events(rows: Vec<EventRow>) -> Vec<RawEvent> {
+    rows.into_iter()
+        .filter_map(|r| match r {
+            EventRow::Event(e) => Some(e),
+            EventRow::Search(_) => None,
+        })
+        .collect()
 }
 
 #[cfg(any(test, feature = "testkit"))]
 /// Parses interaction events from bytes; `file_name` names the input in errors.
+/// Searches (rows with a query) are validated and left out.
 pub fn parse_events(
     file_name: &str,
     bytes: &[u8],
     format: Option<Format>,
 ) -> Result<Vec<RawEvent>> {
+    parse_event_rows(file_name, bytes, format).map(only_events)
+}
+
+#[cfg(any(test, feature = "testkit"))]
+/// Parses the rows of an events file, interactions and searches, in file order.
+pub fn parse_event_rows(
+    file_name: &str,
+    bytes: &[u8],
+    format: Option<Format>,
+) -> Result<Vec<EventRow>> {
     parse_with::<schema::EventSchema>(file_name, bytes, format, Capped::Unchecked, json::event)
 }
 
@@ -296,6 +328,7 @@ pub(crate) enum Role {
     Timestamp,
     Kind,
     Group,
+    Query,
     Title,
     Genres,
     Text,
@@ -314,6 +347,7 @@ const GROUP: &[&str] = &[
     "order",
     "order_id",
 ];
+const QUERY: &[&str] = &["query", "search_query", "q"];
 const TITLE: &[&str] = &["title", "name", "movie_title"];
 const GENRES: &[&str] = &["genres", "genre", "class", "tags", "categories"];
 const TEXT: &[&str] = &["text", "description", "overview"];
@@ -327,6 +361,7 @@ pub(crate) fn role_names(role: Role) -> &'static [&'static str] {
         Role::Timestamp => TIMESTAMP,
         Role::Kind => KIND,
         Role::Group => GROUP,
+        Role::Query => QUERY,
         Role::Title => TITLE,
         Role::Genres => GENRES,
         Role::Text => TEXT,
@@ -352,6 +387,7 @@ pub(crate) fn role_of(target: Target, norm: &str) -> Option<Role> {
             Role::Timestamp,
             Role::Kind,
             Role::Group,
+            Role::Query,
         ]
         .into_iter()
         .find(|&r| is(role_names(r))),
@@ -405,6 +441,14 @@ pub(crate) fn parse_kind(
     if s.is_empty() {
         return Ok(default);
     }
+    if s.eq_ignore_ascii_case("search") {
+        return Err(perr(
+            file,
+            line,
+            field,
+            "kind `search` is for a row with a query and no item",
+        ));
+    }
     s.parse::<EventKind>().map_err(|_| {
         perr(
             file,
@@ -415,6 +459,45 @@ pub(crate) fn parse_kind(
             ),
         )
     })
+}
+
+/// The query of a search row: at most [`MAX_QUERY`] bytes and at least one word once
+/// tokenized; an error names the line and field.
+pub(crate) fn check_query_field(file: &str, line: u64, field: &str, q: &str) -> Result<()> {
+    if q.len() > MAX_QUERY {
+        return Err(perr(
+            file,
+            line,
+            field,
+            format!("query longer than {MAX_QUERY} bytes"),
+        ));
+    }
+    if crate::train::text::tokenize(q).is_empty() {
+        return Err(perr(
+            file,
+            line,
+            field,
+            format!("query `{q}` has no word (a word is 2-15 ASCII letters)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The kind field of a search row: empty or `search`.
+pub(crate) fn check_search_kind(file: &str, line: u64, field: &str, s: &str) -> Result<()> {
+    let s = s.trim();
+    if s.is_empty() || s.eq_ignore_ascii_case("search") {
+        Ok(())
+    } else {
+        Err(perr(
+            file,
+            line,
+            field,
+            format!(
+                "kind `{s}` on a row with a query and no item (a search: kind `search` or empty)"
+            ),
+        ))
+    }
 }
 
 /// Checks a parsed value: finite, else an error saying what it is.

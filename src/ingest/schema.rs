@@ -2,7 +2,7 @@
 
 use super::text::{self, Row};
 use super::{perr, role_names, role_of, split_genres, strip_type, Role, Target};
-use crate::{EventKind, ItemRecord, RawEvent, Result, UserRecord};
+use crate::{EventKind, EventRow, ItemRecord, RawEvent, RawSearch, Result, UserRecord};
 
 /// What a delimited file's header decides, and how a row becomes a record.
 pub(crate) trait Schema: Sized {
@@ -87,7 +87,9 @@ impl Columns {
 pub(crate) struct EventSchema {
     cols: Columns,
     user: usize,
-    item: usize,
+    /// Required unless there is a query column.
+    item: Option<usize>,
+    query: Option<usize>,
     value: Option<usize>,
     timestamp: Option<usize>,
     kind: Option<usize>,
@@ -96,12 +98,16 @@ pub(crate) struct EventSchema {
 }
 
 impl Schema for EventSchema {
-    type Out = RawEvent;
+    type Out = EventRow;
 
     fn from_header(file: &str, line: u64, names: &[String], _atomic: bool) -> Result<Self> {
         let cols = Columns::new(Target::Events, file, line, names)?;
         let user = cols.require(Role::User, file, line, "")?;
-        let item = cols.require(Role::Item, file, line, "")?;
+        let query = cols.find(Role::Query);
+        let item = match query {
+            Some(_) => cols.find(Role::Item),
+            None => Some(cols.require(Role::Item, file, line, "")?),
+        };
         let value = cols.find(Role::Value);
         let default_kind = match value {
             Some(v) if cols.names[v].eq_ignore_ascii_case("rating") => EventKind::Rating,
@@ -110,6 +116,7 @@ impl Schema for EventSchema {
         Ok(EventSchema {
             user,
             item,
+            query,
             value,
             timestamp: cols.find(Role::Timestamp),
             kind: cols.find(Role::Kind),
@@ -120,17 +127,59 @@ impl Schema for EventSchema {
     }
 
     #[inline]
-    fn row<R: Row + ?Sized>(&self, file: &str, line: u64, index: u64, row: &R) -> Result<RawEvent> {
+    fn row<R: Row + ?Sized>(&self, file: &str, line: u64, index: u64, row: &R) -> Result<EventRow> {
         let name = |i: usize| self.cols.names[i].as_str();
         let user = text::id(file, line, name(self.user), row.field(self.user))?;
-        let item = text::id(file, line, name(self.item), row.field(self.item))?;
-        let value = match self.value {
-            Some(i) => text::value(file, line, name(i), row.field(i))?,
-            None => 1.0,
-        };
         let timestamp = match self.timestamp {
             Some(i) => text::timestamp(file, line, name(i), row.field(i))?,
             None => index as i64,
+        };
+        let item = match (self.item, self.query) {
+            (Some(i), None) => text::id(file, line, name(i), row.field(i))?,
+            (item, Some(q)) => {
+                let it = match item {
+                    Some(i) => text::utf8(file, line, name(i), row.field(i))?,
+                    None => "",
+                };
+                let query = text::utf8(file, line, name(q), row.field(q))?;
+                match (it.is_empty(), query.is_empty()) {
+                    (false, true) => it.to_string(),
+                    (false, false) => {
+                        return Err(perr(
+                            file,
+                            line,
+                            name(q),
+                            "a row has an item or a query, not both",
+                        ))
+                    }
+                    (true, true) => {
+                        return Err(perr(
+                            file,
+                            line,
+                            item.map_or("item", name),
+                            "a row needs an item or a query (both are empty)",
+                        ))
+                    }
+                    (true, false) => {
+                        super::check_query_field(file, line, name(q), query)?;
+                        if let Some(k) = self.kind {
+                            let s = text::utf8(file, line, name(k), row.field(k))?;
+                            super::check_search_kind(file, line, name(k), s)?;
+                        }
+                        return Ok(EventRow::Search(RawSearch {
+                            user,
+                            text: query.to_string(),
+                            timestamp,
+                        }));
+                    }
+                }
+            }
+            // The header requires one of them; kept as an error rather than a panic.
+            (None, None) => return Err(perr(file, line, "item", "no item column")),
+        };
+        let value = match self.value {
+            Some(i) => text::value(file, line, name(i), row.field(i))?,
+            None => 1.0,
         };
         let kind = match self.kind {
             Some(i) => {
@@ -146,14 +195,14 @@ impl Schema for EventSchema {
             }
             None => None,
         };
-        Ok(RawEvent {
+        Ok(EventRow::Event(RawEvent {
             user,
             item,
             kind,
             value,
             timestamp,
             group,
-        })
+        }))
     }
 }
 

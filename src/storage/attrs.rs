@@ -103,6 +103,40 @@ pub(crate) fn all_items(b: &dyn Backend) -> Result<Vec<(u32, ItemAttrs)>> {
         .collect()
 }
 
+/// Every user's attributes, by dense id (for jobs that read demographics).
+pub(crate) fn all_users(b: &dyn Backend) -> Result<Vec<(u32, UserAttrs)>> {
+    b.scan_prefix(b"a")?
+        .into_iter()
+        .map(|(k, v)| {
+            let user = keys::be_u32(&k[1..]).unwrap_or(u32::MAX);
+            let a = codec::decode(Tag::UserAttrs, &v, &|| {
+                format!("attributes of user #{user}")
+            })?;
+            Ok((user, a))
+        })
+        .collect()
+}
+
+impl UserAttrs {
+    /// The stored attributes as (name, value) pairs.
+    pub(crate) fn into_pairs(self) -> Vec<(String, String)> {
+        pairs(self.fields)
+    }
+}
+
+impl ItemAttrs {
+    /// The stored attributes as the record they were put from (without its id).
+    pub(crate) fn into_record(self) -> ItemRecord {
+        ItemRecord {
+            id: String::new(),
+            title: self.title,
+            genres: self.genres,
+            text: self.text,
+            attrs: pairs(self.fields),
+        }
+    }
+}
+
 /// Number of users with attributes, and a validation pass over them.
 pub(crate) fn verify_users(b: &dyn Backend) -> Result<u64> {
     let mut n = 0;

@@ -38,6 +38,79 @@ pub fn youtube_tower(bytes: &[u8]) -> bool {
     crate::train::youtube::stored::fuzz_parse(&v)
 }
 
+/// Parse `bytes` as a published features encoder; must never panic, and damage must be
+/// [`crate::Error::Corrupted`]. True when they parse: then the encoder writes the same
+/// bytes back and encodes a record into its declared shape, finite numbers only.
+pub fn features_encoder(bytes: &[u8]) -> bool {
+    match crate::features::Encoder::from_bytes(bytes) {
+        Ok(enc) => {
+            assert_eq!(
+                enc.to_bytes(),
+                bytes,
+                "a parsed encoder writes its bytes back"
+            );
+            let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+            for attrs in [
+                vec![],
+                vec![
+                    pair("gender", "M"),
+                    pair("genres", "A|B"),
+                    pair("year", "1e400"),
+                ],
+                vec![
+                    pair("zip_code", "48067"),
+                    pair("age", "-0"),
+                    pair("year", "1995"),
+                ],
+            ] {
+                let e = enc.encode(&attrs);
+                assert_eq!(e.ids.len(), enc.slots().len());
+                for (ids, slot) in e.ids.iter().zip(enc.slots()) {
+                    assert!(!ids.is_empty() && ids.iter().all(|&i| (i as usize) < slot.vocab));
+                }
+                assert_eq!(e.numeric.len(), enc.numeric_width());
+                assert!(e.numeric.iter().all(|x| x.is_finite()));
+            }
+            true
+        }
+        Err(crate::Error::Corrupted { .. }) => false,
+        Err(e) => panic!("damage must be reported as corruption, not `{e}`"),
+    }
+}
+
+/// Encoders as bytes, every kind of field among them: the fuzz target's seeds.
+pub fn features_encoder_samples() -> Vec<Vec<u8>> {
+    use crate::features::{Encoder, Schema};
+    let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+    let rows = vec![
+        vec![
+            pair("gender", "F"),
+            pair("age", "25"),
+            pair("zip_code", "48067"),
+            pair("genres", "Comedy|Drama"),
+            pair("year", "1995"),
+        ],
+        vec![
+            pair("gender", "M"),
+            pair("age", "18"),
+            pair("zip_code", "10001-2"),
+            pair("genres", "Drama"),
+        ],
+    ];
+    [
+        "",
+        "gender:cat,age:cat",
+        "gender:cat:min=2,zip_code:prefix=2,genres:multi,year:num",
+        "zip_code:hash=1000,genres:multi=,,year:num",
+    ]
+    .iter()
+    .filter_map(|s| s.parse::<Schema>().ok())
+    .filter_map(|s| Encoder::fit(&s, &rows).ok())
+    .chain(std::iter::once(Encoder::fit(&Encoder::infer(&rows), &rows).ok()).flatten())
+    .map(|e| e.to_bytes())
+    .collect()
+}
+
 /// Decode `bytes` as each kind of stored value; must never panic. Returns the tag byte
 /// of every type the bytes decoded as (normally none or one), so a test can check that
 /// every [`Tag`] is reached.

@@ -12,7 +12,9 @@ mod tests;
 mod vectors;
 
 // The parsers on their own, without a database: for the fuzz targets and the ingest bench.
-pub use crate::ingest::{parse_events, parse_ids, parse_items, parse_users, read_events};
+pub use crate::ingest::{
+    parse_event_rows, parse_events, parse_ids, parse_items, parse_users, read_events,
+};
 pub use crate::synth::searches::{generate_searches, genre_words, SearchConfig, SynthSearch};
 pub use crate::synth::{generate, Synth, SynthConfig};
 pub use crate::train::autoencoder::bench::AutoencoderEpochs;

@@ -23,6 +23,19 @@ pub fn stats(s: &mut Session, format: Option<Mode>) -> Result<()> {
         ("size on disk".to_owned(), human_bytes(st.size_on_disk)),
         ("format".to_owned(), st.format.to_string()),
     ];
+    if st.searches > 0 {
+        let at = pairs
+            .iter()
+            .position(|p| p.0 == "events")
+            .map_or(0, |i| i + 1);
+        pairs.insert(
+            at,
+            (
+                "searches".to_owned(),
+                format!("{} ({} words)", st.searches, st.search_tokens),
+            ),
+        );
+    }
     if let Some(dump) = &st.incomplete_restore {
         pairs.push((
             "incomplete restore".to_owned(),

@@ -107,15 +107,25 @@ pub fn export_table(s: &mut Session, name: &str, format: &str, file: &Path) -> R
     Ok(())
 }
 
+/// `, N searches` when a dump has searches (nothing otherwise, as before searches).
+fn searches_note(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(", {n} searches")
+    }
+}
+
 /// `dump FILE`: a portable JSON-lines copy of the database.
 pub fn dump(s: &mut Session, file: &Path) -> Result<()> {
     let f = std::fs::File::create(file).map_err(|e| anyhow!("{}: {e}", file.display()))?;
     let r = s.db()?.dump(&mut std::io::BufWriter::new(f))?;
     let text = format!(
-        "dumped {} users, {} items, {} events, {} tables to {}",
+        "dumped {} users, {} items, {} events{}, {} tables to {}",
         r.users,
         r.items,
         r.events,
+        searches_note(r.searches),
         r.tables,
         file.display()
     );
@@ -129,8 +139,12 @@ pub fn restore(s: &mut Session, file: &Path) -> Result<()> {
     let name = file.display().to_string();
     let r = s.db()?.restore(&mut std::io::BufReader::new(f), &name)?;
     let text = format!(
-        "restored {} users, {} items, {} events, {} tables",
-        r.users, r.items, r.events, r.tables
+        "restored {} users, {} items, {} events{}, {} tables",
+        r.users,
+        r.items,
+        r.events,
+        searches_note(r.searches),
+        r.tables
     );
     s.print(&Output::text(text, serde_json::to_value(&r)?));
     Ok(())

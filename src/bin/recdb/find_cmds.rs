@@ -107,17 +107,45 @@ fn parse_vector(text: &str) -> Result<Vec<f32>> {
         .collect()
 }
 
-/// `history USER [-n N]`: a user's events in time order.
+/// `history USER [-n N]`: a user's events and searches in time order (a search shows
+/// kind `search` and its words as the title).
 pub fn history(s: &mut Session, user: &str, last: Option<usize>) -> Result<()> {
     let db = s.db()?;
-    let mut h = db.history(user)?;
+    let h = db.history(user)?;
+    let searches = db.searches(user)?;
+    // (timestamp, event index or search index): events first at equal times.
+    let mut order: Vec<(i64, usize, usize)> = h
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.timestamp, 0, i))
+        .chain(
+            searches
+                .iter()
+                .enumerate()
+                .map(|(i, q)| (q.timestamp, 1, i)),
+        )
+        .collect();
+    order.sort_unstable();
     if let Some(n) = last {
-        let skip = h.len().saturating_sub(n);
-        h.drain(..skip);
+        let skip = order.len().saturating_sub(n);
+        order.drain(..skip);
     }
-    let mut rows = Vec::with_capacity(h.len());
-    let mut js = Vec::with_capacity(h.len());
-    for e in &h {
+    let mut rows = Vec::with_capacity(order.len());
+    let mut js = Vec::with_capacity(order.len());
+    for &(_, which, i) in &order {
+        if which == 1 {
+            let q = &searches[i];
+            rows.push(vec![
+                q.timestamp.to_string(),
+                String::new(),
+                q.text.clone(),
+                "search".into(),
+                String::new(),
+            ]);
+            js.push(json!({"timestamp": q.timestamp, "kind": "search", "query": q.text}));
+            continue;
+        }
+        let e = &h[i];
         let title = db
             .item(&e.item)
             .ok()

@@ -172,3 +172,20 @@ fn search_runs_match_a_naive_model_through_merges() {
     // The interaction log does not see the search keys, nor the other way round.
     assert_eq!(Log::<Event>::load(&b).unwrap().runs(), 0);
 }
+
+/// What docs/SEARCH.md says a search costs: 24 bytes plus 4 per token, plus a small
+/// constant per run.
+#[test]
+fn a_search_costs_24_bytes_plus_4_per_token() {
+    use crate::event::SearchEvent;
+    let run: Vec<SearchEvent> = (0..6400u32)
+        .map(|i| SearchEvent {
+            user: i / 100,
+            tokens: vec![i, i + 1, i + 2],
+            timestamp: i64::from(i),
+            seq: u64::from(i),
+        })
+        .collect();
+    let bytes = SearchEvent::encode_run(&run).len();
+    assert!((6400 * 36..6400 * 36 + 64).contains(&bytes), "{bytes}");
+}
