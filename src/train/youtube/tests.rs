@@ -2,6 +2,10 @@
 //! the whole network against f64 finite differences (full and sampled softmax, and
 //! the two against each other), determinism on 1 and 2 threads, the stored network.
 
+// why: the f64 reference is written index by index, as the formulas read, and the
+// small net's rows are a literal table.
+#![allow(clippy::needless_range_loop, clippy::type_complexity)]
+
 use std::sync::atomic::AtomicBool;
 
 use super::examples::{AgeScale, Examples};
