@@ -18,6 +18,7 @@ mod item_item;
 mod names;
 pub(crate) mod parsed;
 mod sequence;
+mod youtube;
 pub(crate) use blend::check_component as check_blend_component;
 use item_item::{is_item_item_model, recommend_item_item};
 use names::{explain_model, item_vectors, Needs};
@@ -154,6 +155,9 @@ pub(crate) trait Queries: Source {
         if autoencoder::is_autoencoder(self, &opts.model) {
             return autoencoder::similar(self, item, opts);
         }
+        if youtube::is_youtube(self, &opts.model) {
+            return youtube::similar(self, item, opts);
+        }
         let iid = self.item_id(item)?;
         let table = item_vectors(self, &opts.model)?;
         if table.space() != RowSpace::Items {
@@ -206,6 +210,9 @@ pub(crate) trait Queries: Source {
         if autoencoder::is_autoencoder(self, &opts.model) {
             return autoencoder::recommend(self, user, opts);
         }
+        if youtube::is_youtube(self, &opts.model) {
+            return youtube::recommend(self, user, opts);
+        }
         if is_sequence_model(self, &opts.model) {
             return recommend_sequence(self, user, opts, &SequenceQuery::default());
         }
@@ -234,6 +241,9 @@ pub(crate) trait Queries: Source {
         }
         if autoencoder::is_autoencoder(self, &opts.model) {
             return autoencoder::recommend_batch(self, users, opts);
+        }
+        if youtube::is_youtube(self, &opts.model) {
+            return youtube::recommend_batch(self, users, opts);
         }
         if is_sequence_model(self, &opts.model) {
             return users.iter().map(|u| self.recommend(u, opts)).collect();

@@ -28,6 +28,16 @@ pub fn autoencoder_net(bytes: &[u8]) -> bool {
     crate::train::autoencoder::stored::fuzz_parse(&v)
 }
 
+/// Parse `bytes` (little-endian f32s) as a `youtube` model's stored tower
+/// (`<model>.tower`); must never panic. True when the values parse.
+pub fn youtube_tower(bytes: &[u8]) -> bool {
+    let v: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    crate::train::youtube::stored::fuzz_parse(&v)
+}
+
 /// Parse `bytes` as a published features encoder; must never panic, and damage must be
 /// [`crate::Error::Corrupted`]. True when they parse: then the encoder writes the same
 /// bytes back and encodes a record into its declared shape, finite numbers only.

@@ -15,6 +15,7 @@ pub(crate) mod sgns;
 pub(crate) mod text;
 pub(crate) mod text_model;
 mod word2vec;
+pub(crate) mod youtube;
 
 use crate::jobs::Job;
 use crate::{Params, Result};
@@ -22,7 +23,7 @@ use crate::{Params, Result};
 /// The models recdb can train, by name.
 pub const MODELS: &[&str] = &[
     "popular", "sgd", "als", "bpr", "item2vec", "doc2vec", "word2vec", "ease", "mult-dae",
-    "mult-vae", "blend",
+    "mult-vae", "blend", "youtube",
 ];
 
 /// Build (and so validate) the job for `model`.
@@ -38,6 +39,7 @@ pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
         autoencoder::DAE | autoencoder::VAE => Ok(Box::new(autoencoder::Autoencoder::from_params(
             model, params,
         )?)),
+        youtube::MODEL => Ok(Box::new(youtube::Youtube::from_params(params)?)),
         other => Err(crate::model_names::unknown_model(
             other,
             MODELS.iter().map(|m| m.to_string()).collect(),

@@ -78,6 +78,11 @@ impl RowGrad {
         }
     }
 
+    /// Multiply every row's gradient by `s` (a summed loss turned into a mean).
+    pub fn scale(&mut self, s: f32) {
+        self.values.iter_mut().for_each(|v| *v *= s);
+    }
+
     /// The rows and their gradients, in the order first touched.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &[f32])> {
         self.rows

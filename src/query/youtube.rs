@@ -1,0 +1,165 @@
+//! `recommend` and `similar` for the `youtube` candidate generator: there is no user
+//! table. The tower runs on the user's inputs as the log holds them now (recent items,
+//! searches, attributes), so an event or a search logged after training counts at
+//! once, and a user with attributes but no history gets an answer; `[u, 1]` is searched
+//! over `<model>.items` as a maximum inner product. See docs/YOUTUBE.md.
+
+use std::sync::Arc;
+
+use super::{check_k, in_genre, seen_in, Queries, Source};
+use crate::event::SearchEvent;
+use crate::index::served::Served;
+use crate::index::Metric;
+use crate::storage::tables::TableView;
+use crate::train::youtube::net::{Inputs, Tower};
+use crate::train::youtube::stored;
+use crate::{Error, Hit, QueryOptions, Result};
+
+/// Does `model` answer through a youtube tower (it published `<model>.tower`)?
+pub(crate) fn is_youtube<S: Source + ?Sized>(db: &S, model: &str) -> bool {
+    db.table(&format!("{model}.tower")).is_ok()
+}
+
+/// The tower, the input embeddings and the served item table, all from one publish.
+fn load<S: Source + ?Sized>(db: &S, model: &str) -> Result<(Tower, Arc<TableView>, Served)> {
+    let names = [
+        format!("{model}.tower"),
+        format!("{model}.inputs"),
+        format!("{model}.items"),
+    ];
+    let v = db.tables_consistent(&[&names[0], &names[1], &names[2]])?;
+    let tower = stored::read(&v[0], &v[1], &v[2])?;
+    let items = db.served(v[2].clone())?;
+    Ok((tower, v[1].clone(), items))
+}
+
+/// Append `user`'s current inputs to `inp`; returns the items the user has seen.
+fn push_user<S: Queries + ?Sized>(
+    db: &S,
+    tower: &Tower,
+    inp: &mut Inputs,
+    user: &str,
+    include_seen: bool,
+) -> Result<Vec<u32>> {
+    let uid = db.user_id(user)?;
+    let history = db.history_dense(uid)?;
+    let searches: Vec<SearchEvent> = db.searches_dense(uid)?;
+    let attrs = db.user_attrs_dense(uid)?;
+    let n = tower.shape.history;
+    let items: Vec<u32> = history.iter().map(|e| e.item).collect();
+    let tokens: Vec<&[u32]> = searches[searches.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| &s.tokens[..])
+        .collect();
+    let features = tower.encoder.encode(&attrs);
+    let age = tower.serve_age(history.iter().map(|e| e.timestamp).max());
+    tower.push(inp, &items, &tokens, &features, age);
+    Ok(seen_in(&history, include_seen))
+}
+
+/// Per user: the query `[u, 1]` and the items seen.
+type QueriesAndSeen = (Vec<Vec<f32>>, Vec<Vec<u32>>);
+
+/// The user vectors `[u, 1]` of `users` (one tower pass for all) and their seen items.
+fn queries<S: Queries + ?Sized>(
+    db: &S,
+    tower: &Tower,
+    inputs: &TableView,
+    users: &[&str],
+    include_seen: bool,
+) -> Result<QueriesAndSeen> {
+    let mut inp = Inputs::default();
+    let mut seen = Vec::with_capacity(users.len());
+    for user in users {
+        seen.push(push_user(db, tower, &mut inp, user, include_seen)?);
+    }
+    let u = tower.user_vectors(&inp, |i, a, out| {
+        for (x, e) in out.iter_mut().zip(inputs.row(i as usize).iter()) {
+            *x += a * e;
+        }
+    });
+    let d = tower.shape.out_dim();
+    let qs = u
+        .chunks(d.max(1))
+        .map(|u| {
+            let mut q = u.to_vec();
+            q.push(1.0);
+            q
+        })
+        .collect();
+    Ok((qs, seen))
+}
+
+pub(crate) fn recommend<S: Queries + ?Sized>(
+    db: &S,
+    user: &str,
+    opts: &QueryOptions,
+) -> Result<Vec<Hit>> {
+    Ok(recommend_batch(db, &[user], opts)?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// Every user's list (in order): the tower runs once on the batch (one product per
+/// layer), the queries are searched as one batch.
+pub(crate) fn recommend_batch<S: Queries + ?Sized>(
+    db: &S,
+    users: &[&str],
+    opts: &QueryOptions,
+) -> Result<Vec<Vec<Hit>>> {
+    check_k(opts.k)?;
+    let (tower, inputs, items) = load(db, &opts.model)?;
+    let (queries, seen) = queries(db, &tower, &inputs, users, opts.include_seen)?;
+    let genre = db.allowed_genre(&opts.genre)?;
+    let allow = |i: usize, r: u32| seen[i].binary_search(&r).is_err() && in_genre(&genre, r);
+    let qs: Vec<&[f32]> = queries.iter().map(|q| &q[..]).collect();
+    items
+        .search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow)
+        .into_iter()
+        .map(|h| db.to_hits(h))
+        .collect()
+}
+
+/// Items most similar to `item` by cosine over the output item vectors, the bias left
+/// out (it is the item's popularity, not a direction). An exact scan.
+pub(crate) fn similar<S: Queries + ?Sized>(
+    db: &S,
+    item: &str,
+    opts: &QueryOptions,
+) -> Result<Vec<Hit>> {
+    check_k(opts.k)?;
+    let iid = db.item_id(item)?;
+    let view = db.table(&format!("{}.items", opts.model))?;
+    let d = view.dim().saturating_sub(1);
+    if iid as usize >= view.rows() {
+        return Err(Error::NotInModel {
+            kind: "item",
+            id: item.to_owned(),
+            model: opts.model.clone(),
+        });
+    }
+    let row = view.row(iid as usize);
+    let mut q: Vec<f32> = row.iter().take(d).collect();
+    let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if qn == 0.0 {
+        return Err(Error::ZeroVector(format!(
+            "item `{item}` in table `{}`",
+            view.name()
+        )));
+    }
+    q.push(0.0);
+    let genre = db.allowed_genre(&opts.genre)?;
+    let mut hits: Vec<(u32, f32)> = (0..view.rows())
+        .map_while(|r| u32::try_from(r).ok())
+        .filter(|&r| r != iid && in_genre(&genre, r))
+        .filter_map(|r| {
+            let row = view.row(r as usize);
+            let bias = row.get(d);
+            let n = (row.norm().powi(2) - bias * bias).max(0.0).sqrt();
+            (n > 0.0).then(|| (r, row.dot(&q) / (n * qn)))
+        })
+        .collect();
+    hits.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    hits.truncate(opts.k);
+    db.to_hits(hits)
+}
