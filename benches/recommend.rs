@@ -11,12 +11,24 @@
 //! default 2000: half the default 4·√N, which halves the k-means build and keeps the
 //! bench to a few minutes at about the same rows scanned per query). Prints per-query wall-clock p50/p99/max over 4000 queries and
 //! the mean CPU time per query, then a criterion measurement of the same call.
+//!
+//! `youtube` (target: p99 ≤ 1 ms, the tower included): the same catalogue and users,
+//! each user also with 3 searches and 3 attributes (`put_users`) so every input of the
+//! tower is exercised; `youtube` trained through `Db::train` with the cheapest
+//! parameters that still publish a full model (1 epoch, sampled softmax, the default
+//! tower, `max_examples` 2 per user), the index built on `youtube.items` (metric dot).
+//! Times `Db::recommend(user, model youtube)` and `recommend_batch` as above.
+//! `cargo bench --bench recommend -- youtube` runs only this case, `-- recommend_1m`
+//! only the factor model.
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use recdb::testkit::clustered_vectors;
-use recdb::{Config, Db, EventKind, IndexOptions, Metric, QueryOptions, RowSpace, SearchOptions};
+use recdb::{
+    Config, Db, EventKind, IndexOptions, Metric, Params, QueryOptions, RowSpace, SearchOptions,
+    TrainOptions, UserRecord,
+};
 
 mod common;
 use common::{env, thread_cpu};
@@ -27,9 +39,8 @@ const SEEN: usize = 50;
 /// Seeds the users' vectors (the fixture's table and the index-alone timing).
 const USER_SEED: u64 = 43;
 
-fn fixture() -> Db {
-    let n = env("RECDB_REC_ITEMS", 1_000_000);
-    let t = Instant::now();
+/// A database holding the catalogue (items dense 0..n) and the users' views.
+fn logged(n: usize) -> Db {
     let db = Db::open_with(Config {
         auto_index_rows: 0,
         ..Config::default()
@@ -59,6 +70,13 @@ fn fixture() -> Db {
         }
     }
     b.commit().expect("commit");
+    db
+}
+
+fn fixture() -> Db {
+    let n = env("RECDB_REC_ITEMS", 1_000_000);
+    let t = Instant::now();
+    let db = logged(n);
     let items = clustered_vectors(n, DIM, 42);
     let mut users = vec![0f32; (USERS + 1) * DIM];
     users[DIM..].copy_from_slice(&clustered_vectors(USERS, DIM, USER_SEED));
@@ -99,10 +117,17 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
 }
 
-fn percentiles(db: &Db) {
-    let opts = QueryOptions::model("m").k(10);
+/// The criterion filter (the first argument that is not a flag), to skip a fixture
+/// whose group will not run: building one takes minutes.
+fn selected(group: &str) -> bool {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    filter.is_none_or(|f| group.contains(&f) || f.contains(group))
+}
+
+/// Per-query wall-clock percentiles and mean CPU of `recommend` over 2·USERS queries.
+fn latencies(db: &Db, opts: &QueryOptions, label: &str) {
     for u in 0..200 {
-        db.recommend(&format!("u{u}"), &opts).expect("warm-up");
+        db.recommend(&format!("u{u}"), opts).expect("warm-up");
     }
     let mut lat = Vec::with_capacity(2 * USERS);
     let c0 = thread_cpu();
@@ -111,7 +136,7 @@ fn percentiles(db: &Db) {
         for u in 0..USERS {
             let user = format!("u{}", (u * 7 + round) % USERS);
             let t = Instant::now();
-            let hits = db.recommend(&user, &opts).expect("recommend");
+            let hits = db.recommend(&user, opts).expect("recommend");
             lat.push(t.elapsed().as_secs_f64() * 1e3);
             assert_eq!(hits.len(), 10);
         }
@@ -121,7 +146,7 @@ fn percentiles(db: &Db) {
     lat.sort_by(f64::total_cmp);
     let p = |q: f64| percentile(&lat, q);
     println!(
-        "recommend (index, k 10, 1 thread), {} queries: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (wall); mean {:.3} ms CPU, {:.3} ms wall",
+        "{label} (index, k 10, 1 thread), {} queries: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (wall); mean {:.3} ms CPU, {:.3} ms wall",
         lat.len(),
         p(0.5),
         p(0.99),
@@ -129,23 +154,32 @@ fn percentiles(db: &Db) {
         cpu * 1e3 / lat.len() as f64,
         wall * 1e3 / lat.len() as f64
     );
-    // Every user at once (`recommend_batch`): the bulk job, CPU time per user, and the
-    // same answers as one at a time.
+}
+
+/// `recommend_batch` over every user: CPU and wall time per user, and the same answers
+/// as one at a time.
+fn batch(db: &Db, opts: &QueryOptions) {
     let names: Vec<String> = (0..USERS).map(|u| format!("u{u}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let c0 = thread_cpu();
     let t0 = Instant::now();
-    let batch = db.recommend_batch(&refs, &opts).expect("recommend_batch");
+    let batch = db.recommend_batch(&refs, opts).expect("recommend_batch");
     let wall = t0.elapsed().as_secs_f64();
     let cpu = c0.zip(thread_cpu()).map_or(f64::NAN, |(a, b)| b - a);
     for (u, got) in refs.iter().zip(&batch).step_by(97) {
-        assert_eq!(got, &db.recommend(u, &opts).expect("recommend"), "user {u}");
+        assert_eq!(got, &db.recommend(u, opts).expect("recommend"), "user {u}");
     }
     println!(
         "recommend_batch, all {USERS} users: {:.3} ms/user CPU, {:.3} ms/user wall",
         cpu * 1e3 / USERS as f64,
         wall * 1e3 / USERS as f64
     );
+}
+
+fn percentiles(db: &Db) {
+    let opts = QueryOptions::model("m").k(10);
+    latencies(db, &opts, "recommend");
+    batch(db, &opts);
     // The same users' vectors through the index alone (no history, no filter): tells
     // the index's share of the tail from the rest of `recommend`.
     let users = clustered_vectors(USERS, DIM, USER_SEED);
@@ -188,6 +222,9 @@ fn percentiles(db: &Db) {
 }
 
 fn recommend(c: &mut Criterion) {
+    if !selected("recommend_1m") {
+        return;
+    }
     let db = fixture();
     percentiles(&db);
     let opts = QueryOptions::model("m").k(10);
@@ -203,5 +240,81 @@ fn recommend(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, recommend);
+/// The youtube fixture: `logged` plus searches and attributes, trained, indexed.
+fn youtube_fixture() -> Db {
+    let n = env("RECDB_REC_ITEMS", 1_000_000);
+    let t = Instant::now();
+    let db = logged(n);
+    const WORDS: [&str; 8] = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+    ];
+    let mut b = db.batch();
+    for u in 0..USERS {
+        for s in 0..3 {
+            let text = format!("{} {}", WORDS[(u + s) % 8], WORDS[(u * 3 + s) % 8]);
+            // Between the views (timestamps 0..SEEN), so they are recent inputs.
+            b.push_search(&format!("u{u}"), &text, (s * 20 + 5) as i64)
+                .expect("push_search");
+        }
+    }
+    b.commit().expect("commit searches");
+    let users: Vec<UserRecord> = (0..USERS)
+        .map(|u| UserRecord {
+            id: format!("u{u}"),
+            attrs: vec![
+                ("gender".into(), if u % 2 == 0 { "M" } else { "F" }.into()),
+                ("age".into(), (18 + u % 50).to_string()),
+                ("occupation".into(), (u % 21).to_string()),
+            ],
+        })
+        .collect();
+    db.put_users(&users).expect("put_users");
+    let logged_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let params = Params::new()
+        .set("epochs", 1)
+        .set("softmax", "sampled")
+        .set("max_examples", 2)
+        .set("features", "gender:cat,age:num,occupation:cat");
+    db.train("youtube", &params, &TrainOptions::default())
+        .expect("train youtube");
+    let train_s = t.elapsed().as_secs_f64();
+    let info = db
+        .build_index(
+            "youtube.items",
+            &IndexOptions {
+                metric: Metric::Dot,
+                lists: Some(env("RECDB_REC_LISTS", 2000)),
+                ..IndexOptions::default()
+            },
+        )
+        .expect("build_index");
+    println!(
+        "youtube fixture: {n} items, {USERS} users x {SEEN} seen + 3 searches + 3 attributes; log {logged_s:.1} s, train {train_s:.1} s (1 epoch, sampled softmax, max_examples 2), index {:.1} s ({} lists, nprobe {}, recall@10 {:.3})",
+        info.build_seconds, info.lists, info.nprobe, info.recall
+    );
+    db
+}
+
+fn youtube(c: &mut Criterion) {
+    if !selected("youtube_1m") {
+        return;
+    }
+    let db = youtube_fixture();
+    let opts = QueryOptions::model("youtube").k(10);
+    latencies(&db, &opts, "recommend youtube");
+    batch(&db, &opts);
+    let mut g = c.benchmark_group("youtube_1m");
+    g.sample_size(20).measurement_time(Duration::from_secs(5));
+    let mut u = 0usize;
+    g.bench_function("index_k10", |b| {
+        b.iter(|| {
+            u = (u + 13) % USERS;
+            db.recommend(&format!("u{u}"), &opts).expect("recommend")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, recommend, youtube);
 criterion_main!(benches);
