@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::parsed::parsed;
 use super::{check_k, in_genre, seen_in, Queries, Source};
 use crate::event::SearchEvent;
 use crate::index::served::Served;
@@ -20,15 +21,16 @@ pub(crate) fn is_youtube<S: Source + ?Sized>(db: &S, model: &str) -> bool {
     db.table(&format!("{model}.tower")).is_ok()
 }
 
-/// The tower, the input embeddings and the served item table, all from one publish.
-fn load<S: Source + ?Sized>(db: &S, model: &str) -> Result<(Tower, Arc<TableView>, Served)> {
+/// The tower (parsed once per published version), the input embeddings and the served
+/// item table, all from one publish.
+fn load<S: Source + ?Sized>(db: &S, model: &str) -> Result<(Arc<Tower>, Arc<TableView>, Served)> {
     let names = [
         format!("{model}.tower"),
         format!("{model}.inputs"),
         format!("{model}.items"),
     ];
     let v = db.tables_consistent(&[&names[0], &names[1], &names[2]])?;
-    let tower = stored::read(&v[0], &v[1], &v[2])?;
+    let tower = parsed(db, &v, || stored::read(&v[0], &v[1], &v[2]))?;
     let items = db.served(v[2].clone())?;
     Ok((tower, v[1].clone(), items))
 }
