@@ -106,7 +106,7 @@ pub(crate) fn similar<S: Queries + ?Sized>(
     let iid = db.item_id(item)?;
     // Only the item vectors: the network is not parsed.
     let view = db.table(&format!("{}.items", opts.model))?;
-    let d = view.dim() - 1;
+    let d = view.dim().saturating_sub(1);
     if iid as usize >= view.rows() {
         return Err(Error::NotInModel {
             kind: "item",

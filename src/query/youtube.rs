@@ -14,7 +14,7 @@ use crate::index::Metric;
 use crate::storage::tables::TableView;
 use crate::train::youtube::net::{Inputs, Tower};
 use crate::train::youtube::stored;
-use crate::{Error, Hit, QueryOptions, Result};
+use crate::{Hit, QueryOptions, Result};
 
 /// Does `model` answer through a youtube tower (it published `<model>.tower`)?
 pub(crate) fn is_youtube<S: Source + ?Sized>(db: &S, model: &str) -> bool {
@@ -129,39 +129,6 @@ pub(crate) fn similar<S: Queries + ?Sized>(
     item: &str,
     opts: &QueryOptions,
 ) -> Result<Vec<Hit>> {
-    check_k(opts.k)?;
-    let iid = db.item_id(item)?;
-    let view = db.table(&format!("{}.items", opts.model))?;
-    let d = view.dim().saturating_sub(1);
-    if iid as usize >= view.rows() {
-        return Err(Error::NotInModel {
-            kind: "item",
-            id: item.to_owned(),
-            model: opts.model.clone(),
-        });
-    }
-    let row = view.row(iid as usize);
-    let mut q: Vec<f32> = row.iter().take(d).collect();
-    let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if qn == 0.0 {
-        return Err(Error::ZeroVector(format!(
-            "item `{item}` in table `{}`",
-            view.name()
-        )));
-    }
-    q.push(0.0);
-    let genre = db.allowed_genre(&opts.genre)?;
-    let mut hits: Vec<(u32, f32)> = (0..view.rows())
-        .map_while(|r| u32::try_from(r).ok())
-        .filter(|&r| r != iid && in_genre(&genre, r))
-        .filter_map(|r| {
-            let row = view.row(r as usize);
-            let bias = row.get(d);
-            let n = (row.norm().powi(2) - bias * bias).max(0.0).sqrt();
-            (n > 0.0).then(|| (r, row.dot(&q) / (n * qn)))
-        })
-        .collect();
-    hits.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    hits.truncate(opts.k);
-    db.to_hits(hits)
+    // The same layout as an autoencoder's items: D columns, then the bias.
+    super::autoencoder::similar(db, item, opts)
 }

@@ -28,6 +28,7 @@ pub(crate) const RESTORE: &[u8] = b"R";
 
 pub(crate) const SEARCH_HEADER: &[u8] = b"w";
 
+#[cfg(any(test, feature = "testkit"))] // the test kit's seed writer
 pub(crate) fn segment(bucket: u32, run: u64) -> Vec<u8> {
     segment_in(b'L', bucket, run)
 }
@@ -43,6 +44,7 @@ pub(crate) fn segment_in(prefix: u8, bucket: u32, run: u64) -> Vec<u8> {
     k
 }
 
+#[cfg(any(test, feature = "testkit"))] // the test kit's seed writer
 pub(crate) fn manifest(bucket: u32) -> Vec<u8> {
     manifest_in(b'h', bucket)
 }

@@ -23,8 +23,12 @@ use rayon::prelude::*;
 
 use self::checked::CheckedRuns;
 pub(crate) use self::record::Record;
-pub(crate) use self::search::{SearchHeader, SearchSegment};
-pub(crate) use self::segment::{ArchivedSegment, Manifest, RunInfo, Segment};
+pub(crate) use self::search::SearchHeader;
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) use self::search::SearchSegment;
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) use self::segment::Segment;
+pub(crate) use self::segment::{ArchivedSegment, Manifest, RunInfo};
 use super::backend::{Backend, Value, WriteBatch};
 use super::codec::{self, Tag};
 use super::keys;
