@@ -7,10 +7,9 @@
 use std::sync::Arc;
 
 use super::parsed::parsed;
-use super::{check_k, in_genre, seen_in, Queries, Source};
+use super::{check_k, in_genre, search_for_users, seen_in, Queries, Source};
 use crate::event::Event;
 use crate::index::served::Served;
-use crate::index::Metric;
 use crate::storage::tables::TableView;
 use crate::train::autoencoder::data::positives;
 use crate::train::autoencoder::net::encode_rest;
@@ -83,14 +82,7 @@ pub(crate) fn recommend_batch<S: Queries + ?Sized>(
         queries.push(query(&net, &enc, &history));
         seen.push(seen_in(&history, opts.include_seen));
     }
-    let genre = db.allowed_genre(&opts.genre)?;
-    let allow = |i: usize, r: u32| seen[i].binary_search(&r).is_err() && in_genre(&genre, r);
-    let qs: Vec<&[f32]> = queries.iter().map(|q| &q[..]).collect();
-    items
-        .search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow)
-        .into_iter()
-        .map(|h| db.to_hits(h))
-        .collect()
+    search_for_users(db, &items, &queries, &seen, opts)
 }
 
 /// Items most similar to `item` by cosine over the decoder's item vectors, the bias

@@ -121,6 +121,25 @@ pub(crate) fn seen_in(history: &[Event], include_seen: bool) -> Vec<u32> {
 }
 
 /// `k` (results wanted) is at least 1.
+/// Each user's top `opts.k` of `items` for their query vector, as one batch through
+/// the index, leaving out the user's `seen` items (sorted) and items outside the genre.
+pub(crate) fn search_for_users<S: Queries + ?Sized>(
+    db: &S,
+    items: &Served,
+    queries: &[Vec<f32>],
+    seen: &[Vec<u32>],
+    opts: &QueryOptions,
+) -> Result<Vec<Vec<Hit>>> {
+    let genre = db.allowed_genre(&opts.genre)?;
+    let allow = |i: usize, r: u32| seen[i].binary_search(&r).is_err() && in_genre(&genre, r);
+    let qs: Vec<&[f32]> = queries.iter().map(|q| &q[..]).collect();
+    items
+        .search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow)
+        .into_iter()
+        .map(|h| db.to_hits(h))
+        .collect()
+}
+
 fn check_k(k: usize) -> Result<()> {
     if k == 0 {
         Err(Error::param("k", "must be at least 1"))

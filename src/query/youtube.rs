@@ -7,10 +7,9 @@
 use std::sync::Arc;
 
 use super::parsed::parsed;
-use super::{check_k, in_genre, seen_in, Queries, Source};
+use super::{check_k, search_for_users, seen_in, Queries, Source};
 use crate::event::SearchEvent;
 use crate::index::served::Served;
-use crate::index::Metric;
 use crate::storage::tables::TableView;
 use crate::train::youtube::net::{Inputs, Tower};
 use crate::train::youtube::stored;
@@ -112,14 +111,7 @@ pub(crate) fn recommend_batch<S: Queries + ?Sized>(
     check_k(opts.k)?;
     let (tower, inputs, items) = load(db, &opts.model)?;
     let (queries, seen) = queries(db, &tower, &inputs, users, opts.include_seen)?;
-    let genre = db.allowed_genre(&opts.genre)?;
-    let allow = |i: usize, r: u32| seen[i].binary_search(&r).is_err() && in_genre(&genre, r);
-    let qs: Vec<&[f32]> = queries.iter().map(|q| &q[..]).collect();
-    items
-        .search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow)
-        .into_iter()
-        .map(|h| db.to_hits(h))
-        .collect()
+    search_for_users(db, &items, &queries, &seen, opts)
 }
 
 /// Items most similar to `item` by cosine over the output item vectors, the bias left
