@@ -122,6 +122,23 @@ where
     view(frame(tag, bytes, what)?.1, what)
 }
 
+/// [`access_checked_before`] when `checked_before`, else [`access`].
+pub(crate) fn access_maybe_checked<'a, A>(
+    tag: Tag,
+    bytes: &'a [u8],
+    checked_before: bool,
+    what: &dyn Fn() -> String,
+) -> Result<&'a A>
+where
+    A: Portable + for<'b> CheckBytes<HighValidator<'b, rancor::Error>>,
+{
+    if checked_before {
+        access_checked_before(tag, bytes, what)
+    } else {
+        access(tag, bytes, what)
+    }
+}
+
 /// Validate and deserialise a framed value into an owned one.
 pub(crate) fn decode<T>(tag: Tag, bytes: &[u8], what: &dyn Fn() -> String) -> Result<T>
 where

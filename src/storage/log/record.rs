@@ -55,11 +55,7 @@ impl Record for Event {
         what: &dyn Fn() -> String,
         out: &mut Vec<Self>,
     ) -> Result<()> {
-        let seg: &ArchivedSegment = if checked {
-            codec::access_checked_before(Tag::Segment, v, what)?
-        } else {
-            codec::access(Tag::Segment, v, what)?
-        };
+        let seg: &ArchivedSegment = codec::access_maybe_checked(Tag::Segment, v, checked, what)?;
         push_events(seg, lo, hi, watermark, what, out)
     }
 }

@@ -58,11 +58,8 @@ impl Record for SearchEvent {
         what: &dyn Fn() -> String,
         out: &mut Vec<Self>,
     ) -> Result<()> {
-        let seg: &ArchivedSearchSegment = if checked {
-            codec::access_checked_before(Tag::SearchSegment, v, what)?
-        } else {
-            codec::access(Tag::SearchSegment, v, what)?
-        };
+        let seg: &ArchivedSearchSegment =
+            codec::access_maybe_checked(Tag::SearchSegment, v, checked, what)?;
         let n = seg.users.len();
         if [seg.timestamps.len(), seg.seqs.len(), seg.ends.len()]
             .iter()
