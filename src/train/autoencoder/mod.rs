@@ -18,6 +18,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::jobs::{memory, Job, JobContext, Snapshot, TableOutput};
+use crate::train::nn;
 use crate::{Error, Params, Result};
 use data::Histories;
 use net::{Kind, Net, StepParams, Trainer};
@@ -216,18 +217,8 @@ impl Autoencoder {
                     update += 1;
                 }
                 let loss = loss / batches.max(1) as f64;
-                if !loss.is_finite() {
-                    return Err(Error::JobFailed(format!(
-                        "{} loss is {loss} at epoch {} (lower learning_rate)",
-                        self.model(),
-                        epoch + 1
-                    )));
-                }
+                nn::end_epoch(ctx, self.model(), epoch + 1, p.epochs, loss)?;
                 after_epoch(epoch + 1, &trainer.net);
-                ctx.progress(
-                    (epoch + 1) as f64 / p.epochs as f64,
-                    &format!("epoch {}/{} loss {loss:.4}", epoch + 1, p.epochs),
-                );
             }
             Ok(())
         })?;

@@ -39,3 +39,24 @@ pub(crate) mod gradcheck;
 
 pub(crate) use activation::Activation;
 pub(crate) use optim::{Adam, Optimizer};
+
+/// The end of an epoch of a network's training: a non-finite mean loss fails the job
+/// (naming the model and the parameter to lower), else progress `epoch N/M loss X`.
+pub(crate) fn end_epoch(
+    ctx: &crate::JobContext<'_>,
+    model: &str,
+    epoch: usize,
+    epochs: usize,
+    loss: f64,
+) -> crate::Result<()> {
+    if !loss.is_finite() {
+        return Err(crate::Error::JobFailed(format!(
+            "{model} loss is {loss} at epoch {epoch} (lower learning_rate)"
+        )));
+    }
+    ctx.progress(
+        epoch as f64 / epochs as f64,
+        &format!("epoch {epoch}/{epochs} loss {loss:.4}"),
+    );
+    Ok(())
+}

@@ -14,7 +14,7 @@ mod tests;
 
 use crate::features::{Encoder, Schema};
 use crate::jobs::{memory, Job, JobContext, Reads, Snapshot, TableOutput};
-use crate::train::nn::batches::Batches;
+use crate::train::nn::{self, batches::Batches};
 use crate::{Error, Params, Result};
 use examples::Examples;
 use net::{Net, Trainer};
@@ -332,17 +332,8 @@ impl Youtube {
                     n += chunk.len();
                 }
                 let loss = loss / n.max(1) as f64;
-                if !loss.is_finite() {
-                    return Err(Error::JobFailed(format!(
-                        "youtube loss is {loss} at epoch {} (lower learning_rate)",
-                        epoch + 1
-                    )));
-                }
+                nn::end_epoch(ctx, MODEL, epoch + 1, p.epochs, loss)?;
                 after_epoch(epoch + 1, &trainer.net);
-                ctx.progress(
-                    (epoch + 1) as f64 / p.epochs as f64,
-                    &format!("epoch {}/{} loss {loss:.4}", epoch + 1, p.epochs),
-                );
             }
             Ok(())
         })?;
