@@ -128,10 +128,13 @@ impl Db {
                 snap
             };
             let (user_attrs, item_attrs) = self.attrs_for(job.reads(), &snapshot)?;
+            let inputs = job.input_tables();
+            let names: Vec<&str> = inputs.iter().map(String::as_str).collect();
             let snapshot = Snapshot {
                 texts: self.texts_for(job.text_input())?,
                 user_attrs,
                 item_attrs,
+                tables: self.tables_consistent(&names)?,
                 ..snapshot
             };
             ctx.check_cancel()?;
@@ -191,6 +194,9 @@ impl Db {
         for m in job.requires_models() {
             crate::query::check_blend_component(self, &m)?;
         }
+        // A missing input table fails here, before the job leaves a record.
+        let inputs = job.input_tables();
+        self.tables_consistent(&inputs.iter().map(String::as_str).collect::<Vec<_>>())?;
         let pool = opts.threads.map(super::thread_pool).transpose()?;
         let rec = self.start_record(job.model(), job.params_json(), opts.seed)?;
         Ok((job, pool, rec))
@@ -516,6 +522,66 @@ mod tests {
             got[1][j],
             vec![pair("year", "1995"), pair("genres", "Comedy|Drama")]
         );
+    }
+
+    /// A job that names input tables and keeps (name, version, rows, dim) of each.
+    struct Inputs(
+        Vec<String>,
+        std::sync::Mutex<Vec<(String, u64, usize, usize)>>,
+    );
+
+    impl Job for Inputs {
+        fn model(&self) -> &str {
+            "inputs"
+        }
+        fn params_json(&self) -> String {
+            "{}".into()
+        }
+        fn input_tables(&self) -> Vec<String> {
+            self.0.clone()
+        }
+        fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {
+            *self.1.lock().unwrap() = snap
+                .tables
+                .iter()
+                .map(|t| (t.name().to_owned(), t.version(), t.rows(), t.dim()))
+                .collect();
+            Fake("ok").run(snap, ctx)
+        }
+    }
+
+    #[test]
+    fn the_snapshot_carries_the_input_tables_the_job_names() {
+        let db = db_with_events();
+        let flag = || Arc::new(AtomicBool::new(false));
+        let rec = db.start_record("fake", "{}".into(), 1).unwrap();
+        db.run_training(
+            &Fake("ok"),
+            &TrainOptions::default(),
+            None,
+            rec,
+            flag(),
+            None,
+        )
+        .unwrap();
+        let published = db.table("fake.items").unwrap();
+        let job = Inputs(vec!["fake.items".into()], Default::default());
+        let rec = db.start_record("inputs", "{}".into(), 1).unwrap();
+        db.run_training(&job, &TrainOptions::default(), None, rec, flag(), None)
+            .unwrap();
+        let got = job.1.lock().unwrap().clone();
+        let want = (
+            "fake.items".to_owned(),
+            published.version(),
+            published.rows(),
+            published.dim(),
+        );
+        assert_eq!(got, vec![want]);
+
+        let missing = Inputs(vec!["nope.items".into()], Default::default());
+        let rec = db.start_record("inputs", "{}".into(), 1).unwrap();
+        let err = db.run_training(&missing, &TrainOptions::default(), None, rec, flag(), None);
+        assert!(matches!(err, Err(Error::UnknownTable(t)) if t == "nope.items"));
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub(crate) struct Snapshot {
     // why: read by tests now and by the ranking model next (item features).
     #[allow(dead_code)]
     pub item_attrs: Vec<Vec<(String, String)>>,
+    /// The published tables [`Job::input_tables`] names, in that order, as of the
+    /// job's start (one consistent set of versions). A `users`/`items` table's row r
+    /// is dense id r; ids added after it was published have no row (`r >= rows()`).
+    pub tables: Vec<std::sync::Arc<crate::storage::tables::TableView>>,
 }
 
 /// What a job reads besides the interaction log.
@@ -60,6 +64,7 @@ impl Snapshot {
             n_tokens: 0,
             user_attrs: Vec::new(),
             item_attrs: Vec::new(),
+            tables: Vec::new(),
         }
     }
 
@@ -86,6 +91,11 @@ pub(crate) trait Job: Send + Sync {
     /// Searches and attributes to read into the snapshot.
     fn reads(&self) -> Reads {
         Reads::default()
+    }
+    /// Published tables to read into [`Snapshot::tables`] (an initialisation, frozen
+    /// features): each must exist when the job is started.
+    fn input_tables(&self) -> Vec<String> {
+        Vec::new()
     }
     /// Trained models this job reads at query time (a blend's components): each must
     /// exist when the job is started.
