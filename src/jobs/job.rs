@@ -28,6 +28,8 @@ pub(crate) struct Snapshot {
     /// The published tables [`Job::input_tables`] names, in that order, as of the
     /// job's start (one consistent set of versions). A `users`/`items` table's row r
     /// is dense id r; ids added after it was published have no row (`r >= rows()`).
+    // why: read by youtube's `init=` and wide-deep's frozen features (being added).
+    #[allow(dead_code)]
     pub tables: Vec<std::sync::Arc<crate::storage::tables::TableView>>,
 }
 
