@@ -14,6 +14,7 @@ use super::net::{Kind, Net};
 use crate::jobs::TableOutput;
 use crate::storage::tables::{RowSpace, TableView};
 use crate::train::nn::dense::Dense;
+use crate::train::nn::stored::{check_shape, column, count, output, Values};
 use crate::train::nn::Activation;
 use crate::{Error, Result};
 
@@ -66,18 +67,16 @@ pub(crate) fn to_tables(model: &str, net: &Net, positive_min: f32) -> Vec<TableO
         v.extend_from_slice(&l.w);
         v.extend_from_slice(&l.b);
     }
-    let table = |suffix: &str, space, dim, rows| TableOutput {
-        name: format!("{model}.{suffix}"),
-        space,
-        dim,
-        rows,
-        offset: 0.0,
-        row_ids: vec![],
-    };
     vec![
-        table("items", RowSpace::Items, d + 1, items),
-        table("enc", RowSpace::Items, net.first.n_out, net.first.w.clone()),
-        table("net", RowSpace::Other, 1, v),
+        output(model, "items", RowSpace::Items, d + 1, items),
+        output(
+            model,
+            "enc",
+            RowSpace::Items,
+            net.first.n_out,
+            net.first.w.clone(),
+        ),
+        output(model, "net", RowSpace::Other, 1, v),
     ]
 }
 
@@ -104,17 +103,6 @@ pub(crate) fn fuzz_parse(v: &[f32]) -> bool {
     })
 }
 
-/// A header value that must be an exact count.
-fn count(v: f32, what: &str, name: &str) -> Result<usize> {
-    if (0.0..16_777_216.0).contains(&v) && v.fract() == 0.0 {
-        // why: an integer below 2^24, checked just above.
-        #[allow(clippy::cast_possible_truncation)]
-        Ok(v as usize)
-    } else {
-        Err(Error::corrupted(format!("table `{name}`: {what} is {v}")))
-    }
-}
-
 fn activation(v: f32, name: &str) -> Result<Activation> {
     let c = count(v, "an activation code", name)?;
     u32::try_from(c)
@@ -126,16 +114,8 @@ fn activation(v: f32, name: &str) -> Result<Activation> {
 impl StoredNet {
     /// Read `.net` and check it against `.enc` and `.items` (of the same publish).
     pub fn read(net: &TableView, enc: &TableView, items: &TableView) -> Result<StoredNet> {
-        if net.dim() != 1 {
-            return Err(Error::corrupted(format!(
-                "table `{}`: {} columns, not 1",
-                net.name(),
-                net.dim()
-            )));
-        }
-        let v: Vec<f32> = (0..net.rows()).map(|r| net.row(r).get(0)).collect();
         Self::parse(
-            &v,
+            &column(net)?,
             net.name(),
             (enc.name(), enc.rows(), enc.dim()),
             (items.name(), items.rows(), items.dim()),
@@ -199,19 +179,10 @@ impl StoredNet {
         if v.len() != want {
             return Err(bad(format!("{} values, the header says {want}", v.len())));
         }
-        for (table, want) in [(enc, (n_items, d1)), (items, (n_items, d_last + 1))] {
-            if (table.1, table.2) != want {
-                return Err(Error::corrupted(format!(
-                    "table `{}`: {} × {}, the network says {} × {}",
-                    table.0, table.1, table.2, want.0, want.1
-                )));
-            }
-        }
-        let mut at = shapes_end;
-        let mut take = |n: usize| {
-            at += n;
-            v[at - n..at].to_vec()
-        };
+        check_shape(enc, (n_items, d1))?;
+        check_shape(items, (n_items, d_last + 1))?;
+        let mut values = Values::new(v, shapes_end);
+        let mut take = |n: usize| values.take(n);
         let first_b = take(d1);
         let mid = shapes
             .into_iter()

@@ -33,6 +33,7 @@ pub(crate) mod optim;
 #[allow(dead_code)]
 pub(crate) mod sampled_softmax;
 pub(crate) mod sparse;
+pub(crate) mod stored;
 
 #[cfg(test)]
 pub(crate) mod gradcheck;

@@ -22,6 +22,7 @@ use crate::features::Encoder;
 use crate::jobs::TableOutput;
 use crate::storage::tables::{RowSpace, TableView};
 use crate::train::nn::dense::Dense;
+use crate::train::nn::stored::{check_shape, column, count, output, Values};
 use crate::train::nn::Activation;
 use crate::{Error, Result};
 
@@ -77,18 +78,10 @@ pub(crate) fn to_tables(model: &str, net: &Net) -> Vec<TableOutput> {
         v.extend_from_slice(&l.b);
     }
     v.extend(bytes.iter().map(|&b| f32::from(b)));
-    let table = |suffix: &str, space, dim, rows| TableOutput {
-        name: format!("{model}.{suffix}"),
-        space,
-        dim,
-        rows,
-        offset: 0.0,
-        row_ids: vec![],
-    };
     vec![
-        table("items", RowSpace::Items, d + 1, items),
-        table("inputs", RowSpace::Items, s.dim, net.item_in.clone()),
-        table("tower", RowSpace::Other, 1, v),
+        output(model, "items", RowSpace::Items, d + 1, items),
+        output(model, "inputs", RowSpace::Items, s.dim, net.item_in.clone()),
+        output(model, "tower", RowSpace::Other, 1, v),
     ]
 }
 
@@ -96,17 +89,6 @@ pub(crate) fn to_tables(model: &str, net: &Net) -> Vec<TableOutput> {
 fn split(x: f64) -> [f32; 2] {
     let hi = x as f32;
     [hi, (x - f64::from(hi)) as f32]
-}
-
-/// A header value that must be an exact count.
-fn count(v: f32, what: &str, name: &str) -> Result<usize> {
-    if (0.0..16_777_216.0).contains(&v) && v.fract() == 0.0 {
-        // why: an integer below 2^24, checked just above.
-        #[allow(clippy::cast_sign_loss)]
-        Ok(v as usize)
-    } else {
-        Err(Error::corrupted(format!("table `{name}`: {what} is {v}")))
-    }
 }
 
 /// Parse `.tower` values as the fuzz target gives them: the other tables shaped as the
@@ -131,16 +113,8 @@ pub(crate) fn fuzz_parse(v: &[f32]) -> bool {
 
 /// Read `.tower` and check it against `.inputs` and `.items` (of the same publish).
 pub(crate) fn read(tower: &TableView, inputs: &TableView, items: &TableView) -> Result<Tower> {
-    if tower.dim() != 1 {
-        return Err(Error::corrupted(format!(
-            "table `{}`: {} columns, not 1",
-            tower.name(),
-            tower.dim()
-        )));
-    }
-    let v: Vec<f32> = (0..tower.rows()).map(|r| tower.row(r).get(0)).collect();
     parse(
-        &v,
+        &column(tower)?,
         tower.name(),
         (inputs.name(), inputs.rows(), inputs.dim()),
         (items.name(), items.rows(), items.dim()),
@@ -240,19 +214,10 @@ pub(crate) fn parse(
         return Err(bad(format!("{} values, the header says {want}", v.len())));
     }
     let d = shape.out_dim();
-    for (table, want) in [(inputs, (n_items, dim)), (items, (n_items, d + 1))] {
-        if (table.1, table.2) != want {
-            return Err(Error::corrupted(format!(
-                "table `{}`: {} × {}, the network says {} × {}",
-                table.0, table.1, table.2, want.0, want.1
-            )));
-        }
-    }
-    let mut at = sizes_end;
-    let mut take = |n: usize| {
-        at += n;
-        v[at - n..at].to_vec()
-    };
+    check_shape(inputs, (n_items, dim))?;
+    check_shape(items, (n_items, d + 1))?;
+    let mut values = Values::new(v, sizes_end);
+    let mut take = |n: usize| values.take(n);
     let tokens = take(n_tokens * dim);
     let slots = shape
         .slot_vocab
