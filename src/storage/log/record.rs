@@ -5,7 +5,28 @@
 use super::segment::{push_events, ArchivedSegment, Segment};
 use crate::event::Event;
 use crate::storage::codec::{self, Tag};
-use crate::Result;
+use crate::{Error, Result};
+
+/// The rows of a columnar run that hold users in `[lo, hi)` (the run is sorted by
+/// user), once every other column has the users' length: a run whose columns disagree
+/// is `Corrupted`, whatever its checksum said.
+pub(super) fn user_rows(
+    users: &[rkyv::Archived<u32>],
+    other_lens: &[usize],
+    lo: u32,
+    hi: u32,
+    what: &dyn Fn() -> String,
+) -> Result<std::ops::Range<usize>> {
+    if other_lens.iter().any(|&l| l != users.len()) {
+        return Err(Error::corrupted(format!(
+            "{} (columns of different lengths)",
+            what()
+        )));
+    }
+    let start = users.partition_point(|u| u.to_native() < lo);
+    let end = users.partition_point(|u| u.to_native() < hi);
+    Ok(start..end)
+}
 
 pub(crate) trait Record: Clone + Send + Sync + std::fmt::Debug + 'static {
     /// Key prefix of the runs (`keys::segment_in`).

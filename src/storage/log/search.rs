@@ -60,19 +60,9 @@ impl Record for SearchEvent {
     ) -> Result<()> {
         let seg: &ArchivedSearchSegment =
             codec::access_maybe_checked(Tag::SearchSegment, v, checked, what)?;
-        let n = seg.users.len();
-        if [seg.timestamps.len(), seg.seqs.len(), seg.ends.len()]
-            .iter()
-            .any(|&l| l != n)
-        {
-            return Err(Error::corrupted(format!(
-                "{} (columns of different lengths)",
-                what()
-            )));
-        }
-        let start = seg.users.partition_point(|u| u.to_native() < lo);
-        let end = seg.users.partition_point(|u| u.to_native() < hi);
-        for i in start..end {
+        let lens = [seg.timestamps.len(), seg.seqs.len(), seg.ends.len()];
+        let rows = super::record::user_rows(seg.users.as_slice(), &lens, lo, hi, what)?;
+        for i in rows {
             let from = if i == 0 {
                 0
             } else {

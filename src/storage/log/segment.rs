@@ -52,26 +52,16 @@ pub(super) fn push_events(
     what: &dyn Fn() -> String,
     out: &mut Vec<Event>,
 ) -> Result<()> {
-    let n = seg.users.len();
-    if [
+    let lens = [
         seg.items.len(),
         seg.kinds.len(),
         seg.values.len(),
         seg.timestamps.len(),
         seg.groups.len(),
         seg.seqs.len(),
-    ]
-    .iter()
-    .any(|&l| l != n)
-    {
-        return Err(Error::corrupted(format!(
-            "{} (columns of different lengths)",
-            what()
-        )));
-    }
-    let start = seg.users.partition_point(|u| u.to_native() < lo);
-    let end = seg.users.partition_point(|u| u.to_native() < hi);
-    for i in start..end {
+    ];
+    let rows = super::record::user_rows(seg.users.as_slice(), &lens, lo, hi, what)?;
+    for i in rows {
         let seq = seg.seqs[i].to_native();
         if seq >= watermark {
             continue;
