@@ -169,6 +169,9 @@ fn bad_requests_get_4xx_naming_what_is_wrong() {
     assert_eq!(stats["events"], 2400, "the bad batch wrote nothing");
     let (st, v) = srv.post("/v1/events", r#"[{"user":"a"}]"#);
     assert_eq!((st, &v["error"]["field"]), (400, &json!("item")), "{v}");
+    let big = "x".repeat(17 << 20);
+    let (st, v) = srv.post("/v1/events", &big);
+    assert_eq!((st, &v["error"]["kind"]), (413, &json!("BodyTooLarge")), "{v}");
     let (st, v) = srv.post("/v1/events", "{\"user\": ");
     assert_eq!((st, &v["error"]["kind"]), (400, &json!("Parse")), "{v}");
 

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -87,6 +87,20 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError
     })
 }
 
+/// The body, or the rejection as a JSON error (413 past [`MAX_BODY`]).
+fn bytes(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    b.map_err(|e| {
+        let status = e.status();
+        let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "BodyTooLarge"
+        } else {
+            "BadBody"
+        };
+        ApiError::new(status, kind, format!("{} (the limit is {MAX_BODY} bytes)", e.body_text()))
+            .with("limit", MAX_BODY)
+    })
+}
+
 fn query_params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
         .map_err(|e| ApiError::bad_request("InvalidQuery", e.body_text()))
@@ -122,7 +136,8 @@ fn now_unix() -> i64 {
 }
 
 /// `POST /v1/events`: one atomic commit, durable before the answer.
-async fn ingest_events(State(s): State<AppState>, body: Bytes) -> ApiResult {
+async fn ingest_events(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let body = bytes(body)?;
     let receipt = blocking(&s, move |db| {
         let rows = events::event_rows(&body, now_unix())?;
         let mut b = db.batch();
@@ -138,7 +153,8 @@ async fn ingest_events(State(s): State<AppState>, body: Bytes) -> ApiResult {
     ok(json!(receipt))
 }
 
-async fn put_items(State(s): State<AppState>, body: Bytes) -> ApiResult {
+async fn put_items(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let body = bytes(body)?;
     let r = blocking(&s, move |db| {
         Ok(db.put_items(&events::item_records(&body)?)?)
     })
@@ -146,7 +162,8 @@ async fn put_items(State(s): State<AppState>, body: Bytes) -> ApiResult {
     ok(json!(r))
 }
 
-async fn put_users(State(s): State<AppState>, body: Bytes) -> ApiResult {
+async fn put_users(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let body = bytes(body)?;
     let r = blocking(&s, move |db| {
         Ok(db.put_users(&events::user_records(&body)?)?)
     })
@@ -228,7 +245,8 @@ async fn recommend_get(
     recommend(s, query_params(q)?).await
 }
 
-async fn recommend_post(State(s): State<AppState>, body: Bytes) -> ApiResult {
+async fn recommend_post(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let body = bytes(body)?;
     recommend(s, json_body(&body)?).await
 }
 
@@ -306,7 +324,8 @@ struct RankArgs {
 /// `POST /v1/rank {"user", "items", "model"}`: the items by score, best first.
 // The model's own ranking call will replace the per-item `predict` once the library
 // has one (`Db::rank`); the answer's shape stays.
-async fn rank(State(s): State<AppState>, body: Bytes) -> ApiResult {
+async fn rank(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let body = bytes(body)?;
     let a: RankArgs = json_body(&body)?;
     if a.items.is_empty() || a.items.len() > MAX_BATCH {
         return Err(ApiError::param(
@@ -348,7 +367,8 @@ static STARTING: Mutex<()> = Mutex::new(());
 
 /// `POST /v1/jobs`: start training in the background; 202 with the job's id at once.
 /// 409 while a job of the same model runs.
-async fn start_job(State(s): State<AppState>, body: Bytes) -> ApiResult {
+async fn start_job(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let body = bytes(body)?;
     let a: StartJob = json_body(&body)?;
     let mut p = Params::new();
     for (k, v) in &a.params {
@@ -436,7 +456,8 @@ struct ShellArgs {
 /// `POST /v1/shell {"line": "...", "format": "table"}`: run a shell command line in a
 /// session on the server's database; its printed output comes back as `stdout` and
 /// `stderr`, and a failure as `error` with the status of the error.
-async fn shell(State(s): State<AppState>, body: Bytes) -> ApiResult {
+async fn shell(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let body = bytes(body)?;
     let a: ShellArgs = json_body(&body)?;
     let mode: Mode = match &a.format {
         None => Mode::Table,
