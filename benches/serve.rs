@@ -122,35 +122,65 @@ where
     (lat.len() as f64 / wall, p(0.5), p(0.99))
 }
 
-fn main() {
-    // `cargo bench` passes flags (`--bench`); this harness takes none.
-    let n = env("RECDB_SERVE_ITEMS", 100_000);
-    let queries = env("RECDB_SERVE_QUERIES", 4000);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("db");
-    fixture(&path, n);
+/// User plus system CPU seconds of process `pid` so far, its ended threads included
+/// (/proc/PID/stat; Linux, 100 ticks a second).
+fn process_cpu(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which ends with the last `)`): utime is the 12th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
+}
 
-    // In process.
-    let mut inproc = Vec::new();
-    {
-        let db = Db::open(&path).expect("open");
-        let opts = QueryOptions::model("m").k(10);
-        for u in 0..200 {
-            db.recommend(&format!("u{u}"), &opts).expect("warm-up");
-        }
-        for c in CLIENTS {
-            let (db, opts) = (db.clone(), opts.clone());
-            inproc.push(run(c, queries, move |_, user| {
-                let hits = db.recommend(user, &opts).expect("recommend");
-                assert_eq!(hits.len(), 10);
-            }));
-        }
+/// One measurement: throughput, p50, p99 (ms) and CPU ms per query.
+type Figures = (f64, f64, f64, f64);
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The median of each figure over the rounds.
+fn medians(runs: &[Figures]) -> Figures {
+    (
+        median(runs.iter().map(|r| r.0).collect()),
+        median(runs.iter().map(|r| r.1).collect()),
+        median(runs.iter().map(|r| r.2).collect()),
+        median(runs.iter().map(|r| r.3).collect()),
+    )
+}
+
+fn in_process(path: &std::path::Path, queries: usize) -> Vec<Figures> {
+    let db = Db::open(path).expect("open");
+    let opts = QueryOptions::model("m").k(10);
+    for u in 0..USERS {
+        db.recommend(&format!("u{u}"), &opts).expect("warm-up");
     }
+    let me = std::process::id();
+    CLIENTS
+        .iter()
+        .map(|&c| {
+            let (db2, opts) = (db.clone(), opts.clone());
+            let cpu0 = process_cpu(me);
+            let (q, p50, p99) = run(c, queries, move |_, user| {
+                let hits = db2.recommend(user, &opts).expect("recommend");
+                assert_eq!(hits.len(), 10);
+            });
+            let cpu = (process_cpu(me) - cpu0) * 1e3 / queries as f64;
+            (q, p50, p99, cpu)
+        })
+        .collect()
+}
 
-    // Over HTTP: the server owns the directory now.
+fn over_http(path: &std::path::Path, queries: usize) -> Vec<Figures> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_recdb"))
         .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-        .arg(&path)
+        .arg(path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -169,37 +199,61 @@ fn main() {
             .map(|_| ureq::Agent::new_with_defaults())
             .collect(),
     );
-    let get = {
-        let (agents, url) = (agents.clone(), url.clone());
-        move |c: usize, user: &str| {
-            let body = agents[c]
-                .get(format!("{url}/v1/recommend?model=m&k=10&user={user}"))
-                .call()
-                .expect("GET /v1/recommend")
-                .body_mut()
-                .read_to_string()
-                .expect("body");
-            assert!(body.starts_with("{\"hits\":[{"), "{body}");
-        }
+    let get = move |c: usize, user: &str| {
+        let body = agents[c]
+            .get(format!("{url}/v1/recommend?model=m&k=10&user={user}"))
+            .call()
+            .expect("GET /v1/recommend")
+            .body_mut()
+            .read_to_string()
+            .expect("body");
+        assert!(body.starts_with("{\"hits\":[{"), "{body}");
     };
-    for u in 0..200 {
+    for u in 0..USERS {
         get(u % CLIENTS[CLIENTS.len() - 1], &format!("u{u}"));
     }
-    println!(
-        "recommend k=10 at {n} items, {queries} queries per row; machine shared, 2 cores"
-    );
-    println!("| clients | in process: q/s, p50, p99 | HTTP: q/s, p50, p99 | in-process/HTTP q/s | HTTP p50 - in-process p50 |");
-    println!("|---|---|---|---|---|");
-    for (i, c) in CLIENTS.into_iter().enumerate() {
-        let g = get.clone();
-        let (hq, h50, h99) = run(c, queries, move |c, u| g(c, u));
-        let (iq, i50, i99) = inproc[i];
-        println!(
-            "| {c} | {iq:.0} q/s, {i50:.3} ms, {i99:.3} ms | {hq:.0} q/s, {h50:.3} ms, {h99:.3} ms | {:.2}x | +{:.3} ms |",
-            iq / hq,
-            h50 - i50
-        );
-    }
+    let (me, server) = (std::process::id(), child.id());
+    let out = CLIENTS
+        .iter()
+        .map(|&c| {
+            let g = get.clone();
+            let cpu0 = process_cpu(me) + process_cpu(server);
+            let (q, p50, p99) = run(c, queries, move |c, u| g(c, u));
+            let cpu = (process_cpu(me) + process_cpu(server) - cpu0) * 1e3 / queries as f64;
+            (q, p50, p99, cpu)
+        })
+        .collect();
+    // SIGKILL is safe: the bench wrote nothing through the server.
     let _ = child.kill();
     let _ = child.wait();
+    out
+}
+
+fn main() {
+    // `cargo bench` passes flags (`--bench`); this harness takes none.
+    let n = env("RECDB_SERVE_ITEMS", 100_000);
+    let queries = env("RECDB_SERVE_QUERIES", 2000);
+    let rounds = env("RECDB_SERVE_ROUNDS", 3).max(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db");
+    fixture(&path, n);
+    // Alternate the two so the machine's other load falls on both alike.
+    let (mut inproc, mut http) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        inproc.push(in_process(&path, queries));
+        http.push(over_http(&path, queries));
+    }
+    println!(
+        "recommend k=10 at {n} items; {queries} queries a row, medians of {rounds} alternating rounds; CPU: client and server processes together; shared 2-core machine"
+    );
+    println!("| clients | in process: q/s, p50, p99, CPU/query | HTTP: q/s, p50, p99, CPU/query | HTTP/in-process CPU per query |");
+    println!("|---|---|---|---|");
+    for (i, c) in CLIENTS.into_iter().enumerate() {
+        let (iq, i50, i99, icpu) = medians(&inproc.iter().map(|r| r[i]).collect::<Vec<_>>());
+        let (hq, h50, h99, hcpu) = medians(&http.iter().map(|r| r[i]).collect::<Vec<_>>());
+        println!(
+            "| {c} | {iq:.0} q/s, {i50:.3} ms, {i99:.3} ms, {icpu:.3} ms | {hq:.0} q/s, {h50:.3} ms, {h99:.3} ms, {hcpu:.3} ms | {:.2}x |",
+            hcpu / icpu
+        );
+    }
 }
