@@ -51,8 +51,14 @@ fn fixture(path: &std::path::Path, n: usize) {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let i = (x >> 33) as usize % n;
-            b.push(&format!("u{u}"), &format!("i{i}"), EventKind::View, 1.0, s as i64)
-                .expect("push");
+            b.push(
+                &format!("u{u}"),
+                &format!("i{i}"),
+                EventKind::View,
+                1.0,
+                s as i64,
+            )
+            .expect("push");
         }
     }
     b.commit().expect("commit");

@@ -47,10 +47,12 @@ impl Server {
             let out = child.wait_with_output().unwrap();
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         };
-        let token = extra
-            .iter()
-            .position(|a| *a == "--token-file")
-            .map(|i| std::fs::read_to_string(extra[i + 1]).unwrap().trim().to_owned());
+        let token = extra.iter().position(|a| *a == "--token-file").map(|i| {
+            std::fs::read_to_string(extra[i + 1])
+                .unwrap()
+                .trim()
+                .to_owned()
+        });
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
@@ -159,7 +161,8 @@ fn bad_requests_get_4xx_naming_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let srv = loaded(dir.path(), &[]);
     // A bad line: 400 naming the line and the field; nothing written.
-    let body = "{\"user\":\"a\",\"item\":\"b\"}\n{\"user\":\"a\",\"item\":\"b\",\"value\":\"high\"}\n";
+    let body =
+        "{\"user\":\"a\",\"item\":\"b\"}\n{\"user\":\"a\",\"item\":\"b\",\"value\":\"high\"}\n";
     let (st, v) = srv.post("/v1/events", body);
     assert_eq!(st, 400, "{v}");
     assert_eq!(v["error"]["kind"], "Parse");
@@ -171,14 +174,21 @@ fn bad_requests_get_4xx_naming_what_is_wrong() {
     assert_eq!((st, &v["error"]["field"]), (400, &json!("item")), "{v}");
     let big = "x".repeat(17 << 20);
     let (st, v) = srv.post("/v1/events", &big);
-    assert_eq!((st, &v["error"]["kind"]), (413, &json!("BodyTooLarge")), "{v}");
+    assert_eq!(
+        (st, &v["error"]["kind"]),
+        (413, &json!("BodyTooLarge")),
+        "{v}"
+    );
     let (st, v) = srv.post("/v1/events", "{\"user\": ");
     assert_eq!((st, &v["error"]["kind"]), (400, &json!("Parse")), "{v}");
 
     // Queries: unknown ids and models are 404; a k past the limit is 400.
     srv.train(json!({"model": "popular"}));
     let (st, v) = srv.get("/v1/recommend?user=nobody&model=popular");
-    assert_eq!((st, &v["error"]["kind"], &v["error"]["id"]), (404, &json!("UnknownUser"), &json!("nobody")));
+    assert_eq!(
+        (st, &v["error"]["kind"], &v["error"]["id"]),
+        (404, &json!("UnknownUser"), &json!("nobody"))
+    );
     let (st, v) = srv.get("/v1/similar?item=i1&model=nosuch");
     assert_eq!(st, 404, "{v}");
     let (st, v) = srv.get("/v1/recommend?user=u1&model=popular&k=100000");
@@ -191,26 +201,47 @@ fn bad_requests_get_4xx_naming_what_is_wrong() {
     // Jobs: unknown model and job 404; a second job of a running model 409; cancelling
     // an ended job 409.
     let (st, v) = srv.post("/v1/jobs", r#"{"model":"alss"}"#);
-    assert_eq!((st, &v["error"]["kind"]), (404, &json!("UnknownModel")), "{v}");
+    assert_eq!(
+        (st, &v["error"]["kind"]),
+        (404, &json!("UnknownModel")),
+        "{v}"
+    );
     assert_eq!(v["error"]["suggestion"], "als");
     let (st, v) = srv.get("/v1/jobs/999");
-    assert_eq!((st, &v["error"]["kind"]), (404, &json!("UnknownJob")), "{v}");
-    let long = json!({"model": "als", "params": {"iterations": 10000, "factors": 32}, "threads": 1});
+    assert_eq!(
+        (st, &v["error"]["kind"]),
+        (404, &json!("UnknownJob")),
+        "{v}"
+    );
+    let long =
+        json!({"model": "als", "params": {"iterations": 10000, "factors": 32}, "threads": 1});
     let (st, v) = srv.post("/v1/jobs", &long.to_string());
     assert_eq!(st, 202, "{v}");
     let id = v["job"].as_u64().unwrap();
     let (st, v) = srv.post("/v1/jobs", &long.to_string());
-    assert_eq!((st, &v["error"]["kind"]), (409, &json!("JobConflict")), "{v}");
+    assert_eq!(
+        (st, &v["error"]["kind"]),
+        (409, &json!("JobConflict")),
+        "{v}"
+    );
     assert_eq!(v["error"]["job"], id);
     let (st, _) = srv.post(&format!("/v1/jobs/{id}/cancel"), "");
     assert_eq!(st, 200);
     assert_eq!(srv.wait_job(id)["state"], "cancelled");
     let (st, v) = srv.post(&format!("/v1/jobs/{id}/cancel"), "");
-    assert_eq!((st, &v["error"]["kind"]), (409, &json!("JobFinished")), "{v}");
+    assert_eq!(
+        (st, &v["error"]["kind"]),
+        (409, &json!("JobFinished")),
+        "{v}"
+    );
 
     // The shell endpoint: an error keeps its kind and status.
     let (st, v) = srv.post("/v1/shell", r#"{"line":"history nobody"}"#);
-    assert_eq!((st, &v["error"]["kind"]), (404, &json!("UnknownUser")), "{v}");
+    assert_eq!(
+        (st, &v["error"]["kind"]),
+        (404, &json!("UnknownUser")),
+        "{v}"
+    );
     let (st, v) = srv.post("/v1/shell", r#"{"line":"recomend u1"}"#);
     assert_eq!(st, 400, "{v}");
     let (st, v) = srv.get("/v1/nothing");
@@ -241,8 +272,17 @@ fn the_token_is_required_when_set() {
     };
     let stats = format!("{}/v1/stats", srv.url);
     assert_eq!(status(bare.get(&stats)), 401);
-    assert_eq!(status(bare.get(&stats).header("Authorization", "Bearer s3cret-tokeN")), 401);
-    assert_eq!(status(bare.get(&stats).header("Authorization", "Bearer s3cret")), 401);
+    assert_eq!(
+        status(
+            bare.get(&stats)
+                .header("Authorization", "Bearer s3cret-tokeN")
+        ),
+        401
+    );
+    assert_eq!(
+        status(bare.get(&stats).header("Authorization", "Bearer s3cret")),
+        401
+    );
     let r = bare
         .post(format!("{}/v1/events", srv.url))
         .send(r#"[{"user":"a","item":"b"}]"#)
@@ -256,7 +296,11 @@ fn the_token_is_required_when_set() {
         .args(["--connect", &srv.url, "--token-file", tok, "-c", "stats"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_recdb"))
         .args(["--connect", &srv.url, "-c", "stats"])
         .output()
@@ -304,7 +348,10 @@ fn queries_during_publishes_see_one_version_and_never_fail() {
                     let (st, v) = srv.get(q);
                     assert_eq!(st, 200, "a query failed during a publish: {v}");
                     let got = answer(&v);
-                    assert!(got == a || got == b, "an answer of neither version: {got:?}");
+                    assert!(
+                        got == a || got == b,
+                        "an answer of neither version: {got:?}"
+                    );
                     queries.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -362,12 +409,21 @@ fn a_server_killed_mid_ingest_loses_no_acknowledged_event() {
         w.join().unwrap();
     }
     let acked = acked.load(Ordering::SeqCst);
-    assert!(acked >= 20 * BATCH, "the writers got {acked} events acknowledged");
+    assert!(
+        acked >= 20 * BATCH,
+        "the writers got {acked} events acknowledged"
+    );
     let db = recdb::Db::open(&db).unwrap();
     let events = db.stats().unwrap().events;
     // Every acknowledged batch is there; at most the two in flight are there unacknowledged.
-    assert!(events >= acked, "{events} events after the kill, {acked} acknowledged");
-    assert!(events <= acked + 2 * BATCH && events % BATCH == 0, "{events} vs {acked}");
+    assert!(
+        events >= acked,
+        "{events} events after the kill, {acked} acknowledged"
+    );
+    assert!(
+        events <= acked + 2 * BATCH && events.is_multiple_of(BATCH),
+        "{events} vs {acked}"
+    );
 }
 
 #[test]
@@ -381,9 +437,16 @@ fn connect_runs_shell_commands_and_shutdown_is_graceful() {
             .unwrap()
     };
     let out = connect("train popular; recommend u3 --model popular -k 3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("popular") && text.lines().count() >= 4, "{text}");
+    assert!(
+        text.contains("popular") && text.lines().count() >= 4,
+        "{text}"
+    );
     let out = connect("recommend nobody --model popular");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown user `nobody`"));
@@ -395,7 +458,12 @@ fn connect_runs_shell_commands_and_shutdown_is_graceful() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"# a comment\njobs\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"# a comment\njobs\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let jobs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(jobs[0]["model"], "popular");
@@ -404,17 +472,25 @@ fn connect_runs_shell_commands_and_shutdown_is_graceful() {
     // cleanly, the running job cancelled.
     let (st, v) = srv.post(
         "/v1/jobs",
-        &json!({"model": "als", "params": {"iterations": 10000, "factors": 32}, "threads": 1}).to_string(),
+        &json!({"model": "als", "params": {"iterations": 10000, "factors": 32}, "threads": 1})
+            .to_string(),
     );
     assert_eq!(st, 202, "{v}");
     let id = v["job"].as_u64().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let out = connect("jobs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().any(|l| l.contains("als") && l.contains("running")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("als") && l.contains("running")),
+        "{text}"
+    );
     let t0 = Instant::now();
     let mut srv = srv;
-    let st = Command::new("kill").args(["-TERM", &srv.pid()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-TERM", &srv.pid()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let status = srv.child.wait().unwrap();
     assert!(status.success(), "exit status {status}");

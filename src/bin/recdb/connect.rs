@@ -133,7 +133,9 @@ fn interactive(client: &Client) -> Result<()> {
                     break;
                 }
                 if t.starts_with('.') {
-                    eprintln!("error: shell meta commands (`{t}`) do not apply to a server; .quit leaves");
+                    eprintln!(
+                        "error: shell meta commands (`{t}`) do not apply to a server; .quit leaves"
+                    );
                     continue;
                 }
                 if let Err(e) = client.run_line(t) {

@@ -27,12 +27,12 @@ mod complete;
 // `recdb serve` and `recdb --connect` (cargo feature `serve`, on by default).
 #[cfg(feature = "serve")]
 mod connect;
-#[cfg(feature = "serve")]
-mod serve;
 mod import_note;
 mod item2vec_args;
 mod output;
 mod progress;
+#[cfg(feature = "serve")]
+mod serve;
 mod shell;
 mod split;
 mod train_help;
@@ -81,6 +81,7 @@ struct Cli {
 
 /// The shell's commands, and `serve`, which only the command line runs.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // one value a process, parsed once
 enum Top {
     #[command(flatten)]
     Shell(Command),

@@ -128,7 +128,13 @@ pub fn event_rows(body: &[u8], now: i64) -> Result<Vec<Row>> {
             Some(v) => match v.as_f64() {
                 #[allow(clippy::cast_possible_truncation)] // a rating or weight: f32 by design
                 Some(x) if x.is_finite() && (x as f32).is_finite() => x as f32,
-                _ => return Err(parse_err(line, "value", format!("expected a finite number, got {v}"))),
+                _ => {
+                    return Err(parse_err(
+                        line,
+                        "value",
+                        format!("expected a finite number, got {v}"),
+                    ))
+                }
             },
         };
         let group = text(&m, line, "group")?;
@@ -241,25 +247,38 @@ mod tests {
         let rows = event_rows(l, 99).unwrap();
         assert_eq!(rows.len(), 2);
         let Row::Event(e) = &rows[0] else { panic!() };
-        assert_eq!((e.user.as_str(), e.item.as_str(), e.timestamp), ("1", "2", 99));
+        assert_eq!(
+            (e.user.as_str(), e.item.as_str(), e.timestamp),
+            ("1", "2", 99)
+        );
         assert!(matches!(&rows[1], Row::Search(s) if s.text == "space films"));
     }
 
     #[test]
     fn errors_name_line_and_field() {
         let l = b"{\"user\":\"u\",\"item\":\"i\"}\n{\"user\":\"u\",\"item\":\"i\",\"value\":\"x\"}";
-        assert_eq!(line_field(event_rows(l, 0).err().unwrap()), (2, "value".into()));
+        assert_eq!(
+            line_field(event_rows(l, 0).err().unwrap()),
+            (2, "value".into())
+        );
         let a = br#"[{"user":"u","item":"i"},{"item":"i"}]"#;
-        assert_eq!(line_field(event_rows(a, 0).err().unwrap()), (2, "user".into()));
+        assert_eq!(
+            line_field(event_rows(a, 0).err().unwrap()),
+            (2, "user".into())
+        );
         let l = b"{\"user\":\"u\",\"item\":\"i\",\"kind\":\"poke\"}";
-        assert_eq!(line_field(event_rows(l, 0).err().unwrap()), (1, "kind".into()));
+        assert_eq!(
+            line_field(event_rows(l, 0).err().unwrap()),
+            (1, "kind".into())
+        );
         assert!(event_rows(b"  ", 0).is_err());
     }
 
     #[test]
     fn items_and_users() {
-        let it = item_records(br#"[{"id":"m1","title":"Alien","genres":"Horror|Sci-Fi","year":1979}]"#)
-            .unwrap();
+        let it =
+            item_records(br#"[{"id":"m1","title":"Alien","genres":"Horror|Sci-Fi","year":1979}]"#)
+                .unwrap();
         assert_eq!(it[0].genres, vec!["Horror", "Sci-Fi"]);
         assert_eq!(it[0].attrs, vec![("year".to_owned(), "1979".to_owned())]);
         let us = user_records(b"{\"id\":\"u1\",\"attrs\":{\"age\":24}}").unwrap();

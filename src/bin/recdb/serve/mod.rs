@@ -68,8 +68,8 @@ pub type State = Arc<AppState>;
 
 /// Read a token file: its first line, trimmed; empty is refused.
 pub fn read_token(path: &std::path::Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("token file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("token file {}", path.display()))?;
     let token = text.lines().next().unwrap_or("").trim().to_owned();
     if token.is_empty() {
         bail!("token file {} is empty", path.display());
@@ -99,10 +99,9 @@ fn resolve(addr: &str, has_token: bool) -> Result<SocketAddr> {
 /// Run the server until SIGINT or SIGTERM; then stop accepting, cancel running jobs,
 /// flush, and return.
 pub fn run(a: ServeArgs) -> Result<()> {
-    let path = a
-        .db
-        .clone()
-        .ok_or_else(|| anyhow!("serve needs --db PATH"))?;
+    let path =
+        a.db.clone()
+            .ok_or_else(|| anyhow!("serve needs --db PATH"))?;
     let token = a.token_file.as_deref().map(read_token).transpose()?;
     let addr = resolve(&a.addr, token.is_some())?;
     let db = open_db(&path, a.threads)?;

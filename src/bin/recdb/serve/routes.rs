@@ -96,8 +96,12 @@ fn bytes(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
         } else {
             "BadBody"
         };
-        ApiError::new(status, kind, format!("{} (the limit is {MAX_BODY} bytes)", e.body_text()))
-            .with("limit", MAX_BODY)
+        ApiError::new(
+            status,
+            kind,
+            format!("{} (the limit is {MAX_BODY} bytes)", e.body_text()),
+        )
+        .with("limit", MAX_BODY)
     })
 }
 
@@ -136,7 +140,10 @@ fn now_unix() -> i64 {
 }
 
 /// `POST /v1/events`: one atomic commit, durable before the answer.
-async fn ingest_events(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+async fn ingest_events(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     let body = bytes(body)?;
     let receipt = blocking(&s, move |db| {
         let rows = events::event_rows(&body, now_unix())?;
@@ -218,7 +225,10 @@ impl QueryArgs {
         let d = QueryOptions::default();
         let k = self.k.unwrap_or(d.k);
         if k == 0 || k > MAX_K {
-            return Err(ApiError::param("k", format!("must be 1 to {MAX_K}, got {k}")));
+            return Err(ApiError::param(
+                "k",
+                format!("must be 1 to {MAX_K}, got {k}"),
+            ));
         }
         Ok(QueryOptions {
             k,
@@ -245,7 +255,10 @@ async fn recommend_get(
     recommend(s, query_params(q)?).await
 }
 
-async fn recommend_post(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+async fn recommend_post(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     let body = bytes(body)?;
     recommend(s, json_body(&body)?).await
 }
@@ -400,7 +413,10 @@ async fn start_job(State(s): State<AppState>, body: Result<Bytes, BytesRejection
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "JobConflict",
-                format!("job {} is already training `{model}`; cancel it or wait", j.id),
+                format!(
+                    "job {} is already training `{model}`; cancel it or wait",
+                    j.id
+                ),
             )
             .with("model", model)
             .with("job", j.id));
@@ -461,7 +477,9 @@ async fn shell(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -
     let a: ShellArgs = json_body(&body)?;
     let mode: Mode = match &a.format {
         None => Mode::Table,
-        Some(f) => f.parse().map_err(|e: anyhow::Error| ApiError::param("format", e.to_string()))?,
+        Some(f) => f
+            .parse()
+            .map_err(|e: anyhow::Error| ApiError::param("format", e.to_string()))?,
     };
     let path = s.db_path.clone();
     let (result, out, err) = blocking(&s, move |db| {
