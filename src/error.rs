@@ -161,7 +161,7 @@ pub enum Error {
     /// at a time.
     #[error(
         "database {} is held by {}; a database is open in one process at a time \
-         (sharing one between processes is the job of a future `recdb serve`)",
+         (to share one between processes, run `recdb serve` on it and `recdb --connect`)",
         .path.display(),
         describe_holder(.pid, .program, .activity)
     )]

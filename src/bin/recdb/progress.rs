@@ -19,7 +19,8 @@ const TEMPLATE: &str =
 
 impl Bar {
     pub fn new(prefix: &str) -> Bar {
-        let pb = if std::io::stderr().is_terminal() {
+        // A command the server runs for a client draws no bar on the server's terminal.
+        let pb = if std::io::stderr().is_terminal() && !crate::pipe::capturing() {
             let pb = ProgressBar::new(SCALE);
             let style = ProgressStyle::with_template(TEMPLATE)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())

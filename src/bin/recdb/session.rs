@@ -45,6 +45,20 @@ impl Session {
         }
     }
 
+    /// A session on a database opened elsewhere: each `/v1/shell` request of the server
+    /// runs in one, sharing the server's `Db` (jobs it starts in the background outlive it).
+    #[allow(dead_code)] // only `serve` (a cargo feature) calls it
+    pub fn with_db(db: Db, path: PathBuf, mode: Mode) -> Session {
+        Session {
+            db_path: Some(path),
+            threads: None,
+            mode,
+            run_mode: RunMode::Shell,
+            db: Some(db),
+            background: Vec::new(),
+        }
+    }
+
     /// The database, opened on first use.
     pub fn db(&mut self) -> Result<&Db> {
         if self.db.is_none() {

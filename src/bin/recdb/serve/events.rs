@@ -1,0 +1,287 @@
+//! Request bodies of the ingest endpoints: a JSON array of objects or JSON lines (one
+//! object a line). A bad record is `Error::Parse` naming its line (for an array: its
+//! element, counted from 1) and field, and nothing is written.
+
+use serde_json::{Map, Value};
+
+use recdb::{Error, EventKind, ItemRecord, RawEvent, RawSearch, Result, UserRecord};
+
+const FILE: &str = "request body";
+
+fn parse_err(line: u64, field: &str, msg: impl Into<String>) -> Error {
+    Error::Parse {
+        file: FILE.into(),
+        line,
+        field: field.into(),
+        msg: msg.into(),
+    }
+}
+
+/// The records of a body with their line numbers.
+pub fn records(body: &[u8]) -> Result<Vec<(u64, Map<String, Value>)>> {
+    let text =
+        std::str::from_utf8(body).map_err(|e| parse_err(1, "", format!("not UTF-8: {e}")))?;
+    let trimmed = text.trim_start();
+    let mut out = Vec::new();
+    if trimmed.starts_with('[') {
+        let values: Vec<Value> = serde_json::from_str(text)
+            .map_err(|e| parse_err(e.line() as u64, "", format!("not a JSON array: {e}")))?;
+        for (n, v) in values.into_iter().enumerate() {
+            out.push((n as u64 + 1, object(v, n as u64 + 1)?));
+        }
+    } else {
+        for (n, line) in text.lines().enumerate() {
+            let line_no = n as u64 + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: Value = serde_json::from_str(line)
+                .map_err(|e| parse_err(line_no, "", format!("not JSON: {e}")))?;
+            out.push((line_no, object(v, line_no)?));
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Empty("the request body has no records".into()));
+    }
+    Ok(out)
+}
+
+fn object(v: Value, line: u64) -> Result<Map<String, Value>> {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(parse_err(
+            line,
+            "",
+            format!("expected a JSON object, got {}", type_name(&other)),
+        )),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An id or text field: a string, or a number written as text (`42`).
+fn text(m: &Map<String, Value>, line: u64, field: &str) -> Result<Option<String>> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(parse_err(
+            line,
+            field,
+            format!("expected a string, got {}", type_name(other)),
+        )),
+    }
+}
+
+fn required(m: &Map<String, Value>, line: u64, field: &str) -> Result<String> {
+    text(m, line, field)?.ok_or_else(|| parse_err(line, field, "missing"))
+}
+
+/// One ingest record: an interaction, or a search (`query` and no `item`).
+pub enum Row {
+    Event(RawEvent),
+    Search(RawSearch),
+}
+
+/// Events: `user`, `item` (or `query` for a search), optional `kind` (default
+/// `interaction`), `value` (default 1), `timestamp` (seconds; default `now`), `group`.
+pub fn event_rows(body: &[u8], now: i64) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (line, m) in records(body)? {
+        let user = required(&m, line, "user")?;
+        let timestamp = match m.get("timestamp") {
+            None | Some(Value::Null) => now,
+            Some(v) => v.as_i64().ok_or_else(|| {
+                parse_err(line, "timestamp", format!("expected an integer, got {v}"))
+            })?,
+        };
+        let item = text(&m, line, "item")?;
+        let query = text(&m, line, "query")?;
+        let (Some(item), _) = (item, &query) else {
+            match query {
+                Some(q) => rows.push(Row::Search(RawSearch {
+                    user,
+                    text: q,
+                    timestamp,
+                })),
+                None => return Err(parse_err(line, "item", "missing (or give `query`)")),
+            }
+            continue;
+        };
+        let kind = match text(&m, line, "kind")? {
+            None => EventKind::Interaction,
+            Some(k) => k
+                .parse::<EventKind>()
+                .map_err(|e| parse_err(line, "kind", e.to_string()))?,
+        };
+        let value = match m.get("value") {
+            None | Some(Value::Null) => 1.0,
+            Some(v) => match v.as_f64() {
+                #[allow(clippy::cast_possible_truncation)] // a rating or weight: f32 by design
+                Some(x) if x.is_finite() && (x as f32).is_finite() => x as f32,
+                _ => {
+                    return Err(parse_err(
+                        line,
+                        "value",
+                        format!("expected a finite number, got {v}"),
+                    ))
+                }
+            },
+        };
+        let group = text(&m, line, "group")?;
+        rows.push(Row::Event(RawEvent {
+            user,
+            item,
+            kind,
+            value,
+            timestamp,
+            group,
+        }));
+    }
+    Ok(rows)
+}
+
+/// Any other fields of a record, as attributes (`"age": 24` → `age` = `24`).
+fn attrs(m: &Map<String, Value>, line: u64, skip: &[&str]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (k, v) in m {
+        if skip.contains(&k.as_str()) {
+            continue;
+        }
+        if k == "attrs" {
+            let Value::Object(inner) = v else {
+                return Err(parse_err(line, "attrs", "expected an object"));
+            };
+            for k2 in inner.keys() {
+                if let Some(s) = text(inner, line, k2)? {
+                    out.push((k2.clone(), s));
+                }
+            }
+            continue;
+        }
+        let value = match v {
+            Value::Bool(b) => Some(b.to_string()),
+            _ => text(m, line, k)?,
+        };
+        if let Some(s) = value {
+            out.push((k.clone(), s));
+        }
+    }
+    Ok(out)
+}
+
+/// Items: `id`, optional `title`, `genres` (an array, or `a|b`), `text`; any other field
+/// (or the object `attrs`) is an attribute.
+pub fn item_records(body: &[u8]) -> Result<Vec<ItemRecord>> {
+    let mut out = Vec::new();
+    for (line, m) in records(body)? {
+        let genres = match m.get("genres") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) => s
+                .split('|')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|g| {
+                    g.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| parse_err(line, "genres", "expected an array of strings"))
+                })
+                .collect::<Result<_>>()?,
+            Some(_) => return Err(parse_err(line, "genres", "expected an array or `a|b`")),
+        };
+        out.push(ItemRecord {
+            id: required(&m, line, "id")?,
+            title: text(&m, line, "title")?,
+            genres,
+            text: text(&m, line, "text")?,
+            attrs: attrs(&m, line, &["id", "title", "genres", "text"])?,
+        });
+    }
+    Ok(out)
+}
+
+/// Users: `id`; any other field (or the object `attrs`) is an attribute.
+pub fn user_records(body: &[u8]) -> Result<Vec<UserRecord>> {
+    records(body)?
+        .into_iter()
+        .map(|(line, m)| {
+            Ok(UserRecord {
+                id: required(&m, line, "id")?,
+                attrs: attrs(&m, line, &["id"])?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line_field(e: Error) -> (u64, String) {
+        match e {
+            Error::Parse { line, field, .. } => (line, field),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn array_and_lines() {
+        let a = br#"[{"user":"u","item":"i","kind":"rating","value":4,"timestamp":7}]"#;
+        let rows = event_rows(a, 0).unwrap();
+        let Row::Event(e) = &rows[0] else { panic!() };
+        assert_eq!((e.kind, e.value, e.timestamp), (EventKind::Rating, 4.0, 7));
+        let l = b"{\"user\":1,\"item\":2}\n\n{\"user\":\"u\",\"query\":\"space films\"}\n";
+        let rows = event_rows(l, 99).unwrap();
+        assert_eq!(rows.len(), 2);
+        let Row::Event(e) = &rows[0] else { panic!() };
+        assert_eq!(
+            (e.user.as_str(), e.item.as_str(), e.timestamp),
+            ("1", "2", 99)
+        );
+        assert!(matches!(&rows[1], Row::Search(s) if s.text == "space films"));
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let l = b"{\"user\":\"u\",\"item\":\"i\"}\n{\"user\":\"u\",\"item\":\"i\",\"value\":\"x\"}";
+        assert_eq!(
+            line_field(event_rows(l, 0).err().unwrap()),
+            (2, "value".into())
+        );
+        let a = br#"[{"user":"u","item":"i"},{"item":"i"}]"#;
+        assert_eq!(
+            line_field(event_rows(a, 0).err().unwrap()),
+            (2, "user".into())
+        );
+        let l = b"{\"user\":\"u\",\"item\":\"i\",\"kind\":\"poke\"}";
+        assert_eq!(
+            line_field(event_rows(l, 0).err().unwrap()),
+            (1, "kind".into())
+        );
+        assert!(event_rows(b"  ", 0).is_err());
+    }
+
+    #[test]
+    fn items_and_users() {
+        let it =
+            item_records(br#"[{"id":"m1","title":"Alien","genres":"Horror|Sci-Fi","year":1979}]"#)
+                .unwrap();
+        assert_eq!(it[0].genres, vec!["Horror", "Sci-Fi"]);
+        assert_eq!(it[0].attrs, vec![("year".to_owned(), "1979".to_owned())]);
+        let us = user_records(b"{\"id\":\"u1\",\"attrs\":{\"age\":24}}").unwrap();
+        assert_eq!(us[0].attrs, vec![("age".to_owned(), "24".to_owned())]);
+    }
+}
