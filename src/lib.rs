@@ -57,16 +57,22 @@ pub use db::{
     JobInfo, OperatingPoint, SearchEntry, SearchOptions, Stats, TableFormat, TableImport,
     TableImportReport, TableInfo, TableSearcher, TrainOptions, VacuumReport,
 };
+#[cfg(feature = "parquet")]
+pub use db::{LogExportReport, PARQUET_ROWS_PER_FILE};
 pub use error::{Error, Result};
 pub use eval::{
     evaluate, evaluate_db, evaluate_quiet, EvalOptions, EvalReport, Protocol, LEE_DEFAULTS,
 };
 pub use event::{Event, EventKind, EventRow, ItemRecord, RawEvent, RawSearch, UserRecord};
 pub use index::Metric;
+#[cfg(all(feature = "parquet", feature = "testkit"))]
+pub use ingest::spark_factors_bytes;
 pub use ingest::{
     parse_f32_rows, parse_tsv_vectors, read_binary_file, read_text_file, Format, ParsedVectors,
     MAX_LINE, MAX_QUERY,
 };
+#[cfg(feature = "parquet")]
+pub use ingest::{parse_parquet_factors, ParquetFactors};
 pub use jobs::{JobContext, JobControl, JobState, NoProgress, ProgressSink, MAX_THREADS};
 pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
 pub use storage::imports::PriorImport;

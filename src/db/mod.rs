@@ -15,6 +15,8 @@ mod ingest;
 mod jobs;
 #[cfg(test)]
 mod open_tests;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod recommend;
 mod restore;
 mod searches;
@@ -41,6 +43,8 @@ pub use delta::DeltaReport;
 pub(crate) use index::Served;
 pub use index::{IndexInfo, IndexOptions, SearchOptions, TableSearcher};
 pub use jobs::TrainOptions;
+#[cfg(feature = "parquet")]
+pub use parquet::{LogExportReport, PARQUET_ROWS_PER_FILE};
 pub use searches::SearchEntry;
 pub use stats::{CheckReport, Stats};
 pub use tables::{TableFormat, TableInfo};

@@ -39,6 +39,9 @@ pub enum TableFormat {
     F32,
     /// `id<TAB>v1<TAB>v2...` one row a line.
     Tsv,
+    /// Import only: factor rows as Spark's ALS writes them (`id`, `features`).
+    #[cfg(feature = "parquet")]
+    Parquet,
 }
 
 impl std::str::FromStr for TableFormat {
@@ -47,6 +50,13 @@ impl std::str::FromStr for TableFormat {
         match s {
             "f32" => Ok(TableFormat::F32),
             "tsv" => Ok(TableFormat::Tsv),
+            #[cfg(feature = "parquet")]
+            "parquet" => Ok(TableFormat::Parquet),
+            #[cfg(not(feature = "parquet"))]
+            "parquet" => Err(Error::param(
+                "format",
+                "parquet: this build has no Parquet support (cargo feature `parquet`)",
+            )),
             _ => Err(Error::param(
                 "format",
                 format!("`{s}`: expected f32 or tsv"),
@@ -321,6 +331,13 @@ impl Db {
     // why: r < the served table's row count, a u32.
     #[allow(clippy::cast_possible_truncation)]
     pub fn export_table(&self, name: &str, format: TableFormat, path: &Path) -> Result<u64> {
+        #[cfg(feature = "parquet")]
+        if format == TableFormat::Parquet {
+            return Err(Error::param(
+                "format",
+                "export table writes f32 or tsv (parquet is for `import table` and `export log`)",
+            ));
+        }
         let table = self.served_rows(name)?;
         let io = |e| Error::io(path, e);
         let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
@@ -333,7 +350,7 @@ impl Db {
             TableFormat::F32 => Some(std::io::BufWriter::new(
                 std::fs::File::create(&ids_path).map_err(ioi)?,
             )),
-            TableFormat::Tsv => None,
+            _ => None,
         };
         // The names of a users or items table, read once (a lookup per row would take
         // the state lock and search the id blocks a million times); a name the map

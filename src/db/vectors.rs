@@ -52,6 +52,8 @@ impl Db {
         crate::storage::tables::check_name(name)?;
         let file = spec.file.display().to_string();
         let (dim, rows, ids) = match spec.format {
+            #[cfg(feature = "parquet")]
+            TableFormat::Parquet => return self.import_parquet_table(name, spec, replace),
             TableFormat::F32 => {
                 let dim = spec
                     .dim
@@ -89,7 +91,7 @@ impl Db {
         };
         let n = rows.len() / dim;
         if !replace {
-            self.refuse_reshape(name, dim)?;
+            self.refuse_reshape(name, dim, RowSpace::Other)?;
         }
         let version = self.put_table(name, RowSpace::Other, dim, &rows, ids)?;
         Ok(TableImportReport {
@@ -100,22 +102,23 @@ impl Db {
         })
     }
 
-    /// An import over table `name` keeps its shape: `other` rows of `dim` values.
-    fn refuse_reshape(&self, name: &str, dim: usize) -> Result<()> {
+    /// An import over table `name` keeps its shape: `space` rows of `dim` values.
+    pub(super) fn refuse_reshape(&self, name: &str, dim: usize, space: RowSpace) -> Result<()> {
         let Some(t) = self.tables()?.into_iter().find(|t| t.name == name) else {
             return Ok(());
         };
-        if t.dim == dim as u64 && t.space == RowSpace::Other.as_str() {
+        if t.dim == dim as u64 && t.space == space.as_str() {
             return Ok(());
         }
         let job = crate::jobs::record::get(self.backend(), t.job)?;
         Err(Error::InvalidInput(format!(
-            "table `{name}` holds {} {} rows of dim {} (from job {} `{}`) and the import has `other` rows of dim {dim}: replacing it needs `replace_table` (shell: `import table --replace`)",
+            "table `{name}` holds {} {} rows of dim {} (from job {} `{}`) and the import has `{}` rows of dim {dim}: replacing it needs `replace_table` (shell: `import table --replace`)",
             t.rows,
             t.space,
             t.dim,
             t.job,
             job.map_or("?".into(), |j| j.model),
+            space.as_str(),
         )))
     }
 }

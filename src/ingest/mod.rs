@@ -78,6 +78,8 @@ use crate::{Error, EventKind, EventRow, ItemRecord, RawEvent, Result, UserRecord
 mod batch;
 mod json;
 mod lines;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod schema;
 mod table;
 mod text;
@@ -86,6 +88,14 @@ pub(crate) use batch::{check_event, check_id, check_query, Writer, IMPORT_BATCH}
 pub use batch::{CommitReceipt, ImportReport, IngestBatch, MAX_QUERY};
 pub(crate) use lines::{check_lines, lines, read_file, read_line};
 pub use lines::{read_binary_file, read_text_file, MAX_LINE};
+#[cfg(all(feature = "parquet", test))]
+pub(crate) use parquet::part_files as parquet_parts;
+#[cfg(all(feature = "parquet", any(test, feature = "testkit")))]
+pub use parquet::spark_factors_bytes;
+#[cfg(feature = "parquet")]
+pub use parquet::{parse_parquet_factors, ParquetFactors};
+#[cfg(feature = "parquet")]
+pub(crate) use parquet::{read_factors, LogRow, LogWriter};
 #[cfg(any(test, feature = "testkit"))]
 pub use table::parse_ids;
 pub(crate) use table::{ids_of, read_f32_rows, tsv_vectors_of};

@@ -30,7 +30,7 @@ fn import_table(s: &mut Session, a: ImportArgs) -> Result<()> {
     let format: TableFormat = a
         .format
         .as_deref()
-        .ok_or_else(|| anyhow!("import table: --format f32 or --format tsv is required"))?
+        .ok_or_else(|| anyhow!("import table: --format f32, tsv or parquet is required"))?
         .parse()?;
     let spec = recdb::TableImport {
         format,
@@ -105,6 +105,31 @@ pub fn export_table(s: &mut Session, name: &str, format: &str, file: &Path) -> R
         json!({"table": name, "rows": rows, "file": file.display().to_string()}),
     ));
     Ok(())
+}
+
+/// `export log --format parquet [--rows-per-file N] DIR`.
+#[cfg(feature = "parquet")]
+pub fn export_log(s: &mut Session, format: &str, rows: Option<usize>, dir: &Path) -> Result<()> {
+    if format != "parquet" {
+        bail!("export log: --format parquet is the one log format");
+    }
+    let r = s
+        .db()?
+        .export_log_parquet(dir, rows.unwrap_or(recdb::PARQUET_ROWS_PER_FILE))?;
+    s.print(&Output::text(
+        format!(
+            "exported {} events ({} users, {} items) to {} Parquet files in {}",
+            r.events, r.users, r.items, r.files, r.dir
+        ),
+        serde_json::to_value(&r)?,
+    ));
+    Ok(())
+}
+
+/// `export log` in a build without the `parquet` feature.
+#[cfg(not(feature = "parquet"))]
+pub fn export_log(_: &mut Session, _: &str, _: Option<usize>, _: &Path) -> Result<()> {
+    bail!("export log: this build has no Parquet support (cargo feature `parquet`)")
 }
 
 /// `, N searches` when a dump has searches (nothing otherwise, as before searches).

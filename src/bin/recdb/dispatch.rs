@@ -31,6 +31,14 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
         Command::Export {
             what: ExportWhat::Table { name, format, file },
         } => data_cmds::export_table(s, &name, &format, &file),
+        Command::Export {
+            what:
+                ExportWhat::Log {
+                    format,
+                    rows_per_file,
+                    dir,
+                },
+        } => data_cmds::export_log(s, &format, rows_per_file, &dir),
         Command::Dump { file } => data_cmds::dump(s, &file),
         Command::Restore { file } => data_cmds::restore(s, &file),
         Command::Train(a) => train_cmds::train(s, a),

@@ -116,7 +116,7 @@ pub enum Command {
     Restore { file: PathBuf },
     /// The embedding tables.
     Tables,
-    /// `export table NAME --format f32|tsv FILE`.
+    /// `export table NAME --format f32|tsv FILE`, `export log --format parquet DIR`.
     Export {
         #[command(subcommand)]
         what: ExportWhat,
@@ -205,6 +205,16 @@ pub enum ExportWhat {
         format: String,
         file: PathBuf,
     },
+    /// The whole log as Parquet part files (`part-00000.parquet`, ...) in DIR, for
+    /// training elsewhere (docs/SCALE.md).
+    Log {
+        #[arg(long, value_name = "parquet")]
+        format: String,
+        /// Events a part file holds at most.
+        #[arg(long, value_name = "N")]
+        rows_per_file: Option<usize>,
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,8 +228,8 @@ pub struct ImportArgs {
     /// FILE (or NAME FILE for `table`).
     #[arg(required = true, num_args = 1..=2, value_name = "FILE")]
     pub args: Vec<PathBuf>,
-    /// Input format; detected from the header when left out (table: f32 or tsv).
-    #[arg(long, value_name = "tsv|csv|jsonl|atomic|f32")]
+    /// Input format; detected from the header when left out (table: f32, tsv or parquet).
+    #[arg(long, value_name = "tsv|csv|jsonl|atomic|f32|parquet")]
     pub format: Option<String>,
     /// `table --format f32`: values per row.
     #[arg(long, value_name = "D")]
