@@ -86,6 +86,25 @@ fn fixture(path: &std::path::Path, n: usize) {
         )
         .expect("build_index");
     db.flush().expect("flush");
+    // The same queries on the handle that built the index, before the reopen the runs
+    // below do: tells a cost of reopening apart from the HTTP layer's.
+    let opts = QueryOptions::model("m").k(10);
+    let me = std::process::id();
+    let (cpu0, t0) = (process_cpu(me), Instant::now());
+    let mut lat: Vec<f64> = (0..USERS)
+        .map(|u| {
+            let t = Instant::now();
+            db.recommend(&format!("u{u}"), &opts).expect("recommend");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "on the building handle: {USERS} queries, p50 {:.3} ms, CPU {:.3} ms/query, {:.1} s",
+        lat[lat.len() / 2],
+        (process_cpu(me) - cpu0) * 1e3 / USERS as f64,
+        t0.elapsed().as_secs_f64()
+    );
     println!(
         "fixture: {n} items x {DIM}, {USERS} users x {SEEN} seen, index {} lists (recall@10 {:.3}), {:.1} s",
         info.lists,

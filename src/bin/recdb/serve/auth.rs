@@ -1,4 +1,5 @@
-//! The bearer token and the shutdown gate, in front of every route but `/v1/health`.
+//! The gate in front of every route but `/v1/health`: shutdown, the bearer token, and a
+//! declared body size past the limit (refused before the body is read).
 
 use std::sync::atomic::Ordering;
 
@@ -8,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::errors::ApiError;
-use super::State as AppState;
+use super::{State as AppState, MAX_BODY};
 
 /// Whether `a` equals `b`, in time that depends on their lengths only, not on where
 /// they first differ (so the token cannot be guessed byte by byte from timings).
@@ -51,6 +52,20 @@ pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Re
             );
             return r;
         }
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BodyTooLarge",
+            format!("the request body is larger than the limit of {MAX_BODY} bytes"),
+        )
+        .with("limit", MAX_BODY)
+        .into_response();
     }
     next.run(req).await
 }

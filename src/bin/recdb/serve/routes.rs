@@ -118,8 +118,14 @@ async fn not_found() -> ApiError {
     )
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// 200 while the server takes requests, 503 once it is stopping.
+async fn health(State(s): State<AppState>) -> Response {
+    let version = env!("CARGO_PKG_VERSION");
+    if s.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        let body = json!({"status": "stopping", "version": version});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    Json(json!({"status": "ok", "version": version})).into_response()
 }
 
 async fn stats(State(s): State<AppState>) -> ApiResult {
