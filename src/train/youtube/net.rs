@@ -147,7 +147,26 @@ impl Inputs {
         self.slots.iter_mut().for_each(SparseRows::clear);
         self.dense.clear();
     }
+
+    /// Append `other`'s rows after these (the parts of a batch gathered in parallel).
+    pub fn append(&mut self, other: &Inputs) {
+        self.rows += other.rows;
+        self.hist.append(&other.hist);
+        self.hist_pos.extend_from_slice(&other.hist_pos);
+        self.search.append(&other.search);
+        if self.slots.len() < other.slots.len() {
+            self.slots.resize_with(other.slots.len(), SparseRows::default);
+        }
+        for (a, b) in self.slots.iter_mut().zip(&other.slots) {
+            a.append(b);
+        }
+        self.dense.extend_from_slice(&other.dense);
+    }
 }
+
+/// Examples per parallel task when a batch's inputs are gathered: fixed, so the parts
+/// (and the batch they make, in order) are the same on any number of threads.
+const GATHER_CHUNK: usize = 64;
 
 /// Everything but the two item tables: what serving reads from the `.tower` table.
 #[derive(Debug, Clone)]
@@ -372,13 +391,20 @@ impl Tower {
 
     /// The tower's input `x` (rows × input_width) of `inp`; `item_row(item, weight, out)`
     /// adds weight × the item's input embedding to `out`.
-    pub fn input(&self, inp: &Inputs, item_row: impl Fn(u32, f32, &mut [f32]), x: &mut Vec<f32>) {
+    pub fn input(
+        &self,
+        inp: &Inputs,
+        item_row: impl Fn(u32, f32, &mut [f32]) + Sync,
+        x: &mut Vec<f32>,
+    ) {
+        use rayon::prelude::*;
         let s = &self.shape;
         let (w, d, f, dw) = (s.input_width(), s.dim, s.feature_dim, s.dense_width());
         let (sw, sa) = (s.search_width(), s.search_at());
         x.clear();
         x.resize(inp.rows * w, 0.0);
-        for (r, xr) in x.chunks_mut(w).enumerate() {
+        // Rows are independent: built in parallel, each in a fixed order.
+        x.par_chunks_mut(w).enumerate().for_each(|(r, xr)| {
             let (items, weights) = inp.hist.row(r);
             let pos = &inp.hist_pos[inp.hist.offsets[r]..inp.hist.offsets[r + 1]];
             for ((&i, &a), &p) in items.iter().zip(weights).zip(pos) {
@@ -408,7 +434,7 @@ impl Tower {
                 }
             }
             xr[w - dw..].copy_from_slice(&inp.dense[r * dw..(r + 1) * dw]);
-        }
+        });
     }
 
     /// Run the layers on `acts[0]` (rows × input_width), each layer's output into the
@@ -424,7 +450,11 @@ impl Tower {
     }
 
     /// The user vectors of a batch of queries (rows × D): one product per layer.
-    pub fn user_vectors(&self, inp: &Inputs, item_row: impl Fn(u32, f32, &mut [f32])) -> Vec<f32> {
+    pub fn user_vectors(
+        &self,
+        inp: &Inputs,
+        item_row: impl Fn(u32, f32, &mut [f32]) + Sync,
+    ) -> Vec<f32> {
         let mut acts = vec![Vec::new()];
         self.input(inp, item_row, &mut acts[0]);
         self.forward(inp.rows, &mut acts);
@@ -668,6 +698,8 @@ pub(crate) struct Trainer {
     dacts: Vec<Vec<f32>>,
     grads: Grads,
     labels: Vec<u32>,
+    /// Per part of a batch gathered in parallel: its inputs and labels.
+    parts: Vec<(Inputs, Vec<u32>)>,
     no_features: Encoded,
 }
 
@@ -717,24 +749,42 @@ impl Trainer {
             dacts: Vec::new(),
             grads: Grads::new(&net),
             labels: Vec::new(),
+            parts: Vec::new(),
             no_features: t.encoder.encode(&[]),
             net,
         })
     }
 
-    /// Build the inputs of examples `chunk` into the kept buffers.
+    /// Build the inputs of examples `chunk` into the kept buffers: parts of
+    /// `GATHER_CHUNK` examples in parallel, then joined in order.
     pub fn gather(&mut self, ex: &Examples, chunk: &[u32]) {
+        use rayon::prelude::*;
+        let n_parts = chunk.len().div_ceil(GATHER_CHUNK);
+        if self.parts.len() < n_parts {
+            self.parts.resize_with(n_parts, Default::default);
+        }
+        let (tower, history, use_age) = (&self.net.tower, self.history, self.age);
+        let no_features = &self.no_features;
+        self.parts[..n_parts]
+            .par_iter_mut()
+            .zip(chunk.par_chunks(GATHER_CHUNK))
+            .for_each(|((inp, labels), part)| {
+                inp.clear();
+                labels.clear();
+                for &k in part {
+                    let (label, hist, user, when) = ex.get(k as usize, history);
+                    let searches = ex.searches.before(user, when, history);
+                    let features = ex.features.get(user as usize).unwrap_or(no_features);
+                    let age = if use_age { ex.age(k as usize) } else { 0.0 };
+                    tower.push(inp, hist, &searches, features, age);
+                    labels.push(label);
+                }
+            });
         self.inputs.clear();
         self.labels.clear();
-        for &k in chunk {
-            let (label, hist, user, when) = ex.get(k as usize, self.history);
-            let searches = ex.searches.before(user, when, self.history);
-            let features = ex.features.get(user as usize).unwrap_or(&self.no_features);
-            let age = if self.age { ex.age(k as usize) } else { 0.0 };
-            self.net
-                .tower
-                .push(&mut self.inputs, hist, &searches, features, age);
-            self.labels.push(label);
+        for (inp, labels) in &self.parts[..n_parts] {
+            self.inputs.append(inp);
+            self.labels.extend_from_slice(labels);
         }
     }
 
