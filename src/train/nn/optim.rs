@@ -2,6 +2,7 @@
 //! from that tensor's gradient — the whole tensor (`step`) or only the rows a batch
 //! touched (`step_rows`, for embedding tables where a batch meets few rows).
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 /// Updates one parameter tensor from its gradient.
@@ -115,6 +116,8 @@ pub(crate) struct Adam {
     m: Vec<f32>,
     v: Vec<f32>,
     t: i32,
+    /// Scratch of `step_rows`: the gradient's rows in table order.
+    order: Vec<u32>,
 }
 
 impl Adam {
@@ -128,6 +131,7 @@ impl Adam {
             m: vec![0.0; len],
             v: vec![0.0; len],
             t: 0,
+            order: Vec::new(),
         }
     }
 }
@@ -140,12 +144,13 @@ impl Optimizer for Adam {
         let (b1, b2) = (self.beta1, self.beta2);
         let step = self.lr * (1.0 - b2.powi(self.t)).sqrt() / (1.0 - b1.powi(self.t));
         let (eps, wd) = (self.eps * (1.0 - b2.powi(self.t)).sqrt(), self.weight_decay);
-        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(&mut self.m).zip(&mut self.v) {
-            let g = g + wd * *w;
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *w -= step * *m / (v.sqrt() + eps);
-        }
+        let upd = AdamUpdate { b1, b2, step, eps, wd };
+        // Element-wise: parallel chunks give the same bits on any number of threads.
+        w.par_chunks_mut(PAR_CHUNK)
+            .zip(g.par_chunks(PAR_CHUNK))
+            .zip(self.m.par_chunks_mut(PAR_CHUNK))
+            .zip(self.v.par_chunks_mut(PAR_CHUNK))
+            .for_each(|(((w, g), m), v)| upd.apply(w, g, m, v));
     }
 
     /// Lazy Adam (TensorFlow's `LazyAdam`): the moments of the given rows only; the bias
@@ -156,15 +161,70 @@ impl Optimizer for Adam {
         let (b1, b2) = (self.beta1, self.beta2);
         let step = self.lr * (1.0 - b2.powi(self.t)).sqrt() / (1.0 - b1.powi(self.t));
         let (eps, wd) = (self.eps * (1.0 - b2.powi(self.t)).sqrt(), self.weight_decay);
-        for (r, gr) in g.iter() {
-            let at = row_range(w.len(), g.dim(), r);
-            let (w, m, v) = (&mut w[at.clone()], &mut self.m[at.clone()], &mut self.v[at]);
-            for (((w, &g), m), v) in w.iter_mut().zip(gr).zip(m).zip(v) {
-                let g = g + wd * *w;
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                *w -= step * *m / (v.sqrt() + eps);
-            }
+        let upd = AdamUpdate { b1, b2, step, eps, wd };
+        let dim = g.dim();
+        if dim == 0 {
+            return;
+        }
+        for &r in &g.rows {
+            // The check the serial loop made per row: a row outside the table panics.
+            row_range(w.len(), dim, r);
+        }
+        // Rows are distinct: cut the table into fixed blocks of rows and update each
+        // block's touched rows in parallel (per-element updates: the same bits on any
+        // number of threads).
+        self.order.clear();
+        self.order.extend(0..g.rows.len() as u32);
+        self.order.sort_unstable_by_key(|&k| g.rows[k as usize]);
+        let (order, rows) = (&self.order, &g.rows);
+        let block = ROWS_PER_BLOCK * dim;
+        w.par_chunks_mut(block)
+            .zip(self.m.par_chunks_mut(block))
+            .zip(self.v.par_chunks_mut(block))
+            .enumerate()
+            .for_each(|(blk, ((w, m), v))| {
+                let lo = (blk * ROWS_PER_BLOCK) as u32;
+                let hi = lo.saturating_add(ROWS_PER_BLOCK as u32);
+                let from = order.partition_point(|&k| rows[k as usize] < lo);
+                let to = order.partition_point(|&k| rows[k as usize] < hi);
+                for &k in &order[from..to] {
+                    let at = (rows[k as usize] - lo) as usize * dim;
+                    let gr = &g.values[k as usize * dim..(k as usize + 1) * dim];
+                    upd.apply(
+                        &mut w[at..at + dim],
+                        gr,
+                        &mut m[at..at + dim],
+                        &mut v[at..at + dim],
+                    );
+                }
+            });
+    }
+}
+
+/// Elements per parallel task of a dense step.
+const PAR_CHUNK: usize = 1 << 14;
+
+/// Table rows per parallel task of a row step.
+const ROWS_PER_BLOCK: usize = 256;
+
+/// One step's constants, applied element-wise.
+#[derive(Clone, Copy)]
+struct AdamUpdate {
+    b1: f32,
+    b2: f32,
+    step: f32,
+    eps: f32,
+    wd: f32,
+}
+
+impl AdamUpdate {
+    fn apply(self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let Self { b1, b2, step, eps, wd } = self;
+        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
+            let g = g + wd * *w;
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *w -= step * *m / (v.sqrt() + eps);
         }
     }
 }

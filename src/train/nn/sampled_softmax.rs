@@ -19,6 +19,7 @@
 #![allow(clippy::cast_possible_truncation)]
 
 use rand::Rng;
+use rayon::prelude::*;
 
 use super::gemm::gemm;
 use super::optim::RowGrad;
@@ -150,6 +151,9 @@ pub(crate) struct SampledSoftmax {
     logits: Vec<f32>,
     dnegs: Vec<f32>,
     coef_true: Vec<f32>,
+    row_loss: Vec<f64>,
+    shift: Vec<f32>,
+    col: Vec<f32>,
 }
 
 impl SampledSoftmax {
@@ -210,31 +214,41 @@ impl SampledSoftmax {
             0.0,
             &mut self.logits,
         );
-        let shift: Vec<f32> = negatives.iter().map(|&j| bias(j) - q.log_q(j)).collect();
+        self.shift.clear();
+        self.shift
+            .extend(negatives.iter().map(|&j| bias(j) - q.log_q(j)));
 
-        // Per example: softmax over {true item} ∪ negatives minus accidental hits; the
-        // logits become the coefficients c = p − [true].
-        let mut total = 0f64;
+        // Per example (in parallel: rows are independent, and the losses are summed
+        // afterwards in batch order, so any number of threads gives the same bits):
+        // softmax over {true item} ∪ negatives minus accidental hits; the logits become
+        // the coefficients c = p − [true].
         self.coef_true.clear();
-        for (i, &pos) in positives.iter().enumerate() {
-            let u = &queries[i * d..(i + 1) * d];
-            let s_true = dot(u, row(pos)) + bias(pos) - q.log_q(pos);
-            let li = &mut self.logits[i * s..(i + 1) * s];
-            let mut max = s_true;
-            for ((l, &sh), &j) in li.iter_mut().zip(&shift).zip(negatives) {
-                *l = if j == pos { f32::NEG_INFINITY } else { *l + sh };
-                max = max.max(*l);
-            }
-            let mut sum = f64::from((s_true - max).exp());
-            for l in li.iter_mut() {
-                *l = (*l - max).exp(); // masked: exp(−inf) = 0
-                sum += f64::from(*l);
-            }
-            total += sum.ln() + f64::from(max - s_true);
-            let inv = (1.0 / sum) as f32;
-            li.iter_mut().for_each(|l| *l *= inv);
-            self.coef_true.push(((s_true - max).exp() * inv) - 1.0);
-        }
+        self.coef_true.resize(b, 0.0);
+        self.row_loss.clear();
+        self.row_loss.resize(b, 0.0);
+        let shift = &self.shift;
+        self.logits
+            .par_chunks_mut(s)
+            .zip(self.coef_true.par_iter_mut())
+            .zip(self.row_loss.par_iter_mut())
+            .zip(positives.par_iter())
+            .enumerate()
+            .for_each(|(i, (((li, ct), loss), &pos))| {
+                let u = &queries[i * d..(i + 1) * d];
+                let s_true = dot(u, row(pos)) + bias(pos) - q.log_q(pos);
+                for ((l, &sh), &j) in li.iter_mut().zip(shift).zip(negatives) {
+                    *l = if j == pos { f32::NEG_INFINITY } else { *l + sh };
+                }
+                let max = lane_max(li).max(s_true);
+                let e_true = exp(s_true - max);
+                // masked: exp(−inf) = 0
+                let sum = f64::from(e_true) + f64::from(exp_sum(li, max));
+                *loss = sum.ln() + f64::from(max - s_true);
+                let inv = (1.0 / sum) as f32;
+                li.iter_mut().for_each(|l| *l *= inv);
+                *ct = e_true * inv - 1.0;
+            });
+        let total: f64 = self.row_loss.iter().sum();
 
         // ∂/∂U = C · V_N + c_true · v_true.
         gemm(
@@ -278,8 +292,13 @@ impl SampledSoftmax {
                 .add(pos, self.coef_true[i], &queries[i * d..(i + 1) * d]);
         }
         if let (Some(gb), Some(_)) = (grads.bias, items.bias) {
-            for (k, &j) in negatives.iter().enumerate() {
-                let c: f32 = (0..b).map(|i| self.logits[i * s + k]).sum();
+            // Column sums of C, row by row (contiguous reads; the same order per column).
+            self.col.clear();
+            self.col.resize(s, 0.0);
+            for li in self.logits.chunks_exact(s) {
+                self.col.iter_mut().zip(li).for_each(|(c, l)| *c += l);
+            }
+            for (&c, &j) in self.col.iter().zip(negatives) {
                 gb.row_mut(j)[0] += c;
             }
             for (i, &pos) in positives.iter().enumerate() {
@@ -300,6 +319,75 @@ fn check(ok: bool, expected: usize, got: usize) -> Result<()> {
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Independent accumulators of the row reductions: a row's max and sum are not one
+/// long dependency chain (and vectorise), in a fixed order.
+const LANES: usize = 8;
+
+/// The largest value of `x` (−inf when empty).
+pub(crate) fn lane_max(x: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (m, &v) in m.iter_mut().zip(c) {
+            *m = m.max(v);
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .chain(&m)
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+}
+
+/// Replaces each `v` of `x` by `exp(v − max)` and returns their sum.
+pub(crate) fn exp_sum(x: &mut [f32], max: f32) -> f32 {
+    let mut s = [0f32; LANES];
+    let mut chunks = x.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for (s, v) in s.iter_mut().zip(c) {
+            *v = exp(*v - max);
+            *s += *v;
+        }
+    }
+    let mut sum: f32 = s.iter().sum();
+    for v in chunks.into_remainder() {
+        *v = exp(*v - max);
+        sum += *v;
+    }
+    sum
+}
+
+/// `e^x` within about 2 ulp (Cephes' `expf`: `2^n · e^r` with `|r| ≤ ln2/2` and a
+/// degree-6 polynomial), 0 below −87 (so a masked −inf logit is exactly 0). Written
+/// without calls or branches so a loop over a row vectorises: the libm call was the
+/// largest cost of a softmax row.
+#[inline]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Rounds to the nearest integer by the float adder (no SSE4.1 `round` needed).
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³
+    let xc = x.clamp(-87.0, 88.0);
+    let n = (xc * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = xc - n * LN2_HI - n * LN2_LO;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r
+        + 4.166_579_6e-2)
+        * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    let y = p * r * r + r + 1.0;
+    // why: n is an integer in [−126, 127] after the clamp, so 127 + n is a valid
+    // biased exponent.
+    #[allow(clippy::cast_sign_loss)]
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if x < -87.0 {
+        0.0
+    } else {
+        y * scale
+    }
 }
 
 #[cfg(test)]
@@ -386,6 +474,24 @@ mod tests {
 
     fn to64(x: &[f32]) -> Vec<f64> {
         x.iter().map(|&v| f64::from(v)).collect()
+    }
+
+    #[test]
+    fn exp_is_close_to_libm_and_zero_far_below() {
+        let mut x = -90.0f32;
+        while x < 88.0 {
+            let (got, want) = (exp(x), f64::from(x).exp());
+            if x < -87.0 {
+                assert_eq!(got, 0.0);
+            } else {
+                let rel = (f64::from(got) - want).abs() / want;
+                assert!(rel < 1e-6, "exp({x}) = {got}, want {want}");
+            }
+            x += 0.0137;
+        }
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(f32::NAN).is_nan());
     }
 
     #[test]

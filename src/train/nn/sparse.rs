@@ -31,6 +31,15 @@ impl SparseRows {
         self.values.clear();
     }
 
+    /// Append `other`'s rows after these.
+    pub fn append(&mut self, other: &SparseRows) {
+        let base = self.cols.len();
+        self.cols.extend_from_slice(&other.cols);
+        self.values.extend_from_slice(&other.values);
+        self.offsets
+            .extend(other.offsets.iter().skip(1).map(|o| o + base));
+    }
+
     /// Append a row of `cols` all with value `value`.
     pub fn push_uniform(&mut self, cols: &[u32], value: f32) {
         self.cols.extend_from_slice(cols);

@@ -19,7 +19,9 @@ use crate::jobs::memory;
 use crate::train::nn::dense::Dense;
 use crate::train::nn::gemm::gemm;
 use crate::train::nn::optim::RowGrad;
-use crate::train::nn::sampled_softmax::{ItemTable, Proposal, SampledSoftmax, SoftmaxGrads};
+use crate::train::nn::sampled_softmax::{
+    exp_sum, lane_max, ItemTable, Proposal, SampledSoftmax, SoftmaxGrads,
+};
 use crate::train::nn::sparse::SparseRows;
 use crate::train::nn::{Activation, Adam, Optimizer};
 use crate::Result;
@@ -147,7 +149,29 @@ impl Inputs {
         self.slots.iter_mut().for_each(SparseRows::clear);
         self.dense.clear();
     }
+
+    /// Append `other`'s rows after these (the parts of a batch gathered in parallel).
+    pub fn append(&mut self, other: &Inputs) {
+        self.rows += other.rows;
+        self.hist.append(&other.hist);
+        self.hist_pos.extend_from_slice(&other.hist_pos);
+        self.search.append(&other.search);
+        if self.slots.len() < other.slots.len() {
+            self.slots.resize_with(other.slots.len(), SparseRows::default);
+        }
+        for (a, b) in self.slots.iter_mut().zip(&other.slots) {
+            a.append(b);
+        }
+        self.dense.extend_from_slice(&other.dense);
+    }
 }
+
+/// Examples per parallel task when a batch's inputs are gathered: fixed, so the parts
+/// (and the batch they make, in order) are the same on any number of threads.
+const GATHER_CHUNK: usize = 64;
+
+/// Rows from which the tower's input is built in parallel.
+const PAR_ROWS: usize = 32;
 
 /// Everything but the two item tables: what serving reads from the `.tower` table.
 #[derive(Debug, Clone)]
@@ -241,11 +265,6 @@ impl Net {
     }
 }
 
-/// Lanes of the row reductions below: independent accumulators, so a row's max and
-/// sum are not one long dependency chain (and the order is fixed: the same bits on any
-/// number of threads).
-const LANES: usize = 8;
-
 /// The full softmax cross-entropy of `labels` over rows of `n` logits: returns the
 /// summed loss and replaces the logits by `scale` × its gradient, softmax − onehot.
 fn softmax_xent(
@@ -262,32 +281,9 @@ fn softmax_xent(
         .zip(row_loss.par_iter_mut())
         .zip(labels.par_iter())
         .for_each(|((zr, loss), &y)| {
-            let mut m = [f32::NEG_INFINITY; LANES];
-            let mut chunks = zr.chunks_exact(LANES);
-            for c in &mut chunks {
-                for (m, &v) in m.iter_mut().zip(c) {
-                    *m = m.max(v);
-                }
-            }
-            let max = chunks
-                .remainder()
-                .iter()
-                .chain(&m)
-                .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let max = lane_max(zr);
             let zy = zr[y as usize];
-            let mut s = [0f32; LANES];
-            let mut chunks = zr.chunks_exact_mut(LANES);
-            for c in &mut chunks {
-                for (s, v) in s.iter_mut().zip(c) {
-                    *v = (*v - max).exp();
-                    *s += *v;
-                }
-            }
-            let mut sum: f32 = s.iter().sum();
-            for v in chunks.into_remainder() {
-                *v = (*v - max).exp();
-                sum += *v;
-            }
+            let sum = exp_sum(zr, max);
             *loss = f64::from(max) + f64::from(sum).ln() - f64::from(zy);
             let k = scale / sum;
             zr.iter_mut().for_each(|v| *v *= k);
@@ -296,12 +292,14 @@ fn softmax_xent(
     row_loss.iter().sum()
 }
 
-/// The softmax of `w` (the recency weights of a history of `w.len()` items).
-fn softmax(w: &[f32]) -> Vec<f32> {
-    let max = w.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let e: Vec<f32> = w.iter().map(|v| (v - max).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.into_iter().map(|v| v / s).collect()
+/// Append a row of `cols`, each weighted 1/len (their mean).
+fn push_mean(rows: &mut SparseRows, cols: impl Iterator<Item = u32>) {
+    let start = rows.cols.len();
+    rows.cols.extend(cols);
+    let n = rows.cols.len() - start;
+    rows.values
+        .extend(std::iter::repeat_n(1.0 / n.max(1) as f32, n));
+    rows.offsets.push(rows.cols.len());
 }
 
 impl Tower {
@@ -317,48 +315,53 @@ impl Tower {
         age: f32,
     ) {
         let s = &self.shape;
-        let known: Vec<u32> = hist
-            .iter()
-            .copied()
-            .filter(|&i| (i as usize) < s.n_items)
-            .collect();
+        // No allocation in the common case (every item known): this runs per example.
+        let owned: Vec<u32>;
+        let known = if hist.iter().all(|&i| (i as usize) < s.n_items) {
+            hist
+        } else {
+            owned = hist
+                .iter()
+                .copied()
+                .filter(|&i| (i as usize) < s.n_items)
+                .collect();
+            &owned
+        };
         let known = &known[known.len().saturating_sub(s.history)..];
         let n = known.len();
-        let weights = if s.recency && n > 0 {
-            softmax(&self.pos_w[..n])
+        // Recency: the softmax of the first n position weights; else the mean.
+        let (max, sum) = if s.recency && n > 0 {
+            let w = &self.pos_w[..n];
+            let max = w.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            (max, w.iter().map(|v| (v - max).exp()).sum::<f32>())
         } else {
-            vec![1.0 / n.max(1) as f32; n]
+            (0.0, 0.0)
         };
         for (k, &item) in known.iter().enumerate() {
             let p = n - 1 - k;
+            let weight = if s.recency {
+                (self.pos_w[p] - max).exp() / sum
+            } else {
+                1.0 / n as f32
+            };
             inp.hist.cols.push(item);
-            inp.hist.values.push(weights[p]);
+            inp.hist.values.push(weight);
             inp.hist_pos.push(p as u32);
         }
         inp.hist.offsets.push(inp.hist.cols.len());
 
-        let tokens: Vec<u32> = searches
-            .iter()
-            .flat_map(|t| t.iter().copied())
-            .filter(|&t| (t as usize) < s.n_tokens)
-            .collect();
-        inp.search
-            .push_uniform(&tokens, 1.0 / tokens.len().max(1) as f32);
-
+        push_mean(
+            &mut inp.search,
+            searches
+                .iter()
+                .flat_map(|t| t.iter().copied())
+                .filter(|&t| (t as usize) < s.n_tokens),
+        );
         inp.slots
             .resize_with(s.slot_vocab.len(), SparseRows::default);
         for (j, (rows, &vocab)) in inp.slots.iter_mut().zip(&s.slot_vocab).enumerate() {
-            let ids: Vec<u32> = features
-                .ids
-                .get(j)
-                .map(|v| {
-                    v.iter()
-                        .copied()
-                        .filter(|&i| (i as usize) < vocab)
-                        .collect()
-                })
-                .unwrap_or_default();
-            rows.push_uniform(&ids, 1.0 / ids.len().max(1) as f32);
+            let ids = features.ids.get(j).map_or(&[][..], |v| &v[..]);
+            push_mean(rows, ids.iter().copied().filter(|&i| (i as usize) < vocab));
         }
         let start = inp.dense.len();
         inp.dense
@@ -372,13 +375,19 @@ impl Tower {
 
     /// The tower's input `x` (rows × input_width) of `inp`; `item_row(item, weight, out)`
     /// adds weight × the item's input embedding to `out`.
-    pub fn input(&self, inp: &Inputs, item_row: impl Fn(u32, f32, &mut [f32]), x: &mut Vec<f32>) {
+    pub fn input(
+        &self,
+        inp: &Inputs,
+        item_row: impl Fn(u32, f32, &mut [f32]) + Sync,
+        x: &mut Vec<f32>,
+    ) {
+        use rayon::prelude::*;
         let s = &self.shape;
         let (w, d, f, dw) = (s.input_width(), s.dim, s.feature_dim, s.dense_width());
         let (sw, sa) = (s.search_width(), s.search_at());
         x.clear();
         x.resize(inp.rows * w, 0.0);
-        for (r, xr) in x.chunks_mut(w).enumerate() {
+        let row = |(r, xr): (usize, &mut [f32])| {
             let (items, weights) = inp.hist.row(r);
             let pos = &inp.hist_pos[inp.hist.offsets[r]..inp.hist.offsets[r + 1]];
             for ((&i, &a), &p) in items.iter().zip(weights).zip(pos) {
@@ -408,6 +417,13 @@ impl Tower {
                 }
             }
             xr[w - dw..].copy_from_slice(&inp.dense[r * dw..(r + 1) * dw]);
+        };
+        // Rows are independent: a training batch builds them in parallel (each in a
+        // fixed order); a few queries stay on the calling thread (no pool round trip).
+        if inp.rows >= PAR_ROWS {
+            x.par_chunks_mut(w).enumerate().for_each(row);
+        } else {
+            x.chunks_mut(w).enumerate().for_each(row);
         }
     }
 
@@ -424,7 +440,11 @@ impl Tower {
     }
 
     /// The user vectors of a batch of queries (rows × D): one product per layer.
-    pub fn user_vectors(&self, inp: &Inputs, item_row: impl Fn(u32, f32, &mut [f32])) -> Vec<f32> {
+    pub fn user_vectors(
+        &self,
+        inp: &Inputs,
+        item_row: impl Fn(u32, f32, &mut [f32]) + Sync,
+    ) -> Vec<f32> {
         let mut acts = vec![Vec::new()];
         self.input(inp, item_row, &mut acts[0]);
         self.forward(inp.rows, &mut acts);
@@ -668,6 +688,8 @@ pub(crate) struct Trainer {
     dacts: Vec<Vec<f32>>,
     grads: Grads,
     labels: Vec<u32>,
+    /// Per part of a batch gathered in parallel: its inputs and labels.
+    parts: Vec<(Inputs, Vec<u32>)>,
     no_features: Encoded,
 }
 
@@ -717,24 +739,42 @@ impl Trainer {
             dacts: Vec::new(),
             grads: Grads::new(&net),
             labels: Vec::new(),
+            parts: Vec::new(),
             no_features: t.encoder.encode(&[]),
             net,
         })
     }
 
-    /// Build the inputs of examples `chunk` into the kept buffers.
+    /// Build the inputs of examples `chunk` into the kept buffers: parts of
+    /// `GATHER_CHUNK` examples in parallel, then joined in order.
     pub fn gather(&mut self, ex: &Examples, chunk: &[u32]) {
+        use rayon::prelude::*;
+        let n_parts = chunk.len().div_ceil(GATHER_CHUNK);
+        if self.parts.len() < n_parts {
+            self.parts.resize_with(n_parts, Default::default);
+        }
+        let (tower, history, use_age) = (&self.net.tower, self.history, self.age);
+        let no_features = &self.no_features;
+        self.parts[..n_parts]
+            .par_iter_mut()
+            .zip(chunk.par_chunks(GATHER_CHUNK))
+            .for_each(|((inp, labels), part)| {
+                inp.clear();
+                labels.clear();
+                for &k in part {
+                    let (label, hist, user, when) = ex.get(k as usize, history);
+                    let searches = ex.searches.before(user, when, history);
+                    let features = ex.features.get(user as usize).unwrap_or(no_features);
+                    let age = if use_age { ex.age(k as usize) } else { 0.0 };
+                    tower.push(inp, hist, &searches, features, age);
+                    labels.push(label);
+                }
+            });
         self.inputs.clear();
         self.labels.clear();
-        for &k in chunk {
-            let (label, hist, user, when) = ex.get(k as usize, self.history);
-            let searches = ex.searches.before(user, when, self.history);
-            let features = ex.features.get(user as usize).unwrap_or(&self.no_features);
-            let age = if self.age { ex.age(k as usize) } else { 0.0 };
-            self.net
-                .tower
-                .push(&mut self.inputs, hist, &searches, features, age);
-            self.labels.push(label);
+        for (inp, labels) in &self.parts[..n_parts] {
+            self.inputs.append(inp);
+            self.labels.extend_from_slice(labels);
         }
     }
 
