@@ -301,3 +301,40 @@ fn init_from_a_table_of_another_width_or_a_missing_one_is_refused() {
         "{r:?}"
     );
 }
+
+/// The stored towers of tiny trained models parse whole through the fuzz target's entry
+/// (and not one value short). `RECDB_WRITE_SEEDS=$PWD/fuzz/seeds/youtube_tower cargo test
+/// --release --test youtube towers` rewrites the target's seeds from them.
+#[test]
+fn trained_towers_parse_through_the_fuzz_entry_and_are_its_seeds() {
+    use recdb::testkit::fuzzing::youtube_tower;
+    let tiny = || {
+        Params::new()
+            .set("layers", "4")
+            .set("dim", 4)
+            .set("feature_dim", 2)
+            .set("epochs", 1)
+            .set("negatives", 4)
+            .set("max_examples", 2)
+    };
+    for (name, db, p) in [
+        (
+            "mean",
+            grouped_db(),
+            tiny().set("recency", "off").set("last", 0),
+        ),
+        ("defaults", grouped_db(), tiny().set("layers", "6,4")),
+        ("searches", db_with_searches(), tiny()),
+    ] {
+        db.train("youtube", &p, &opts(1)).unwrap();
+        let t = db.table("youtube.tower").unwrap();
+        let bytes: Vec<u8> = (0..t.rows())
+            .flat_map(|r| t.row(r).get(0).to_le_bytes())
+            .collect();
+        assert!(youtube_tower(&bytes), "{name}");
+        assert!(!youtube_tower(&bytes[..bytes.len() - 4]), "{name}");
+        if let Ok(dir) = std::env::var("RECDB_WRITE_SEEDS") {
+            std::fs::write(format!("{dir}/{name}"), &bytes).unwrap();
+        }
+    }
+}

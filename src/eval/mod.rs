@@ -236,6 +236,7 @@ pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Resu
         ));
     }
     let catalog = Catalog {
+        users: user_records(db, &log.users)?,
         items: log
             .items
             .into_iter()
@@ -244,13 +245,26 @@ pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Resu
                 ..ItemRecord::default()
             })
             .collect(),
-        users: Vec::new(),
     };
     let label = db.path().map_or_else(
         || "a temporary database".into(),
         |p| p.display().to_string(),
     );
     run_protocol(opts, &events, &catalog, label, sink)
+}
+
+/// The users of `db` that have attributes, as records the evaluation database takes
+/// (`users`: external id by dense id): the models that read demographics see them as
+/// they would from a data directory's `*.user` file.
+fn user_records(db: &Db, users: &[String]) -> Result<Vec<UserRecord>> {
+    Ok(crate::storage::attrs::all_users(db.backend())?
+        .into_iter()
+        .filter_map(|(u, a)| {
+            let id = users.get(u as usize)?.clone();
+            let attrs = a.into_pairs();
+            (!attrs.is_empty()).then_some(UserRecord { id, attrs })
+        })
+        .collect())
 }
 
 /// Numeric ids where the data has them, so that ties sort as the protocol says.
@@ -511,6 +525,26 @@ mod tests {
             matches!(&err, Error::InvalidParameter { name, .. } if name == "item2vec.dim"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_evaluation_on_a_database_carries_its_users_attributes() {
+        let db = grouped();
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        let rec = |u: u32| UserRecord {
+            id: format!("u{u}"),
+            attrs: vec![pair("group", &(u % 3).to_string())],
+        };
+        db.put_users(&(0..60).step_by(2).map(rec).collect::<Vec<_>>())
+            .unwrap();
+        let log = db.logged_events().unwrap();
+        let mut got = user_records(&db, &log.users).unwrap();
+        got.sort_by_key(|r| r.id[1..].parse::<u32>().unwrap());
+        let want: Vec<UserRecord> = (0..60).step_by(2).map(rec).collect();
+        assert_eq!(got, want);
+        // And the evaluation trains on them (youtube reads user attributes).
+        let r = evaluate_db(&db, &next_opts(&TINY), &NoProgress).unwrap();
+        assert_eq!(r.users, 60);
     }
 
     #[test]
