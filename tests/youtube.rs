@@ -210,3 +210,131 @@ fn searches_are_inputs_and_a_search_logged_after_training_changes_the_answer() {
     let after = db.recommend(&user(3), &q).unwrap();
     assert_ne!(before, after);
 }
+
+/// `init=item2vec.items`: the input item embeddings start from the table's rows. With a
+/// step too small to move them, the published inputs are those rows (`keep`), or the
+/// same directions at the random init's mean norm (`match`, the default).
+#[test]
+fn init_starts_the_input_embeddings_from_a_published_items_table() {
+    let db = grouped_db();
+    db.train(
+        "item2vec",
+        &Params::new().set("dim", 32).set("epochs", 2),
+        &opts(1),
+    )
+    .unwrap();
+    let frozen = || {
+        small()
+            .set("epochs", 1)
+            .set("learning_rate", 1e-9)
+            .set("init", "item2vec.items")
+    };
+    let i2v = db.table("item2vec.items").unwrap();
+    let rows = |t: &recdb::TableView| -> Vec<Vec<f32>> {
+        (0..i2v.rows()).map(|r| t.row(r).to_vec()).collect()
+    };
+    let want = rows(&i2v);
+
+    db.train("youtube", &frozen().set("init_scale", "keep"), &opts(1))
+        .unwrap();
+    let got = rows(&db.table("youtube.inputs").unwrap());
+    for (g, w) in got.iter().zip(&want) {
+        for (a, b) in g.iter().zip(w) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+
+    db.train("youtube", &frozen(), &opts(1)).unwrap();
+    let got = rows(&db.table("youtube.inputs").unwrap());
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let mut mean = 0.0;
+    for (g, w) in got.iter().zip(&want) {
+        assert!(dot(g, w) / (norm(g) * norm(w)) > 0.999);
+        mean += norm(g) / got.len() as f32;
+    }
+    // The random rows are N(0, 0.05²) in 32 dimensions: mean norm ≈ 0.05·√32 ≈ 0.28.
+    assert!((0.2..0.36).contains(&mean), "{mean}");
+
+    // And the start changes the trained model.
+    db.train("youtube", &small().set("epochs", 1), &opts(1))
+        .unwrap();
+    let random = rows(&db.table("youtube.inputs").unwrap());
+    assert_ne!(random, got);
+}
+
+#[test]
+fn init_from_a_table_of_another_width_or_a_missing_one_is_refused() {
+    let db = grouped_db();
+    db.train(
+        "item2vec",
+        &Params::new().set("dim", 16).set("epochs", 1),
+        &opts(1),
+    )
+    .unwrap();
+    let p = small().set("init", "item2vec.items");
+    let r = db.train("youtube", &p, &opts(1));
+    assert!(
+        matches!(
+            r,
+            Err(Error::DimensionMismatch {
+                expected: 32,
+                got: 16
+            })
+        ),
+        "{r:?}"
+    );
+    let jobs = db.jobs().unwrap().len();
+    let r = db.train("youtube", &small().set("init", "nope.items"), &opts(1));
+    assert!(
+        matches!(&r, Err(Error::UnknownTable(t)) if t == "nope.items"),
+        "{r:?}"
+    );
+    assert_eq!(
+        db.jobs().unwrap().len(),
+        jobs,
+        "a missing table leaves no record"
+    );
+    let r = db.train("youtube", &small().set("init", "Bad Name"), &opts(1));
+    assert!(
+        matches!(&r, Err(Error::InvalidParameter { name, .. }) if name == "init"),
+        "{r:?}"
+    );
+}
+
+/// The stored towers of tiny trained models parse whole through the fuzz target's entry
+/// (and not one value short). `RECDB_WRITE_SEEDS=$PWD/fuzz/seeds/youtube_tower cargo test
+/// --release --test youtube towers` rewrites the target's seeds from them.
+#[test]
+fn trained_towers_parse_through_the_fuzz_entry_and_are_its_seeds() {
+    use recdb::testkit::fuzzing::youtube_tower;
+    let tiny = || {
+        Params::new()
+            .set("layers", "4")
+            .set("dim", 4)
+            .set("feature_dim", 2)
+            .set("epochs", 1)
+            .set("negatives", 4)
+            .set("max_examples", 2)
+    };
+    for (name, db, p) in [
+        (
+            "mean",
+            grouped_db(),
+            tiny().set("recency", "off").set("last", 0),
+        ),
+        ("defaults", grouped_db(), tiny().set("layers", "6,4")),
+        ("searches", db_with_searches(), tiny()),
+    ] {
+        db.train("youtube", &p, &opts(1)).unwrap();
+        let t = db.table("youtube.tower").unwrap();
+        let bytes: Vec<u8> = (0..t.rows())
+            .flat_map(|r| t.row(r).get(0).to_le_bytes())
+            .collect();
+        assert!(youtube_tower(&bytes), "{name}");
+        assert!(!youtube_tower(&bytes[..bytes.len() - 4]), "{name}");
+        if let Ok(dir) = std::env::var("RECDB_WRITE_SEEDS") {
+            std::fs::write(format!("{dir}/{name}"), &bytes).unwrap();
+        }
+    }
+}

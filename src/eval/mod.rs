@@ -236,6 +236,7 @@ pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Resu
         ));
     }
     let catalog = Catalog {
+        users: user_records(db, &log.users)?,
         items: log
             .items
             .into_iter()
@@ -244,13 +245,26 @@ pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Resu
                 ..ItemRecord::default()
             })
             .collect(),
-        users: Vec::new(),
     };
     let label = db.path().map_or_else(
         || "a temporary database".into(),
         |p| p.display().to_string(),
     );
     run_protocol(opts, &events, &catalog, label, sink)
+}
+
+/// The users of `db` that have attributes, as records the evaluation database takes
+/// (`users`: external id by dense id): the models that read demographics see them as
+/// they would from a data directory's `*.user` file.
+fn user_records(db: &Db, users: &[String]) -> Result<Vec<UserRecord>> {
+    Ok(crate::storage::attrs::all_users(db.backend())?
+        .into_iter()
+        .filter_map(|(u, a)| {
+            let id = users.get(u as usize)?.clone();
+            let attrs = a.into_pairs();
+            (!attrs.is_empty()).then_some(UserRecord { id, attrs })
+        })
+        .collect())
 }
 
 /// Numeric ids where the data has them, so that ties sort as the protocol says.
@@ -365,6 +379,64 @@ fn per_epoch(params: &serde_json::Value, train_seconds: f64) -> Option<f64> {
         .map(|e| train_seconds / e)
 }
 
+/// Train, on the evaluation database `db` (the training part of the split only, so
+/// nothing held out leaks), what `opts.model` reads, and return the model's own
+/// parameters: a blend's components, or the models whose published tables its job
+/// names as inputs (`init=item2vec.items` trains `item2vec`), each with its defaults
+/// overridden by the `<model>.<key>=value` parameters. A table already there is kept.
+fn train_inputs_first(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<Params> {
+    let train = |m: &str, p: &Params| {
+        db.train_reporting(m, p, &train_options(opts), sink)
+            .map(|_| ())
+    };
+    if opts.model == crate::train::blend::MODEL {
+        return crate::train::blend::train_components_first(&opts.model, &opts.params, train);
+    }
+    let (own, mut inputs) = split_input_params(&opts.params);
+    let job = crate::train::make_job(&opts.model, &own)?;
+    for table in job.input_tables() {
+        // A table of no known model stays missing: training `opts.model` names it.
+        let Some(m) = table
+            .split_once('.')
+            .map(|(m, _)| m)
+            .filter(|m| crate::train::MODELS.contains(m))
+        else {
+            continue;
+        };
+        let p = inputs.remove(m).unwrap_or_default();
+        if db.table(&table).is_err() {
+            train(m, &p)?;
+        }
+    }
+    // Parameters of a model nothing here trains would be silently ignored.
+    if let Some((m, p)) = inputs.into_iter().next() {
+        let key = p.iter().next().map_or(String::new(), |(k, _)| k.to_owned());
+        return Err(Error::param(
+            format!("{}.{key}", m.replace('-', "_")),
+            format!("`{}` reads no table of `{m}`", opts.model),
+        ));
+    }
+    Ok(own)
+}
+
+/// Split `<model>.<key>=value` parameters (any trainable model's name) from the rest.
+fn split_input_params(params: &Params) -> (Params, BTreeMap<&'static str, Params>) {
+    // Parameter keys are stored with `_` for `-`, so `mult-dae.epochs` is `mult_dae.epochs`.
+    let prefix = |m: &str| format!("{}.", m.replace('-', "_"));
+    let mut own = Params::new();
+    let mut inputs: BTreeMap<&'static str, Params> = BTreeMap::new();
+    for (k, v) in params.iter() {
+        match crate::train::MODELS
+            .iter()
+            .find_map(|m| k.strip_prefix(&prefix(m)).map(|key| (*m, key)))
+        {
+            Some((m, key)) => inputs.entry(m).or_default().insert(key, v),
+            None => own.insert(k, v),
+        }
+    }
+    (own, inputs)
+}
+
 /// The training options of an evaluation.
 fn train_options(opts: &EvalOptions) -> crate::TrainOptions {
     crate::TrainOptions {
@@ -377,6 +449,121 @@ fn train_options(opts: &EvalOptions) -> crate::TrainOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 60 users, each with 10 events among one of three groups of 10 items.
+    fn grouped() -> Db {
+        let db = Db::temporary().unwrap();
+        let mut events = Vec::new();
+        for u in 0..60u32 {
+            for n in 0..10u32 {
+                events.push(RawEvent {
+                    user: format!("u{u}"),
+                    item: format!("i{}", (u % 3) * 10 + (u + 3 * n) % 10),
+                    kind: crate::EventKind::Interaction,
+                    value: 1.0,
+                    timestamp: i64::from(n),
+                    group: None,
+                });
+            }
+        }
+        db.log_events(&events).unwrap();
+        db
+    }
+
+    fn next_opts(params: &[(&str, &str)]) -> EvalOptions {
+        let mut p = Params::new();
+        for (k, v) in params {
+            p.insert(k, v);
+        }
+        EvalOptions {
+            protocol: Protocol::Next,
+            model: "youtube".into(),
+            data: None,
+            params: p,
+            seed: 1,
+            threads: Some(1),
+        }
+    }
+
+    const TINY: [(&str, &str); 4] = [
+        ("dim", "8"),
+        ("layers", "8"),
+        ("epochs", "1"),
+        ("negatives", "8"),
+    ];
+
+    #[test]
+    fn the_models_whose_tables_a_model_reads_are_trained_first_with_their_parameters() {
+        let db = grouped();
+        let mut p = TINY.to_vec();
+        p.extend([
+            ("init", "item2vec.items"),
+            ("item2vec.dim", "8"),
+            ("item2vec.epochs", "1"),
+        ]);
+        let r = evaluate_db(&db, &next_opts(&p), &NoProgress).unwrap();
+        assert_eq!(r.params["init"], "item2vec.items");
+        assert!(r.params.get("item2vec.dim").is_none());
+        // item2vec at its default width (64) would not fit youtube's 8.
+        p.retain(|(k, _)| *k != "item2vec.dim");
+        let err = evaluate_db(&db, &next_opts(&p), &NoProgress).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::DimensionMismatch {
+                    expected: 8,
+                    got: 64
+                }
+            ),
+            "{err}"
+        );
+        // Parameters of a model the evaluated one does not read are refused by name.
+        let mut p = TINY.to_vec();
+        p.push(("item2vec.dim", "8"));
+        let err = evaluate_db(&db, &next_opts(&p), &NoProgress).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidParameter { name, .. } if name == "item2vec.dim"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_evaluation_on_a_database_carries_its_users_attributes() {
+        let db = grouped();
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        let rec = |u: u32| UserRecord {
+            id: format!("u{u}"),
+            attrs: vec![pair("group", &(u % 3).to_string())],
+        };
+        db.put_users(&(0..60).step_by(2).map(rec).collect::<Vec<_>>())
+            .unwrap();
+        let log = db.logged_events().unwrap();
+        let mut got = user_records(&db, &log.users).unwrap();
+        got.sort_by_key(|r| r.id[1..].parse::<u32>().unwrap());
+        let want: Vec<UserRecord> = (0..60).step_by(2).map(rec).collect();
+        assert_eq!(got, want);
+        // And the evaluation trains on them (youtube reads user attributes).
+        let r = evaluate_db(&db, &next_opts(&TINY), &NoProgress).unwrap();
+        assert_eq!(r.users, 60);
+    }
+
+    #[test]
+    fn input_parameters_are_split_by_model_name() {
+        let p = Params::new()
+            .set("init", "item2vec.items")
+            .set("item2vec.dim", 8)
+            .set("mult-dae.epochs", 2)
+            .set("epochs", 3);
+        let (own, inputs) = split_input_params(&p);
+        let keys = |p: &Params| {
+            p.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&own), ["epochs=3", "init=item2vec.items"]);
+        assert_eq!(keys(&inputs["item2vec"]), ["dim=8"]);
+        assert_eq!(keys(&inputs["mult-dae"]), ["epochs=2"]);
+    }
 
     #[test]
     fn evaluate_without_a_data_directory_asks_for_data() {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 use super::metrics::{hr_ndcg_at_k, next_split, EvalEvent, Metrics};
-use super::{train_db, train_options, Catalog, EvalOptions, Outcome};
+use super::{train_db, train_inputs_first, train_options, Catalog, EvalOptions, Outcome};
 use crate::{Db, Error, Params, ProgressSink, QueryOptions, RawEvent, Result};
 
 pub(super) fn run(
@@ -29,8 +29,9 @@ pub(super) fn run(
         .map(|(_, e)| (*e).clone())
         .collect();
     let db = train_db(catalog, &raw_train, opts.threads)?;
+    let params = train_inputs_first(&db, opts, sink)?;
     let t = Instant::now();
-    let info = db.train_reporting(&opts.model, &opts.params, &train_opts, sink)?;
+    let info = db.train_reporting(&opts.model, &params, &train_opts, sink)?;
     let train_seconds = t.elapsed().as_secs_f64();
     let trained: HashSet<&str> = raw_train.iter().map(|e| e.user.as_str()).collect();
     let m = hr_ndcg(&db, &opts.model, &test_raw, &trained)?;

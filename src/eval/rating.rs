@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::metrics::{rating_split, EvalEvent, Metrics};
-use super::{train_db, train_options, Catalog, EvalOptions, Outcome};
+use super::{train_db, train_inputs_first, train_options, Catalog, EvalOptions, Outcome};
 use crate::{Error, ProgressSink, RawEvent, Result};
 
 // why: the f64 mean is a rating, as f32 like every prediction.
@@ -19,8 +19,9 @@ pub(super) fn run(
     let (train, test) = rating_split(keyed, |(k, _)| (k.0 as u64, k.1 as u64));
     let raw_train: Vec<RawEvent> = train.iter().map(|(_, e)| (*e).clone()).collect();
     let db = train_db(catalog, &raw_train, opts.threads)?;
+    let params = train_inputs_first(&db, opts, sink)?;
     let t = Instant::now();
-    let info = db.train_reporting(&opts.model, &opts.params, &train_options(opts), sink)?;
+    let info = db.train_reporting(&opts.model, &params, &train_options(opts), sink)?;
     let train_seconds = t.elapsed().as_secs_f64();
     let mean =
         raw_train.iter().map(|e| e.value as f64).sum::<f64>() / raw_train.len().max(1) as f64;

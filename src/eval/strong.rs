@@ -207,10 +207,7 @@ pub(super) fn run(
         opts.threads,
     )?;
     let t = Instant::now();
-    let params = crate::train::blend::train_components_first(&opts.model, &opts.params, |m, p| {
-        db.train_reporting(m, p, &train_options(opts), sink)
-            .map(|_| ())
-    })?;
+    let params = super::train_inputs_first(&db, opts, sink)?;
     let info = db.train_reporting(&opts.model, &params, &train_options(opts), sink)?;
     let train_seconds = t.elapsed().as_secs_f64();
     // After training, as an application would: the serving path must fold them in.

@@ -14,6 +14,7 @@ mod tests;
 
 use crate::features::{Encoder, Schema};
 use crate::jobs::{memory, Job, JobContext, Reads, Snapshot, TableOutput};
+use crate::storage::tables::{RowSpace, TableView};
 use crate::train::nn::{self, batches::Batches};
 use crate::{Error, Params, Result};
 use examples::Examples;
@@ -65,6 +66,17 @@ impl ServeAge {
     }
 }
 
+/// How `init=<table>` rows are scaled into the input item table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InitScale {
+    /// One factor for the whole table, so its mean row norm is the random init's:
+    /// the rows keep their relative norms and directions, the tower sees inputs of
+    /// the size it starts with.
+    Match,
+    /// The table's rows as they are.
+    Keep,
+}
+
 /// Validated hyperparameters.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct YtParams {
@@ -95,6 +107,10 @@ pub(crate) struct YtParams {
     pub reg: f32,
     /// A declared user-feature schema; empty: inferred from the attributes.
     pub features: String,
+    /// A published items table whose rows start the input item embeddings (empty:
+    /// random).
+    pub init: String,
+    pub init_scale: InitScale,
 }
 
 impl Default for YtParams {
@@ -117,6 +133,8 @@ impl Default for YtParams {
             learning_rate: 1e-3,
             reg: 0.0,
             features: String::new(),
+            init: String::new(),
+            init_scale: InitScale::Match,
         }
     }
 }
@@ -174,6 +192,16 @@ impl YtParams {
                 ))
             }
         };
+        let init_scale = match p.get("init_scale", "match".to_string())?.as_str() {
+            "match" => InitScale::Match,
+            "keep" => InitScale::Keep,
+            s => {
+                return Err(Error::param(
+                    "init_scale",
+                    format!("`{s}`: expected match or keep"),
+                ))
+            }
+        };
         let y = YtParams {
             dim: p.get("dim", d.dim)?,
             feature_dim: p.get("feature_dim", d.feature_dim)?,
@@ -192,6 +220,8 @@ impl YtParams {
             learning_rate: p.get("learning_rate", d.learning_rate)?,
             reg: p.get("reg", d.reg)?,
             features: p.get("features", d.features)?,
+            init: p.get("init", d.init)?,
+            init_scale,
         };
         y.validate()?;
         Ok(y)
@@ -237,6 +267,10 @@ impl YtParams {
         if !self.features.is_empty() {
             self.features.parse::<Schema>()?;
         }
+        if !self.init.is_empty() {
+            crate::storage::tables::check_name(&self.init)
+                .map_err(|_| Error::param("init", format!("`{}`: not a table name", self.init)))?;
+        }
         Ok(())
     }
 
@@ -260,6 +294,8 @@ impl YtParams {
             "learning_rate": self.learning_rate,
             "reg": self.reg,
             "features": self.features,
+            "init": self.init,
+            "init_scale": match self.init_scale { InitScale::Match => "match", InitScale::Keep => "keep" },
         })
     }
 }
@@ -318,7 +354,10 @@ impl Youtube {
         }
         let shape = net::Shape::new(p, snap.n_items, snap.n_tokens, &encoder);
         ctx.check_memory("layers", shape.training_bytes(p))?;
-        let net = Net::new(shape, encoder, ex.age_scale(), ctx.sub_seed(0));
+        let mut net = Net::new(shape, encoder, ex.age_scale(), ctx.sub_seed(0));
+        if let Some(table) = snap.tables.first() {
+            init_inputs(&mut net.item_in, p.dim, table, p.init_scale)?;
+        }
         let mut trainer = Trainer::new(net, p, &ex)?;
         ctx.pool().install(|| -> Result<()> {
             for epoch in 0..p.epochs {
@@ -341,6 +380,53 @@ impl Youtube {
     }
 }
 
+/// Start the input item embeddings (`item_in`, `dim` per row, row = dense item id)
+/// from a published items table: `init=item2vec.items` gives the mean of a history a
+/// meaning from the first batch. Items newer than the table keep their random rows.
+/// A table of another width is an error, not a projection: the user asked for these
+/// vectors, and padding or cutting them would silently train something else.
+fn init_inputs(item_in: &mut [f32], dim: usize, table: &TableView, scale: InitScale) -> Result<()> {
+    if table.space() != RowSpace::Items {
+        return Err(Error::param(
+            "init",
+            format!("`{}` is not an items table", table.name()),
+        ));
+    }
+    if table.dim() != dim {
+        return Err(Error::DimensionMismatch {
+            expected: dim,
+            got: table.dim(),
+        });
+    }
+    let n = (item_in.len() / dim).min(table.rows());
+    if n == 0 {
+        return Ok(());
+    }
+    let norm = |row: &[f32]| row.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let mean_norm = |rows: &[f32]| rows.chunks_exact(dim).map(norm).sum::<f32>() / n as f32;
+    let before = mean_norm(&item_in[..n * dim]);
+    for r in 0..n {
+        let row = table.row(r);
+        for (x, v) in item_in[r * dim..(r + 1) * dim].iter_mut().zip(row.iter()) {
+            if !v.is_finite() {
+                return Err(Error::param(
+                    "init",
+                    format!("`{}` row {r} is not finite", table.name()),
+                ));
+            }
+            *x = v;
+        }
+    }
+    if scale == InitScale::Match {
+        let after = mean_norm(&item_in[..n * dim]);
+        if after > 0.0 {
+            let f = before / after;
+            item_in[..n * dim].iter_mut().for_each(|x| *x *= f);
+        }
+    }
+    Ok(())
+}
+
 impl Job for Youtube {
     fn model(&self) -> &str {
         MODEL
@@ -355,6 +441,14 @@ impl Job for Youtube {
             searches: true,
             user_attrs: true,
             item_attrs: false,
+        }
+    }
+
+    fn input_tables(&self) -> Vec<String> {
+        if self.params.init.is_empty() {
+            Vec::new()
+        } else {
+            vec![self.params.init.clone()]
         }
     }
 
