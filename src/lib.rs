@@ -68,7 +68,9 @@ pub use ingest::{
     MAX_LINE, MAX_QUERY,
 };
 pub use jobs::{JobContext, JobControl, JobState, NoProgress, ProgressSink, MAX_THREADS};
-pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
+pub use query::{
+    Hit, QueryOptions, SequenceQuery, SequenceScoring, DEFAULT_CANDIDATES, MAX_CANDIDATES,
+};
 pub use storage::imports::PriorImport;
 pub use storage::tables::{Row, RowSpace, TableView};
 pub use train::params::Params;

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::args::{
     Background, Exact, FormatOpt, MfKind, ParamArgs, QueryArgs, Seed, TextModel, ThreadsOpt, TopK,
+    TwoStageArgs,
 };
 use crate::split::split_words;
 
@@ -55,6 +56,8 @@ pub enum Command {
         include_seen: bool,
         #[command(flatten)]
         query: QueryArgs,
+        #[command(flatten)]
+        stages: TwoStageArgs,
     },
     /// The model's score for one (user, item) pair.
     Predict {
