@@ -59,7 +59,7 @@ pub use db::{
 };
 pub use error::{Error, Result};
 pub use eval::{
-    evaluate, evaluate_db, evaluate_quiet, EvalOptions, EvalReport, Protocol, LEE_DEFAULTS,
+    evaluate, evaluate_db, evaluate_quiet, EvalOptions, EvalReport, Protocol, Rerank, LEE_DEFAULTS,
 };
 pub use event::{Event, EventKind, EventRow, ItemRecord, RawEvent, RawSearch, UserRecord};
 pub use index::Metric;

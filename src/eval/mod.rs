@@ -92,6 +92,18 @@ pub struct EvalOptions {
     pub params: Params,
     pub seed: u64,
     pub threads: Option<usize>,
+    /// NEXT only: two stages, `model` proposing candidates that this ranker re-scores.
+    pub rank: Option<Rerank>,
+}
+
+/// The second stage of a two-stage NEXT evaluation: the ranker is trained after the
+/// candidate model, on the same training split, and re-scores its `candidates`.
+#[derive(Debug, Clone)]
+pub struct Rerank {
+    pub model: String,
+    pub params: Params,
+    /// How many candidates the candidate model proposes per user.
+    pub candidates: usize,
 }
 
 /// The data directory of `opts`: given, a directory, and holding the protocol's file;
@@ -328,6 +340,12 @@ fn run_protocol(
             )
         })
         .collect();
+    if opts.rank.is_some() && opts.protocol != Protocol::Next {
+        return Err(Error::param(
+            "rank",
+            "a ranker is evaluated by the next protocol only",
+        ));
+    }
     let out = match opts.protocol {
         Protocol::Next => next::run(opts, &keyed, catalog, sink)?,
         Protocol::Rating => rating::run(opts, &keyed, catalog, sink)?,
@@ -342,7 +360,13 @@ fn run_protocol(
     let seconds_per_epoch = per_epoch(&out.params, out.train_seconds);
     Ok(EvalReport {
         protocol: opts.protocol.as_str().into(),
-        model: opts.model.clone(),
+        model: match &opts.rank {
+            Some(r) => format!(
+                "{} ({} candidates) ranked by {}",
+                opts.model, r.candidates, r.model
+            ),
+            None => opts.model.clone(),
+        },
         params: out.params,
         metrics: out.metrics,
         users: out.users,
@@ -388,6 +412,7 @@ mod tests {
                 params: Params::new(),
                 seed: 1,
                 threads: None,
+                rank: None,
             };
             let err = evaluate_quiet(&opts).unwrap_err();
             assert!(

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context as _, Result};
 
-use recdb::{EvalOptions, EvalReport, Protocol};
+use recdb::{EvalOptions, EvalReport, Params, Protocol, Rerank};
 
 use crate::grammar::EvalArgs;
 use crate::output::{short_floats, Output};
@@ -26,6 +26,20 @@ pub fn eval(s: &mut Session, a: EvalArgs) -> Result<()> {
         params: a.params.to_params()?,
         seed: a.seed.seed,
         threads: a.threads.threads.or(s.threads),
+        rank: match &a.rank {
+            Some(r) => {
+                let mut params = Params::new();
+                for kv in &a.rank_params {
+                    params.insert_kv(kv)?;
+                }
+                Some(Rerank {
+                    model: r.clone(),
+                    params,
+                    candidates: a.candidates,
+                })
+            }
+            None => None,
+        },
     };
     let bar = Bar::new(&format!("eval {model}"));
     let r = match &a.db {

@@ -334,6 +334,16 @@ pub struct EvalArgs {
     /// STRONG: fail (exit 1) when the test users' NDCG@100 is below this.
     #[arg(long, value_name = "F")]
     pub min_ndcg: Option<f64>,
+    /// NEXT: two stages; this ranker, trained after --model on the same split,
+    /// re-scores --model's candidates (e.g. --model youtube --rank wide-deep).
+    #[arg(long, value_name = "MODEL")]
+    pub rank: Option<String>,
+    /// With --rank: candidates per user.
+    #[arg(long, value_name = "N", default_value_t = recdb::DEFAULT_CANDIDATES, requires = "rank")]
+    pub candidates: usize,
+    /// With --rank: a hyperparameter of the ranker, repeated: `--rank-param k=v`.
+    #[arg(long = "rank-param", value_name = "K=V", requires = "rank")]
+    pub rank_params: Vec<String>,
 }
 
 #[derive(Debug, Args)]
