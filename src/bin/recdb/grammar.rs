@@ -331,6 +331,12 @@ pub struct EvalArgs {
     /// STRONG: fail (exit 1) when the test users' NDCG@100 is below this.
     #[arg(long, value_name = "F")]
     pub min_ndcg: Option<f64>,
+    /// CTR: leave every rating of 3 out (train and test), as some published tables do.
+    #[arg(long)]
+    pub drop_neutral: bool,
+    /// CTR: fail (exit 1) when the test AUC is below this.
+    #[arg(long, value_name = "F")]
+    pub min_auc: Option<f64>,
 }
 
 #[derive(Debug, Args)]
