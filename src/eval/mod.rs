@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod ctr;
 mod lee;
 mod metrics;
 mod next;
@@ -40,6 +41,10 @@ pub enum Protocol {
     /// fold-in part of their history; Recall@20/50, NDCG@100. `heldout_users` is n, the
     /// test users (and as many validation users); `None` picks it from the data's size.
     Strong { heldout_users: Option<usize> },
+    /// Click-through prediction: rating ≥ 4 is a click, RATING's split; AUC and
+    /// log-loss of a ranker (`wide-deep`, or its parts `wide`, `deep`, `lr`).
+    /// `drop_neutral` leaves every rating of 3 out.
+    Ctr { drop_neutral: bool },
 }
 
 impl std::str::FromStr for Protocol {
@@ -49,12 +54,15 @@ impl std::str::FromStr for Protocol {
             "next" => Ok(Protocol::Next),
             "rating" => Ok(Protocol::Rating),
             "lee" => Ok(Protocol::Lee),
+            "ctr" => Ok(Protocol::Ctr {
+                drop_neutral: false,
+            }),
             "strong" => Ok(Protocol::Strong {
                 heldout_users: None,
             }),
             other => Err(Error::param(
                 "protocol",
-                format!("`{other}`: expected next, rating, strong or lee"),
+                format!("`{other}`: expected next, rating, strong, ctr or lee"),
             )),
         }
     }
@@ -67,13 +75,16 @@ impl Protocol {
             Protocol::Rating => "rating",
             Protocol::Lee => "lee",
             Protocol::Strong { .. } => "strong",
+            Protocol::Ctr { .. } => "ctr",
         }
     }
 
     /// The file the protocol's data directory must hold (`*.inter`: exactly one).
     fn data_file(self) -> &'static str {
         match self {
-            Protocol::Next | Protocol::Rating | Protocol::Strong { .. } => "*.inter",
+            Protocol::Next | Protocol::Rating | Protocol::Strong { .. } | Protocol::Ctr { .. } => {
+                "*.inter"
+            }
             Protocol::Lee => "lee.cor",
         }
     }
@@ -350,6 +361,7 @@ fn run_protocol(
         Protocol::Next => next::run(opts, &keyed, catalog, sink)?,
         Protocol::Rating => rating::run(opts, &keyed, catalog, sink)?,
         Protocol::Strong { heldout_users } => strong::run(opts, heldout_users, &keyed, sink)?,
+        Protocol::Ctr { drop_neutral } => ctr::run(opts, drop_neutral, &keyed, catalog, sink)?,
         Protocol::Lee => {
             return Err(Error::param(
                 "protocol",

@@ -45,7 +45,8 @@ pub(super) fn run(
         None => QueryOptions::model(&opts.model).k(10),
         Some(r) => {
             let t = Instant::now();
-            let ri = db.train_reporting(&r.model, &r.params, &train_opts, sink)?;
+            let ri =
+                db.train_reporting(&r.model, &ranker_params(r, &opts.model), &train_opts, sink)?;
             train_seconds += t.elapsed().as_secs_f64();
             params = serde_json::json!({"candidates": params, "ranker": ri.params});
             // The candidate model alone, and how often the test item is a candidate.
@@ -91,6 +92,19 @@ pub(super) fn run(
         validation: None,
         heldout_users: None,
     })
+}
+
+/// The ranker's parameters: a `wide-deep` ranker learns next-item labels from this
+/// model's candidates unless the user chose its labels.
+fn ranker_params(r: &super::Rerank, candidates: &str) -> Params {
+    let mut p = r.params.clone();
+    if r.model == "wide-deep" && !p.iter().any(|(k, _)| k == "labels") {
+        p.insert("labels", "next");
+        if !p.iter().any(|(k, _)| k == "candidates") {
+            p.insert("candidates", format!("{candidates}:{}", r.candidates));
+        }
+    }
+    p
 }
 
 /// HR@10 and NDCG@10 of the first 10 answers of `opts` (which may ask for more), and

@@ -19,6 +19,7 @@ mod names;
 pub(crate) mod parsed;
 mod sequence;
 mod two_stage;
+pub(crate) mod wide_deep;
 mod youtube;
 pub(crate) use blend::check_component as check_blend_component;
 use item_item::{is_item_item_model, recommend_item_item};
@@ -110,6 +111,8 @@ pub(crate) trait Source {
     fn searches_dense(&self, user: u32) -> Result<Vec<SearchEvent>>;
     /// The user's attributes (empty when none were imported).
     fn user_attrs_dense(&self, user: u32) -> Result<Vec<(String, String)>>;
+    /// The item's attributes as `features::item_fields` flattens them (empty when none).
+    fn item_attrs_dense(&self, item: u32) -> Result<Vec<(String, String)>>;
     fn table(&self, name: &str) -> Result<Arc<TableView>>;
     /// The current versions of `names`, from one publish.
     fn tables_consistent(&self, names: &[&str]) -> Result<Vec<Arc<TableView>>>;
@@ -369,6 +372,9 @@ pub(crate) trait Queries: Source {
 
     /// The model's prediction for one (user, item) pair: dot product plus the table offset.
     fn predict(&self, user: &str, item: &str, model: &str) -> Result<f32> {
+        if wide_deep::is_wide_deep(self, model) {
+            return wide_deep::predict(self, user, item, model);
+        }
         let (uid, iid) = (self.user_id(user)?, self.item_id(item)?);
         let [users, items] = self.model_tables(model)?;
         if users.dim() != items.dim() {

@@ -43,10 +43,32 @@ pub(crate) fn candidate_count(opts: &QueryOptions) -> Result<usize> {
 enum Ranker {
     /// A factor model's served user and item tables.
     Factors(Served, Served),
+    /// A `wide-deep` ranker, and whether it reads the candidate scores (it was trained
+    /// on this retrieval model's: `labels=next`).
+    WideDeep(String, bool),
 }
 
 impl Ranker {
-    fn load<S: Queries + ?Sized>(db: &S, model: &str) -> Result<Ranker> {
+    fn load<S: Queries + ?Sized>(db: &S, model: &str, retrieval: &str) -> Result<Ranker> {
+        if super::wide_deep::is_wide_deep(db, model) {
+            // The scores mean something only on the scale the ranker learned them.
+            let reads = match db.table(&format!("{model}.candidates")) {
+                Ok(t) => match t.row_ids().first().map(String::as_str) {
+                    None | Some("-") => false,
+                    Some(m) if m == retrieval => true,
+                    Some(m) => {
+                        return Err(Error::param(
+                            "rank",
+                            format!(
+                                "`{model}` learned from `{m}`'s candidates, not `{retrieval}`'s: re-rank `{m}`, or retrain `{model}` with candidates={retrieval}"
+                            ),
+                        ))
+                    }
+                },
+                Err(_) => false,
+            };
+            return Ok(Ranker::WideDeep(model.to_owned(), reads));
+        }
         let (users, items) = db.factor_tables(model).map_err(|e| {
             Error::param(
                 "rank",
@@ -65,9 +87,13 @@ impl Ranker {
         db: &S,
         (user, model): (&str, &str),
         items: &[u32],
-        _candidate_scores: &[f32],
+        candidate_scores: &[f32],
     ) -> Result<Vec<f32>> {
         match self {
+            Ranker::WideDeep(m, reads) => {
+                let uid = db.user_id(user)?;
+                super::wide_deep::score(db, m, uid, items, reads.then_some(candidate_scores))
+            }
             Ranker::Factors(users, table) => {
                 let (_, q) = db.user_vector(users, user, model)?;
                 let offset = table.view().offset();
@@ -114,7 +140,7 @@ pub(crate) fn recommend_batch<S: Queries + ?Sized>(
         return Err(Error::param("rank", "two-stage recommend needs a ranker"));
     };
     let n = candidate_count(opts)?;
-    let ranker = Ranker::load(db, rank)?;
+    let ranker = Ranker::load(db, rank, &opts.model)?;
     let retrieve = QueryOptions {
         k: n,
         rank: None,

@@ -344,6 +344,12 @@ pub struct EvalArgs {
     /// With --rank: a hyperparameter of the ranker, repeated: `--rank-param k=v`.
     #[arg(long = "rank-param", value_name = "K=V", requires = "rank")]
     pub rank_params: Vec<String>,
+    /// CTR: leave every rating of 3 out (train and test), as some published tables do.
+    #[arg(long)]
+    pub drop_neutral: bool,
+    /// CTR: fail (exit 1) when the test AUC is below this.
+    #[arg(long, value_name = "F")]
+    pub min_auc: Option<f64>,
 }
 
 #[derive(Debug, Args)]
