@@ -163,6 +163,13 @@ fn ctr_protocol_reports_auc_and_log_loss() {
         users.push_str(&format!("{u}\t{}\n", if u % 2 == 0 { "F" } else { "M" }));
     }
     std::fs::write(dir.path().join("x.user"), users).unwrap();
+    let mut items =
+        String::from("item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n");
+    for i in 1..=50u32 {
+        let genre = if i % 2 == 0 { "Drama" } else { "Comedy" };
+        items.push_str(&format!("{i}\tFilm {i}\t{}\t{genre}\n", 1980 + i % 20));
+    }
+    std::fs::write(dir.path().join("x.item"), items).unwrap();
     for model in ["wide-deep", "wide", "deep", "lr"] {
         let r = recdb::evaluate_quiet(&recdb::EvalOptions {
             protocol: recdb::Protocol::Ctr {
