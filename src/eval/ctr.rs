@@ -92,6 +92,10 @@ pub(super) fn run(
     let mut params = info.params;
     if !info.message.is_empty() {
         params["summary"] = info.message.clone().into();
+        // Early stopping may end before `epochs`: the per-epoch figure uses the epochs run.
+        if let Some(n) = epochs_run(&info.message) {
+            params["epochs_run"] = n.into();
+        }
     }
     Ok(Outcome {
         metrics,
@@ -102,6 +106,16 @@ pub(super) fn run(
         validation: None,
         heldout_users: None,
     })
+}
+
+/// The epochs a `wide-deep` job ran, from its record's message (`… 6 epochs (best 5) …`).
+fn epochs_run(message: &str) -> Option<u64> {
+    let at = message.find(" epochs (best")?;
+    message[..at]
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Area under the ROC curve: the probability that a random positive scores above a
@@ -174,6 +188,12 @@ mod tests {
         let v = [(0.8f32, true), (0.2, false)];
         assert!((log_loss(&v) - (-(0.8f64.ln()))).abs() < 1e-6);
         assert!(log_loss(&[(0.0, true)]).is_finite());
+    }
+
+    #[test]
+    fn epochs_run_is_read_from_the_message() {
+        assert_eq!(epochs_run("published; 6 epochs (best 5), x"), Some(6));
+        assert_eq!(epochs_run("published"), None);
     }
 
     #[test]

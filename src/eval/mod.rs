@@ -392,9 +392,10 @@ fn run_protocol(
     })
 }
 
-/// Training seconds over the job's `epochs` (ALS: `iterations`), when it has them.
+/// Training seconds over the epochs the job ran (`epochs_run`, when early stopping set
+/// it; else `epochs`; ALS: `iterations`), when it has them.
 fn per_epoch(params: &serde_json::Value, train_seconds: f64) -> Option<f64> {
-    ["epochs", "iterations"]
+    ["epochs_run", "epochs", "iterations"]
         .iter()
         .find_map(|k| params.get(k).and_then(serde_json::Value::as_f64))
         .filter(|e| *e > 0.0)

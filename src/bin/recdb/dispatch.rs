@@ -53,6 +53,7 @@ pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
             stages,
         } => query_cmds::recommend(s, user, users, &stages.apply(query.options(include_seen))?),
         Command::Predict { user, item, model } => query_cmds::predict(s, &user, &item, &model),
+        Command::Rank { user, items, model } => query_cmds::rank(s, &user, &items, &model),
         Command::History { user, last } => find_cmds::history(s, &user, last),
         Command::Item { id } => find_cmds::item(s, &id),
         Command::User { id } => find_cmds::user(s, &id),

@@ -67,6 +67,15 @@ pub enum Command {
         #[arg(long, default_value = "als")]
         model: String,
     },
+    /// Score a list of items for a user with a ranking model (`wide-deep`), best first.
+    Rank {
+        user: String,
+        #[arg(required = true)]
+        items: Vec<String>,
+        /// The ranking model.
+        #[arg(long, default_value = "wide-deep")]
+        model: String,
+    },
     /// A user's events in time order.
     History {
         user: String,

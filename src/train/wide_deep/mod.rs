@@ -449,6 +449,7 @@ impl WideDeep {
         })
     }
 
+    #[cfg(test)]
     pub fn with_params(params: WdParams) -> Self {
         WideDeep {
             params,

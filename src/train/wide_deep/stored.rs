@@ -33,7 +33,6 @@ use crate::{Error, Result};
 /// "WD" in ASCII, then the format version.
 const MAGIC: f32 = 22_340.0;
 const VERSION: f32 = 1.0;
-const HEADER: usize = 14;
 
 /// The suffix of the published table.
 pub(crate) const SUFFIX: &str = "ranker";
