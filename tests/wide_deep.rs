@@ -180,6 +180,7 @@ fn ctr_protocol_reports_auc_and_log_loss() {
             params: Params::new().set("epochs", 10).set("layers", "16"),
             seed: 1,
             threads: Some(2),
+            rank: None,
         })
         .unwrap();
         let auc = r.metrics["auc"];
