@@ -61,7 +61,7 @@ pub use db::{
 pub use db::{LogExportReport, PARQUET_ROWS_PER_FILE};
 pub use error::{Error, Result};
 pub use eval::{
-    evaluate, evaluate_db, evaluate_quiet, EvalOptions, EvalReport, Protocol, LEE_DEFAULTS,
+    evaluate, evaluate_db, evaluate_quiet, EvalOptions, EvalReport, Protocol, Rerank, LEE_DEFAULTS,
 };
 pub use event::{Event, EventKind, EventRow, ItemRecord, RawEvent, RawSearch, UserRecord};
 pub use index::Metric;
@@ -74,7 +74,9 @@ pub use ingest::{
 #[cfg(feature = "parquet")]
 pub use ingest::{parse_parquet_factors, ParquetFactors};
 pub use jobs::{JobContext, JobControl, JobState, NoProgress, ProgressSink, MAX_THREADS};
-pub use query::{Hit, QueryOptions, SequenceQuery, SequenceScoring};
+pub use query::{
+    Hit, QueryOptions, SequenceQuery, SequenceScoring, DEFAULT_CANDIDATES, MAX_CANDIDATES,
+};
 pub use storage::imports::PriorImport;
 pub use storage::tables::{Row, RowSpace, TableView};
 pub use train::params::Params;

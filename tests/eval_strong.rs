@@ -37,6 +37,7 @@ fn strong(dir: &Path, model: &str, n: usize) -> EvalReport {
         params: Params::new(),
         seed: 7,
         threads: Some(1),
+        rank: None,
     })
     .unwrap();
     println!("{r}");
@@ -154,6 +155,7 @@ fn data_must_hold_exactly_one_inter_file() {
         params: Params::new(),
         seed: 1,
         threads: None,
+        rank: None,
     };
     let msg = evaluate_quiet(&opts).unwrap_err().to_string();
     assert!(msg.contains("no *.inter file"), "{msg}");
@@ -196,6 +198,7 @@ fn popular_on_ml1m_matches_the_reference() {
         params: Params::new(),
         seed: 42,
         threads: None,
+        rank: None,
     })
     .unwrap();
     println!("{r}");

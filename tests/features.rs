@@ -111,6 +111,7 @@ fn next(dir: &Path, model: &str) -> recdb::Result<recdb::EvalReport> {
         params: Params::new(),
         seed: 7,
         threads: Some(1),
+        rank: None,
     })
 }
 

@@ -29,6 +29,7 @@ fn run(protocol: Protocol, model: &str) -> recdb::EvalReport {
         params: Params::new(),
         seed: 42,
         threads: None,
+        rank: None,
     })
     .unwrap();
     println!("{}", serde_json::to_string(&report).unwrap());

@@ -229,6 +229,7 @@ fn eval_on_a_database_matches_eval_on_the_same_events_as_files() {
             params: Params::new(),
             seed: 1,
             threads: None,
+            rank: None,
         };
         let on_files = recdb::evaluate_quiet(&opts).unwrap();
         let on_db = recdb::evaluate_db(&db, &opts, &NoProgress).unwrap();
@@ -243,6 +244,7 @@ fn eval_on_a_database_matches_eval_on_the_same_events_as_files() {
         params: Params::new(),
         seed: 1,
         threads: None,
+        rank: None,
     };
     assert!(matches!(
         recdb::evaluate_db(&db, &lee, &NoProgress),
@@ -259,6 +261,7 @@ fn eval_data_is_relative_to_the_current_directory_and_missing_data_says_where() 
         params: Params::new(),
         seed: 1,
         threads: None,
+        rank: None,
     };
     let msg = recdb::evaluate_quiet(&opts).unwrap_err().to_string();
     let cwd = std::env::current_dir().unwrap();

@@ -135,6 +135,10 @@ impl Db {
                 user_attrs,
                 item_attrs,
                 tables: self.tables_consistent(&names)?,
+                candidates: match job.candidates() {
+                    Some((model, n)) => self.candidates_for(&model, n, snapshot.n_users, ctx)?,
+                    None => Vec::new(),
+                },
                 ..snapshot
             };
             ctx.check_cancel()?;
@@ -149,6 +153,56 @@ impl Db {
         self.runner()
             .run(rec, spec, work, publish)
             .map(|(_, info)| info)
+    }
+
+    /// Each of the first `n_users` users' top `n` items of `model` (their own items
+    /// included: a ranker learns from where the logged items fall in the list), by
+    /// dense id. Users go through `recommend_batch` in chunks; a chunk that fails (a
+    /// user the model cannot answer) is redone one user at a time, such a user's list
+    /// left empty.
+    fn candidates_for(
+        &self,
+        model: &str,
+        n: usize,
+        n_users: usize,
+        ctx: &crate::JobContext<'_>,
+    ) -> Result<Vec<Vec<(u32, f32)>>> {
+        ctx.check_memory(
+            "candidates",
+            (n_users as u128)
+                .saturating_mul(n as u128)
+                .saturating_mul(8),
+        )?;
+        let names = self.user_ids()?;
+        let items: std::collections::HashMap<String, u32> = self
+            .item_ids()?
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, name)| Some((name, u32::try_from(i).ok()?)))
+            .collect();
+        let opts = crate::QueryOptions {
+            include_seen: true,
+            ..crate::QueryOptions::model(model).k(n)
+        };
+        let to_ids = |hits: Vec<crate::Hit>| -> Vec<(u32, f32)> {
+            hits.into_iter()
+                .filter_map(|h| Some((*items.get(&h.id)?, h.score)))
+                .collect()
+        };
+        let users: Vec<&str> = names.iter().take(n_users).map(String::as_str).collect();
+        let mut out = Vec::with_capacity(users.len());
+        for chunk in users.chunks(256) {
+            ctx.check_cancel()?;
+            match self.recommend_batch(chunk, &opts) {
+                Ok(lists) => out.extend(lists.into_iter().map(&to_ids)),
+                Err(_) => {
+                    for u in chunk {
+                        out.push(self.recommend(u, &opts).map(&to_ids).unwrap_or_default());
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The user and item attributes a job asked for, by dense id (empty for an entity
@@ -193,6 +247,14 @@ impl Db {
         let job = crate::train::make_job(model, params)?;
         for m in job.requires_models() {
             crate::query::check_blend_component(self, &m)?;
+        }
+        if let Some((m, _)) = job.candidates() {
+            if self.table(&format!("{m}.items")).is_err() {
+                return Err(Error::param(
+                    "candidates",
+                    format!("`{m}` must be trained before a ranker learns from its candidates"),
+                ));
+            }
         }
         // A missing input table fails here, before the job leaves a record.
         let inputs = job.input_tables();

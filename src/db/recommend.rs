@@ -46,6 +46,13 @@ impl Db {
     pub fn predict(&self, user: &str, item: &str, model: &str) -> Result<f32> {
         Queries::predict(self, user, item, model)
     }
+
+    /// `items` (an application's candidates) scored for `user` by the ranking model
+    /// `model` (a `wide-deep` job): each hit's score is the probability of a click,
+    /// best first.
+    pub fn rank(&self, user: &str, items: &[&str], model: &str) -> Result<Vec<Hit>> {
+        query::wide_deep::rank(self, user, items, model)
+    }
 }
 
 impl Source for Db {
@@ -69,6 +76,14 @@ impl Source for Db {
         Ok(
             crate::storage::attrs::get_user(b, user, &format!("#{user}"))?
                 .map(|r| r.attrs)
+                .unwrap_or_default(),
+        )
+    }
+    fn item_attrs_dense(&self, item: u32) -> Result<Vec<(String, String)>> {
+        let b = self.backend();
+        Ok(
+            crate::storage::attrs::get_item(b, item, &format!("#{item}"))?
+                .map(|r| crate::features::item_fields(&r))
                 .unwrap_or_default(),
         )
     }

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod ctr;
 mod lee;
 mod metrics;
 mod next;
@@ -40,6 +41,10 @@ pub enum Protocol {
     /// fold-in part of their history; Recall@20/50, NDCG@100. `heldout_users` is n, the
     /// test users (and as many validation users); `None` picks it from the data's size.
     Strong { heldout_users: Option<usize> },
+    /// Click-through prediction: rating ≥ 4 is a click, RATING's split; AUC and
+    /// log-loss of a ranker (`wide-deep`, or its parts `wide`, `deep`, `lr`).
+    /// `drop_neutral` leaves every rating of 3 out.
+    Ctr { drop_neutral: bool },
 }
 
 impl std::str::FromStr for Protocol {
@@ -49,12 +54,15 @@ impl std::str::FromStr for Protocol {
             "next" => Ok(Protocol::Next),
             "rating" => Ok(Protocol::Rating),
             "lee" => Ok(Protocol::Lee),
+            "ctr" => Ok(Protocol::Ctr {
+                drop_neutral: false,
+            }),
             "strong" => Ok(Protocol::Strong {
                 heldout_users: None,
             }),
             other => Err(Error::param(
                 "protocol",
-                format!("`{other}`: expected next, rating, strong or lee"),
+                format!("`{other}`: expected next, rating, strong, ctr or lee"),
             )),
         }
     }
@@ -67,13 +75,16 @@ impl Protocol {
             Protocol::Rating => "rating",
             Protocol::Lee => "lee",
             Protocol::Strong { .. } => "strong",
+            Protocol::Ctr { .. } => "ctr",
         }
     }
 
     /// The file the protocol's data directory must hold (`*.inter`: exactly one).
     fn data_file(self) -> &'static str {
         match self {
-            Protocol::Next | Protocol::Rating | Protocol::Strong { .. } => "*.inter",
+            Protocol::Next | Protocol::Rating | Protocol::Strong { .. } | Protocol::Ctr { .. } => {
+                "*.inter"
+            }
             Protocol::Lee => "lee.cor",
         }
     }
@@ -92,6 +103,18 @@ pub struct EvalOptions {
     pub params: Params,
     pub seed: u64,
     pub threads: Option<usize>,
+    /// NEXT only: two stages, `model` proposing candidates that this ranker re-scores.
+    pub rank: Option<Rerank>,
+}
+
+/// The second stage of a two-stage NEXT evaluation: the ranker is trained after the
+/// candidate model, on the same training split, and re-scores its `candidates`.
+#[derive(Debug, Clone)]
+pub struct Rerank {
+    pub model: String,
+    pub params: Params,
+    /// How many candidates the candidate model proposes per user.
+    pub candidates: usize,
 }
 
 /// The data directory of `opts`: given, a directory, and holding the protocol's file;
@@ -342,10 +365,17 @@ fn run_protocol(
             )
         })
         .collect();
+    if opts.rank.is_some() && opts.protocol != Protocol::Next {
+        return Err(Error::param(
+            "rank",
+            "a ranker is evaluated by the next protocol only",
+        ));
+    }
     let out = match opts.protocol {
         Protocol::Next => next::run(opts, &keyed, catalog, sink)?,
         Protocol::Rating => rating::run(opts, &keyed, catalog, sink)?,
         Protocol::Strong { heldout_users } => strong::run(opts, heldout_users, &keyed, sink)?,
+        Protocol::Ctr { drop_neutral } => ctr::run(opts, drop_neutral, &keyed, catalog, sink)?,
         Protocol::Lee => {
             return Err(Error::param(
                 "protocol",
@@ -356,7 +386,13 @@ fn run_protocol(
     let seconds_per_epoch = per_epoch(&out.params, out.train_seconds);
     Ok(EvalReport {
         protocol: opts.protocol.as_str().into(),
-        model: opts.model.clone(),
+        model: match &opts.rank {
+            Some(r) => format!(
+                "{} ({} candidates) ranked by {}",
+                opts.model, r.candidates, r.model
+            ),
+            None => opts.model.clone(),
+        },
         params: out.params,
         metrics: out.metrics,
         users: out.users,
@@ -370,9 +406,10 @@ fn run_protocol(
     })
 }
 
-/// Training seconds over the job's `epochs` (ALS: `iterations`), when it has them.
+/// Training seconds over the epochs the job ran (`epochs_run`, when early stopping set
+/// it; else `epochs`; ALS: `iterations`), when it has them.
 fn per_epoch(params: &serde_json::Value, train_seconds: f64) -> Option<f64> {
-    ["epochs", "iterations"]
+    ["epochs_run", "epochs", "iterations"]
         .iter()
         .find_map(|k| params.get(k).and_then(serde_json::Value::as_f64))
         .filter(|e| *e > 0.0)
@@ -575,6 +612,7 @@ mod tests {
                 params: Params::new(),
                 seed: 1,
                 threads: None,
+                rank: None,
             };
             let err = evaluate_quiet(&opts).unwrap_err();
             assert!(

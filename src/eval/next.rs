@@ -1,5 +1,10 @@
 //! The NEXT protocol: leave the last event of each user out, recommend 10 items from
 //! the rest, report HR@10 and NDCG@10, with the `popular` baseline on the same split.
+//! With a ranker ([`super::Rerank`]) the answer is two-stage: the model proposes
+//! candidates, the ranker (trained after it on the same split) re-scores them; the
+//! candidate model alone is reported beside it (`candidates_hr@10`, ...), with the
+//! share of test items among the candidates (`candidates_recall`, the ceiling of any
+//! ranker).
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
@@ -34,15 +39,46 @@ pub(super) fn run(
     let info = db.train_reporting(&opts.model, &params, &train_opts, sink)?;
     let train_seconds = t.elapsed().as_secs_f64();
     let trained: HashSet<&str> = raw_train.iter().map(|e| e.user.as_str()).collect();
-    let m = hr_ndcg(&db, &opts.model, &test_raw, &trained)?;
-    let metrics = BTreeMap::from([
-        ("hr@10".to_string(), m.hr.unwrap_or(0.0)),
-        ("ndcg@10".to_string(), m.ndcg.unwrap_or(0.0)),
-    ]);
+    let mut params = info.params;
+    let mut train_seconds = train_seconds;
+    let mut metrics = BTreeMap::new();
+    let query = match &opts.rank {
+        None => QueryOptions::model(&opts.model).k(10),
+        Some(r) => {
+            let t = Instant::now();
+            let ri =
+                db.train_reporting(&r.model, &ranker_params(r, &opts.model), &train_opts, sink)?;
+            train_seconds += t.elapsed().as_secs_f64();
+            params = serde_json::json!({"candidates": params, "ranker": ri.params});
+            // The candidate model alone, and how often the test item is a candidate.
+            let n = r.candidates;
+            let c = hr_ndcg(
+                &db,
+                &QueryOptions::model(&opts.model).k(n),
+                &test_raw,
+                &trained,
+            )?;
+            metrics.insert("candidates_hr@10".into(), c.hr.unwrap_or(0.0));
+            metrics.insert("candidates_ndcg@10".into(), c.ndcg.unwrap_or(0.0));
+            metrics.insert("candidates_recall".into(), c.recall);
+            QueryOptions::model(&opts.model)
+                .k(10)
+                .candidates(n)
+                .rank(&r.model)
+        }
+    };
+    let m = hr_ndcg(&db, &query, &test_raw, &trained)?;
+    metrics.insert("hr@10".to_string(), m.hr.unwrap_or(0.0));
+    metrics.insert("ndcg@10".to_string(), m.ndcg.unwrap_or(0.0));
     let mut baseline = None;
     if opts.model != "popular" {
         db.train("popular", &Params::new(), &train_opts)?;
-        let b = hr_ndcg(&db, "popular", &test_raw, &trained)?;
+        let b = hr_ndcg(
+            &db,
+            &QueryOptions::model("popular").k(10),
+            &test_raw,
+            &trained,
+        )?;
         baseline = Some(BTreeMap::from([
             ("hr@10".to_string(), b.hr.unwrap_or(0.0)),
             ("ndcg@10".to_string(), b.ndcg.unwrap_or(0.0)),
@@ -53,21 +89,48 @@ pub(super) fn run(
         baseline,
         users: m.n as u64,
         train_seconds,
-        params: info.params,
+        params,
         validation: None,
         heldout_users: None,
     })
 }
 
+/// The ranker's parameters: a `wide-deep` ranker learns next-item labels from this
+/// model's candidates unless the user chose its labels.
+fn ranker_params(r: &super::Rerank, candidates: &str) -> Params {
+    let mut p = r.params.clone();
+    if r.model == "wide-deep" && !p.iter().any(|(k, _)| k == "labels") {
+        p.insert("labels", "next");
+        if !p.iter().any(|(k, _)| k == "candidates") {
+            p.insert("candidates", format!("{candidates}:{}", r.candidates));
+        }
+    }
+    p
+}
+
+/// HR@10 and NDCG@10 of the first 10 answers of `opts` (which may ask for more), and
+/// the share of test users whose item is anywhere in the answer.
+struct Scored {
+    hr: Option<f64>,
+    ndcg: Option<f64>,
+    recall: f64,
+    n: usize,
+}
+
 // why: j indexes the held-out test list, far fewer than u32::MAX entries.
-#[allow(clippy::cast_possible_truncation)]
-fn hr_ndcg(db: &Db, model: &str, test: &[RawEvent], trained: &HashSet<&str>) -> Result<Metrics> {
-    let opts = QueryOptions::model(model).k(10);
+#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+fn hr_ndcg(
+    db: &Db,
+    opts: &QueryOptions,
+    test: &[RawEvent],
+    trained: &HashSet<&str>,
+) -> Result<Scored> {
+    let mut found = 0usize;
     let mut pairs = Vec::with_capacity(test.len());
     let mut ranked = Vec::with_capacity(test.len());
     for (j, e) in test.iter().enumerate() {
         // A test user with no training events cannot be ranked for: a miss.
-        let hits = match db.recommend(&e.user, &opts) {
+        let hits = match db.recommend(&e.user, opts) {
             Ok(h) => h,
             Err(Error::UnknownUser(_)) => Vec::new(),
             // Known from the `.user` file alone: a model that reads demographics answers
@@ -76,12 +139,20 @@ fn hr_ndcg(db: &Db, model: &str, test: &[RawEvent], trained: &HashSet<&str>) -> 
             Err(err) => return Err(err),
         };
         pairs.push((j as u32, 0u32));
+        found += usize::from(hits.iter().any(|h| h.id == e.item));
         // Relabel: the held-out item is 0, anything else 1.
         ranked.push(
             hits.iter()
+                .take(10)
                 .map(|h| u32::from(h.id != e.item))
                 .collect::<Vec<u32>>(),
         );
     }
-    hr_ndcg_at_k(&pairs, &ranked, 10)
+    let m: Metrics = hr_ndcg_at_k(&pairs, &ranked, 10)?;
+    Ok(Scored {
+        hr: m.hr,
+        ndcg: m.ndcg,
+        recall: found as f64 / test.len().max(1) as f64,
+        n: m.n,
+    })
 }

@@ -31,6 +31,10 @@ pub(crate) struct Snapshot {
     // why: read by youtube's `init=` and wide-deep's frozen features (being added).
     #[allow(dead_code)]
     pub tables: Vec<std::sync::Arc<crate::storage::tables::TableView>>,
+    /// By dense user id: the (item, score) list [`Job::candidates`] names, best first,
+    /// the user's own items included (empty when not asked for, or for a user the
+    /// model cannot answer).
+    pub candidates: Vec<Vec<(u32, f32)>>,
 }
 
 /// What a job reads besides the interaction log.
@@ -67,6 +71,7 @@ impl Snapshot {
             user_attrs: Vec::new(),
             item_attrs: Vec::new(),
             tables: Vec::new(),
+            candidates: Vec::new(),
         }
     }
 
@@ -98,6 +103,12 @@ pub(crate) trait Job: Send + Sync {
     /// features): each must exist when the job is started.
     fn input_tables(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// A retrieval model and a count: each user's top list of it, as the database serves
+    /// it when the job starts, goes into [`Snapshot::candidates`]. The model must be
+    /// trained first.
+    fn candidates(&self) -> Option<(String, usize)> {
+        None
     }
     /// Trained models this job reads at query time (a blend's components): each must
     /// exist when the job is started.

@@ -18,12 +18,15 @@ mod item_item;
 mod names;
 pub(crate) mod parsed;
 mod sequence;
+mod two_stage;
+pub(crate) mod wide_deep;
 mod youtube;
 pub(crate) use blend::check_component as check_blend_component;
 use item_item::{is_item_item_model, recommend_item_item};
 use names::{explain_model, item_vectors, Needs};
 pub(crate) use sequence::{is_sequence_model, recommend_sequence};
 pub use sequence::{SequenceQuery, SequenceScoring};
+pub use two_stage::{DEFAULT_CANDIDATES, MAX_CANDIDATES};
 
 /// Options shared by `similar` and `recommend`.
 #[derive(Debug, Clone)]
@@ -38,6 +41,12 @@ pub struct QueryOptions {
     pub genre: Option<String>,
     /// Scan every row even when the table has an index.
     pub exact: bool,
+    /// Two-stage `recommend`: this model re-scores `model`'s candidates and its top
+    /// `k` are the answer (see [`QueryOptions::rank`]).
+    pub rank: Option<String>,
+    /// With `rank`: how many candidates `model` proposes ([`DEFAULT_CANDIDATES`] when
+    /// unset; at least `k`, at most [`MAX_CANDIDATES`]).
+    pub candidates: Option<usize>,
 }
 
 impl Default for QueryOptions {
@@ -48,6 +57,8 @@ impl Default for QueryOptions {
             include_seen: false,
             genre: None,
             exact: false,
+            rank: None,
+            candidates: None,
         }
     }
 }
@@ -61,6 +72,17 @@ impl QueryOptions {
     }
     pub fn k(mut self, k: usize) -> Self {
         self.k = k;
+        self
+    }
+    /// Two stages: `model` proposes candidates, `ranker` re-scores them and its top `k`
+    /// are returned, e.g. `QueryOptions::model("youtube").candidates(200).rank("wide-deep")`.
+    pub fn rank(mut self, ranker: &str) -> Self {
+        self.rank = Some(ranker.to_owned());
+        self
+    }
+    /// With [`QueryOptions::rank`]: how many candidates the model proposes.
+    pub fn candidates(mut self, n: usize) -> Self {
+        self.candidates = Some(n);
         self
     }
 }
@@ -89,6 +111,8 @@ pub(crate) trait Source {
     fn searches_dense(&self, user: u32) -> Result<Vec<SearchEvent>>;
     /// The user's attributes (empty when none were imported).
     fn user_attrs_dense(&self, user: u32) -> Result<Vec<(String, String)>>;
+    /// The item's attributes as `features::item_fields` flattens them (empty when none).
+    fn item_attrs_dense(&self, item: u32) -> Result<Vec<(String, String)>>;
     fn table(&self, name: &str) -> Result<Arc<TableView>>;
     /// The current versions of `names`, from one publish.
     fn tables_consistent(&self, names: &[&str]) -> Result<Vec<Arc<TableView>>>;
@@ -145,6 +169,19 @@ fn check_k(k: usize) -> Result<()> {
         Err(Error::param("k", "must be at least 1"))
     } else {
         Ok(())
+    }
+}
+
+/// Whether `opts` asks for two stages; a candidate count without a ranker is refused
+/// (it would be silently ignored).
+fn check_two_stage(opts: &QueryOptions) -> Result<bool> {
+    match (&opts.rank, opts.candidates) {
+        (Some(_), _) => Ok(true),
+        (None, Some(_)) => Err(Error::param(
+            "candidates",
+            "a candidate count needs a ranker to re-score the candidates (rank)",
+        )),
+        (None, None) => Ok(false),
     }
 }
 
@@ -220,6 +257,9 @@ pub(crate) trait Queries: Source {
     /// item-to-item models (ease) from the user's whole current history.
     fn recommend(&self, user: &str, opts: &QueryOptions) -> Result<Vec<Hit>> {
         check_k(opts.k)?;
+        if check_two_stage(opts)? {
+            return Ok(two_stage::recommend_batch(self, &[user], opts)?.remove(0));
+        }
         if blend::is_blend(self, &opts.model) {
             return Ok(blend::recommend_blend(self, &[user], opts)?.remove(0));
         }
@@ -252,6 +292,9 @@ pub(crate) trait Queries: Source {
     /// user `recommend` would refuse fails the whole call, naming the user.
     fn recommend_batch(&self, users: &[&str], opts: &QueryOptions) -> Result<Vec<Vec<Hit>>> {
         check_k(opts.k)?;
+        if check_two_stage(opts)? {
+            return two_stage::recommend_batch(self, users, opts);
+        }
         if blend::is_blend(self, &opts.model) {
             return blend::recommend_blend(self, users, opts);
         }
@@ -329,6 +372,9 @@ pub(crate) trait Queries: Source {
 
     /// The model's prediction for one (user, item) pair: dot product plus the table offset.
     fn predict(&self, user: &str, item: &str, model: &str) -> Result<f32> {
+        if wide_deep::is_wide_deep(self, model) {
+            return wide_deep::predict(self, user, item, model);
+        }
         let (uid, iid) = (self.user_id(user)?, self.item_id(item)?);
         let [users, items] = self.model_tables(model)?;
         if users.dim() != items.dim() {

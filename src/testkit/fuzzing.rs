@@ -38,6 +38,16 @@ pub fn youtube_tower(bytes: &[u8]) -> bool {
     crate::train::youtube::stored::fuzz_parse(&v)
 }
 
+/// Parse `bytes` (little-endian f32s) as a `wide-deep` ranker's stored network
+/// (`<model>.ranker`); must never panic. True when the values parse.
+pub fn wide_deep_ranker(bytes: &[u8]) -> bool {
+    let v: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    crate::train::wide_deep::stored::fuzz_parse(&v)
+}
+
 /// Parse `bytes` as a published features encoder; must never panic, and damage must be
 /// [`crate::Error::Corrupted`]. True when they parse: then the encoder writes the same
 /// bytes back and encodes a record into its declared shape, finite numbers only.

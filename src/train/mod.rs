@@ -14,6 +14,7 @@ mod popular;
 pub(crate) mod sgns;
 pub(crate) mod text;
 pub(crate) mod text_model;
+pub(crate) mod wide_deep;
 mod word2vec;
 pub(crate) mod youtube;
 
@@ -22,8 +23,19 @@ use crate::{Params, Result};
 
 /// The models recdb can train, by name.
 pub const MODELS: &[&str] = &[
-    "popular", "sgd", "als", "bpr", "item2vec", "doc2vec", "word2vec", "ease", "mult-dae",
-    "mult-vae", "blend", "youtube",
+    "popular",
+    "sgd",
+    "als",
+    "bpr",
+    "item2vec",
+    "doc2vec",
+    "word2vec",
+    "ease",
+    "mult-dae",
+    "mult-vae",
+    "blend",
+    "youtube",
+    "wide-deep",
 ];
 
 /// Build (and so validate) the job for `model`.
@@ -40,6 +52,7 @@ pub(crate) fn make_job(model: &str, params: &Params) -> Result<Box<dyn Job>> {
             model, params,
         )?)),
         youtube::MODEL => Ok(Box::new(youtube::Youtube::from_params(params)?)),
+        wide_deep::MODEL => Ok(Box::new(wide_deep::WideDeep::from_params(params)?)),
         other => Err(crate::model_names::unknown_model(
             other,
             MODELS.iter().map(|m| m.to_string()).collect(),

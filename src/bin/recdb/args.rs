@@ -47,7 +47,49 @@ impl QueryArgs {
             include_seen,
             genre: self.genre,
             exact: self.exact.exact,
+            rank: None,
+            candidates: None,
         }
+    }
+}
+
+/// `recommend`'s two stages: `--candidates MODEL[:N] --rank RANKER`.
+#[derive(Debug, Args)]
+pub struct TwoStageArgs {
+    /// Two stages: MODEL proposes N candidates (default 200) through its index, seen
+    /// items left out, and --rank re-scores them (replaces --model).
+    #[arg(
+        long,
+        value_name = "MODEL[:N]",
+        requires = "rank",
+        conflicts_with = "model"
+    )]
+    pub candidates: Option<String>,
+    /// The ranker that re-scores the candidates (of --candidates, else of --model's
+    /// top 200), e.g. wide-deep.
+    #[arg(long, value_name = "MODEL")]
+    pub rank: Option<String>,
+}
+
+impl TwoStageArgs {
+    /// `opts` with the two stages these arguments ask for.
+    pub fn apply(self, mut opts: QueryOptions) -> Result<QueryOptions> {
+        if let Some(c) = self.candidates {
+            let (model, n) = match c.split_once(':') {
+                Some((m, n)) => match n.parse::<usize>() {
+                    Ok(n) => (m.to_owned(), Some(n)),
+                    Err(_) => bail!("--candidates {c}: N must be a count, as in youtube:200"),
+                },
+                None => (c, None),
+            };
+            if model.is_empty() {
+                bail!("--candidates needs a model, as in youtube:200");
+            }
+            opts.model = model;
+            opts.candidates = n;
+        }
+        opts.rank = self.rank;
+        Ok(opts)
     }
 }
 

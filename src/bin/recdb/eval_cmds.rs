@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context as _, Result};
 
-use recdb::{EvalOptions, EvalReport, Protocol};
+use recdb::{EvalOptions, EvalReport, Params, Protocol, Rerank};
 
 use crate::grammar::EvalArgs;
 use crate::output::{short_floats, Output};
@@ -18,6 +18,11 @@ pub fn eval(s: &mut Session, a: EvalArgs) -> Result<()> {
         (_, Some(_)) => bail!("--heldout-users: only --protocol strong holds users out"),
         (_, None) => {}
     }
+    match (&mut protocol, a.drop_neutral) {
+        (Protocol::Ctr { drop_neutral }, d) => *drop_neutral = d,
+        (_, true) => bail!("--drop-neutral: only --protocol ctr drops ratings"),
+        (_, false) => {}
+    }
     let model = a.kind.resolve(&a.model)?;
     let opts = EvalOptions {
         protocol,
@@ -26,6 +31,20 @@ pub fn eval(s: &mut Session, a: EvalArgs) -> Result<()> {
         params: a.params.to_params()?,
         seed: a.seed.seed,
         threads: a.threads.threads.or(s.threads),
+        rank: match &a.rank {
+            Some(r) => {
+                let mut params = Params::new();
+                for kv in &a.rank_params {
+                    params.insert_kv(kv)?;
+                }
+                Some(Rerank {
+                    model: r.clone(),
+                    params,
+                    candidates: a.candidates,
+                })
+            }
+            None => None,
+        },
     };
     let bar = Bar::new(&format!("eval {model}"));
     let r = match &a.db {
@@ -49,6 +68,15 @@ pub fn eval(s: &mut Session, a: EvalArgs) -> Result<()> {
             .context("--min-hr: the report has no hr@10 (use --protocol next)")?;
         if hr < min {
             bail!("hr@10 {hr:.4} is below --min-hr {min}");
+        }
+    }
+    if let Some(min) = a.min_auc {
+        let auc = *report
+            .metrics
+            .get("auc")
+            .context("--min-auc: the report has no auc (use --protocol ctr)")?;
+        if auc < min {
+            bail!("auc {auc:.4} is below --min-auc {min}");
         }
     }
     if let Some(max) = a.max_rmse {

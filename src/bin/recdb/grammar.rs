@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::args::{
     Background, Exact, FormatOpt, MfKind, ParamArgs, QueryArgs, Seed, TextModel, ThreadsOpt, TopK,
+    TwoStageArgs,
 };
 use crate::split::split_words;
 
@@ -55,6 +56,8 @@ pub enum Command {
         include_seen: bool,
         #[command(flatten)]
         query: QueryArgs,
+        #[command(flatten)]
+        stages: TwoStageArgs,
     },
     /// The model's score for one (user, item) pair.
     Predict {
@@ -62,6 +65,15 @@ pub enum Command {
         item: String,
         /// The model whose tables answer.
         #[arg(long, default_value = "als")]
+        model: String,
+    },
+    /// Score a list of items for a user with a ranking model (`wide-deep`), best first.
+    Rank {
+        user: String,
+        #[arg(required = true)]
+        items: Vec<String>,
+        /// The ranking model.
+        #[arg(long, default_value = "wide-deep")]
         model: String,
     },
     /// A user's events in time order.
@@ -341,6 +353,22 @@ pub struct EvalArgs {
     /// STRONG: fail (exit 1) when the test users' NDCG@100 is below this.
     #[arg(long, value_name = "F")]
     pub min_ndcg: Option<f64>,
+    /// NEXT: two stages; this ranker, trained after --model on the same split,
+    /// re-scores --model's candidates (e.g. --model youtube --rank wide-deep).
+    #[arg(long, value_name = "MODEL")]
+    pub rank: Option<String>,
+    /// With --rank: candidates per user.
+    #[arg(long, value_name = "N", default_value_t = recdb::DEFAULT_CANDIDATES, requires = "rank")]
+    pub candidates: usize,
+    /// With --rank: a hyperparameter of the ranker, repeated: `--rank-param k=v`.
+    #[arg(long = "rank-param", value_name = "K=V", requires = "rank")]
+    pub rank_params: Vec<String>,
+    /// CTR: leave every rating of 3 out (train and test), as some published tables do.
+    #[arg(long)]
+    pub drop_neutral: bool,
+    /// CTR: fail (exit 1) when the test AUC is below this.
+    #[arg(long, value_name = "F")]
+    pub min_auc: Option<f64>,
 }
 
 #[derive(Debug, Args)]

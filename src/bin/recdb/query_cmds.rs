@@ -49,6 +49,15 @@ pub fn predict(s: &mut Session, user: &str, item: &str, model: &str) -> Result<(
     Ok(())
 }
 
+/// `rank USER ITEM...`: the items scored by a ranking model, best first.
+pub fn rank(s: &mut Session, user: &str, items: &[String], model: &str) -> Result<()> {
+    let db = s.db()?;
+    let ids: Vec<&str> = items.iter().map(String::as_str).collect();
+    let out = hits_output(db, &db.rank(user, &ids, model)?)?;
+    s.print(&out);
+    Ok(())
+}
+
 /// `recommend --users FILE`: every listed user's list from one batched call; an unknown
 /// user is reported with its line. (No titles: one item lookup per hit is what a bulk
 /// export should not pay.)

@@ -1,0 +1,119 @@
+//! Training examples: one (user, item) pair each, with a label in [0, 1], a weight and
+//! an extra dense score. Where they come from is the job's `labels=` parameter:
+//!
+//! - `rating` (the default): every event is an example, label 1 when its value is at
+//!   least `positive` (4: a rating of 4 or 5 is a click), else 0;
+//! - `implicit`: every event is a positive, and `negatives` items drawn uniformly per
+//!   event are negatives (an item the user has logged is not drawn).
+//!
+//! With `weight=value` a positive's weight is its event's value (YouTube's ranking
+//! model weights clicks by watch time, so the odds learn expected watch time);
+//! negatives weigh 1. `score` is a dense input for a source that has one (a candidate
+//! generator's score); these sources leave it 0.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::{Labels, WdParams};
+use crate::jobs::Snapshot;
+use crate::Result;
+
+/// One training example.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Example {
+    /// Dense ids.
+    pub user: u32,
+    pub item: u32,
+    pub label: f32,
+    pub weight: f32,
+    /// The extra dense feature (0 when the source has none).
+    pub score: f32,
+}
+
+/// Examples per event the source makes at most (for the memory check).
+pub(crate) fn per_event(p: &WdParams) -> usize {
+    match p.labels {
+        Labels::Rating { .. } => 1,
+        Labels::Implicit { negatives } => 1 + negatives,
+        Labels::Next {
+            negatives, random, ..
+        } => 1 + negatives + random,
+    }
+}
+
+/// The examples of `snap` as `p.labels` says, in the snapshot's order.
+pub(crate) fn build(snap: &Snapshot, p: &WdParams, seed: u64) -> Result<Vec<Example>> {
+    let weight = |v: f32| {
+        if p.weight_by_value && v.is_finite() && v > 0.0 {
+            v
+        } else {
+            1.0
+        }
+    };
+    let mut out = Vec::new();
+    out.try_reserve_exact(snap.events.len().saturating_mul(per_event(p)))
+        .map_err(|_| crate::Error::param("negatives", "the examples do not fit in memory"))?;
+    match p.labels {
+        Labels::Next {
+            negatives, random, ..
+        } => super::next_examples::build(snap, (negatives, random), &weight, seed, &mut out),
+        Labels::Rating { positive } => {
+            for e in &snap.events {
+                let label = if e.value >= positive { 1.0 } else { 0.0 };
+                out.push(Example {
+                    user: e.user,
+                    item: e.item,
+                    label,
+                    weight: if label > 0.0 { weight(e.value) } else { 1.0 },
+                    score: 0.0,
+                });
+            }
+        }
+        Labels::Implicit { negatives } => {
+            let mut rng = SmallRng::seed_from_u64(seed);
+            let n_items = u32::try_from(snap.n_items).unwrap_or(u32::MAX);
+            let mut start = 0;
+            // A user's events are contiguous: their items are what negatives avoid.
+            while start < snap.events.len() {
+                let user = snap.events[start].user;
+                let end = start
+                    + snap.events[start..]
+                        .iter()
+                        .take_while(|e| e.user == user)
+                        .count();
+                let mut seen: Vec<u32> = snap.events[start..end].iter().map(|e| e.item).collect();
+                seen.sort_unstable();
+                for e in &snap.events[start..end] {
+                    out.push(Example {
+                        user,
+                        item: e.item,
+                        label: 1.0,
+                        weight: weight(e.value),
+                        score: 0.0,
+                    });
+                    if (seen.len() as u64) >= u64::from(n_items) {
+                        continue;
+                    }
+                    for _ in 0..negatives {
+                        // Bounded: a user who has seen most items gets fewer negatives.
+                        for _ in 0..32 {
+                            let j = rng.random_range(0..n_items);
+                            if seen.binary_search(&j).is_err() {
+                                out.push(Example {
+                                    user,
+                                    item: j,
+                                    label: 0.0,
+                                    weight: 1.0,
+                                    score: 0.0,
+                                });
+                                break;
+                            }
+                        }
+                    }
+                }
+                start = end;
+            }
+        }
+    }
+    Ok(out)
+}

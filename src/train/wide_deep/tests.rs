@@ -1,0 +1,522 @@
+//! The wide-deep job's own tests: parameters, wide hashing, the gradients of every
+//! part against an f64 reference by finite differences, training (it learns, L1 makes
+//! the wide part sparse, 1 and 2 threads give the same bits, cancel, memory), the
+//! stored network (round trip, damage is an error).
+
+// why: the f64 reference is written index by index, as the formulas read.
+#![allow(clippy::needless_range_loop, clippy::cast_possible_truncation)]
+
+use std::sync::atomic::AtomicBool;
+
+use super::deep::{Acts, Grads, Net, Shape};
+use super::examples::Example;
+use super::inputs::{Batch, Side, Spec, TableRows};
+use super::*;
+use crate::event::{Event, EventKind};
+use crate::jobs::{JobContext, NoProgress, Snapshot};
+use crate::train::nn::gradcheck::{assert_close, numeric_gradient};
+use crate::train::nn::optim::RowGrad;
+
+fn params(kv: &[(&str, &str)]) -> Result<WdParams> {
+    let mut p = Params::new();
+    for (k, v) in kv {
+        p.insert(k, v);
+    }
+    let w = WdParams::from_params(&p)?;
+    p.finish(MODEL)?;
+    Ok(w)
+}
+
+#[test]
+fn every_bad_parameter_is_named() {
+    for (k, v) in [
+        ("parts", "tall"),
+        ("parts", ""),
+        ("labels", "clicks"),
+        ("positive", "nan"),
+        ("weight", "heavy"),
+        ("dim", "0"),
+        ("layers", "64,0"),
+        ("layers", "a"),
+        ("wide", "a*b*c"),
+        ("wide", "a,a"),
+        ("wide_buckets", "0"),
+        ("user_features", "age:sideways"),
+        ("epochs", "0"),
+        ("batch", "0"),
+        ("learning_rate", "0"),
+        ("optimizer", "sgd"),
+        ("alpha", "0"),
+        ("l1", "-1"),
+        ("validation", "maybe"),
+        ("nonsense", "1"),
+    ] {
+        match params(&[(k, v)]) {
+            Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, k, "{k}={v}"),
+            other => panic!("{k}={v}: {other:?}"),
+        }
+    }
+    let p = params(&[]).unwrap();
+    assert_eq!(p, WdParams::default());
+    // The recorded parameters parse back to the same job.
+    let json: serde_json::Value =
+        serde_json::from_str(&WideDeep::with_params(p.clone()).params_json()).unwrap();
+    let mut again = Params::new();
+    for (k, v) in json.as_object().unwrap() {
+        again.insert(k, v.as_str().map_or_else(|| v.to_string(), str::to_string));
+    }
+    assert_eq!(WdParams::from_params(&again).unwrap(), p);
+}
+
+#[test]
+fn wide_terms_hash_fields_and_crosses_into_buckets() {
+    let spec = wide::WideSpec::parse("user,genres,gender*genres", 1000).unwrap();
+    assert_eq!(spec.to_spec(), "user,genres,gender*genres");
+    let attrs_u = vec![("gender".to_string(), "F".to_string())];
+    let attrs_i = vec![("genres".to_string(), "Comedy|Drama".to_string())];
+    let u = spec.keys("user", Some(7), &attrs_u);
+    let i = spec.keys("item", Some(3), &attrs_i);
+    let mut b = Vec::new();
+    spec.buckets_of(&u, &i, &mut b);
+    // bias, user id, two genres, two gender×genre crosses.
+    assert_eq!(b.len(), 6, "{b:?}");
+    assert_eq!(b[0], 0);
+    assert!(b[1..].iter().all(|&k| (1..=1000).contains(&k)));
+    let mut again = Vec::new();
+    spec.buckets_of(&u, &i, &mut again);
+    assert_eq!(b, again, "hashing is deterministic");
+    // Another gender changes only the crosses.
+    let u2 = spec.keys("user", Some(7), &[("gender".to_string(), "M".to_string())]);
+    let mut c = Vec::new();
+    spec.buckets_of(&u2, &i, &mut c);
+    assert_eq!(b[..4], c[..4]);
+    assert_ne!(b[4..], c[4..]);
+}
+
+fn ev(user: u32, item: u32, value: f32, seq: u64) -> Event {
+    Event {
+        user,
+        item,
+        kind: EventKind::Interaction,
+        value,
+        timestamp: seq as i64,
+        group: u32::MAX,
+        seq,
+    }
+}
+
+/// Users with a gender and an age, items with genres and a year; a user likes (rates
+/// 5) items of the genre their gender prefers, else rates 2.
+fn snapshot(users: u32, items: u32, per_user: u32) -> Snapshot {
+    let mut events = Vec::new();
+    for u in 0..users {
+        for t in 0..per_user {
+            let item = (u * 13 + t * 7) % items;
+            let likes = (u % 2) == (item % 2);
+            let seq = events.len() as u64;
+            events.push(ev(u, item, if likes { 5.0 } else { 2.0 }, seq));
+        }
+    }
+    let mut s = Snapshot::of_events(users as usize, items as usize, events);
+    s.user_attrs = (0..users)
+        .map(|u| {
+            vec![
+                (
+                    "gender".to_string(),
+                    if u % 2 == 0 { "F" } else { "M" }.to_string(),
+                ),
+                ("age".to_string(), (18 + 7 * (u % 3)).to_string()),
+            ]
+        })
+        .collect();
+    s.item_attrs = (0..items)
+        .map(|i| {
+            vec![
+                ("release_year".to_string(), (1990 + i % 11).to_string()),
+                (
+                    "genres".to_string(),
+                    if i % 2 == 0 { "Drama|War" } else { "Comedy" }.to_string(),
+                ),
+            ]
+        })
+        .collect();
+    s
+}
+
+fn ctx_run<T>(threads: usize, seed: u64, f: impl FnOnce(&JobContext<'_>) -> T) -> T {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let cancel = AtomicBool::new(false);
+    let ctx = JobContext::new(seed, &cancel, &NoProgress, &pool);
+    f(&ctx)
+}
+
+/// A small network with every part, random wide weights and biases, and a batch.
+fn small() -> (Net, Batch) {
+    let snap = snapshot(6, 8, 4);
+    let p = params(&[
+        ("parts", "wide,deep,fm"),
+        ("dim", "3"),
+        ("layers", "5,4"),
+        ("wide_buckets", "31"),
+    ])
+    .unwrap();
+    let job = WideDeep::with_params(p.clone());
+    let spec = job.spec(&snap).unwrap();
+    let shape = Shape::new(&p, 6, 8, &spec);
+    let mut net = Net::new(shape, 9);
+    for (k, w) in net.wide.iter_mut().enumerate() {
+        *w = ((k as f32) * 0.71).sin() * 0.3;
+    }
+    for l in &mut net.layers {
+        for (k, b) in l.b.iter_mut().enumerate() {
+            *b = 0.05 + 0.1 * ((k as f32) * 1.3).cos();
+        }
+    }
+    for t in &mut net.emb {
+        for (k, v) in t.iter_mut().enumerate() {
+            *v = ((k as f32) * 0.37 + 0.2).sin() * 0.5;
+        }
+    }
+    let rows = TableRows::new(&[], Vec::new());
+    let mut batch = Batch::default();
+    batch.clear();
+    for (r, (u, i)) in [(0u32, 1u32), (1, 2), (2, 2), (5, 7), (3, 0)]
+        .iter()
+        .enumerate()
+    {
+        let us: Side = spec.user_side(Some(*u), &snap.user_attrs[*u as usize]);
+        let is: Side = spec.item_side(Some(*i), &snap.item_attrs[*i as usize]);
+        let e = Example {
+            user: *u,
+            item: *i,
+            label: 1.0,
+            weight: 1.0,
+            score: 0.3 * r as f32 - 0.4,
+        };
+        batch.push(&spec, &us, &is, &rows, &e);
+    }
+    (net, batch)
+}
+
+/// The parameters as f64 tensors, in the order the reference reads them.
+struct P64 {
+    wide: Vec<f64>,
+    emb: Vec<Vec<f64>>,
+    w: Vec<Vec<f64>>,
+    b: Vec<Vec<f64>>,
+}
+
+fn to64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+fn p64(net: &Net) -> P64 {
+    P64 {
+        wide: to64(&net.wide),
+        emb: net.emb.iter().map(|t| to64(t)).collect(),
+        w: net.layers.iter().map(|l| to64(&l.w)).collect(),
+        b: net.layers.iter().map(|l| to64(&l.b)).collect(),
+    }
+}
+
+/// `Σ_r c_r · logit_r` written from the formulas, in f64.
+fn reference(net: &Net, b: &Batch, p: &P64, c: &[f64]) -> f64 {
+    let s = &net.shape;
+    let (d, nf) = (s.dim, s.n_fields());
+    let mut total = 0.0;
+    for r in 0..b.n {
+        let mut z = 0.0;
+        for &k in b.buckets(r) {
+            z += p.wide[k as usize];
+        }
+        let mut x = vec![0.0f64; s.input_width()];
+        for f in 0..nf {
+            let ids = b.field(nf, r, f);
+            for &id in ids {
+                for j in 0..d {
+                    x[f * d + j] += p.emb[f][id as usize * d + j] / ids.len() as f64;
+                }
+            }
+        }
+        for j in 0..s.n_dense {
+            x[nf * d + j] = f64::from(b.dense[r * s.n_dense + j]);
+        }
+        let mut h = x.clone();
+        for (k, l) in net.layers.iter().enumerate() {
+            let mut out = vec![0.0; l.n_out];
+            for o in 0..l.n_out {
+                let mut v = p.b[k][o];
+                for i in 0..l.n_in {
+                    v += h[i] * p.w[k][i * l.n_out + o];
+                }
+                out[o] = if k + 1 < net.layers.len() {
+                    v.max(0.0)
+                } else {
+                    v
+                };
+            }
+            h = out;
+        }
+        z += h[0];
+        for f in 0..nf {
+            for g in f + 1..nf {
+                for j in 0..d {
+                    z += x[f * d + j] * x[g * d + j];
+                }
+            }
+        }
+        total += c[r] * z;
+    }
+    total
+}
+
+fn dense_of(g: &RowGrad, len: usize) -> Vec<f32> {
+    let mut out = vec![0f32; len];
+    for (r, v) in g.iter() {
+        let at = r as usize * g.dim();
+        out[at..at + g.dim()].copy_from_slice(v);
+    }
+    out
+}
+
+#[test]
+fn every_part_matches_finite_differences_in_f64() {
+    let (net, batch) = small();
+    let c: Vec<f32> = (0..batch.n).map(|r| 0.5 - 0.3 * r as f32).collect();
+    let c64 = to64(&c);
+    let mut acts = Acts::default();
+    net.forward(&batch, &mut acts);
+    let base = p64(&net);
+    // The forward pass agrees with the reference.
+    let fwd: f64 = acts
+        .logits
+        .iter()
+        .zip(&c64)
+        .map(|(z, c)| f64::from(*z) * c)
+        .sum();
+    let want = reference(&net, &batch, &base, &c64);
+    assert!(
+        (fwd - want).abs() < 1e-4 * want.abs().max(1.0),
+        "{fwd} vs {want}"
+    );
+    let mut g = Grads::default();
+    net.backward(&batch, &mut acts, &c, &mut g);
+    let h = 1e-5;
+    let num = numeric_gradient(&base.wide, h, |w| {
+        reference(
+            &net,
+            &batch,
+            &P64 {
+                wide: w.to_vec(),
+                ..p64(&net)
+            },
+            &c64,
+        )
+    });
+    assert_close(
+        "wide",
+        &dense_of(g.wide.as_ref().unwrap(), net.wide.len()),
+        &num,
+        1e-4,
+    );
+    for f in 0..net.emb.len() {
+        let num = numeric_gradient(&base.emb[f], h, |e| {
+            let mut p = p64(&net);
+            p.emb[f] = e.to_vec();
+            reference(&net, &batch, &p, &c64)
+        });
+        assert_close(
+            &format!("embedding {f}"),
+            &dense_of(&g.emb[f], net.emb[f].len()),
+            &num,
+            1e-4,
+        );
+    }
+    for k in 0..net.layers.len() {
+        let num = numeric_gradient(&base.w[k], h, |w| {
+            let mut p = p64(&net);
+            p.w[k] = w.to_vec();
+            reference(&net, &batch, &p, &c64)
+        });
+        assert_close(&format!("layer {k} W"), &g.dw[k], &num, 1e-4);
+        let num = numeric_gradient(&base.b[k], h, |b| {
+            let mut p = p64(&net);
+            p.b[k] = b.to_vec();
+            reference(&net, &batch, &p, &c64)
+        });
+        assert_close(&format!("layer {k} b"), &g.db[k], &num, 1e-4);
+    }
+}
+
+fn train(threads: usize, kv: &[(&str, &str)]) -> (Net, Spec, TrainReport) {
+    let snap = snapshot(60, 40, 12);
+    let job = WideDeep::with_params(params(kv).unwrap());
+    ctx_run(threads, 5, |ctx| job.train(&snap, ctx).unwrap())
+}
+
+#[test]
+fn each_part_learns_the_taste_and_wide_is_sparse() {
+    for parts in ["wide", "deep", "fm", "wide,deep"] {
+        let (net, spec, r) = train(
+            2,
+            &[
+                ("parts", parts),
+                ("epochs", "30"),
+                ("layers", "16"),
+                ("batch", "32"),
+                ("wide_buckets", "4096"),
+            ],
+        );
+        // Scores on the pairs: liked ones above the others.
+        let snap = snapshot(60, 40, 12);
+        let rows = TableRows::new(&[], Vec::new());
+        let mut b = Batch::default();
+        b.clear();
+        for u in 0..6u32 {
+            for i in 0..6u32 {
+                let us = spec.user_side(Some(u), &snap.user_attrs[u as usize]);
+                let is = spec.item_side(Some(i), &snap.item_attrs[i as usize]);
+                let e = Example {
+                    user: u,
+                    item: i,
+                    label: 0.0,
+                    weight: 1.0,
+                    score: 0.0,
+                };
+                b.push(&spec, &us, &is, &rows, &e);
+            }
+        }
+        let mut acts = Acts::default();
+        net.forward(&b, &mut acts);
+        let scored: Vec<(f32, bool)> = (0..36)
+            .map(|k| (acts.logits[k], (k / 6) % 2 == (k % 6) % 2))
+            .collect();
+        let auc = pairwise_auc(&scored);
+        assert!(auc > 0.9, "{parts}: AUC {auc} ({r:?})");
+        if parts.contains("wide") {
+            assert!(
+                r.wide_nonzero > 0 && r.wide_nonzero < r.wide_total / 10,
+                "{r:?}"
+            );
+        }
+    }
+}
+
+/// The fraction of (positive, negative) pairs ordered right.
+fn pairwise_auc(v: &[(f32, bool)]) -> f64 {
+    let (mut right, mut all) = (0.0, 0.0);
+    for a in v.iter().filter(|x| x.1) {
+        for b in v.iter().filter(|x| !x.1) {
+            all += 1.0;
+            right += if a.0 > b.0 {
+                1.0
+            } else if a.0 == b.0 {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    right / f64::max(all, 1.0)
+}
+
+#[test]
+fn one_and_two_threads_train_the_same_bits() {
+    let kv = [
+        ("parts", "wide,deep,fm"),
+        ("epochs", "2"),
+        ("layers", "150,20"),
+        ("batch", "300"),
+    ];
+    let (a, sa, _) = train(1, &kv);
+    let (b, sb, _) = train(2, &kv);
+    assert_eq!(stored::to_values(&a, &sa), stored::to_values(&b, &sb));
+}
+
+#[test]
+fn the_stored_network_round_trips_and_damage_is_an_error() {
+    let (net, spec, _) = train(
+        1,
+        &[("parts", "wide,deep,fm"), ("epochs", "2"), ("layers", "8")],
+    );
+    let v = stored::to_values(&net, &spec);
+    let (back, bspec) = stored::parse(&v, "t.ranker").unwrap();
+    assert_eq!(stored::to_values(&back, &bspec), v);
+    for cut in [0, 1, 5, 14, v.len() / 2, v.len() - 1] {
+        assert!(stored::parse(&v[..cut], "t").is_err(), "cut at {cut}");
+    }
+    let mut extra = v.clone();
+    extra.push(0.0);
+    assert!(stored::parse(&extra, "t").is_err());
+    for at in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 20] {
+        for bad in [-1.0, 0.5, 1e9, f32::NAN, 3.0] {
+            let mut w = v.clone();
+            if w[at] == bad {
+                continue;
+            }
+            w[at] = bad;
+            // Either an error, or (a value that changes nothing structural) a network.
+            let _ = stored::parse(&w, "t");
+        }
+    }
+    assert!(matches!(
+        stored::parse(&v[..3], "t"),
+        Err(Error::Corrupted { .. })
+    ));
+}
+
+#[test]
+fn cancel_and_memory_limits_stop_training() {
+    let snap = snapshot(20, 10, 5);
+    let job = WideDeep::with_params(params(&[]).unwrap());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let cancel = AtomicBool::new(true);
+    let ctx = JobContext::new(1, &cancel, &NoProgress, &pool);
+    assert!(matches!(job.train(&snap, &ctx), Err(Error::Cancelled)));
+    let cancel = AtomicBool::new(false);
+    let ctx = JobContext::new(1, &cancel, &NoProgress, &pool).with_memory_limit(Some(100_000));
+    match job.train(&snap, &ctx) {
+        Err(Error::OutOfMemory { .. }) => {}
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn implicit_labels_draw_unseen_negatives_and_weights_follow_values() {
+    let snap = snapshot(10, 20, 4);
+    let p = params(&[
+        ("labels", "implicit"),
+        ("negatives", "3"),
+        ("weight", "value"),
+    ])
+    .unwrap();
+    let ex = examples::build(&snap, &p, 1).unwrap();
+    let pos = ex.iter().filter(|e| e.label == 1.0).count();
+    assert_eq!(pos, snap.events.len());
+    assert_eq!(ex.len(), 4 * snap.events.len());
+    for e in &ex {
+        let seen = snap
+            .events
+            .iter()
+            .any(|x| x.user == e.user && x.item == e.item);
+        assert_eq!(seen, e.label == 1.0, "{e:?}");
+        if e.label == 0.0 {
+            assert_eq!(e.weight, 1.0);
+        } else {
+            assert!(e.weight == 5.0 || e.weight == 2.0);
+        }
+    }
+    let p = params(&[("positive", "4")]).unwrap();
+    let ex = examples::build(&snap, &p, 1).unwrap();
+    assert!(ex.iter().all(|e| (e.label == 1.0)
+        == (snap
+            .events
+            .iter()
+            .any(|x| x.user == e.user && x.item == e.item && x.value >= 4.0))));
+}

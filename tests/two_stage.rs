@@ -1,0 +1,222 @@
+//! Two-stage `recommend` (candidates → rank) on synthetic data: the answer equals the
+//! naive two stages (retrieve n, score each with `predict`, sort), filters reach the
+//! candidates, batch equals one at a time, parameters and rankers are validated, and the
+//! shell's `--candidates MODEL:N --rank RANKER`.
+
+mod common;
+
+use common::cli::{ok, recdb, text, write_events};
+use common::{als_params, grouped_db, ids, seen_items, user};
+use recdb::{Db, Params, QueryOptions, TrainOptions, MAX_CANDIDATES};
+
+fn opts() -> TrainOptions {
+    TrainOptions {
+        seed: 1,
+        threads: Some(2),
+        ..Default::default()
+    }
+}
+
+/// `ease` retrieves, `als` ranks.
+fn trained() -> Db {
+    let db = grouped_db();
+    db.train("ease", &Params::new().set("lambda", 10), &opts())
+        .unwrap();
+    db.train("als", &als_params(), &opts()).unwrap();
+    db
+}
+
+/// The two stages by hand: `retrieval`'s top `n` (with `base`'s filters), each scored by
+/// `predict` of the ranker, sorted by that score (ties in retrieval order), top `k`.
+fn naive(db: &Db, u: &str, base: &QueryOptions, n: usize, ranker: &str) -> Vec<(String, f32)> {
+    let retrieve = QueryOptions {
+        k: n,
+        ..base.clone()
+    };
+    let cands = db.recommend(u, &retrieve).unwrap();
+    let mut scored: Vec<(String, f32)> = cands
+        .iter()
+        .map(|h| (h.id.clone(), db.predict(u, &h.id, ranker).unwrap()))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored.truncate(base.k);
+    scored
+}
+
+#[test]
+fn equals_the_naive_two_stages() {
+    let db = trained();
+    for (n, genre, include_seen) in [
+        (30, None, false),
+        (10, None, false),
+        (50, Some("Comedy"), false),
+        (25, None, true),
+    ] {
+        let base = QueryOptions {
+            genre: genre.map(str::to_owned),
+            include_seen,
+            ..QueryOptions::model("ease").k(10)
+        };
+        let two = base.clone().candidates(n).rank("als");
+        for u in [0, 3, 17, 222] {
+            let want = naive(&db, &user(u), &base, n, "als");
+            let got = db.recommend(&user(u), &two).unwrap();
+            assert_eq!(got.len(), 10);
+            for (g, (id, s)) in got.iter().zip(&want) {
+                assert_eq!(&g.id, id, "user {u} n {n}");
+                assert!((g.score - s).abs() < 1e-4, "{} vs {s}", g.score);
+            }
+            if !include_seen {
+                let seen = seen_items(&db, &user(u));
+                assert!(got.iter().all(|h| !seen.contains(&h.id)));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_answer_is_among_the_candidates_and_batch_equals_one_at_a_time() {
+    let db = trained();
+    let two = QueryOptions::model("ease").k(5).candidates(20).rank("als");
+    let names: Vec<String> = (0..40).map(user).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let batch = db.recommend_batch(&refs, &two).unwrap();
+    for (u, got) in refs.iter().zip(&batch) {
+        assert_eq!(got, &db.recommend(u, &two).unwrap(), "{u}");
+        let cands = ids(&db.recommend(u, &QueryOptions::model("ease").k(20)).unwrap());
+        assert!(got.iter().all(|h| cands.contains(&h.id)));
+    }
+    // Default candidate count: the options need only the ranker.
+    let d = db
+        .recommend(&user(1), &QueryOptions::model("ease").k(5).rank("als"))
+        .unwrap();
+    assert_eq!(d.len(), 5);
+}
+
+#[test]
+fn parameters_and_rankers_are_validated() {
+    let db = grouped_db();
+    db.train("ease", &Params::new().set("lambda", 10), &opts())
+        .unwrap();
+    let base = QueryOptions::model("ease").k(10);
+    let err = |o: &QueryOptions| db.recommend(&user(1), o).unwrap_err().to_string();
+    // A ranker that is not trained, or does not exist (nearest name suggested).
+    let e = err(&base.clone().rank("als"));
+    assert!(e.contains("rank") && e.contains("`als`"), "{e}");
+    let e = err(&base.clone().rank("alss"));
+    assert!(e.contains("rank") && e.contains("alss"), "{e}");
+    // A model without user vectors cannot rank.
+    db.train("item2vec", &Params::new().set("epochs", 1), &opts())
+        .unwrap();
+    let e = err(&base.clone().rank("item2vec"));
+    assert!(e.contains("rank"), "{e}");
+    db.train("als", &als_params(), &opts()).unwrap();
+    // Too few candidates for k, too many, a count without a ranker.
+    let e = err(&base.clone().candidates(5).rank("als"));
+    assert!(e.contains("candidates") && e.contains("k"), "{e}");
+    let e = err(&base.clone().candidates(MAX_CANDIDATES + 1).rank("als"));
+    assert!(e.contains("candidates"), "{e}");
+    let e = err(&base.clone().candidates(50));
+    assert!(e.contains("rank"), "{e}");
+    let e = db
+        .recommend_batch(&[&user(1)], &base.clone().candidates(50))
+        .unwrap_err();
+    assert!(e.to_string().contains("rank"), "{e}");
+    // An unknown user fails as with one stage.
+    let e = db
+        .recommend("nobody", &base.clone().rank("als"))
+        .unwrap_err();
+    assert!(matches!(e, recdb::Error::UnknownUser(_)), "{e}");
+}
+
+#[test]
+fn shell_recommend_with_candidates_and_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.tsv");
+    write_events(&events);
+    let db = dir.path().join("db");
+    ok(&db, &["import", "events", events.to_str().unwrap()]);
+    ok(&db, &["train", "popular"]);
+    ok(
+        &db,
+        &[
+            "train",
+            "mf",
+            "--kind",
+            "als",
+            "--factors",
+            "8",
+            "--iterations",
+            "3",
+        ],
+    );
+    let out = ok(
+        &db,
+        &[
+            "--format",
+            "json",
+            "recommend",
+            "u1",
+            "--candidates",
+            "popular:12",
+            "--rank",
+            "als",
+            "-k",
+            "3",
+        ],
+    );
+    // The library gives the same list.
+    let lib = Db::open(&db).unwrap();
+    let want = lib
+        .recommend(
+            "u1",
+            &QueryOptions::model("popular")
+                .k(3)
+                .candidates(12)
+                .rank("als"),
+        )
+        .unwrap();
+    drop(lib);
+    assert_eq!(want.len(), 3);
+    for h in &want {
+        assert!(out.contains(&format!("\"{}\"", h.id)), "{out}");
+    }
+    let bad = recdb(
+        &db,
+        &[
+            "recommend",
+            "u1",
+            "--candidates",
+            "popular:x",
+            "--rank",
+            "als",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("candidates"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let bad = recdb(&db, &["recommend", "u1", "--candidates", "popular:12"]);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("rank"), "{}", text(&bad.stderr));
+    let bad = recdb(
+        &db,
+        &[
+            "recommend",
+            "u1",
+            "--candidates",
+            "popular:2",
+            "--rank",
+            "als",
+            "-k",
+            "3",
+        ],
+    );
+    assert!(
+        text(&bad.stderr).contains("candidates"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
