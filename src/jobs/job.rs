@@ -22,14 +22,10 @@ pub(crate) struct Snapshot {
     pub user_attrs: Vec<Vec<(String, String)>>,
     /// Attributes by dense item id, as [`crate::features::item_fields`] flattens them
     /// (only when asked for).
-    // why: read by tests now and by the ranking model next (item features).
-    #[allow(dead_code)]
     pub item_attrs: Vec<Vec<(String, String)>>,
     /// The published tables [`Job::input_tables`] names, in that order, as of the
     /// job's start (one consistent set of versions). A `users`/`items` table's row r
     /// is dense id r; ids added after it was published have no row (`r >= rows()`).
-    // why: read by youtube's `init=` and wide-deep's frozen features (being added).
-    #[allow(dead_code)]
     pub tables: Vec<std::sync::Arc<crate::storage::tables::TableView>>,
     /// By dense user id: the (item, score) list [`Job::candidates`] names, best first,
     /// the user's own items included (empty when not asked for, or for a user the

@@ -23,6 +23,7 @@ pub use crate::train::ease::{
 };
 pub use crate::train::nn::gemm::gemm as nn_gemm;
 pub use crate::train::sgns::{pool_cpu_seconds, ZipfText};
+pub use crate::train::wide_deep::bench::WideDeepEpoch;
 pub use crate::train::youtube::bench::YoutubeEpochs;
 pub use vectors::{clustered_vectors, generate_dense, near_duplicate_clusters};
 

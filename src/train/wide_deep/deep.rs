@@ -270,13 +270,13 @@ impl Net {
             g.dx.copy_from_slice(&dy);
         }
         if s.parts.fm {
-            for r in 0..n {
+            for (r, &dzr) in dz.iter().enumerate().take(n) {
                 let sum = &acts.fm_sum[r * d..(r + 1) * d];
                 let x = &acts.x[r * width..r * width + nf * d];
                 let gx = &mut g.dx[r * width..r * width + nf * d];
                 for (ge, e) in gx.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
                     for ((gv, sv), v) in ge.iter_mut().zip(sum).zip(e) {
-                        *gv += dz[r] * (sv - v);
+                        *gv += dzr * (sv - v);
                     }
                 }
             }

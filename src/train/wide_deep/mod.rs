@@ -15,6 +15,8 @@
 //! what a pair's inputs are is in `inputs.rs`, shared with serving; the published
 //! network is one self-describing table (`stored.rs`). See docs/WIDE_DEEP.md.
 
+#[cfg(any(test, feature = "testkit"))]
+pub(crate) mod bench;
 pub(crate) mod deep;
 pub(crate) mod examples;
 pub(crate) mod inputs;
@@ -417,7 +419,8 @@ impl WdParams {
 /// The validation tenth: a training pair is held out for early stopping when
 /// `mix64((user << 32) | item) % 10 == 0` (mix64 = SplitMix64's finaliser).
 pub(crate) fn is_validation(user: u32, item: u32) -> bool {
-    crate::storage::id_hash::splitmix64((u64::from(user) << 32) | u64::from(item)) % 10 == 0
+    crate::storage::id_hash::splitmix64((u64::from(user) << 32) | u64::from(item))
+        .is_multiple_of(10)
 }
 
 /// What a finished training run measured.

@@ -298,7 +298,7 @@ pub(crate) fn parse(v: &[f32], name: &str) -> Result<(Net, Spec)> {
         wide = vec![0f32; wide_len];
         for p in pairs.chunks_exact(2) {
             let k = p[0];
-            if !((0.0..wide_len as f32).contains(&k) && k.fract() == 0.0) || !p[1].is_finite() {
+            if !((0.0..wide_len as f32).contains(&k) && k.fract() == 0.0 && p[1].is_finite()) {
                 return Err(c.bad("a wide weight's index"));
             }
             #[allow(clippy::cast_sign_loss)]
