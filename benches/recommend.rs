@@ -206,7 +206,10 @@ fn recall(db: &Db, opts: &QueryOptions) {
         let want = db.recommend(&user, &exact).expect("exact");
         wanted += want.len();
         tops.extend(want.first().map(|h| h.id.clone()));
-        found += want.iter().filter(|w| got.iter().any(|g| g.id == w.id)).count();
+        found += want
+            .iter()
+            .filter(|w| got.iter().any(|g| g.id == w.id))
+            .count();
     }
     println!(
         "recall@10 of the index against the exact scan, 200 users: {:.3} ({} distinct exact top items: how different the users' queries are)",
@@ -392,7 +395,10 @@ fn two_stage(c: &mut Criterion) {
     );
     let by_m = QueryOptions::model("m").k(10).candidates(200).rank("m");
     latencies(&db, &by_m, "two-stage, 200 candidates ranked by m (dot)");
-    let opts = QueryOptions::model("m").k(10).candidates(200).rank("wide-deep");
+    let opts = QueryOptions::model("m")
+        .k(10)
+        .candidates(200)
+        .rank("wide-deep");
     latencies(&db, &opts, "two-stage, 200 candidates ranked by wide-deep");
     batch(&db, &opts);
     let mut g = c.benchmark_group("two_stage_1m");

@@ -519,6 +519,7 @@ mod tests {
             params: p,
             seed: 1,
             threads: Some(1),
+            rank: None,
         }
     }
 

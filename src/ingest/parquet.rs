@@ -414,11 +414,11 @@ impl LogWriter {
             .set_created_by("recdb".into())
             .build();
         let mut writer =
-            SerializedFileWriter::new(f, self.schema.clone(), Arc::new(props)).map_err(|e| w(e))?;
-        let mut group = writer.next_row_group().map_err(|e| w(e))?;
+            SerializedFileWriter::new(f, self.schema.clone(), Arc::new(props)).map_err(&w)?;
+        let mut group = writer.next_row_group().map_err(&w)?;
         let b = std::mem::take(&mut self.buf);
         let mut col = 0;
-        while let Some(mut c) = group.next_column().map_err(|e| w(e))? {
+        while let Some(mut c) = group.next_column().map_err(&w)? {
             match col {
                 0 => c.typed::<ByteArrayType>().write_batch(&b.user, None, None),
                 1 => c.typed::<ByteArrayType>().write_batch(&b.item, None, None),
@@ -428,12 +428,12 @@ impl LogWriter {
                 5 => c.typed::<FloatType>().write_batch(&b.value, None, None),
                 _ => c.typed::<Int64Type>().write_batch(&b.timestamp, None, None),
             }
-            .map_err(|e| w(e))?;
-            c.close().map_err(|e| w(e))?;
+            .map_err(&w)?;
+            c.close().map_err(&w)?;
             col += 1;
         }
-        group.close().map_err(|e| w(e))?;
-        writer.close().map_err(|e| w(e))?;
+        group.close().map_err(&w)?;
+        writer.close().map_err(&w)?;
         self.files += 1;
         self.rows += b.value.len() as u64;
         Ok(())

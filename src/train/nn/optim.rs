@@ -144,7 +144,13 @@ impl Optimizer for Adam {
         let (b1, b2) = (self.beta1, self.beta2);
         let step = self.lr * (1.0 - b2.powi(self.t)).sqrt() / (1.0 - b1.powi(self.t));
         let (eps, wd) = (self.eps * (1.0 - b2.powi(self.t)).sqrt(), self.weight_decay);
-        let upd = AdamUpdate { b1, b2, step, eps, wd };
+        let upd = AdamUpdate {
+            b1,
+            b2,
+            step,
+            eps,
+            wd,
+        };
         // Element-wise: parallel chunks give the same bits on any number of threads.
         w.par_chunks_mut(PAR_CHUNK)
             .zip(g.par_chunks(PAR_CHUNK))
@@ -155,13 +161,22 @@ impl Optimizer for Adam {
 
     /// Lazy Adam (TensorFlow's `LazyAdam`): the moments of the given rows only; the bias
     /// correction counts steps of the whole tensor.
+    // why: row ids are u32 (tables hold fewer than u32::MAX rows), and so are the
+    // positions in `g.rows` (one batch's distinct rows).
+    #[allow(clippy::cast_possible_truncation)]
     fn step_rows(&mut self, w: &mut [f32], g: &RowGrad) {
         assert_eq!(w.len(), self.m.len(), "Adam: tensor length changed");
         self.t = self.t.saturating_add(1);
         let (b1, b2) = (self.beta1, self.beta2);
         let step = self.lr * (1.0 - b2.powi(self.t)).sqrt() / (1.0 - b1.powi(self.t));
         let (eps, wd) = (self.eps * (1.0 - b2.powi(self.t)).sqrt(), self.weight_decay);
-        let upd = AdamUpdate { b1, b2, step, eps, wd };
+        let upd = AdamUpdate {
+            b1,
+            b2,
+            step,
+            eps,
+            wd,
+        };
         let dim = g.dim();
         if dim == 0 {
             return;
@@ -219,7 +234,13 @@ struct AdamUpdate {
 
 impl AdamUpdate {
     fn apply(self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
-        let Self { b1, b2, step, eps, wd } = self;
+        let Self {
+            b1,
+            b2,
+            step,
+            eps,
+            wd,
+        } = self;
         for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
             let g = g + wd * *w;
             *m = b1 * *m + (1.0 - b1) * g;

@@ -52,7 +52,7 @@ impl WideDeepEpoch {
                 // Popularity skew: the square of a uniform draw favours low ids.
                 let x: f64 = rng.random();
                 let i = ((x * x) * items as f64) as usize % items;
-                let likes = genres[i].iter().any(|g| (g + u as u32) % 3 == 0);
+                let likes = genres[i].iter().any(|g| (g + u as u32).is_multiple_of(3));
                 let value = if likes { 4.0 } else { 2.0 } + f32::from(rng.random_range(0u8..2));
                 events.push(Event {
                     user: u as u32,

@@ -157,7 +157,8 @@ impl Inputs {
         self.hist_pos.extend_from_slice(&other.hist_pos);
         self.search.append(&other.search);
         if self.slots.len() < other.slots.len() {
-            self.slots.resize_with(other.slots.len(), SparseRows::default);
+            self.slots
+                .resize_with(other.slots.len(), SparseRows::default);
         }
         for (a, b) in self.slots.iter_mut().zip(&other.slots) {
             a.append(b);

@@ -224,6 +224,9 @@ struct QueryArgs {
     genre: Option<String>,
     include_seen: Option<bool>,
     exact: Option<bool>,
+    /// Two stages: the ranker that re-scores `candidates` items `model` proposes.
+    rank: Option<String>,
+    candidates: Option<usize>,
 }
 
 impl QueryArgs {
@@ -242,6 +245,8 @@ impl QueryArgs {
             include_seen: self.include_seen.unwrap_or(d.include_seen),
             genre: self.genre.clone(),
             exact: self.exact.unwrap_or(d.exact),
+            rank: self.rank.clone(),
+            candidates: self.candidates,
         })
     }
 }
