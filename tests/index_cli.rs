@@ -85,7 +85,7 @@ fn import_index_bench_update_check() {
     fails(
         &db,
         &["import", "table", "bad", &p("t.tsv")],
-        "--format f32 or --format tsv",
+        "--format f32, tsv or parquet is required",
     );
     fails(&db, &["import", "events", "a", "b"], "takes one FILE");
     ok(
