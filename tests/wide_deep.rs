@@ -186,9 +186,12 @@ fn ctr_protocol_reports_auc_and_log_loss() {
         let auc = r.metrics["auc"];
         let ll = r.metrics["logloss"];
         assert!(r.metrics["test_examples"] > 100.0);
-        assert!(auc > 0.5 && ll.is_finite(), "{model}: {auc} {ll}");
-        if model != "lr" {
-            // gender × genre decides every label; `lr` has no crosses to see it.
+        assert!(ll.is_finite(), "{model}: {auc} {ll}");
+        if model == "lr" {
+            // gender × genre decides every label (an exclusive or of two parities): a
+            // linear model without crosses cannot see it, so it stays near chance.
+            assert!((0.3..0.7).contains(&auc), "{model}: {auc}");
+        } else {
             assert!(auc > 0.8, "{model}: {auc}");
         }
     }
