@@ -21,9 +21,10 @@
 //! clusters: an index over them scans a large share of the rows, which a trained
 //! catalogue does not), so `youtube.items` is then replaced by clustered vectors
 //! (`clustered_vectors`, D + 1 columns: the last is the bias) the way a trained model's
-//! are: the tower is trained, the item table is synthetic. The index is built on it (metric dot). Times `Db::recommend(user, model
-//! youtube)` and `recommend_batch` as above, and prints recall@10 of the indexed answers
-//! against the exact ones for the same users.
+//! are: the tower is trained, the item table is synthetic. The index is built on it
+//! (metric dot). Times `Db::recommend(user, model youtube)` and `recommend_batch` as
+//! above, and prints recall@10 of the indexed answers against the exact ones for the
+//! same users.
 //! `cargo bench --bench recommend -- youtube` runs only this case, `-- recommend_1m`
 //! only the factor model.
 //!
