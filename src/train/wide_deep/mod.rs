@@ -113,6 +113,10 @@ pub(crate) enum Labels {
         negatives: usize,
         random: usize,
         candidates: usize,
+        /// The user's last `last` events are the positives, each with the list the
+        /// candidate model makes from the history before it (0: every logged item in
+        /// the list made from the whole history).
+        last: usize,
     },
 }
 
@@ -225,6 +229,7 @@ impl WdParams {
                     negatives: p.get("negatives", 4usize)?,
                     random: p.get("random", 1usize)?,
                     candidates: n,
+                    last: p.get("last", 0usize)?,
                 }
             }
             s => {
@@ -313,6 +318,9 @@ impl WdParams {
             }
             Labels::Next { random, .. } if random > 1000 => {
                 return Err(Error::param("random", "must be in 0..=1000"))
+            }
+            Labels::Next { last, .. } if last > 1000 => {
+                return Err(Error::param("last", "must be in 0..=1000"))
             }
             _ => {}
         }
@@ -405,10 +413,12 @@ impl WdParams {
                 negatives,
                 random,
                 candidates,
+                last,
             } => {
                 j["labels"] = "next".into();
                 j["negatives"] = negatives.into();
                 j["random"] = random.into();
+                j["last"] = last.into();
                 j["candidates"] = format!("{}:{candidates}", self.candidate_model).into();
             }
         }
@@ -668,6 +678,13 @@ impl Job for WideDeep {
                 Some((self.params.candidate_model.clone(), candidates))
             }
             _ => None,
+        }
+    }
+
+    fn candidate_prefixes(&self) -> usize {
+        match self.params.labels {
+            Labels::Next { last, .. } => last,
+            _ => 0,
         }
     }
 

@@ -86,6 +86,9 @@ pub(crate) fn build(
 ) {
     let mut rng = SmallRng::seed_from_u64(seed);
     let n_items = u32::try_from(snap.n_items).unwrap_or(u32::MAX);
+    if !snap.next_lists.is_empty() {
+        return from_prefixes(snap, (negatives, random), weight, &mut rng, out);
+    }
     let mut start = 0;
     while start < snap.events.len() {
         let user = snap.events[start].user;
@@ -138,6 +141,68 @@ pub(crate) fn build(
                             out.push(neg(user, j, score_of(j).unwrap_or(floor)));
                             break;
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `last=L`: one positive per list of [`Snapshot::next_lists`], its target, when the
+/// list holds it (serving only shows the ranker the list); `negatives` items of the same
+/// list the user never logged, and `random` uniform items the user never logged (the
+/// list's lowest score).
+fn from_prefixes(
+    snap: &Snapshot,
+    (negatives, random): (usize, usize),
+    weight: &dyn Fn(f32) -> f32,
+    rng: &mut SmallRng,
+    out: &mut Vec<Example>,
+) {
+    let n_items = u32::try_from(snap.n_items).unwrap_or(u32::MAX);
+    // Each user's logged (item, value), sorted by item.
+    let mut logged: Vec<Vec<(u32, f32)>> = vec![Vec::new(); snap.n_users];
+    for e in &snap.events {
+        if let Some(l) = logged.get_mut(e.user as usize) {
+            l.push((e.item, e.value));
+        }
+    }
+    for l in &mut logged {
+        l.sort_unstable_by_key(|x| x.0);
+    }
+    let empty = Vec::new();
+    for nl in &snap.next_lists {
+        let Some(&(_, score)) = nl.list.iter().find(|c| c.0 == nl.target) else {
+            continue;
+        };
+        let seen = logged.get(nl.user as usize).unwrap_or(&empty);
+        let is_seen = |i: u32| seen.binary_search_by_key(&i, |x| x.0).is_ok();
+        let value = seen
+            .binary_search_by_key(&nl.target, |x| x.0)
+            .map_or(1.0, |k| seen[k].1);
+        out.push(Example {
+            user: nl.user,
+            item: nl.target,
+            label: 1.0,
+            weight: weight(value),
+            score,
+        });
+        let shown: Vec<(u32, f32)> = nl.list.iter().copied().filter(|c| !is_seen(c.0)).collect();
+        if !shown.is_empty() {
+            for _ in 0..negatives {
+                let (item, score) = shown[rng.random_range(0..shown.len())];
+                out.push(neg(nl.user, item, score));
+            }
+        }
+        let floor = nl.list.last().map_or(0.0, |c| c.1);
+        if (seen.len() as u64) < u64::from(n_items) {
+            for _ in 0..random {
+                for _ in 0..32 {
+                    let j = rng.random_range(0..n_items);
+                    if !is_seen(j) {
+                        let s = nl.list.iter().find(|c| c.0 == j).map_or(floor, |c| c.1);
+                        out.push(neg(nl.user, j, s));
+                        break;
                     }
                 }
             }
