@@ -162,6 +162,9 @@ pub(crate) struct WdParams {
     pub validation: bool,
     /// With `labels=next`: the retrieval model whose candidates the ranker learns from.
     pub candidate_model: String,
+    /// With `labels=next`: the candidate's place in its list (score gap to the top,
+    /// ln(1 + rank)) as two more dense inputs.
+    pub list_inputs: bool,
 }
 
 impl Default for WdParams {
@@ -192,6 +195,7 @@ impl Default for WdParams {
             l2: 0.0,
             validation: true,
             candidate_model: String::new(),
+            list_inputs: false,
         }
     }
 }
@@ -303,6 +307,7 @@ impl WdParams {
             l2: p.get("l2", d.l2)?,
             validation: on_off(p, "validation", d.validation)?,
             candidate_model,
+            list_inputs: on_off(p, "list_inputs", false)?,
         };
         w.validate()?;
         Ok(w)
@@ -323,6 +328,12 @@ impl WdParams {
                 return Err(Error::param("last", "must be in 0..=1000"))
             }
             _ => {}
+        }
+        if self.list_inputs && !matches!(self.labels, Labels::Next { .. }) {
+            return Err(Error::param(
+                "list_inputs",
+                "the candidate's place in a list is an input only with labels=next",
+            ));
         }
         if self.dim == 0 || self.dim > 1024 {
             return Err(Error::param("dim", "must be in 1..=1024"));
@@ -400,6 +411,9 @@ impl WdParams {
             "l2": self.l2,
             "validation": if self.validation { "on" } else { "off" },
         });
+        if self.list_inputs {
+            j["list_inputs"] = "on".into();
+        }
         match self.labels {
             Labels::Rating { positive } => {
                 j["labels"] = "rating".into();
@@ -505,6 +519,7 @@ impl WideDeep {
             item_enc: fit(&p.item_features, &snap.item_attrs)?,
             wide: wide::WideSpec::parse(&p.wide, p.wide_buckets)?,
             tables,
+            list_inputs: p.list_inputs,
         })
     }
 

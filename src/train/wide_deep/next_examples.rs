@@ -19,7 +19,7 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::examples::Example;
+use super::examples::{list_place, Example};
 use super::WdParams;
 use crate::jobs::{Snapshot, TableOutput};
 use crate::query::MAX_CANDIDATES;
@@ -107,16 +107,23 @@ pub(crate) fn build(
             .map_or(&[], Vec::as_slice);
         let floor = list.iter().map(|c| c.1).fold(f32::INFINITY, f32::min);
         let floor = if floor.is_finite() { floor } else { 0.0 };
-        let score_of = |i: u32| list.iter().find(|c| c.0 == i).map(|c| c.1);
-        let shown: Vec<(u32, f32)> = list
+        let top = list.first().map_or(floor, |c| c.1);
+        // An item's (score, rank) in the list; outside it, the lowest score, ranked last.
+        let place = |i: u32| -> Option<(f32, [f32; 2])> {
+            let r = list.iter().position(|c| c.0 == i)?;
+            Some((list[r].1, list_place(list[r].1, top, r)))
+        };
+        let outside = (floor, list_place(floor, top, list.len()));
+        let shown: Vec<(u32, (f32, [f32; 2]))> = list
             .iter()
-            .copied()
-            .filter(|c| seen.binary_search(&c.0).is_err())
+            .enumerate()
+            .filter(|(_, c)| seen.binary_search(&c.0).is_err())
+            .map(|(r, c)| (c.0, (c.1, list_place(c.1, top, r))))
             .collect();
         for e in events {
-            let score = match score_of(e.item) {
-                Some(s) => s,
-                None if list.is_empty() => floor,
+            let (score, at) = match place(e.item) {
+                Some(p) => p,
+                None if list.is_empty() => outside,
                 None => continue,
             };
             out.push(Example {
@@ -125,11 +132,12 @@ pub(crate) fn build(
                 label: 1.0,
                 weight: weight(e.value),
                 score,
+                list: at,
             });
             if !shown.is_empty() {
                 for _ in 0..negatives {
-                    let (item, score) = shown[rng.random_range(0..shown.len())];
-                    out.push(neg(user, item, score));
+                    let (item, p) = shown[rng.random_range(0..shown.len())];
+                    out.push(neg(user, item, p));
                 }
             }
             if (seen.len() as u64) < u64::from(n_items) {
@@ -138,7 +146,7 @@ pub(crate) fn build(
                     for _ in 0..32 {
                         let j = rng.random_range(0..n_items);
                         if seen.binary_search(&j).is_err() {
-                            out.push(neg(user, j, score_of(j).unwrap_or(floor)));
+                            out.push(neg(user, j, place(j).unwrap_or(outside)));
                             break;
                         }
                     }
@@ -172,9 +180,11 @@ fn from_prefixes(
     }
     let empty = Vec::new();
     for nl in &snap.next_lists {
-        let Some(&(_, score)) = nl.list.iter().find(|c| c.0 == nl.target) else {
+        let Some(r) = nl.list.iter().position(|c| c.0 == nl.target) else {
             continue;
         };
+        let top = nl.list[0].1;
+        let score = nl.list[r].1;
         let seen = logged.get(nl.user as usize).unwrap_or(&empty);
         let is_seen = |i: u32| seen.binary_search_by_key(&i, |x| x.0).is_ok();
         let value = seen
@@ -186,22 +196,32 @@ fn from_prefixes(
             label: 1.0,
             weight: weight(value),
             score,
+            list: list_place(score, top, r),
         });
-        let shown: Vec<(u32, f32)> = nl.list.iter().copied().filter(|c| !is_seen(c.0)).collect();
+        let shown: Vec<(u32, (f32, [f32; 2]))> = nl
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !is_seen(c.0))
+            .map(|(r, c)| (c.0, (c.1, list_place(c.1, top, r))))
+            .collect();
         if !shown.is_empty() {
             for _ in 0..negatives {
-                let (item, score) = shown[rng.random_range(0..shown.len())];
-                out.push(neg(nl.user, item, score));
+                let (item, p) = shown[rng.random_range(0..shown.len())];
+                out.push(neg(nl.user, item, p));
             }
         }
         let floor = nl.list.last().map_or(0.0, |c| c.1);
+        let outside = (floor, list_place(floor, top, nl.list.len()));
         if (seen.len() as u64) < u64::from(n_items) {
             for _ in 0..random {
                 for _ in 0..32 {
                     let j = rng.random_range(0..n_items);
                     if !is_seen(j) {
-                        let s = nl.list.iter().find(|c| c.0 == j).map_or(floor, |c| c.1);
-                        out.push(neg(nl.user, j, s));
+                        let p = nl.list.iter().position(|c| c.0 == j).map_or(outside, |r| {
+                            (nl.list[r].1, list_place(nl.list[r].1, top, r))
+                        });
+                        out.push(neg(nl.user, j, p));
                         break;
                     }
                 }
@@ -210,12 +230,13 @@ fn from_prefixes(
     }
 }
 
-fn neg(user: u32, item: u32, score: f32) -> Example {
+fn neg(user: u32, item: u32, (score, list): (f32, [f32; 2])) -> Example {
     Example {
         user,
         item,
         label: 0.0,
         weight: 1.0,
         score,
+        list,
     }
 }
