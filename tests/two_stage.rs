@@ -252,6 +252,11 @@ fn ranker_learns_from_lists_made_before_each_last_event() {
     };
     let info = wd(&[("last", "3")]).unwrap();
     assert_eq!(info.params["last"], 3, "{}", info.params);
+    assert!(info.params.get("list_inputs").is_none(), "{}", info.params);
+    // With the list inputs (the candidate's gap to the top score, its rank): the
+    // network reads them back from its stored width and serves with them.
+    let info = wd(&[("last", "3"), ("list_inputs", "on")]).unwrap();
+    assert_eq!(info.params["list_inputs"], "on", "{}", info.params);
     let two = QueryOptions::model("youtube")
         .k(10)
         .candidates(40)
@@ -270,6 +275,22 @@ fn ranker_learns_from_lists_made_before_each_last_event() {
     );
     let e = wd(&[("last", "x")]).unwrap_err();
     assert!(e.to_string().contains("last"), "{e}");
+    let e = wd(&[("list_inputs", "maybe")]).unwrap_err();
+    assert!(e.to_string().contains("list_inputs"), "{e}");
+    // The list inputs exist only with next-item labels.
+    let e = db
+        .train(
+            "wide-deep",
+            &Params::new()
+                .set("labels", "rating")
+                .set("list_inputs", "on"),
+            &opts(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, recdb::Error::InvalidParameter { name, .. } if name == "list_inputs"),
+        "{e}"
+    );
     // A generator without a tower cannot serve from a past history.
     db.train("ease", &Params::new().set("lambda", 10), &opts())
         .unwrap();

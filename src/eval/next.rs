@@ -182,3 +182,49 @@ fn hr_ndcg(
         n: m.n,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rerank(params: Params) -> super::super::Rerank {
+        super::super::Rerank {
+            model: "wide-deep".into(),
+            candidates: 200,
+            params,
+        }
+    }
+
+    fn get(p: &Params, key: &str) -> Option<String> {
+        p.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_owned())
+    }
+
+    #[test]
+    fn two_stage_eval_ranker_defaults() {
+        // A youtube generator: clean labels from the last 20 events, list inputs.
+        let p = ranker_params(&rerank(Params::new()), "youtube", true);
+        assert_eq!(get(&p, "labels").as_deref(), Some("next"));
+        assert_eq!(get(&p, "candidates").as_deref(), Some("youtube:200"));
+        assert_eq!(get(&p, "last"), Some(EVAL_LAST.to_string()));
+        assert_eq!(get(&p, "list_inputs").as_deref(), Some("on"));
+        // Set by the user: kept.
+        let p = ranker_params(
+            &rerank(Params::new().set("last", 0).set("list_inputs", "off")),
+            "youtube",
+            true,
+        );
+        assert_eq!(get(&p, "last").as_deref(), Some("0"));
+        assert_eq!(get(&p, "list_inputs").as_deref(), Some("off"));
+        // Another generator: the lists from the whole history, as before.
+        let p = ranker_params(&rerank(Params::new()), "ease", false);
+        assert_eq!(get(&p, "last"), None);
+        assert_eq!(get(&p, "list_inputs"), None);
+        // Other labels: nothing added.
+        let p = ranker_params(
+            &rerank(Params::new().set("labels", "rating")),
+            "youtube",
+            true,
+        );
+        assert_eq!(get(&p, "last"), None);
+    }
+}

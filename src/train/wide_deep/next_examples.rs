@@ -15,6 +15,17 @@
 //! later events, so a label item's inputs come only from before it. The retrieval
 //! scores do: the generator was trained on the same events, so a logged item scores
 //! higher in its list than an unseen one of equal appeal (docs/TWO_STAGE.md).
+//!
+//! With `last=L` (a `youtube` generator, which serves from a history) the labels are
+//! clean the way the test is: the database fills [`Snapshot::next_lists`] instead, one
+//! list per each user's last `L` events, made from the history before that event with
+//! that history's items left out (as serving leaves out the seen items). The positive
+//! is the event's item when the list holds it; the negatives are drawn from the same
+//! list (items the user never logged) and uniformly. The generator itself still
+//! trained on the positive: a milder leak.
+//!
+//! `list_inputs=on` adds each candidate's place in its list (score gap to the top,
+//! ln(1 + rank)) as two more dense inputs: the raw score's level differs per user.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
