@@ -141,7 +141,9 @@ pub(crate) fn recommend_prefixes<S: Queries + ?Sized>(
     let (tower, inputs, items) = load(db, model)?;
     let mut inp = Inputs::default();
     let mut seen = Vec::with_capacity(prefixes.len());
-    let mut cached: Option<(u32, Vec<SearchEvent>, Vec<(String, String)>)> = None;
+    // The user's searches and attributes, read once per run of the user's prefixes.
+    type UserReads = (u32, Vec<SearchEvent>, Vec<(String, String)>);
+    let mut cached: Option<UserReads> = None;
     for p in prefixes {
         if cached.as_ref().is_none_or(|c| c.0 != p.user) {
             cached = Some((
