@@ -220,3 +220,92 @@ fn shell_recommend_with_candidates_and_rank() {
         text(&bad.stderr)
     );
 }
+
+/// A small `youtube` candidate generator on the grouped data.
+fn youtube_db() -> Db {
+    let db = grouped_db();
+    let p = Params::new()
+        .set("layers", "32")
+        .set("dim", 16)
+        .set("epochs", 3)
+        .set("batch", 128);
+    db.train("youtube", &p, &opts()).unwrap();
+    db
+}
+
+/// `labels=next` with `last=L`: the ranker learns from each user's last L events, each
+/// with the list youtube serves from the history before it; it re-ranks youtube's
+/// candidates; `last` is validated and needs a generator that serves from a history.
+#[test]
+fn ranker_learns_from_lists_made_before_each_last_event() {
+    let db = youtube_db();
+    let wd = |extra: &[(&str, &str)]| {
+        let mut p = Params::new()
+            .set("labels", "next")
+            .set("candidates", "youtube:40")
+            .set("layers", "16")
+            .set("epochs", 2);
+        for (k, v) in extra {
+            p = p.set(k, *v);
+        }
+        db.train("wide-deep", &p, &opts())
+    };
+    let info = wd(&[("last", "3")]).unwrap();
+    assert_eq!(info.params["last"], 3, "{}", info.params);
+    assert!(info.params.get("list_inputs").is_none(), "{}", info.params);
+    // With the list inputs (the candidate's gap to the top score, its rank): the
+    // network reads them back from its stored width and serves with them.
+    let info = wd(&[("last", "3"), ("list_inputs", "on")]).unwrap();
+    assert_eq!(info.params["list_inputs"], "on", "{}", info.params);
+    let two = QueryOptions::model("youtube")
+        .k(10)
+        .candidates(40)
+        .rank("wide-deep");
+    let got = db.recommend(&user(5), &two).unwrap();
+    assert_eq!(got.len(), 10);
+    let cands = ids(&db
+        .recommend(&user(5), &QueryOptions::model("youtube").k(40))
+        .unwrap());
+    assert!(got.iter().all(|h| cands.contains(&h.id)));
+    // Out of bounds, not a number.
+    let e = wd(&[("last", "1001")]).unwrap_err();
+    assert!(
+        matches!(&e, recdb::Error::InvalidParameter { name, .. } if name == "last"),
+        "{e}"
+    );
+    let e = wd(&[("last", "x")]).unwrap_err();
+    assert!(e.to_string().contains("last"), "{e}");
+    let e = wd(&[("list_inputs", "maybe")]).unwrap_err();
+    assert!(e.to_string().contains("list_inputs"), "{e}");
+    // The list inputs exist only with next-item labels.
+    let e = db
+        .train(
+            "wide-deep",
+            &Params::new()
+                .set("labels", "rating")
+                .set("list_inputs", "on"),
+            &opts(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, recdb::Error::InvalidParameter { name, .. } if name == "list_inputs"),
+        "{e}"
+    );
+    // A generator without a tower cannot serve from a past history.
+    db.train("ease", &Params::new().set("lambda", 10), &opts())
+        .unwrap();
+    let e = db
+        .train(
+            "wide-deep",
+            &Params::new()
+                .set("labels", "next")
+                .set("candidates", "ease:40")
+                .set("last", 2),
+            &opts(),
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("last") && e.to_string().contains("ease"),
+        "{e}"
+    );
+}

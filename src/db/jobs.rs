@@ -136,8 +136,19 @@ impl Db {
                 item_attrs,
                 tables: self.tables_consistent(&names)?,
                 candidates: match job.candidates() {
-                    Some((model, n)) => self.candidates_for(&model, n, snapshot.n_users, ctx)?,
-                    None => Vec::new(),
+                    Some((model, n)) if job.candidate_prefixes() == 0 => {
+                        self.candidates_for(&model, n, snapshot.n_users, ctx)?
+                    }
+                    _ => Vec::new(),
+                },
+                next_lists: match job.candidates() {
+                    Some((model, n)) if job.candidate_prefixes() > 0 => self.prefix_lists_for(
+                        &model,
+                        (n, job.candidate_prefixes()),
+                        &snapshot.events,
+                        ctx,
+                    )?,
+                    _ => Vec::new(),
                 },
                 ..snapshot
             };
@@ -205,6 +216,68 @@ impl Db {
         Ok(out)
     }
 
+    /// For each user and each of the user's last `last` events (one with at least one
+    /// event before it), `model`'s top `n` as it would have served from the history
+    /// before that event ([`crate::query::youtube::recommend_prefixes`]), by dense id.
+    /// `events` are grouped by user, oldest first.
+    fn prefix_lists_for(
+        &self,
+        model: &str,
+        (n, last): (usize, usize),
+        events: &[crate::event::Event],
+        ctx: &crate::JobContext<'_>,
+    ) -> Result<Vec<crate::jobs::NextList>> {
+        use crate::query::youtube::{recommend_prefixes, Prefix};
+        let mut prefixes = Vec::new();
+        let mut targets = Vec::new();
+        let mut start = 0;
+        while start < events.len() {
+            let user = events[start].user;
+            let len = events[start..]
+                .iter()
+                .take_while(|e| e.user == user)
+                .count();
+            let evs = &events[start..start + len];
+            for j in len.saturating_sub(last).max(1)..len {
+                prefixes.push(Prefix {
+                    user,
+                    history: &evs[..j],
+                    before_seq: evs[j].seq,
+                });
+                targets.push(evs[j].item);
+            }
+            start += len;
+        }
+        ctx.check_memory(
+            "last",
+            (prefixes.len() as u128)
+                .saturating_mul(n as u128)
+                .saturating_mul(8),
+        )?;
+        let items: std::collections::HashMap<String, u32> = self
+            .item_ids()?
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, name)| Some((name, u32::try_from(i).ok()?)))
+            .collect();
+        let mut out = Vec::with_capacity(prefixes.len());
+        for (chunk, targets) in prefixes.chunks(256).zip(targets.chunks(256)) {
+            ctx.check_cancel()?;
+            let lists = recommend_prefixes(self, model, chunk, n)?;
+            for ((p, &target), hits) in chunk.iter().zip(targets).zip(lists) {
+                out.push(crate::jobs::NextList {
+                    user: p.user,
+                    target,
+                    list: hits
+                        .into_iter()
+                        .filter_map(|h| Some((*items.get(&h.id)?, h.score)))
+                        .collect(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// The user and item attributes a job asked for, by dense id (empty for an entity
     /// without any; none at all when not asked). Each kind is read in one scan. An
     /// entity added after the snapshot's id count is left out: the events the job
@@ -253,6 +326,14 @@ impl Db {
                 return Err(Error::param(
                     "candidates",
                     format!("`{m}` must be trained before a ranker learns from its candidates"),
+                ));
+            }
+            if job.candidate_prefixes() > 0 && !crate::query::youtube::is_youtube(self, &m) {
+                return Err(Error::param(
+                    "last",
+                    format!(
+                        "`{m}` cannot serve from a past history: last=L needs a youtube candidate model (or last=0)"
+                    ),
                 ));
             }
         }

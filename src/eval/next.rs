@@ -46,8 +46,13 @@ pub(super) fn run(
         None => QueryOptions::model(&opts.model).k(10),
         Some(r) => {
             let t = Instant::now();
-            let ri =
-                db.train_reporting(&r.model, &ranker_params(r, &opts.model), &train_opts, sink)?;
+            let youtube = crate::query::youtube::is_youtube(&db, &opts.model);
+            let ri = db.train_reporting(
+                &r.model,
+                &ranker_params(r, &opts.model, youtube),
+                &train_opts,
+                sink,
+            )?;
             train_seconds += t.elapsed().as_secs_f64();
             params = serde_json::json!({"candidates": params, "ranker": ri.params});
             // The candidate model alone, and how often the test item is a candidate.
@@ -95,14 +100,35 @@ pub(super) fn run(
     })
 }
 
+/// Each user's last events a `wide-deep` ranker of a `youtube` generator learns from
+/// in evaluation (`last=`), unless set: the best of 5, 10, 20, 50 on ML-100K
+/// (docs/TWO_STAGE.md).
+pub(crate) const EVAL_LAST: usize = 20;
+
 /// The ranker's parameters: a `wide-deep` ranker learns next-item labels from this
-/// model's candidates unless the user chose its labels.
-fn ranker_params(r: &super::Rerank, candidates: &str) -> Params {
+/// model's candidates unless the user chose its labels; from a `youtube` generator
+/// (which serves from a history) with clean labels, each user's last [`EVAL_LAST`]
+/// events with the lists made before each, and the list inputs, unless set.
+fn ranker_params(r: &super::Rerank, candidates: &str, youtube: bool) -> Params {
     let mut p = r.params.clone();
-    if r.model == "wide-deep" && !p.iter().any(|(k, _)| k == "labels") {
+    let has = |p: &Params, key: &str| p.iter().any(|(k, _)| k == key);
+    if r.model == "wide-deep" && !has(&p, "labels") {
         p.insert("labels", "next");
-        if !p.iter().any(|(k, _)| k == "candidates") {
+        if !has(&p, "candidates") {
             p.insert("candidates", format!("{candidates}:{}", r.candidates));
+        }
+        let generator = p
+            .iter()
+            .find(|(k, _)| *k == "candidates")
+            .map(|(_, v)| v.split(':').next().unwrap_or("").trim().to_owned())
+            .unwrap_or_default();
+        if youtube && generator == candidates {
+            if !has(&p, "last") {
+                p.insert("last", EVAL_LAST.to_string());
+            }
+            if !has(&p, "list_inputs") {
+                p.insert("list_inputs", "on");
+            }
         }
     }
     p
@@ -155,4 +181,50 @@ fn hr_ndcg(
         recall: found as f64 / test.len().max(1) as f64,
         n: m.n,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rerank(params: Params) -> super::super::Rerank {
+        super::super::Rerank {
+            model: "wide-deep".into(),
+            candidates: 200,
+            params,
+        }
+    }
+
+    fn get(p: &Params, key: &str) -> Option<String> {
+        p.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_owned())
+    }
+
+    #[test]
+    fn two_stage_eval_ranker_defaults() {
+        // A youtube generator: clean labels from the last 20 events, list inputs.
+        let p = ranker_params(&rerank(Params::new()), "youtube", true);
+        assert_eq!(get(&p, "labels").as_deref(), Some("next"));
+        assert_eq!(get(&p, "candidates").as_deref(), Some("youtube:200"));
+        assert_eq!(get(&p, "last"), Some(EVAL_LAST.to_string()));
+        assert_eq!(get(&p, "list_inputs").as_deref(), Some("on"));
+        // Set by the user: kept.
+        let p = ranker_params(
+            &rerank(Params::new().set("last", 0).set("list_inputs", "off")),
+            "youtube",
+            true,
+        );
+        assert_eq!(get(&p, "last").as_deref(), Some("0"));
+        assert_eq!(get(&p, "list_inputs").as_deref(), Some("off"));
+        // Another generator: the lists from the whole history, as before.
+        let p = ranker_params(&rerank(Params::new()), "ease", false);
+        assert_eq!(get(&p, "last"), None);
+        assert_eq!(get(&p, "list_inputs"), None);
+        // Other labels: nothing added.
+        let p = ranker_params(
+            &rerank(Params::new().set("labels", "rating")),
+            "youtube",
+            true,
+        );
+        assert_eq!(get(&p, "last"), None);
+    }
 }

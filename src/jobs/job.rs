@@ -31,6 +31,23 @@ pub(crate) struct Snapshot {
     /// the user's own items included (empty when not asked for, or for a user the
     /// model cannot answer).
     pub candidates: Vec<Vec<(u32, f32)>>,
+    /// With [`Job::candidate_prefixes`] `L > 0` instead of `candidates`: for each user
+    /// and each of the user's last `L` events, the retrieval model's top list as it
+    /// serves from the history before that event (that history's items left out, as
+    /// serving leaves out the seen items). Users in dense-id order, each user's events
+    /// oldest first.
+    pub next_lists: Vec<NextList>,
+}
+
+/// One list of [`Snapshot::next_lists`]: what the retrieval model proposed for `user`
+/// just before the event of `target`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NextList {
+    pub user: u32,
+    /// The item of the event the list was made before.
+    pub target: u32,
+    /// (item, score), best first.
+    pub list: Vec<(u32, f32)>,
 }
 
 /// What a job reads besides the interaction log.
@@ -68,6 +85,7 @@ impl Snapshot {
             item_attrs: Vec::new(),
             tables: Vec::new(),
             candidates: Vec::new(),
+            next_lists: Vec::new(),
         }
     }
 
@@ -105,6 +123,12 @@ pub(crate) trait Job: Send + Sync {
     /// trained first.
     fn candidates(&self) -> Option<(String, usize)> {
         None
+    }
+    /// With [`Job::candidates`]: read each user's last `L` events' lists made from the
+    /// history before each ([`Snapshot::next_lists`]) instead of one list per user from
+    /// the whole history (0).
+    fn candidate_prefixes(&self) -> usize {
+        0
     }
     /// Trained models this job reads at query time (a blend's components): each must
     /// exist when the job is started.

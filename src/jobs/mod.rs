@@ -17,7 +17,7 @@ pub(crate) mod record;
 pub(crate) mod runner;
 
 pub use context::{splitmix64, JobContext, JobControl, NoProgress, ProgressSink};
-pub(crate) use job::{Job, Reads, Snapshot, Summary, TextInput};
+pub(crate) use job::{Job, NextList, Reads, Snapshot, Summary, TextInput};
 pub(crate) use output::TableOutput;
 pub use record::JobState;
 pub use runner::{JobHandle, JobInfo};

@@ -20,7 +20,7 @@ pub(crate) mod parsed;
 mod sequence;
 mod two_stage;
 pub(crate) mod wide_deep;
-mod youtube;
+pub(crate) mod youtube;
 pub(crate) use blend::check_component as check_blend_component;
 use item_item::{is_item_item_model, recommend_item_item};
 use names::{explain_model, item_vectors, Needs};

@@ -17,7 +17,7 @@ use super::{Hit, Queries, Source};
 use crate::storage::tables::TableView;
 use crate::train::nn::activation::sigmoid;
 use crate::train::wide_deep::deep::{Acts, Net};
-use crate::train::wide_deep::examples::Example;
+use crate::train::wide_deep::examples::{list_place, Example};
 use crate::train::wide_deep::inputs::{Batch, Spec, TableRows};
 use crate::train::wide_deep::stored;
 use crate::{Error, Result};
@@ -95,6 +95,8 @@ pub(crate) fn score<S: Source + ?Sized>(
             label: 0.0,
             weight: 1.0,
             score: candidate_scores.map_or(0.0, |s| s[k]),
+            // The candidates come best first: the top is the first, k the rank.
+            list: candidate_scores.map_or([0.0; 2], |s| list_place(s[k], s[0], k)),
         };
         batch.push(spec, &u, &i, &rows, &e);
     }

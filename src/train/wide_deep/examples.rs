@@ -28,6 +28,16 @@ pub(crate) struct Example {
     pub weight: f32,
     /// The extra dense feature (0 when the source has none).
     pub score: f32,
+    /// The candidate's place in its list: its score's gap to the list's top score
+    /// (≤ 0) and ln(1 + its rank), rank 0 the top (0, 0 when the source has none).
+    pub list: [f32; 2],
+}
+
+/// [`Example::list`] of the candidate at `rank` with `score` in a list topped by `top`.
+// why: a rank is below MAX_CANDIDATES, exact in f32.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn list_place(score: f32, top: f32, rank: usize) -> [f32; 2] {
+    [score - top, (1.0 + rank as f32).ln()]
 }
 
 /// Examples per event the source makes at most (for the memory check).
@@ -66,6 +76,7 @@ pub(crate) fn build(snap: &Snapshot, p: &WdParams, seed: u64) -> Result<Vec<Exam
                     label,
                     weight: if label > 0.0 { weight(e.value) } else { 1.0 },
                     score: 0.0,
+                    list: [0.0; 2],
                 });
             }
         }
@@ -90,6 +101,7 @@ pub(crate) fn build(snap: &Snapshot, p: &WdParams, seed: u64) -> Result<Vec<Exam
                         label: 1.0,
                         weight: weight(e.value),
                         score: 0.0,
+                        list: [0.0; 2],
                     });
                     if (seen.len() as u64) >= u64::from(n_items) {
                         continue;
@@ -105,6 +117,7 @@ pub(crate) fn build(snap: &Snapshot, p: &WdParams, seed: u64) -> Result<Vec<Exam
                                     label: 0.0,
                                     weight: 1.0,
                                     score: 0.0,
+                                    list: [0.0; 2],
                                 });
                                 break;
                             }

@@ -5,7 +5,9 @@
 //! encoder's slots. Row 0 of the id fields is "unknown" (a user or item the network did
 //! not train on); dense id `d` is row `d + 1`. Dense values: the user's numeric
 //! attributes, the item's, every input table's row (zeros where the table has no row),
-//! then the example's extra score (a candidate generator's; 0 when absent).
+//! then the example's extra score (a candidate generator's; 0 when absent) and, for a
+//! ranker trained with `list_inputs=on`, the candidate's place in its list: its score's
+//! gap to the list's top score and ln(1 + its rank) (0 when absent).
 
 use std::sync::Arc;
 
@@ -33,7 +35,12 @@ pub(crate) struct Spec {
     pub item_enc: Encoder,
     pub wide: WideSpec,
     pub tables: Vec<InputTable>,
+    /// The two list inputs follow the score.
+    pub list_inputs: bool,
 }
+
+/// How many list inputs follow the score when a spec has them.
+pub(crate) const LIST_INPUTS: usize = 2;
 
 /// The layout of a batch row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +65,8 @@ impl Spec {
             n_dense: self.user_enc.numeric_width()
                 + self.item_enc.numeric_width()
                 + self.tables.iter().map(|t| t.dim).sum::<usize>()
-                + 1,
+                + 1
+                + if self.list_inputs { LIST_INPUTS } else { 0 },
         }
     }
 
@@ -157,6 +165,9 @@ impl Batch {
         self.dense.extend_from_slice(&item.enc.numeric);
         tables.push(user.id, item.id, &mut self.dense);
         self.dense.push(e.score);
+        if spec.list_inputs {
+            self.dense.extend_from_slice(&e.list);
+        }
         spec.wide.buckets_of(&user.keys, &item.keys, &mut self.wide);
         self.wide_off.push(self.wide.len() as u32);
         self.labels.push(e.label);

@@ -113,6 +113,10 @@ pub(crate) enum Labels {
         negatives: usize,
         random: usize,
         candidates: usize,
+        /// The user's last `last` events are the positives, each with the list the
+        /// candidate model makes from the history before it (0: every logged item in
+        /// the list made from the whole history).
+        last: usize,
     },
 }
 
@@ -158,6 +162,9 @@ pub(crate) struct WdParams {
     pub validation: bool,
     /// With `labels=next`: the retrieval model whose candidates the ranker learns from.
     pub candidate_model: String,
+    /// With `labels=next`: the candidate's place in its list (score gap to the top,
+    /// ln(1 + rank)) as two more dense inputs.
+    pub list_inputs: bool,
 }
 
 impl Default for WdParams {
@@ -188,6 +195,7 @@ impl Default for WdParams {
             l2: 0.0,
             validation: true,
             candidate_model: String::new(),
+            list_inputs: false,
         }
     }
 }
@@ -225,6 +233,7 @@ impl WdParams {
                     negatives: p.get("negatives", 4usize)?,
                     random: p.get("random", 1usize)?,
                     candidates: n,
+                    last: p.get("last", 0usize)?,
                 }
             }
             s => {
@@ -298,6 +307,7 @@ impl WdParams {
             l2: p.get("l2", d.l2)?,
             validation: on_off(p, "validation", d.validation)?,
             candidate_model,
+            list_inputs: on_off(p, "list_inputs", false)?,
         };
         w.validate()?;
         Ok(w)
@@ -314,7 +324,16 @@ impl WdParams {
             Labels::Next { random, .. } if random > 1000 => {
                 return Err(Error::param("random", "must be in 0..=1000"))
             }
+            Labels::Next { last, .. } if last > 1000 => {
+                return Err(Error::param("last", "must be in 0..=1000"))
+            }
             _ => {}
+        }
+        if self.list_inputs && !matches!(self.labels, Labels::Next { .. }) {
+            return Err(Error::param(
+                "list_inputs",
+                "the candidate's place in a list is an input only with labels=next",
+            ));
         }
         if self.dim == 0 || self.dim > 1024 {
             return Err(Error::param("dim", "must be in 1..=1024"));
@@ -392,6 +411,9 @@ impl WdParams {
             "l2": self.l2,
             "validation": if self.validation { "on" } else { "off" },
         });
+        if self.list_inputs {
+            j["list_inputs"] = "on".into();
+        }
         match self.labels {
             Labels::Rating { positive } => {
                 j["labels"] = "rating".into();
@@ -405,10 +427,12 @@ impl WdParams {
                 negatives,
                 random,
                 candidates,
+                last,
             } => {
                 j["labels"] = "next".into();
                 j["negatives"] = negatives.into();
                 j["random"] = random.into();
+                j["last"] = last.into();
                 j["candidates"] = format!("{}:{candidates}", self.candidate_model).into();
             }
         }
@@ -495,6 +519,7 @@ impl WideDeep {
             item_enc: fit(&p.item_features, &snap.item_attrs)?,
             wide: wide::WideSpec::parse(&p.wide, p.wide_buckets)?,
             tables,
+            list_inputs: p.list_inputs,
         })
     }
 
@@ -668,6 +693,13 @@ impl Job for WideDeep {
                 Some((self.params.candidate_model.clone(), candidates))
             }
             _ => None,
+        }
+    }
+
+    fn candidate_prefixes(&self) -> usize {
+        match self.params.labels {
+            Labels::Next { last, .. } => last,
+            _ => 0,
         }
     }
 

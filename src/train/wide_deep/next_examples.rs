@@ -15,11 +15,22 @@
 //! later events, so a label item's inputs come only from before it. The retrieval
 //! scores do: the generator was trained on the same events, so a logged item scores
 //! higher in its list than an unseen one of equal appeal (docs/TWO_STAGE.md).
+//!
+//! With `last=L` (a `youtube` generator, which serves from a history) the labels are
+//! clean the way the test is: the database fills [`Snapshot::next_lists`] instead, one
+//! list per each user's last `L` events, made from the history before that event with
+//! that history's items left out (as serving leaves out the seen items). The positive
+//! is the event's item when the list holds it; the negatives are drawn from the same
+//! list (items the user never logged) and uniformly. The generator itself still
+//! trained on the positive: a milder leak.
+//!
+//! `list_inputs=on` adds each candidate's place in its list (score gap to the top,
+//! ln(1 + rank)) as two more dense inputs: the raw score's level differs per user.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::examples::Example;
+use super::examples::{list_place, Example};
 use super::WdParams;
 use crate::jobs::{Snapshot, TableOutput};
 use crate::query::MAX_CANDIDATES;
@@ -86,6 +97,9 @@ pub(crate) fn build(
 ) {
     let mut rng = SmallRng::seed_from_u64(seed);
     let n_items = u32::try_from(snap.n_items).unwrap_or(u32::MAX);
+    if !snap.next_lists.is_empty() {
+        return from_prefixes(snap, (negatives, random), weight, &mut rng, out);
+    }
     let mut start = 0;
     while start < snap.events.len() {
         let user = snap.events[start].user;
@@ -104,16 +118,23 @@ pub(crate) fn build(
             .map_or(&[], Vec::as_slice);
         let floor = list.iter().map(|c| c.1).fold(f32::INFINITY, f32::min);
         let floor = if floor.is_finite() { floor } else { 0.0 };
-        let score_of = |i: u32| list.iter().find(|c| c.0 == i).map(|c| c.1);
-        let shown: Vec<(u32, f32)> = list
+        let top = list.first().map_or(floor, |c| c.1);
+        // An item's (score, rank) in the list; outside it, the lowest score, ranked last.
+        let place = |i: u32| -> Option<(f32, [f32; 2])> {
+            let r = list.iter().position(|c| c.0 == i)?;
+            Some((list[r].1, list_place(list[r].1, top, r)))
+        };
+        let outside = (floor, list_place(floor, top, list.len()));
+        let shown: Vec<(u32, (f32, [f32; 2]))> = list
             .iter()
-            .copied()
-            .filter(|c| seen.binary_search(&c.0).is_err())
+            .enumerate()
+            .filter(|(_, c)| seen.binary_search(&c.0).is_err())
+            .map(|(r, c)| (c.0, (c.1, list_place(c.1, top, r))))
             .collect();
         for e in events {
-            let score = match score_of(e.item) {
-                Some(s) => s,
-                None if list.is_empty() => floor,
+            let (score, at) = match place(e.item) {
+                Some(p) => p,
+                None if list.is_empty() => outside,
                 None => continue,
             };
             out.push(Example {
@@ -122,11 +143,12 @@ pub(crate) fn build(
                 label: 1.0,
                 weight: weight(e.value),
                 score,
+                list: at,
             });
             if !shown.is_empty() {
                 for _ in 0..negatives {
-                    let (item, score) = shown[rng.random_range(0..shown.len())];
-                    out.push(neg(user, item, score));
+                    let (item, p) = shown[rng.random_range(0..shown.len())];
+                    out.push(neg(user, item, p));
                 }
             }
             if (seen.len() as u64) < u64::from(n_items) {
@@ -135,7 +157,7 @@ pub(crate) fn build(
                     for _ in 0..32 {
                         let j = rng.random_range(0..n_items);
                         if seen.binary_search(&j).is_err() {
-                            out.push(neg(user, j, score_of(j).unwrap_or(floor)));
+                            out.push(neg(user, j, place(j).unwrap_or(outside)));
                             break;
                         }
                     }
@@ -145,12 +167,87 @@ pub(crate) fn build(
     }
 }
 
-fn neg(user: u32, item: u32, score: f32) -> Example {
+/// `last=L`: one positive per list of [`Snapshot::next_lists`], its target, when the
+/// list holds it (serving only shows the ranker the list); `negatives` items of the same
+/// list the user never logged, and `random` uniform items the user never logged (the
+/// list's lowest score).
+fn from_prefixes(
+    snap: &Snapshot,
+    (negatives, random): (usize, usize),
+    weight: &dyn Fn(f32) -> f32,
+    rng: &mut SmallRng,
+    out: &mut Vec<Example>,
+) {
+    let n_items = u32::try_from(snap.n_items).unwrap_or(u32::MAX);
+    // Each user's logged (item, value), sorted by item.
+    let mut logged: Vec<Vec<(u32, f32)>> = vec![Vec::new(); snap.n_users];
+    for e in &snap.events {
+        if let Some(l) = logged.get_mut(e.user as usize) {
+            l.push((e.item, e.value));
+        }
+    }
+    for l in &mut logged {
+        l.sort_unstable_by_key(|x| x.0);
+    }
+    let empty = Vec::new();
+    for nl in &snap.next_lists {
+        let Some(r) = nl.list.iter().position(|c| c.0 == nl.target) else {
+            continue;
+        };
+        let top = nl.list[0].1;
+        let score = nl.list[r].1;
+        let seen = logged.get(nl.user as usize).unwrap_or(&empty);
+        let is_seen = |i: u32| seen.binary_search_by_key(&i, |x| x.0).is_ok();
+        let value = seen
+            .binary_search_by_key(&nl.target, |x| x.0)
+            .map_or(1.0, |k| seen[k].1);
+        out.push(Example {
+            user: nl.user,
+            item: nl.target,
+            label: 1.0,
+            weight: weight(value),
+            score,
+            list: list_place(score, top, r),
+        });
+        let shown: Vec<(u32, (f32, [f32; 2]))> = nl
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !is_seen(c.0))
+            .map(|(r, c)| (c.0, (c.1, list_place(c.1, top, r))))
+            .collect();
+        if !shown.is_empty() {
+            for _ in 0..negatives {
+                let (item, p) = shown[rng.random_range(0..shown.len())];
+                out.push(neg(nl.user, item, p));
+            }
+        }
+        let floor = nl.list.last().map_or(0.0, |c| c.1);
+        let outside = (floor, list_place(floor, top, nl.list.len()));
+        if (seen.len() as u64) < u64::from(n_items) {
+            for _ in 0..random {
+                for _ in 0..32 {
+                    let j = rng.random_range(0..n_items);
+                    if !is_seen(j) {
+                        let p = nl.list.iter().position(|c| c.0 == j).map_or(outside, |r| {
+                            (nl.list[r].1, list_place(nl.list[r].1, top, r))
+                        });
+                        out.push(neg(nl.user, j, p));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn neg(user: u32, item: u32, (score, list): (f32, [f32; 2])) -> Example {
     Example {
         user,
         item,
         label: 0.0,
         weight: 1.0,
         score,
+        list,
     }
 }

@@ -320,12 +320,16 @@ pub(crate) fn parse(v: &[f32], name: &str) -> Result<(Net, Spec)> {
     if c.at != v.len() {
         return Err(c.bad("values after the end"));
     }
-    let spec = Spec {
+    let mut spec = Spec {
         user_enc,
         item_enc,
         wide: wide_spec,
         tables,
+        list_inputs: false,
     };
+    // A ranker with the list inputs has them right after the score: the dense width
+    // says which (no format change).
+    spec.list_inputs = n_dense == spec.dims().n_dense + super::inputs::LIST_INPUTS;
     // The network must fit the spec it is stored with.
     let dims = spec.dims();
     let slot_vocab: Vec<usize> = spec

@@ -195,6 +195,7 @@ fn small() -> (Net, Batch) {
             label: 1.0,
             weight: 1.0,
             score: 0.3 * r as f32 - 0.4,
+            list: [0.0; 2],
         };
         batch.push(&spec, &us, &is, &rows, &e);
     }
@@ -385,6 +386,7 @@ fn each_part_learns_the_taste_and_wide_is_sparse() {
                     label: 0.0,
                     weight: 1.0,
                     score: 0.0,
+                    list: [0.0; 2],
                 };
                 b.push(&spec, &us, &is, &rows, &e);
             }
