@@ -84,6 +84,18 @@ impl RowGrad {
         self.values.iter_mut().for_each(|v| *v *= s);
     }
 
+    /// `row(r) += l2 · w[row r]` for every row present: an L2 penalty `½·l2·‖w_r‖²` on
+    /// the rows a batch touched (lazy, as sparse embeddings are regularised).
+    pub fn add_l2(&mut self, w: &[f32], l2: f32) {
+        let dim = self.dim;
+        for (k, &r) in self.rows.iter().enumerate() {
+            let at = row_range(w.len(), dim, r);
+            for (g, x) in self.values[k * dim..(k + 1) * dim].iter_mut().zip(&w[at]) {
+                *g += l2 * x;
+            }
+        }
+    }
+
     /// The rows and their gradients, in the order first touched.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &[f32])> {
         self.rows
