@@ -289,6 +289,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn add_l2_decays_only_the_rows_present() {
+        let w = [1f32, -2.0, 0.5, 3.0, 4.0, 4.0];
+        let mut rg = RowGrad::new(2);
+        rg.add(2, 1.0, &[0.25, 0.0]);
+        rg.add(0, 1.0, &[0.0, 1.0]);
+        rg.add_l2(&w, 0.5);
+        let got: Vec<(u32, Vec<f32>)> = rg.iter().map(|(r, g)| (r, g.to_vec())).collect();
+        assert_eq!(got, [(2, vec![2.25, 2.0]), (0, vec![0.5, 0.0])]);
+    }
+
+    #[test]
     fn lazy_adam_moves_only_the_given_rows() {
         // All rows given: the same as a dense step. Then one row: the others keep
         // their weights (a dense step with a zero gradient would still move them).
