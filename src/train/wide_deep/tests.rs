@@ -410,7 +410,12 @@ fn each_part_learns_the_taste_and_wide_is_sparse() {
 #[test]
 fn emb_l2_shrinks_the_embeddings() {
     let norm = |l2: &str| -> f64 {
-        let kv = [("parts", "fm"), ("epochs", "10"), ("batch", "32"), ("emb_l2", l2)];
+        let kv = [
+            ("parts", "fm"),
+            ("epochs", "10"),
+            ("batch", "32"),
+            ("emb_l2", l2),
+        ];
         let (net, _, _) = train(1, &kv);
         net.emb.iter().flatten().map(|&v| f64::from(v * v)).sum()
     };
