@@ -173,7 +173,7 @@ impl Default for WdParams {
             labels: Labels::Rating { positive: 4.0 },
             weight_by_value: false,
             dim: 32,
-            layers: vec![256, 128, 64],
+            layers: vec![64, 32],
             wide: DEFAULT_WIDE.to_string(),
             wide_buckets: 1 << 20,
             user_features: String::new(),
