@@ -186,7 +186,10 @@ fn ctr_protocol_reports_auc_and_log_loss() {
         let auc = r.metrics["auc"];
         let ll = r.metrics["logloss"];
         assert!(r.metrics["test_examples"] > 100.0);
-        assert!((0.0..=1.0).contains(&auc) && ll.is_finite(), "{model}: {auc} {ll}");
+        assert!(
+            (0.0..=1.0).contains(&auc) && ll.is_finite(),
+            "{model}: {auc} {ll}"
+        );
         if model != "lr" {
             // gender × genre decides every label; `lr` has no crosses to see it, so its
             // AUC is a coin's (0.41 with this seed), not checked.
