@@ -195,4 +195,22 @@ fn ctr_protocol_reports_auc_and_log_loss() {
             assert!(auc > 0.8, "{model}: {auc}");
         }
     }
+    // A `features=` table is trained first, on the training part.
+    let r = recdb::evaluate_quiet(&recdb::EvalOptions {
+        protocol: recdb::Protocol::Ctr {
+            drop_neutral: false,
+        },
+        model: "deep".into(),
+        data: Some(dir.path().to_path_buf()),
+        params: Params::new()
+            .set("epochs", 5)
+            .set("layers", "16")
+            .set("features", "als.items"),
+        seed: 1,
+        threads: Some(2),
+        rank: None,
+    })
+    .unwrap();
+    assert!(r.metrics["auc"] > 0.5, "{:?}", r.metrics);
+    assert_eq!(r.params["features"], "als.items");
 }

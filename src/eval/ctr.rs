@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use super::metrics::{rating_split, EvalEvent};
-use super::{train_db, train_options, Catalog, EvalOptions, Outcome};
+use super::{train_db, train_inputs_first, train_options, Catalog, EvalOptions, Outcome};
 use crate::{Error, Params, ProgressSink, RawEvent, Result};
 
 /// The job and parameters an evaluated model name stands for: `wide`, `deep` and `lr`
@@ -57,6 +57,13 @@ pub(super) fn run(
     let raw_train: Vec<RawEvent> = train.iter().map(|(_, e)| (*e).clone()).collect();
     let db = train_db(catalog, &raw_train, opts.threads)?;
     let (job, params) = job_for(&opts.model, &opts.params);
+    // The tables `features=` names (`als.items`) are trained first, on the same split.
+    let job_opts = EvalOptions {
+        model: job.clone(),
+        params,
+        ..opts.clone()
+    };
+    let params = train_inputs_first(&db, &job_opts, sink)?;
     let t = Instant::now();
     let info = db.train_reporting(&job, &params, &train_options(opts), sink)?;
     let train_seconds = t.elapsed().as_secs_f64();

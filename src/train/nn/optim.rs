@@ -84,6 +84,18 @@ impl RowGrad {
         self.values.iter_mut().for_each(|v| *v *= s);
     }
 
+    /// `row(r) += l2 · w[row r]` for every row present: an L2 penalty `½·l2·‖w_r‖²` on
+    /// the rows a batch touched (lazy, as sparse embeddings are regularised).
+    pub fn add_l2(&mut self, w: &[f32], l2: f32) {
+        let dim = self.dim;
+        for (k, &r) in self.rows.iter().enumerate() {
+            let at = row_range(w.len(), dim, r);
+            for (g, x) in self.values[k * dim..(k + 1) * dim].iter_mut().zip(&w[at]) {
+                *g += l2 * x;
+            }
+        }
+    }
+
     /// The rows and their gradients, in the order first touched.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &[f32])> {
         self.rows
@@ -274,6 +286,17 @@ pub(crate) mod tests {
     #[test]
     fn adam_minimises_a_quadratic() {
         assert_minimises_a_quadratic(&mut Adam::new(4, 0.1), 2000, 1e-2);
+    }
+
+    #[test]
+    fn add_l2_decays_only_the_rows_present() {
+        let w = [1f32, -2.0, 0.5, 3.0, 4.0, 4.0];
+        let mut rg = RowGrad::new(2);
+        rg.add(2, 1.0, &[0.25, 0.0]);
+        rg.add(0, 1.0, &[0.0, 1.0]);
+        rg.add_l2(&w, 0.5);
+        let got: Vec<(u32, Vec<f32>)> = rg.iter().map(|(r, g)| (r, g.to_vec())).collect();
+        assert_eq!(got, [(2, vec![2.25, 2.0]), (0, vec![0.5, 0.0])]);
     }
 
     #[test]

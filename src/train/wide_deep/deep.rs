@@ -336,13 +336,6 @@ impl Grads {
     }
 }
 
-/// Grads' wide gradient as a `RowGrad` (always present after a backward).
-impl Grads {
-    fn wide(&self) -> Option<&RowGrad> {
-        self.wide.as_ref()
-    }
-}
-
 /// The network and its optimizers: FTRL for the wide weights, AdaGrad (or Adam) for
 /// the rest, sparse rows for the embeddings.
 pub(crate) struct Trainer {
@@ -350,6 +343,7 @@ pub(crate) struct Trainer {
     wide: Ftrl,
     emb: Vec<Box<dyn Optimizer>>,
     layers: Vec<(Box<dyn Optimizer>, Box<dyn Optimizer>)>,
+    emb_l2: f32,
 }
 
 impl Trainer {
@@ -375,18 +369,23 @@ impl Trainer {
             emb,
             layers,
             net,
+            emb_l2: p.emb_l2,
         })
     }
 
-    /// One step of every optimizer on a batch's gradients.
-    pub fn apply(&mut self, g: &Grads) {
+    /// One step of every optimizer on a batch's gradients (the embeddings' L2 added to
+    /// their rows' gradients first).
+    pub fn apply(&mut self, g: &mut Grads) {
         let net = &mut self.net;
-        if let Some(w) = g.wide() {
+        if let Some(w) = g.wide.as_ref() {
             if !net.wide.is_empty() {
                 self.wide.step_rows(&mut net.wide, w);
             }
         }
-        for ((table, opt), ge) in net.emb.iter_mut().zip(&mut self.emb).zip(&g.emb) {
+        for ((table, opt), ge) in net.emb.iter_mut().zip(&mut self.emb).zip(&mut g.emb) {
+            if self.emb_l2 > 0.0 {
+                ge.add_l2(table, self.emb_l2);
+            }
             opt.step_rows(table, ge);
         }
         for (k, (l, (ow, ob))) in net.layers.iter_mut().zip(&mut self.layers).enumerate() {

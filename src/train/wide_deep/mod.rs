@@ -153,6 +153,8 @@ pub(crate) struct WdParams {
     pub batch: usize,
     pub learning_rate: f32,
     pub optimizer: DeepOptimizer,
+    /// L2 on the embedding rows a batch touches (`½·emb_l2·‖e‖²` per row and batch).
+    pub emb_l2: f32,
     /// FTRL's settings for the wide part.
     pub alpha: f32,
     pub beta: f32,
@@ -173,12 +175,12 @@ impl Default for WdParams {
             parts: Parts {
                 wide: true,
                 deep: true,
-                fm: false,
+                fm: true,
             },
             labels: Labels::Rating { positive: 4.0 },
             weight_by_value: false,
-            dim: 16,
-            layers: vec![256, 128, 64],
+            dim: 32,
+            layers: vec![64, 32],
             wide: DEFAULT_WIDE.to_string(),
             wide_buckets: 1 << 20,
             user_features: String::new(),
@@ -187,8 +189,9 @@ impl Default for WdParams {
             epochs: 10,
             patience: 1,
             batch: 512,
-            learning_rate: 0.02,
+            learning_rate: 0.05,
             optimizer: DeepOptimizer::AdaGrad,
+            emb_l2: 0.05,
             alpha: 0.05,
             beta: 1.0,
             l1: 1.0,
@@ -301,6 +304,7 @@ impl WdParams {
             batch: p.get("batch", d.batch)?,
             learning_rate: p.get("learning_rate", d.learning_rate)?,
             optimizer,
+            emb_l2: p.get("emb_l2", d.emb_l2)?,
             alpha: p.get("alpha", d.alpha)?,
             beta: p.get("beta", d.beta)?,
             l1: p.get("l1", d.l1)?,
@@ -375,6 +379,9 @@ impl WdParams {
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return Err(Error::param("learning_rate", "must be positive"));
         }
+        if !(self.emb_l2 >= 0.0 && self.emb_l2.is_finite()) {
+            return Err(Error::param("emb_l2", "must be a finite number >= 0"));
+        }
         // FTRL checks its own settings; building one here reports them before the job runs.
         crate::train::nn::ftrl::Ftrl::new(0, self.ftrl())?;
         Ok(())
@@ -405,6 +412,7 @@ impl WdParams {
             "batch": self.batch,
             "learning_rate": self.learning_rate,
             "optimizer": match self.optimizer { DeepOptimizer::AdaGrad => "adagrad", DeepOptimizer::Adam => "adam" },
+            "emb_l2": self.emb_l2,
             "alpha": self.alpha,
             "beta": self.beta,
             "l1": self.l1,
@@ -599,7 +607,7 @@ impl WideDeep {
                     dz.resize(batch.n, 0.0);
                     loss += logistic(&acts.logits, &batch.labels, Some(&batch.weights), &mut dz);
                     trainer.net.backward(&batch, &mut acts, &dz, &mut grads);
-                    trainer.apply(&grads);
+                    trainer.apply(&mut grads);
                     n += chunk.len();
                 }
                 let loss = loss / n.max(1) as f64;

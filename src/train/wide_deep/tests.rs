@@ -45,6 +45,8 @@ fn every_bad_parameter_is_named() {
         ("epochs", "0"),
         ("batch", "0"),
         ("learning_rate", "0"),
+        ("emb_l2", "-1"),
+        ("emb_l2", "inf"),
         ("optimizer", "sgd"),
         ("alpha", "0"),
         ("l1", "-1"),
@@ -405,6 +407,22 @@ fn each_part_learns_the_taste_and_wide_is_sparse() {
             );
         }
     }
+}
+
+#[test]
+fn emb_l2_shrinks_the_embeddings() {
+    let norm = |l2: &str| -> f64 {
+        let kv = [
+            ("parts", "fm"),
+            ("epochs", "10"),
+            ("batch", "32"),
+            ("emb_l2", l2),
+        ];
+        let (net, _, _) = train(1, &kv);
+        net.emb.iter().flatten().map(|&v| f64::from(v * v)).sum()
+    };
+    let (free, decayed) = (norm("0"), norm("0.05"));
+    assert!(decayed < 0.8 * free, "{decayed} vs {free}");
 }
 
 /// The fraction of (positive, negative) pairs ordered right.
