@@ -4,8 +4,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-/// Values weighted by the names they hold; the oldest insertions go first once the total
-/// passes the capacity (first in, first out: lookups stay lock-and-probe cheap).
+/// Values weighted as the caller says (names held, or bytes); the oldest insertions go
+/// first once the total passes the capacity (first in, first out: lookups stay lock-and-probe cheap).
 pub(crate) struct Cache<V> {
     map: HashMap<u32, (Arc<V>, usize)>,
     order: VecDeque<u32>,
