@@ -353,7 +353,9 @@ impl IdMap {
                 keys::id_block(self.space.prefix(), block_no as u32),
                 codec::encode(Tag::IdBlock, &block),
             );
-            update.blocks.push((block_no as u32, Arc::new(Names::from_block(&block))));
+            update
+                .blocks
+                .push((block_no as u32, Arc::new(Names::from_block(&block))));
         }
         let read = &mut |k: u32| -> Result<IdBucket> {
             let shared = match loaded.remove(&k) {
