@@ -154,14 +154,25 @@ pub(crate) fn search_for_users<S: Queries + ?Sized>(
     seen: &[Vec<u32>],
     opts: &QueryOptions,
 ) -> Result<Vec<Vec<Hit>>> {
-    let genre = db.allowed_genre(&opts.genre)?;
-    let allow = |i: usize, r: u32| seen[i].binary_search(&r).is_err() && in_genre(&genre, r);
-    let qs: Vec<&[f32]> = queries.iter().map(|q| &q[..]).collect();
-    items
-        .search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow)
+    search_for_users_dense(db, items, queries, seen, opts)?
         .into_iter()
         .map(|h| db.to_hits(h))
         .collect()
+}
+
+/// [`search_for_users`] with dense item ids: what a second stage re-scores before
+/// naming only the items it returns.
+pub(crate) fn search_for_users_dense<S: Queries + ?Sized>(
+    db: &S,
+    items: &Served,
+    queries: &[Vec<f32>],
+    seen: &[Vec<u32>],
+    opts: &QueryOptions,
+) -> Result<Vec<Vec<(u32, f32)>>> {
+    let genre = db.allowed_genre(&opts.genre)?;
+    let allow = |i: usize, r: u32| seen[i].binary_search(&r).is_err() && in_genre(&genre, r);
+    let qs: Vec<&[f32]> = queries.iter().map(|q| &q[..]).collect();
+    Ok(items.search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow))
 }
 
 fn check_k(k: usize) -> Result<()> {
@@ -310,6 +321,46 @@ pub(crate) trait Queries: Source {
         if is_sequence_model(self, &opts.model) {
             return users.iter().map(|u| self.recommend(u, opts)).collect();
         }
+        self.factor_batch_dense(users, opts)?
+            .into_iter()
+            .map(|h| self.to_hits(h))
+            .collect()
+    }
+
+    /// [`Queries::recommend_batch`] with dense item ids, for a second stage: the
+    /// factor models and `youtube` answer without naming their items; any other model
+    /// answers by name and its items are mapped back.
+    fn candidates_dense(
+        &self,
+        users: &[&str],
+        opts: &QueryOptions,
+    ) -> Result<Vec<Vec<(u32, f32)>>> {
+        let by_name = blend::is_blend(self, &opts.model)
+            || is_item_item_model(self, &opts.model)
+            || autoencoder::is_autoencoder(self, &opts.model)
+            || is_sequence_model(self, &opts.model);
+        if youtube::is_youtube(self, &opts.model) {
+            return youtube::recommend_batch_dense(self, users, opts);
+        }
+        if !by_name {
+            return self.factor_batch_dense(users, opts);
+        }
+        self.recommend_batch(users, opts)?
+            .into_iter()
+            .map(|hits| {
+                hits.into_iter()
+                    .map(|h| Ok((self.item_id(&h.id)?, h.score)))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A factor model's lists for `users` (dense item ids), as one batch search.
+    fn factor_batch_dense(
+        &self,
+        users: &[&str],
+        opts: &QueryOptions,
+    ) -> Result<Vec<Vec<(u32, f32)>>> {
         let (served_users, items) = self.factor_tables(&opts.model)?;
         let mut queries = Vec::with_capacity(users.len());
         let mut seen: Vec<Vec<u32>> = Vec::with_capacity(users.len());
@@ -323,9 +374,10 @@ pub(crate) trait Queries: Source {
         let qs: Vec<&[f32]> = queries.iter().map(|q| &q[..]).collect();
         let offset = items.view().offset();
         let hits = items.search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow);
-        hits.into_iter()
-            .map(|h| self.to_hits(h.into_iter().map(|(i, s)| (i, s + offset)).collect()))
-            .collect()
+        Ok(hits
+            .into_iter()
+            .map(|h| h.into_iter().map(|(i, s)| (i, s + offset)).collect())
+            .collect())
     }
 
     /// A factor model's served user and item tables, of one width.

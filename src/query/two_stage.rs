@@ -112,24 +112,18 @@ impl Ranker {
     }
 }
 
-/// The ranker's top `opts.k` of `hits` (the candidates, best first by retrieval),
-/// ties kept in retrieval order; each hit carries the ranker's score.
-fn rerank(hits: Vec<Hit>, scores: &[f32], k: usize) -> Vec<Hit> {
+/// The ranker's top `k` of `hits` (the candidates, best first by retrieval; dense
+/// ids), ties kept in retrieval order; each with the ranker's score.
+fn rerank(hits: &[(u32, f32)], scores: &[f32], k: usize) -> Vec<(u32, f32)> {
     let mut order: Vec<usize> = (0..hits.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     order.truncate(k);
-    order
-        .into_iter()
-        .map(|j| Hit {
-            id: hits[j].id.clone(),
-            score: scores[j],
-        })
-        .collect()
+    order.into_iter().map(|j| (hits[j].0, scores[j])).collect()
 }
 
 /// Two-stage `recommend` for each of `users` (answers in order): the candidates of all
-/// users come from one `recommend_batch` of the retrieval model, the ranker is read
-/// once. `opts.rank` names the ranker.
+/// users come from one batch of the retrieval model, as dense ids (only the `k` items
+/// returned are named), the ranker is read once. `opts.rank` names the ranker.
 pub(crate) fn recommend_batch<S: Queries + ?Sized>(
     db: &S,
     users: &[&str],
@@ -147,16 +141,13 @@ pub(crate) fn recommend_batch<S: Queries + ?Sized>(
         candidates: None,
         ..opts.clone()
     };
-    let lists = db.recommend_batch(users, &retrieve)?;
+    let lists = db.candidates_dense(users, &retrieve)?;
     let mut out = Vec::with_capacity(users.len());
     for (user, hits) in users.iter().zip(lists) {
-        let items = hits
-            .iter()
-            .map(|h| db.item_id(&h.id))
-            .collect::<Result<Vec<u32>>>()?;
-        let retrieval: Vec<f32> = hits.iter().map(|h| h.score).collect();
+        let items: Vec<u32> = hits.iter().map(|h| h.0).collect();
+        let retrieval: Vec<f32> = hits.iter().map(|h| h.1).collect();
         let scores = ranker.score(db, (user, rank), &items, &retrieval)?;
-        out.push(rerank(hits, &scores, opts.k));
+        out.push(db.to_hits(rerank(&hits, &scores, opts.k))?);
     }
     Ok(out)
 }
@@ -165,20 +156,11 @@ pub(crate) fn recommend_batch<S: Queries + ?Sized>(
 mod tests {
     use super::*;
 
-    fn hit(id: &str, score: f32) -> Hit {
-        Hit {
-            id: id.into(),
-            score,
-        }
-    }
-
     #[test]
     fn rerank_orders_by_ranker_keeping_ties_in_retrieval_order() {
-        let hits = vec![hit("a", 3.0), hit("b", 2.0), hit("c", 1.0), hit("d", 0.0)];
-        let got = rerank(hits, &[0.5, 0.9, 0.5, f32::NEG_INFINITY], 3);
-        let ids: Vec<&str> = got.iter().map(|h| h.id.as_str()).collect();
-        assert_eq!(ids, ["b", "a", "c"]);
-        assert_eq!(got[0].score, 0.9);
+        let hits = [(10, 3.0), (11, 2.0), (12, 1.0), (13, 0.0)];
+        let got = rerank(&hits, &[0.5, 0.9, 0.5, f32::NEG_INFINITY], 3);
+        assert_eq!(got, [(11, 0.9), (10, 0.5), (12, 0.5)]);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::parsed::parsed;
-use super::{check_k, search_for_users, seen_in, Queries, Source};
+use super::{check_k, search_for_users, search_for_users_dense, seen_in, Queries, Source};
 use crate::event::{Event, SearchEvent};
 use crate::index::served::Served;
 use crate::storage::tables::TableView;
@@ -108,10 +108,22 @@ pub(crate) fn recommend_batch<S: Queries + ?Sized>(
     users: &[&str],
     opts: &QueryOptions,
 ) -> Result<Vec<Vec<Hit>>> {
+    recommend_batch_dense(db, users, opts)?
+        .into_iter()
+        .map(|h| db.to_hits(h))
+        .collect()
+}
+
+/// [`recommend_batch`] with dense item ids (a second stage names only its top k).
+pub(crate) fn recommend_batch_dense<S: Queries + ?Sized>(
+    db: &S,
+    users: &[&str],
+    opts: &QueryOptions,
+) -> Result<Vec<Vec<(u32, f32)>>> {
     check_k(opts.k)?;
     let (tower, inputs, items) = load(db, &opts.model)?;
     let (queries, seen) = queries(db, &tower, &inputs, users, opts.include_seen)?;
-    search_for_users(db, &items, &queries, &seen, opts)
+    search_for_users_dense(db, &items, &queries, &seen, opts)
 }
 
 /// A past query of a user: the history before one of its events, and that event's
