@@ -43,6 +43,17 @@ impl Default for TrainOptions {
 }
 
 impl Db {
+    /// Every item's dense id by external id, for a job that maps many named answers
+    /// back at once.
+    fn item_index(&self) -> Result<std::collections::HashMap<String, u32>> {
+        Ok(self
+            .item_ids()?
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, name)| Some((name, u32::try_from(i).ok()?)))
+            .collect())
+    }
+
     /// The runner of this database's jobs.
     pub(crate) fn runner(&self) -> Runner<'_> {
         Runner {
@@ -185,12 +196,7 @@ impl Db {
                 .saturating_mul(8),
         )?;
         let names = self.user_ids()?;
-        let items: std::collections::HashMap<String, u32> = self
-            .item_ids()?
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, name)| Some((name, u32::try_from(i).ok()?)))
-            .collect();
+        let items = self.item_index()?;
         let opts = crate::QueryOptions {
             include_seen: true,
             ..crate::QueryOptions::model(model).k(n)
@@ -254,12 +260,7 @@ impl Db {
                 .saturating_mul(n as u128)
                 .saturating_mul(8),
         )?;
-        let items: std::collections::HashMap<String, u32> = self
-            .item_ids()?
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, name)| Some((name, u32::try_from(i).ok()?)))
-            .collect();
+        let items = self.item_index()?;
         let mut out = Vec::with_capacity(prefixes.len());
         for (chunk, targets) in prefixes.chunks(256).zip(targets.chunks(256)) {
             ctx.check_cancel()?;
