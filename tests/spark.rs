@@ -139,12 +139,12 @@ fn ml100k() -> PathBuf {
 fn spark_python() -> String {
     let py = std::env::var("RECDB_SPARK_PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = Command::new(&py)
-        .args(["-c", "import pyspark; print(pyspark.__version__)"])
+        .args(["-c", "import pyspark.ml.recommendation, pyspark; print(pyspark.__version__)"])
         .output();
     match probe {
         Ok(o) if o.status.success() => py,
         _ => panic!(
-            "pyspark is missing for `{py}`: python3 -m venv V && V/bin/pip install pyspark, then RECDB_SPARK_PYTHON=V/bin/python (Java 17 must be on the PATH)"
+            "pyspark is missing for `{py}`: python3 -m venv V && V/bin/pip install pyspark numpy, then RECDB_SPARK_PYTHON=V/bin/python (Java 17 must be on the PATH)"
         ),
     }
 }
