@@ -139,7 +139,10 @@ fn ml100k() -> PathBuf {
 fn spark_python() -> String {
     let py = std::env::var("RECDB_SPARK_PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = Command::new(&py)
-        .args(["-c", "import pyspark.ml.recommendation, pyspark; print(pyspark.__version__)"])
+        .args([
+            "-c",
+            "import pyspark.ml.recommendation, pyspark; print(pyspark.__version__)",
+        ])
         .output();
     match probe {
         Ok(o) if o.status.success() => py,
