@@ -212,6 +212,16 @@ fn bad_requests_get_4xx_naming_what_is_wrong() {
     assert_eq!(st, 400, "{v}");
     let (st, v) = srv.get("/v1/predict?user=u1");
     assert_eq!(st, 400, "{v}");
+    // Two stages: candidates re-ranked; a count without a ranker is refused.
+    let (st, v) = srv.get("/v1/recommend?user=u1&model=popular&rank=popular&candidates=20&k=5");
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["hits"].as_array().map(Vec::len), Some(5), "{v}");
+    let (st, v) = srv.get("/v1/recommend?user=u1&model=popular&candidates=20");
+    assert_eq!(
+        (st, &v["error"]["param"]),
+        (400, &json!("candidates")),
+        "{v}"
+    );
 
     // Jobs: unknown model and job 404; a second job of a running model 409; cancelling
     // an ended job 409.
