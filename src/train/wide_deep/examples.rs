@@ -33,6 +33,18 @@ pub(crate) struct Example {
     pub list: [f32; 2],
 }
 
+/// A uniform item below `n_items` that `seen` rejects not, in at most 32 draws: a user
+/// who has seen most items gets fewer negatives rather than a long loop.
+pub(crate) fn unseen_item(
+    rng: &mut SmallRng,
+    n_items: u32,
+    seen: impl Fn(u32) -> bool,
+) -> Option<u32> {
+    (0..32)
+        .map(|_| rng.random_range(0..n_items))
+        .find(|&j| !seen(j))
+}
+
 /// [`Example::list`] of the candidate at `rank` with `score` in a list topped by `top`.
 // why: a rank is below MAX_CANDIDATES, exact in f32.
 #[allow(clippy::cast_precision_loss)]
@@ -107,20 +119,16 @@ pub(crate) fn build(snap: &Snapshot, p: &WdParams, seed: u64) -> Result<Vec<Exam
                         continue;
                     }
                     for _ in 0..negatives {
-                        // Bounded: a user who has seen most items gets fewer negatives.
-                        for _ in 0..32 {
-                            let j = rng.random_range(0..n_items);
-                            if seen.binary_search(&j).is_err() {
-                                out.push(Example {
-                                    user,
-                                    item: j,
-                                    label: 0.0,
-                                    weight: 1.0,
-                                    score: 0.0,
-                                    list: [0.0; 2],
-                                });
-                                break;
-                            }
+                        let seen = |j: u32| seen.binary_search(&j).is_ok();
+                        if let Some(j) = unseen_item(&mut rng, n_items, seen) {
+                            out.push(Example {
+                                user,
+                                item: j,
+                                label: 0.0,
+                                weight: 1.0,
+                                score: 0.0,
+                                list: [0.0; 2],
+                            });
                         }
                     }
                 }

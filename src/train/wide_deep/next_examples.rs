@@ -30,7 +30,7 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::examples::{list_place, Example};
+use super::examples::{list_place, unseen_item, Example};
 use super::WdParams;
 use crate::jobs::{Snapshot, TableOutput};
 use crate::query::MAX_CANDIDATES;
@@ -153,13 +153,9 @@ pub(crate) fn build(
             }
             if (seen.len() as u64) < u64::from(n_items) {
                 for _ in 0..random {
-                    // Bounded: a user who has seen most items gets fewer negatives.
-                    for _ in 0..32 {
-                        let j = rng.random_range(0..n_items);
-                        if seen.binary_search(&j).is_err() {
-                            out.push(neg(user, j, place(j).unwrap_or(outside)));
-                            break;
-                        }
+                    let seen = |j: u32| seen.binary_search(&j).is_ok();
+                    if let Some(j) = unseen_item(&mut rng, n_items, seen) {
+                        out.push(neg(user, j, place(j).unwrap_or(outside)));
                     }
                 }
             }
@@ -226,15 +222,11 @@ fn from_prefixes(
         let outside = (floor, list_place(floor, top, nl.list.len()));
         if (seen.len() as u64) < u64::from(n_items) {
             for _ in 0..random {
-                for _ in 0..32 {
-                    let j = rng.random_range(0..n_items);
-                    if !is_seen(j) {
-                        let p = nl.list.iter().position(|c| c.0 == j).map_or(outside, |r| {
-                            (nl.list[r].1, list_place(nl.list[r].1, top, r))
-                        });
-                        out.push(neg(nl.user, j, p));
-                        break;
-                    }
+                if let Some(j) = unseen_item(rng, n_items, is_seen) {
+                    let p = nl.list.iter().position(|c| c.0 == j).map_or(outside, |r| {
+                        (nl.list[r].1, list_place(nl.list[r].1, top, r))
+                    });
+                    out.push(neg(nl.user, j, p));
                 }
             }
         }
