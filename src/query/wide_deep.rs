@@ -119,6 +119,9 @@ pub(crate) fn predict<S: Queries + ?Sized>(
         .unwrap_or(f32::NAN))
 }
 
+/// Items `rank` scores in one forward pass.
+const RANK_BLOCK: usize = 4096;
+
 /// `items` scored for `user`, best first (ties by the order given).
 pub(crate) fn rank<S: Queries + ?Sized>(
     db: &S,
@@ -131,7 +134,11 @@ pub(crate) fn rank<S: Queries + ?Sized>(
         .iter()
         .map(|i| db.item_id(i))
         .collect::<Result<Vec<u32>>>()?;
-    let scores = score(db, model, uid, &ids, None)?;
+    // In blocks: a caller's list of any length costs one block's activations at a time.
+    let mut scores = Vec::with_capacity(ids.len());
+    for block in ids.chunks(RANK_BLOCK) {
+        scores.extend(score(db, model, uid, block, None)?);
+    }
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     order

@@ -448,6 +448,9 @@ impl WdParams {
     }
 }
 
+/// Pairs the validation loss is computed on at a time.
+const VALID_BLOCK: usize = 4096;
+
 /// The validation tenth: a training pair is held out for early stopping when
 /// `mix64((user << 32) | item) % 10 == 0` (mix64 = SplitMix64's finaliser).
 pub(crate) fn is_validation(user: u32, item: u32) -> bool {
@@ -561,7 +564,11 @@ impl WideDeep {
             train.append(&mut valid);
         }
         let shape = Shape::new(p, snap.n_users, snap.n_items, &spec);
-        ctx.check_memory("wide_buckets", shape.training_bytes(p.batch))?;
+        // Validation runs in blocks of `VALID_BLOCK` pairs, whatever the batch.
+        ctx.check_memory(
+            "wide_buckets",
+            shape.training_bytes(p.batch.max(VALID_BLOCK)),
+        )?;
         let users: Vec<Side> = (0..snap.n_users)
             .map(|u| {
                 let a = snap.user_attrs.get(u).map_or(&[][..], |a| &a[..]);
@@ -662,8 +669,8 @@ fn valid_loss(
 ) -> Result<f64> {
     let (mut loss, mut w) = (0.0f64, 0.0f64);
     let mut g = Vec::new();
-    for start in (0..set.len()).step_by(4096) {
-        let end = (start + 4096).min(set.len());
+    for start in (0..set.len()).step_by(VALID_BLOCK) {
+        let end = (start + VALID_BLOCK).min(set.len());
         fill(batch, set, &mut (start..end));
         net.forward(batch, acts);
         g.clear();
