@@ -194,6 +194,8 @@ fn bad_requests_get_4xx_naming_what_is_wrong() {
     }
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("BodyTooLarge"), "{answer}");
+    let (st, v) = srv.post("/v1/events", r#"{"user":"u1","item":"i1","query":"q"}"#);
+    assert_eq!((st, &v["error"]["field"]), (400, &json!("query")), "{v}");
     let (st, v) = srv.post("/v1/events", "{\"user\": ");
     assert_eq!((st, &v["error"]["kind"]), (400, &json!("Parse")), "{v}");
 

@@ -104,18 +104,25 @@ pub fn event_rows(body: &[u8], now: i64) -> Result<Vec<Row>> {
                 parse_err(line, "timestamp", format!("expected an integer, got {v}"))
             })?,
         };
-        let item = text(&m, line, "item")?;
-        let query = text(&m, line, "query")?;
-        let (Some(item), _) = (item, &query) else {
-            match query {
-                Some(q) => rows.push(Row::Search(RawSearch {
+        let item = match (text(&m, line, "item")?, text(&m, line, "query")?) {
+            (Some(item), None) => item,
+            (None, Some(q)) => {
+                rows.push(Row::Search(RawSearch {
                     user,
                     text: q,
                     timestamp,
-                })),
-                None => return Err(parse_err(line, "item", "missing (or give `query`)")),
+                }));
+                continue;
             }
-            continue;
+            // As the importers: a row is an event or a search, never both.
+            (Some(_), Some(_)) => {
+                return Err(parse_err(
+                    line,
+                    "query",
+                    "an event with an item has no query",
+                ))
+            }
+            (None, None) => return Err(parse_err(line, "item", "missing (or give `query`)")),
         };
         let kind = match text(&m, line, "kind")? {
             None => EventKind::Interaction,
