@@ -74,7 +74,7 @@ pub(crate) enum InitScale {
     /// the size it starts with.
     Match,
     /// The table's rows as they are (the default: on NEXT it beats `Match`, ML-100K
-    /// HR@10 0.163 against 0.118 at seed 1, docs/YOUTUBE.md).
+    /// HR@10 0.157 against 0.131, mean of seeds 1-3, docs/YOUTUBE.md).
     Keep,
 }
 
