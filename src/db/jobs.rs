@@ -16,6 +16,16 @@ use crate::{Error, Params, Result};
 /// Attributes by dense id, as a [`Snapshot`] carries them.
 type AttrRows = Vec<Vec<(String, String)>>;
 
+/// A training job ready to run: checked, recorded, with its place under the cap.
+struct Prepared {
+    job: Box<dyn Job>,
+    /// Its own pool (`TrainOptions::threads`); `None`: the database's.
+    pool: Option<rayon::ThreadPool>,
+    rec: JobRecord,
+    /// Held until the job ends.
+    slot: JobSlot,
+}
+
 /// Options of one training run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainOptions {
@@ -332,7 +342,7 @@ impl Db {
         model: &str,
         params: &Params,
         opts: &TrainOptions,
-    ) -> Result<(Box<dyn Job>, Option<rayon::ThreadPool>, JobRecord, JobSlot)> {
+    ) -> Result<Prepared> {
         let job = crate::train::make_job(model, params)?;
         for m in job.requires_models() {
             crate::query::check_blend_component(self, &m)?;
@@ -359,13 +369,23 @@ impl Db {
         let slot = self.job_slot()?;
         let pool = opts.threads.map(super::thread_pool).transpose()?;
         let rec = self.start_record(&slot, job.model(), job.params_json(), opts.seed)?;
-        Ok((job, pool, rec, slot))
+        Ok(Prepared {
+            job,
+            pool,
+            rec,
+            slot,
+        })
     }
 
     /// Train `model` in the foreground and publish its tables. Durable on return.
     /// Progress and cancel go through `opts.control`.
     pub fn train(&self, model: &str, params: &Params, opts: &TrainOptions) -> Result<JobInfo> {
-        let (job, pool, rec, _slot) = self.prepare_training(model, params, opts)?;
+        let Prepared {
+            job,
+            pool,
+            rec,
+            slot: _slot,
+        } = self.prepare_training(model, params, opts)?;
         let cancel = runner::cancel_flag(&opts.control);
         self.run_training(job.as_ref(), opts, pool, rec, cancel, None)
     }
@@ -379,7 +399,12 @@ impl Db {
         opts: &TrainOptions,
         sink: &dyn ProgressSink,
     ) -> Result<JobInfo> {
-        let (job, pool, rec, _slot) = self.prepare_training(model, params, opts)?;
+        let Prepared {
+            job,
+            pool,
+            rec,
+            slot: _slot,
+        } = self.prepare_training(model, params, opts)?;
         let cancel = runner::cancel_flag(&opts.control);
         self.run_training(job.as_ref(), opts, pool, rec, cancel, Some(sink))
     }
@@ -391,7 +416,12 @@ impl Db {
         params: &Params,
         opts: &TrainOptions,
     ) -> Result<JobHandle> {
-        let (job, pool, rec, slot) = self.prepare_training(model, params, opts)?;
+        let Prepared {
+            job,
+            pool,
+            rec,
+            slot,
+        } = self.prepare_training(model, params, opts)?;
         let id = rec.id;
         let cancel = runner::cancel_flag(&opts.control);
         let (db, opts, c) = (self.clone(), opts.clone(), cancel.clone());

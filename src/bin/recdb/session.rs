@@ -21,6 +21,7 @@ pub enum RunMode {
     /// A `/v1/shell` request of `recdb serve`, on one of the server's request slots: a
     /// command that runs a job in the foreground runs it in the background and waits
     /// for it at most `wait`, and commands that take minutes are refused.
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))] // only `serve` makes one
     Served { wait: Duration },
 }
 
