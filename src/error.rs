@@ -38,6 +38,10 @@ pub enum Error {
     /// `u32::MAX` rows): refused rather than wrapped.
     #[error("{what} is too large: the limit is {limit}")]
     TooLarge { what: String, limit: u64 },
+    /// A limit on work at once was reached (e.g. the jobs running in one database,
+    /// `Config::max_jobs`): nothing was started; retry when some of it ends.
+    #[error("too many {what}: at most {limit} at once; retry when one ends")]
+    Busy { what: String, limit: u64 },
     /// Stored bytes failed validation (checksum, structure, or an impossible value).
     #[error("corrupted {what}")]
     Corrupted { what: String },

@@ -73,7 +73,7 @@ pub use ingest::{
 };
 #[cfg(feature = "parquet")]
 pub use ingest::{parse_parquet_factors, ParquetFactors};
-pub use jobs::{JobContext, JobControl, JobState, NoProgress, ProgressSink, MAX_THREADS};
+pub use jobs::{JobContext, JobControl, JobState, NoProgress, ProgressSink, MAX_JOBS, MAX_THREADS};
 pub use query::{
     Hit, QueryOptions, SequenceQuery, SequenceScoring, DEFAULT_CANDIDATES, MAX_CANDIDATES,
 };

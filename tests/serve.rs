@@ -526,3 +526,320 @@ fn connect_runs_shell_commands_and_shutdown_is_graceful() {
     assert_eq!(db.job(id).unwrap().state.to_string(), "cancelled");
     assert_eq!(db.stats().unwrap().events, 2400);
 }
+
+/// A raw HTTP/1.1 request on its own connection (for what a well-behaved client does
+/// not do: stall mid-body).
+fn raw(srv: &Server, text: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut tcp = std::net::TcpStream::connect(srv.url.trim_start_matches("http://")).unwrap();
+    tcp.write_all(text.as_bytes()).unwrap();
+    tcp
+}
+
+/// What the server answered on `tcp`, read until `until` is in it (or `limit` passed).
+fn answer_on(tcp: &mut std::net::TcpStream, until: &str, limit: Duration) -> String {
+    use std::io::Read;
+    tcp.set_read_timeout(Some(limit)).unwrap();
+    let (mut answer, mut buf) = (String::new(), [0u8; 4096]);
+    while !answer.contains(until) {
+        match tcp.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    answer
+}
+
+#[test]
+fn an_ingest_past_the_record_limit_is_refused_whole() {
+    const LIMIT: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let srv = loaded(dir.path(), &[]);
+    let lines = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("{{\"user\":\"x{}\",\"item\":\"y{}\"}}\n", i % 97, i % 89))
+            .collect()
+    };
+    let refused = |path: &str, body: &str, got: usize| {
+        let (st, v) = srv.post(path, body);
+        assert_eq!(st, 413, "{v}");
+        assert_eq!(v["error"]["kind"], "TooManyRecords", "{v}");
+        assert_eq!(
+            (&v["error"]["limit"], &v["error"]["got"]),
+            (&json!(LIMIT), &json!(got))
+        );
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(&format!("limit is {LIMIT}")), "{msg}");
+    };
+    refused("/v1/events", &lines(LIMIT + 1), LIMIT + 1);
+    // As a JSON array too: past the limit the elements are only counted.
+    let array = format!("[{}]", lines(LIMIT + 5).trim_end().replace('\n', ","));
+    refused("/v1/events", &array, LIMIT + 5);
+    let items: String = (0..=LIMIT)
+        .map(|i| format!("{{\"id\":\"n{i}\"}}\n"))
+        .collect();
+    refused("/v1/items", &items, LIMIT + 1);
+    let (_, stats) = srv.get("/v1/stats");
+    assert_eq!(
+        stats["events"], 2400,
+        "a refused ingest wrote something: {stats}"
+    );
+    assert_eq!(stats["items"], 200, "{stats}");
+    // At the limit: one commit.
+    let (st, v) = srv.post("/v1/events", &lines(LIMIT));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["events"], LIMIT);
+}
+
+/// The peak resident memory of a process, in bytes (Linux).
+#[cfg(target_os = "linux")]
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb << 10
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn batch_lists_are_read_only_up_to_their_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = loaded(dir.path(), &[]);
+    let (st, v) = srv.post("/v1/recommend", r#"{"users": ["u1"], "k": 3}"#);
+    assert_eq!(st, 404, "no model yet: {v}");
+    let before = peak_rss(srv.child.id());
+    // 4,000,000 one-letter ids in a 16 MB body: kept as strings they would take
+    // ~250 MB; read up to the limit and counted past it, ~2 body copies.
+    const N: usize = 4_000_000;
+    let mut body = String::with_capacity(N * 4 + 32);
+    body.push_str(r#"{"k": 3, "users": ["#);
+    for i in 0..N {
+        body.push_str(if i == 0 { "\"a\"" } else { ",\"a\"" });
+    }
+    body.push_str("]}");
+    let (st, v) = srv.post("/v1/recommend", &body);
+    assert_eq!((st, &v["error"]["param"]), (400, &json!("users")), "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains(&format!("1 to 1000 users, got {N}")), "{msg}");
+    let grew = peak_rss(srv.child.id()).saturating_sub(before);
+    assert!(
+        grew < 120 << 20,
+        "the server's peak memory grew by {} MiB reading a 16 MB list",
+        grew >> 20
+    );
+    // `rank`'s items: the same limit and message.
+    let items: Vec<String> = (0..1001).map(|i| format!("i{i}")).collect();
+    let (st, v) = srv.post(
+        "/v1/rank",
+        &json!({"user": "u1", "items": items, "model": "popular"}).to_string(),
+    );
+    assert_eq!((st, &v["error"]["param"]), (400, &json!("items")), "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("1 to 1000 items, got 1001"));
+}
+
+#[test]
+fn the_limits_are_flags_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    for (flag, value) in [
+        ("--max-requests", "0"),
+        ("--max-requests", "100000"),
+        ("--query-timeout", "0"),
+        ("--body-timeout", "-1"),
+        ("--shutdown-timeout", "NaN"),
+        ("--max-jobs", "0"),
+    ] {
+        let arg = format!("{flag}={value}");
+        let err = Server::try_start(&db, &[&arg])
+            .err()
+            .unwrap_or_else(|| panic!("{flag} {value} accepted"));
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+    }
+}
+
+#[test]
+fn requests_past_the_limit_get_503_and_a_stalled_body_408() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(
+        &dir.path().join("db"),
+        &["--max-requests", "1", "--body-timeout", "4"],
+    );
+    // A client that sends half a body holds the one request slot...
+    let mut stalled = raw(
+        &srv,
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"user\"",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // ... so another request waits (1 s at most), then gets 503.
+    let t0 = Instant::now();
+    let (st, v) = srv.get("/v1/stats");
+    assert_eq!(
+        (st, &v["error"]["kind"]),
+        (503, &json!("Overloaded")),
+        "{v}"
+    );
+    assert_eq!(v["error"]["limit"], 1);
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    // Health answers whatever the load.
+    assert_eq!(srv.get("/v1/health").0, 200);
+    // The stalled body is cut at --body-timeout, and the slot is free again.
+    let answer = answer_on(&mut stalled, "BodyTimeout", Duration::from_secs(20));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("--body-timeout"), "{answer}");
+    let (st, v) = srv.get("/v1/stats");
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["events"], 0, "the cut request wrote nothing");
+}
+
+#[test]
+fn a_query_past_the_timeout_is_answered_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(&dir.path().join("db"), &["--query-timeout", "0.2"]);
+    // 1000 users over 3000 items: a batch of every user with k = 1000 is a million
+    // hits to score, sort and write (over a second); one user's top 10 is well under.
+    let mut body = String::new();
+    for u in 0..1000 {
+        for j in 0..20 {
+            let item = (u * 131 + j * 977) % 3000;
+            body.push_str(&format!("{{\"user\":\"u{u}\",\"item\":\"i{item}\"}}\n"));
+        }
+    }
+    let (st, v) = srv.post("/v1/events", &body);
+    assert_eq!(st, 200, "{v}");
+    let job = srv.train(json!({"model": "als", "params": {"factors": 64, "iterations": 1}}));
+    assert_eq!(job["state"], "done", "{job}");
+    let users: Vec<String> = (0..1000).map(|u| format!("u{u}")).collect();
+    let (st, v) = srv.post(
+        "/v1/recommend",
+        &json!({"users": users, "k": 1000}).to_string(),
+    );
+    assert_eq!((st, &v["error"]["kind"]), (503, &json!("Timeout")), "{v}");
+    assert_eq!(v["error"]["limit_seconds"], 0.2);
+    let (st, v) = srv.get("/v1/recommend?user=u1&k=10");
+    assert_eq!(st, 200, "{v}");
+    // Writes are not cut by the query timeout.
+    let (st, v) = srv.post("/v1/events", &body);
+    assert_eq!(st, 200, "{v}");
+}
+
+#[test]
+fn shell_commands_do_not_hold_a_request_for_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Arc::new(loaded(dir.path(), &["--query-timeout", "1"]));
+    // A long `train` without --background: answered after the wait, the job going on.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = srv.clone();
+    std::thread::spawn(move || {
+        let line = "train als --factors 32 --iterations 10000 --threads 1";
+        let _ = tx.send(s.post(
+            "/v1/shell",
+            &json!({"line": line, "format": "json"}).to_string(),
+        ));
+    });
+    let (st, v) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a long foreground train held its request");
+    assert_eq!(st, 200, "{v}");
+    let out: Value = serde_json::from_str(v["stdout"].as_str().unwrap()).unwrap();
+    assert_eq!(out["background"], true, "{out}");
+    let id = out["job"].as_u64().unwrap();
+    let (_, job) = srv.get(&format!("/v1/jobs/{id}"));
+    assert_eq!(job["state"], "running", "{job}");
+    let (st, _) = srv.post(&format!("/v1/jobs/{id}/cancel"), "");
+    assert_eq!(st, 200);
+    assert_eq!(srv.wait_job(id)["state"], "cancelled");
+    // A quick one still answers with its job, as in a local shell.
+    let (st, v) = srv.post(
+        "/v1/shell",
+        r#"{"line": "train popular", "format": "json"}"#,
+    );
+    assert_eq!(st, 200, "{v}");
+    let out: Value = serde_json::from_str(v["stdout"].as_str().unwrap()).unwrap();
+    assert_eq!(out["state"], "done", "{out}");
+    // Commands that work for minutes with no job to run in the background: refused.
+    for line in ["eval --protocol loo --model popular --data nowhere", "demo"] {
+        let (st, v) = srv.post("/v1/shell", &json!({ "line": line }).to_string());
+        assert_eq!(st, 400, "{line}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("does not run over a server"), "{msg}");
+    }
+}
+
+#[test]
+fn jobs_past_the_cap_are_503_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = loaded(dir.path(), &["--max-jobs", "1"]);
+    let long =
+        json!({"model": "als", "params": {"iterations": 10000, "factors": 32}, "threads": 1});
+    let (st, v) = srv.post("/v1/jobs", &long.to_string());
+    assert_eq!(st, 202, "{v}");
+    let id = v["job"].as_u64().unwrap();
+    let (st, v) = srv.post("/v1/jobs", r#"{"model": "popular"}"#);
+    assert_eq!((st, &v["error"]["kind"]), (503, &json!("Busy")), "{v}");
+    assert_eq!(v["error"]["limit"], 1);
+    let (st, v) = srv.post("/v1/shell", r#"{"line": "train popular --background"}"#);
+    assert_eq!((st, &v["error"]["kind"]), (503, &json!("Busy")), "{v}");
+    let (_, jobs) = srv.get("/v1/jobs");
+    assert_eq!(
+        jobs.as_array().unwrap().len(),
+        1,
+        "a refused job left a record: {jobs}"
+    );
+    let (st, _) = srv.post(&format!("/v1/jobs/{id}/cancel"), "");
+    assert_eq!(st, 200);
+    assert_eq!(srv.wait_job(id)["state"], "cancelled");
+    assert_eq!(srv.train(json!({"model": "popular"}))["state"], "done");
+}
+
+#[cfg(unix)]
+#[test]
+fn shutdown_does_not_wait_for_a_stuck_request_past_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = loaded(dir.path(), &["--shutdown-timeout", "1"]);
+    // `import events FIFO` blocks in open() until a writer comes: none will.
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let (url, line) = (srv.url.clone(), format!("import events {}", fifo.display()));
+    let stuck = std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        // Ends when the server exits and the connection drops.
+        let _ = agent
+            .post(format!("{url}/v1/shell"))
+            .send(json!({ "line": line }).to_string());
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(Command::new("kill")
+        .args(["-TERM", &srv.pid()])
+        .status()
+        .unwrap()
+        .success());
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = srv.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the server still runs {:?} after SIGTERM",
+            t0.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+    stuck.join().unwrap();
+    let db = recdb::Db::open(dir.path().join("db")).unwrap();
+    assert_eq!(db.stats().unwrap().events, 2400);
+}

@@ -12,7 +12,7 @@ use super::Db;
 use crate::index::delta::{self as store, DeltaOp, StoredDelta};
 use crate::index::replay::Delta;
 use crate::jobs::record::JobRecord;
-use crate::jobs::runner::{self, RunSpec};
+use crate::jobs::runner::{self, JobSlot, RunSpec};
 use crate::jobs::{JobContext, JobControl, JobHandle, JobInfo, JobState, TableOutput};
 use crate::storage::tables::{RowSpace, TableView};
 use crate::{Error, Result};
@@ -30,23 +30,26 @@ impl Db {
     /// meanwhile are carried over into the new version's delta). The index policy then
     /// rebuilds the index of the new version. Durable on return.
     pub fn compact(&self, table: &str, opts: &CompactOptions) -> Result<JobInfo> {
-        let rec = self.start_compact(table)?;
+        let (rec, _slot) = self.start_compact(table)?;
         self.run_compact(table, opts, runner::cancel_flag(&opts.control), rec)
     }
 
     /// [`Db::compact`] on a background thread.
     pub fn spawn_compact(&self, table: &str, opts: &CompactOptions) -> Result<JobHandle> {
-        let rec = self.start_compact(table)?;
+        let (rec, slot) = self.start_compact(table)?;
         let id = rec.id;
         let cancel = runner::cancel_flag(&opts.control);
         let (db, t, o, c) = (self.clone(), table.to_owned(), opts.clone(), cancel.clone());
-        self.runner()
-            .spawn(id, cancel, move || db.run_compact(&t, &o, c, rec))
+        self.runner().spawn(id, cancel, move || {
+            let _slot = slot;
+            db.run_compact(&t, &o, c, rec)
+        })
     }
 
-    fn start_compact(&self, table: &str) -> Result<JobRecord> {
+    fn start_compact(&self, table: &str) -> Result<(JobRecord, JobSlot)> {
+        let slot = self.job_slot()?;
         let params = serde_json::json!({ "table": table }).to_string();
-        self.start_record("compact", params, 0)
+        Ok((self.start_record(&slot, "compact", params, 0)?, slot))
     }
 
     /// Reads the table's current version and its delta; produces the new version, its

@@ -187,9 +187,16 @@ impl Db {
         };
         let mut report = report;
         if due && !self.compaction_running(table) {
-            let h = self.spawn_compact(table, &CompactOptions::default())?;
-            report.compact_job = Some(h.id);
-            self.keep_maintenance(h);
+            match self.spawn_compact(table, &CompactOptions::default()) {
+                Ok(h) => {
+                    report.compact_job = Some(h.id);
+                    self.keep_maintenance(h);
+                }
+                // At the job cap: the rows are durable; the compaction stays due and
+                // starts with a later update.
+                Err(Error::Busy { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(report)
     }

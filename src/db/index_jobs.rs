@@ -19,7 +19,7 @@ use crate::index::stored as store;
 use crate::index::{code_stages, BuildHooks, IvfIndex, Metric, Shortfall, TUNED};
 use crate::jobs::policy::{self, IndexBuild};
 use crate::jobs::record::{self as job_store, JobRecord, JobState};
-use crate::jobs::runner::{self, RunSpec};
+use crate::jobs::runner::{self, JobSlot, RunSpec};
 use crate::jobs::{JobContext, JobHandle, JobInfo};
 use crate::storage::backend::WriteBatch;
 use crate::storage::tables::{self, TableView};
@@ -97,7 +97,7 @@ impl Db {
     /// `target_recall`, store it (replacing the version's previous index) and serve it.
     /// Durable on return. Later publishes of the table rebuild it with the same options.
     pub fn build_index(&self, table: &str, opts: &IndexOptions) -> Result<IndexInfo> {
-        let (rec, pool) = self.prepare_index_job(table, opts, false)?;
+        let (rec, pool, _slot) = self.prepare_index_job(table, opts, false)?;
         let cancel = runner::cancel_flag(&opts.control);
         self.run_index_job(table, opts, pool, cancel, rec)
             .map(|(info, _)| info)
@@ -109,14 +109,14 @@ impl Db {
         self.spawn_index_job(table, opts, false)
     }
 
-    /// Check the options and the table, then record the job (a bad option leaves no
-    /// record).
+    /// Check the options and the table, take a place under the job cap, then record the
+    /// job (a bad option, or no free place, leaves no record).
     fn prepare_index_job(
         &self,
         table: &str,
         opts: &IndexOptions,
         auto: bool,
-    ) -> Result<(JobRecord, Option<rayon::ThreadPool>)> {
+    ) -> Result<(JobRecord, Option<rayon::ThreadPool>, JobSlot)> {
         let view = self.table(table)?;
         if auto {
             opts.validate()?;
@@ -125,17 +125,19 @@ impl Db {
             // lists than rows; an automatic rebuild's lists are chosen for the table.
             opts.validate_for(&view)?;
         }
+        let slot = self.job_slot()?;
         let pool = opts.threads.map(super::thread_pool).transpose()?;
-        let rec = self.start_record("index", params_json(table, opts, auto), opts.seed)?;
-        Ok((rec, pool))
+        let rec = self.start_record(&slot, "index", params_json(table, opts, auto), opts.seed)?;
+        Ok((rec, pool, slot))
     }
 
     fn spawn_index_job(&self, table: &str, opts: &IndexOptions, auto: bool) -> Result<JobHandle> {
-        let (rec, pool) = self.prepare_index_job(table, opts, auto)?;
+        let (rec, pool, slot) = self.prepare_index_job(table, opts, auto)?;
         let id = rec.id;
         let cancel = runner::cancel_flag(&opts.control);
         let (db, t, o, c) = (self.clone(), table.to_owned(), opts.clone(), cancel.clone());
         self.runner().spawn(id, cancel, move || {
+            let _slot = slot;
             db.run_index_job(&t, &o, pool, c, rec).map(|(_, job)| job)
         })
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use super::Db;
 use crate::error::OrPoisoned;
 use crate::jobs::record::{self as job_store, JobRecord, JobState, Policy};
-use crate::jobs::runner::{self, RunSpec, Runner};
+use crate::jobs::runner::{self, JobSlot, RunSpec, Runner};
 use crate::jobs::{
     policy, Job, JobControl, JobHandle, JobInfo, ProgressSink, Snapshot, TableOutput,
 };
@@ -15,6 +15,16 @@ use crate::{Error, Params, Result};
 
 /// Attributes by dense id, as a [`Snapshot`] carries them.
 type AttrRows = Vec<Vec<(String, String)>>;
+
+/// A training job ready to run: checked, recorded, with its place under the cap.
+struct Prepared {
+    job: Box<dyn Job>,
+    /// Its own pool (`TrainOptions::threads`); `None`: the database's.
+    pool: Option<rayon::ThreadPool>,
+    rec: JobRecord,
+    /// Held until the job ends.
+    slot: JobSlot,
+}
 
 /// Options of one training run.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,8 +73,22 @@ impl Db {
         }
     }
 
+    /// A place for one more running job ([`crate::Config::max_jobs`]), or
+    /// [`Error::Busy`]: taken before the job builds its pool or writes its record, and
+    /// held until the job ends.
+    pub(crate) fn job_slot(&self) -> Result<JobSlot> {
+        self.inner.job_slots.take()
+    }
+
     /// Register a job: allocate its id and record it as running at the current watermark.
-    pub(crate) fn start_record(&self, model: &str, params: String, seed: u64) -> Result<JobRecord> {
+    /// `_slot` is the job's place under the cap: no record without one.
+    pub(crate) fn start_record(
+        &self,
+        _slot: &JobSlot,
+        model: &str,
+        params: String,
+        seed: u64,
+    ) -> Result<JobRecord> {
         let _w = self.lock_write();
         let mut st = self.state_mut()?;
         let id = st.meta.next_job;
@@ -81,7 +105,8 @@ impl Db {
 
     /// Publish `out` as a job of its own (`import`, `concat`): recorded like any job.
     pub(crate) fn publish_job(&self, model: &str, params: String, out: TableOutput) -> Result<()> {
-        let rec = self.start_record(model, params, 0)?;
+        let slot = self.job_slot()?;
+        let rec = self.start_record(&slot, model, params, 0)?;
         let spec = RunSpec {
             seed: 0,
             pool: None,
@@ -310,14 +335,14 @@ impl Db {
         Ok((users, items))
     }
 
-    /// The job, its own pool and its record, once the options are checked (a bad
-    /// option leaves no record).
+    /// The job, its own pool, its record and its place under the cap, once the options
+    /// are checked (a bad option, or no free place, leaves no record).
     fn prepare_training(
         &self,
         model: &str,
         params: &Params,
         opts: &TrainOptions,
-    ) -> Result<(Box<dyn Job>, Option<rayon::ThreadPool>, JobRecord)> {
+    ) -> Result<Prepared> {
         let job = crate::train::make_job(model, params)?;
         for m in job.requires_models() {
             crate::query::check_blend_component(self, &m)?;
@@ -341,15 +366,26 @@ impl Db {
         // A missing input table fails here, before the job leaves a record.
         let inputs = job.input_tables();
         self.tables_consistent(&inputs.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let slot = self.job_slot()?;
         let pool = opts.threads.map(super::thread_pool).transpose()?;
-        let rec = self.start_record(job.model(), job.params_json(), opts.seed)?;
-        Ok((job, pool, rec))
+        let rec = self.start_record(&slot, job.model(), job.params_json(), opts.seed)?;
+        Ok(Prepared {
+            job,
+            pool,
+            rec,
+            slot,
+        })
     }
 
     /// Train `model` in the foreground and publish its tables. Durable on return.
     /// Progress and cancel go through `opts.control`.
     pub fn train(&self, model: &str, params: &Params, opts: &TrainOptions) -> Result<JobInfo> {
-        let (job, pool, rec) = self.prepare_training(model, params, opts)?;
+        let Prepared {
+            job,
+            pool,
+            rec,
+            slot: _slot,
+        } = self.prepare_training(model, params, opts)?;
         let cancel = runner::cancel_flag(&opts.control);
         self.run_training(job.as_ref(), opts, pool, rec, cancel, None)
     }
@@ -363,7 +399,12 @@ impl Db {
         opts: &TrainOptions,
         sink: &dyn ProgressSink,
     ) -> Result<JobInfo> {
-        let (job, pool, rec) = self.prepare_training(model, params, opts)?;
+        let Prepared {
+            job,
+            pool,
+            rec,
+            slot: _slot,
+        } = self.prepare_training(model, params, opts)?;
         let cancel = runner::cancel_flag(&opts.control);
         self.run_training(job.as_ref(), opts, pool, rec, cancel, Some(sink))
     }
@@ -375,11 +416,17 @@ impl Db {
         params: &Params,
         opts: &TrainOptions,
     ) -> Result<JobHandle> {
-        let (job, pool, rec) = self.prepare_training(model, params, opts)?;
+        let Prepared {
+            job,
+            pool,
+            rec,
+            slot,
+        } = self.prepare_training(model, params, opts)?;
         let id = rec.id;
         let cancel = runner::cancel_flag(&opts.control);
         let (db, opts, c) = (self.clone(), opts.clone(), cancel.clone());
         self.runner().spawn(id, cancel, move || {
+            let _slot = slot;
             db.run_training(job.as_ref(), &opts, pool, rec, c, None)
         })
     }
@@ -485,7 +532,13 @@ impl Db {
                 for kv in p.params.lines().filter(|l| !l.is_empty()) {
                     params.insert_kv(kv)?;
                 }
-                started.push(self.spawn_train(&p.model, &params, &TrainOptions::default())?);
+                match self.spawn_train(&p.model, &params, &TrainOptions::default()) {
+                    Ok(h) => started.push(h),
+                    // At the cap: the retrain stays due and starts after a later commit;
+                    // the commit itself is durable and not the job's.
+                    Err(Error::Busy { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(started)
@@ -549,7 +602,9 @@ mod tests {
     }
 
     fn run(db: &Db, what: &'static str, cancel: Arc<AtomicBool>) -> Result<JobInfo> {
-        let rec = db.start_record("fake", "{}".into(), 1).unwrap();
+        let rec = db
+            .start_record(&db.job_slot().unwrap(), "fake", "{}".into(), 1)
+            .unwrap();
         db.run_training(
             &Fake(what),
             &TrainOptions::default(),
@@ -558,6 +613,70 @@ mod tests {
             cancel,
             None,
         )
+    }
+
+    /// A fake job spinning in the background until cancelled, started as `spawn_train`
+    /// starts a real one (its place under the cap taken first, held by its thread).
+    fn spawn_spinner(db: &Db) -> Result<(JobHandle, Arc<AtomicBool>)> {
+        let slot = db.job_slot()?;
+        let rec = db.start_record(&slot, "fake", "{}".into(), 1)?;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (d, c) = (db.clone(), cancel.clone());
+        let h = db.runner().spawn(rec.id, cancel.clone(), move || {
+            let _slot = slot;
+            d.run_training(&Fake("spin"), &TrainOptions::default(), None, rec, c, None)
+        })?;
+        Ok((h, cancel))
+    }
+
+    #[test]
+    fn jobs_past_the_cap_are_refused_busy_and_leave_no_record() {
+        assert!(matches!(
+            Db::open_with(crate::Config {
+                max_jobs: 0,
+                ..crate::Config::default()
+            }),
+            Err(Error::InvalidParameter { name, .. }) if name == "max_jobs"
+        ));
+        let db = Db::open_with(crate::Config {
+            max_jobs: 2,
+            ..crate::Config::default()
+        })
+        .unwrap();
+        let mut b = db.batch();
+        b.push("u", "i", EventKind::View, 1.0, 0).unwrap();
+        b.commit().unwrap();
+        let (first, stop_first) = spawn_spinner(&db).unwrap();
+        let (second, stop_second) = spawn_spinner(&db).unwrap();
+        let busy = |r: Result<()>| match r {
+            Err(Error::Busy { what, limit }) => {
+                assert_eq!((what.as_str(), limit), ("jobs running", 2));
+                true
+            }
+            _ => false,
+        };
+        let none = Params::new();
+        let opts = TrainOptions::default();
+        assert!(busy(db.spawn_train("popular", &none, &opts).map(drop)));
+        assert!(busy(db.train("popular", &none, &opts).map(drop)));
+        assert!(busy(spawn_spinner(&db).map(drop)));
+        assert_eq!(db.jobs().unwrap().len(), 2, "a refused job left a record");
+        // A retrain policy due at the cap: the commit succeeds, the retrain waits.
+        db.set_retrain_policy("popular", &none, 1).unwrap();
+        let mut b = db.batch();
+        b.push("u", "j", EventKind::View, 1.0, 1).unwrap();
+        b.commit().unwrap();
+        assert_eq!(db.jobs().unwrap().len(), 2);
+        // One ends: its place is free again, and the next commit starts the retrain.
+        stop_first.store(true, Ordering::Relaxed);
+        assert!(matches!(first.wait(), Err(Error::Cancelled)));
+        let mut b = db.batch();
+        b.push("u", "k", EventKind::View, 1.0, 2).unwrap();
+        b.commit().unwrap();
+        let models: Vec<String> = db.jobs().unwrap().into_iter().map(|j| j.model).collect();
+        assert_eq!(models, ["fake", "fake", "popular"]);
+        stop_second.store(true, Ordering::Relaxed);
+        assert!(matches!(second.wait(), Err(Error::Cancelled)));
     }
 
     #[test]
@@ -648,7 +767,9 @@ mod tests {
         }])
         .unwrap();
         let job = Attrs::default();
-        let rec = db.start_record("attrs", "{}".into(), 1).unwrap();
+        let rec = db
+            .start_record(&db.job_slot().unwrap(), "attrs", "{}".into(), 1)
+            .unwrap();
         let flag = Arc::new(AtomicBool::new(false));
         db.run_training(&job, &TrainOptions::default(), None, rec, flag, None)
             .unwrap();
@@ -698,7 +819,9 @@ mod tests {
     fn the_snapshot_carries_the_input_tables_the_job_names() {
         let db = db_with_events();
         let flag = || Arc::new(AtomicBool::new(false));
-        let rec = db.start_record("fake", "{}".into(), 1).unwrap();
+        let rec = db
+            .start_record(&db.job_slot().unwrap(), "fake", "{}".into(), 1)
+            .unwrap();
         db.run_training(
             &Fake("ok"),
             &TrainOptions::default(),
@@ -710,7 +833,9 @@ mod tests {
         .unwrap();
         let published = db.table("fake.items").unwrap();
         let job = Inputs(vec!["fake.items".into()], Default::default());
-        let rec = db.start_record("inputs", "{}".into(), 1).unwrap();
+        let rec = db
+            .start_record(&db.job_slot().unwrap(), "inputs", "{}".into(), 1)
+            .unwrap();
         db.run_training(&job, &TrainOptions::default(), None, rec, flag(), None)
             .unwrap();
         let got = job.1.lock().unwrap().clone();
@@ -723,7 +848,9 @@ mod tests {
         assert_eq!(got, vec![want]);
 
         let missing = Inputs(vec!["nope.items".into()], Default::default());
-        let rec = db.start_record("inputs", "{}".into(), 1).unwrap();
+        let rec = db
+            .start_record(&db.job_slot().unwrap(), "inputs", "{}".into(), 1)
+            .unwrap();
         let err = db.run_training(&missing, &TrainOptions::default(), None, rec, flag(), None);
         assert!(matches!(err, Err(Error::UnknownTable(t)) if t == "nope.items"));
     }
@@ -797,7 +924,9 @@ mod tests {
         b.push_search("u", "space opera", 5).unwrap();
         b.push_search("w", "jazz", 6).unwrap();
         b.commit().unwrap();
-        let rec = db.start_record("fake", "{}".into(), 1).unwrap();
+        let rec = db
+            .start_record(&db.job_slot().unwrap(), "fake", "{}".into(), 1)
+            .unwrap();
         let mut b = db.batch();
         b.push_search("u", "late night noir", 7).unwrap();
         b.commit().unwrap();
@@ -812,7 +941,9 @@ mod tests {
             None,
         )
         .unwrap();
-        let rec = db.start_record("fake", "{}".into(), 1).unwrap();
+        let rec = db
+            .start_record(&db.job_slot().unwrap(), "fake", "{}".into(), 1)
+            .unwrap();
         db.run_training(&job, &TrainOptions::default(), None, rec, cancel, None)
             .unwrap();
         // n_tokens is the vocabulary when the job ran: ids below it.

@@ -80,6 +80,11 @@ pub struct Config {
     /// Vacuum at open when the directory has grown well past its size after the last
     /// vacuum (see [`Db::vacuum`]): bounds the space kept by old table versions.
     pub auto_vacuum: bool,
+    /// Jobs (training, index builds, compactions, table imports) running at once, in
+    /// the foreground or the background; one more is refused with [`Error::Busy`], and
+    /// a maintenance job due then (a retrain policy's, a compaction) waits for the next
+    /// write that makes it due. At least 1.
+    pub max_jobs: usize,
 }
 
 impl Default for Config {
@@ -92,6 +97,7 @@ impl Default for Config {
             auto_index_rows: 100_000,
             fsync: true,
             auto_vacuum: true,
+            max_jobs: crate::jobs::MAX_JOBS,
         }
     }
 }
@@ -137,6 +143,7 @@ pub(crate) struct Inner {
     pub genres: RwLock<Option<Arc<tables::GenreIndex>>>,
     pub pool: rayon::ThreadPool,
     pub running: crate::jobs::runner::Running,
+    pub job_slots: Arc<crate::jobs::runner::JobSlots>,
     pub config: Config,
 }
 
@@ -185,6 +192,9 @@ impl Db {
         if config.keep_versions == 0 {
             return Err(Error::param("keep_versions", "must be at least 1"));
         }
+        if config.max_jobs == 0 {
+            return Err(Error::param("max_jobs", "must be at least 1"));
+        }
         let backend: Box<dyn Backend> = match &config.path {
             Some(p) => {
                 if p.exists() && !p.is_dir() {
@@ -231,6 +241,7 @@ impl Db {
             genres: RwLock::new(None),
             pool,
             running: Mutex::new(HashMap::new()),
+            job_slots: crate::jobs::runner::JobSlots::new(config.max_jobs),
             config,
         };
         let db = Db {

@@ -26,6 +26,9 @@ pub use runner::{JobHandle, JobInfo};
 /// this. More than a few per core only adds start-up time and memory.
 pub const MAX_THREADS: usize = 256;
 
+/// Jobs running at once in one database by default ([`crate::Config::max_jobs`]).
+pub const MAX_JOBS: usize = 16;
+
 /// `n` threads is a pool size a job may ask for.
 pub(crate) fn check_threads(n: usize) -> crate::Result<()> {
     if (1..=MAX_THREADS).contains(&n) {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -97,6 +97,46 @@ pub(crate) struct RunningJob {
 
 /// The jobs running in this process, by id.
 pub(crate) type Running = Mutex<HashMap<u64, RunningJob>>;
+
+/// The cap on jobs running at once in one database ([`crate::Config::max_jobs`]): each
+/// job has a thread (its own, in the background) and may have its own pool, so without
+/// a cap a caller could start threads without end.
+pub(crate) struct JobSlots {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+/// One job's place under the cap: taken before its record is written, given back when
+/// it is dropped (with the job's thread, for a background job).
+pub(crate) struct JobSlot(Arc<JobSlots>);
+
+impl JobSlots {
+    pub fn new(limit: usize) -> Arc<JobSlots> {
+        Arc::new(JobSlots {
+            used: AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    /// A place for one more job, or [`Error::Busy`] at the cap.
+    pub fn take(self: &Arc<Self>) -> Result<JobSlot> {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .map(|_| JobSlot(self.clone()))
+            .map_err(|_| Error::Busy {
+                what: "jobs running".into(),
+                limit: self.limit as u64,
+            })
+    }
+}
+
+impl Drop for JobSlot {
+    fn drop(&mut self) {
+        self.0.used.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// The cancel flag of a job: the caller's, or a new one.
 pub(crate) fn cancel_flag(control: &JobControl) -> Arc<AtomicBool> {
@@ -344,6 +384,25 @@ mod tests {
 
     fn stored(r: &Runner<'_>, id: u64) -> JobRecord {
         record::get(r.backend, id).unwrap().unwrap()
+    }
+
+    #[test]
+    fn job_slots_stop_at_the_limit_and_come_back_when_dropped() {
+        let slots = JobSlots::new(2);
+        let a = slots.take().unwrap();
+        let b = slots.take().unwrap();
+        match slots.take() {
+            Err(Error::Busy { what, limit }) => {
+                assert_eq!((what.as_str(), limit), ("jobs running", 2))
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a third slot under a limit of 2"),
+        }
+        drop(a);
+        let c = slots.take().unwrap();
+        assert!(slots.take().is_err());
+        drop((b, c));
+        assert_eq!(slots.used.load(Ordering::SeqCst), 0);
     }
 
     #[test]

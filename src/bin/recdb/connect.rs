@@ -33,7 +33,7 @@ impl Client {
             .transpose()?
             .map(|t| format!("Bearer {t}"));
         // Error statuses carry JSON bodies to print: they are answers, not transport errors.
-        // No overall timeout: a foreground `train` answers when its job ends.
+        // No overall timeout: an `import` answers when its commits are durable.
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()

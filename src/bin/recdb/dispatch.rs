@@ -1,11 +1,11 @@
 //! Dispatch: run a line of `;`-separated commands, or one parsed command by calling its
 //! group's handler (the groups' files hold the handlers and their output).
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::find_cmds::{self, SearchQuery};
-use crate::grammar::{parse_line, Command, DropWhat, ExportWhat, JobsAction, Parsed};
-use crate::session::Session;
+use crate::grammar::{parse_line, Command, DropWhat, ExportWhat, IndexAction, JobsAction, Parsed};
+use crate::session::{RunMode, Session};
 use crate::split::split_commands;
 use crate::{admin_cmds, data_cmds, demo, eval_cmds, index_cmds, query_cmds};
 use crate::{table_cmds, text_cmds, train_cmds};
@@ -24,8 +24,27 @@ pub fn run_text(s: &mut Session, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Commands a server does not run over `/v1/shell`: they work for minutes on one of
+/// its request slots with nothing to run in the background.
+fn refused_when_served(cmd: &Command) -> Option<&'static str> {
+    match cmd {
+        Command::Eval(_) => Some("eval"),
+        Command::Demo(_) => Some("demo"),
+        Command::Index {
+            action: IndexAction::Bench { .. },
+        } => Some("index bench"),
+        _ => None,
+    }
+}
+
 /// Run one parsed command and print its result.
 pub fn run(s: &mut Session, cmd: Command) -> Result<()> {
+    if let (RunMode::Served { .. }, Some(name)) = (s.run_mode, refused_when_served(&cmd)) {
+        bail!(
+            "`{name}` does not run over a server (it would work for minutes on one of the \
+             server's request slots): run `recdb {name} ...` on the machine instead"
+        );
+    }
     match cmd {
         Command::Import(a) => data_cmds::import(s, a),
         Command::Export {

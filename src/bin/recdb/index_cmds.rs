@@ -8,7 +8,21 @@ use recdb::{IndexBenchOptions, IndexOptions, Metric};
 use crate::grammar::IndexAction;
 use crate::output::{json_pairs, Body, Output};
 use crate::progress::Bar;
-use crate::session::{RunMode, Session};
+use crate::session::{still_running, wait_at_most, RunMode, Session, Waited};
+
+/// What `index build` prints of the index it built.
+fn print_built(s: &Session, table: &str, info: &recdb::IndexInfo) -> Result<()> {
+    if info.exhaustive && info.lists > 1 {
+        eprintln!(
+            "warning: index {table}: recall@10 {} not reached without probing every list; queries scan every row (`jobs` shows the closest point; try --bits 8, --rerank or --lists)",
+            info.target_recall
+        );
+    }
+    let js = serde_json::to_value(info)?;
+    let pairs = json_pairs(&js);
+    s.print(&Output::new(js).block(Some("index built"), Body::Pairs(pairs)));
+    Ok(())
+}
 
 /// `index build|bench|info TABLE`.
 pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
@@ -40,6 +54,23 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
             };
             let run_mode = s.run_mode;
             let db = s.db()?.clone();
+            if let (RunMode::Served { wait }, false) = (run_mode, background.background) {
+                // As `train` over a server: answered after `wait` at most.
+                let h = db.spawn_build_index(&table, &opts)?;
+                match wait_at_most(&db, h, wait) {
+                    Waited::Ended(r) => {
+                        r?;
+                        let info = db.index_info(&table)?.ok_or_else(|| {
+                            anyhow::anyhow!("index {table}: the job ended without an index")
+                        })?;
+                        print_built(s, &table, &info)?;
+                    }
+                    Waited::Running(h) => {
+                        s.print(&still_running(h.id, &format!("index {table}"), wait));
+                    }
+                }
+                return Ok(());
+            }
             if background.background {
                 let h = db.spawn_build_index(&table, &opts)?;
                 s.print(&Output::text(
@@ -47,7 +78,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
                     json!({"job": h.id, "table": table, "background": true}),
                 ));
                 match run_mode {
-                    RunMode::Shell => s.keep_background(h),
+                    RunMode::Shell | RunMode::Served { .. } => s.keep_background(h),
                     RunMode::OneShot => {
                         eprintln!("waiting for job {}: the process is about to end", h.id);
                         h.wait()?;
@@ -65,16 +96,7 @@ pub fn run(s: &mut Session, action: IndexAction) -> Result<()> {
             };
             let r = db.build_index(&table, &opts);
             bar.finish();
-            let info = r?;
-            if info.exhaustive && info.lists > 1 {
-                eprintln!(
-                    "warning: index {table}: recall@10 {} not reached without probing every list; queries scan every row (`jobs` shows the closest point; try --bits 8, --rerank or --lists)",
-                    info.target_recall
-                );
-            }
-            let js = serde_json::to_value(&info)?;
-            let pairs = json_pairs(&js);
-            s.print(&Output::new(js).block(Some("index built"), Body::Pairs(pairs)));
+            print_built(s, &table, &r?)?;
         }
         IndexAction::Bench {
             table,

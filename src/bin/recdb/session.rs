@@ -2,10 +2,12 @@
 //! use; the output mode; the background jobs to report and join).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
+use serde_json::json;
 
-use recdb::{Config, Db, JobHandle};
+use recdb::{Config, Db, JobHandle, JobInfo};
 
 use crate::output::{Mode, Output};
 
@@ -16,6 +18,11 @@ pub enum RunMode {
     OneShot,
     /// The interactive shell or piped stdin: jobs may outlive a command.
     Shell,
+    /// A `/v1/shell` request of `recdb serve`, on one of the server's request slots: a
+    /// command that runs a job in the foreground runs it in the background and waits
+    /// for it at most `wait`, and commands that take minutes are refused.
+    #[cfg_attr(not(feature = "serve"), allow(dead_code))] // only `serve` makes one
+    Served { wait: Duration },
 }
 
 /// State shared by the commands of one process.
@@ -48,12 +55,12 @@ impl Session {
     /// A session on a database opened elsewhere: each `/v1/shell` request of the server
     /// runs in one, sharing the server's `Db` (jobs it starts in the background outlive it).
     #[allow(dead_code)] // only `serve` (a cargo feature) calls it
-    pub fn with_db(db: Db, path: PathBuf, mode: Mode) -> Session {
+    pub fn with_db(db: Db, path: PathBuf, mode: Mode, wait: Duration) -> Session {
         Session {
             db_path: Some(path),
             threads: None,
             mode,
-            run_mode: RunMode::Shell,
+            run_mode: RunMode::Served { wait },
             db: Some(db),
             background: Vec::new(),
         }
@@ -155,12 +162,17 @@ impl Session {
 }
 
 pub fn open_db(path: &Path, threads: Option<usize>) -> Result<Db> {
-    let db = Db::open_with(Config {
+    open_config(Config {
         path: Some(path.to_path_buf()),
         threads: threads.unwrap_or(0),
         ..Config::default()
     })
-    .map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
+}
+
+/// Open the database of `config` (which has a path), warning of an incomplete restore.
+pub fn open_config(config: Config) -> Result<Db> {
+    let path = config.path.clone().unwrap_or_default();
+    let db = Db::open_with(config).map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
     if let Some(dump) = db.incomplete_restore()? {
         eprintln!(
             "warning: {} holds an incomplete restore of `{dump}`; run `restore` again to finish it",
@@ -168,6 +180,41 @@ pub fn open_db(path: &Path, threads: Option<usize>) -> Result<Db> {
         );
     }
     Ok(db)
+}
+
+/// How a job started for a foreground command of a served session ended.
+pub enum Waited {
+    Ended(recdb::Result<JobInfo>),
+    /// Still running after the wait: it goes on in the background.
+    Running(JobHandle),
+}
+
+/// Wait for the job of `h` at most `wait` (its record says when it has ended).
+pub fn wait_at_most(db: &Db, h: JobHandle, wait: Duration) -> Waited {
+    let t0 = Instant::now();
+    loop {
+        // A record that cannot be read: the join says how the job ended.
+        let ended = db.job(h.id).map_or(true, |j| j.state.is_finished());
+        if ended {
+            return Waited::Ended(h.wait());
+        }
+        let left = wait.saturating_sub(t0.elapsed());
+        if left.is_zero() {
+            return Waited::Running(h);
+        }
+        std::thread::sleep(left.min(Duration::from_millis(10)));
+    }
+}
+
+/// What a served session answers for a job that outlived its wait.
+pub fn still_running(id: u64, what: &str, wait: Duration) -> Output {
+    Output::text(
+        format!(
+            "job {id} ({what}) goes on in the background: a server waits {} s for a command's job              (`jobs` follows it, `jobs cancel {id}` stops it)",
+            wait.as_secs_f64()
+        ),
+        json!({"job": id, "model": what, "background": true}),
+    )
 }
 
 /// Join a background job and say on stderr how it ended.

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::grammar::TableAction;
 use crate::output::Output;
-use crate::session::Session;
+use crate::session::{still_running, wait_at_most, RunMode, Session, Waited};
 
 /// `table concat|put|delete|compact ...`.
 pub fn run(s: &mut Session, action: TableAction) -> Result<()> {
@@ -71,7 +71,21 @@ pub fn run(s: &mut Session, action: TableAction) -> Result<()> {
             ));
         }
         TableAction::Compact { table } => {
-            let info = s.db()?.compact(&table, &Default::default())?;
+            let info = match s.run_mode {
+                // As `train` over a server: answered after `wait` at most.
+                RunMode::Served { wait } => {
+                    let db = s.db()?.clone();
+                    let h = db.spawn_compact(&table, &Default::default())?;
+                    match wait_at_most(&db, h, wait) {
+                        Waited::Ended(r) => r?,
+                        Waited::Running(h) => {
+                            s.print(&still_running(h.id, &format!("compact {table}"), wait));
+                            return Ok(());
+                        }
+                    }
+                }
+                _ => s.db()?.compact(&table, &Default::default())?,
+            };
             s.print(&Output::text(
                 format!("job {}: {}", info.id, info.message),
                 serde_json::to_value(&info)?,

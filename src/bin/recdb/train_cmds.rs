@@ -9,7 +9,7 @@ use crate::args::{MfKind, ParamArgs};
 use crate::grammar::TrainArgs;
 use crate::output::{short_floats, Body, Output};
 use crate::progress::Bar;
-use crate::session::{RunMode, Session};
+use crate::session::{still_running, wait_at_most, RunMode, Session, Waited};
 
 /// `jobs`: every job record.
 pub fn jobs(s: &mut Session) -> Result<()> {
@@ -86,6 +86,16 @@ pub fn train(s: &mut Session, a: TrainArgs) -> Result<()> {
     opts.threads = a.threads.threads;
     let run_mode = s.run_mode;
     let db = s.db()?.clone();
+    if let (RunMode::Served { wait }, false) = (run_mode, a.background.background) {
+        // Over a server the job runs in the background: a slow one answers after
+        // `wait` and goes on, rather than holding a request slot for minutes.
+        let h = db.spawn_train(&model, &p, &opts)?;
+        match wait_at_most(&db, h, wait) {
+            Waited::Ended(r) => s.print(&job_output(&r?)?),
+            Waited::Running(h) => s.print(&still_running(h.id, &model, wait)),
+        }
+        return Ok(());
+    }
     if a.background.background {
         let h = db.spawn_train(&model, &p, &opts)?;
         let id = h.id;
@@ -94,7 +104,7 @@ pub fn train(s: &mut Session, a: TrainArgs) -> Result<()> {
             json!({"job": id, "model": model, "background": true}),
         ));
         match run_mode {
-            RunMode::Shell => s.keep_background(h),
+            RunMode::Shell | RunMode::Served { .. } => s.keep_background(h),
             RunMode::OneShot => {
                 eprintln!("waiting for job {id}: the process is about to end and would interrupt it (use the shell to keep working meanwhile)");
                 let info = h.wait()?;

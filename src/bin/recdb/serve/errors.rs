@@ -1,6 +1,7 @@
 //! Errors as JSON: `{"error": {"kind": ..., "message": ..., <the variant's fields>}}`
 //! with the status that says whose fault it is (400 bad input, 404 unknown id or model,
-//! 409 conflicting job, 413 body too large, 401 no token, 503 shutting down, 500 ours).
+//! 408 body too slow, 409 conflicting job, 413 body too large or too many records, 401
+//! no token, 503 busy, overloaded, timed out or shutting down: retry later, 500 ours).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -169,6 +170,12 @@ fn describe(e: &Error) -> (StatusCode, &'static str, Value) {
             "TooLarge",
             json!({"what": what, "limit": limit}),
         ),
+        // A limit on work at once (the jobs running): the same request later may pass.
+        Error::Busy { what, limit } => (
+            S::SERVICE_UNAVAILABLE,
+            "Busy",
+            json!({"what": what, "limit": limit}),
+        ),
         Error::OutOfMemory {
             param,
             needed,
@@ -236,5 +243,14 @@ mod tests {
         let a = ApiError::from(anyhow::Error::from(Error::UnknownJob(7)));
         assert_eq!(a.status, StatusCode::NOT_FOUND);
         assert_eq!(a.body["id"], 7);
+        let a = ApiError::from(Error::Busy {
+            what: "jobs running".into(),
+            limit: 16,
+        });
+        assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            (&a.body["kind"], &a.body["limit"]),
+            (&json!("Busy"), &json!(16))
+        );
     }
 }

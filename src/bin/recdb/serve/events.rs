@@ -1,12 +1,22 @@
 //! Request bodies of the ingest endpoints: a JSON array of objects or JSON lines (one
-//! object a line). A bad record is `Error::Parse` naming its line (for an array: its
-//! element, counted from 1) and field, and nothing is written.
+//! object a line), at most [`MAX_RECORDS_PER_REQUEST`] of them. A bad record is
+//! `Error::Parse` naming its line (for an array: its element, counted from 1) and
+//! field, a body with too many is 413 `TooManyRecords`, and nothing is written.
 
+use axum::http::StatusCode;
+use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
 
 use recdb::{Error, EventKind, ItemRecord, RawEvent, RawSearch, Result, UserRecord};
 
+use super::errors::ApiError;
+use super::limits::{Capped, CappedSeed};
+use super::MAX_RECORDS_PER_REQUEST;
+
 const FILE: &str = "request body";
+
+/// The records of a request: parsed, or an error to answer.
+type Records<T> = std::result::Result<Vec<T>, ApiError>;
 
 fn parse_err(line: u64, field: &str, msg: impl Into<String>) -> Error {
     Error::Parse {
@@ -17,23 +27,58 @@ fn parse_err(line: u64, field: &str, msg: impl Into<String>) -> Error {
     }
 }
 
-/// The records of a body with their line numbers.
-pub fn records(body: &[u8]) -> Result<Vec<(u64, Map<String, Value>)>> {
+/// 413: more than `limit` records (`got`), refused before anything is written.
+fn too_many(got: usize, limit: usize, noun: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "TooManyRecords",
+        format!(
+            "the request holds {got} {noun}; the limit is {limit} a request \
+             (send more in several requests: each is one atomic commit)"
+        ),
+    )
+    .with("limit", limit)
+    .with("got", got)
+}
+
+/// The records of a body with their line numbers, at most
+/// [`MAX_RECORDS_PER_REQUEST`] (`noun` names them in the error).
+pub fn records(body: &[u8], noun: &str) -> Records<(u64, Map<String, Value>)> {
+    records_up_to(body, MAX_RECORDS_PER_REQUEST, noun)
+}
+
+/// [`records`] with the limit `limit`: past it the rest is counted, never parsed into
+/// records, so a request's memory is bounded by the limit, not by its length.
+fn records_up_to(body: &[u8], limit: usize, noun: &str) -> Records<(u64, Map<String, Value>)> {
     let text =
         std::str::from_utf8(body).map_err(|e| parse_err(1, "", format!("not UTF-8: {e}")))?;
     let trimmed = text.trim_start();
     let mut out = Vec::new();
     if trimmed.starts_with('[') {
-        let values: Vec<Value> = serde_json::from_str(text)
-            .map_err(|e| parse_err(e.line() as u64, "", format!("not a JSON array: {e}")))?;
+        let bad =
+            |e: serde_json::Error| parse_err(e.line() as u64, "", format!("not a JSON array: {e}"));
+        let mut d = serde_json::Deserializer::from_str(text);
+        let values = CappedSeed::<Value>::new(limit)
+            .deserialize(&mut d)
+            .map_err(bad)?;
+        d.end().map_err(bad)?;
+        let values = match values {
+            Capped::List(v) => v,
+            Capped::Over(n) => return Err(too_many(n, limit, noun)),
+        };
         for (n, v) in values.into_iter().enumerate() {
             out.push((n as u64 + 1, object(v, n as u64 + 1)?));
         }
     } else {
-        for (n, line) in text.lines().enumerate() {
+        let mut lines = text.lines().enumerate();
+        for (n, line) in lines.by_ref() {
             let line_no = n as u64 + 1;
             if line.trim().is_empty() {
                 continue;
+            }
+            if out.len() == limit {
+                let rest = lines.filter(|(_, l)| !l.trim().is_empty()).count();
+                return Err(too_many(limit + 1 + rest, limit, noun));
             }
             let v: Value = serde_json::from_str(line)
                 .map_err(|e| parse_err(line_no, "", format!("not JSON: {e}")))?;
@@ -41,7 +86,7 @@ pub fn records(body: &[u8]) -> Result<Vec<(u64, Map<String, Value>)>> {
         }
     }
     if out.is_empty() {
-        return Err(Error::Empty("the request body has no records".into()));
+        return Err(Error::Empty("the request body has no records".into()).into());
     }
     Ok(out)
 }
@@ -94,9 +139,9 @@ pub enum Row {
 
 /// Events: `user`, `item` (or `query` for a search), optional `kind` (default
 /// `interaction`), `value` (default 1), `timestamp` (seconds; default `now`), `group`.
-pub fn event_rows(body: &[u8], now: i64) -> Result<Vec<Row>> {
+pub fn event_rows(body: &[u8], now: i64) -> Records<Row> {
     let mut rows = Vec::new();
-    for (line, m) in records(body)? {
+    for (line, m) in records(body, "events")? {
         let user = required(&m, line, "user")?;
         let timestamp = match m.get("timestamp") {
             None | Some(Value::Null) => now,
@@ -116,13 +161,9 @@ pub fn event_rows(body: &[u8], now: i64) -> Result<Vec<Row>> {
             }
             // As the importers: a row is an event or a search, never both.
             (Some(_), Some(_)) => {
-                return Err(parse_err(
-                    line,
-                    "query",
-                    "an event with an item has no query",
-                ))
+                return Err(parse_err(line, "query", "an event with an item has no query").into())
             }
-            (None, None) => return Err(parse_err(line, "item", "missing (or give `query`)")),
+            (None, None) => return Err(parse_err(line, "item", "missing (or give `query`)").into()),
         };
         let kind = match text(&m, line, "kind")? {
             None => EventKind::Interaction,
@@ -140,7 +181,8 @@ pub fn event_rows(body: &[u8], now: i64) -> Result<Vec<Row>> {
                         line,
                         "value",
                         format!("expected a finite number, got {v}"),
-                    ))
+                    )
+                    .into())
                 }
             },
         };
@@ -188,9 +230,9 @@ fn attrs(m: &Map<String, Value>, line: u64, skip: &[&str]) -> Result<Vec<(String
 
 /// Items: `id`, optional `title`, `genres` (an array, or `a|b`), `text`; any other field
 /// (or the object `attrs`) is an attribute.
-pub fn item_records(body: &[u8]) -> Result<Vec<ItemRecord>> {
+pub fn item_records(body: &[u8]) -> Records<ItemRecord> {
     let mut out = Vec::new();
-    for (line, m) in records(body)? {
+    for (line, m) in records(body, "items")? {
         let genres = match m.get("genres") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::String(s)) => s
@@ -207,7 +249,7 @@ pub fn item_records(body: &[u8]) -> Result<Vec<ItemRecord>> {
                         .ok_or_else(|| parse_err(line, "genres", "expected an array of strings"))
                 })
                 .collect::<Result<_>>()?,
-            Some(_) => return Err(parse_err(line, "genres", "expected an array or `a|b`")),
+            Some(_) => return Err(parse_err(line, "genres", "expected an array or `a|b`").into()),
         };
         out.push(ItemRecord {
             id: required(&m, line, "id")?,
@@ -221,8 +263,8 @@ pub fn item_records(body: &[u8]) -> Result<Vec<ItemRecord>> {
 }
 
 /// Users: `id`; any other field (or the object `attrs`) is an attribute.
-pub fn user_records(body: &[u8]) -> Result<Vec<UserRecord>> {
-    records(body)?
+pub fn user_records(body: &[u8]) -> Records<UserRecord> {
+    records(body, "users")?
         .into_iter()
         .map(|(line, m)| {
             Ok(UserRecord {
@@ -237,11 +279,35 @@ pub fn user_records(body: &[u8]) -> Result<Vec<UserRecord>> {
 mod tests {
     use super::*;
 
-    fn line_field(e: Error) -> (u64, String) {
-        match e {
-            Error::Parse { line, field, .. } => (line, field),
-            other => panic!("{other}"),
-        }
+    fn line_field(e: ApiError) -> (u64, String) {
+        assert_eq!(e.body["kind"], "Parse", "{:?}", e.body);
+        (
+            e.body["line"].as_u64().unwrap(),
+            e.body["field"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    #[test]
+    fn records_past_the_limit_are_refused_whole() {
+        let over = |body: &[u8]| {
+            let e = records_up_to(body, 2, "events").err().unwrap();
+            assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+            assert_eq!(e.body["kind"], "TooManyRecords");
+            assert_eq!(e.body["limit"], 2);
+            assert!(e.body["message"].as_str().unwrap().contains("limit is 2"));
+            e.body["got"].as_u64().unwrap()
+        };
+        assert_eq!(over(b"[{},{},{}]"), 3);
+        assert_eq!(over(b"{}\n{}\n\n{}\n{}\n"), 4);
+        // Past the limit, lines are counted, not parsed.
+        assert_eq!(over(b"{}\n{}\nnot json\n"), 3);
+        assert_eq!(records_up_to(b"[{},{}]", 2, "events").unwrap().len(), 2);
+        assert_eq!(records_up_to(b"{}\n\n{}\n", 2, "events").unwrap().len(), 2);
+        // A bad array is a parse error, past the limit too.
+        let e = records_up_to(b"[{},{},{}", 2, "events").err().unwrap();
+        assert_eq!(e.body["kind"], "Parse");
+        let e = records_up_to(b"[{},{}] x", 2, "events").err().unwrap();
+        assert_eq!(e.body["kind"], "Parse");
     }
 
     #[test]

@@ -6,34 +6,40 @@
 mod auth;
 mod errors;
 mod events;
+mod limits;
 mod routes;
 
+use std::future::{Future, IntoFuture};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 
-use recdb::Db;
+use recdb::{Config, Db};
 
-use crate::session::open_db;
+use crate::session::open_config;
 
-/// The largest request body accepted (16 MiB): an ingest of ~200,000 events a request.
+/// The largest request body accepted (16 MiB).
 pub const MAX_BODY: usize = 16 << 20;
+/// The most records (events, items or users) of one ingest request: what one atomic
+/// commit of a request may hold, and what its parsed records cost in memory (a 16 MiB
+/// body of short events would be ~700,000 of them).
+pub const MAX_RECORDS_PER_REQUEST: usize = 100_000;
 /// The largest `k` of a query.
 pub const MAX_K: usize = 1000;
 /// The most users of one batched `recommend` and items of one `rank`.
 pub const MAX_BATCH: usize = 1000;
 /// The most bytes of output one `/v1/shell` command returns (the rest is cut).
 pub const MAX_SHELL_OUTPUT: usize = 8 << 20;
-/// Threads of tokio's blocking pool, where the database calls run (the database's own
-/// rayon pool does their parallel work).
-const BLOCKING_THREADS: usize = 64;
-/// How long shutdown waits for cancelled jobs to stop before flushing anyway.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
+/// The most `--max-requests` (each may hold a 16 MiB body and a blocking thread).
+const MAX_REQUESTS_LIMIT: usize = 1024;
+/// The longest timeout a flag takes, in seconds (a day).
+const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
 /// `recdb serve`: answer HTTP/JSON requests on one database.
 #[derive(Debug, Args)]
@@ -52,6 +58,65 @@ pub struct ServeArgs {
     /// Threads of the database's pool (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Requests handled at once (1 to 1024); one more waits up to 1 s for one to end,
+    /// then gets 503 `Overloaded`.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_requests: usize,
+    /// Seconds a query may run before its answer is 503 `Timeout`; also how long a
+    /// `/v1/shell` `train`, `index build` or `table compact` waits for its job before
+    /// answering that it goes on in the background. Writes are not cut.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub query_timeout: f64,
+    /// Seconds a request's body may take to arrive (then 408 `BodyTimeout`).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub body_timeout: f64,
+    /// Jobs (training, index builds, compactions) running at once; one more is 503
+    /// `Busy`.
+    #[arg(long, value_name = "N", default_value_t = recdb::MAX_JOBS)]
+    pub max_jobs: usize,
+    /// Seconds shutdown waits for the requests under way and the cancelled jobs before
+    /// it flushes the database and exits.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub shutdown_timeout: f64,
+}
+
+/// The validated limits of `recdb serve`'s flags.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_requests: usize,
+    pub query_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_jobs: usize,
+    pub shutdown_timeout: Duration,
+}
+
+/// A timeout flag's seconds, or an error naming the flag.
+fn timeout_flag(flag: &str, secs: f64) -> Result<Duration> {
+    if !(secs > 0.0 && secs <= MAX_TIMEOUT_SECS) {
+        bail!("--{flag} {secs}: must be more than 0 and at most {MAX_TIMEOUT_SECS} seconds");
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl Limits {
+    pub fn from_args(a: &ServeArgs) -> Result<Limits> {
+        if !(1..=MAX_REQUESTS_LIMIT).contains(&a.max_requests) {
+            bail!(
+                "--max-requests {}: must be 1 to {MAX_REQUESTS_LIMIT}",
+                a.max_requests
+            );
+        }
+        if a.max_jobs == 0 {
+            bail!("--max-jobs 0: must be at least 1");
+        }
+        Ok(Limits {
+            max_requests: a.max_requests,
+            query_timeout: timeout_flag("query-timeout", a.query_timeout)?,
+            body_timeout: timeout_flag("body-timeout", a.body_timeout)?,
+            max_jobs: a.max_jobs,
+            shutdown_timeout: timeout_flag("shutdown-timeout", a.shutdown_timeout)?,
+        })
+    }
 }
 
 /// What every handler shares.
@@ -62,6 +127,22 @@ pub struct AppState {
     pub token: Option<Vec<u8>>,
     /// Set when shutdown starts: new requests get 503.
     pub stopping: AtomicBool,
+    /// When shutdown started: every wait of the shutdown ends `--shutdown-timeout` after.
+    pub stopped_at: OnceLock<Instant>,
+    pub limits: Limits,
+    /// One permit per request in flight (`--max-requests`).
+    pub slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    /// What is left of the shutdown's time (all of it before shutdown starts).
+    fn shutdown_left(&self) -> Duration {
+        let spent = self
+            .stopped_at
+            .get()
+            .map_or(Duration::ZERO, Instant::elapsed);
+        self.limits.shutdown_timeout.saturating_sub(spent)
+    }
 }
 
 pub type State = Arc<AppState>;
@@ -102,14 +183,23 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let path =
         a.db.clone()
             .ok_or_else(|| anyhow!("serve needs --db PATH"))?;
+    let limits = Limits::from_args(&a)?;
     let token = a.token_file.as_deref().map(read_token).transpose()?;
     let addr = resolve(&a.addr, token.is_some())?;
-    let db = open_db(&path, a.threads)?;
+    let db = open_config(Config {
+        path: Some(path.clone()),
+        threads: a.threads.unwrap_or(0),
+        max_jobs: limits.max_jobs,
+        ..Config::default()
+    })?;
     let state = Arc::new(AppState {
         db,
         db_path: path,
         token: token.map(String::into_bytes),
         stopping: AtomicBool::new(false),
+        stopped_at: OnceLock::new(),
+        slots: Arc::new(tokio::sync::Semaphore::new(limits.max_requests)),
+        limits,
     });
     // Async work is only parsing and shipping bytes: two workers are plenty on a small
     // machine, at most four on a big one (the database's pool does the heavy work).
@@ -117,16 +207,21 @@ pub fn run(a: ServeArgs) -> Result<()> {
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(1, 4);
+    // A request runs one blocking call at a time and its slot is held until that call
+    // ends (even past a timeout): the blocking pool never queues.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
-        .max_blocking_threads(BLOCKING_THREADS)
+        .max_blocking_threads(state.limits.max_requests)
         .enable_io()
         .enable_time()
         .thread_name("recdb-serve")
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve(state.clone(), addr))?;
-    drop(rt);
+    let served = rt.block_on(serve(state.clone(), addr));
+    // A blocking call still running (a request cut at the deadline, a command stuck
+    // on a file) must not hold the exit: it is abandoned after the time left.
+    rt.shutdown_timeout(state.shutdown_left());
+    served?;
     shut_down(&state)
 }
 
@@ -149,20 +244,45 @@ async fn serve(state: State, addr: SocketAddr) -> Result<()> {
     let app = routes::router(state.clone());
     let stop = Arc::new(tokio::sync::Notify::new());
     spawn_signal_watchers(stop.clone())?;
+    let (stopped_tx, mut stopped_rx) = tokio::sync::watch::channel(false);
     let on_stop = {
         let state = state.clone();
         async move {
             stop.notified().await;
             eprintln!("recdb serve: stopping (no new requests; cancelling running jobs)");
+            let _ = state.stopped_at.set(Instant::now());
             state.stopping.store(true, Ordering::SeqCst);
-            // A request waiting on a foreground `train` ends once its job stops.
+            // A request waiting on a `train` over `/v1/shell` ends once its job stops.
             cancel_running(&state.db);
+            let _ = stopped_tx.send(true);
         }
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(on_stop)
-        .await
-        .context("serving")?;
+    let serving = axum::serve(listener, app).with_graceful_shutdown(on_stop);
+    // The graceful shutdown waits for every request under way; one that never ends
+    // (a client stalling, a command stuck on a file) is cut at the deadline.
+    let deadline = async {
+        if stopped_rx.wait_for(|s| *s).await.is_ok() {
+            tokio::time::sleep(state.shutdown_left()).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let mut serving = std::pin::pin!(serving.into_future());
+    let mut deadline = std::pin::pin!(deadline);
+    let served = std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = serving.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        deadline.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    match served {
+        Some(r) => r.context("serving")?,
+        None => eprintln!(
+            "recdb serve: requests still under way after {} s; closing their connections",
+            state.limits.shutdown_timeout.as_secs_f64()
+        ),
+    }
     Ok(())
 }
 
@@ -200,11 +320,12 @@ fn cancel_running(db: &Db) {
     }
 }
 
-/// After the last request: wait (bounded) for the cancelled jobs, join maintenance,
-/// flush.
+/// After the last request: wait (until the shutdown's deadline) for the cancelled jobs,
+/// join maintenance, flush.
 fn shut_down(state: &AppState) -> Result<()> {
     let db = &state.db;
     cancel_running(db);
+    let left = state.shutdown_left();
     let t0 = Instant::now();
     loop {
         let running = db
@@ -214,16 +335,16 @@ fn shut_down(state: &AppState) -> Result<()> {
         if running == 0 {
             break;
         }
-        if t0.elapsed() > SHUTDOWN_WAIT {
+        if t0.elapsed() > left {
             eprintln!(
                 "recdb serve: {running} job(s) still stopping after {} s; the next open marks them interrupted",
-                SHUTDOWN_WAIT.as_secs()
+                state.limits.shutdown_timeout.as_secs_f64()
             );
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    if t0.elapsed() <= SHUTDOWN_WAIT {
+    if t0.elapsed() <= left {
         for r in db.wait_maintenance() {
             if let Err(e) = r {
                 eprintln!("recdb serve: maintenance job ended: {e}");

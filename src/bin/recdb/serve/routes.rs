@@ -1,5 +1,6 @@
 //! The endpoints under `/v1`. Each parses its request on the executor and runs the
-//! database call on the blocking pool ([`blocking`]).
+//! database call on the blocking pool ([`blocking`]; a query under `--query-timeout`,
+//! [`query`]).
 
 use std::sync::Mutex;
 
@@ -17,6 +18,7 @@ use recdb::{Db, Hit, ItemRecord, Params, QueryOptions, TrainOptions, UserRecord}
 
 use super::errors::ApiError;
 use super::events::{self, Row};
+use super::limits::{self, Batch};
 use super::{auth, State as AppState, MAX_BATCH, MAX_BODY, MAX_K, MAX_SHELL_OUTPUT};
 use crate::output::Mode;
 use crate::session::Session;
@@ -40,6 +42,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}", get(one_job))
         .route("/v1/jobs/{id}/cancel", post(cancel_job))
         .route("/v1/shell", post(shell))
+        // The gate (token, shutdown, declared size) first, then a request slot.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::admit,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::gate,
@@ -53,22 +60,50 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Run `f` on the blocking pool with the database.
+/// Run `f` on the blocking pool with the database. The call holds the request's slot
+/// until it ends, even when the request is answered or dropped before.
 async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
 {
     let db = state.db.clone();
-    tokio::task::spawn_blocking(move || f(&db))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Panic",
-                format!("the request's handler failed: {e}"),
-            )
-        })?
+    let slot = limits::current_slot();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        f(&db)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Panic",
+            format!("the request's handler failed: {e}"),
+        )
+    })?
+}
+
+/// A read-only [`blocking`] call, answered 503 `Timeout` past `--query-timeout`. The
+/// call itself cannot be stopped: it goes on to its end, on its request's slot.
+/// Writes do not go through here: their answer says whether they are durable.
+async fn query<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
+{
+    let limit = state.limits.query_timeout;
+    match tokio::time::timeout(limit, blocking(state, f)).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Timeout",
+            format!(
+                "the query ran past the server's limit of {} s (--query-timeout)",
+                limit.as_secs_f64()
+            ),
+        )
+        .with("limit_seconds", limit.as_secs_f64())),
+    }
 }
 
 fn ok(v: Value) -> ApiResult {
@@ -88,7 +123,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError
 }
 
 /// The body, or the rejection as a JSON error (413 past [`MAX_BODY`]).
-fn bytes(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(super) fn bytes(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     b.map_err(|e| {
         let status = e.status();
         let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -129,12 +164,12 @@ async fn health(State(s): State<AppState>) -> Response {
 }
 
 async fn stats(State(s): State<AppState>) -> ApiResult {
-    let st = blocking(&s, |db| Ok(db.stats()?)).await?;
+    let st = query(&s, |db| Ok(db.stats()?)).await?;
     ok(json!(st))
 }
 
 async fn tables(State(s): State<AppState>) -> ApiResult {
-    let t = blocking(&s, |db| Ok(db.tables()?)).await?;
+    let t = query(&s, |db| Ok(db.tables()?)).await?;
     ok(json!(t))
 }
 
@@ -203,12 +238,12 @@ fn user_json(u: &UserRecord) -> Value {
 }
 
 async fn get_item(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let it = blocking(&s, move |db| Ok(db.item(&id)?)).await?;
+    let it = query(&s, move |db| Ok(db.item(&id)?)).await?;
     ok(item_json(&it))
 }
 
 async fn get_user(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let u = blocking(&s, move |db| Ok(db.user(&id)?)).await?;
+    let u = query(&s, move |db| Ok(db.user(&id)?)).await?;
     ok(user_json(&u))
 }
 
@@ -217,7 +252,8 @@ async fn get_user(State(s): State<AppState>, Path(id): Path<String>) -> ApiResul
 #[serde(deny_unknown_fields)]
 struct QueryArgs {
     user: Option<String>,
-    users: Option<Vec<String>>,
+    /// Read up to [`MAX_BATCH`] ids: a longer list is only counted.
+    users: Option<Batch>,
     item: Option<String>,
     k: Option<usize>,
     model: Option<String>,
@@ -279,17 +315,17 @@ async fn recommend(s: AppState, a: QueryArgs) -> ApiResult {
     let opts = a.options()?;
     match (a.user, a.users) {
         (Some(user), None) => {
-            let hits = blocking(&s, move |db| Ok(db.recommend(&user, &opts)?)).await?;
+            let hits = query(&s, move |db| Ok(db.recommend(&user, &opts)?)).await?;
             ok(json!({"hits": hits_json(&hits)}))
         }
-        (None, Some(users)) => {
-            if users.is_empty() || users.len() > MAX_BATCH {
-                return Err(ApiError::param(
+        (None, Some(Batch(users))) => {
+            let users = users.within(MAX_BATCH).map_err(|n| {
+                ApiError::param(
                     "users",
-                    format!("must hold 1 to {MAX_BATCH} users, got {}", users.len()),
-                ));
-            }
-            let all = blocking(&s, move |db| {
+                    format!("must hold 1 to {MAX_BATCH} users, got {n}"),
+                )
+            })?;
+            let all = query(&s, move |db| {
                 let ids: Vec<&str> = users.iter().map(String::as_str).collect();
                 let lists = db.recommend_batch(&ids, &opts)?;
                 Ok(users
@@ -314,7 +350,7 @@ async fn similar(
     let a = query_params(q)?;
     let opts = a.options()?;
     let item = a.item.ok_or_else(|| missing("item"))?;
-    let hits = blocking(&s, move |db| Ok(db.similar(&item, &opts)?)).await?;
+    let hits = query(&s, move |db| Ok(db.similar(&item, &opts)?)).await?;
     ok(json!({"hits": hits_json(&hits)}))
 }
 
@@ -333,7 +369,7 @@ async fn predict(
 ) -> ApiResult {
     let a = query_params(q)?;
     let model = a.model.unwrap_or_else(|| QueryOptions::default().model);
-    let score = blocking(&s, move |db| Ok(db.predict(&a.user, &a.item, &model)?)).await?;
+    let score = query(&s, move |db| Ok(db.predict(&a.user, &a.item, &model)?)).await?;
     ok(json!({"score": score}))
 }
 
@@ -341,7 +377,8 @@ async fn predict(
 #[serde(deny_unknown_fields)]
 struct RankArgs {
     user: String,
-    items: Vec<String>,
+    /// Read up to [`MAX_BATCH`] ids: a longer list is only counted.
+    items: Batch,
     model: Option<String>,
 }
 
@@ -351,21 +388,21 @@ struct RankArgs {
 async fn rank(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let body = bytes(body)?;
     let a: RankArgs = json_body(&body)?;
-    if a.items.is_empty() || a.items.len() > MAX_BATCH {
-        return Err(ApiError::param(
+    let items = a.items.0.within(MAX_BATCH).map_err(|n| {
+        ApiError::param(
             "items",
-            format!("must hold 1 to {MAX_BATCH} items, got {}", a.items.len()),
-        ));
-    }
+            format!("must hold 1 to {MAX_BATCH} items, got {n}"),
+        )
+    })?;
     let model = a.model.unwrap_or_else(|| QueryOptions::default().model);
-    let hits = blocking(&s, move |db| {
-        let mut hits = a
-            .items
+    let user = a.user;
+    let hits = query(&s, move |db| {
+        let mut hits = items
             .iter()
             .map(|it| {
                 Ok(Hit {
                     id: it.clone(),
-                    score: db.predict(&a.user, it, &model)?,
+                    score: db.predict(&user, it, &model)?,
                 })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
@@ -443,12 +480,12 @@ async fn start_job(State(s): State<AppState>, body: Result<Bytes, BytesRejection
 }
 
 async fn list_jobs(State(s): State<AppState>) -> ApiResult {
-    let jobs = blocking(&s, |db| Ok(db.jobs()?)).await?;
+    let jobs = query(&s, |db| Ok(db.jobs()?)).await?;
     ok(json!(jobs))
 }
 
 async fn one_job(State(s): State<AppState>, Path(id): Path<u64>) -> ApiResult {
-    let job = blocking(&s, move |db| Ok(db.job(id)?)).await?;
+    let job = query(&s, move |db| Ok(db.job(id)?)).await?;
     ok(json!(job))
 }
 
@@ -493,8 +530,11 @@ async fn shell(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -
             .map_err(|e: anyhow::Error| ApiError::param("format", e.to_string()))?,
     };
     let path = s.db_path.clone();
+    // Not under `--query-timeout`: a command may write. One that would run a job in
+    // the foreground waits for it at most that long (see `RunMode::Served`).
+    let wait = s.limits.query_timeout;
     let (result, out, err) = blocking(&s, move |db| {
-        let mut session = Session::with_db(db.clone(), path, mode);
+        let mut session = Session::with_db(db.clone(), path, mode, wait);
         Ok(crate::pipe::capture(MAX_SHELL_OUTPUT, || {
             crate::dispatch::run_text(&mut session, &a.line)
         }))
