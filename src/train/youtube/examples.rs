@@ -137,19 +137,22 @@ impl Examples {
         let mut start = 0u32;
         // Runs of one user: every position is an example (the first has an empty
         // history and teaches the tower to answer from features alone); with
-        // `max_examples` only the latest positions.
+        // `max_examples` only the latest positions (before the `skip_last` ones).
         for i in 0..=n {
             let boundary = i == n
                 || (i > start && snap.events[i as usize].user != snap.events[start as usize].user);
             if !boundary {
                 continue;
             }
+            // `skip_last`: the user's last events are neither labels nor (being the
+            // latest) anyone's history.
+            let end = start.max(i.saturating_sub(u32::try_from(p.skip_last).unwrap_or(u32::MAX)));
             let first = if p.max_examples == 0 {
                 start
             } else {
-                start.max(i.saturating_sub(u32::try_from(p.max_examples).unwrap_or(u32::MAX)))
+                start.max(end.saturating_sub(u32::try_from(p.max_examples).unwrap_or(u32::MAX)))
             };
-            for t in first..i {
+            for t in first..end {
                 let item = snap.events[t as usize].item;
                 if let Some(c) = label_counts.get_mut(item as usize) {
                     *c += 1;

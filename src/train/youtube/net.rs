@@ -117,7 +117,7 @@ impl Shape {
             + self.tower_weights()
             + self.history;
         let widths = self.input_width() + self.layers.iter().sum::<usize>();
-        let logits = match p.softmax {
+        let logits = match p.softmax.resolve(self.n_items, p.negatives) {
             Softmax::Full => self.n_items,
             Softmax::Sampled => p.negatives,
         };
@@ -702,7 +702,8 @@ impl Trainer {
             a
         };
         let t = &net.tower;
-        let proposal = match p.softmax {
+        let softmax_kind = p.softmax.resolve(t.shape.n_items, p.negatives);
+        let proposal = match softmax_kind {
             Softmax::Full => None,
             Softmax::Sampled => Some(match p.proposal {
                 ProposalKind::Uniform => Proposal::uniform(t.shape.n_items)?,
@@ -715,7 +716,7 @@ impl Trainer {
             }),
         };
         Ok(Trainer {
-            softmax_kind: p.softmax,
+            softmax_kind,
             n_negatives: p.negatives,
             history: p.history,
             age: p.example_age,

@@ -62,6 +62,7 @@ fn every_bad_parameter_is_named() {
         ("layers", "a"),
         ("layers", "1,1,1,1,1,1,1,1,1"),
         ("history", "0"),
+        ("skip_last", "100001"),
         ("negatives", "0"),
         ("epochs", "0"),
         ("batch", "0"),
@@ -82,6 +83,21 @@ fn every_bad_parameter_is_named() {
         }
     }
     assert_eq!(params(&[]).unwrap(), YtParams::default());
+}
+
+#[test]
+fn auto_softmax_is_full_up_to_eight_times_the_negatives() {
+    use super::{Softmax, SoftmaxChoice};
+    let p = params(&[]).unwrap();
+    assert_eq!(p.softmax, SoftmaxChoice::Auto);
+    assert_eq!(p.softmax.resolve(1_682, 512), Softmax::Full);
+    assert_eq!(p.softmax.resolve(4_096, 512), Softmax::Full);
+    assert_eq!(p.softmax.resolve(4_097, 512), Softmax::Sampled);
+    assert_eq!(p.softmax.resolve(2_000, 128), Softmax::Sampled);
+    let sampled = params(&[("softmax", "sampled")]).unwrap();
+    assert_eq!(sampled.softmax.resolve(10, 512), Softmax::Sampled);
+    let full = params(&[("softmax", "full")]).unwrap();
+    assert_eq!(full.softmax.resolve(1 << 20, 512), Softmax::Full);
 }
 
 #[test]
@@ -123,6 +139,16 @@ fn examples_see_only_the_past() {
     assert_eq!(ex.len(), 6);
     // The latest positions are kept.
     assert!(ex.pairs.iter().all(|[t, s]| t - s >= 4));
+    // Each user's last 2 events are left out: positions 0..4 of 6 remain.
+    let p = params(&[("skip_last", "2")]).unwrap();
+    let ex = Examples::build(&snap, &enc, &p).unwrap();
+    assert_eq!(ex.len(), 12);
+    assert!(ex.pairs.iter().all(|[t, s]| t - s < 4));
+    // Both: the latest 2 of the 4 that remain.
+    let p = params(&[("skip_last", "2"), ("max_examples", "2")]).unwrap();
+    let ex = Examples::build(&snap, &enc, &p).unwrap();
+    assert_eq!(ex.len(), 6);
+    assert!(ex.pairs.iter().all(|[t, s]| (2..4).contains(&(t - s))));
 }
 
 /// A small network with every input kind: 2 feature slots, 2 numeric features, age,
