@@ -38,6 +38,7 @@ fn strong(dir: &Path, model: &str, n: usize) -> EvalReport {
         seed: 7,
         threads: Some(1),
         rank: None,
+        validation: false,
     })
     .unwrap();
     println!("{r}");
@@ -156,6 +157,7 @@ fn data_must_hold_exactly_one_inter_file() {
         seed: 1,
         threads: None,
         rank: None,
+        validation: false,
     };
     let msg = evaluate_quiet(&opts).unwrap_err().to_string();
     assert!(msg.contains("no *.inter file"), "{msg}");
@@ -199,6 +201,7 @@ fn popular_on_ml1m_matches_the_reference() {
         seed: 42,
         threads: None,
         rank: None,
+        validation: false,
     })
     .unwrap();
     println!("{r}");

@@ -112,6 +112,7 @@ fn next(dir: &Path, model: &str) -> recdb::Result<recdb::EvalReport> {
         seed: 7,
         threads: Some(1),
         rank: None,
+        validation: false,
     })
 }
 

@@ -30,6 +30,7 @@ fn run(protocol: Protocol, model: &str) -> recdb::EvalReport {
         seed: 42,
         threads: None,
         rank: None,
+        validation: false,
     })
     .unwrap();
     println!("{}", serde_json::to_string(&report).unwrap());

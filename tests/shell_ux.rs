@@ -230,6 +230,7 @@ fn eval_on_a_database_matches_eval_on_the_same_events_as_files() {
             seed: 1,
             threads: None,
             rank: None,
+            validation: false,
         };
         let on_files = recdb::evaluate_quiet(&opts).unwrap();
         let on_db = recdb::evaluate_db(&db, &opts, &NoProgress).unwrap();
@@ -245,6 +246,7 @@ fn eval_on_a_database_matches_eval_on_the_same_events_as_files() {
         seed: 1,
         threads: None,
         rank: None,
+        validation: false,
     };
     assert!(matches!(
         recdb::evaluate_db(&db, &lee, &NoProgress),
@@ -262,6 +264,7 @@ fn eval_data_is_relative_to_the_current_directory_and_missing_data_says_where() 
         seed: 1,
         threads: None,
         rank: None,
+        validation: false,
     };
     let msg = recdb::evaluate_quiet(&opts).unwrap_err().to_string();
     let cwd = std::env::current_dir().unwrap();

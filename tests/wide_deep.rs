@@ -181,6 +181,7 @@ fn ctr_protocol_reports_auc_and_log_loss() {
             seed: 1,
             threads: Some(2),
             rank: None,
+            validation: false,
         })
         .unwrap();
         let auc = r.metrics["auc"];
@@ -209,6 +210,7 @@ fn ctr_protocol_reports_auc_and_log_loss() {
         seed: 1,
         threads: Some(2),
         rank: None,
+        validation: false,
     })
     .unwrap();
     assert!(r.metrics["auc"] > 0.5, "{:?}", r.metrics);

@@ -105,6 +105,9 @@ pub struct EvalOptions {
     pub threads: Option<usize>,
     /// NEXT only: two stages, `model` proposing candidates that this ranker re-scores.
     pub rank: Option<Rerank>,
+    /// NEXT only: the validation split: each user's last event is left out and the
+    /// one before it is held out, so hyperparameters are chosen without the test.
+    pub validation: bool,
 }
 
 /// The second stage of a two-stage NEXT evaluation: the ranker is trained after the
@@ -183,8 +186,21 @@ fn one_file(dir: &Path, ext: &str, required: bool) -> Result<Option<PathBuf>> {
     }
 }
 
+/// The validation split is the NEXT protocol's: refused with another (STRONG has its
+/// own validation users).
+fn check_next_only(opts: &EvalOptions) -> Result<()> {
+    if opts.validation && opts.protocol != Protocol::Next {
+        return Err(Error::param(
+            "validation",
+            "the validation split is the next protocol's",
+        ));
+    }
+    Ok(())
+}
+
 /// Run one evaluation on the data directory of `opts`. Progress goes to `sink`.
 pub fn evaluate(opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalReport> {
+    check_next_only(opts)?;
     let dir = data_dir(opts)?;
     if opts.protocol == Protocol::Lee {
         return lee::evaluate_lee(opts, &dir, sink);
@@ -220,6 +236,7 @@ pub fn evaluate_quiet(opts: &EvalOptions) -> Result<EvalReport> {
 /// [`evaluate`] on the log of `db` (NEXT or RATING): its events are split as the
 /// protocol says and a model trained on a fresh temporary database; `db` is only read.
 pub fn evaluate_db(db: &Db, opts: &EvalOptions, sink: &dyn ProgressSink) -> Result<EvalReport> {
+    check_next_only(opts)?;
     if opts.protocol == Protocol::Lee {
         return Err(Error::param(
             "protocol",
@@ -385,7 +402,11 @@ fn run_protocol(
     };
     let seconds_per_epoch = per_epoch(&out.params, out.train_seconds);
     Ok(EvalReport {
-        protocol: opts.protocol.as_str().into(),
+        protocol: if opts.validation {
+            format!("{} (validation split)", opts.protocol.as_str())
+        } else {
+            opts.protocol.as_str().into()
+        },
         model: match &opts.rank {
             Some(r) => format!(
                 "{} ({} candidates) ranked by {}",
@@ -520,6 +541,7 @@ mod tests {
             seed: 1,
             threads: Some(1),
             rank: None,
+            validation: false,
         }
     }
 
@@ -614,6 +636,7 @@ mod tests {
                 seed: 1,
                 threads: None,
                 rank: None,
+                validation: false,
             };
             let err = evaluate_quiet(&opts).unwrap_err();
             assert!(

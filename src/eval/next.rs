@@ -6,7 +6,7 @@
 //! share of test items among the candidates (`candidates_recall`, the ceiling of any
 //! ranker).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use super::metrics::{hr_ndcg_at_k, next_split, EvalEvent, Metrics};
@@ -20,6 +20,13 @@ pub(super) fn run(
     sink: &dyn ProgressSink,
 ) -> Result<Outcome> {
     let train_opts = train_options(opts);
+    let kept;
+    let keyed = if opts.validation {
+        kept = without_last_events(keyed);
+        &kept[..]
+    } else {
+        keyed
+    };
     let (train, test) = next_split(&keyed.iter().map(|(k, _)| *k).collect::<Vec<_>>());
     let by_key: BTreeMap<(u32, u32, i64), &RawEvent> =
         keyed.iter().map(|(k, e)| ((k.0, k.1, k.3), *e)).collect();
@@ -98,6 +105,22 @@ pub(super) fn run(
         validation: None,
         heldout_users: None,
     })
+}
+
+/// The events without each user's last (by time, then item, as [`next_split`]): the
+/// validation split's data, whose own last events are the one before the test's.
+fn without_last_events<'a>(keyed: &[(EvalEvent, &'a RawEvent)]) -> Vec<(EvalEvent, &'a RawEvent)> {
+    let mut last: HashMap<u32, (i64, u32)> = HashMap::new();
+    for (k, _) in keyed {
+        let e = last.entry(k.0).or_insert((k.3, k.1));
+        *e = (*e).max((k.3, k.1));
+    }
+    let mut dropped = HashSet::new();
+    keyed
+        .iter()
+        .filter(|(k, _)| last[&k.0] != (k.3, k.1) || !dropped.insert(k.0))
+        .cloned()
+        .collect()
 }
 
 /// Each user's last events a `wide-deep` ranker of a `youtube` generator learns from
@@ -197,6 +220,34 @@ mod tests {
 
     fn get(p: &Params, key: &str) -> Option<String> {
         p.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_owned())
+    }
+
+    #[test]
+    fn the_validation_split_drops_each_users_last_event_once() {
+        let raw = RawEvent {
+            user: "u".into(),
+            item: "i".into(),
+            kind: crate::event::EventKind::default(),
+            value: 1.0,
+            timestamp: 0,
+            group: None,
+        };
+        let keyed = [
+            ((0, 5, 1.0, 10), &raw),
+            ((0, 9, 1.0, 30), &raw),
+            ((0, 3, 1.0, 30), &raw),
+            ((1, 1, 1.0, 7), &raw),
+            ((2, 4, 1.0, 1), &raw),
+            ((2, 4, 1.0, 1), &raw),
+        ];
+        let kept: Vec<EvalEvent> = without_last_events(&keyed)
+            .iter()
+            .map(|(k, _)| *k)
+            .collect();
+        // User 0's last is item 9 (same time as 3, higher id); a duplicate goes once.
+        assert_eq!(kept, vec![(0, 5, 1.0, 10), (0, 3, 1.0, 30), (2, 4, 1.0, 1)]);
+        let (_, test) = next_split(&kept);
+        assert_eq!(test, vec![(0, 3), (2, 4)]);
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub fn eval(s: &mut Session, a: EvalArgs) -> Result<()> {
             }
             None => None,
         },
+        validation: a.validation,
     };
     let bar = Bar::new(&format!("eval {model}"));
     let r = match &a.db {

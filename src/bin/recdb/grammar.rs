@@ -357,6 +357,10 @@ pub struct EvalArgs {
     /// re-scores --model's candidates (e.g. --model youtube --rank wide-deep).
     #[arg(long, value_name = "MODEL")]
     pub rank: Option<String>,
+    /// NEXT: hold out each user's second-to-last event instead of the last (the last
+    /// is left out): a split to choose hyperparameters on without seeing the test.
+    #[arg(long)]
+    pub validation: bool,
     /// With --rank: candidates per user.
     #[arg(long, value_name = "N", default_value_t = recdb::DEFAULT_CANDIDATES, requires = "rank")]
     pub candidates: usize,
