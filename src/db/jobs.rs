@@ -380,14 +380,7 @@ impl Db {
     /// Train `model` in the foreground and publish its tables. Durable on return.
     /// Progress and cancel go through `opts.control`.
     pub fn train(&self, model: &str, params: &Params, opts: &TrainOptions) -> Result<JobInfo> {
-        let Prepared {
-            job,
-            pool,
-            rec,
-            slot: _slot,
-        } = self.prepare_training(model, params, opts)?;
-        let cancel = runner::cancel_flag(&opts.control);
-        self.run_training(job.as_ref(), opts, pool, rec, cancel, None)
+        self.train_in_foreground(model, params, opts, None)
     }
 
     /// [`Db::train`] reporting to a borrowed sink, for the crate's own drivers (the
@@ -399,6 +392,17 @@ impl Db {
         opts: &TrainOptions,
         sink: &dyn ProgressSink,
     ) -> Result<JobInfo> {
+        self.train_in_foreground(model, params, opts, Some(sink))
+    }
+
+    /// The job's slot is held until it returns.
+    fn train_in_foreground(
+        &self,
+        model: &str,
+        params: &Params,
+        opts: &TrainOptions,
+        sink: Option<&dyn ProgressSink>,
+    ) -> Result<JobInfo> {
         let Prepared {
             job,
             pool,
@@ -406,7 +410,7 @@ impl Db {
             slot: _slot,
         } = self.prepare_training(model, params, opts)?;
         let cancel = runner::cancel_flag(&opts.control);
-        self.run_training(job.as_ref(), opts, pool, rec, cancel, Some(sink))
+        self.run_training(job.as_ref(), opts, pool, rec, cancel, sink)
     }
 
     /// [`Db::train`] on a background thread; parallel work still runs on the pool.

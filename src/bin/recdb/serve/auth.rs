@@ -24,12 +24,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 pub async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if state.stopping.load(Ordering::SeqCst) {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ShuttingDown",
-            "the server is shutting down",
-        )
-        .into_response();
+        return ApiError::shutting_down().into_response();
     }
     if let Some(token) = &state.token {
         let sent = req

@@ -19,6 +19,15 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// 503 while the server stops: it takes no new work.
+    pub fn shutting_down() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ShuttingDown",
+            "the server is shutting down",
+        )
+    }
+
     pub fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> ApiError {
         let mut body = Map::new();
         body.insert("kind".into(), kind.into());

@@ -46,14 +46,7 @@ pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> R
     let permit = match tokio::time::timeout(QUEUE_WAIT, state.slots.clone().acquire_owned()).await {
         Ok(Ok(p)) => p,
         // The semaphore is never closed; a closed one would mean the server is stopping.
-        Ok(Err(_)) => {
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ShuttingDown",
-                "the server is shutting down",
-            )
-            .into_response()
-        }
+        Ok(Err(_)) => return ApiError::shutting_down().into_response(),
         Err(_) => {
             let mut r = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -71,12 +64,7 @@ pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> R
         }
     };
     if state.stopping.load(Ordering::SeqCst) {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ShuttingDown",
-            "the server is shutting down",
-        )
-        .into_response();
+        return ApiError::shutting_down().into_response();
     }
     let (parts, body) = req.into_parts();
     let head = parts.clone();
