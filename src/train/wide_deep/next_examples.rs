@@ -116,25 +116,12 @@ pub(crate) fn build(
             .candidates
             .get(user as usize)
             .map_or(&[], Vec::as_slice);
-        let floor = list.iter().map(|c| c.1).fold(f32::INFINITY, f32::min);
-        let floor = if floor.is_finite() { floor } else { 0.0 };
-        let top = list.first().map_or(floor, |c| c.1);
-        // An item's (score, rank) in the list; outside it, the lowest score, ranked last.
-        let place = |i: u32| -> Option<(f32, [f32; 2])> {
-            let r = list.iter().position(|c| c.0 == i)?;
-            Some((list[r].1, list_place(list[r].1, top, r)))
-        };
-        let outside = (floor, list_place(floor, top, list.len()));
-        let shown: Vec<(u32, (f32, [f32; 2]))> = list
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| seen.binary_search(&c.0).is_err())
-            .map(|(r, c)| (c.0, (c.1, list_place(c.1, top, r))))
-            .collect();
+        let places = Places::new(list);
+        let shown = places.shown(|i| seen.binary_search(&i).is_ok());
         for e in events {
-            let (score, at) = match place(e.item) {
+            let (score, at) = match places.of(e.item) {
                 Some(p) => p,
-                None if list.is_empty() => outside,
+                None if list.is_empty() => places.outside,
                 None => continue,
             };
             out.push(Example {
@@ -155,7 +142,7 @@ pub(crate) fn build(
                 for _ in 0..random {
                     let seen = |j: u32| seen.binary_search(&j).is_ok();
                     if let Some(j) = unseen_item(&mut rng, n_items, seen) {
-                        out.push(neg(user, j, place(j).unwrap_or(outside)));
+                        out.push(neg(user, j, places.of_or_outside(j)));
                     }
                 }
             }
@@ -187,11 +174,10 @@ fn from_prefixes(
     }
     let empty = Vec::new();
     for nl in &snap.next_lists {
-        let Some(r) = nl.list.iter().position(|c| c.0 == nl.target) else {
+        let places = Places::new(&nl.list);
+        let Some((score, at)) = places.of(nl.target) else {
             continue;
         };
-        let top = nl.list[0].1;
-        let score = nl.list[r].1;
         let seen = logged.get(nl.user as usize).unwrap_or(&empty);
         let is_seen = |i: u32| seen.binary_search_by_key(&i, |x| x.0).is_ok();
         let value = seen
@@ -203,33 +189,82 @@ fn from_prefixes(
             label: 1.0,
             weight: weight(value),
             score,
-            list: list_place(score, top, r),
+            list: at,
         });
-        let shown: Vec<(u32, (f32, [f32; 2]))> = nl
-            .list
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| !is_seen(c.0))
-            .map(|(r, c)| (c.0, (c.1, list_place(c.1, top, r))))
-            .collect();
+        let shown = places.shown(is_seen);
         if !shown.is_empty() {
             for _ in 0..negatives {
                 let (item, p) = shown[rng.random_range(0..shown.len())];
                 out.push(neg(nl.user, item, p));
             }
         }
-        let floor = nl.list.last().map_or(0.0, |c| c.1);
-        let outside = (floor, list_place(floor, top, nl.list.len()));
         if (seen.len() as u64) < u64::from(n_items) {
             for _ in 0..random {
                 if let Some(j) = unseen_item(rng, n_items, is_seen) {
-                    let p = nl.list.iter().position(|c| c.0 == j).map_or(outside, |r| {
-                        (nl.list[r].1, list_place(nl.list[r].1, top, r))
-                    });
-                    out.push(neg(nl.user, j, p));
+                    out.push(neg(nl.user, j, places.of_or_outside(j)));
                 }
             }
         }
+    }
+}
+
+/// A candidate's retrieval score and [`Example::list`] place.
+type Place = (f32, [f32; 2]);
+
+/// Where items stand in one candidate list (best first): found by a sorted index, not
+/// a scan of the list per lookup; an item outside it gets the lowest score, ranked
+/// last.
+struct Places<'a> {
+    list: &'a [(u32, f32)],
+    top: f32,
+    outside: Place,
+    /// (item, rank), sorted.
+    by_item: Vec<(u32, u32)>,
+}
+
+impl<'a> Places<'a> {
+    // why: a list holds at most MAX_CANDIDATES items, so its ranks fit u32.
+    #[allow(clippy::cast_possible_truncation)]
+    fn new(list: &'a [(u32, f32)]) -> Places<'a> {
+        let floor = list.iter().map(|c| c.1).fold(f32::INFINITY, f32::min);
+        let floor = if floor.is_finite() { floor } else { 0.0 };
+        let top = list.first().map_or(floor, |c| c.1);
+        let mut by_item: Vec<(u32, u32)> = list
+            .iter()
+            .enumerate()
+            .map(|(r, c)| (c.0, r as u32))
+            .collect();
+        by_item.sort_unstable();
+        Places {
+            list,
+            top,
+            outside: (floor, list_place(floor, top, list.len())),
+            by_item,
+        }
+    }
+
+    fn at(&self, r: usize) -> Place {
+        let score = self.list[r].1;
+        (score, list_place(score, self.top, r))
+    }
+
+    /// The item's place when the list holds it (its first, best, place).
+    fn of(&self, item: u32) -> Option<Place> {
+        let k = self.by_item.partition_point(|x| x.0 < item);
+        let &(i, r) = self.by_item.get(k)?;
+        (i == item).then(|| self.at(r as usize))
+    }
+
+    fn of_or_outside(&self, item: u32) -> Place {
+        self.of(item).unwrap_or(self.outside)
+    }
+
+    /// The list's items `seen` rejects not, with their places, best first.
+    fn shown(&self, seen: impl Fn(u32) -> bool) -> Vec<(u32, Place)> {
+        (0..self.list.len())
+            .filter(|&r| !seen(self.list[r].0))
+            .map(|r| (self.list[r].0, self.at(r)))
+            .collect()
     }
 }
 
