@@ -335,13 +335,13 @@ pub(crate) trait Queries: Source {
         users: &[&str],
         opts: &QueryOptions,
     ) -> Result<Vec<Vec<(u32, f32)>>> {
+        if youtube::is_youtube(self, &opts.model) {
+            return youtube::recommend_batch_dense(self, users, opts);
+        }
         let by_name = blend::is_blend(self, &opts.model)
             || is_item_item_model(self, &opts.model)
             || autoencoder::is_autoencoder(self, &opts.model)
             || is_sequence_model(self, &opts.model);
-        if youtube::is_youtube(self, &opts.model) {
-            return youtube::recommend_batch_dense(self, users, opts);
-        }
         if !by_name {
             return self.factor_batch_dense(users, opts);
         }

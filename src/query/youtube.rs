@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::parsed::parsed;
 use super::{check_k, search_for_users, search_for_users_dense, seen_in, Queries, Source};
 use crate::event::{Event, SearchEvent};
+use crate::features::Encoded;
 use crate::index::served::Served;
 use crate::storage::tables::TableView;
 use crate::train::youtube::net::{Inputs, Tower};
@@ -153,18 +154,20 @@ pub(crate) fn recommend_prefixes<S: Queries + ?Sized>(
     let (tower, inputs, items) = load(db, model)?;
     let mut inp = Inputs::default();
     let mut seen = Vec::with_capacity(prefixes.len());
-    // The user's searches and attributes, read once per run of the user's prefixes.
-    type UserReads = (u32, Vec<SearchEvent>, Vec<(String, String)>);
+    // The user's searches and encoded attributes, read once per run of the user's
+    // prefixes.
+    type UserReads = (u32, Vec<SearchEvent>, Encoded);
     let mut cached: Option<UserReads> = None;
     for p in prefixes {
         if cached.as_ref().is_none_or(|c| c.0 != p.user) {
+            let attrs = db.user_attrs_dense(p.user)?;
             cached = Some((
                 p.user,
                 db.searches_dense(p.user)?,
-                db.user_attrs_dense(p.user)?,
+                tower.encoder.encode(&attrs),
             ));
         }
-        let Some((_, searches, attrs)) = cached.as_ref() else {
+        let Some((_, searches, features)) = cached.as_ref() else {
             continue;
         };
         let n = tower.shape.history;
@@ -174,9 +177,8 @@ pub(crate) fn recommend_prefixes<S: Queries + ?Sized>(
             .map(|s| &s.tokens[..])
             .collect();
         let hist: Vec<u32> = p.history.iter().map(|e| e.item).collect();
-        let features = tower.encoder.encode(attrs);
         let age = tower.serve_age(p.history.iter().map(|e| e.timestamp).max());
-        tower.push(&mut inp, &hist, &tokens, &features, age);
+        tower.push(&mut inp, &hist, &tokens, features, age);
         seen.push(seen_in(p.history, false));
     }
     let u = tower.user_vectors(&inp, |i, a, out| {
