@@ -53,17 +53,6 @@ impl Default for TrainOptions {
 }
 
 impl Db {
-    /// Every item's dense id by external id, for a job that maps many named answers
-    /// back at once.
-    fn item_index(&self) -> Result<std::collections::HashMap<String, u32>> {
-        Ok(self
-            .item_ids()?
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, name)| Some((name, u32::try_from(i).ok()?)))
-            .collect())
-    }
-
     /// The runner of this database's jobs.
     pub(crate) fn runner(&self) -> Runner<'_> {
         Runner {
@@ -204,7 +193,7 @@ impl Db {
 
     /// Each of the first `n_users` users' top `n` items of `model` (their own items
     /// included: a ranker learns from where the logged items fall in the list), by
-    /// dense id. Users go through `recommend_batch` in chunks; a chunk that fails (a
+    /// dense id. Users go through `candidates_dense` in chunks; a chunk that fails (a
     /// user the model cannot answer) is redone one user at a time, such a user's list
     /// left empty.
     fn candidates_for(
@@ -220,26 +209,22 @@ impl Db {
                 .saturating_mul(n as u128)
                 .saturating_mul(8),
         )?;
+        use crate::query::Queries;
         let names = self.user_ids()?;
-        let items = self.item_index()?;
         let opts = crate::QueryOptions {
             include_seen: true,
             ..crate::QueryOptions::model(model).k(n)
-        };
-        let to_ids = |hits: Vec<crate::Hit>| -> Vec<(u32, f32)> {
-            hits.into_iter()
-                .filter_map(|h| Some((*items.get(&h.id)?, h.score)))
-                .collect()
         };
         let users: Vec<&str> = names.iter().take(n_users).map(String::as_str).collect();
         let mut out = Vec::with_capacity(users.len());
         for chunk in users.chunks(256) {
             ctx.check_cancel()?;
-            match self.recommend_batch(chunk, &opts) {
-                Ok(lists) => out.extend(lists.into_iter().map(&to_ids)),
+            match self.candidates_dense(chunk, &opts) {
+                Ok(lists) => out.extend(lists),
                 Err(_) => {
                     for u in chunk {
-                        out.push(self.recommend(u, &opts).map(&to_ids).unwrap_or_default());
+                        let mut one = self.candidates_dense(&[u], &opts).unwrap_or_default();
+                        out.push(one.pop().unwrap_or_default());
                     }
                 }
             }
@@ -285,19 +270,15 @@ impl Db {
                 .saturating_mul(n as u128)
                 .saturating_mul(8),
         )?;
-        let items = self.item_index()?;
         let mut out = Vec::with_capacity(prefixes.len());
         for (chunk, targets) in prefixes.chunks(256).zip(targets.chunks(256)) {
             ctx.check_cancel()?;
             let lists = recommend_prefixes(self, model, chunk, n)?;
-            for ((p, &target), hits) in chunk.iter().zip(targets).zip(lists) {
+            for ((p, &target), list) in chunk.iter().zip(targets).zip(lists) {
                 out.push(crate::jobs::NextList {
                     user: p.user,
                     target,
-                    list: hits
-                        .into_iter()
-                        .filter_map(|h| Some((*items.get(&h.id)?, h.score)))
-                        .collect(),
+                    list,
                 });
             }
         }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::parsed::parsed;
-use super::{check_k, search_for_users, search_for_users_dense, seen_in, Queries, Source};
+use super::{check_k, search_for_users_dense, seen_in, Queries, Source};
 use crate::event::{Event, SearchEvent};
 use crate::features::Encoded;
 use crate::index::served::Served;
@@ -136,7 +136,7 @@ pub(crate) struct Prefix<'a> {
     pub before_seq: u64,
 }
 
-/// Each prefix's top `k` as the tower would have served it then: its inputs built from
+/// Each prefix's top `k` (dense ids) as the tower would have served it then: its inputs built from
 /// the prefix's history and the searches made before it (the user's attributes as they
 /// are now), the prefix's items left out as serving leaves out the seen ones. One tower
 /// pass and one batch search for all. What a ranker learns next-item labels from
@@ -146,7 +146,7 @@ pub(crate) fn recommend_prefixes<S: Queries + ?Sized>(
     model: &str,
     prefixes: &[Prefix<'_>],
     k: usize,
-) -> Result<Vec<Vec<Hit>>> {
+) -> Result<Vec<Vec<(u32, f32)>>> {
     check_k(k)?;
     if prefixes.is_empty() {
         return Ok(Vec::new());
@@ -195,7 +195,7 @@ pub(crate) fn recommend_prefixes<S: Queries + ?Sized>(
             q
         })
         .collect();
-    search_for_users(
+    search_for_users_dense(
         db,
         &items,
         &queries,
