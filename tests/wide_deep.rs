@@ -222,7 +222,7 @@ fn ctr_protocol_reports_auc_and_log_loss() {
 /// test --release --test wide_deep rankers` rewrites the target's seeds from them.
 #[test]
 fn trained_rankers_parse_through_the_fuzz_entry_and_are_its_seeds() {
-    use recdb::testkit::fuzzing::wide_deep_ranker;
+    use recdb::testkit::fuzzing::{network_seed, wide_deep_ranker};
     let tiny = || small().set("layers", "4").set("dim", 2).set("epochs", 1);
     for (name, p) in [
         ("defaults", tiny()),
@@ -232,14 +232,8 @@ fn trained_rankers_parse_through_the_fuzz_entry_and_are_its_seeds() {
     ] {
         let db = db();
         db.train("wide-deep", &p, &opts()).unwrap();
-        let t = db.table("wide-deep.ranker").unwrap();
-        let bytes: Vec<u8> = (0..t.rows())
-            .flat_map(|r| t.row(r).get(0).to_le_bytes())
-            .collect();
+        let bytes = network_seed(&db.table("wide-deep.ranker").unwrap(), name);
         assert!(wide_deep_ranker(&bytes), "{name}");
         assert!(!wide_deep_ranker(&bytes[..bytes.len() - 4]), "{name}");
-        if let Ok(dir) = std::env::var("RECDB_WRITE_SEEDS") {
-            std::fs::write(format!("{dir}/{name}"), &bytes).unwrap();
-        }
     }
 }

@@ -307,7 +307,7 @@ fn init_from_a_table_of_another_width_or_a_missing_one_is_refused() {
 /// --release --test youtube towers` rewrites the target's seeds from them.
 #[test]
 fn trained_towers_parse_through_the_fuzz_entry_and_are_its_seeds() {
-    use recdb::testkit::fuzzing::youtube_tower;
+    use recdb::testkit::fuzzing::{network_seed, youtube_tower};
     let tiny = || {
         Params::new()
             .set("layers", "4")
@@ -327,14 +327,8 @@ fn trained_towers_parse_through_the_fuzz_entry_and_are_its_seeds() {
         ("searches", db_with_searches(), tiny()),
     ] {
         db.train("youtube", &p, &opts(1)).unwrap();
-        let t = db.table("youtube.tower").unwrap();
-        let bytes: Vec<u8> = (0..t.rows())
-            .flat_map(|r| t.row(r).get(0).to_le_bytes())
-            .collect();
+        let bytes = network_seed(&db.table("youtube.tower").unwrap(), name);
         assert!(youtube_tower(&bytes), "{name}");
         assert!(!youtube_tower(&bytes[..bytes.len() - 4]), "{name}");
-        if let Ok(dir) = std::env::var("RECDB_WRITE_SEEDS") {
-            std::fs::write(format!("{dir}/{name}"), &bytes).unwrap();
-        }
     }
 }

@@ -18,34 +18,46 @@ use crate::storage::log::{ArchivedSegment, Log, Manifest};
 use crate::storage::meta::Meta;
 use crate::storage::tables::{ArchivedTableBlock, CatalogEntry, TableView};
 
+/// `bytes` as little-endian f32s (a trailing partial value dropped), as a one-column
+/// stored network table holds them.
+fn le_f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// A one-column stored network table (`<model>.tower`, `.ranker`, `.net`) as the bytes
+/// its fuzz target parses; with `RECDB_WRITE_SEEDS=DIR` also written to `DIR/name`,
+/// a seed of the target.
+pub fn network_seed(table: &TableView, name: &str) -> Vec<u8> {
+    let bytes: Vec<u8> = (0..table.rows())
+        .flat_map(|r| table.row(r).get(0).to_le_bytes())
+        .collect();
+    if let Ok(dir) = std::env::var("RECDB_WRITE_SEEDS") {
+        if let Err(e) = std::fs::write(format!("{dir}/{name}"), &bytes) {
+            panic!("writing the seed {dir}/{name}: {e}");
+        }
+    }
+    bytes
+}
+
 /// Parse `bytes` (little-endian f32s) as an autoencoder's stored network (`<model>.net`);
 /// must never panic. True when the values parse.
 pub fn autoencoder_net(bytes: &[u8]) -> bool {
-    let v: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    crate::train::autoencoder::stored::fuzz_parse(&v)
+    crate::train::autoencoder::stored::fuzz_parse(&le_f32s(bytes))
 }
 
 /// Parse `bytes` (little-endian f32s) as a `youtube` model's stored tower
 /// (`<model>.tower`); must never panic. True when the values parse.
 pub fn youtube_tower(bytes: &[u8]) -> bool {
-    let v: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    crate::train::youtube::stored::fuzz_parse(&v)
+    crate::train::youtube::stored::fuzz_parse(&le_f32s(bytes))
 }
 
 /// Parse `bytes` (little-endian f32s) as a `wide-deep` ranker's stored network
 /// (`<model>.ranker`); must never panic. True when the values parse.
 pub fn wide_deep_ranker(bytes: &[u8]) -> bool {
-    let v: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    crate::train::wide_deep::stored::fuzz_parse(&v)
+    crate::train::wide_deep::stored::fuzz_parse(&le_f32s(bytes))
 }
 
 /// Parse `bytes` as a published features encoder; must never panic, and damage must be
