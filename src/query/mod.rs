@@ -144,7 +144,6 @@ pub(crate) fn seen_in(history: &[Event], include_seen: bool) -> Vec<u32> {
     seen
 }
 
-/// `k` (results wanted) is at least 1.
 /// Each user's top `opts.k` of `items` for their query vector, as one batch through
 /// the index, leaving out the user's `seen` items (sorted) and items outside the genre.
 pub(crate) fn search_for_users<S: Queries + ?Sized>(
@@ -175,6 +174,37 @@ pub(crate) fn search_for_users_dense<S: Queries + ?Sized>(
     Ok(items.search_batch(&qs, Metric::Dot, opts.k, opts.exact, None, &allow))
 }
 
+/// How a model answers `recommend`.
+enum Kind {
+    Blend,
+    ItemItem,
+    Autoencoder,
+    Youtube,
+    Sequence,
+    /// User and item vectors (als, bpr, sgd, popular...).
+    Factor,
+}
+
+/// The kind of `model`: each kind publishes its own marker table, so at most one check
+/// holds; `youtube`, the usual first stage, is asked first (each check is a table
+/// lookup).
+fn kind_of<S: Source + ?Sized>(db: &S, model: &str) -> Kind {
+    if youtube::is_youtube(db, model) {
+        Kind::Youtube
+    } else if blend::is_blend(db, model) {
+        Kind::Blend
+    } else if is_item_item_model(db, model) {
+        Kind::ItemItem
+    } else if autoencoder::is_autoencoder(db, model) {
+        Kind::Autoencoder
+    } else if is_sequence_model(db, model) {
+        Kind::Sequence
+    } else {
+        Kind::Factor
+    }
+}
+
+/// `k` (results wanted) is at least 1.
 fn check_k(k: usize) -> Result<()> {
     if k == 0 {
         Err(Error::param("k", "must be at least 1"))
@@ -271,20 +301,15 @@ pub(crate) trait Queries: Source {
         if check_two_stage(opts)? {
             return Ok(two_stage::recommend_batch(self, &[user], opts)?.remove(0));
         }
-        if blend::is_blend(self, &opts.model) {
-            return Ok(blend::recommend_blend(self, &[user], opts)?.remove(0));
-        }
-        if is_item_item_model(self, &opts.model) {
-            return Ok(recommend_item_item(self, &[user], opts)?.remove(0));
-        }
-        if autoencoder::is_autoencoder(self, &opts.model) {
-            return autoencoder::recommend(self, user, opts);
-        }
-        if youtube::is_youtube(self, &opts.model) {
-            return youtube::recommend(self, user, opts);
-        }
-        if is_sequence_model(self, &opts.model) {
-            return recommend_sequence(self, user, opts, &SequenceQuery::default());
+        match kind_of(self, &opts.model) {
+            Kind::Blend => return Ok(blend::recommend_blend(self, &[user], opts)?.remove(0)),
+            Kind::ItemItem => return Ok(recommend_item_item(self, &[user], opts)?.remove(0)),
+            Kind::Autoencoder => return autoencoder::recommend(self, user, opts),
+            Kind::Youtube => return youtube::recommend(self, user, opts),
+            Kind::Sequence => {
+                return recommend_sequence(self, user, opts, &SequenceQuery::default())
+            }
+            Kind::Factor => {}
         }
         let (users, items) = self.factor_tables(&opts.model)?;
         let (uid, q) = self.user_vector(&users, user, &opts.model)?;
@@ -306,25 +331,18 @@ pub(crate) trait Queries: Source {
         if check_two_stage(opts)? {
             return two_stage::recommend_batch(self, users, opts);
         }
-        if blend::is_blend(self, &opts.model) {
-            return blend::recommend_blend(self, users, opts);
+        match kind_of(self, &opts.model) {
+            Kind::Blend => blend::recommend_blend(self, users, opts),
+            Kind::ItemItem => recommend_item_item(self, users, opts),
+            Kind::Autoencoder => autoencoder::recommend_batch(self, users, opts),
+            Kind::Youtube => youtube::recommend_batch(self, users, opts),
+            Kind::Sequence => users.iter().map(|u| self.recommend(u, opts)).collect(),
+            Kind::Factor => self
+                .factor_batch_dense(users, opts)?
+                .into_iter()
+                .map(|h| self.to_hits(h))
+                .collect(),
         }
-        if is_item_item_model(self, &opts.model) {
-            return recommend_item_item(self, users, opts);
-        }
-        if autoencoder::is_autoencoder(self, &opts.model) {
-            return autoencoder::recommend_batch(self, users, opts);
-        }
-        if youtube::is_youtube(self, &opts.model) {
-            return youtube::recommend_batch(self, users, opts);
-        }
-        if is_sequence_model(self, &opts.model) {
-            return users.iter().map(|u| self.recommend(u, opts)).collect();
-        }
-        self.factor_batch_dense(users, opts)?
-            .into_iter()
-            .map(|h| self.to_hits(h))
-            .collect()
     }
 
     /// [`Queries::recommend_batch`] with dense item ids, for a second stage: the
@@ -335,15 +353,10 @@ pub(crate) trait Queries: Source {
         users: &[&str],
         opts: &QueryOptions,
     ) -> Result<Vec<Vec<(u32, f32)>>> {
-        if youtube::is_youtube(self, &opts.model) {
-            return youtube::recommend_batch_dense(self, users, opts);
-        }
-        let by_name = blend::is_blend(self, &opts.model)
-            || is_item_item_model(self, &opts.model)
-            || autoencoder::is_autoencoder(self, &opts.model)
-            || is_sequence_model(self, &opts.model);
-        if !by_name {
-            return self.factor_batch_dense(users, opts);
+        match kind_of(self, &opts.model) {
+            Kind::Youtube => return youtube::recommend_batch_dense(self, users, opts),
+            Kind::Factor => return self.factor_batch_dense(users, opts),
+            _ => {}
         }
         self.recommend_batch(users, opts)?
             .into_iter()
