@@ -68,8 +68,8 @@ pub use index::Metric;
 #[cfg(all(feature = "parquet", feature = "testkit"))]
 pub use ingest::spark_factors_bytes;
 pub use ingest::{
-    parse_f32_rows, parse_tsv_vectors, read_binary_file, read_text_file, Format, ParsedVectors,
-    MAX_LINE, MAX_QUERY,
+    parse_f32_rows, parse_json_record, parse_tsv_vectors, read_binary_file, read_text_file, Format,
+    JsonObject, JsonRecord, JsonSource, ParsedVectors, MAX_LINE, MAX_QUERY,
 };
 #[cfg(feature = "parquet")]
 pub use ingest::{parse_parquet_factors, ParquetFactors};

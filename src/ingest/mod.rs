@@ -86,6 +86,7 @@ mod text;
 
 pub(crate) use batch::{check_event, check_id, check_query, Writer, IMPORT_BATCH};
 pub use batch::{CommitReceipt, ImportReport, IngestBatch, MAX_QUERY};
+pub use json::{parse_json_record, JsonObject, JsonRecord, JsonSource};
 pub(crate) use lines::{check_lines, lines, read_file, read_line};
 pub use lines::{read_binary_file, read_text_file, MAX_LINE};
 #[cfg(all(feature = "parquet", test))]

@@ -1,13 +1,17 @@
 //! Request bodies of the ingest endpoints: a JSON array of objects or JSON lines (one
-//! object a line), at most [`MAX_RECORDS_PER_REQUEST`] of them. A bad record is
-//! `Error::Parse` naming its line (for an array: its element, counted from 1) and
-//! field, a body with too many is 413 `TooManyRecords`, and nothing is written.
+//! object a line), at most [`MAX_RECORDS_PER_REQUEST`] of them. Each object is read by
+//! the library's [`recdb::parse_json_record`] as a JSON-lines file's row is (with
+//! [`JsonSource::Request`]: the default timestamp is the server's `now`, `group` and an
+//! object `attrs` are read too). A bad record is `Error::Parse` naming its line (for an
+//! array: its element, counted from 1) and field, a body with too many is 413
+//! `TooManyRecords`, and nothing is written.
 
 use axum::http::StatusCode;
 use serde::de::DeserializeSeed;
-use serde_json::{Map, Value};
 
-use recdb::{Error, EventKind, ItemRecord, RawEvent, RawSearch, Result, UserRecord};
+/// One ingest record: an interaction, or a search (`query` and no item).
+pub use recdb::EventRow as Row;
+use recdb::{parse_json_record, Error, ItemRecord, JsonObject, JsonRecord, JsonSource, UserRecord};
 
 use super::errors::ApiError;
 use super::limits::{Capped, CappedSeed};
@@ -18,11 +22,11 @@ const FILE: &str = "request body";
 /// The records of a request: parsed, or an error to answer.
 type Records<T> = std::result::Result<Vec<T>, ApiError>;
 
-fn parse_err(line: u64, field: &str, msg: impl Into<String>) -> Error {
+fn parse_err(line: u64, msg: impl Into<String>) -> Error {
     Error::Parse {
         file: FILE.into(),
         line,
-        field: field.into(),
+        field: String::new(),
         msg: msg.into(),
     }
 }
@@ -41,38 +45,33 @@ fn too_many(got: usize, limit: usize, noun: &str) -> ApiError {
     .with("got", got)
 }
 
-/// The records of a body with their line numbers, at most
+/// The objects of a body with their line numbers, at most
 /// [`MAX_RECORDS_PER_REQUEST`] (`noun` names them in the error).
-pub fn records(body: &[u8], noun: &str) -> Records<(u64, Map<String, Value>)> {
-    records_up_to(body, MAX_RECORDS_PER_REQUEST, noun)
+fn objects(body: &[u8], noun: &str) -> Records<(u64, JsonObject)> {
+    objects_up_to(body, MAX_RECORDS_PER_REQUEST, noun)
 }
 
-/// [`records`] with the limit `limit`: past it the rest is counted, never parsed into
-/// records, so a request's memory is bounded by the limit, not by its length.
-fn records_up_to(body: &[u8], limit: usize, noun: &str) -> Records<(u64, Map<String, Value>)> {
-    let text =
-        std::str::from_utf8(body).map_err(|e| parse_err(1, "", format!("not UTF-8: {e}")))?;
+/// [`objects`] with the limit `limit`: past it the rest is counted, never parsed into
+/// objects, so a request's memory is bounded by the limit, not by its length.
+fn objects_up_to(body: &[u8], limit: usize, noun: &str) -> Records<(u64, JsonObject)> {
+    let text = std::str::from_utf8(body).map_err(|e| parse_err(1, format!("not UTF-8: {e}")))?;
     let trimmed = text.trim_start();
     let mut out = Vec::new();
     if trimmed.starts_with('[') {
         let bad =
-            |e: serde_json::Error| parse_err(e.line() as u64, "", format!("not a JSON array: {e}"));
+            |e: serde_json::Error| parse_err(e.line() as u64, format!("not a JSON array: {e}"));
         let mut d = serde_json::Deserializer::from_str(text);
-        let values = CappedSeed::<Value>::new(limit)
+        let objects = CappedSeed::<JsonObject>::new(limit)
             .deserialize(&mut d)
             .map_err(bad)?;
         d.end().map_err(bad)?;
-        let values = match values {
-            Capped::List(v) => v,
+        match objects {
+            Capped::List(v) => out.extend((1..).zip(v)),
             Capped::Over(n) => return Err(too_many(n, limit, noun)),
-        };
-        for (n, v) in values.into_iter().enumerate() {
-            out.push((n as u64 + 1, object(v, n as u64 + 1)?));
         }
     } else {
-        let mut lines = text.lines().enumerate();
-        for (n, line) in lines.by_ref() {
-            let line_no = n as u64 + 1;
+        let mut lines = (1..).zip(text.lines());
+        for (line_no, line) in lines.by_ref() {
             if line.trim().is_empty() {
                 continue;
             }
@@ -80,9 +79,7 @@ fn records_up_to(body: &[u8], limit: usize, noun: &str) -> Records<(u64, Map<Str
                 let rest = lines.filter(|(_, l)| !l.trim().is_empty()).count();
                 return Err(too_many(limit + 1 + rest, limit, noun));
             }
-            let v: Value = serde_json::from_str(line)
-                .map_err(|e| parse_err(line_no, "", format!("not JSON: {e}")))?;
-            out.push((line_no, object(v, line_no)?));
+            out.push((line_no, JsonObject::parse(FILE, line_no, line)?));
         }
     }
     if out.is_empty() {
@@ -91,193 +88,36 @@ fn records_up_to(body: &[u8], limit: usize, noun: &str) -> Records<(u64, Map<Str
     Ok(out)
 }
 
-fn object(v: Value, line: u64) -> Result<Map<String, Value>> {
-    match v {
-        Value::Object(m) => Ok(m),
-        other => Err(parse_err(
-            line,
-            "",
-            format!("expected a JSON object, got {}", type_name(&other)),
-        )),
+/// The records of a body: its objects read by [`parse_json_record`] from `source`.
+fn records<T: JsonRecord>(body: &[u8], noun: &str, source: JsonSource) -> Records<T> {
+    let mut out = Vec::new();
+    for (line, o) in objects(body, noun)? {
+        out.push(parse_json_record(FILE, line, &o, source)?);
     }
+    Ok(out)
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// An id or text field: a string, or a number written as text (`42`).
-fn text(m: &Map<String, Value>, line: u64, field: &str) -> Result<Option<String>> {
-    match m.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(parse_err(
-            line,
-            field,
-            format!("expected a string, got {}", type_name(other)),
-        )),
-    }
-}
-
-fn required(m: &Map<String, Value>, line: u64, field: &str) -> Result<String> {
-    text(m, line, field)?.ok_or_else(|| parse_err(line, field, "missing"))
-}
-
-/// One ingest record: an interaction, or a search (`query` and no `item`).
-pub enum Row {
-    Event(RawEvent),
-    Search(RawSearch),
-}
-
-/// Events: `user`, `item` (or `query` for a search), optional `kind` (default
-/// `interaction`), `value` (default 1), `timestamp` (seconds; default `now`), `group`.
+/// Events: an interaction (`user`, `item`, ...) or a search (`query` and no item); an
+/// event without a timestamp gets `now`.
 pub fn event_rows(body: &[u8], now: i64) -> Records<Row> {
-    let mut rows = Vec::new();
-    for (line, m) in records(body, "events")? {
-        let user = required(&m, line, "user")?;
-        let timestamp = match m.get("timestamp") {
-            None | Some(Value::Null) => now,
-            Some(v) => v.as_i64().ok_or_else(|| {
-                parse_err(line, "timestamp", format!("expected an integer, got {v}"))
-            })?,
-        };
-        let item = match (text(&m, line, "item")?, text(&m, line, "query")?) {
-            (Some(item), None) => item,
-            (None, Some(q)) => {
-                rows.push(Row::Search(RawSearch {
-                    user,
-                    text: q,
-                    timestamp,
-                }));
-                continue;
-            }
-            // As the importers: a row is an event or a search, never both.
-            (Some(_), Some(_)) => {
-                return Err(parse_err(line, "query", "an event with an item has no query").into())
-            }
-            (None, None) => return Err(parse_err(line, "item", "missing (or give `query`)").into()),
-        };
-        let kind = match text(&m, line, "kind")? {
-            None => EventKind::Interaction,
-            Some(k) => k
-                .parse::<EventKind>()
-                .map_err(|e| parse_err(line, "kind", e.to_string()))?,
-        };
-        let value = match m.get("value") {
-            None | Some(Value::Null) => 1.0,
-            Some(v) => match v.as_f64() {
-                #[allow(clippy::cast_possible_truncation)] // a rating or weight: f32 by design
-                Some(x) if x.is_finite() && (x as f32).is_finite() => x as f32,
-                _ => {
-                    return Err(parse_err(
-                        line,
-                        "value",
-                        format!("expected a finite number, got {v}"),
-                    )
-                    .into())
-                }
-            },
-        };
-        let group = text(&m, line, "group")?;
-        rows.push(Row::Event(RawEvent {
-            user,
-            item,
-            kind,
-            value,
-            timestamp,
-            group,
-        }));
-    }
-    Ok(rows)
+    records(body, "events", JsonSource::Request { now })
 }
 
-/// Any other fields of a record, as attributes (`"age": 24` → `age` = `24`).
-fn attrs(m: &Map<String, Value>, line: u64, skip: &[&str]) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for (k, v) in m {
-        if skip.contains(&k.as_str()) {
-            continue;
-        }
-        if k == "attrs" {
-            let Value::Object(inner) = v else {
-                return Err(parse_err(line, "attrs", "expected an object"));
-            };
-            for k2 in inner.keys() {
-                if let Some(s) = text(inner, line, k2)? {
-                    out.push((k2.clone(), s));
-                }
-            }
-            continue;
-        }
-        let value = match v {
-            Value::Bool(b) => Some(b.to_string()),
-            _ => text(m, line, k)?,
-        };
-        if let Some(s) = value {
-            out.push((k.clone(), s));
-        }
-    }
-    Ok(out)
-}
-
-/// Items: `id`, optional `title`, `genres` (an array, or `a|b`), `text`; any other field
-/// (or the object `attrs`) is an attribute.
+/// Items: `id`, `title`, `genres` (an array, or `a|b`), `text`; any other field (or
+/// the object `attrs`) is an attribute.
 pub fn item_records(body: &[u8]) -> Records<ItemRecord> {
-    let mut out = Vec::new();
-    for (line, m) in records(body, "items")? {
-        let genres = match m.get("genres") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(s)) => s
-                .split('|')
-                .map(str::trim)
-                .filter(|g| !g.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|g| {
-                    g.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| parse_err(line, "genres", "expected an array of strings"))
-                })
-                .collect::<Result<_>>()?,
-            Some(_) => return Err(parse_err(line, "genres", "expected an array or `a|b`").into()),
-        };
-        out.push(ItemRecord {
-            id: required(&m, line, "id")?,
-            title: text(&m, line, "title")?,
-            genres,
-            text: text(&m, line, "text")?,
-            attrs: attrs(&m, line, &["id", "title", "genres", "text"])?,
-        });
-    }
-    Ok(out)
+    records(body, "items", JsonSource::Request { now: 0 })
 }
 
 /// Users: `id`; any other field (or the object `attrs`) is an attribute.
 pub fn user_records(body: &[u8]) -> Records<UserRecord> {
-    records(body, "users")?
-        .into_iter()
-        .map(|(line, m)| {
-            Ok(UserRecord {
-                id: required(&m, line, "id")?,
-                attrs: attrs(&m, line, &["id"])?,
-            })
-        })
-        .collect()
+    records(body, "users", JsonSource::Request { now: 0 })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use recdb::EventKind;
 
     fn line_field(e: ApiError) -> (u64, String) {
         assert_eq!(e.body["kind"], "Parse", "{:?}", e.body);
@@ -290,7 +130,7 @@ mod tests {
     #[test]
     fn records_past_the_limit_are_refused_whole() {
         let over = |body: &[u8]| {
-            let e = records_up_to(body, 2, "events").err().unwrap();
+            let e = objects_up_to(body, 2, "events").err().unwrap();
             assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
             assert_eq!(e.body["kind"], "TooManyRecords");
             assert_eq!(e.body["limit"], 2);
@@ -301,12 +141,12 @@ mod tests {
         assert_eq!(over(b"{}\n{}\n\n{}\n{}\n"), 4);
         // Past the limit, lines are counted, not parsed.
         assert_eq!(over(b"{}\n{}\nnot json\n"), 3);
-        assert_eq!(records_up_to(b"[{},{}]", 2, "events").unwrap().len(), 2);
-        assert_eq!(records_up_to(b"{}\n\n{}\n", 2, "events").unwrap().len(), 2);
+        assert_eq!(objects_up_to(b"[{},{}]", 2, "events").unwrap().len(), 2);
+        assert_eq!(objects_up_to(b"{}\n\n{}\n", 2, "events").unwrap().len(), 2);
         // A bad array is a parse error, past the limit too.
-        let e = records_up_to(b"[{},{},{}", 2, "events").err().unwrap();
+        let e = objects_up_to(b"[{},{},{}", 2, "events").err().unwrap();
         assert_eq!(e.body["kind"], "Parse");
-        let e = records_up_to(b"[{},{}] x", 2, "events").err().unwrap();
+        let e = objects_up_to(b"[{},{}] x", 2, "events").err().unwrap();
         assert_eq!(e.body["kind"], "Parse");
     }
 
@@ -356,5 +196,147 @@ mod tests {
         assert_eq!(it[0].attrs, vec![("year".to_owned(), "1979".to_owned())]);
         let us = user_records(b"{\"id\":\"u1\",\"attrs\":{\"age\":24}}").unwrap();
         assert_eq!(us[0].attrs, vec![("age".to_owned(), "24".to_owned())]);
+    }
+
+    fn event(body: &[u8]) -> recdb::RawEvent {
+        match event_rows(body, 99).unwrap().remove(0) {
+            Row::Event(e) => e,
+            Row::Search(_) => panic!("a search"),
+        }
+    }
+
+    fn error(r: Records<impl Sized>) -> (u64, String, String) {
+        let e = r.err().unwrap();
+        let msg = e.body["msg"].as_str().unwrap_or_default().to_owned();
+        let (line, field) = line_field(e);
+        (line, field, msg)
+    }
+
+    #[test]
+    fn requests_keep_now_group_and_attrs() {
+        // Without a timestamp an event gets the server's `now` (a file row: its index).
+        assert_eq!(event(br#"{"user":"u","item":"i"}"#).timestamp, 99);
+        assert_eq!(
+            event(br#"{"user":"u","item":"i","timestamp":null}"#).timestamp,
+            99
+        );
+        let rows = event_rows(br#"[{"user":"u","query":"space films"}]"#, 99).unwrap();
+        assert!(matches!(&rows[0], Row::Search(s) if s.timestamp == 99));
+        // `group` is the group key in a request, as `session` is.
+        let e = event(br#"{"user":"u","item":"i","group":"g1"}"#);
+        assert_eq!(e.group.as_deref(), Some("g1"));
+        let e = event(br#"{"user":"u","item":"i","session":"s1"}"#);
+        assert_eq!(e.group.as_deref(), Some("s1"));
+        let (line, field, _) = error(event_rows(
+            b"{\"user\":\"u\",\"item\":\"i\",\"group\":\"g\",\"session\":\"s\"}",
+            0,
+        ));
+        assert_eq!((line, field.as_str()), (1, "session"));
+        // An object `attrs` holds attributes, its values read as other attributes'.
+        let us = user_records(
+            br#"[{"id":"u1","city":" Oslo ","attrs":{"age":24,"vip":true,"tags":["a"],"gone":null}}]"#,
+        )
+        .unwrap();
+        let attrs: Vec<(&str, &str)> = us[0]
+            .attrs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            attrs,
+            [
+                ("age", "24"),
+                ("tags", "[\"a\"]"),
+                ("vip", "true"),
+                ("city", "Oslo")
+            ]
+        );
+        assert!(user_records(br#"{"id":"u1","attrs":null}"#).unwrap()[0]
+            .attrs
+            .is_empty());
+        let (_, field, msg) = error(item_records(br#"{"id":"m","attrs":[1]}"#));
+        assert_eq!(field, "attrs");
+        assert!(msg.contains("expected an object of attributes"), "{msg}");
+    }
+
+    #[test]
+    fn records_are_read_as_the_library_reads_json_lines() {
+        // Key aliases, any case: `rating` is the value and makes the kind `rating`.
+        let e = event(br#"{"User_Id":"u","item_id":7,"rating":"4.5","ts":1700000000.9}"#);
+        assert_eq!(
+            (
+                e.user.as_str(),
+                e.item.as_str(),
+                e.kind,
+                e.value,
+                e.timestamp
+            ),
+            ("u", "7", EventKind::Rating, 4.5, 1700000000)
+        );
+        let e = event(br#"{"user":" u ","item":"i","type":" View ","timestamp":"17"}"#);
+        assert_eq!(
+            (e.user.as_str(), e.kind, e.timestamp),
+            ("u", EventKind::View, 17)
+        );
+        let it = item_records(
+            br#"{"item_id":"m1","name":"Alien","tags":"Horror,Sci-Fi","overview":" x ","year":1979}"#,
+        )
+        .unwrap();
+        assert_eq!(it[0].id, "m1");
+        assert_eq!(it[0].title.as_deref(), Some("Alien"));
+        assert_eq!(it[0].genres, ["Horror", "Sci-Fi"]);
+        assert_eq!(it[0].text.as_deref(), Some("x"));
+        assert_eq!(it[0].attrs, [("year".to_owned(), "1979".to_owned())]);
+        assert_eq!(user_records(br#"{"uid":5}"#).unwrap()[0].id, "5");
+        // An empty item with a query is a search.
+        let rows = event_rows(br#"{"user":"u","item":"","query":"space films"}"#, 0).unwrap();
+        assert!(matches!(&rows[0], Row::Search(_)));
+    }
+
+    #[test]
+    fn bad_records_are_the_library_errors() {
+        let lines = |body: &[u8]| error(event_rows(body, 0));
+        let (line, field, msg) = lines(b"\n{\"user\":\"u\",\"item\":\"i\",\"user\":\"v\"}");
+        assert_eq!((line, field.as_str()), (2, "user"));
+        assert!(msg.contains("duplicate key"), "{msg}");
+        // In an array too: a repeated key is not silently the last value.
+        let (line, field, _) = error(event_rows(
+            br#"[{"user":"u","item":"i"},{"user":"u","item":"i","item":"j"}]"#,
+            0,
+        ));
+        assert_eq!((line, field.as_str()), (2, "item"));
+        assert_eq!(lines(b"{\"user\":").1, "(json)");
+        assert_eq!(
+            error(event_rows(b"[{\"user\":\"u\",\"item\":\"i\"}, 3]", 0)),
+            (
+                2,
+                "(json)".into(),
+                "expected a JSON object, found a number".into()
+            )
+        );
+        let (_, field, msg) = lines(br#"{"user":"u","item":"i","value":null}"#);
+        assert_eq!(field, "value");
+        assert!(msg.contains("found null"), "{msg}");
+        assert_eq!(lines(br#"{"user":"","item":"i"}"#).1, "user");
+        assert_eq!(
+            lines(br#"{"user":"u","item":"i","user_id":"v"}"#).1,
+            "user_id"
+        );
+        assert_eq!(lines(br#"{"user":"u","query":"!!"}"#).1, "query");
+        assert_eq!(
+            lines(br#"{"user":"u","query":"space","kind":"view"}"#).1,
+            "kind"
+        );
+        assert_eq!(
+            lines(br#"{"user":"u","item":"i","kind":"search"}"#).1,
+            "kind"
+        );
+        let (_, field, msg) = lines(br#"{"user":"u","item":"i","value":"high"}"#);
+        assert_eq!(
+            (field.as_str(), msg.as_str()),
+            ("value", "`high` is not a number")
+        );
+        assert_eq!(error(item_records(br#"{"title":"x"}"#)).1, "item");
+        assert_eq!(error(user_records(br#"{"age":3}"#)).1, "user");
     }
 }
