@@ -314,3 +314,89 @@ fn ranker_learns_from_lists_made_before_each_last_event() {
         "{e}"
     );
 }
+
+/// `history=TABLE`: the ranker compares each candidate with the user's latest items
+/// through the table's cosines, in training (the items before each event) and serving
+/// (the user's log now): logging an event changes a user's scores only for such a
+/// ranker. The table must be an items table, is checked at query time like a feature
+/// table, and `history_len` is validated.
+#[test]
+fn a_ranker_with_history_inputs_reads_the_users_latest_items() {
+    let db = youtube_db();
+    let wd = |extra: &[(&str, &str)]| {
+        let mut p = Params::new()
+            .set("labels", "next")
+            .set("candidates", "youtube:40")
+            .set("last", 3)
+            .set("list_inputs", "on")
+            .set("layers", "16")
+            .set("epochs", 2);
+        for (k, v) in extra {
+            p = p.set(k, *v);
+        }
+        db.train("wide-deep", &p, &opts())
+    };
+    let scores = |u: &str| -> Vec<f32> {
+        (0..20)
+            .map(|i| db.predict(u, &format!("i{i}"), "wide-deep").unwrap())
+            .collect()
+    };
+    let log = |u: &str, item: &str, t: i64| {
+        db.log_events(&[recdb::RawEvent {
+            user: u.to_owned(),
+            item: item.to_owned(),
+            kind: recdb::EventKind::Interaction,
+            value: 1.0,
+            timestamp: t,
+            group: None,
+        }])
+        .unwrap();
+    };
+    // Without history inputs, a new event does not move the ranker's scores.
+    wd(&[]).unwrap();
+    let before = scores(&user(7));
+    log(&user(7), "i3", 1 << 40);
+    assert_eq!(scores(&user(7)), before);
+    // The recent items as a learned field (`recent=N`) read the log the same way.
+    let info = wd(&[("recent", "4")]).unwrap();
+    assert_eq!(info.params["recent"], 4, "{}", info.params);
+    let before = scores(&user(9));
+    log(&user(9), "i12", 1 << 40);
+    assert_ne!(scores(&user(9)), before, "the latest item is in the field");
+    let info = wd(&[("history", "youtube.inputs"), ("history_len", "5")]).unwrap();
+    assert_eq!(info.params["history"], "youtube.inputs", "{}", info.params);
+    assert_eq!(info.params["history_len"], 5, "{}", info.params);
+    let before = scores(&user(8));
+    log(&user(8), "i11", 1 << 40);
+    assert_ne!(scores(&user(8)), before, "the latest item is an input");
+    let two = QueryOptions::model("youtube")
+        .k(10)
+        .candidates(40)
+        .rank("wide-deep");
+    assert_eq!(db.recommend(&user(5), &two).unwrap().len(), 10);
+    // Validated: the width of the history, the table's space.
+    let e = wd(&[("history", "youtube.inputs"), ("history_len", "0")]).unwrap_err();
+    assert!(
+        matches!(&e, recdb::Error::InvalidParameter { name, .. } if name == "history_len"),
+        "{e}"
+    );
+    db.train("als", &als_params(), &opts()).unwrap();
+    let e = wd(&[("history", "als.users")]).unwrap_err();
+    assert!(
+        matches!(&e, recdb::Error::InvalidParameter { name, .. } if name == "history"),
+        "{e}"
+    );
+    // A republished history table: the ranker refuses it, naming it.
+    db.train(
+        "youtube",
+        &Params::new()
+            .set("layers", "32")
+            .set("dim", 16)
+            .set("epochs", 1)
+            .set("batch", 128),
+        &opts(),
+    )
+    .unwrap();
+    let e = db.recommend(&user(5), &two).unwrap_err();
+    assert!(e.to_string().contains("youtube.inputs"), "{e}");
+}

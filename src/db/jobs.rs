@@ -260,7 +260,7 @@ impl Db {
                     history: &evs[..j],
                     before_seq: evs[j].seq,
                 });
-                targets.push(evs[j].item);
+                targets.push((evs[j].item, start + j));
             }
             start += len;
         }
@@ -274,10 +274,11 @@ impl Db {
         for (chunk, targets) in prefixes.chunks(256).zip(targets.chunks(256)) {
             ctx.check_cancel()?;
             let lists = recommend_prefixes(self, model, chunk, n)?;
-            for ((p, &target), list) in chunk.iter().zip(targets).zip(lists) {
+            for ((p, &(target, at)), list) in chunk.iter().zip(targets).zip(lists) {
                 out.push(crate::jobs::NextList {
                     user: p.user,
                     target,
+                    at,
                     list,
                 });
             }

@@ -128,10 +128,16 @@ fn without_last_events<'a>(keyed: &[(EvalEvent, &'a RawEvent)]) -> Vec<(EvalEven
 /// (docs/TWO_STAGE.md).
 pub(crate) const EVAL_LAST: usize = 20;
 
+/// The user's latest items a `wide-deep` ranker of a `youtube` generator reads in
+/// evaluation, as a field (`recent=`) and through the generator's item inputs'
+/// cosines (`history=<generator>.inputs`), unless set (docs/TWO_STAGE.md).
+pub(crate) const EVAL_RECENT: usize = 10;
+
 /// The ranker's parameters: a `wide-deep` ranker learns next-item labels from this
 /// model's candidates unless the user chose its labels; from a `youtube` generator
 /// (which serves from a history) with clean labels, each user's last [`EVAL_LAST`]
-/// events with the lists made before each, and the list inputs, unless set.
+/// events with the lists made before each, the list inputs and the user's latest items
+/// ([`EVAL_RECENT`]), unless set.
 fn ranker_params(r: &super::Rerank, candidates: &str, youtube: bool) -> Params {
     let mut p = r.params.clone();
     let has = |p: &Params, key: &str| p.iter().any(|(k, _)| k == key);
@@ -151,6 +157,12 @@ fn ranker_params(r: &super::Rerank, candidates: &str, youtube: bool) -> Params {
             }
             if !has(&p, "list_inputs") {
                 p.insert("list_inputs", "on");
+            }
+            if !has(&p, "recent") {
+                p.insert("recent", EVAL_RECENT.to_string());
+            }
+            if !has(&p, "history") {
+                p.insert("history", format!("{candidates}.inputs"));
             }
         }
     }
@@ -258,6 +270,8 @@ mod tests {
         assert_eq!(get(&p, "candidates").as_deref(), Some("youtube:200"));
         assert_eq!(get(&p, "last"), Some(EVAL_LAST.to_string()));
         assert_eq!(get(&p, "list_inputs").as_deref(), Some("on"));
+        assert_eq!(get(&p, "recent"), Some(EVAL_RECENT.to_string()));
+        assert_eq!(get(&p, "history").as_deref(), Some("youtube.inputs"));
         // Set by the user: kept.
         let p = ranker_params(
             &rerank(Params::new().set("last", 0).set("list_inputs", "off")),
@@ -270,6 +284,8 @@ mod tests {
         let p = ranker_params(&rerank(Params::new()), "ease", false);
         assert_eq!(get(&p, "last"), None);
         assert_eq!(get(&p, "list_inputs"), None);
+        assert_eq!(get(&p, "recent"), None);
+        assert_eq!(get(&p, "history"), None);
         // Other labels: nothing added.
         let p = ranker_params(
             &rerank(Params::new().set("labels", "rating")),

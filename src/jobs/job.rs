@@ -46,6 +46,8 @@ pub(crate) struct NextList {
     pub user: u32,
     /// The item of the event the list was made before.
     pub target: u32,
+    /// That event's index in [`Snapshot::events`].
+    pub at: usize,
     /// (item, score), best first.
     pub list: Vec<(u32, f32)>,
 }

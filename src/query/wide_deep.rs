@@ -8,7 +8,9 @@
 //! Input tables (`features=als.items`) are read at their current version, which must be
 //! the version the ranker trained on: a republished table's vectors live in another
 //! space, so scoring with them would be silently wrong. Such a query fails naming the
-//! table; retraining the ranker fixes it.
+//! table; retraining the ranker fixes it. So is the `history=` table, whose cosines
+//! compare a candidate with the user's latest logged items (as training compared it
+//! with the items before each example's event).
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use crate::storage::tables::TableView;
 use crate::train::nn::activation::sigmoid;
 use crate::train::wide_deep::deep::{Acts, Net};
 use crate::train::wide_deep::examples::{list_place, Example};
-use crate::train::wide_deep::inputs::{Batch, Spec, TableRows};
+use crate::train::wide_deep::inputs::{Batch, InputTable, Recent, Spec, TableRows, HISTORY_INPUTS};
 use crate::train::wide_deep::stored;
 use crate::{Error, Result};
 
@@ -37,16 +39,19 @@ pub(crate) fn is_wide_deep<S: Source + ?Sized>(db: &S, model: &str) -> bool {
     db.table(&table_name(model)).is_ok()
 }
 
-/// The ranker (parsed once per published version) and its input tables' views.
-fn load<S: Source + ?Sized>(db: &S, model: &str) -> Result<(Arc<Ranker>, TableRows)> {
+/// The ranker (parsed once per published version), its input tables' views and its
+/// history table's.
+fn load<S: Source + ?Sized>(
+    db: &S,
+    model: &str,
+) -> Result<(Arc<Ranker>, TableRows, Option<Arc<TableView>>)> {
     let name = table_name(model);
     let views = db.tables_consistent(&[&name])?;
     let ranker = parsed(db, &views, || {
         let (net, spec) = stored::read(&views[0])?;
         Ok(Ranker { net, spec })
     })?;
-    let mut inputs: Vec<Arc<TableView>> = Vec::with_capacity(ranker.spec.tables.len());
-    for t in &ranker.spec.tables {
+    let current = |t: &InputTable| -> Result<Arc<TableView>> {
         let view = db.table(&t.name)?;
         if view.version() != t.version || view.dim() != t.dim {
             return Err(Error::InvalidInput(format!(
@@ -54,10 +59,20 @@ fn load<S: Source + ?Sized>(db: &S, model: &str) -> Result<(Arc<Ranker>, TableRo
                 t.name
             )));
         }
-        inputs.push(view);
-    }
+        Ok(view)
+    };
+    let inputs = ranker
+        .spec
+        .tables
+        .iter()
+        .map(current)
+        .collect::<Result<Vec<_>>>()?;
+    let history = match &ranker.spec.history {
+        Some(h) => Some(current(&h.table)?),
+        None => None,
+    };
     let rows = TableRows::new(&ranker.spec.tables, inputs);
-    Ok((ranker, rows))
+    Ok((ranker, rows, history))
 }
 
 /// The probabilities (not logits) that `user` clicks each of `items` (dense ids, in
@@ -78,8 +93,21 @@ pub(crate) fn score<S: Source + ?Sized>(
             });
         }
     }
-    let (ranker, rows) = load(db, model)?;
+    let (ranker, rows, history) = load(db, model)?;
     let (net, spec) = (&ranker.net, &ranker.spec);
+    // The user's log, latest first, when an input reads it.
+    let latest: Vec<u32> = if spec.history.is_some() || spec.recent > 0 {
+        let h = db.history_dense(user)?;
+        h.iter().rev().map(|e| e.item).collect()
+    } else {
+        Vec::new()
+    };
+    let recent = match (&history, &spec.history) {
+        (Some(view), Some(h)) => Some((view, Recent::new(view, latest.iter().copied(), h.len))),
+        _ => None,
+    };
+    // The recent items' field (an item newer than the network reads its unknown row).
+    let recent_field = &latest[..latest.len().min(spec.recent)];
     // A dense id the network has no row for reads as unknown.
     let known = |id: u32, rows: usize| ((id as usize) + 1 < rows).then_some(id);
     let user_rows = net.shape.vocab[0];
@@ -97,8 +125,12 @@ pub(crate) fn score<S: Source + ?Sized>(
             score: candidate_scores.map_or(0.0, |s| s[k]),
             // The candidates come best first: the top is the first, k the rank.
             list: candidate_scores.map_or([0.0; 2], |s| list_place(s[k], s[0], k)),
+            history: recent
+                .as_ref()
+                .map_or([0.0; HISTORY_INPUTS], |(v, r)| r.inputs(v, item)),
+            at: 0,
         };
-        batch.push(spec, &u, &i, &rows, &e);
+        batch.push(spec, (&u, &i), &rows, &e, recent_field);
     }
     let mut acts = Acts::default();
     net.forward(&batch, &mut acts);

@@ -417,6 +417,28 @@ pub(crate) fn collect_orphans(b: &dyn Backend, batch: &mut WriteBatch) -> Result
     Ok(())
 }
 
+/// A view of `rows` (`dim` wide, `space`) held in memory, for tests of code that reads
+/// views.
+#[cfg(test)]
+pub(crate) fn view_for_test(space: RowSpace, dim: usize, rows: &[f32]) -> Arc<TableView> {
+    let b = crate::storage::backend::MemBackend::default();
+    let (rows_per_block, blocks) = write_blocks(&b, "t", 1, dim, rows).expect("in memory");
+    let info = VersionInfo {
+        version: 1,
+        rows: u32::try_from(rows.len() / dim.max(1)).expect("a test's rows"),
+        dim: u32::try_from(dim).expect("a test's width"),
+        rows_per_block,
+        blocks,
+        space: space as u8,
+        created_unix: 0,
+        job: 0,
+        watermark: 0,
+        offset: 0.0,
+        row_ids: vec![],
+    };
+    TableView::load(&b, "t", &info).expect("just written")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

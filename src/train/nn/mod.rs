@@ -22,6 +22,7 @@ pub(crate) mod dropout;
 #[allow(dead_code)]
 pub(crate) mod ftrl;
 pub(crate) mod gemm;
+pub(crate) mod listwise;
 // why: built and tested ahead of the models that train with it (candidate generation,
 // Wide & Deep); nothing in the crate calls it yet.
 #[allow(dead_code)]

@@ -25,7 +25,7 @@ pub(crate) struct Shape {
     pub parts: Parts,
     pub dim: usize,
     /// Rows of each field's embedding table: user ids + 1, item ids + 1, then the
-    /// encoders' vocabularies.
+    /// encoders' vocabularies, then item ids + 1 again for the recent items' field.
     pub vocab: Vec<usize>,
     pub n_dense: usize,
     /// Hidden widths; the output layer of width 1 follows.
@@ -39,6 +39,9 @@ impl Shape {
         let mut vocab = vec![n_users + 1, n_items + 1];
         vocab.extend(spec.user_enc.slots().iter().map(|s| s.vocab));
         vocab.extend(spec.item_enc.slots().iter().map(|s| s.vocab));
+        if spec.recent > 0 {
+            vocab.push(n_items + 1);
+        }
         Shape {
             parts: p.parts,
             dim: p.dim,

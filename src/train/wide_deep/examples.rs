@@ -14,8 +14,11 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::inputs::{Recent, HISTORY_INPUTS};
 use super::{Labels, WdParams};
+use crate::event::Event;
 use crate::jobs::Snapshot;
+use crate::storage::tables::TableView;
 use crate::Result;
 
 /// One training example.
@@ -31,6 +34,23 @@ pub(crate) struct Example {
     /// The candidate's place in its list: its score's gap to the list's top score
     /// (≤ 0) and ln(1 + its rank), rank 0 the top (0, 0 when the source has none).
     pub list: [f32; 2],
+    /// How like the user's items before the event the item is ([`Recent::inputs`];
+    /// zeros without `history=`).
+    pub history: [f32; HISTORY_INPUTS],
+    /// The snapshot's event the example was made at: the user's items before it are
+    /// its recent items (`recent=`; 0 where not read).
+    pub at: usize,
+}
+
+/// The user's items logged before the snapshot's event `k`, most recent first (a
+/// user's events are contiguous, oldest first).
+pub(crate) fn items_before(events: &[Event], k: usize) -> impl Iterator<Item = u32> + '_ {
+    let user = events.get(k).map(|e| e.user);
+    events[..k.min(events.len())]
+        .iter()
+        .rev()
+        .take_while(move |e| Some(e.user) == user)
+        .map(|e| e.item)
 }
 
 /// A uniform item below `n_items` that `seen` rejects not, in at most 32 draws: a user
@@ -52,6 +72,46 @@ pub(crate) fn list_place(score: f32, top: f32, rank: usize) -> [f32; 2] {
     [score - top, (1.0 + rank as f32).ln()]
 }
 
+/// The history inputs of the examples made at an event: the user's items logged before
+/// it in the snapshot (a user's events are contiguous, oldest first), the latest
+/// `history_len`; zeros without `history=`.
+pub(crate) struct HistoryOf<'a> {
+    view: Option<&'a TableView>,
+    len: usize,
+    events: &'a [Event],
+}
+
+/// [`HistoryOf::at`] one event.
+pub(crate) struct At<'a>(Option<(&'a TableView, Recent)>, usize);
+
+impl<'a> HistoryOf<'a> {
+    pub fn new(events: &'a [Event], view: Option<&'a TableView>, len: usize) -> HistoryOf<'a> {
+        HistoryOf { view, len, events }
+    }
+
+    /// For examples at the snapshot's event `k`.
+    pub fn at(&self, k: usize) -> At<'a> {
+        At(
+            self.view
+                .map(|v| (v, Recent::new(v, items_before(self.events, k), self.len))),
+            k,
+        )
+    }
+}
+
+impl At<'_> {
+    /// The event's index ([`Example::at`]).
+    pub fn at(&self) -> usize {
+        self.1
+    }
+
+    pub fn of(&self, item: u32) -> [f32; HISTORY_INPUTS] {
+        self.0
+            .as_ref()
+            .map_or([0.0; HISTORY_INPUTS], |(v, r)| r.inputs(v, item))
+    }
+}
+
 /// Examples per event the source makes at most (for the memory check).
 pub(crate) fn per_event(p: &WdParams) -> usize {
     match p.labels {
@@ -63,8 +123,15 @@ pub(crate) fn per_event(p: &WdParams) -> usize {
     }
 }
 
-/// The examples of `snap` as `p.labels` says, in the snapshot's order.
-pub(crate) fn build(snap: &Snapshot, p: &WdParams, seed: u64) -> Result<Vec<Example>> {
+/// The examples of `snap` as `p.labels` says, in the snapshot's order; `history` is the
+/// `history=` table's view when the ranker has one.
+pub(crate) fn build(
+    snap: &Snapshot,
+    p: &WdParams,
+    history: Option<&TableView>,
+    seed: u64,
+) -> Result<Vec<Example>> {
+    let hist = HistoryOf::new(&snap.events, history, p.history_len);
     let weight = |v: f32| {
         if p.weight_by_value && v.is_finite() && v > 0.0 {
             v
@@ -78,9 +145,11 @@ pub(crate) fn build(snap: &Snapshot, p: &WdParams, seed: u64) -> Result<Vec<Exam
     match p.labels {
         Labels::Next {
             negatives, random, ..
-        } => super::next_examples::build(snap, (negatives, random), &weight, seed, &mut out),
+        } => {
+            super::next_examples::build(snap, (negatives, random), (&weight, &hist), seed, &mut out)
+        }
         Labels::Rating { positive } => {
-            for e in &snap.events {
+            for (k, e) in snap.events.iter().enumerate() {
                 let label = if e.value >= positive { 1.0 } else { 0.0 };
                 out.push(Example {
                     user: e.user,
@@ -89,6 +158,8 @@ pub(crate) fn build(snap: &Snapshot, p: &WdParams, seed: u64) -> Result<Vec<Exam
                     weight: if label > 0.0 { weight(e.value) } else { 1.0 },
                     score: 0.0,
                     list: [0.0; 2],
+                    history: hist.at(k).of(e.item),
+                    at: k,
                 });
             }
         }
@@ -106,7 +177,8 @@ pub(crate) fn build(snap: &Snapshot, p: &WdParams, seed: u64) -> Result<Vec<Exam
                         .count();
                 let mut seen: Vec<u32> = snap.events[start..end].iter().map(|e| e.item).collect();
                 seen.sort_unstable();
-                for e in &snap.events[start..end] {
+                for (k, e) in snap.events.iter().enumerate().take(end).skip(start) {
+                    let at = hist.at(k);
                     out.push(Example {
                         user,
                         item: e.item,
@@ -114,6 +186,8 @@ pub(crate) fn build(snap: &Snapshot, p: &WdParams, seed: u64) -> Result<Vec<Exam
                         weight: weight(e.value),
                         score: 0.0,
                         list: [0.0; 2],
+                        history: at.of(e.item),
+                        at: k,
                     });
                     if (seen.len() as u64) >= u64::from(n_items) {
                         continue;
@@ -128,6 +202,8 @@ pub(crate) fn build(snap: &Snapshot, p: &WdParams, seed: u64) -> Result<Vec<Exam
                                 weight: 1.0,
                                 score: 0.0,
                                 list: [0.0; 2],
+                                history: at.of(j),
+                                at: k,
                             });
                         }
                     }

@@ -2,12 +2,15 @@
 //! serving: per embedded field the rows to average, the dense values, the wide buckets.
 //!
 //! Fields, in order: the user id, the item id, the user encoder's slots, the item
-//! encoder's slots. Row 0 of the id fields is "unknown" (a user or item the network did
+//! encoder's slots, and for a ranker trained with `recent=N` the user's latest `N`
+//! items before the pair's moment (their rows averaged, as a genre slot's). Row 0 of the id fields is "unknown" (a user or item the network did
 //! not train on); dense id `d` is row `d + 1`. Dense values: the user's numeric
 //! attributes, the item's, every input table's row (zeros where the table has no row),
 //! then the example's extra score (a candidate generator's; 0 when absent) and, for a
 //! ranker trained with `list_inputs=on`, the candidate's place in its list: its score's
-//! gap to the list's top score and ln(1 + its rank) (0 when absent).
+//! gap to the list's top score and ln(1 + its rank) (0 when absent), and for a ranker
+//! trained with `history=TABLE`, how like the user's recent items the item is
+//! ([`Recent`]).
 
 use std::sync::Arc;
 
@@ -37,10 +40,89 @@ pub(crate) struct Spec {
     pub tables: Vec<InputTable>,
     /// The two list inputs follow the score.
     pub list_inputs: bool,
+    /// The history inputs come last.
+    pub history: Option<HistoryInput>,
+    /// The user's latest this many items are the last field (0: no such field).
+    pub recent: usize,
 }
 
 /// How many list inputs follow the score when a spec has them.
 pub(crate) const LIST_INPUTS: usize = 2;
+
+/// How many history inputs a spec with [`Spec::history`] ends with.
+pub(crate) const HISTORY_INPUTS: usize = 3;
+
+/// `history=TABLE`: an items table whose rows say how alike two items are (cosine), and
+/// how many of the user's latest items the candidate is compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HistoryInput {
+    pub table: InputTable,
+    pub len: usize,
+}
+
+/// The user's latest items (most recent first) as unit vectors of the history table,
+/// for the history inputs of any number of candidates: the cosine of the candidate
+/// with the latest item, the largest and the mean cosine with the latest `len`. An
+/// item without a row (newer than the table, or of zero norm) is skipped; a candidate
+/// without one, or a user without any, gets zeros.
+pub(crate) struct Recent {
+    dim: usize,
+    /// `n × dim`, most recent first.
+    unit: Vec<f32>,
+}
+
+impl Recent {
+    /// `latest`: the user's items, most recent first; the first `len` with a row count.
+    pub fn new(view: &TableView, latest: impl IntoIterator<Item = u32>, len: usize) -> Recent {
+        let dim = view.dim();
+        let mut unit = Vec::with_capacity(len.min(64) * dim);
+        for item in latest {
+            if unit.len() >= len * dim {
+                break;
+            }
+            if let Some(u) = unit_row(view, item) {
+                unit.extend_from_slice(&u);
+            }
+        }
+        Recent { dim, unit }
+    }
+
+    /// The history inputs of `item`.
+    // why: at most `len` (≤ 1000) cosines are averaged.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn inputs(&self, view: &TableView, item: u32) -> [f32; HISTORY_INPUTS] {
+        if self.unit.is_empty() || self.dim == 0 {
+            return [0.0; HISTORY_INPUTS];
+        }
+        let Some(c) = unit_row(view, item) else {
+            return [0.0; HISTORY_INPUTS];
+        };
+        let mut first = None;
+        let (mut max, mut sum, mut n) = (f32::NEG_INFINITY, 0.0f32, 0usize);
+        for r in self.unit.chunks_exact(self.dim) {
+            let cos: f32 = r.iter().zip(&c).map(|(a, b)| a * b).sum();
+            first.get_or_insert(cos);
+            max = max.max(cos);
+            sum += cos;
+            n += 1;
+        }
+        [first.unwrap_or(0.0), max, sum / n as f32]
+    }
+}
+
+/// `item`'s row of `view` scaled to unit length; `None` without a row or of zero norm.
+fn unit_row(view: &TableView, item: u32) -> Option<Vec<f32>> {
+    let r = item as usize;
+    if r >= view.rows() {
+        return None;
+    }
+    let row = view.row(r);
+    let norm = row.norm();
+    if !(norm > 0.0 && norm.is_finite()) {
+        return None;
+    }
+    Some(row.iter().map(|x| x / norm).collect())
+}
 
 /// The layout of a batch row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +143,20 @@ pub(crate) struct Side {
 impl Spec {
     pub fn dims(&self) -> Dims {
         Dims {
-            n_fields: 2 + self.user_enc.slots().len() + self.item_enc.slots().len(),
+            n_fields: 2
+                + self.user_enc.slots().len()
+                + self.item_enc.slots().len()
+                + usize::from(self.recent > 0),
             n_dense: self.user_enc.numeric_width()
                 + self.item_enc.numeric_width()
                 + self.tables.iter().map(|t| t.dim).sum::<usize>()
                 + 1
-                + if self.list_inputs { LIST_INPUTS } else { 0 },
+                + if self.list_inputs { LIST_INPUTS } else { 0 }
+                + if self.history.is_some() {
+                    HISTORY_INPUTS
+                } else {
+                    0
+                },
         }
     }
 
@@ -147,8 +237,16 @@ impl Batch {
     }
 
     /// Append one pair: its sides, the tables' rows, the example's label, weight and
-    /// extra score.
-    pub fn push(&mut self, spec: &Spec, user: &Side, item: &Side, tables: &TableRows, e: &Example) {
+    /// extra score; `recent` the user's latest items (dense ids, most recent first; only
+    /// the first `spec.recent` are read).
+    pub fn push(
+        &mut self,
+        spec: &Spec,
+        (user, item): (&Side, &Side),
+        tables: &TableRows,
+        e: &Example,
+        recent: &[u32],
+    ) {
         if self.id_off.is_empty() {
             self.clear();
         }
@@ -161,12 +259,21 @@ impl Batch {
             self.ids.extend_from_slice(slot);
             self.id_off.push(self.ids.len() as u32);
         }
+        if spec.recent > 0 {
+            let n = recent.len().min(spec.recent);
+            self.ids
+                .extend(recent[..n].iter().map(|&i| id_row(Some(i))));
+            self.id_off.push(self.ids.len() as u32);
+        }
         self.dense.extend_from_slice(&user.enc.numeric);
         self.dense.extend_from_slice(&item.enc.numeric);
         tables.push(user.id, item.id, &mut self.dense);
         self.dense.push(e.score);
         if spec.list_inputs {
             self.dense.extend_from_slice(&e.list);
+        }
+        if spec.history.is_some() {
+            self.dense.extend_from_slice(&e.history);
         }
         spec.wide.buckets_of(&user.keys, &item.keys, &mut self.wide);
         self.wide_off.push(self.wide.len() as u32);

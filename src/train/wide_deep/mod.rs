@@ -24,17 +24,20 @@ pub(crate) mod next_examples;
 pub(crate) mod stored;
 #[cfg(test)]
 mod tests;
+pub(crate) mod units;
 pub(crate) mod wide;
 
 use crate::error::OrPoisoned;
 use crate::features::{Encoder, Schema};
 use crate::jobs::{memory, Job, JobContext, Reads, Snapshot, TableOutput};
 use crate::storage::tables::RowSpace;
-use crate::train::nn::{self, batches::Batches, logistic::logistic};
+use crate::storage::tables::TableView;
+use crate::train::nn::{self, batches::Batches};
 use crate::{Error, Params, Result};
 use deep::{Acts, Grads, Net, Shape, Trainer};
 use examples::Example;
-use inputs::{Batch, InputTable, Side, Spec, TableRows};
+use inputs::{Batch, HistoryInput, InputTable, Side, Spec, TableRows};
+use units::{Loss, Units};
 
 /// The job name.
 pub(crate) const MODEL: &str = "wide-deep";
@@ -167,6 +170,16 @@ pub(crate) struct WdParams {
     /// With `labels=next`: the candidate's place in its list (score gap to the top,
     /// ln(1 + rank)) as two more dense inputs.
     pub list_inputs: bool,
+    /// An items table whose cosines compare the item with the user's latest
+    /// `history_len` items (three more dense inputs); empty: none.
+    pub history: String,
+    pub history_len: usize,
+    /// The training loss (`units.rs`): `list` with labels that draw negatives per
+    /// positive.
+    pub loss: Loss,
+    /// The user's latest this many items before the example's event as one more
+    /// embedded field (0: none).
+    pub recent: usize,
 }
 
 impl Default for WdParams {
@@ -199,6 +212,10 @@ impl Default for WdParams {
             validation: true,
             candidate_model: String::new(),
             list_inputs: false,
+            history: String::new(),
+            history_len: 10,
+            loss: Loss::Logistic,
+            recent: 0,
         }
     }
 }
@@ -312,6 +329,10 @@ impl WdParams {
             validation: on_off(p, "validation", d.validation)?,
             candidate_model,
             list_inputs: on_off(p, "list_inputs", false)?,
+            history: p.get("history", d.history)?.trim().to_owned(),
+            history_len: p.get("history_len", d.history_len)?,
+            loss: Loss::parse(&p.get("loss", d.loss.name().to_owned())?)?,
+            recent: p.get("recent", d.recent)?,
         };
         w.validate()?;
         Ok(w)
@@ -338,6 +359,18 @@ impl WdParams {
                 "list_inputs",
                 "the candidate's place in a list is an input only with labels=next",
             ));
+        }
+        if self.loss == Loss::List && matches!(self.labels, Labels::Rating { .. }) {
+            return Err(Error::param(
+                "loss",
+                "loss=list needs lists: labels=next or labels=implicit",
+            ));
+        }
+        if self.recent > 1000 {
+            return Err(Error::param("recent", "must be in 0..=1000"));
+        }
+        if self.history_len == 0 || self.history_len > 1000 {
+            return Err(Error::param("history_len", "must be in 1..=1000"));
         }
         if self.dim == 0 || self.dim > 1024 {
             return Err(Error::param("dim", "must be in 1..=1024"));
@@ -421,6 +454,16 @@ impl WdParams {
         });
         if self.list_inputs {
             j["list_inputs"] = "on".into();
+        }
+        if self.loss != Loss::Logistic {
+            j["loss"] = self.loss.name().into();
+        }
+        if self.recent > 0 {
+            j["recent"] = self.recent.into();
+        }
+        if !self.history.is_empty() {
+            j["history"] = self.history.clone().into();
+            j["history_len"] = self.history_len.into();
         }
         match self.labels {
             Labels::Rating { positive } => {
@@ -525,13 +568,43 @@ impl WideDeep {
         if tables.len() != p.features.len() {
             return Err(Error::param("features", "an input table was not read"));
         }
+        let history = self.history_view(snap)?.map(|view| HistoryInput {
+            table: InputTable {
+                name: p.history.clone(),
+                users: false,
+                dim: view.dim(),
+                version: view.version(),
+            },
+            len: p.history_len,
+        });
         Ok(Spec {
             user_enc: fit(&p.user_features, &snap.user_attrs)?,
             item_enc: fit(&p.item_features, &snap.item_attrs)?,
             wide: wide::WideSpec::parse(&p.wide, p.wide_buckets)?,
             tables,
             list_inputs: p.list_inputs,
+            history,
+            recent: p.recent,
         })
+    }
+
+    /// The `history=` table's view (read after the `features=` tables), an items table.
+    fn history_view<'s>(&self, snap: &'s Snapshot) -> Result<Option<&'s TableView>> {
+        let p = &self.params;
+        if p.history.is_empty() {
+            return Ok(None);
+        }
+        let view = snap
+            .tables
+            .get(p.features.len())
+            .ok_or_else(|| Error::param("history", "the table was not read"))?;
+        if view.space() != RowSpace::Items {
+            return Err(Error::param(
+                "history",
+                format!("`{}` is not an items table", p.history),
+            ));
+        }
+        Ok(Some(view))
     }
 
     /// Train on `snap`: the best network by validation loss (the last one without
@@ -547,27 +620,19 @@ impl WideDeep {
             "negatives",
             memory::bytes_of::<Example>(snap.events.len(), examples::per_event(p)),
         )?;
-        let all = examples::build(snap, p, ctx.sub_seed(0))?;
+        let all = examples::build(snap, p, self.history_view(snap)?, ctx.sub_seed(0))?;
         if all.is_empty() {
             return Err(Error::NoEvents {
                 what: "events to make training examples of",
             });
         }
-        let (mut train, mut valid): (Vec<Example>, Vec<Example>) = if p.validation {
-            all.into_iter()
-                .partition(|e| !is_validation(e.user, e.item))
-        } else {
-            (all, Vec::new())
-        };
-        if train.is_empty() {
-            // A tiny log: no validation rather than no training.
-            train.append(&mut valid);
-        }
+        let (train, valid) = units::split(&all, p.loss, p.validation)?;
+        drop(all);
         let shape = Shape::new(p, snap.n_users, snap.n_items, &spec);
         // Validation runs in blocks of `VALID_BLOCK` pairs, whatever the batch.
         ctx.check_memory(
             "wide_buckets",
-            shape.training_bytes(p.batch.max(VALID_BLOCK)),
+            shape.training_bytes(p.batch.max(VALID_BLOCK) + examples::per_event(p)),
         )?;
         let users: Vec<Side> = (0..snap.n_users)
             .map(|u| {
@@ -584,7 +649,10 @@ impl WideDeep {
                 spec.item_side(Some(i as u32), a)
             })
             .collect();
-        let rows = TableRows::new(&spec.tables, snap.tables.clone());
+        let rows = TableRows::new(
+            &spec.tables,
+            snap.tables[..spec.tables.len().min(snap.tables.len())].to_vec(),
+        );
         let net = Net::new(shape, ctx.sub_seed(1));
         let mut trainer = Trainer::new(net, p)?;
         let mut batch = Batch::default();
@@ -594,36 +662,71 @@ impl WideDeep {
         let mut report = TrainReport::default();
         let mut best: Option<(f64, Net)> = None;
         let mut since_best = 0usize;
-        let fill = |batch: &mut Batch, set: &[Example], chunk: &mut dyn Iterator<Item = usize>| {
+        // A batch takes whole units; `offsets` cuts it into them.
+        let mut offsets: Vec<u32> = Vec::new();
+        let fill = |batch: &mut Batch,
+                    offsets: &mut Vec<u32>,
+                    set: &Units,
+                    chunk: &mut dyn Iterator<Item = usize>| {
             batch.clear();
+            offsets.clear();
+            offsets.push(0);
+            let mut recent: Vec<u32> = Vec::with_capacity(spec.recent);
             for k in chunk {
-                let e = &set[k];
-                let (u, i) = (&users[e.user as usize], &items[e.item as usize]);
-                batch.push(&spec, u, i, &rows, e);
+                for e in set.unit(k) {
+                    let (u, i) = (&users[e.user as usize], &items[e.item as usize]);
+                    recent.clear();
+                    if spec.recent > 0 {
+                        recent.extend(examples::items_before(&snap.events, e.at).take(spec.recent));
+                    }
+                    batch.push(&spec, (u, i), &rows, e, &recent);
+                }
+                // why: a batch holds at most 65,536 units of at most 2,001 examples.
+                #[allow(clippy::cast_possible_truncation)]
+                offsets.push(batch.n as u32);
             }
+        };
+        // Units per batch: about `batch` examples.
+        let per_batch = match p.loss {
+            Loss::Logistic => p.batch,
+            Loss::List => (p.batch / examples::per_event(p)).max(1),
         };
         ctx.pool().install(|| -> Result<()> {
             for epoch in 0..p.epochs {
-                let batches = Batches::new(train.len(), p.batch, ctx.sub_seed(2), epoch as u64)?;
-                let (mut loss, mut n) = (0.0, 0usize);
+                let batches = Batches::new(train.len(), per_batch, ctx.sub_seed(2), epoch as u64)?;
+                let (mut loss, mut n) = (0.0, 0.0);
                 for chunk in batches.iter() {
                     ctx.check_cancel()?;
-                    fill(&mut batch, &train, &mut chunk.iter().map(|&k| k as usize));
+                    fill(
+                        &mut batch,
+                        &mut offsets,
+                        &train,
+                        &mut chunk.iter().map(|&k| k as usize),
+                    );
                     trainer.net.forward(&batch, &mut acts);
                     dz.clear();
                     dz.resize(batch.n, 0.0);
-                    loss += logistic(&acts.logits, &batch.labels, Some(&batch.weights), &mut dz);
+                    let (l, w) = p.loss.of(
+                        &acts.logits,
+                        (&batch.labels, &batch.weights),
+                        &offsets,
+                        &mut dz,
+                    );
                     trainer.net.backward(&batch, &mut acts, &dz, &mut grads);
                     trainer.apply(&mut grads);
-                    n += chunk.len();
+                    loss += l;
+                    n += w;
                 }
-                let loss = loss / n.max(1) as f64;
+                let loss = loss / n.max(1e-12);
                 report.epochs_run = epoch + 1;
                 let mut msg_loss = loss;
                 if !valid.is_empty() {
-                    let vl = valid_loss(&trainer.net, &valid, &mut batch, &mut acts, |b, s, c| {
-                        fill(b, s, c)
-                    })?;
+                    let vl = valid_loss(
+                        (&trainer.net, p.loss),
+                        &valid,
+                        (&mut batch, &mut offsets, &mut acts),
+                        fill,
+                    );
                     msg_loss = vl;
                     if best.as_ref().is_none_or(|(b, _)| vl < *b) {
                         best = Some((vl, trainer.net.clone()));
@@ -659,26 +762,32 @@ impl WideDeep {
     }
 }
 
-/// Mean (weighted) logistic loss of `net` on `set`.
+/// Mean (weighted) loss of `net` on `set`, in blocks of about `VALID_BLOCK` examples.
 fn valid_loss(
-    net: &Net,
-    set: &[Example],
-    batch: &mut Batch,
-    acts: &mut Acts,
-    fill: impl Fn(&mut Batch, &[Example], &mut dyn Iterator<Item = usize>),
-) -> Result<f64> {
+    (net, loss_fn): (&Net, Loss),
+    set: &Units,
+    (batch, offsets, acts): (&mut Batch, &mut Vec<u32>, &mut Acts),
+    fill: impl Fn(&mut Batch, &mut Vec<u32>, &Units, &mut dyn Iterator<Item = usize>),
+) -> f64 {
     let (mut loss, mut w) = (0.0f64, 0.0f64);
     let mut g = Vec::new();
-    for start in (0..set.len()).step_by(VALID_BLOCK) {
-        let end = (start + VALID_BLOCK).min(set.len());
-        fill(batch, set, &mut (start..end));
+    let per_block = (VALID_BLOCK * set.len() / set.ex.len().max(1)).max(1);
+    for start in (0..set.len()).step_by(per_block) {
+        let end = (start + per_block).min(set.len());
+        fill(batch, offsets, set, &mut (start..end));
         net.forward(batch, acts);
         g.clear();
         g.resize(batch.n, 0.0);
-        loss += logistic(&acts.logits, &batch.labels, Some(&batch.weights), &mut g);
-        w += batch.weights.iter().map(|&x| f64::from(x)).sum::<f64>();
+        let (l, n) = loss_fn.of(
+            &acts.logits,
+            (&batch.labels, &batch.weights),
+            offsets,
+            &mut g,
+        );
+        loss += l;
+        w += n;
     }
-    Ok(loss / w.max(1e-12))
+    loss / w.max(1e-12)
 }
 
 impl Job for WideDeep {
@@ -699,7 +808,12 @@ impl Job for WideDeep {
     }
 
     fn input_tables(&self) -> Vec<String> {
-        self.params.features.clone()
+        let p = &self.params;
+        let mut t = p.features.clone();
+        if !p.history.is_empty() {
+            t.push(p.history.clone());
+        }
+        t
     }
 
     fn candidates(&self) -> Option<(String, usize)> {

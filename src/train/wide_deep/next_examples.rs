@@ -30,7 +30,7 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::examples::{list_place, unseen_item, Example};
+use super::examples::{list_place, unseen_item, At, Example, HistoryOf};
 use super::WdParams;
 use crate::jobs::{Snapshot, TableOutput};
 use crate::query::MAX_CANDIDATES;
@@ -91,14 +91,14 @@ pub(crate) fn marker(model: &str, p: &WdParams) -> TableOutput {
 pub(crate) fn build(
     snap: &Snapshot,
     (negatives, random): (usize, usize),
-    weight: &dyn Fn(f32) -> f32,
+    (weight, hist): (&dyn Fn(f32) -> f32, &HistoryOf<'_>),
     seed: u64,
     out: &mut Vec<Example>,
 ) {
     let mut rng = SmallRng::seed_from_u64(seed);
     let n_items = u32::try_from(snap.n_items).unwrap_or(u32::MAX);
     if !snap.next_lists.is_empty() {
-        return from_prefixes(snap, (negatives, random), weight, &mut rng, out);
+        return from_prefixes(snap, (negatives, random), (weight, hist), &mut rng, out);
     }
     let mut start = 0;
     while start < snap.events.len() {
@@ -108,7 +108,7 @@ pub(crate) fn build(
                 .iter()
                 .take_while(|e| e.user == user)
                 .count();
-        let events = &snap.events[start..end];
+        let (first, events) = (start, &snap.events[start..end]);
         start = end;
         let mut seen: Vec<u32> = events.iter().map(|e| e.item).collect();
         seen.sort_unstable();
@@ -118,31 +118,34 @@ pub(crate) fn build(
             .map_or(&[], Vec::as_slice);
         let places = Places::new(list);
         let shown = places.shown(|i| seen.binary_search(&i).is_ok());
-        for e in events {
-            let (score, at) = match places.of(e.item) {
+        for (k, e) in events.iter().enumerate() {
+            let (score, place) = match places.of(e.item) {
                 Some(p) => p,
                 None if list.is_empty() => places.outside,
                 None => continue,
             };
+            let h = hist.at(first + k);
             out.push(Example {
                 user,
                 item: e.item,
                 label: 1.0,
                 weight: weight(e.value),
                 score,
-                list: at,
+                list: place,
+                history: h.of(e.item),
+                at: h.at(),
             });
             if !shown.is_empty() {
                 for _ in 0..negatives {
                     let (item, p) = shown[rng.random_range(0..shown.len())];
-                    out.push(neg(user, item, p));
+                    out.push(neg(user, item, p, &h));
                 }
             }
             if (seen.len() as u64) < u64::from(n_items) {
                 for _ in 0..random {
                     let seen = |j: u32| seen.binary_search(&j).is_ok();
                     if let Some(j) = unseen_item(&mut rng, n_items, seen) {
-                        out.push(neg(user, j, places.of_or_outside(j)));
+                        out.push(neg(user, j, places.of_or_outside(j), &h));
                     }
                 }
             }
@@ -157,7 +160,7 @@ pub(crate) fn build(
 fn from_prefixes(
     snap: &Snapshot,
     (negatives, random): (usize, usize),
-    weight: &dyn Fn(f32) -> f32,
+    (weight, hist): (&dyn Fn(f32) -> f32, &HistoryOf<'_>),
     rng: &mut SmallRng,
     out: &mut Vec<Example>,
 ) {
@@ -183,6 +186,7 @@ fn from_prefixes(
         let value = seen
             .binary_search_by_key(&nl.target, |x| x.0)
             .map_or(1.0, |k| seen[k].1);
+        let h = hist.at(nl.at);
         out.push(Example {
             user: nl.user,
             item: nl.target,
@@ -190,18 +194,20 @@ fn from_prefixes(
             weight: weight(value),
             score,
             list: at,
+            history: h.of(nl.target),
+            at: h.at(),
         });
         let shown = places.shown(is_seen);
         if !shown.is_empty() {
             for _ in 0..negatives {
                 let (item, p) = shown[rng.random_range(0..shown.len())];
-                out.push(neg(nl.user, item, p));
+                out.push(neg(nl.user, item, p, &h));
             }
         }
         if (seen.len() as u64) < u64::from(n_items) {
             for _ in 0..random {
                 if let Some(j) = unseen_item(rng, n_items, is_seen) {
-                    out.push(neg(nl.user, j, places.of_or_outside(j)));
+                    out.push(neg(nl.user, j, places.of_or_outside(j), &h));
                 }
             }
         }
@@ -268,7 +274,7 @@ impl<'a> Places<'a> {
     }
 }
 
-fn neg(user: u32, item: u32, (score, list): (f32, [f32; 2])) -> Example {
+fn neg(user: u32, item: u32, (score, list): (f32, [f32; 2]), history: &At<'_>) -> Example {
     Example {
         user,
         item,
@@ -276,5 +282,7 @@ fn neg(user: u32, item: u32, (score, list): (f32, [f32; 2])) -> Example {
         weight: 1.0,
         score,
         list,
+        history: history.of(item),
+        at: history.at(),
     }
 }

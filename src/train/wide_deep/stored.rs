@@ -20,7 +20,7 @@
 #![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
 
 use super::deep::{Net, Shape};
-use super::inputs::{InputTable, Spec};
+use super::inputs::{HistoryInput, InputTable, Spec};
 use super::wide::WideSpec;
 use super::Parts;
 use crate::features::Encoder;
@@ -30,9 +30,10 @@ use crate::train::nn::dense::Dense;
 use crate::train::nn::Activation;
 use crate::{Error, Result};
 
-/// "WD" in ASCII, then the format version.
+/// "WD" in ASCII, then the format version: 2 adds the history length to the header
+/// (format 1, without it, is still read).
 const MAGIC: f32 = 22_340.0;
-const VERSION: f32 = 1.0;
+const VERSION: f32 = 2.0;
 
 /// The suffix of the published table.
 pub(crate) const SUFFIX: &str = "ranker";
@@ -55,7 +56,14 @@ pub(crate) fn to_values(net: &Net, spec: &Spec) -> Vec<f32> {
     let ub = spec.user_enc.to_bytes();
     let ib = spec.item_enc.to_bytes();
     let wb = spec.wide.to_spec().into_bytes();
-    let names: Vec<u8> = spec.tables.iter().flat_map(|t| t.name.bytes()).collect();
+    let history = spec.history.as_ref().map(|h| &h.table);
+    let tables: Vec<(&InputTable, u8)> = spec
+        .tables
+        .iter()
+        .map(|t| (t, u8::from(t.users)))
+        .chain(history.map(|t| (t, 2)))
+        .collect();
+    let names: Vec<u8> = tables.iter().flat_map(|(t, _)| t.name.bytes()).collect();
     let nonzero: Vec<(usize, f32)> = net
         .wide
         .iter()
@@ -74,16 +82,18 @@ pub(crate) fn to_values(net: &Net, spec: &Spec) -> Vec<f32> {
         s.layers.len() as f32,
         s.wide_len as f32,
         nonzero.len() as f32,
-        spec.tables.len() as f32,
+        tables.len() as f32,
         ub.len() as f32,
         ib.len() as f32,
         wb.len() as f32,
         spec.wide.buckets as f32,
+        spec.history.as_ref().map_or(0.0, |h| h.len as f32),
+        spec.recent as f32,
     ];
     v.extend(s.vocab.iter().map(|&n| n as f32));
     v.extend(s.layers.iter().map(|&n| n as f32));
-    for t in &spec.tables {
-        v.push(f32::from(u8::from(t.users)));
+    for (t, space) in &tables {
+        v.push(f32::from(*space));
         v.push(t.dim as f32);
         for k in [32, 16, 0] {
             v.push(((t.version >> k) & 0xFFFF) as f32);
@@ -176,10 +186,11 @@ pub(crate) fn parse(v: &[f32], name: &str) -> Result<(Net, Spec)> {
     if head[0] != MAGIC {
         return Err(c.bad("not a wide-deep network (magic)"));
     }
-    if head[1] != VERSION {
+    let format = head[1];
+    if format != 1.0 && format != VERSION {
         return Err(Error::UnsupportedFormat {
-            found: format!("wide-deep network format {}", head[1]),
-            supported: 1,
+            found: format!("wide-deep network format {format}"),
+            supported: 2,
         });
     }
     let parts_bits = c.count("the parts")?;
@@ -204,7 +215,18 @@ pub(crate) fn parse(v: &[f32], name: &str) -> Result<(Net, Spec)> {
         c.count("the wide spec's size")?,
     );
     let buckets = c.count("the bucket count")?;
-    if dim == 0 || n_fields < 2 || n_layers > 8 || n_nonzero > wide_len || n_tables > 16 {
+    let (history_len, recent) = if format == 1.0 {
+        (0, 0)
+    } else {
+        (
+            c.count("the history length")?,
+            c.count("the recent items' count")?,
+        )
+    };
+    if recent > 1000 {
+        return Err(c.bad("the recent items' count"));
+    }
+    if dim == 0 || n_fields < 2 || n_layers > 8 || n_nonzero > wide_len || n_tables > 17 {
         return Err(c.bad("the header's sizes"));
     }
     if parts.wide != (wide_len > 0) || parts.deep != (n_layers > 0) {
@@ -224,12 +246,16 @@ pub(crate) fn parse(v: &[f32], name: &str) -> Result<(Net, Spec)> {
     }
     let mut tables = Vec::with_capacity(n_tables);
     let mut name_lens = Vec::with_capacity(n_tables);
-    for _ in 0..n_tables {
-        let users = match c.count("a table's space")? {
-            0 => false,
-            1 => true,
-            _ => return Err(c.bad("a table's space")),
-        };
+    let mut spaces = Vec::with_capacity(n_tables);
+    for k in 0..n_tables {
+        let space = c.count("a table's space")?;
+        // The history table, only last, only with a history length.
+        let last = k + 1 == n_tables;
+        if space > 2 || (space == 2 && !(last && history_len > 0)) {
+            return Err(c.bad("a table's space"));
+        }
+        spaces.push(space);
+        let users = space == 1;
         let dim = c.count("a table's width")?;
         let mut version = 0u64;
         for _ in 0..3 {
@@ -320,25 +346,44 @@ pub(crate) fn parse(v: &[f32], name: &str) -> Result<(Net, Spec)> {
     if c.at != v.len() {
         return Err(c.bad("values after the end"));
     }
+    let history = if spaces.last() == Some(&2) {
+        tables.pop().map(|table| HistoryInput {
+            table,
+            len: history_len,
+        })
+    } else if history_len > 0 {
+        return Err(c.bad("a history length without a history table"));
+    } else {
+        None
+    };
+    if history.as_ref().is_some_and(|h| h.len > 1000) {
+        return Err(c.bad("the history length"));
+    }
     let mut spec = Spec {
         user_enc,
         item_enc,
         wide: wide_spec,
         tables,
         list_inputs: false,
+        history,
+        recent,
     };
     // A ranker with the list inputs has them right after the score: the dense width
     // says which (no format change).
     spec.list_inputs = n_dense == spec.dims().n_dense + super::inputs::LIST_INPUTS;
     // The network must fit the spec it is stored with.
     let dims = spec.dims();
-    let slot_vocab: Vec<usize> = spec
+    let mut slot_vocab: Vec<usize> = spec
         .user_enc
         .slots()
         .iter()
         .chain(spec.item_enc.slots().iter())
         .map(|s| s.vocab)
         .collect();
+    if recent > 0 {
+        // The recent items' field has the item ids' rows.
+        slot_vocab.push(shape.vocab[1]);
+    }
     if dims.n_fields != n_fields || dims.n_dense != n_dense || slot_vocab[..] != shape.vocab[2..] {
         return Err(c.bad("the network does not fit its encoders"));
     }

@@ -51,6 +51,11 @@ fn every_bad_parameter_is_named() {
         ("alpha", "0"),
         ("l1", "-1"),
         ("validation", "maybe"),
+        ("history_len", "0"),
+        ("history_len", "1001"),
+        ("recent", "1001"),
+        ("loss", "hinge"),
+        ("loss", "list"),
         ("nonsense", "1"),
     ] {
         match params(&[(k, v)]) {
@@ -163,6 +168,7 @@ fn small() -> (Net, Batch) {
         ("dim", "3"),
         ("layers", "5,4"),
         ("wide_buckets", "31"),
+        ("recent", "2"),
     ])
     .unwrap();
     let job = WideDeep::with_params(p.clone());
@@ -198,8 +204,12 @@ fn small() -> (Net, Batch) {
             weight: 1.0,
             score: 0.3 * r as f32 - 0.4,
             list: [0.0; 2],
+            history: [0.0; 3],
+            at: 0,
         };
-        batch.push(&spec, &us, &is, &rows, &e);
+        // The recent items' field: none, one, two (of three given).
+        let recent = [(*i + 3) % 8, *u, 5];
+        batch.push(&spec, (&us, &is), &rows, &e, &recent[..r % 4]);
     }
     (net, batch)
 }
@@ -389,8 +399,10 @@ fn each_part_learns_the_taste_and_wide_is_sparse() {
                     weight: 1.0,
                     score: 0.0,
                     list: [0.0; 2],
+                    history: [0.0; 3],
+                    at: 0,
                 };
-                b.push(&spec, &us, &is, &rows, &e);
+                b.push(&spec, (&us, &is), &rows, &e, &[]);
             }
         }
         let mut acts = Acts::default();
@@ -516,7 +528,7 @@ fn implicit_labels_draw_unseen_negatives_and_weights_follow_values() {
         ("weight", "value"),
     ])
     .unwrap();
-    let ex = examples::build(&snap, &p, 1).unwrap();
+    let ex = examples::build(&snap, &p, None, 1).unwrap();
     let pos = ex.iter().filter(|e| e.label == 1.0).count();
     assert_eq!(pos, snap.events.len());
     assert_eq!(ex.len(), 4 * snap.events.len());
@@ -533,10 +545,212 @@ fn implicit_labels_draw_unseen_negatives_and_weights_follow_values() {
         }
     }
     let p = params(&[("positive", "4")]).unwrap();
-    let ex = examples::build(&snap, &p, 1).unwrap();
+    let ex = examples::build(&snap, &p, None, 1).unwrap();
     assert!(ex.iter().all(|e| (e.label == 1.0)
         == (snap
             .events
             .iter()
             .any(|x| x.user == e.user && x.item == e.item && x.value >= 4.0))));
+}
+
+/// The history table of the tests: item i's row, 3 wide; item 5's is zero (no
+/// direction, skipped).
+fn history_rows(items: usize) -> Vec<f32> {
+    (0..items * 3)
+        .map(|k| {
+            if k / 3 == 5 {
+                0.0
+            } else {
+                ((k * 37 + 11) % 17) as f32 / 4.0 - 2.0
+            }
+        })
+        .collect()
+}
+
+/// The history inputs in f64 by hand: the cosines of `item` with the latest `len` of
+/// `latest` that have a row of non-zero norm.
+fn naive_history(rows: &[f32], latest: &[u32], len: usize, item: u32) -> [f64; 3] {
+    let row = |i: u32| -> Option<Vec<f64>> {
+        let r = rows.get(i as usize * 3..i as usize * 3 + 3)?;
+        let v: Vec<f64> = r.iter().map(|&x| f64::from(x)).collect();
+        let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        (n > 0.0).then(|| v.iter().map(|x| x / n).collect())
+    };
+    let Some(c) = row(item) else {
+        return [0.0; 3];
+    };
+    let cos: Vec<f64> = latest
+        .iter()
+        .filter_map(|&i| row(i))
+        .take(len)
+        .map(|r| r.iter().zip(&c).map(|(a, b)| a * b).sum())
+        .collect();
+    if cos.is_empty() {
+        return [0.0; 3];
+    }
+    let max = cos.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    [cos[0], max, cos.iter().sum::<f64>() / cos.len() as f64]
+}
+
+fn assert_history(got: [f32; 3], want: [f64; 3], what: &str) {
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (f64::from(*g) - w).abs() < 1e-5,
+            "{what}: {got:?} vs {want:?}"
+        );
+    }
+}
+
+#[test]
+fn history_inputs_are_the_cosines_with_the_latest_items() {
+    use crate::storage::tables::{view_for_test, RowSpace};
+    let rows = history_rows(8);
+    let view = view_for_test(RowSpace::Items, 3, &rows);
+    // 5 has a zero row and 9 none: both skipped; len 3 keeps 3, 1, 0.
+    let latest = [3, 5, 9, 1, 0, 2];
+    let r = inputs::Recent::new(&view, latest, 3);
+    for item in 0..8 {
+        let want = naive_history(&rows, &latest, 3, item);
+        assert_history(r.inputs(&view, item), want, &format!("item {item}"));
+    }
+    assert!(naive_history(&rows, &latest, 3, 4)[0] != 0.0);
+    // A candidate without a row, or a user without items: zeros.
+    assert_eq!(r.inputs(&view, 9), [0.0; 3]);
+    assert_eq!(r.inputs(&view, 5), [0.0; 3]);
+    assert_eq!(inputs::Recent::new(&view, [], 3).inputs(&view, 4), [0.0; 3]);
+    assert_eq!(
+        inputs::Recent::new(&view, [5, 9], 3).inputs(&view, 4),
+        [0.0; 3]
+    );
+}
+
+/// Every example's history inputs come from its user's items logged before its event:
+/// per event for rating labels, per list's target event for next-item labels (the
+/// negatives drawn for it too).
+#[test]
+fn examples_carry_the_history_before_their_event() {
+    use crate::jobs::NextList;
+    use crate::storage::tables::{view_for_test, RowSpace};
+    let mut snap = snapshot(6, 8, 5);
+    let rows = history_rows(8);
+    let view = view_for_test(RowSpace::Items, 3, &rows);
+    let before = |k: usize| -> Vec<u32> {
+        let u = snap.events[k].user;
+        snap.events[..k]
+            .iter()
+            .rev()
+            .take_while(|e| e.user == u)
+            .map(|e| e.item)
+            .collect()
+    };
+    let p = params(&[("history", "t"), ("history_len", "2")]).unwrap();
+    let ex = examples::build(&snap, &p, Some(&view), 1).unwrap();
+    assert_eq!(ex.len(), snap.events.len());
+    let mut non_zero = 0;
+    for (k, e) in ex.iter().enumerate() {
+        assert_eq!(e.at, k);
+        assert_eq!(
+            examples::items_before(&snap.events, k).collect::<Vec<_>>(),
+            before(k)
+        );
+        let want = naive_history(&rows, &before(k), 2, e.item);
+        non_zero += usize::from(want != [0.0; 3]);
+        assert_history(e.history, want, &format!("event {k}"));
+    }
+    assert!(non_zero > ex.len() / 2, "{non_zero}");
+    // Next-item labels from lists made before an event: the list's target event.
+    let lists: Vec<NextList> = [3usize, 9, 14, 27]
+        .iter()
+        .map(|&at| NextList {
+            user: snap.events[at].user,
+            target: snap.events[at].item,
+            at,
+            list: (0..8u32)
+                .map(|i| (i, 1.0 - f32::from(i as u8) / 8.0))
+                .collect(),
+        })
+        .collect();
+    snap.next_lists = lists.clone();
+    let p = params(&[
+        ("labels", "next"),
+        ("candidates", "m:8"),
+        ("last", "2"),
+        ("history", "t"),
+        ("history_len", "4"),
+        ("negatives", "2"),
+    ])
+    .unwrap();
+    let ex = examples::build(&snap, &p, Some(&view), 1).unwrap();
+    let mut at = None;
+    let mut checked = 0;
+    for e in &ex {
+        if e.label == 1.0 {
+            at = lists.iter().find(|l| l.user == e.user).map(|l| l.at);
+        }
+        let k = at.expect("a positive first");
+        assert_history(
+            e.history,
+            naive_history(&rows, &before(k), 4, e.item),
+            "next",
+        );
+        checked += 1;
+    }
+    assert!(checked >= lists.len() * 2, "{checked}");
+    // Without a history table: zeros.
+    let ex = examples::build(&snap, &p, None, 1).unwrap();
+    assert!(ex.iter().all(|e| e.history == [0.0; 3]));
+}
+
+#[test]
+fn a_ranker_with_history_inputs_stores_them_and_format_1_still_reads() {
+    use crate::storage::tables::{view_for_test, RowSpace};
+    let mut snap = snapshot(20, 10, 5);
+    snap.tables = vec![view_for_test(RowSpace::Items, 3, &history_rows(10))];
+    let p = params(&[
+        ("history", "t"),
+        ("history_len", "7"),
+        ("recent", "3"),
+        ("epochs", "1"),
+        ("layers", "8"),
+    ])
+    .unwrap();
+    let job = WideDeep::with_params(p);
+    let (net, spec, _) = ctx_run(1, 3, |ctx| job.train(&snap, ctx)).unwrap();
+    let h = spec.history.clone().expect("a history input");
+    assert_eq!((h.len, h.table.name.as_str(), h.table.dim), (7, "t", 3));
+    assert_eq!(net.shape.n_dense, spec.dims().n_dense);
+    // The recent items' field: the item ids' rows again, last.
+    assert_eq!(spec.recent, 3);
+    assert_eq!(net.shape.vocab.last(), Some(&net.shape.vocab[1]));
+    assert_eq!(net.shape.n_fields(), spec.dims().n_fields);
+    let v = stored::to_values(&net, &spec);
+    let (back, bspec) = stored::parse(&v, "t.ranker").unwrap();
+    assert_eq!((&bspec.history, bspec.recent), (&spec.history, 3));
+    assert_eq!(stored::to_values(&back, &bspec), v);
+    let mut w = v.clone();
+    w[15] = 1001.0;
+    assert!(stored::parse(&w, "t").is_err(), "recent out of bounds");
+    w[15] = 0.0;
+    assert!(stored::parse(&w, "t").is_err(), "the fields do not fit");
+    // A history length without the table, or the table's mark not last: damage.
+    let mut w = v.clone();
+    w[9] -= 1.0;
+    assert!(stored::parse(&w, "t").is_err());
+    // Format 1 (no history length in the header) of a network without history.
+    let (net, spec, _) = train(1, &[("epochs", "1"), ("layers", "8")]);
+    let v2 = stored::to_values(&net, &spec);
+    assert_eq!(v2[14..16], [0.0, 0.0], "no history, no recent items");
+    let mut v1 = v2.clone();
+    v1.drain(14..16);
+    v1[1] = 1.0;
+    let (back, bspec) = stored::parse(&v1, "t.ranker").unwrap();
+    assert_eq!(stored::to_values(&back, &bspec), v2);
+    // An items table only.
+    let mut snap = snapshot(20, 10, 5);
+    snap.tables = vec![view_for_test(RowSpace::Users, 3, &history_rows(20))];
+    let job = WideDeep::with_params(params(&[("history", "t")]).unwrap());
+    match ctx_run(1, 3, |ctx| job.train(&snap, ctx)) {
+        Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "history"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
 }
