@@ -133,11 +133,16 @@ pub(crate) const EVAL_LAST: usize = 20;
 /// cosines (`history=<generator>.inputs`), unless set (docs/TWO_STAGE.md).
 pub(crate) const EVAL_RECENT: usize = 10;
 
+/// The list negatives per positive of the `loss=list` ranker evaluation trains (a
+/// softmax over 1 + 50 + `random` items of the list), unless set (docs/TWO_STAGE.md).
+pub(crate) const EVAL_LIST_NEGATIVES: usize = 50;
+
 /// The ranker's parameters: a `wide-deep` ranker learns next-item labels from this
 /// model's candidates unless the user chose its labels; from a `youtube` generator
 /// (which serves from a history) with clean labels, each user's last [`EVAL_LAST`]
-/// events with the lists made before each, the list inputs and the user's latest items
-/// ([`EVAL_RECENT`]), unless set.
+/// events with the lists made before each, the list inputs, the user's latest items
+/// ([`EVAL_RECENT`]) and the list loss over [`EVAL_LIST_NEGATIVES`] list negatives,
+/// unless set.
 fn ranker_params(r: &super::Rerank, candidates: &str, youtube: bool) -> Params {
     let mut p = r.params.clone();
     let has = |p: &Params, key: &str| p.iter().any(|(k, _)| k == key);
@@ -163,6 +168,12 @@ fn ranker_params(r: &super::Rerank, candidates: &str, youtube: bool) -> Params {
             }
             if !has(&p, "history") {
                 p.insert("history", format!("{candidates}.inputs"));
+            }
+            if !has(&p, "loss") {
+                p.insert("loss", "list");
+                if !has(&p, "negatives") {
+                    p.insert("negatives", EVAL_LIST_NEGATIVES.to_string());
+                }
             }
         }
     }
@@ -272,6 +283,15 @@ mod tests {
         assert_eq!(get(&p, "list_inputs").as_deref(), Some("on"));
         assert_eq!(get(&p, "recent"), Some(EVAL_RECENT.to_string()));
         assert_eq!(get(&p, "history").as_deref(), Some("youtube.inputs"));
+        assert_eq!(get(&p, "loss").as_deref(), Some("list"));
+        assert_eq!(get(&p, "negatives"), Some(EVAL_LIST_NEGATIVES.to_string()));
+        // The logistic loss asked for: the job's own negatives.
+        let p = ranker_params(
+            &rerank(Params::new().set("loss", "logistic")),
+            "youtube",
+            true,
+        );
+        assert_eq!(get(&p, "negatives"), None);
         // Set by the user: kept.
         let p = ranker_params(
             &rerank(Params::new().set("last", 0).set("list_inputs", "off")),

@@ -81,8 +81,12 @@ pub(crate) struct HistoryOf<'a> {
     events: &'a [Event],
 }
 
-/// [`HistoryOf::at`] one event.
-pub(crate) struct At<'a>(Option<(&'a TableView, Recent)>, usize);
+/// [`HistoryOf::at`] one event: what every example made at it shares.
+pub(crate) struct At<'a> {
+    /// The history table and the user's latest items in it (without `history=`: none).
+    recent: Option<(&'a TableView, Recent)>,
+    event: usize,
+}
 
 impl<'a> HistoryOf<'a> {
     pub fn new(events: &'a [Event], view: Option<&'a TableView>, len: usize) -> HistoryOf<'a> {
@@ -91,22 +95,24 @@ impl<'a> HistoryOf<'a> {
 
     /// For examples at the snapshot's event `k`.
     pub fn at(&self, k: usize) -> At<'a> {
-        At(
-            self.view
+        At {
+            recent: self
+                .view
                 .map(|v| (v, Recent::new(v, items_before(self.events, k), self.len))),
-            k,
-        )
+            event: k,
+        }
     }
 }
 
 impl At<'_> {
     /// The event's index ([`Example::at`]).
     pub fn at(&self) -> usize {
-        self.1
+        self.event
     }
 
+    /// [`Example::history`] of `item`.
     pub fn of(&self, item: u32) -> [f32; HISTORY_INPUTS] {
-        self.0
+        self.recent
             .as_ref()
             .map_or([0.0; HISTORY_INPUTS], |(v, r)| r.inputs(v, item))
     }

@@ -94,13 +94,20 @@ impl Recent {
         if self.unit.is_empty() || self.dim == 0 {
             return [0.0; HISTORY_INPUTS];
         }
-        let Some(c) = unit_row(view, item) else {
+        let r = item as usize;
+        if r >= view.rows() {
             return [0.0; HISTORY_INPUTS];
-        };
+        }
+        let row = view.row(r);
+        let norm = row.norm();
+        if !(norm > 0.0 && norm.is_finite()) {
+            return [0.0; HISTORY_INPUTS];
+        }
         let mut first = None;
         let (mut max, mut sum, mut n) = (f32::NEG_INFINITY, 0.0f32, 0usize);
-        for r in self.unit.chunks_exact(self.dim) {
-            let cos: f32 = r.iter().zip(&c).map(|(a, b)| a * b).sum();
+        // The stored row against each unit vector: no copy of the candidate's row.
+        for u in self.unit.chunks_exact(self.dim) {
+            let cos = row.dot(u) / norm;
             first.get_or_insert(cos);
             max = max.max(cos);
             sum += cos;
