@@ -626,8 +626,7 @@ impl WideDeep {
                 what: "events to make training examples of",
             });
         }
-        let (train, valid) = units::split(&all, p.loss, p.validation)?;
-        drop(all);
+        let (train, valid) = units::split(all, p.loss, p.validation)?;
         let shape = Shape::new(p, snap.n_users, snap.n_items, &spec);
         // Validation runs in blocks of `VALID_BLOCK` pairs, whatever the batch.
         ctx.check_memory(

@@ -99,25 +99,23 @@ impl Units {
         #[allow(clippy::cast_possible_truncation)]
         self.off.push(self.ex.len() as u32);
     }
-
-    fn append(&mut self, other: Units) {
-        for u in 0..other.len() {
-            self.push(other.unit(u));
-        }
-    }
 }
 
 /// `all` cut into units as `loss` takes them, then into training and validation (the
-/// validation tenth, when `validation`); a log too small for both trains on all.
-pub(crate) fn split(all: &[Example], loss: Loss, validation: bool) -> Result<(Units, Units)> {
+/// validation tenth, when `validation`); a log too small for both trains on all. The
+/// training units stay in `all`'s buffer (compacted in place), so the examples are held
+/// once plus the validation tenth, not twice.
+pub(crate) fn split(mut all: Vec<Example>, loss: Loss, validation: bool) -> Result<(Units, Units)> {
     if u32::try_from(all.len()).is_err() {
         return Err(Error::param(
             "negatives",
             format!("{} examples exceed 2³²", all.len()),
         ));
     }
-    let (mut train, mut valid) = (Units::default(), Units::default());
-    let mut start = 0;
+    let mut valid = Units::default();
+    let mut off = vec![0u32];
+    // Training units are written at `kept` ≤ `start`: nothing unread is overwritten.
+    let (mut start, mut kept) = (0, 0);
     while start < all.len() {
         let len = match loss {
             Loss::Logistic => 1,
@@ -128,17 +126,22 @@ pub(crate) fn split(all: &[Example], loss: Loss, validation: bool) -> Result<(Un
                     .count()
             }
         };
-        let unit = &all[start..start + len];
-        if validation && is_validation(unit[0].user, unit[0].item) {
-            valid.push(unit);
+        let first = all[start];
+        if validation && is_validation(first.user, first.item) {
+            valid.push(&all[start..start + len]);
         } else {
-            train.push(unit);
+            all.copy_within(start..start + len, kept);
+            kept += len;
+            // why: kept ≤ all.len(), checked to fit u32 above.
+            #[allow(clippy::cast_possible_truncation)]
+            off.push(kept as u32);
         }
         start += len;
     }
+    all.truncate(kept);
+    let train = Units { ex: all, off };
     if train.is_empty() {
-        train.append(valid);
-        valid = Units::default();
+        return Ok((valid, Units::default()));
     }
     Ok((train, valid))
 }
@@ -169,7 +172,7 @@ mod tests {
                 all.push(ex(u, 100 + j, 0.0));
             }
         }
-        let (t, v) = split(&all, Loss::List, true).unwrap();
+        let (t, v) = split(all.clone(), Loss::List, true).unwrap();
         assert_eq!(t.len() + v.len(), 200);
         assert!(!v.is_empty() && v.len() < 60, "{}", v.len());
         for set in [&t, &v] {
@@ -187,7 +190,7 @@ mod tests {
             }
         }
         // Logistic: one example a unit, the validation tenth per example, order kept.
-        let (t, v) = split(&all, Loss::Logistic, true).unwrap();
+        let (t, v) = split(all.clone(), Loss::Logistic, true).unwrap();
         assert_eq!(t.len() + v.len(), all.len());
         let want: Vec<&Example> = all
             .iter()
@@ -196,14 +199,14 @@ mod tests {
         let got: Vec<&Example> = (0..t.len()).map(|u| &t.unit(u)[0]).collect();
         assert_eq!(got, want);
         // Without validation, or too small for both: everything trains.
-        let (t, v) = split(&all, Loss::List, false).unwrap();
+        let (t, v) = split(all.clone(), Loss::List, false).unwrap();
         assert_eq!((t.len(), v.len()), (200, 0));
         let tiny: Vec<Example> = all
             .iter()
             .copied()
             .filter(|e| is_validation(e.user, e.item))
             .collect();
-        let (t, v) = split(&tiny, Loss::Logistic, true).unwrap();
+        let (t, v) = split(tiny.clone(), Loss::Logistic, true).unwrap();
         assert_eq!((t.len(), v.len()), (tiny.len(), 0));
     }
 }
