@@ -238,23 +238,26 @@ fn youtube_db() -> Db {
     db
 }
 
+/// A small `wide-deep` ranker on youtube's 40 candidates, with `extra` parameters.
+fn next_ranker(db: &Db, extra: &[(&str, &str)]) -> recdb::Result<recdb::JobInfo> {
+    let mut p = Params::new()
+        .set("labels", "next")
+        .set("candidates", "youtube:40")
+        .set("layers", "16")
+        .set("epochs", 2);
+    for (k, v) in extra {
+        p = p.set(k, *v);
+    }
+    db.train("wide-deep", &p, &opts())
+}
+
 /// `labels=next` with `last=L`: the ranker learns from each user's last L events, each
 /// with the list youtube serves from the history before it; it re-ranks youtube's
 /// candidates; `last` is validated and needs a generator that serves from a history.
 #[test]
 fn ranker_learns_from_lists_made_before_each_last_event() {
     let db = youtube_db();
-    let wd = |extra: &[(&str, &str)]| {
-        let mut p = Params::new()
-            .set("labels", "next")
-            .set("candidates", "youtube:40")
-            .set("layers", "16")
-            .set("epochs", 2);
-        for (k, v) in extra {
-            p = p.set(k, *v);
-        }
-        db.train("wide-deep", &p, &opts())
-    };
+    let wd = |extra: &[(&str, &str)]| next_ranker(&db, extra);
     let info = wd(&[("last", "3")]).unwrap();
     assert_eq!(info.params["last"], 3, "{}", info.params);
     assert!(info.params.get("list_inputs").is_none(), "{}", info.params);
@@ -324,17 +327,8 @@ fn ranker_learns_from_lists_made_before_each_last_event() {
 fn a_ranker_with_history_inputs_reads_the_users_latest_items() {
     let db = youtube_db();
     let wd = |extra: &[(&str, &str)]| {
-        let mut p = Params::new()
-            .set("labels", "next")
-            .set("candidates", "youtube:40")
-            .set("last", 3)
-            .set("list_inputs", "on")
-            .set("layers", "16")
-            .set("epochs", 2);
-        for (k, v) in extra {
-            p = p.set(k, *v);
-        }
-        db.train("wide-deep", &p, &opts())
+        let base = [("last", "3"), ("list_inputs", "on")];
+        next_ranker(&db, &[&base[..], extra].concat())
     };
     let scores = |u: &str| -> Vec<f32> {
         (0..20)
