@@ -95,10 +95,16 @@ pub(crate) fn score<S: Source + ?Sized>(
     }
     let (ranker, rows, history) = load(db, model)?;
     let (net, spec) = (&ranker.net, &ranker.spec);
-    // The user's log, latest first, when an input reads it.
-    let latest: Vec<u32> = if spec.history.is_some() || spec.recent > 0 {
+    // The user's latest items, as many as an input reads: the history cosines skip items
+    // without a row until they have `len` (as training does), so they may read them all.
+    let want = if spec.history.is_some() {
+        usize::MAX
+    } else {
+        spec.recent
+    };
+    let latest: Vec<u32> = if want > 0 {
         let h = db.history_dense(user)?;
-        h.iter().rev().map(|e| e.item).collect()
+        h.iter().rev().map(|e| e.item).take(want).collect()
     } else {
         Vec::new()
     };
