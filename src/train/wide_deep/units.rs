@@ -60,9 +60,14 @@ impl Loss {
             ),
             Loss::List => (
                 list_softmax(logits, labels, weights, offsets, grad),
+                // The lists that cost something: those with a positive.
                 offsets
                     .windows(2)
-                    .filter(|g| g[0] < g[1])
+                    .filter(|g| {
+                        labels[g[0] as usize..g[1] as usize]
+                            .iter()
+                            .any(|&y| y > 0.0)
+                    })
                     .map(|g| f64::from(weights[g[0] as usize]))
                     .sum(),
             ),
