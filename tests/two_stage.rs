@@ -318,6 +318,42 @@ fn ranker_learns_from_lists_made_before_each_last_event() {
     );
 }
 
+/// `ensemble=N`: N networks trained from different seeds on the same examples, the
+/// score their mean logit. The first network is the one a single-network job trains,
+/// so scores that move show the others are read; two-stage serving uses them all.
+#[test]
+fn an_ensemble_ranker_scores_with_all_its_networks() {
+    let db = youtube_db();
+    let base = [("last", "3"), ("list_inputs", "on")];
+    let scores = || -> Vec<f32> {
+        (0..20)
+            .map(|i| db.predict("u5", &format!("i{i}"), "wide-deep").unwrap())
+            .collect()
+    };
+    next_ranker(&db, &base).unwrap();
+    let single = scores();
+    // The same job again: the same network.
+    next_ranker(&db, &base).unwrap();
+    assert_eq!(scores(), single);
+    let info = next_ranker(&db, &[&base[..], &[("ensemble", "3")]].concat()).unwrap();
+    assert_eq!(info.params["ensemble"], 3, "{}", info.params);
+    assert!(info.message.contains("3 networks"), "{}", info.message);
+    let three = scores();
+    assert_ne!(three, single);
+    assert!(three.iter().all(|p| (0.0..=1.0).contains(p)), "{three:?}");
+    let two = QueryOptions::model("youtube")
+        .k(10)
+        .candidates(40)
+        .rank("wide-deep");
+    let got = db.recommend("u5", &two).unwrap();
+    assert_eq!(got.len(), 10);
+    let e = next_ranker(&db, &[("ensemble", "17")]).unwrap_err();
+    assert!(
+        matches!(&e, recdb::Error::InvalidParameter { name, .. } if name == "ensemble"),
+        "{e}"
+    );
+}
+
 /// `history=TABLE`: the ranker compares each candidate with the user's latest items
 /// through the table's cosines, in training (the items before each event) and serving
 /// (the user's log now): logging an event changes a user's scores only for such a

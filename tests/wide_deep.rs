@@ -92,6 +92,21 @@ fn trains_predicts_probabilities_and_ranks_lists() {
         Err(Error::UnknownItem(_))
     ));
     assert!(db.rank("u1", &[], "wide-deep").unwrap().is_empty());
+    // A list longer than one forward pass (4096 pairs): every pair scored as `predict`
+    // scores it alone.
+    let long: Vec<String> = (0..5000).map(|k| format!("i{}", k % 7)).collect();
+    let long: Vec<&str> = long.iter().map(String::as_str).collect();
+    let hits = db.rank("u1", &long, "wide-deep").unwrap();
+    assert_eq!(hits.len(), 5000);
+    for h in &hits {
+        let alone = db.predict("u1", &h.id, "wide-deep").unwrap();
+        assert!(
+            (h.score - alone).abs() < 1e-6,
+            "{}: {} vs {alone}",
+            h.id,
+            h.score
+        );
+    }
 }
 
 #[test]

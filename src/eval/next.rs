@@ -137,12 +137,16 @@ pub(crate) const EVAL_RECENT: usize = 10;
 /// softmax over 1 + 50 + `random` items of the list), unless set (docs/TWO_STAGE.md).
 pub(crate) const EVAL_LIST_NEGATIVES: usize = 50;
 
+/// The networks of the `wide-deep` ranker evaluation trains for a `youtube` generator
+/// (`ensemble=`), unless set: their mean logit ranks (docs/TWO_STAGE.md).
+pub(crate) const EVAL_ENSEMBLE: usize = 3;
+
 /// The ranker's parameters: a `wide-deep` ranker learns next-item labels from this
 /// model's candidates unless the user chose its labels; from a `youtube` generator
 /// (which serves from a history) with clean labels, each user's last [`EVAL_LAST`]
 /// events with the lists made before each, the list inputs, the user's latest items
-/// ([`EVAL_RECENT`]) and the list loss over [`EVAL_LIST_NEGATIVES`] list negatives,
-/// unless set.
+/// ([`EVAL_RECENT`]), the list loss over [`EVAL_LIST_NEGATIVES`] list negatives and
+/// [`EVAL_ENSEMBLE`] networks, unless set.
 fn ranker_params(r: &super::Rerank, candidates: &str, youtube: bool) -> Params {
     let mut p = r.params.clone();
     let has = |p: &Params, key: &str| p.iter().any(|(k, _)| k == key);
@@ -168,6 +172,9 @@ fn ranker_params(r: &super::Rerank, candidates: &str, youtube: bool) -> Params {
             }
             if !has(&p, "history") {
                 p.insert("history", format!("{candidates}.inputs"));
+            }
+            if !has(&p, "ensemble") {
+                p.insert("ensemble", EVAL_ENSEMBLE.to_string());
             }
             if !has(&p, "loss") {
                 p.insert("loss", "list");
@@ -285,6 +292,7 @@ mod tests {
         assert_eq!(get(&p, "history").as_deref(), Some("youtube.inputs"));
         assert_eq!(get(&p, "loss").as_deref(), Some("list"));
         assert_eq!(get(&p, "negatives"), Some(EVAL_LIST_NEGATIVES.to_string()));
+        assert_eq!(get(&p, "ensemble"), Some(EVAL_ENSEMBLE.to_string()));
         // The logistic loss asked for: the job's own negatives.
         let p = ranker_params(
             &rerank(Params::new().set("loss", "logistic")),
@@ -306,6 +314,7 @@ mod tests {
         assert_eq!(get(&p, "list_inputs"), None);
         assert_eq!(get(&p, "recent"), None);
         assert_eq!(get(&p, "history"), None);
+        assert_eq!(get(&p, "ensemble"), None);
         // Other labels: nothing added.
         let p = ranker_params(
             &rerank(Params::new().set("labels", "rating")),

@@ -18,15 +18,15 @@ use super::parsed::parsed;
 use super::{Hit, Queries, Source};
 use crate::storage::tables::TableView;
 use crate::train::nn::activation::sigmoid;
-use crate::train::wide_deep::deep::{Acts, Net};
+use crate::train::wide_deep::deep::{forward_mean, Acts, Net};
 use crate::train::wide_deep::examples::{list_place, Example};
 use crate::train::wide_deep::inputs::{Batch, InputTable, Recent, Spec, TableRows, HISTORY_INPUTS};
 use crate::train::wide_deep::stored;
 use crate::{Error, Result};
 
-/// A parsed ranker.
+/// A parsed ranker: one network, or an ensemble whose logit is the mean of theirs.
 pub(crate) struct Ranker {
-    pub net: Net,
+    pub nets: Vec<Net>,
     pub spec: Spec,
 }
 
@@ -48,8 +48,8 @@ fn load<S: Source + ?Sized>(
     let name = table_name(model);
     let views = db.tables_consistent(&[&name])?;
     let ranker = parsed(db, &views, || {
-        let (net, spec) = stored::read(&views[0])?;
-        Ok(Ranker { net, spec })
+        let (nets, spec) = stored::read(&views[0])?;
+        Ok(Ranker { nets, spec })
     })?;
     let current = |t: &InputTable| -> Result<Arc<TableView>> {
         let view = db.table(&t.name)?;
@@ -94,7 +94,10 @@ pub(crate) fn score<S: Source + ?Sized>(
         }
     }
     let (ranker, rows, history) = load(db, model)?;
-    let (net, spec) = (&ranker.net, &ranker.spec);
+    let (nets, spec) = (&ranker.nets, &ranker.spec);
+    let Some(net) = nets.first() else {
+        return Err(Error::corrupted(format!("`{model}` holds no network")));
+    };
     // The user's latest items, as many as an input reads: the history cosines skip items
     // without a row until they have `len` (as training does), so they may read them all.
     let want = if spec.history.is_some() {
@@ -119,28 +122,35 @@ pub(crate) fn score<S: Source + ?Sized>(
     let user_rows = net.shape.vocab[0];
     let item_rows = net.shape.vocab[1];
     let u = spec.user_side(known(user, user_rows), &db.user_attrs_dense(user)?);
+    // In blocks: a caller's list of any length costs one block's activations at a time,
+    // and the user's side and latest items are read once.
+    let mut out = Vec::with_capacity(items.len());
     let mut batch = Batch::default();
-    batch.clear();
-    for (k, &item) in items.iter().enumerate() {
-        let i = spec.item_side(known(item, item_rows), &db.item_attrs_dense(item)?);
-        let e = Example {
-            user,
-            item,
-            label: 0.0,
-            weight: 1.0,
-            score: candidate_scores.map_or(0.0, |s| s[k]),
-            // The candidates come best first: the top is the first, k the rank.
-            list: candidate_scores.map_or([0.0; 2], |s| list_place(s[k], s[0], k)),
-            history: recent
-                .as_ref()
-                .map_or([0.0; HISTORY_INPUTS], |(v, r)| r.inputs(v, item)),
-            at: 0,
-        };
-        batch.push(spec, (&u, &i), &rows, &e, recent_field);
-    }
     let mut acts = Acts::default();
-    net.forward(&batch, &mut acts);
-    Ok(acts.logits.iter().map(|&z| sigmoid(z)).collect())
+    for (b, block) in items.chunks(RANK_BLOCK).enumerate() {
+        batch.clear();
+        for (j, &item) in block.iter().enumerate() {
+            let k = b * RANK_BLOCK + j;
+            let i = spec.item_side(known(item, item_rows), &db.item_attrs_dense(item)?);
+            let e = Example {
+                user,
+                item,
+                label: 0.0,
+                weight: 1.0,
+                score: candidate_scores.map_or(0.0, |s| s[k]),
+                // The candidates come best first: the top is the first, k the rank.
+                list: candidate_scores.map_or([0.0; 2], |s| list_place(s[k], s[0], k)),
+                history: recent
+                    .as_ref()
+                    .map_or([0.0; HISTORY_INPUTS], |(v, r)| r.inputs(v, item)),
+                at: 0,
+            };
+            batch.push(spec, (&u, &i), &rows, &e, recent_field);
+        }
+        forward_mean(nets, &batch, &mut acts);
+        out.extend(acts.logits.iter().map(|&z| sigmoid(z)));
+    }
+    Ok(out)
 }
 
 /// The probability that `user` clicks `item`.
@@ -157,7 +167,7 @@ pub(crate) fn predict<S: Queries + ?Sized>(
         .unwrap_or(f32::NAN))
 }
 
-/// Items `rank` scores in one forward pass.
+/// Items scored in one forward pass.
 const RANK_BLOCK: usize = 4096;
 
 /// `items` scored for `user`, best first (ties by the order given).
@@ -172,11 +182,7 @@ pub(crate) fn rank<S: Queries + ?Sized>(
         .iter()
         .map(|i| db.item_id(i))
         .collect::<Result<Vec<u32>>>()?;
-    // In blocks: a caller's list of any length costs one block's activations at a time.
-    let mut scores = Vec::with_capacity(ids.len());
-    for block in ids.chunks(RANK_BLOCK) {
-        scores.extend(score(db, model, uid, block, None)?);
-    }
+    let scores = score(db, model, uid, &ids, None)?;
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     order

@@ -299,6 +299,34 @@ impl Net {
     }
 }
 
+/// The mean logit of `nets` (an ensemble of the same shape) over a batch, in
+/// `acts.logits`; one network's forward pass when there is one.
+// why: at most `MAX_ENSEMBLE` networks are averaged.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn forward_mean(nets: &[Net], b: &Batch, acts: &mut Acts) {
+    let Some((first, rest)) = nets.split_first() else {
+        acts.logits.clear();
+        acts.logits.resize(b.n, 0.0);
+        return;
+    };
+    first.forward(b, acts);
+    if rest.is_empty() {
+        return;
+    }
+    let mut sum = std::mem::take(&mut acts.logits);
+    for net in rest {
+        net.forward(b, acts);
+        for (s, z) in sum.iter_mut().zip(&acts.logits) {
+            *s += z;
+        }
+    }
+    let n = nets.len() as f32;
+    for s in &mut sum {
+        *s /= n;
+    }
+    acts.logits = sum;
+}
+
 /// A batch's activations.
 #[derive(Debug, Default)]
 pub(crate) struct Acts {

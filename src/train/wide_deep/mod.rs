@@ -180,6 +180,9 @@ pub(crate) struct WdParams {
     /// The user's latest this many items before the example's event as one more
     /// embedded field (0: none).
     pub recent: usize,
+    /// Networks trained from different seeds on the same examples; the model's logit is
+    /// their mean (1: one network).
+    pub ensemble: usize,
 }
 
 impl Default for WdParams {
@@ -216,6 +219,7 @@ impl Default for WdParams {
             history_len: 10,
             loss: Loss::Logistic,
             recent: 0,
+            ensemble: 1,
         }
     }
 }
@@ -333,6 +337,7 @@ impl WdParams {
             history_len: p.get("history_len", d.history_len)?,
             loss: Loss::parse(&p.get("loss", d.loss.name().to_owned())?)?,
             recent: p.get("recent", d.recent)?,
+            ensemble: p.get("ensemble", d.ensemble)?,
         };
         w.validate()?;
         Ok(w)
@@ -368,6 +373,12 @@ impl WdParams {
         }
         if self.recent > 1000 {
             return Err(Error::param("recent", "must be in 0..=1000"));
+        }
+        if self.ensemble == 0 || self.ensemble > MAX_ENSEMBLE {
+            return Err(Error::param(
+                "ensemble",
+                format!("must be in 1..={MAX_ENSEMBLE}"),
+            ));
         }
         if self.history_len == 0 || self.history_len > 1000 {
             return Err(Error::param("history_len", "must be in 1..=1000"));
@@ -461,6 +472,9 @@ impl WdParams {
         if self.recent > 0 {
             j["recent"] = self.recent.into();
         }
+        if self.ensemble > 1 {
+            j["ensemble"] = self.ensemble.into();
+        }
         if !self.history.is_empty() {
             j["history"] = self.history.clone().into();
             j["history_len"] = self.history_len.into();
@@ -491,6 +505,10 @@ impl WdParams {
     }
 }
 
+/// The most networks `ensemble=` trains (each costs a training run and a forward pass
+/// per query).
+pub(crate) const MAX_ENSEMBLE: usize = 16;
+
 /// Pairs the validation loss is computed on at a time.
 const VALID_BLOCK: usize = 4096;
 
@@ -504,9 +522,13 @@ pub(crate) fn is_validation(user: u32, item: u32) -> bool {
 /// What a finished training run measured.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TrainReport {
-    /// Epochs run (early stopping may end before `epochs`) and the best one.
+    /// Epochs run by all networks together (early stopping may end each before
+    /// `epochs`), and each network's best.
     pub epochs_run: usize,
-    pub best_epoch: usize,
+    pub best_epochs: Vec<usize>,
+    /// Each network's validation loss at its best epoch, and the model's (the mean
+    /// logit's, for an ensemble).
+    pub member_valid_loss: Vec<f64>,
     pub best_valid_loss: Option<f64>,
     /// Wide weights that are not exactly zero, of all.
     pub wide_nonzero: usize,
@@ -607,13 +629,14 @@ impl WideDeep {
         Ok(Some(view))
     }
 
-    /// Train on `snap`: the best network by validation loss (the last one without
-    /// validation), the spec its inputs are built by, and what the run measured.
+    /// Train on `snap`: the `ensemble` networks, each the best by validation loss (the
+    /// last one without validation), the spec their inputs are built by, and what the
+    /// run measured.
     pub(crate) fn train(
         &self,
         snap: &Snapshot,
         ctx: &JobContext<'_>,
-    ) -> Result<(Net, Spec, TrainReport)> {
+    ) -> Result<(Vec<Net>, Spec, TrainReport)> {
         let p = &self.params;
         let spec = self.spec(snap)?;
         ctx.check_memory(
@@ -652,15 +675,11 @@ impl WideDeep {
             &spec.tables,
             snap.tables[..spec.tables.len().min(snap.tables.len())].to_vec(),
         );
-        let net = Net::new(shape, ctx.sub_seed(1));
-        let mut trainer = Trainer::new(net, p)?;
         let mut batch = Batch::default();
         let mut acts = Acts::default();
         let mut grads = Grads::default();
         let mut dz = Vec::new();
         let mut report = TrainReport::default();
-        let mut best: Option<(f64, Net)> = None;
-        let mut since_best = 0usize;
         // A batch takes whole units; `offsets` cuts it into them.
         let mut offsets: Vec<u32> = Vec::new();
         let fill = |batch: &mut Batch,
@@ -690,80 +709,110 @@ impl WideDeep {
             Loss::Logistic => p.batch,
             Loss::List => (p.batch / examples::per_event(p)).max(1),
         };
+        let mut nets = Vec::with_capacity(p.ensemble);
+        // Progress counts the epochs of every network.
+        let total_epochs = p.epochs * p.ensemble;
         ctx.pool().install(|| -> Result<()> {
-            for epoch in 0..p.epochs {
-                let batches = Batches::new(train.len(), per_batch, ctx.sub_seed(2), epoch as u64)?;
-                let (mut loss, mut n) = (0.0, 0.0);
-                for chunk in batches.iter() {
-                    ctx.check_cancel()?;
-                    fill(
-                        &mut batch,
-                        &mut offsets,
-                        &train,
-                        &mut chunk.iter().map(|&k| k as usize),
-                    );
-                    trainer.net.forward(&batch, &mut acts);
-                    dz.clear();
-                    dz.resize(batch.n, 0.0);
-                    let (l, w) = p.loss.of(
-                        &acts.logits,
-                        (&batch.labels, &batch.weights),
-                        &offsets,
-                        &mut dz,
-                    );
-                    trainer.net.backward(&batch, &mut acts, &dz, &mut grads);
-                    trainer.apply(&mut grads);
-                    loss += l;
-                    n += w;
+            for member in 0..p.ensemble {
+                // Member 0 draws what a single network draws; each other its own seeds.
+                let seed = 2 * member as u64;
+                let net = Net::new(shape.clone(), ctx.sub_seed(1 + seed));
+                let mut trainer = Trainer::new(net, p)?;
+                let mut best: Option<(f64, Net)> = None;
+                let (mut since_best, mut best_epoch, mut epochs_run) = (0usize, 0usize, 0usize);
+                for epoch in 0..p.epochs {
+                    let batches =
+                        Batches::new(train.len(), per_batch, ctx.sub_seed(2 + seed), epoch as u64)?;
+                    let (mut loss, mut n) = (0.0, 0.0);
+                    for chunk in batches.iter() {
+                        ctx.check_cancel()?;
+                        fill(
+                            &mut batch,
+                            &mut offsets,
+                            &train,
+                            &mut chunk.iter().map(|&k| k as usize),
+                        );
+                        trainer.net.forward(&batch, &mut acts);
+                        dz.clear();
+                        dz.resize(batch.n, 0.0);
+                        let (l, w) = p.loss.of(
+                            &acts.logits,
+                            (&batch.labels, &batch.weights),
+                            &offsets,
+                            &mut dz,
+                        );
+                        trainer.net.backward(&batch, &mut acts, &dz, &mut grads);
+                        trainer.apply(&mut grads);
+                        loss += l;
+                        n += w;
+                    }
+                    let loss = loss / n.max(1e-12);
+                    epochs_run = epoch + 1;
+                    report.epochs_run += 1;
+                    let mut msg_loss = loss;
+                    if !valid.is_empty() {
+                        let vl = valid_loss(
+                            (std::slice::from_ref(&trainer.net), p.loss),
+                            &valid,
+                            (&mut batch, &mut offsets, &mut acts),
+                            fill,
+                        );
+                        msg_loss = vl;
+                        if best.as_ref().is_none_or(|(b, _)| vl < *b) {
+                            best = Some((vl, trainer.net.clone()));
+                            best_epoch = epoch + 1;
+                            since_best = 0;
+                        } else {
+                            since_best += 1;
+                        }
+                    }
+                    nn::end_epoch(
+                        ctx,
+                        MODEL,
+                        member * p.epochs + epoch + 1,
+                        total_epochs,
+                        msg_loss,
+                    )?;
+                    if p.patience > 0 && since_best >= p.patience {
+                        break;
+                    }
                 }
-                let loss = loss / n.max(1e-12);
-                report.epochs_run = epoch + 1;
-                let mut msg_loss = loss;
-                if !valid.is_empty() {
-                    let vl = valid_loss(
-                        (&trainer.net, p.loss),
+                report.best_epochs.push(if best_epoch == 0 {
+                    epochs_run
+                } else {
+                    best_epoch
+                });
+                if let Some((l, _)) = &best {
+                    report.member_valid_loss.push(*l);
+                }
+                nets.push(best.map_or(trainer.net, |(_, n)| n));
+            }
+            if !valid.is_empty() {
+                report.best_valid_loss = Some(if nets.len() == 1 {
+                    report.member_valid_loss[0]
+                } else {
+                    valid_loss(
+                        (&nets, p.loss),
                         &valid,
                         (&mut batch, &mut offsets, &mut acts),
                         fill,
-                    );
-                    msg_loss = vl;
-                    if best.as_ref().is_none_or(|(b, _)| vl < *b) {
-                        best = Some((vl, trainer.net.clone()));
-                        report.best_epoch = epoch + 1;
-                        report.best_valid_loss = Some(vl);
-                        since_best = 0;
-                    } else {
-                        since_best += 1;
-                    }
-                }
-                nn::end_epoch(ctx, MODEL, epoch + 1, p.epochs, msg_loss)?;
-                if p.patience > 0 && since_best >= p.patience {
-                    break;
-                }
+                    )
+                });
             }
             Ok(())
         })?;
-        let net = best.map_or(trainer.net, |(_, n)| n);
-        if report.best_epoch == 0 {
-            report.best_epoch = report.epochs_run;
+        let first = &nets[0];
+        if first.shape.parts.wide {
+            report.wide_total = first.wide.len();
+            report.wide_nonzero = first.wide.iter().filter(|w| **w != 0.0).count();
         }
-        report.wide_total = if net.shape.parts.wide {
-            net.wide.len()
-        } else {
-            0
-        };
-        report.wide_nonzero = if net.shape.parts.wide {
-            net.wide.iter().filter(|w| **w != 0.0).count()
-        } else {
-            0
-        };
-        Ok((net, spec, report))
+        Ok((nets, spec, report))
     }
 }
 
-/// Mean (weighted) loss of `net` on `set`, in blocks of about `VALID_BLOCK` examples.
+/// Mean (weighted) loss of `nets`' mean logit on `set`, in blocks of about `VALID_BLOCK` examples.
 fn valid_loss(
-    (net, loss_fn): (&Net, Loss),
+    (nets, loss_fn): (&[Net], Loss),
     set: &Units,
     (batch, offsets, acts): (&mut Batch, &mut Vec<u32>, &mut Acts),
     fill: impl Fn(&mut Batch, &mut Vec<u32>, &Units, &mut dyn Iterator<Item = usize>),
@@ -774,7 +823,7 @@ fn valid_loss(
     for start in (0..set.len()).step_by(per_block) {
         let end = (start + per_block).min(set.len());
         fill(batch, offsets, set, &mut (start..end));
-        net.forward(batch, acts);
+        deep::forward_mean(nets, batch, acts);
         g.clear();
         g.resize(batch.n, 0.0);
         let (l, n) = loss_fn.of(
@@ -832,10 +881,18 @@ impl Job for WideDeep {
     }
 
     fn run(&self, snap: &Snapshot, ctx: &JobContext<'_>) -> Result<Vec<TableOutput>> {
-        let (net, spec, r) = self.train(snap, ctx)?;
-        let mut line = format!("{} epochs (best {})", r.epochs_run, r.best_epoch);
+        let (nets, spec, r) = self.train(snap, ctx)?;
+        let mut line = format!("{} epochs (best {})", r.epochs_run, join(&r.best_epochs));
+        if nets.len() > 1 {
+            line.push_str(&format!(", {} networks", nets.len()));
+        }
         if let Some(l) = r.best_valid_loss {
             line.push_str(&format!(", validation log-loss {l:.4}"));
+            if nets.len() > 1 {
+                let alone = r.member_valid_loss.iter().sum::<f64>()
+                    / r.member_valid_loss.len().max(1) as f64;
+                line.push_str(&format!(" (each alone {alone:.4} on average)"));
+            }
         }
         if r.wide_total > 0 {
             line.push_str(&format!(
@@ -847,7 +904,7 @@ impl Job for WideDeep {
         }
         *self.summary.lock().recover() = Some(line);
         Ok(vec![
-            stored::to_table(MODEL, &net, &spec),
+            stored::to_table(MODEL, &nets, &spec),
             next_examples::marker(MODEL, &self.params),
         ])
     }

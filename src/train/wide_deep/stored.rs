@@ -9,7 +9,9 @@
 //! - per input table: users (1) or items (0), its width, its version (three 16-bit
 //!   parts) and its name's byte count;
 //! - the embeddings, each layer's weights and biases (the output layer last), the
-//!   non-zero wide weights as (index, weight) pairs;
+//!   non-zero wide weights as (index, weight) pairs; for an ensemble (`ensemble=N`,
+//!   format 3, the network count closing the header) the same for each further
+//!   network, after its own non-zero wide count;
 //! - the user encoder's bytes, the item encoder's, the wide spec's and the tables'
 //!   names, one value per byte.
 //!
@@ -30,28 +32,35 @@ use crate::train::nn::dense::Dense;
 use crate::train::nn::Activation;
 use crate::{Error, Result};
 
-/// "WD" in ASCII, then the format version: 2 adds the history length to the header
-/// (format 1, without it, is still read).
+/// "WD" in ASCII, then the format version: 2 adds the history length and the recent
+/// count to the header, 3 (written only for an ensemble) the number of networks, each
+/// after the first with its own non-zero wide count before its weights. Formats 1 and
+/// 2 are still read (one network).
 const MAGIC: f32 = 22_340.0;
-const VERSION: f32 = 2.0;
+const VERSION: f32 = 3.0;
+/// The format of a single network, readable by the versions before ensembles.
+const SINGLE: f32 = 2.0;
 
 /// The suffix of the published table.
 pub(crate) const SUFFIX: &str = "ranker";
 
 /// The published table of a trained network.
-pub(crate) fn to_table(model: &str, net: &Net, spec: &Spec) -> TableOutput {
+pub(crate) fn to_table(model: &str, nets: &[Net], spec: &Spec) -> TableOutput {
     TableOutput {
         name: format!("{model}.{SUFFIX}"),
         space: RowSpace::Other,
         dim: 1,
-        rows: to_values(net, spec),
+        rows: to_values(nets, spec),
         offset: 0.0,
         row_ids: vec![],
     }
 }
 
-/// The network and spec as the table's values.
-pub(crate) fn to_values(net: &Net, spec: &Spec) -> Vec<f32> {
+/// The networks (one, or an ensemble of one shape) and spec as the table's values.
+pub(crate) fn to_values(nets: &[Net], spec: &Spec) -> Vec<f32> {
+    let Some(net) = nets.first() else {
+        return Vec::new();
+    };
     let s = &net.shape;
     let ub = spec.user_enc.to_bytes();
     let ib = spec.item_enc.to_bytes();
@@ -64,24 +73,26 @@ pub(crate) fn to_values(net: &Net, spec: &Spec) -> Vec<f32> {
         .chain(history.map(|t| (t, 2)))
         .collect();
     let names: Vec<u8> = tables.iter().flat_map(|(t, _)| t.name.bytes()).collect();
-    let nonzero: Vec<(usize, f32)> = net
-        .wide
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| **w != 0.0)
-        .map(|(k, w)| (k, *w))
-        .collect();
+    let nonzero = |net: &Net| -> Vec<(usize, f32)> {
+        net.wide
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w != 0.0)
+            .map(|(k, w)| (k, *w))
+            .collect()
+    };
+    let first_nonzero = nonzero(net);
     let parts = u8::from(s.parts.wide) + 2 * u8::from(s.parts.deep) + 4 * u8::from(s.parts.fm);
     let mut v = vec![
         MAGIC,
-        VERSION,
+        if nets.len() > 1 { VERSION } else { SINGLE },
         f32::from(parts),
         s.dim as f32,
         s.vocab.len() as f32,
         s.n_dense as f32,
         s.layers.len() as f32,
         s.wide_len as f32,
-        nonzero.len() as f32,
+        first_nonzero.len() as f32,
         tables.len() as f32,
         ub.len() as f32,
         ib.len() as f32,
@@ -90,6 +101,9 @@ pub(crate) fn to_values(net: &Net, spec: &Spec) -> Vec<f32> {
         spec.history.as_ref().map_or(0.0, |h| h.len as f32),
         spec.recent as f32,
     ];
+    if nets.len() > 1 {
+        v.push(nets.len() as f32);
+    }
     v.extend(s.vocab.iter().map(|&n| n as f32));
     v.extend(s.layers.iter().map(|&n| n as f32));
     for (t, space) in &tables {
@@ -100,16 +114,25 @@ pub(crate) fn to_values(net: &Net, spec: &Spec) -> Vec<f32> {
         }
         v.push(t.name.len() as f32);
     }
-    for e in &net.emb {
-        v.extend_from_slice(e);
-    }
-    for l in &net.layers {
-        v.extend_from_slice(&l.w);
-        v.extend_from_slice(&l.b);
-    }
-    for (k, w) in nonzero {
-        v.push(k as f32);
-        v.push(w);
+    for (m, net) in nets.iter().enumerate() {
+        let pairs = if m == 0 {
+            first_nonzero.clone()
+        } else {
+            let p = nonzero(net);
+            v.push(p.len() as f32);
+            p
+        };
+        for e in &net.emb {
+            v.extend_from_slice(e);
+        }
+        for l in &net.layers {
+            v.extend_from_slice(&l.w);
+            v.extend_from_slice(&l.b);
+        }
+        for (k, w) in pairs {
+            v.push(k as f32);
+            v.push(w);
+        }
     }
     for b in [&ub, &ib, &wb, &names] {
         v.extend(b.iter().map(|&x| f32::from(x)));
@@ -166,8 +189,8 @@ impl Cursor<'_> {
     }
 }
 
-/// Read a `.ranker` table back.
-pub(crate) fn read(view: &TableView) -> Result<(Net, Spec)> {
+/// Read a `.ranker` table back: its networks (one, or an ensemble) and spec.
+pub(crate) fn read(view: &TableView) -> Result<(Vec<Net>, Spec)> {
     if view.dim() != 1 {
         return Err(Error::corrupted(format!(
             "table `{}`: {} columns, not 1",
@@ -180,17 +203,17 @@ pub(crate) fn read(view: &TableView) -> Result<(Net, Spec)> {
 }
 
 /// Parse the values of a `.ranker` table.
-pub(crate) fn parse(v: &[f32], name: &str) -> Result<(Net, Spec)> {
+pub(crate) fn parse(v: &[f32], name: &str) -> Result<(Vec<Net>, Spec)> {
     let mut c = Cursor { v, at: 0, name };
     let head = c.take(2, "the header")?;
     if head[0] != MAGIC {
         return Err(c.bad("not a wide-deep network (magic)"));
     }
     let format = head[1];
-    if format != 1.0 && format != VERSION {
+    if ![1.0, SINGLE, VERSION].contains(&format) {
         return Err(Error::UnsupportedFormat {
             found: format!("wide-deep network format {format}"),
-            supported: 2,
+            supported: 3,
         });
     }
     let parts_bits = c.count("the parts")?;
@@ -225,6 +248,14 @@ pub(crate) fn parse(v: &[f32], name: &str) -> Result<(Net, Spec)> {
     };
     if recent > 1000 {
         return Err(c.bad("the recent items' count"));
+    }
+    let members = if format == VERSION {
+        c.count("the network count")?
+    } else {
+        1
+    };
+    if members == 0 || members > super::MAX_ENSEMBLE {
+        return Err(c.bad("the network count"));
     }
     if dim == 0 || n_fields < 2 || n_layers > 8 || n_nonzero > wide_len || n_tables > 17 {
         return Err(c.bad("the header's sizes"));
@@ -281,57 +312,17 @@ pub(crate) fn parse(v: &[f32], name: &str) -> Result<(Net, Spec)> {
         layers,
         wide_len,
     };
-    let mut emb = Vec::new();
-    if parts.embeds() {
-        for &rows in &shape.vocab {
-            let n = rows
-                .checked_mul(dim)
-                .ok_or_else(|| c.bad("an embedding's size"))?;
-            emb.push(c.take(n, "the embeddings")?.to_vec());
-        }
-    }
-    let mut dense = Vec::with_capacity(n_layers + 1);
-    if parts.deep {
-        let mut n_in = shape.input_width();
-        for (k, &h) in shape.layers.iter().chain(std::iter::once(&1)).enumerate() {
-            let n = n_in.checked_mul(h).ok_or_else(|| c.bad("a layer's size"))?;
-            let w = c.take(n, "a layer's weights")?.to_vec();
-            let b = c.take(h, "a layer's biases")?.to_vec();
-            dense.push(Dense {
-                n_in,
-                n_out: h,
-                w,
-                b,
-                act: if k == n_layers {
-                    Activation::Identity
-                } else {
-                    Activation::Relu
-                },
-            });
-            n_in = h;
-        }
-    }
-    let mut wide = Vec::new();
-    if parts.wide {
-        // Checked against the remaining values before the allocation.
-        let pairs = c.take(
+    let mut nets = Vec::with_capacity(members);
+    for m in 0..members {
+        let n_nonzero = if m == 0 {
             n_nonzero
-                .checked_mul(2)
-                .ok_or_else(|| c.bad("the wide weights"))?,
-            "the wide weights",
-        )?;
-        let pairs = pairs.to_vec();
-        wide = vec![0f32; wide_len];
-        for p in pairs.chunks_exact(2) {
-            let k = p[0];
-            if !((0.0..wide_len as f32).contains(&k) && k.fract() == 0.0 && p[1].is_finite()) {
-                return Err(c.bad("a wide weight's index"));
-            }
-            #[allow(clippy::cast_sign_loss)]
-            {
-                wide[k as usize] = p[1];
-            }
+        } else {
+            c.count("a network's wide non-zero count")?
+        };
+        if n_nonzero > wide_len {
+            return Err(c.bad("the wide non-zero count"));
         }
+        nets.push(weights(&mut c, &shape, n_nonzero)?);
     }
     let user_enc = Encoder::from_bytes(&c.bytes(ub, "the user encoder")?)?;
     let item_enc = Encoder::from_bytes(&c.bytes(ib, "the item encoder")?)?;
@@ -390,15 +381,71 @@ pub(crate) fn parse(v: &[f32], name: &str) -> Result<(Net, Spec)> {
     if parts.wide && wide_len != buckets + 1 {
         return Err(c.bad("the wide length does not fit the buckets"));
     }
-    Ok((
-        Net {
-            shape,
-            wide,
-            emb,
-            layers: dense,
-        },
-        spec,
-    ))
+    Ok((nets, spec))
+}
+
+/// One network's weights: the embeddings, the tower, the non-zero wide weights.
+fn weights(c: &mut Cursor<'_>, shape: &Shape, n_nonzero: usize) -> Result<Net> {
+    let (parts, dim, n_layers, wide_len) =
+        (shape.parts, shape.dim, shape.layers.len(), shape.wide_len);
+    let mut emb = Vec::new();
+    if parts.embeds() {
+        for &rows in &shape.vocab {
+            let n = rows
+                .checked_mul(dim)
+                .ok_or_else(|| c.bad("an embedding's size"))?;
+            emb.push(c.take(n, "the embeddings")?.to_vec());
+        }
+    }
+    let mut dense = Vec::with_capacity(n_layers + 1);
+    if parts.deep {
+        let mut n_in = shape.input_width();
+        for (k, &h) in shape.layers.iter().chain(std::iter::once(&1)).enumerate() {
+            let n = n_in.checked_mul(h).ok_or_else(|| c.bad("a layer's size"))?;
+            let w = c.take(n, "a layer's weights")?.to_vec();
+            let b = c.take(h, "a layer's biases")?.to_vec();
+            dense.push(Dense {
+                n_in,
+                n_out: h,
+                w,
+                b,
+                act: if k == n_layers {
+                    Activation::Identity
+                } else {
+                    Activation::Relu
+                },
+            });
+            n_in = h;
+        }
+    }
+    let mut wide = Vec::new();
+    if parts.wide {
+        // Checked against the remaining values before the allocation.
+        let pairs = c.take(
+            n_nonzero
+                .checked_mul(2)
+                .ok_or_else(|| c.bad("the wide weights"))?,
+            "the wide weights",
+        )?;
+        let pairs = pairs.to_vec();
+        wide = vec![0f32; wide_len];
+        for p in pairs.chunks_exact(2) {
+            let k = p[0];
+            if !((0.0..wide_len as f32).contains(&k) && k.fract() == 0.0 && p[1].is_finite()) {
+                return Err(c.bad("a wide weight's index"));
+            }
+            #[allow(clippy::cast_sign_loss)]
+            {
+                wide[k as usize] = p[1];
+            }
+        }
+    }
+    Ok(Net {
+        shape: shape.clone(),
+        wide,
+        emb,
+        layers: dense,
+    })
 }
 
 /// Parse arbitrary values (the fuzz target): true when they parse.

@@ -365,6 +365,12 @@ fn every_part_matches_finite_differences_in_f64() {
 }
 
 fn train(threads: usize, kv: &[(&str, &str)]) -> (Net, Spec, TrainReport) {
+    let (mut nets, spec, r) = train_all(threads, kv);
+    (nets.swap_remove(0), spec, r)
+}
+
+/// Every network of an ensemble.
+fn train_all(threads: usize, kv: &[(&str, &str)]) -> (Vec<Net>, Spec, TrainReport) {
     let snap = snapshot(60, 40, 12);
     let job = WideDeep::with_params(params(kv).unwrap());
     ctx_run(threads, 5, |ctx| job.train(&snap, ctx).unwrap())
@@ -465,7 +471,10 @@ fn one_and_two_threads_train_the_same_bits() {
     ];
     let (a, sa, _) = train(1, &kv);
     let (b, sb, _) = train(2, &kv);
-    assert_eq!(stored::to_values(&a, &sa), stored::to_values(&b, &sb));
+    assert_eq!(
+        stored::to_values(std::slice::from_ref(&a), &sa),
+        stored::to_values(std::slice::from_ref(&b), &sb)
+    );
 }
 
 #[test]
@@ -474,7 +483,7 @@ fn the_stored_network_round_trips_and_damage_is_an_error() {
         1,
         &[("parts", "wide,deep,fm"), ("epochs", "2"), ("layers", "8")],
     );
-    let v = stored::to_values(&net, &spec);
+    let v = stored::to_values(std::slice::from_ref(&net), &spec);
     let (back, bspec) = stored::parse(&v, "t.ranker").unwrap();
     assert_eq!(stored::to_values(&back, &bspec), v);
     for cut in [0, 1, 5, 14, v.len() / 2, v.len() - 1] {
@@ -715,7 +724,8 @@ fn a_ranker_with_history_inputs_stores_them_and_format_1_still_reads() {
     ])
     .unwrap();
     let job = WideDeep::with_params(p);
-    let (net, spec, _) = ctx_run(1, 3, |ctx| job.train(&snap, ctx)).unwrap();
+    let (nets, spec, _) = ctx_run(1, 3, |ctx| job.train(&snap, ctx)).unwrap();
+    let net = &nets[0];
     let h = spec.history.clone().expect("a history input");
     assert_eq!((h.len, h.table.name.as_str(), h.table.dim), (7, "t", 3));
     assert_eq!(net.shape.n_dense, spec.dims().n_dense);
@@ -723,7 +733,7 @@ fn a_ranker_with_history_inputs_stores_them_and_format_1_still_reads() {
     assert_eq!(spec.recent, 3);
     assert_eq!(net.shape.vocab.last(), Some(&net.shape.vocab[1]));
     assert_eq!(net.shape.n_fields(), spec.dims().n_fields);
-    let v = stored::to_values(&net, &spec);
+    let v = stored::to_values(std::slice::from_ref(net), &spec);
     let (back, bspec) = stored::parse(&v, "t.ranker").unwrap();
     assert_eq!((&bspec.history, bspec.recent), (&spec.history, 3));
     assert_eq!(stored::to_values(&back, &bspec), v);
@@ -738,7 +748,7 @@ fn a_ranker_with_history_inputs_stores_them_and_format_1_still_reads() {
     assert!(stored::parse(&w, "t").is_err());
     // Format 1 (no history length in the header) of a network without history.
     let (net, spec, _) = train(1, &[("epochs", "1"), ("layers", "8")]);
-    let v2 = stored::to_values(&net, &spec);
+    let v2 = stored::to_values(std::slice::from_ref(&net), &spec);
     assert_eq!(v2[14..16], [0.0, 0.0], "no history, no recent items");
     let mut v1 = v2.clone();
     v1.drain(14..16);
@@ -752,5 +762,83 @@ fn a_ranker_with_history_inputs_stores_them_and_format_1_still_reads() {
     match ctx_run(1, 3, |ctx| job.train(&snap, ctx)) {
         Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "history"),
         other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn an_ensemble_is_its_networks_mean_logit_and_stores_them_all() {
+    let kv = [("parts", "wide,deep,fm"), ("epochs", "2"), ("layers", "8")];
+    let (single, _, _) = train(1, &kv);
+    let mut kv3 = kv.to_vec();
+    kv3.push(("ensemble", "3"));
+    let (nets, spec, r) = train_all(1, &kv3);
+    assert_eq!(nets.len(), 3);
+    assert_eq!((r.best_epochs.len(), r.member_valid_loss.len()), (3, 3));
+    assert!((3..=6).contains(&r.epochs_run), "{r:?}");
+    // The first network draws what a single one draws; the others their own seeds.
+    assert_eq!(
+        stored::to_values(std::slice::from_ref(&single), &spec),
+        stored::to_values(&nets[..1], &spec)
+    );
+    assert_ne!(nets[0].emb, nets[1].emb);
+    assert_ne!(nets[1].layers[0].w, nets[2].layers[0].w);
+    // The model's logit is the networks' mean.
+    let snap = snapshot(60, 40, 12);
+    let rows = TableRows::new(&[], Vec::new());
+    let mut b = Batch::default();
+    b.clear();
+    for (u, i) in [(0u32, 1u32), (3, 7), (59, 39), (10, 2)] {
+        let us = spec.user_side(Some(u), &snap.user_attrs[u as usize]);
+        let is = spec.item_side(Some(i), &snap.item_attrs[i as usize]);
+        let e = Example {
+            user: u,
+            item: i,
+            label: 0.0,
+            weight: 1.0,
+            score: 0.0,
+            list: [0.0; 2],
+            history: [0.0; 3],
+            at: 0,
+        };
+        b.push(&spec, (&us, &is), &rows, &e, &[]);
+    }
+    let mut acts = Acts::default();
+    let mut sum = vec![0f64; b.n];
+    for net in &nets {
+        net.forward(&b, &mut acts);
+        for (s, z) in sum.iter_mut().zip(&acts.logits) {
+            *s += f64::from(*z) / 3.0;
+        }
+    }
+    deep::forward_mean(&nets, &b, &mut acts);
+    for (m, z) in sum.iter().zip(&acts.logits) {
+        assert!((m - f64::from(*z)).abs() < 1e-5, "{m} vs {z}");
+    }
+    // The log-loss is convex in the logit: the mean logit's validation loss is at most
+    // the networks' mean (Jensen).
+    let alone = r.member_valid_loss.iter().sum::<f64>() / 3.0;
+    let together = r.best_valid_loss.expect("a validation loss");
+    assert!(together <= alone + 1e-9, "{together} > {alone}");
+    // Stored: format 3 with the count; round trip; damage is an error.
+    let v = stored::to_values(&nets, &spec);
+    assert_eq!((v[1], v[16]), (3.0, 3.0));
+    let (back, bspec) = stored::parse(&v, "t.ranker").unwrap();
+    assert_eq!(back.len(), 3);
+    assert_eq!(stored::to_values(&back, &bspec), v);
+    for cut in [16, 17, v.len() / 3, v.len() / 2, v.len() - 1] {
+        assert!(stored::parse(&v[..cut], "t").is_err(), "cut at {cut}");
+    }
+    for count in [0.0, 2.0, 4.0, 17.0, 0.5] {
+        let mut w = v.clone();
+        w[16] = count;
+        assert!(stored::parse(&w, "t").is_err(), "{count} networks");
+    }
+    // One network keeps format 2.
+    assert_eq!(stored::to_values(&nets[..1], &spec)[1], 2.0);
+    for bad in ["0", "17", "x"] {
+        match params(&[("ensemble", bad)]) {
+            Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "ensemble"),
+            other => panic!("{bad}: {other:?}"),
+        }
     }
 }
