@@ -36,7 +36,8 @@
 //! epoch, implicit labels, 1 negative; ids only: the fixture has no attributes), with
 //! the inputs that read the user's log as two-stage NEXT's ranker has them (the latest
 //! 10 items as a field, `recent=10`, and their cosines with each candidate through
-//! `m.items`, `history=m.items`) and its three networks (`ensemble=3`). Also
+//! `m.items`, `history=m.items`) and its three networks (`ensemble=3`, as the two-stage
+//! evaluation trains; RECDB_REC_ENSEMBLE sets another count). Also
 //! timed with `m` itself as the ranker (dot products): the candidates' own cost.
 //! `cargo bench --bench recommend -- two_stage` runs only this case.
 
@@ -393,12 +394,13 @@ fn two_stage(c: &mut Criterion) {
         .set("wide", "user,item")
         .set("recent", 10)
         .set("history", "m.items")
-        .set("ensemble", 3);
+        .set("ensemble", env("RECDB_REC_ENSEMBLE", 3));
     db.train("wide-deep", &params, &TrainOptions::default())
         .expect("train wide-deep");
     println!(
-        "wide-deep ranker: trained in {:.1} s (3 networks of 1 epoch, implicit labels, 1 negative, recent=10, history=m.items)",
-        t.elapsed().as_secs_f64()
+        "wide-deep ranker: trained in {:.1} s ({} networks of 1 epoch, implicit labels, 1 negative, recent=10, history=m.items)",
+        t.elapsed().as_secs_f64(),
+        env("RECDB_REC_ENSEMBLE", 3)
     );
     let by_m = QueryOptions::model("m").k(10).candidates(200).rank("m");
     latencies(&db, &by_m, "two-stage, 200 candidates ranked by m (dot)");

@@ -364,6 +364,30 @@ fn every_part_matches_finite_differences_in_f64() {
     }
 }
 
+/// A batch of (user, item) pairs of `train`'s snapshot, inputs built by `spec`.
+fn pairs_batch(spec: &Spec, pairs: impl IntoIterator<Item = (u32, u32)>) -> Batch {
+    let snap = snapshot(60, 40, 12);
+    let rows = TableRows::new(&[], Vec::new());
+    let mut b = Batch::default();
+    b.clear();
+    for (u, i) in pairs {
+        let us = spec.user_side(Some(u), &snap.user_attrs[u as usize]);
+        let is = spec.item_side(Some(i), &snap.item_attrs[i as usize]);
+        let e = Example {
+            user: u,
+            item: i,
+            label: 0.0,
+            weight: 1.0,
+            score: 0.0,
+            list: [0.0; 2],
+            history: [0.0; 3],
+            at: 0,
+        };
+        b.push(spec, (&us, &is), &rows, &e, &[]);
+    }
+    b
+}
+
 fn train(threads: usize, kv: &[(&str, &str)]) -> (Net, Spec, TrainReport) {
     let (mut nets, spec, r) = train_all(threads, kv);
     (nets.swap_remove(0), spec, r)
@@ -390,27 +414,10 @@ fn each_part_learns_the_taste_and_wide_is_sparse() {
             ],
         );
         // Scores on the pairs: liked ones above the others.
-        let snap = snapshot(60, 40, 12);
-        let rows = TableRows::new(&[], Vec::new());
-        let mut b = Batch::default();
-        b.clear();
-        for u in 0..6u32 {
-            for i in 0..6u32 {
-                let us = spec.user_side(Some(u), &snap.user_attrs[u as usize]);
-                let is = spec.item_side(Some(i), &snap.item_attrs[i as usize]);
-                let e = Example {
-                    user: u,
-                    item: i,
-                    label: 0.0,
-                    weight: 1.0,
-                    score: 0.0,
-                    list: [0.0; 2],
-                    history: [0.0; 3],
-                    at: 0,
-                };
-                b.push(&spec, (&us, &is), &rows, &e, &[]);
-            }
-        }
+        let b = pairs_batch(
+            &spec,
+            (0..6u32).flat_map(|u| (0..6u32).map(move |i| (u, i))),
+        );
         let mut acts = Acts::default();
         net.forward(&b, &mut acts);
         let scored: Vec<(f32, bool)> = (0..36)
@@ -783,25 +790,7 @@ fn an_ensemble_is_its_networks_mean_logit_and_stores_them_all() {
     assert_ne!(nets[0].emb, nets[1].emb);
     assert_ne!(nets[1].layers[0].w, nets[2].layers[0].w);
     // The model's logit is the networks' mean.
-    let snap = snapshot(60, 40, 12);
-    let rows = TableRows::new(&[], Vec::new());
-    let mut b = Batch::default();
-    b.clear();
-    for (u, i) in [(0u32, 1u32), (3, 7), (59, 39), (10, 2)] {
-        let us = spec.user_side(Some(u), &snap.user_attrs[u as usize]);
-        let is = spec.item_side(Some(i), &snap.item_attrs[i as usize]);
-        let e = Example {
-            user: u,
-            item: i,
-            label: 0.0,
-            weight: 1.0,
-            score: 0.0,
-            list: [0.0; 2],
-            history: [0.0; 3],
-            at: 0,
-        };
-        b.push(&spec, (&us, &is), &rows, &e, &[]);
-    }
+    let b = pairs_batch(&spec, [(0u32, 1u32), (3, 7), (59, 39), (10, 2)]);
     let mut acts = Acts::default();
     let mut sum = vec![0f64; b.n];
     for net in &nets {
