@@ -75,9 +75,8 @@ impl Shape {
         total
     }
 
-    /// Bytes training holds: every weight with its optimizer state (three copies with
-    /// FTRL or Adam), a best copy, and a batch's activations.
-    pub fn training_bytes(&self, batch: usize) -> u128 {
+    /// Bytes of one network's weights.
+    pub fn network_bytes(&self) -> u128 {
         let emb: u128 = if self.parts.embeds() {
             self.vocab
                 .iter()
@@ -86,10 +85,15 @@ impl Shape {
         } else {
             0
         };
-        let weights = self.wide_len as u128 + emb + self.tower_weights();
+        4 * (self.wide_len as u128 + emb + self.tower_weights())
+    }
+
+    /// Bytes training holds: every weight with its optimizer state (three copies with
+    /// FTRL or Adam), a best copy, and a batch's activations.
+    pub fn training_bytes(&self, batch: usize) -> u128 {
         let acts: u128 = batch as u128
             * (2 * self.input_width() + 2 * self.layers.iter().sum::<usize>() + 4) as u128;
-        4 * (4 * weights + acts)
+        4 * self.network_bytes() + 4 * acts
     }
 }
 

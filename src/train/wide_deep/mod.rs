@@ -656,6 +656,12 @@ impl WideDeep {
             "wide_buckets",
             shape.training_bytes(p.batch.max(VALID_BLOCK) + examples::per_event(p)),
         )?;
+        // An ensemble also holds its finished networks while the next one trains.
+        ctx.check_memory(
+            "ensemble",
+            shape.training_bytes(p.batch.max(VALID_BLOCK) + examples::per_event(p))
+                + (p.ensemble as u128 - 1) * shape.network_bytes(),
+        )?;
         let users: Vec<Side> = (0..snap.n_users)
             .map(|u| {
                 let a = snap.user_attrs.get(u).map_or(&[][..], |a| &a[..]);

@@ -533,6 +533,16 @@ fn cancel_and_memory_limits_stop_training() {
         Err(Error::OutOfMemory { .. }) => {}
         other => panic!("{:?}", other.map(|_| ())),
     }
+    // One network of 2^20 wide buckets fits 40 MB; sixteen held at once do not, and the
+    // error names `ensemble` before anything is allocated.
+    let ctx = JobContext::new(1, &cancel, &NoProgress, &pool).with_memory_limit(Some(40 << 20));
+    let one = WideDeep::with_params(params(&[("epochs", "1")]).unwrap());
+    assert!(one.train(&snap, &ctx).is_ok());
+    let many = WideDeep::with_params(params(&[("epochs", "1"), ("ensemble", "16")]).unwrap());
+    match many.train(&snap, &ctx) {
+        Err(Error::OutOfMemory { param, .. }) => assert_eq!(param, "ensemble"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
 }
 
 #[test]
