@@ -317,7 +317,10 @@ pub(crate) fn forward_mean(nets: &[Net], b: &Batch, acts: &mut Acts) {
     if rest.is_empty() {
         return;
     }
-    let mut sum = std::mem::take(&mut acts.logits);
+    // The sum lives in the activations' own buffer: no allocation once it has grown.
+    let mut sum = std::mem::take(&mut acts.sum);
+    sum.clear();
+    sum.extend_from_slice(&acts.logits);
     for net in rest {
         net.forward(b, acts);
         for (s, z) in sum.iter_mut().zip(&acts.logits) {
@@ -325,10 +328,10 @@ pub(crate) fn forward_mean(nets: &[Net], b: &Batch, acts: &mut Acts) {
         }
     }
     let n = nets.len() as f32;
-    for s in &mut sum {
-        *s /= n;
+    for (z, s) in acts.logits.iter_mut().zip(&sum) {
+        *z = s / n;
     }
-    acts.logits = sum;
+    acts.sum = sum;
 }
 
 /// A batch's activations.
@@ -341,6 +344,8 @@ pub(crate) struct Acts {
     pub h: Vec<Vec<f32>>,
     /// `n × dim`: Σ_f e_f per pair (fm).
     pub fm_sum: Vec<f32>,
+    /// An ensemble's logits summed ([`forward_mean`]).
+    sum: Vec<f32>,
 }
 
 /// A batch's gradients.

@@ -794,16 +794,16 @@ impl WideDeep {
                 nets.push(best.map_or(trainer.net, |(_, n)| n));
             }
             if !valid.is_empty() {
-                report.best_valid_loss = Some(if nets.len() == 1 {
-                    report.member_valid_loss[0]
-                } else {
-                    valid_loss(
+                // One network's is the loss it was kept for; an ensemble's is measured.
+                report.best_valid_loss = match &report.member_valid_loss[..] {
+                    [alone] => Some(*alone),
+                    _ => Some(valid_loss(
                         (&nets, p.loss),
                         &valid,
                         (&mut batch, &mut offsets, &mut acts),
                         fill,
-                    )
-                });
+                    )),
+                };
             }
             Ok(())
         })?;

@@ -73,15 +73,18 @@ pub(crate) fn to_values(nets: &[Net], spec: &Spec) -> Vec<f32> {
         .chain(history.map(|t| (t, 2)))
         .collect();
     let names: Vec<u8> = tables.iter().flat_map(|(t, _)| t.name.bytes()).collect();
-    let nonzero = |net: &Net| -> Vec<(usize, f32)> {
-        net.wide
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| **w != 0.0)
-            .map(|(k, w)| (k, *w))
-            .collect()
-    };
-    let first_nonzero = nonzero(net);
+    // Each network's non-zero wide weights: the first's count is in the header.
+    let nonzero: Vec<Vec<(usize, f32)>> = nets
+        .iter()
+        .map(|net| {
+            net.wide
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| **w != 0.0)
+                .map(|(k, w)| (k, *w))
+                .collect()
+        })
+        .collect();
     let parts = u8::from(s.parts.wide) + 2 * u8::from(s.parts.deep) + 4 * u8::from(s.parts.fm);
     let mut v = vec![
         MAGIC,
@@ -92,7 +95,7 @@ pub(crate) fn to_values(nets: &[Net], spec: &Spec) -> Vec<f32> {
         s.n_dense as f32,
         s.layers.len() as f32,
         s.wide_len as f32,
-        first_nonzero.len() as f32,
+        nonzero[0].len() as f32,
         tables.len() as f32,
         ub.len() as f32,
         ib.len() as f32,
@@ -114,14 +117,10 @@ pub(crate) fn to_values(nets: &[Net], spec: &Spec) -> Vec<f32> {
         }
         v.push(t.name.len() as f32);
     }
-    for (m, net) in nets.iter().enumerate() {
-        let pairs = if m == 0 {
-            first_nonzero.clone()
-        } else {
-            let p = nonzero(net);
-            v.push(p.len() as f32);
-            p
-        };
+    for (m, (net, pairs)) in nets.iter().zip(&nonzero).enumerate() {
+        if m > 0 {
+            v.push(pairs.len() as f32);
+        }
         for e in &net.emb {
             v.extend_from_slice(e);
         }
@@ -129,7 +128,7 @@ pub(crate) fn to_values(nets: &[Net], spec: &Spec) -> Vec<f32> {
             v.extend_from_slice(&l.w);
             v.extend_from_slice(&l.b);
         }
-        for (k, w) in pairs {
+        for &(k, w) in pairs {
             v.push(k as f32);
             v.push(w);
         }
